@@ -1,0 +1,1 @@
+"""TOTP enrolment and verification (pure library)."""

@@ -1,0 +1,1 @@
+"""Risk engine: detections, levels and aggregation for each sign-in (pure library)."""

@@ -34,7 +34,7 @@ def test_defaults() -> None:
 def test_failure_count_boundary(failures: int, retry_after_seconds: int | None) -> None:
     times = burst(failures)
     if retry_after_seconds is None:
-        assert DEFAULT.check(times, LAST) is None
+        DEFAULT.check(times, LAST)  # allowed: returns without raising
     else:
         with pytest.raises(Throttled) as raised:
             DEFAULT.check(times, LAST)
@@ -55,7 +55,7 @@ def test_failure_count_boundary(failures: int, retry_after_seconds: int | None) 
 def test_lockout_edge(elapsed_seconds: float, retry_after_seconds: int | None) -> None:
     now = LAST + seconds(elapsed_seconds)
     if retry_after_seconds is None:
-        assert DEFAULT.check(burst(5), now) is None
+        DEFAULT.check(burst(5), now)  # allowed: returns without raising
     else:
         with pytest.raises(Throttled) as raised:
             DEFAULT.check(burst(5), now)
@@ -73,7 +73,7 @@ def test_window_edge(first_failure_before_last_seconds: int, locked: bool) -> No
         with pytest.raises(Throttled):
             DEFAULT.check(times, LAST)
     else:
-        assert DEFAULT.check(times, LAST) is None
+        DEFAULT.check(times, LAST)  # allowed: returns without raising
 
 
 def test_lockout_runs_full_length_after_spread_out_failures() -> None:
@@ -87,7 +87,7 @@ def test_lockout_runs_full_length_after_spread_out_failures() -> None:
 
 def test_old_lockout_does_not_carry_over() -> None:
     times = [*burst(5, ending=LAST - seconds(1000)), LAST]
-    assert DEFAULT.check(times, LAST + seconds(1)) is None
+    DEFAULT.check(times, LAST + seconds(1))  # allowed: returns without raising
 
 
 def test_order_of_failure_times_does_not_matter() -> None:
@@ -108,7 +108,7 @@ def test_custom_settings(
     times = burst(failures, spacing_seconds=20)
     now = LAST + seconds(elapsed_seconds)
     if retry_after_seconds is None:
-        assert throttle.check(times, now) is None
+        throttle.check(times, now)  # allowed: returns without raising
     else:
         with pytest.raises(Throttled) as raised:
             throttle.check(times, now)

@@ -1,0 +1,112 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .clock import SystemClock
+from .config import Settings, load_settings
+from .extensions import db
+from .keys import KeyStore
+from .oauth import init_oauth
+from .passwords import PasswordHasher
+from .requestinfo import request_id
+from .sessions import csrf_token
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Endpoints whose callers are programs: their errors are JSON, never HTML pages.
+API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/")
+
+log = logging.getLogger("idp")
+
+
+def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
+    """Build the Flask app from validated settings (read from IDP_CONFIG when not given)."""
+    settings = settings or load_settings()
+    app = Flask("idp", template_folder=str(TEMPLATES))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_NAME="idp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.issuer.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.tokens.session_lifetime_hours),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.extensions["idp.settings"] = settings
+    app.extensions["idp.clock"] = clock or SystemClock()
+    app.extensions["idp.keys"] = KeyStore()
+    app.extensions["idp.passwords"] = PasswordHasher(settings.passwords)
+    db.init_app(app)
+    init_oauth(app)
+
+    from .views import oauth, signin
+
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(signin.bp)
+    if settings.demo:
+        from .views import demo
+
+        app.register_blueprint(demo.bp)
+
+    app.jinja_env.globals.update(csrf_token=csrf_token, settings=settings)
+    _register_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+            )
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        if _wants_json():
+            error = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope",
+                     404: "not_found", 405: "method_not_allowed",
+                     413: "invalid_request"}.get(status, "server_error")
+            return jsonify(error=error, error_description=exc.description), status
+        return render_template("error.html", title=exc.name, error=str(status),
+                               description=exc.description, request_id=request_id(),
+                               now=app.extensions["idp.clock"].now()), status
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        # The detail goes to the log only; the client sees a plain server_error.
+        app.logger.exception("unhandled error (request id %s)", request_id())
+        db.session.rollback()
+        if _wants_json():
+            return jsonify(error="server_error",
+                           error_description="The server could not complete the request."), 500
+        return render_template("error.html", title="Something went wrong", error="server_error",
+                               description="The server could not complete the request. "
+                                           "Try again in a moment.",
+                               request_id=request_id(),
+                               now=app.extensions["idp.clock"].now()), 500

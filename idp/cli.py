@@ -1,0 +1,270 @@
+"""The `idp` command line (a Flask CLI group, so `flask --app idp` works too)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+
+from .config import Settings, demo_settings, load_settings
+from .errors import ConfigError, IdpError, PasswordPolicyError
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-password-1"
+DEMO_CLIENT_ID = "demo-client"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"idp: {message}", err=True)
+    sys.exit(2)
+
+
+def build_app(config: str | None, **overrides: Any) -> Flask:
+    """Load settings and create the app, turning a bad config into one line on stderr."""
+    from .app import create_app
+
+    try:
+        settings = load_settings(config)
+        if overrides:
+            settings = replace(settings, **overrides)
+        return create_app(settings)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}")
+        raise AssertionError from None
+
+
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--config", "config", type=click.Path(dir_okay=False),
+                        envvar="IDP_CONFIG", help="TOML configuration file (or IDP_CONFIG).")(func)
+
+
+def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command `--config` and run it inside the configured app's context."""
+
+    @config_option
+    @functools.wraps(func)
+    def wrapper(config: str | None, **kwargs: Any) -> Any:
+        app = build_app(config)
+        with app.app_context():
+            try:
+                return func(app, **kwargs)
+            except IdpError as exc:
+                _fail(str(exc))
+
+    return wrapper
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        _fail("the password is empty")
+    return password
+
+
+cli = AppGroup("idp", help="OpenID Connect provider with risk-based sign-in.")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@with_app
+def db_upgrade(app: Flask) -> None:
+    """Create or migrate the schema to the newest revision (Alembic)."""
+    from .migrate import upgrade
+    from .keys import ensure_key
+
+    upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
+    ensure_key(app.extensions["idp.clock"].now())
+    click.echo("database is up to date")
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Manage users."""
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--email", default=None)
+@click.option("--group", "groups", multiple=True, help="Group membership (repeatable).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_app
+def users_add(app: Flask, name: str, email: str | None, groups: tuple[str, ...],
+              password_stdin: bool) -> None:
+    """Create a user."""
+    from .users import create_user
+
+    password = _read_password(password_stdin)
+    user = create_user(app, name, password, email=email, groups=list(groups))
+    click.echo(f"created user {user.username} ({user.id})")
+
+
+@users_group.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--temporary", is_flag=True, help="The user must change it at the next sign-in.")
+@with_app
+def users_set_password(app: Flask, name: str, password_stdin: bool, temporary: bool) -> None:
+    """Set a user's password."""
+    from .users import find_user, set_password
+
+    user = find_user(name)
+    password = _read_password(password_stdin)
+    set_password(app, user, password, temporary=temporary)
+    click.echo(f"password set for {user.username}" + (" (temporary)" if temporary else ""))
+
+
+@cli.group("clients")
+def clients_group() -> None:
+    """Manage OAuth clients (relying parties)."""
+
+
+@clients_group.command("add")
+@click.argument("name")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Allowed redirect URI.")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE S256 required).")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]))
+@click.option("--scope", "scopes", multiple=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
+@with_app
+def clients_add(app: Flask, name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
+                public: bool, grant_types: tuple[str, ...], scopes: tuple[str, ...],
+                as_json: bool) -> None:
+    """Register a client and print its credentials."""
+    from .clients import create_client
+
+    client, secret = create_client(
+        name, redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(logout_uris),
+        public=public, grant_types=list(grant_types), scopes=list(scopes),
+    )
+    if as_json:
+        click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_id:     {client.client_id}")
+        if secret:
+            click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Signing keys."""
+
+
+@keys_group.command("rotate")
+@with_app
+def keys_rotate(app: Flask) -> None:
+    """Make a new signing key current; old keys stay in the JWKS until their tokens expire."""
+    from .keys import rotate
+
+    tokens = app.extensions["idp.settings"].tokens
+    publish_for = timedelta(seconds=max(tokens.id_token_lifetime_seconds,
+                                        tokens.access_token_lifetime_seconds) + 300)
+    row = rotate(app.extensions["idp.clock"].now(), publish_for)
+    click.echo(f"new signing key {row.kid}; previous keys published for {publish_for}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@config_option
+def serve(config: str | None, host: str, port: int, workers: int) -> None:
+    """Serve the provider with gunicorn."""
+    from .migrate import check_current
+
+    app = build_app(config)
+    with app.app_context():
+        problem = check_current(app.config["SQLALCHEMY_DATABASE_URI"])
+    if problem:
+        _fail(problem)
+    from .serve import run_gunicorn
+
+    run_gunicorn(config, host, port, workers)
+
+
+def _demo_settings(instance: Path, config: str | None) -> Settings:
+    if config:
+        base = load_settings(config)
+        url = base.database_url
+        if url == Settings().database_url:
+            url = f"sqlite:///{instance / 'idp.db'}"
+        return replace(base, demo=True, database_url=url,
+                       secret_key=base.secret_key or secrets.token_urlsafe(32))
+    return demo_settings(str(instance))
+
+
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@config_option
+def demo(config: str | None, host: str, port: int) -> None:
+    """Try it: SQLite in the instance folder, a demo client and user, served on HOST:PORT."""
+    from werkzeug.serving import run_simple
+
+    from .app import create_app
+    from .clients import ensure_demo_client
+    from .keys import ensure_key
+    from .migrate import upgrade
+    from .users import ensure_user
+
+    instance = Path(os.environ.get("IDP_INSTANCE_PATH") or Path.cwd() / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+    try:
+        settings = _demo_settings(instance, config)
+        issuer = f"http://{host}:{port}"
+        settings = replace(settings, issuer=issuer)
+        app = create_app(settings)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}")
+        return
+    with app.app_context():
+        upgrade(settings.database_url)
+        ensure_key(app.extensions["idp.clock"].now())
+        ensure_demo_client(DEMO_CLIENT_ID, f"{issuer}/demo/callback", f"{issuer}/demo")
+        ensure_user(app, DEMO_USER, DEMO_PASSWORD, email="demo@example.org",
+                    groups=["users"])
+    click.echo(f"""
+idp demo: an OpenID Connect provider on {issuer}
+  database   {settings.database_url}
+  try it     {issuer}/demo   (a built-in demo app: click "Sign in")
+  discovery  {issuer}/.well-known/openid-configuration
+  sign in as user "{DEMO_USER}" with password "{DEMO_PASSWORD}"
+  client     {DEMO_CLIENT_ID} (public, PKCE), redirect URI {issuer}/demo/callback
+Press Ctrl+C to stop.
+""")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def register_commands(app: Flask) -> None:
+    """Expose the same commands under `flask --app idp`."""
+    for name, command in cli.commands.items():
+        app.cli.add_command(command, name)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="idp")
+    except (ConfigError, PasswordPolicyError) as exc:
+        _fail(str(exc))
+    except sa.exc.OperationalError as exc:
+        _fail(f"database error: {exc.orig}")

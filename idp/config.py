@@ -1,0 +1,279 @@
+"""One validated settings object, built once at start-up from TOML and the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+LEVELS = ("low", "medium", "high")
+THRESHOLDS = (*LEVELS, "never")
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "secret", "development"})
+ENV_PREFIX = "IDP_"
+
+
+def _opt(default: Any = None, *, choices: tuple[str, ...] = (), low: float | None = None,
+         high: float | None = None, check: Callable[[Any], str | None] | None = None,
+         factory: Callable[[], Any] | None = None) -> Any:
+    """Declare a settings field with the constraints the loader enforces."""
+    meta = {"choices": choices, "low": low, "high": high, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_cidr(value: str) -> str | None:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return f"{value!r} is not an IP network in CIDR form (e.g. 10.0.0.0/8)"
+    return None
+
+
+def _check_url(value: str) -> str | None:
+    parts = urlparse(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return f"{value!r} must be an http(s) URL without query or fragment"
+    return None
+
+
+def _check_database_url(value: str) -> str | None:
+    if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        return f"{value!r} must start with sqlite:/// or postgresql+psycopg://"
+    return None
+
+
+@dataclass(frozen=True)
+class MfaSettings:
+    totp_issuer: str = "Example IdP"
+
+
+@dataclass(frozen=True)
+class RegistrationPolicy:
+    state: str = _opt("on", choices=("on", "off"))
+    grace_period_days: int = _opt(14, low=0, high=30)
+    include_groups: tuple[str, ...] = _opt(factory=lambda: ("*",))
+    exclude_groups: tuple[str, ...] = _opt(factory=tuple)
+
+
+@dataclass(frozen=True)
+class SignInRiskPolicy:
+    state: str = _opt("on", choices=("on", "off", "report-only"))
+    mfa_at: str = _opt("medium", choices=THRESHOLDS)
+    block_at: str = _opt("never", choices=THRESHOLDS)
+    include_groups: tuple[str, ...] = _opt(factory=lambda: ("*",))
+    exclude_groups: tuple[str, ...] = _opt(factory=tuple)
+
+
+@dataclass(frozen=True)
+class UserRiskPolicy:
+    state: str = _opt("on", choices=("on", "off", "report-only"))
+    password_change_at: str = _opt("high", choices=THRESHOLDS)
+    block_at: str = _opt("never", choices=THRESHOLDS)
+    include_groups: tuple[str, ...] = _opt(factory=lambda: ("*",))
+    exclude_groups: tuple[str, ...] = _opt(factory=tuple)
+
+
+@dataclass(frozen=True)
+class Policies:
+    mfa_registration: RegistrationPolicy = field(default_factory=RegistrationPolicy)
+    sign_in_risk: SignInRiskPolicy = field(default_factory=SignInRiskPolicy)
+    user_risk: UserRiskPolicy = field(default_factory=UserRiskPolicy)
+
+
+@dataclass(frozen=True)
+class PasswordSettings:
+    # RFC 9106's second recommended option; tests lower these to keep the suite fast.
+    argon2_memory_kib: int = _opt(65536, low=8, high=4_194_304)
+    argon2_time_cost: int = _opt(3, low=1, high=20)
+    argon2_parallelism: int = _opt(4, low=1, high=64)
+    min_length: int = _opt(8, low=1, high=128)
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    code_lifetime_seconds: int = _opt(60, low=10, high=600)
+    access_token_lifetime_seconds: int = _opt(3600, low=60, high=86400)
+    id_token_lifetime_seconds: int = _opt(3600, low=60, high=86400)
+    refresh_token_lifetime_days: int = _opt(30, low=1, high=365)
+    session_lifetime_hours: int = _opt(12, low=1, high=720)
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str = _opt("http://127.0.0.1:5000", check=_check_url)
+    secret_key: str = ""
+    database_url: str = _opt("sqlite:///instance/idp.db", check=_check_database_url)
+    trusted_proxies: tuple[str, ...] = _opt(factory=lambda: ("127.0.0.1/32",), check=_check_cidr)
+    mfa: MfaSettings = field(default_factory=MfaSettings)
+    policies: Policies = field(default_factory=Policies)
+    passwords: PasswordSettings = field(default_factory=PasswordSettings)
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    # Validated by the risk package itself, which owns its keys and their ranges.
+    risk: Mapping[str, Any] = field(default_factory=dict)
+    # Only `idp demo` and the tests set this; it allows a generated secret key.
+    demo: bool = False
+
+
+def _type_name(hint: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        hint, "a list of strings"
+    )
+
+
+def _coerce(value: Any, hint: Any, meta: Mapping[str, Any], key: str) -> Any:
+    """Check one leaf value against its declared type and constraints."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value
+        ):
+            raise ConfigError(f"{key}: must be a list of strings, got {value!r}")
+        items = tuple(value)
+        if meta.get("check"):
+            for item in items:
+                if problem := meta["check"](item):
+                    raise ConfigError(f"{key}: {problem}")
+        return items
+    ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{key}: must be {_type_name(hint)}, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{key}: must be one of {' | '.join(meta['choices'])}, got {value!r}")
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and high is not None and not low <= value <= high:
+        raise ConfigError(f"{key}: must be between {low:g} and {high:g}, got {value!r}")
+    if meta.get("check") and (problem := meta["check"](value)):
+        raise ConfigError(f"{key}: {problem}")
+    return value
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    """Build a settings dataclass from a mapping, refusing unknown keys and bad values."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path.rstrip('.') or 'config'}: must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known or key == "demo":
+            allowed = ", ".join(k for k in known if k != "demo")
+            raise ConfigError(f"{path}{key}: unknown key (allowed here: {allowed})")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        hint, key = hints[name], f"{path}{name}"
+        if is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key + ".")  # type: ignore[arg-type]
+        elif name == "risk":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}: must be a table")
+            kwargs[name] = dict(value)
+        else:
+            kwargs[name] = _coerce(value, hint, known[name].metadata, key)
+    return cls(**kwargs)
+
+
+def _env_value(raw: str, hint: Any) -> Any:
+    """Read an environment string as the type its key expects (TOML syntax for non-strings)."""
+    if hint is str:
+        return raw
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if typing.get_origin(hint) is tuple:
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        return raw
+
+
+def _leaf_paths(cls: type, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    paths: dict[tuple[str, ...], Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name == "demo":
+            continue
+        hint = hints[f.name]
+        if is_dataclass(hint):
+            paths.update(_leaf_paths(hint, (*prefix, f.name)))  # type: ignore[arg-type]
+        else:
+            paths[(*prefix, f.name)] = hint
+    return paths
+
+
+def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay IDP_SECTION__KEY variables onto the file's data."""
+    leaves = _leaf_paths(Settings)
+    by_env = {ENV_PREFIX + "__".join(p).upper(): (p, h) for p, h in leaves.items()}
+    sections = {ENV_PREFIX + name.upper() + "__" for name in ("mfa", "policies", "passwords",
+                                                              "tokens", "risk")}
+    for name, raw in environ.items():
+        if name in by_env:
+            path, hint = by_env[name]
+        elif name.startswith(ENV_PREFIX + "RISK__"):
+            path, hint = ("risk", name[len(ENV_PREFIX + "RISK__"):].lower()), Any
+        elif any(name.startswith(s) for s in sections):
+            raise ConfigError(f"{name}: unknown setting in the environment")
+        else:
+            continue
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{'.'.join(path[:-1])}: must be a table")
+        node[path[-1]] = _env_value(raw, hint)
+    return data
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any) and the environment into validated Settings."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("IDP_CONFIG") or None
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot read: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
+    settings = _build(Settings, _merge_environment(data, environ), "")
+    return validate(settings)
+
+
+def validate(settings: Settings) -> Settings:
+    """Checks that span keys, or that production must pass and demo may skip."""
+    if not settings.demo:
+        if settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                "secret_key: must be set to a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if len(settings.secret_key) < 16:
+            raise ConfigError("secret_key: must be at least 16 characters of random text")
+    return replace(settings, issuer=settings.issuer.rstrip("/"))
+
+
+def demo_settings(instance_path: str, **overrides: Any) -> Settings:
+    """Settings for `idp demo` and the tests: SQLite in the instance folder, a throwaway key."""
+    import secrets
+
+    base = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        database_url=f"sqlite:///{os.path.join(instance_path, 'idp.db')}",
+        demo=True,
+    )
+    return validate(replace(base, **overrides))
+
+
+__all__ = ["ConfigError", "Settings", "demo_settings", "load_settings"]

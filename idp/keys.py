@@ -1,0 +1,103 @@
+"""RS256 signing keys kept in the database, rotated by `idp keys rotate`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from joserfc.jwk import KeySet, RSAKey
+
+from .extensions import db
+from .models import SigningKey
+
+# How long a worker trusts its idea of the current key; a rotation reaches every worker within it.
+ACTIVE_KEY_CACHE_SECONDS = 30.0
+
+
+def create_key(now: datetime) -> SigningKey:
+    """Generate a new 2048-bit RSA key and store it as the newest signer."""
+    kid = secrets.token_urlsafe(12)
+    key = RSAKey.generate_key(
+        2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True
+    )
+    row = SigningKey(
+        kid=kid, alg="RS256", private_jwk=json.dumps(key.as_dict(private=True)), created_at=now
+    )
+    db.session.add(row)
+    return row
+
+
+def rotate(now: datetime, publish_for: timedelta) -> SigningKey:
+    """Make a new signing key current; older keys stay published for `publish_for`."""
+    for old in db.session.scalars(sa.select(SigningKey).filter_by(retired_at=None)):
+        old.retired_at = now
+        old.publish_until = now + publish_for
+    row = create_key(now)
+    db.session.commit()
+    return row
+
+
+def ensure_key(now: datetime) -> None:
+    """Create the first signing key if there is none."""
+    if db.session.scalar(sa.select(SigningKey.kid).filter_by(retired_at=None).limit(1)) is None:
+        create_key(now)
+        db.session.commit()
+
+
+class KeyStore:
+    """One app's view of the signing keys, with parsed keys cached (parsing costs milliseconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parsed: dict[str, RSAKey] = {}
+        self._active: tuple[float, str] | None = None
+
+    def _parse(self, row: SigningKey) -> RSAKey:
+        with self._lock:
+            key = self._parsed.get(row.kid)
+            if key is None:
+                key = RSAKey.import_key(json.loads(row.private_jwk))
+                self._parsed[row.kid] = key
+            return key
+
+    def active_key(self, now: datetime) -> RSAKey:
+        """The key new tokens are signed with (the newest unretired one)."""
+        cached = self._active
+        if cached is not None and time.monotonic() - cached[0] < ACTIVE_KEY_CACHE_SECONDS:
+            key = self._parsed.get(cached[1])
+            if key is not None:
+                return key
+        stmt = (
+            sa.select(SigningKey).filter_by(retired_at=None)
+            .order_by(SigningKey.created_at.desc()).limit(1)
+        )
+        row = db.session.scalar(stmt)
+        if row is None:
+            ensure_key(now)
+            row = db.session.scalar(stmt)
+            assert row is not None
+        key = self._parse(row)
+        self._active = (time.monotonic(), row.kid)
+        return key
+
+    def forget_active(self) -> None:
+        self._active = None
+
+    def published(self, now: datetime) -> list[RSAKey]:
+        """The current key and retired keys whose tokens may still be live."""
+        stmt = sa.select(SigningKey).where(
+            sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > now)
+        ).order_by(SigningKey.created_at.desc())
+        return [self._parse(row) for row in db.session.scalars(stmt)]
+
+    def jwks(self, now: datetime) -> dict[str, Any]:
+        """The public JWK Set document."""
+        return {"keys": [key.as_dict(private=False) for key in self.published(now)]}
+
+    def key_set(self, now: datetime) -> KeySet:
+        return KeySet(self.published(now))

@@ -1,0 +1,182 @@
+"""Database models: users, clients, codes, tokens, signing keys, SSO sessions, sign-in log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from authlib.integrations.sqla_oauth2 import (
+    OAuth2AuthorizationCodeMixin,
+    OAuth2ClientMixin,
+    OAuth2TokenMixin,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always hands back aware UTC (SQLite forgets the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(sa.String(150), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))
+    groups: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    password_hash: Mapped[str] = mapped_column(sa.Text)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_must_change: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+    def get_user_id(self) -> str:
+        return self.id
+
+
+def hash_client_secret(secret: str) -> str:
+    # Client secrets are 256-bit random values, so a plain digest resists guessing.
+    return "sha256$" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Client(db.Model, OAuth2ClientMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "oauth2_clients"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(150))
+    # The mixin's client_id column is indexed but not unique; a duplicate would be ambiguous.
+    __table_args__ = (sa.UniqueConstraint("client_id", name="uq_oauth2_clients_client_id"),)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.client_secret:
+            return False
+        return hmac.compare_digest(self.client_secret, hash_client_secret(client_secret))
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        # A confidential client may present its secret either way RFC 6749 §2.3.1 allows.
+        if self.is_public:
+            return method == "none"
+        return method in ("client_secret_basic", "client_secret_post")
+
+
+class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "oauth2_codes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    sid: Mapped[str | None] = mapped_column(sa.String(64))
+    grant_id: Mapped[str] = mapped_column(sa.String(64), default=lambda: secrets.token_hex(16))
+    expires_at: Mapped[int] = mapped_column(sa.Integer)
+    # Set atomically by the first redemption; a second one finds it set and revokes the grant.
+    used_at: Mapped[int | None] = mapped_column(sa.Integer)
+
+    def is_expired(self) -> bool:
+        import time
+
+        return self.expires_at < time.time()
+
+
+class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "oauth2_tokens"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    sid: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Every token issued from one authorization code shares a grant id: the refresh family.
+    grant_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    refresh_token_expires_at: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    def is_refresh_token_valid(self, now: float) -> bool:
+        return (
+            bool(self.refresh_token)
+            and not self.refresh_token_revoked_at
+            and self.refresh_token_expires_at > now
+        )
+
+    def get_user(self) -> User | None:
+        return db.session.get(User, self.user_id) if self.user_id else None
+
+    def get_client(self) -> Client | None:
+        return db.session.scalar(sa.select(Client).filter_by(client_id=self.client_id))
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(sa.String(16), default="RS256")
+    private_jwk: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when a newer key takes over; the key stays published until its tokens have expired.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SsoSession(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "sso_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    amr: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.Text)
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
+
+
+class SignIn(db.Model):  # type: ignore[name-defined,misc]
+    """One row per authorization attempt: the sign-in log."""
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    correlation_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    username: Mapped[str | None] = mapped_column(sa.String(150))
+    client_id: Mapped[str | None] = mapped_column(sa.String(48))
+    ip: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    user_agent: Mapped[str | None] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    outcome: Mapped[str] = mapped_column(sa.String(32))
+    error_code: Mapped[int | None] = mapped_column(sa.Integer)
+    reason: Mapped[str | None] = mapped_column(sa.Text)

@@ -1,0 +1,373 @@
+"""The OAuth 2.0 / OpenID Connect server: Authlib grants wired to our models."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.sqla_oauth2 import create_bearer_token_validator
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
+from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from flask import Flask, current_app, g
+
+from .extensions import authorization, db, require_oauth
+from .models import AuthorizationCode, Client, Token, User
+
+TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """How the user at the authorization endpoint was authenticated (goes into the code)."""
+
+    sid: str
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str
+
+
+def now_ts() -> int:
+    return int(time.time())
+
+
+def settings() -> Any:
+    return current_app.extensions["idp.settings"]
+
+
+def user_claims(user: User, scope: str) -> UserInfo:
+    """The claims a scope releases about a user."""
+    info: dict[str, Any] = {"sub": user.id}
+    scopes = set(scope.split())
+    if "profile" in scopes:
+        info["preferred_username"] = user.username
+        if user.display_name:
+            info["name"] = user.display_name
+        info["updated_at"] = int(user.password_changed_at.timestamp())
+    if "email" in scopes and user.email:
+        info["email"] = user.email
+        info["email_verified"] = False
+    if "groups" in scopes:
+        info["groups"] = list(user.groups or [])
+    return UserInfo(info)
+
+
+def revoke_grant(grant_id: str, now: int) -> int:
+    """Revoke every token issued from one authorization code (the whole refresh family)."""
+    result = db.session.execute(
+        sa.update(Token)
+        .where(Token.grant_id == grant_id)
+        .values(
+            access_token_revoked_at=sa.case(
+                (Token.access_token_revoked_at == 0, now), else_=Token.access_token_revoked_at
+            ),
+            refresh_token_revoked_at=sa.case(
+                (Token.refresh_token_revoked_at == 0, now), else_=Token.refresh_token_revoked_at
+            ),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class S256Challenge(CodeChallenge):
+    """PKCE with S256 only; required for public clients (RFC 7636, OAuth 2.1)."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if grant.request.client.is_public and not data.get("code_challenge"):
+            raise InvalidRequestError("Public clients must send a PKCE 'code_challenge' (S256).")
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be 'S256'.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        authn: Authentication = g.authentication
+        data = request.payload.data
+        item = AuthorizationCode(
+            code=code,
+            client_id=request.client.client_id,
+            redirect_uri=request.payload.redirect_uri or "",
+            response_type=request.payload.response_type,
+            scope=request.scope,
+            nonce=data.get("nonce"),
+            user_id=request.user.id,
+            sid=authn.sid,
+            auth_time=int(authn.auth_time.timestamp()),
+            amr=" ".join(authn.amr),
+            acr=authn.acr,
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            expires_at=now_ts() + settings().tokens.code_lifetime_seconds,
+        )
+        db.session.add(item)
+        db.session.commit()
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        now = now_ts()
+        # Claim the code with one conditional UPDATE so two workers can never both redeem it.
+        claimed = db.session.execute(
+            sa.update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code == code,
+                AuthorizationCode.client_id == client.client_id,
+                AuthorizationCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        db.session.commit()
+        item = db.session.scalar(
+            sa.select(AuthorizationCode).filter_by(code=code, client_id=client.client_id)
+        )
+        if item is None:
+            return None
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            # A replayed code: revoke everything issued from it (RFC 6749 §4.1.2).
+            revoke_grant(item.grant_id, now)
+            db.session.commit()
+            current_app.logger.warning(
+                "authorization code replayed; grant revoked",
+                extra={"client_id": client.client_id, "grant_id": item.grant_id},
+            )
+            return None
+        if item.is_expired():
+            return None
+        return item
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        # Kept, marked used, so that a replay is recognised and revokes the grant.
+        pass
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
+        user = db.session.get(User, authorization_code.user_id)
+        if user is None or user.disabled:
+            return None
+        return user
+
+
+class OpenIDCode(_OpenIDCode):
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        # Nonces are the client's replay protection; the provider echoes them.
+        return False
+
+    def resolve_client_private_key(self, client: Client) -> Any:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return "RS256"
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        key = self.resolve_client_private_key(client)
+        return {"alg": "RS256", "kid": key.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        now = now_ts()
+        return {
+            "iss": settings().issuer,
+            "aud": [client.client_id],
+            "iat": now,
+            "exp": now + settings().tokens.id_token_lifetime_seconds,
+        }
+
+    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict[str, Any]:
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.amr:
+            claims["amr"] = authorization_code.amr.split()
+        if authorization_code.sid:
+            claims["sid"] = authorization_code.sid
+        return claims
+
+    def generate_user_info(self, user: User, scope: str) -> UserInfo:
+        return user_claims(user, scope)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        item = db.session.scalar(sa.select(Token).filter_by(refresh_token=refresh_token))
+        if item is None:
+            return None
+        if item.refresh_token_revoked_at:
+            # A rotated refresh token came back: someone holds a stolen copy.
+            self._reuse_detected(item)
+        if item.refresh_token_expires_at <= now_ts():
+            return None
+        return item
+
+    def authenticate_user(self, refresh_token: Token) -> User | None:
+        # Rotate with one conditional UPDATE: of two concurrent refreshes only one wins.
+        claimed = db.session.execute(
+            sa.update(Token)
+            .where(Token.id == refresh_token.id, Token.refresh_token_revoked_at == 0)
+            .values(refresh_token_revoked_at=now_ts())
+        )
+        db.session.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            self._reuse_detected(refresh_token)
+        user = refresh_token.get_user()
+        if user is None or user.disabled:
+            raise InvalidGrantError("The user of this refresh token is no longer active.")
+        g.refreshed_from = refresh_token
+        return user
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        # Already revoked when it was claimed in authenticate_user.
+        pass
+
+    def _reuse_detected(self, item: Token) -> None:
+        if item.grant_id:
+            revoke_grant(item.grant_id, now_ts())
+            db.session.commit()
+        current_app.logger.warning(
+            "refresh token reused; token family revoked",
+            extra={"client_id": item.client_id, "grant_id": item.grant_id},
+        )
+        hook = current_app.extensions.get("idp.on_refresh_reuse")
+        if hook is not None and item.user_id:
+            hook(item)
+        raise InvalidGrantError("The refresh token was already used; the session is revoked.")
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    """Store an issued token with the grant it belongs to."""
+    now = now_ts()
+    user = request.user
+    code = getattr(request, "authorization_code", None)
+    parent: Token | None = g.get("refreshed_from")
+    grant_id = code.grant_id if code else (parent.grant_id if parent else None)
+    sid = code.sid if code else (parent.sid if parent else None)
+    refresh_days = settings().tokens.refresh_token_lifetime_days
+    item = Token(
+        client_id=request.client.client_id,
+        user_id=user.id if user else None,
+        token_type=token["token_type"],
+        access_token=token["access_token"],
+        refresh_token=token.get("refresh_token"),
+        scope=token.get("scope", ""),
+        issued_at=now,
+        expires_in=token["expires_in"],
+        grant_id=grant_id,
+        sid=sid,
+        refresh_token_expires_at=now + refresh_days * 86400 if token.get("refresh_token") else 0,
+    )
+    db.session.add(item)
+    db.session.commit()
+
+
+def query_client(client_id: str) -> Client | None:
+    if not client_id or len(client_id) > 48:
+        return None
+    return db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+
+
+class Revocation(RevocationEndpoint):
+    """RFC 7009; revoking a refresh token revokes every token of its grant."""
+
+    CLIENT_AUTH_METHODS = TOKEN_AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        if token_type_hint != "refresh_token":
+            item = db.session.scalar(sa.select(Token).filter_by(access_token=token_string))
+            if item is not None:
+                return item
+        return db.session.scalar(sa.select(Token).filter_by(refresh_token=token_string))
+
+    def revoke_token(self, token: Token, request: OAuth2Request) -> None:
+        now = now_ts()
+        if request.form.get("token") == token.refresh_token and token.grant_id:
+            revoke_grant(token.grant_id, now)
+        elif request.form.get("token") == token.refresh_token:
+            token.refresh_token_revoked_at = token.refresh_token_revoked_at or now
+            token.access_token_revoked_at = token.access_token_revoked_at or now
+        else:
+            token.access_token_revoked_at = token.access_token_revoked_at or now
+        db.session.commit()
+
+
+class UserInfoEndpoint(_UserInfoEndpoint):
+    def get_issuer(self) -> str:
+        return str(settings().issuer)
+
+    def generate_user_info(self, user: User, scope: str) -> UserInfo:
+        return user_claims(user, scope)
+
+    def resolve_private_key(self) -> Any:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    def get_server_jwks(self) -> Any:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return app.extensions["idp.keys"].key_set(app.extensions["idp.clock"].now())
+
+    def get_algorithms(self) -> list[str]:
+        return ["RS256"]
+
+    def end_session(self, end_session_request: Any) -> None:
+        from .sessions import end_current_session
+
+        end_current_session()
+
+
+class BearerTokenValidator(create_bearer_token_validator(db.session, Token)):  # type: ignore[misc]
+    def authenticate_token(self, token_string: str) -> Token | None:
+        token = super().authenticate_token(token_string)
+        if token is not None and token.user_id:
+            user = db.session.get(User, token.user_id)
+            if user is None or user.disabled:
+                return None
+        return token
+
+
+def init_oauth(app: Flask) -> AuthorizationServer:
+    """Bind the authorization server and resource protector to the app."""
+    tokens = app.extensions["idp.settings"].tokens
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "authorization_code": tokens.access_token_lifetime_seconds,
+        "refresh_token": tokens.access_token_lifetime_seconds,
+        "client_credentials": tokens.access_token_lifetime_seconds,
+    }
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = [
+        "openid", "profile", "email", "groups", "offline_access", "idp.admin",
+    ]
+    authorization.init_app(app, query_client=query_client, save_token=save_token)
+    if not getattr(authorization, "_idp_grants_registered", False):
+        authorization.register_grant(AuthorizationCodeGrant, [OpenIDCode(require_nonce=False),
+                                                              S256Challenge(required=True)])
+        authorization.register_grant(RefreshTokenGrant)
+        authorization.register_grant(ClientCredentialsGrant)
+        authorization.register_endpoint(Revocation)
+        authorization.register_endpoint(UserInfoEndpoint(resource_protector=require_oauth))
+        authorization.register_endpoint(EndSessionEndpoint)
+        require_oauth.register_token_validator(BearerTokenValidator())
+        authorization._idp_grants_registered = True  # type: ignore[attr-defined]
+    return authorization
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(18)

@@ -1,0 +1,110 @@
+"""Server-side SSO sessions (rows, so logout works across workers) and CSRF tokens."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import abort, current_app, g, request, session
+
+from .extensions import db
+from .models import SsoSession, Token, User
+from .oauth import now_ts
+
+
+def clock_now() -> datetime:
+    now: datetime = current_app.extensions["idp.clock"].now()
+    return now
+
+
+def current_sso() -> SsoSession | None:
+    """The caller's active SSO session, if the cookie names one that is still valid."""
+    if "sso" in g:
+        return g.sso  # type: ignore[no-any-return]
+    sid = session.get("sid")
+    row = db.session.get(SsoSession, sid) if isinstance(sid, str) else None
+    if row is not None and not row.is_active(clock_now()):
+        row = None
+    g.sso = row
+    return row
+
+
+def current_user() -> User | None:
+    row = current_sso()
+    if row is None:
+        return None
+    user = db.session.get(User, row.user_id)
+    return None if user is None or user.disabled else user
+
+
+def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSession:
+    """Create an SSO session row for a freshly authenticated user and point the cookie at it."""
+    now = clock_now()
+    hours = current_app.extensions["idp.settings"].tokens.session_lifetime_hours
+    row = SsoSession(
+        id=secrets.token_urlsafe(32), user_id=user.id, created_at=now, auth_time=now,
+        amr=amr, expires_at=now + timedelta(hours=hours), ip=ip, user_agent=user_agent[:1000],
+    )
+    db.session.add(row)
+    db.session.commit()
+    # A new session id on sign-in defeats session fixation.
+    session.clear()
+    session["sid"] = row.id
+    session.permanent = True
+    g.sso = row
+    return row
+
+
+def revoke_sessions(user_id: str, *, except_sid: str | None = None) -> None:
+    """Revoke a user's SSO sessions and every token issued under them."""
+    now = clock_now()
+    stmt = sa.update(SsoSession).where(SsoSession.user_id == user_id,
+                                       SsoSession.revoked_at.is_(None))
+    if except_sid:
+        stmt = stmt.where(SsoSession.id != except_sid)
+    db.session.execute(stmt.values(revoked_at=now))
+    tokens = sa.update(Token).where(Token.user_id == user_id)
+    if except_sid:
+        tokens = tokens.where(sa.or_(Token.sid.is_(None), Token.sid != except_sid))
+    ts = now_ts()
+    db.session.execute(tokens.where(Token.access_token_revoked_at == 0)
+                       .values(access_token_revoked_at=ts))
+    db.session.execute(tokens.where(Token.refresh_token_revoked_at == 0)
+                       .values(refresh_token_revoked_at=ts))
+    db.session.commit()
+
+
+def end_current_session() -> None:
+    """Sign the browser out: revoke its session row and the tokens issued under it."""
+    row = current_sso()
+    if row is not None:
+        ts = now_ts()
+        row.revoked_at = clock_now()
+        db.session.execute(sa.update(Token).where(Token.sid == row.id,
+                                                  Token.access_token_revoked_at == 0)
+                           .values(access_token_revoked_at=ts))
+        db.session.execute(sa.update(Token).where(Token.sid == row.id,
+                                                  Token.refresh_token_revoked_at == 0)
+                           .values(refresh_token_revoked_at=ts))
+        db.session.commit()
+    session.clear()
+    g.sso = None
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a form post whose CSRF token does not match the session's."""
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf")
+    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        abort(400, description="The form expired or was not sent by this site. Go back, "
+                               "reload the page and try again.")

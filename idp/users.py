@@ -1,0 +1,57 @@
+"""Creating users and setting passwords (shared by the CLI and the admin API)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+
+from .errors import IdpError
+from .extensions import db
+from .models import User
+
+
+def find_user(name: str) -> User:
+    """The user with this user name, or an error naming it."""
+    user = db.session.scalar(sa.select(User).filter_by(username=name))
+    if user is None:
+        raise IdpError(f"no user named {name!r}")
+    return user
+
+
+def create_user(app: Flask, name: str, password: str, *, email: str | None = None,
+                groups: list[str] | None = None) -> User:
+    """Create a user with a hashed password."""
+    name = name.strip()
+    if not name or len(name) > 150 or any(c.isspace() for c in name):
+        raise IdpError("a user name is 1 to 150 characters without spaces")
+    if db.session.scalar(sa.select(User.id).filter_by(username=name)) is not None:
+        raise IdpError(f"a user named {name!r} already exists")
+    hasher = app.extensions["idp.passwords"]
+    hasher.check_policy(password)
+    now = app.extensions["idp.clock"].now()
+    user = User(username=name, email=email, groups=sorted(set(groups or [])),
+                password_hash=hasher.hash(password), password_changed_at=now, created_at=now,
+                password_must_change=False, disabled=False)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_password(app: Flask, user: User, password: str, *, temporary: bool = False) -> None:
+    """Replace a user's password; a temporary one must be changed at the next sign-in."""
+    hasher = app.extensions["idp.passwords"]
+    hasher.check_policy(password)
+    user.password_hash = hasher.hash(password)
+    user.password_changed_at = app.extensions["idp.clock"].now()
+    user.password_must_change = temporary
+    db.session.commit()
+
+
+def ensure_user(app: Flask, name: str, password: str, *, email: str | None = None,
+                groups: list[str] | None = None) -> User:
+    """Create the user, or reset its password if it exists (used by `idp demo`)."""
+    user = db.session.scalar(sa.select(User).filter_by(username=name))
+    if user is None:
+        return create_user(app, name, password, email=email, groups=groups)
+    set_password(app, user, password)
+    return user

@@ -1,0 +1,61 @@
+"""A built-in relying party for `idp demo`: start a sign-in and show what came back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, render_template, request, session
+
+bp = Blueprint("demo", __name__, url_prefix="/demo")
+
+CLIENT_ID = "demo-client"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@bp.get("")
+def start() -> Any:
+    issuer = current_app.extensions["idp.settings"].issuer
+    verifier = secrets.token_urlsafe(48)
+    state = secrets.token_urlsafe(16)
+    session["demo"] = {"verifier": verifier, "state": state}
+    query = urlencode({
+        "response_type": "code", "client_id": CLIENT_ID,
+        "redirect_uri": f"{issuer}/demo/callback", "scope": "openid profile email groups",
+        "state": state, "nonce": secrets.token_urlsafe(16),
+        "code_challenge": _b64url(hashlib.sha256(verifier.encode()).digest()),
+        "code_challenge_method": "S256",
+    })
+    return render_template("demo.html", authorize_url=f"/authorize?{query}", result=None)
+
+
+@bp.get("/callback")
+def callback() -> Any:
+    issuer = current_app.extensions["idp.settings"].issuer
+    pending = session.pop("demo", None) or {}
+    if request.args.get("error"):
+        result = {"error": request.args.get("error"),
+                  "error_description": request.args.get("error_description")}
+    elif request.args.get("state") != pending.get("state"):
+        result = {"error": "state mismatch: start again from /demo"}
+    else:
+        # The demo app talks to the token endpoint in-process; a real one would use HTTPS.
+        with current_app.test_client() as rp:
+            response = rp.post("/token", data={
+                "grant_type": "authorization_code", "code": request.args.get("code", ""),
+                "redirect_uri": f"{issuer}/demo/callback", "client_id": CLIENT_ID,
+                "code_verifier": pending.get("verifier", ""),
+            })
+        result = response.get_json()
+        if result and "id_token" in result:
+            payload = result["id_token"].split(".")[1]
+            result["id_token_claims"] = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    return render_template("demo.html", authorize_url="/demo", result=result,
+                           result_json=json.dumps(result, indent=2))

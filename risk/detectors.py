@@ -1,0 +1,402 @@
+"""The real-time detectors; each returns a Detection, NotEvaluated, or None (nothing found)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from risk.context import IpInfo, SignInContext, SignInKind
+from risk.detections import Detection
+from risk.features import Feature, FeatureKind
+from risk.feeds import ANONYMOUS_IP_LIST, INFECTED_IP_LIST, MALICIOUS_IP_LIST, Feeds
+from risk.geo import MIN_ELAPSED_MINUTES, distance_km, speed_kmh
+from risk.levels import Level
+from risk.repository import HistoryRepository, UserProfile
+from risk.settings import RiskSettings
+from risk.vocabulary import RiskEventType
+
+
+@dataclass(frozen=True, slots=True)
+class NotEvaluated:
+    """A detector that could not judge this sign-in (missing data), and why."""
+
+    detector: str
+    reason: str
+
+
+class DetectorEnv:
+    """What detectors share for one evaluation: settings, feeds, history and the resolved IP."""
+
+    __slots__ = (
+        "settings",
+        "feeds",
+        "repository",
+        "ip_info",
+        "trusted_location",
+        "features",
+        "_profile",
+    )
+
+    def __init__(
+        self,
+        settings: RiskSettings,
+        feeds: Feeds,
+        repository: HistoryRepository,
+        ip_info: IpInfo,
+        trusted_location: bool,
+        features: frozenset[Feature],
+    ) -> None:
+        self.settings = settings
+        self.feeds = feeds
+        self.repository = repository
+        self.ip_info = ip_info
+        self.trusted_location = trusted_location
+        self.features = features
+        self._profile: dict[str, UserProfile] = {}
+
+    def profile(self, user_id: str) -> UserProfile:
+        """The user's profile, read from the repository at most once per evaluation."""
+        if user_id not in self._profile:
+            self._profile[user_id] = self.repository.user_profile(user_id)
+        return self._profile[user_id]
+
+
+Result = Detection | NotEvaluated | None
+
+
+class Detector(Protocol):
+    """The protocol every detector follows: a stable name and one evaluate method."""
+
+    name: str
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """A Detection when it fires, NotEvaluated when it lacks data, None otherwise."""
+        ...
+
+
+class LeakedCredentials:
+    """The correct password just typed is in the Pwned Passwords file (user risk)."""
+
+    name = RiskEventType.LEAKED_CREDENTIALS.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires when the valid password typed has been seen in a breach."""
+        # Wrong guesses are not the user's password, so they must not flag the user.
+        corpus = env.feeds.leaked_passwords
+        if ctx.password is None or ctx.password_valid is not True:
+            return None
+        if corpus is None:
+            return NotEvaluated(self.name, "leaked_passwords is not configured")
+        seen = corpus.count(ctx.password)
+        if not seen:
+            return None
+        level = env.settings.level_for(RiskEventType.LEAKED_CREDENTIALS)
+        return Detection.of(RiskEventType.LEAKED_CREDENTIALS, level, times_seen=seen)
+
+
+_ANONYMOUS_FLAGS = (
+    ("is_tor_exit_node", "Tor exit node"),
+    ("is_anonymous_vpn", "anonymous VPN"),
+    ("is_public_proxy", "public proxy"),
+    ("is_residential_proxy", "residential proxy"),
+    ("is_anonymous", "anonymous"),
+)
+
+
+class AnonymizedIpAddress:
+    """The IP is an anonymizer per the Anonymous-IP database or the plain anonymous list."""
+
+    name = RiskEventType.ANONYMIZED_IP_ADDRESS.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires on Tor exits, anonymous VPNs, public and residential proxies."""
+        info = env.ip_info
+        level = env.settings.level_for(RiskEventType.ANONYMIZED_IP_ADDRESS)
+        flags = tuple(label for attr, label in _ANONYMOUS_FLAGS if getattr(info, attr))
+        if flags:
+            return Detection.of(
+                RiskEventType.ANONYMIZED_IP_ADDRESS,
+                level,
+                ip=info.ip,
+                source="anonymous_ip_db",
+                flags=flags,
+            )
+        entry = env.feeds.match_list(ANONYMOUS_IP_LIST, info.ip)
+        if entry is not None:
+            return Detection.of(
+                RiskEventType.ANONYMIZED_IP_ADDRESS,
+                level,
+                ip=info.ip,
+                source=ANONYMOUS_IP_LIST,
+                list=ANONYMOUS_IP_LIST,
+                entry=entry,
+            )
+        return None
+
+
+class IpListDetector:
+    """The IP is in one configured list file (malicious or malware-infected hosts)."""
+
+    def __init__(self, event_type: RiskEventType, list_key: str) -> None:
+        self.event_type = event_type
+        self.list_key = list_key
+        self.name = event_type.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires when the list has an entry containing the IP."""
+        entry = env.feeds.match_list(self.list_key, env.ip_info.ip)
+        if entry is None:
+            return None
+        level = env.settings.level_for(self.event_type)
+        return Detection.of(
+            self.event_type, level, ip=env.ip_info.ip, list=self.list_key, entry=entry
+        )
+
+
+def malicious_ip_address() -> IpListDetector:
+    """The maliciousIPAddress detector over `malicious_ip_list`."""
+    return IpListDetector(RiskEventType.MALICIOUS_IP_ADDRESS, MALICIOUS_IP_LIST)
+
+
+def malware_infected_ip_address() -> IpListDetector:
+    """The malwareInfectedIPAddress detector over `infected_ip_list`."""
+    return IpListDetector(RiskEventType.MALWARE_INFECTED_IP_ADDRESS, INFECTED_IP_LIST)
+
+
+class SuspiciousIpAddress:
+    """The IP recently failed sign-ins for many distinct accounts (our own telemetry)."""
+
+    name = RiskEventType.SUSPICIOUS_IP_ADDRESS.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires when earlier wrong passwords from this IP reach the account threshold."""
+        settings = env.settings
+        window = settings.suspicious_ip_window_minutes
+        since = ctx.time - timedelta(minutes=window)
+        failed = env.repository.failed_accounts_from_ip(env.ip_info.ip, since)
+        if failed < settings.suspicious_ip_min_accounts:
+            return None
+        return Detection.of(
+            RiskEventType.SUSPICIOUS_IP_ADDRESS,
+            settings.level_for(RiskEventType.SUSPICIOUS_IP_ADDRESS),
+            ip=env.ip_info.ip,
+            failed_accounts=failed,
+            window_minutes=window,
+        )
+
+
+class PasswordSpray:
+    """A correct password arrives from an IP that is failing for many accounts right now."""
+
+    name = RiskEventType.PASSWORD_SPRAY.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires on a valid password from an IP at or over the spray threshold."""
+        if ctx.kind != SignInKind.PASSWORD or ctx.password_valid is not True:
+            return None
+        settings = env.settings
+        window = settings.password_spray_window_minutes
+        since = ctx.time - timedelta(minutes=window)
+        failed = env.repository.failed_accounts_from_ip(env.ip_info.ip, since)
+        if failed < settings.password_spray_min_accounts:
+            return None
+        return Detection.of(
+            RiskEventType.PASSWORD_SPRAY,
+            settings.level_for(RiskEventType.PASSWORD_SPRAY),
+            ip=env.ip_info.ip,
+            failed_accounts=failed,
+            window_minutes=window,
+        )
+
+
+def _no_location_reason(info: IpInfo) -> str:
+    return "private IP address" if info.is_private else "no location for this IP"
+
+
+class UnlikelyTravel:
+    """Speed from the previous successful sign-in exceeds `impossible_travel_kmh`.
+
+    The distance is first reduced by both locations' accuracy radii, so that GeoIP's
+    uncertainty never counts as travel. Medium above the limit; high at or beyond
+    `impossible_travel_high_factor` times it.
+    """
+
+    name = RiskEventType.UNLIKELY_TRAVEL.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Compares this sign-in with the user's last successful one."""
+        settings, here = env.settings, env.ip_info
+        if ctx.user_id is None:
+            return NotEvaluated(self.name, "no such user")
+        if env.trusted_location:
+            return NotEvaluated(self.name, "sign-in from a trusted location")
+        if here.latitude is None or here.longitude is None:
+            return NotEvaluated(self.name, _no_location_reason(here))
+        before = env.repository.last_successful_sign_in(ctx.user_id, ctx.time)
+        if before is None:
+            return NotEvaluated(self.name, "no previous successful sign-in")
+        if before.trusted_location:
+            return NotEvaluated(self.name, "previous sign-in from a trusted location")
+        if before.latitude is None or before.longitude is None:
+            return NotEvaluated(self.name, "no location for the previous sign-in")
+        raw_km = distance_km(before.latitude, before.longitude, here.latitude, here.longitude)
+        allowance_km = (before.accuracy_radius_km or 0) + (here.accuracy_radius_km or 0)
+        net_km = max(raw_km - allowance_km, 0.0)
+        if net_km < settings.impossible_travel_min_distance_km:
+            return None
+        minutes = (ctx.time - before.time).total_seconds() / 60.0
+        speed = speed_kmh(net_km, minutes)
+        limit = settings.impossible_travel_kmh
+        if speed <= limit:
+            return None
+        high = speed >= limit * settings.impossible_travel_high_factor
+        return Detection.of(
+            RiskEventType.UNLIKELY_TRAVEL,
+            Level.HIGH if high else Level.MEDIUM,
+            from_ip=before.ip,
+            from_place=before.place,
+            to_ip=here.ip,
+            to_place=here.place,
+            distance_km=round(raw_km, 1),
+            allowance_km=round(allowance_km, 1),
+            minutes=round(max(minutes, MIN_ELAPSED_MINUTES), 1),
+            speed_kmh=round(speed, 1),
+            max_speed_kmh=limit,
+        )
+
+
+_FEATURE_LABELS = {
+    FeatureKind.ASN.value: "ASN",
+    FeatureKind.COUNTRY.value: "country",
+    FeatureKind.CITY.value: "city",
+    FeatureKind.SUBNET.value: "network",
+    FeatureKind.BROWSER.value: "browser",
+    FeatureKind.OS.value: "OS",
+    FeatureKind.DEVICE.value: "device",
+}
+_FEATURE_ORDER = tuple(_FEATURE_LABELS)
+NO_DEVICE_COOKIE = "(no device cookie)"
+
+
+class UnfamiliarFeatures:
+    """Properties never seen for this user, once the learning period is over.
+
+    Counted over ASN, country, city, IP /24 (/48), browser family, OS family and device
+    cookie; low, medium and high at `unfamiliar_low_at`, `_medium_at`, `_high_at` new ones.
+    A missing device cookie counts as a new device only for users who have had one.
+    """
+
+    name = RiskEventType.UNFAMILIAR_FEATURES.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Counts this sign-in's properties absent from the user's profile."""
+        settings = env.settings
+        if ctx.user_id is None:
+            return NotEvaluated(self.name, "no such user")
+        profile = env.profile(ctx.user_id)
+        learned_days = (
+            (ctx.time - profile.first_seen).total_seconds() / 86_400 if profile.first_seen else 0
+        )
+        if (
+            profile.first_seen is None
+            or learned_days < settings.learning_period_days
+            or profile.successful_sign_ins < settings.learning_min_sign_ins
+        ):
+            return NotEvaluated(
+                self.name,
+                f"learning: {profile.successful_sign_ins} of {settings.learning_min_sign_ins} "
+                f"sign-ins, {int(learned_days)} of {settings.learning_period_days} days",
+            )
+        new = set(env.features - profile.features)
+        device = FeatureKind.DEVICE.value
+        if ctx.device_id is None and any(kind == device for kind, _ in profile.features):
+            new.add((device, NO_DEVICE_COOKIE))
+        count = len(new)
+        if count >= settings.unfamiliar_high_at:
+            level = Level.HIGH
+        elif count >= settings.unfamiliar_medium_at:
+            level = Level.MEDIUM
+        elif count >= settings.unfamiliar_low_at:
+            level = Level.LOW
+        else:
+            return None
+        shown = tuple(
+            f"{_FEATURE_LABELS[kind]} {value}"
+            for kind, value in sorted(new, key=lambda f: (_FEATURE_ORDER.index(f[0]), f[1]))
+        )
+        return Detection.of(
+            RiskEventType.UNFAMILIAR_FEATURES,
+            level,
+            ip=env.ip_info.ip,
+            new_count=count,
+            new_features=shown,
+            learned_sign_ins=profile.successful_sign_ins,
+        )
+
+
+class NewCountry:
+    """First sign-in from a country for this user and for the whole organisation."""
+
+    name = RiskEventType.NEW_COUNTRY.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires when neither the user nor anyone else has signed in from here."""
+        country = env.ip_info.country
+        if ctx.user_id is None:
+            return NotEvaluated(self.name, "no such user")
+        if not country:
+            return NotEvaluated(self.name, _no_location_reason(env.ip_info))
+        profile = env.profile(ctx.user_id)
+        if profile.successful_sign_ins == 0:
+            return NotEvaluated(self.name, "no previous successful sign-in")
+        if country in profile.countries or env.repository.org_has_seen_country(country):
+            return None
+        level = env.settings.level_for(RiskEventType.NEW_COUNTRY)
+        return Detection.of(RiskEventType.NEW_COUNTRY, level, ip=env.ip_info.ip, country=country)
+
+
+class MfaFraud:
+    """Repeated wrong second-factor codes after a correct password (user risk)."""
+
+    name = RiskEventType.MFA_FRAUD.value
+
+    def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
+        """Fires on a wrong code that brings the window's count to `mfa_fraud_min_failures`."""
+        if ctx.kind != SignInKind.MFA_FAILED or ctx.user_id is None:
+            return None
+        settings = env.settings
+        window = settings.mfa_fraud_window_minutes
+        since = ctx.time - timedelta(minutes=window)
+        # The attempt being evaluated is not recorded yet, so it adds one.
+        failed = env.repository.failed_mfa_count(ctx.user_id, since) + 1
+        if failed < settings.mfa_fraud_min_failures:
+            return None
+        return Detection.of(
+            RiskEventType.MFA_FRAUD,
+            settings.level_for(RiskEventType.MFA_FRAUD),
+            ip=env.ip_info.ip,
+            failed_codes=failed,
+            window_minutes=window,
+        )
+
+
+def default_detectors(settings: RiskSettings, feeds: Feeds) -> tuple[Detector, ...]:
+    """Every built-in detector that is enabled and whose feed is configured."""
+    candidates: list[tuple[Detector, bool]] = [
+        (LeakedCredentials(), feeds.leaked_passwords is not None),
+        (AnonymizedIpAddress(), True),
+        (malicious_ip_address(), MALICIOUS_IP_LIST in feeds.ip_lists),
+        (malware_infected_ip_address(), INFECTED_IP_LIST in feeds.ip_lists),
+        (SuspiciousIpAddress(), True),
+        (PasswordSpray(), True),
+        (UnlikelyTravel(), True),
+        (UnfamiliarFeatures(), True),
+        (NewCountry(), True),
+        (MfaFraud(), True),
+    ]
+    return tuple(
+        detector
+        for detector, available in candidates
+        if available and settings.is_enabled(RiskEventType(detector.name))
+    )

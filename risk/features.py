@@ -1,0 +1,52 @@
+"""The sign-in properties unfamiliarFeatures learns per user."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+
+from risk.context import IpInfo, SignInContext
+from risk.useragent import parse_user_agent
+
+
+class FeatureKind(StrEnum):
+    """A kind of sign-in property; stored with its value as a `(kind, value)` pair."""
+
+    ASN = "asn"
+    COUNTRY = "country"
+    CITY = "city"
+    SUBNET = "subnet"
+    BROWSER = "browser"
+    OS = "os"
+    DEVICE = "device"
+
+
+Feature = tuple[str, str]
+"""A `(FeatureKind value, property value)` pair, plain strings so SQL can store it as is."""
+
+
+def subnet_of(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network containing `ip`, as CIDR text."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def sign_in_features(ctx: SignInContext, ip_info: IpInfo) -> frozenset[Feature]:
+    """Every property of this sign-in that is known; unknown ones are left out, not guessed."""
+    agent = parse_user_agent(ctx.user_agent)
+    found: set[Feature] = {
+        (FeatureKind.SUBNET.value, subnet_of(ip_info.ip)),
+        (FeatureKind.BROWSER.value, agent.browser_family),
+        (FeatureKind.OS.value, agent.os_family),
+    }
+    if ip_info.asn is not None:
+        found.add((FeatureKind.ASN.value, str(ip_info.asn)))
+    if ip_info.country:
+        found.add((FeatureKind.COUNTRY.value, ip_info.country))
+        if ip_info.city:
+            # The country keeps two Springfields apart.
+            found.add((FeatureKind.CITY.value, f"{ip_info.city}, {ip_info.country}"))
+    if ctx.device_id:
+        found.add((FeatureKind.DEVICE.value, ctx.device_id))
+    return frozenset(found)

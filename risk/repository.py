@@ -1,0 +1,204 @@
+"""Sign-in history behind a small, query-shaped protocol, plus an in-memory implementation.
+
+idp/ implements `HistoryRepository` over SQL; each read method is meant to be one indexed
+query. `InMemoryHistoryRepository` serves tests, the benchmark and replay.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from risk.context import IpInfo, SignInContext, SignInKind
+from risk.features import Feature, FeatureKind
+
+if TYPE_CHECKING:
+    from risk.engine import Assessment
+
+
+@dataclass(frozen=True, slots=True)
+class PastSignIn:
+    """Where and when a user last signed in successfully, as travel checks need it."""
+
+    time: datetime
+    ip: str
+    latitude: float | None
+    longitude: float | None
+    accuracy_radius_km: float | None
+    country: str | None
+    city: str | None
+    trusted_location: bool
+
+    @property
+    def place(self) -> str:
+        """A short human label such as "London, GB" (or the IP when nothing is known)."""
+        parts = [p for p in (self.city, self.country) if p]
+        return ", ".join(parts) if parts else self.ip
+
+    @classmethod
+    def from_sign_in(cls, time: datetime, ip_info: IpInfo, trusted_location: bool) -> PastSignIn:
+        """The row to store for a successful sign-in."""
+        return cls(
+            time=time,
+            ip=ip_info.ip,
+            latitude=ip_info.latitude,
+            longitude=ip_info.longitude,
+            accuracy_radius_km=ip_info.accuracy_radius_km,
+            country=ip_info.country,
+            city=ip_info.city,
+            trusted_location=trusted_location,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What a user's successful sign-ins taught: since when, how many, and which properties."""
+
+    first_seen: datetime | None = None
+    successful_sign_ins: int = 0
+    features: frozenset[Feature] = frozenset()
+
+    @property
+    def countries(self) -> frozenset[str]:
+        """The countries this user has signed in from."""
+        kind = FeatureKind.COUNTRY.value
+        return frozenset(value for k, value in self.features if k == kind)
+
+
+class HistoryRepository(Protocol):
+    """The history the detectors read, and the one write that keeps it up to date."""
+
+    def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
+        """The user's latest successful sign-in strictly before `before`, if any."""
+        ...
+
+    def user_profile(self, user_id: str) -> UserProfile:
+        """The user's learned profile (an empty one for a user never seen)."""
+        ...
+
+    def org_has_seen_country(self, country: str) -> bool:
+        """True when any user has signed in successfully from `country` (ISO code)."""
+        ...
+
+    def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
+        """How many distinct usernames had a wrong password from `ip` at or after `since`."""
+        ...
+
+    def failed_mfa_count(self, user_id: str, since: datetime) -> int:
+        """How many wrong second-factor codes the user entered at or after `since`."""
+        ...
+
+    def record(
+        self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment, succeeded: bool
+    ) -> None:
+        """Store one attempt after it was decided; call it once per evaluated context.
+
+        `succeeded` means the user ended up signed in (password and any step-up passed):
+        only then do the sign-in, its features (`assessment.features`) and its country
+        become history. A wrong password (`kind` password, `password_valid` False) counts
+        towards `failed_accounts_from_ip` under the casefolded username; a `mfa_failed`
+        context counts towards `failed_mfa_count`.
+        """
+        ...
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+@dataclass(slots=True)
+class _Profile:
+    first_seen: datetime
+    successful_sign_ins: int = 0
+    features: set[Feature] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """Parallel lists kept sorted by time so that windows are two bisects."""
+
+    times: list[float] = field(default_factory=list)
+    values: list[object] = field(default_factory=list)
+
+    def add(self, when: float, value: object) -> None:
+        if not self.times or when >= self.times[-1]:
+            self.times.append(when)
+            self.values.append(value)
+        else:
+            index = bisect_right(self.times, when)
+            self.times.insert(index, when)
+            self.values.insert(index, value)
+
+    def since(self, when: float) -> list[object]:
+        return self.values[bisect_left(self.times, when) :]
+
+    def last_before(self, when: float) -> object | None:
+        index = bisect_left(self.times, when)
+        return self.values[index - 1] if index else None
+
+
+class InMemoryHistoryRepository:
+    """A HistoryRepository in dicts, for tests, the benchmark and replay (not shared by workers)."""
+
+    def __init__(self) -> None:
+        self._sign_ins: dict[str, _Timeline] = {}
+        self._profiles: dict[str, _Profile] = {}
+        self._countries: set[str] = set()
+        self._failed_passwords: dict[str, _Timeline] = {}
+        self._failed_mfa: dict[str, list[float]] = {}
+
+    def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
+        """The user's latest successful sign-in strictly before `before`, if any."""
+        timeline = self._sign_ins.get(user_id)
+        if timeline is None:
+            return None
+        found = timeline.last_before(_ts(before))
+        return found if isinstance(found, PastSignIn) else None
+
+    def user_profile(self, user_id: str) -> UserProfile:
+        """The user's learned profile (an empty one for a user never seen)."""
+        profile = self._profiles.get(user_id)
+        if profile is None:
+            return UserProfile()
+        return UserProfile(
+            profile.first_seen, profile.successful_sign_ins, frozenset(profile.features)
+        )
+
+    def org_has_seen_country(self, country: str) -> bool:
+        """True when any user has signed in successfully from `country` (ISO code)."""
+        return country in self._countries
+
+    def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
+        """How many distinct usernames had a wrong password from `ip` at or after `since`."""
+        timeline = self._failed_passwords.get(ip)
+        return len(set(timeline.since(_ts(since)))) if timeline else 0
+
+    def failed_mfa_count(self, user_id: str, since: datetime) -> int:
+        """How many wrong second-factor codes the user entered at or after `since`."""
+        times = self._failed_mfa.get(user_id, [])
+        return len(times) - bisect_left(times, _ts(since))
+
+    def record(
+        self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment, succeeded: bool
+    ) -> None:
+        """Store one attempt after it was decided (see HistoryRepository.record)."""
+        when = _ts(ctx.time)
+        if ctx.kind == SignInKind.PASSWORD and ctx.password_valid is False:
+            timeline = self._failed_passwords.setdefault(ip_info.ip, _Timeline())
+            timeline.add(when, ctx.username.casefold())
+        if ctx.kind == SignInKind.MFA_FAILED and ctx.user_id is not None:
+            insort(self._failed_mfa.setdefault(ctx.user_id, []), when)
+        if not succeeded or ctx.user_id is None:
+            return
+        past = PastSignIn.from_sign_in(ctx.time, ip_info, assessment.trusted_location)
+        self._sign_ins.setdefault(ctx.user_id, _Timeline()).add(when, past)
+        profile = self._profiles.get(ctx.user_id)
+        if profile is None:
+            profile = self._profiles[ctx.user_id] = _Profile(first_seen=ctx.time)
+        profile.first_seen = min(profile.first_seen, ctx.time)
+        profile.successful_sign_ins += 1
+        profile.features.update(assessment.features)
+        if ip_info.country:
+            self._countries.add(ip_info.country)

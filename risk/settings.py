@@ -1,0 +1,261 @@
+"""Every tunable of the risk engine, validated once at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from risk.errors import RiskConfigError
+from risk.levels import Level
+from risk.vocabulary import RiskEventType
+
+DEFAULT_LEVELS: Mapping[RiskEventType, Level] = {
+    RiskEventType.LEAKED_CREDENTIALS: Level.HIGH,
+    RiskEventType.ANONYMIZED_IP_ADDRESS: Level.MEDIUM,
+    RiskEventType.MALICIOUS_IP_ADDRESS: Level.MEDIUM,
+    RiskEventType.MALWARE_INFECTED_IP_ADDRESS: Level.LOW,
+    RiskEventType.SUSPICIOUS_IP_ADDRESS: Level.MEDIUM,
+    RiskEventType.PASSWORD_SPRAY: Level.HIGH,
+    RiskEventType.NEW_COUNTRY: Level.LOW,
+    RiskEventType.MFA_FRAUD: Level.MEDIUM,
+    RiskEventType.ANOMALOUS_TOKEN: Level.HIGH,
+    RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED: Level.HIGH,
+}
+"""Levels of the detections that have one fixed level; `levels` in config overrides them.
+
+unlikelyTravel and unfamiliarFeatures are graded by their own thresholds instead.
+"""
+
+_SEEN_LEVELS = (Level.LOW, Level.MEDIUM, Level.HIGH)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """The `[risk]` table: feed paths, thresholds and the aggregation rule, with defaults."""
+
+    geoip_city_db: str = ""
+    geoip_asn_db: str = ""
+    anonymous_ip_db: str = ""
+    anonymous_ip_list: str = ""
+    malicious_ip_list: str = ""
+    infected_ip_list: str = ""
+    leaked_passwords: str = ""
+    trusted_locations: tuple[str, ...] = ()
+    geoip_cache_size: int = 65_536
+
+    impossible_travel_kmh: float = 900.0
+    impossible_travel_high_factor: float = 3.0
+    impossible_travel_min_distance_km: float = 100.0
+
+    learning_period_days: int = 14
+    learning_min_sign_ins: int = 10
+    unfamiliar_low_at: int = 2
+    unfamiliar_medium_at: int = 4
+    unfamiliar_high_at: int = 6
+
+    suspicious_ip_window_minutes: int = 60
+    suspicious_ip_min_accounts: int = 10
+    password_spray_window_minutes: int = 60
+    password_spray_min_accounts: int = 5
+
+    mfa_fraud_window_minutes: int = 15
+    mfa_fraud_min_failures: int = 5
+
+    low_risk_age_out_days: int = 180
+
+    aggregate_raise_min_count: int = 2
+    aggregate_raise_min_level: Level = Level.MEDIUM
+    trusted_location_lower_steps: int = 1
+    detector_error_level: Level = Level.MEDIUM
+
+    levels: tuple[tuple[RiskEventType, Level], ...] = ()
+    disabled_detections: tuple[RiskEventType, ...] = ()
+
+    def __post_init__(self) -> None:
+        low, medium, high = (
+            self.unfamiliar_low_at,
+            self.unfamiliar_medium_at,
+            self.unfamiliar_high_at,
+        )
+        if not low <= medium <= high:
+            raise RiskConfigError(
+                "risk.unfamiliar_medium_at: unfamiliar_low_at <= unfamiliar_medium_at <= "
+                f"unfamiliar_high_at must hold, got {low}, {medium}, {high}"
+            )
+
+    def level_for(self, event_type: RiskEventType) -> Level:
+        """The configured level of a fixed-level detection."""
+        for configured_type, level in self.levels:
+            if configured_type == event_type:
+                return level
+        return DEFAULT_LEVELS[event_type]
+
+    def is_enabled(self, event_type: RiskEventType) -> bool:
+        """False when `disabled_detections` turns this detection off."""
+        return event_type not in self.disabled_detections
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> RiskSettings:
+        """Validated settings from the `[risk]` table; RiskConfigError names the first bad key.
+
+        Strings are accepted where they parse (numbers, comma-separated lists), because
+        environment overrides arrive as text.
+        """
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            if key not in known:
+                raise RiskConfigError(
+                    f"risk.{key}: unknown key; allowed keys are {', '.join(sorted(known))}"
+                )
+            values[key] = _PARSERS[key](key, raw)
+        return cls(**values)
+
+
+def _fail(key: str, allowed: str, raw: object) -> RiskConfigError:
+    shown = repr(raw)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return RiskConfigError(f"risk.{key}: {allowed}, got {shown}")
+
+
+def _path(key: str, raw: object) -> str:
+    if not isinstance(raw, str) or "\n" in raw:
+        raise _fail(key, 'must be a file path string ("" = not configured)', raw)
+    return raw.strip()
+
+
+def _as_number(raw: object) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            return float(raw.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _number(low: float, high: float) -> Callable[[str, object], float]:
+    def parse(key: str, raw: object) -> float:
+        value = _as_number(raw)
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            raise _fail(key, f"must be a number between {low:g} and {high:g}", raw)
+        return value
+
+    return parse
+
+
+def _whole(low: int, high: int) -> Callable[[str, object], int]:
+    def parse(key: str, raw: object) -> int:
+        value = _as_number(raw)
+        if value is None or not value.is_integer() or not low <= value <= high:
+            raise _fail(key, f"must be a whole number between {low} and {high}", raw)
+        return int(value)
+
+    return parse
+
+
+def _string_list(raw: object) -> list[object] | None:
+    if isinstance(raw, str):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if isinstance(raw, list | tuple):
+        return list(raw)
+    return None
+
+
+def _cidrs(key: str, raw: object) -> tuple[str, ...]:
+    allowed = 'must be a list of CIDR strings such as "203.0.113.0/24"'
+    items = _string_list(raw)
+    if items is None:
+        raise _fail(key, allowed, raw)
+    out = []
+    for item in items:
+        try:
+            if not isinstance(item, str):
+                raise ValueError
+            out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise _fail(key, allowed, item) from None
+    return tuple(out)
+
+
+def _level(choices: tuple[Level, ...]) -> Callable[[str, object], Level]:
+    def parse(key: str, raw: object) -> Level:
+        allowed = f"must be one of {', '.join(c.value for c in choices)}"
+        if not isinstance(raw, str | Level):
+            raise _fail(key, allowed, raw)
+        try:
+            level = raw if isinstance(raw, Level) else Level.parse(raw)
+        except ValueError:
+            raise _fail(key, allowed, raw) from None
+        if level not in choices:
+            raise _fail(key, allowed, raw)
+        return level
+
+    return parse
+
+
+def _levels(key: str, raw: object) -> tuple[tuple[RiskEventType, Level], ...]:
+    if not isinstance(raw, Mapping):
+        raise _fail(key, "must be a table of riskEventType = level", raw)
+    parse_level = _level(_SEEN_LEVELS)
+    out = []
+    for name, value in raw.items():
+        event_type = _event_type(f"{key}.{name}", name, DEFAULT_LEVELS)
+        out.append((event_type, parse_level(f"{key}.{name}", value)))
+    return tuple(sorted(out))
+
+
+def _event_type(key: str, raw: object, among: Mapping[RiskEventType, Level]) -> RiskEventType:
+    names = ", ".join(sorted(t.value for t in among))
+    if not isinstance(raw, str) or raw not in {t.value for t in among}:
+        raise _fail(key, f"must be one of {names}", raw)
+    return RiskEventType(raw)
+
+
+def _event_types(key: str, raw: object) -> tuple[RiskEventType, ...]:
+    items = _string_list(raw)
+    if items is None:
+        raise _fail(key, "must be a list of riskEventType names", raw)
+    every = dict.fromkeys(RiskEventType, Level.NONE)
+    return tuple(_event_type(key, item, every) for item in items)
+
+
+_PARSERS: dict[str, Callable[[str, object], object]] = {
+    "geoip_city_db": _path,
+    "geoip_asn_db": _path,
+    "anonymous_ip_db": _path,
+    "anonymous_ip_list": _path,
+    "malicious_ip_list": _path,
+    "infected_ip_list": _path,
+    "leaked_passwords": _path,
+    "trusted_locations": _cidrs,
+    "geoip_cache_size": _whole(0, 10_000_000),
+    "impossible_travel_kmh": _number(100, 20_000),
+    "impossible_travel_high_factor": _number(1, 100),
+    "impossible_travel_min_distance_km": _number(0, 20_000),
+    "learning_period_days": _whole(0, 365),
+    "learning_min_sign_ins": _whole(0, 10_000),
+    "unfamiliar_low_at": _whole(1, 7),
+    "unfamiliar_medium_at": _whole(1, 7),
+    "unfamiliar_high_at": _whole(1, 7),
+    "suspicious_ip_window_minutes": _whole(1, 10_080),
+    "suspicious_ip_min_accounts": _whole(2, 1_000_000),
+    "password_spray_window_minutes": _whole(1, 10_080),
+    "password_spray_min_accounts": _whole(2, 1_000_000),
+    "mfa_fraud_window_minutes": _whole(1, 1_440),
+    "mfa_fraud_min_failures": _whole(1, 1_000),
+    "low_risk_age_out_days": _whole(1, 3_650),
+    "aggregate_raise_min_count": _whole(0, 12),
+    "aggregate_raise_min_level": _level(_SEEN_LEVELS),
+    "trusted_location_lower_steps": _whole(0, 3),
+    "detector_error_level": _level((Level.NONE, *_SEEN_LEVELS)),
+    "levels": _levels,
+    "disabled_detections": _event_types,
+}

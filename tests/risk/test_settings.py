@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import pytest
+
+from risk.errors import RiskConfigError
+from risk.levels import Level
+from risk.settings import RiskSettings
+from risk.vocabulary import RiskEventType
+
+SPEC_KEYS = {
+    "geoip_city_db": "",
+    "geoip_asn_db": "",
+    "anonymous_ip_db": "",
+    "anonymous_ip_list": "",
+    "malicious_ip_list": "",
+    "leaked_passwords": "",
+    "trusted_locations": [],
+    "impossible_travel_kmh": 900,
+}
+
+
+def test_spec_risk_table_is_accepted_with_its_defaults() -> None:
+    settings = RiskSettings.from_mapping(SPEC_KEYS)
+    assert settings == RiskSettings()
+    assert settings.impossible_travel_kmh == 900
+    assert settings.trusted_locations == ()
+
+
+def test_values_are_parsed_and_normalized() -> None:
+    settings = RiskSettings.from_mapping(
+        {
+            "impossible_travel_kmh": "1000",
+            "learning_period_days": 7.0,
+            "trusted_locations": ["10.1.2.3/8", "2001:db8::/32"],
+            "aggregate_raise_min_level": "high",
+            "levels": {"newCountry": "medium"},
+            "disabled_detections": "mfaFraud, passwordSpray",
+        }
+    )
+    assert settings.impossible_travel_kmh == 1000.0
+    assert settings.learning_period_days == 7
+    assert settings.trusted_locations == ("10.0.0.0/8", "2001:db8::/32")
+    assert settings.aggregate_raise_min_level is Level.HIGH
+    assert settings.level_for(RiskEventType.NEW_COUNTRY) is Level.MEDIUM
+    assert settings.level_for(RiskEventType.MALICIOUS_IP_ADDRESS) is Level.MEDIUM
+    assert not settings.is_enabled(RiskEventType.MFA_FRAUD)
+    assert settings.is_enabled(RiskEventType.UNLIKELY_TRAVEL)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"impossible_travel_kmh": "fast"},
+            "risk.impossible_travel_kmh: must be a number between 100 and 20000, got 'fast'",
+        ),
+        (
+            {"impossible_travel_kmh": 99},
+            "risk.impossible_travel_kmh: must be a number between 100 and 20000, got 99",
+        ),
+        (
+            {"impossible_travel_kmh": True},
+            "risk.impossible_travel_kmh: must be a number between 100 and 20000, got True",
+        ),
+        (
+            {"learning_period_days": 1.5},
+            "risk.learning_period_days: must be a whole number between 0 and 365, got 1.5",
+        ),
+        (
+            {"low_risk_age_out_days": 0},
+            "risk.low_risk_age_out_days: must be a whole number between 1 and 3650, got 0",
+        ),
+        (
+            {"geoip_city_db": 3},
+            'risk.geoip_city_db: must be a file path string ("" = not configured), got 3',
+        ),
+        (
+            {"trusted_locations": ["10.0.0.0/8", "office"]},
+            'risk.trusted_locations: must be a list of CIDR strings such as "203.0.113.0/24", '
+            "got 'office'",
+        ),
+        (
+            {"aggregate_raise_min_level": "none"},
+            "risk.aggregate_raise_min_level: must be one of low, medium, high, got 'none'",
+        ),
+        (
+            {"levels": {"newCountry": "severe"}},
+            "risk.levels.newCountry: must be one of low, medium, high, got 'severe'",
+        ),
+        (
+            {"unfamiliar_low_at": 5},
+            "risk.unfamiliar_medium_at: unfamiliar_low_at <= unfamiliar_medium_at <= "
+            "unfamiliar_high_at must hold, got 5, 4, 6",
+        ),
+    ],
+    ids=[
+        "not-a-number",
+        "below-range",
+        "bool-is-not-a-number",
+        "not-whole",
+        "age-out-zero",
+        "path-not-string",
+        "bad-cidr",
+        "level-not-allowed",
+        "levels-bad-value",
+        "unfamiliar-order",
+    ],
+)
+def test_bad_values_fail_with_one_line_naming_the_key(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(RiskConfigError) as caught:
+        RiskSettings.from_mapping(data)
+    assert str(caught.value) == message
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_key_is_rejected_with_the_allowed_keys() -> None:
+    with pytest.raises(RiskConfigError) as caught:
+        RiskSettings.from_mapping({"impossible_travel_mph": 500})
+    text = str(caught.value)
+    assert text.startswith("risk.impossible_travel_mph: unknown key; allowed keys are ")
+    assert "impossible_travel_kmh" in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("data", "starts"),
+    [
+        ({"levels": {"unlikelyTravel": "high"}}, "risk.levels.unlikelyTravel: must be one of "),
+        ({"disabled_detections": ["impossibleTravel"]}, "risk.disabled_detections: must be one"),
+        ({"levels": "high"}, "risk.levels: must be a table of riskEventType = level"),
+    ],
+    ids=["graded-detection-has-no-fixed-level", "unknown-detection", "levels-not-a-table"],
+)
+def test_detection_names_are_checked(data: dict[str, object], starts: str) -> None:
+    with pytest.raises(RiskConfigError) as caught:
+        RiskSettings.from_mapping(data)
+    assert str(caught.value).startswith(starts)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(100, True), (99.9, False), (20000, True), (20000.1, False)],
+    ids=["at-min", "below-min", "at-max", "above-max"],
+)
+def test_travel_speed_range_is_inclusive(value: float, ok: bool) -> None:
+    if ok:
+        settings = RiskSettings.from_mapping({"impossible_travel_kmh": value})
+        assert settings.impossible_travel_kmh == value
+    else:
+        with pytest.raises(RiskConfigError):
+            RiskSettings.from_mapping({"impossible_travel_kmh": value})

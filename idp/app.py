@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.tokens.session_lifetime_hours),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+    # Authlib logs issued tokens at DEBUG; tokens must never reach a log, whatever the root level.
+    logging.getLogger("authlib").setLevel(logging.INFO)
     app.extensions["idp.settings"] = settings
     app.extensions["idp.clock"] = clock or SystemClock()
     app.extensions["idp.keys"] = KeyStore()

@@ -11,7 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.sqla_oauth2 import create_bearer_token_validator
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Request,
+)
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -181,7 +186,7 @@ class OpenIDCode(_OpenIDCode):
         now = now_ts()
         return {
             "iss": settings().issuer,
-            "aud": [client.client_id],
+            "aud": client.client_id,
             "iat": now,
             "exp": now + settings().tokens.id_token_lifetime_seconds,
         }
@@ -248,7 +253,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """Client credentials, limited to the scopes the client was registered with."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # Authlib would issue any requested scope; refuse what the client was not given.
+        requested = set((self.request.payload.scope or "").split())
+        allowed = set(self.request.client.scope.split())
+        if requested - allowed:
+            raise InvalidScopeError(f"Scope not allowed for this client: "
+                                    f"{' '.join(sorted(requested - allowed))}")
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        # No scope requested means the client's registered scope (RFC 6749 §3.3).
+        scope = self.request.payload.scope or self.request.client.scope
+        token = self.generate_token(scope=scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:

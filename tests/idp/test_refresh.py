@@ -1,0 +1,55 @@
+"""Refresh tokens rotate; a replayed one revokes the whole family."""
+
+from __future__ import annotations
+
+
+def _refresh(rp, token):
+    return rp.token_request({"grant_type": "refresh_token", "refresh_token": token})
+
+
+def test_refresh_rotates(provider):
+    provider.user()
+    rp = provider.rp()
+    tokens = rp.tokens()
+    response = _refresh(rp, tokens["refresh_token"])
+    assert response.status_code == 200, response.get_json()
+    new = response.get_json()
+    assert new["refresh_token"] != tokens["refresh_token"]
+    assert new["access_token"] != tokens["access_token"]
+    assert _refresh(rp, new["refresh_token"]).status_code == 200
+
+
+def test_replayed_refresh_token_revokes_family(provider):
+    provider.user()
+    rp = provider.rp()
+    tokens = rp.tokens()
+    rotated = _refresh(rp, tokens["refresh_token"]).get_json()
+    replay = _refresh(rp, tokens["refresh_token"])
+    assert replay.status_code == 400
+    assert replay.get_json()["error"] == "invalid_grant"
+    # The legitimate holder's newer tokens are gone too.
+    assert _refresh(rp, rotated["refresh_token"]).status_code == 400
+    http = provider.app.test_client()
+    me = http.get("/userinfo", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    assert me.status_code == 401
+
+
+def test_refresh_token_bound_to_client(provider):
+    provider.user()
+    rp = provider.rp()
+    other = provider.rp()
+    tokens = rp.tokens()
+    response = _refresh(other, tokens["refresh_token"])
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_refresh_cannot_widen_scope(provider):
+    provider.user()
+    rp = provider.rp()
+    tokens = rp.tokens(scope="openid")
+    response = rp.token_request({"grant_type": "refresh_token",
+                                 "refresh_token": tokens["refresh_token"],
+                                 "scope": "openid email"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_scope"

@@ -81,9 +81,15 @@ def _anonymized(e: Mapping[str, EvidenceValue]) -> str:
 
 
 def _travel(e: Mapping[str, EvidenceValue]) -> str:
+    allowance = e.get("allowance_km")
+    note = (
+        f" after allowing {_num(allowance)} km for location accuracy"
+        if isinstance(allowance, int | float) and allowance > 0
+        else ""
+    )
     return (
         f"{e.get('from_place')} to {e.get('to_place')}, {_num(e.get('distance_km'))} km "
-        f"in {_num(e.get('minutes'))} minutes ({_num(e.get('speed_kmh'))} km/h)"
+        f"in {_num(e.get('minutes'))} minutes ({_num(e.get('speed_kmh'))} km/h{note})"
     )
 
 

@@ -4,8 +4,8 @@ import logging
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +16,7 @@ from risk.engine import RiskEngine, aggregate_sign_in_level
 from risk.levels import Level
 from risk.settings import RiskSettings
 from risk.vocabulary import RiskEventType
-from tests.risk.conftest import LONDON_IP, TOR_IP, T0, FrozenClock, make_ctx
+from tests.risk.conftest import LONDON_IP, T0, TOR_IP, FrozenClock, make_ctx
 
 L, M, H = Level.LOW, Level.MEDIUM, Level.HIGH
 SIGN_IN_TYPES = [

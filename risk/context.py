@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from risk.netutil import is_non_public, normalize_ip, parse_ip
+
+__all__ = [
+    "IpInfo",
+    "SignInContext",
+    "SignInKind",
+    "check_utc",
+    "is_non_public",
+    "normalize_ip",
+]
 
 
 class SignInKind(StrEnum):
@@ -19,20 +29,6 @@ class SignInKind(StrEnum):
     """A wrong second-factor code was entered after a correct password."""
     MFA_PASSED = "mfa_passed"
     """A correct second-factor code was entered."""
-
-
-def normalize_ip(ip: str) -> str:
-    """The canonical text of `ip`, with IPv4-mapped IPv6 addresses turned into IPv4."""
-    address = ipaddress.ip_address(ip.strip())
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
-
-
-def is_non_public(ip: str) -> bool:
-    """True for private, loopback, link-local, reserved and other non-routable addresses."""
-    address = ipaddress.ip_address(ip)
-    return not address.is_global
 
 
 def check_utc(name: str, value: datetime) -> None:
@@ -94,7 +90,7 @@ class SignInContext:
     def __post_init__(self) -> None:
         check_utc("SignInContext.time", self.time)
         try:
-            ipaddress.ip_address(self.ip)
+            parse_ip(self.ip)
         except ValueError:
             raise ValueError(f"SignInContext.ip must be an IP address, got {self.ip!r}") from None
         if self.password is not None and self.password_valid is None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from enum import StrEnum
 
 from risk.context import IpInfo, SignInContext
+from risk.netutil import subnet_of
 from risk.useragent import parse_user_agent
+
+__all__ = ["Feature", "FeatureKind", "sign_in_features", "subnet_of"]
 
 
 class FeatureKind(StrEnum):
@@ -23,13 +25,6 @@ class FeatureKind(StrEnum):
 
 Feature = tuple[str, str]
 """A `(FeatureKind value, property value)` pair, plain strings so SQL can store it as is."""
-
-
-def subnet_of(ip: str) -> str:
-    """The /24 (IPv4) or /48 (IPv6) network containing `ip`, as CIDR text."""
-    address = ipaddress.ip_address(ip)
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def sign_in_features(ctx: SignInContext, ip_info: IpInfo) -> frozenset[Feature]:

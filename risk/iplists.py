@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from risk.errors import FeedError
+from risk.netutil import parse_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +61,8 @@ class IpRangeSet:
 
     def match(self, ip: str) -> str | None:
         """The list entry (normalized CIDR text) containing `ip`, or None."""
-        address = ipaddress.ip_address(ip)
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        ranges = self._v4 if address.version == 4 else self._v6
-        return ranges.match(int(address))
+        version, value = parse_ip(ip)
+        return (self._v4 if version == 4 else self._v6).match(value)
 
     def __contains__(self, ip: object) -> bool:
         return isinstance(ip, str) and self.match(ip) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 OTHER = "Other"
 
@@ -42,6 +43,7 @@ def _first(text: str, table: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     return OTHER
 
 
+@lru_cache(maxsize=4096)
 def parse_user_agent(user_agent: str) -> UserAgent:
     """The browser family (Chrome, Edge, Firefox, Safari, Opera ...) and OS family of a UA."""
     text = user_agent.lower()

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .clock import SystemClock
@@ -62,6 +62,13 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     app.jinja_env.globals.update(csrf_token=csrf_token, settings=settings)
     _register_error_handlers(app)
 
+    @app.before_request
+    def refuse_nul_bytes() -> None:
+        # No parameter of ours may hold NUL; PostgreSQL refuses it in text, so stop it here.
+        for values in (request.args, request.form):
+            if any("\x00" in v for _, v in values.items(multi=True)):
+                abort(400, description="A request parameter contains a NUL character.")
+
     @app.after_request
     def security_headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -91,13 +98,23 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
         if _wants_json():
-            error = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope",
-                     404: "not_found", 405: "method_not_allowed",
-                     413: "invalid_request"}.get(status, "server_error")
+            error = {
+                400: "invalid_request",
+                401: "invalid_token",
+                403: "insufficient_scope",
+                404: "not_found",
+                405: "method_not_allowed",
+                413: "invalid_request",
+            }.get(status, "server_error")
             return jsonify(error=error, error_description=exc.description), status
-        return render_template("error.html", title=exc.name, error=str(status),
-                               description=exc.description, request_id=request_id(),
-                               now=app.extensions["idp.clock"].now()), status
+        return render_template(
+            "error.html",
+            title=exc.name,
+            error=str(status),
+            description=exc.description,
+            request_id=request_id(),
+            now=app.extensions["idp.clock"].now(),
+        ), status
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
@@ -105,10 +122,14 @@ def _register_error_handlers(app: Flask) -> None:
         app.logger.exception("unhandled error (request id %s)", request_id())
         db.session.rollback()
         if _wants_json():
-            return jsonify(error="server_error",
-                           error_description="The server could not complete the request."), 500
-        return render_template("error.html", title="Something went wrong", error="server_error",
-                               description="The server could not complete the request. "
-                                           "Try again in a moment.",
-                               request_id=request_id(),
-                               now=app.extensions["idp.clock"].now()), 500
+            return jsonify(
+                error="server_error", error_description="The server could not complete the request."
+            ), 500
+        return render_template(
+            "error.html",
+            title="Something went wrong",
+            error="server_error",
+            description="The server could not complete the request. Try again in a moment.",
+            request_id=request_id(),
+            now=app.extensions["idp.clock"].now(),
+        ), 500

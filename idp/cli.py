@@ -16,7 +16,6 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask.cli import AppGroup
 
 from .config import Settings, demo_settings, load_settings
 from .errors import ConfigError, IdpError, PasswordPolicyError
@@ -46,8 +45,13 @@ def build_app(config: str | None, **overrides: Any) -> Flask:
 
 
 def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--config", "config", type=click.Path(dir_okay=False),
-                        envvar="IDP_CONFIG", help="TOML configuration file (or IDP_CONFIG).")(func)
+    return click.option(
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False),
+        envvar="IDP_CONFIG",
+        help="TOML configuration file (or IDP_CONFIG).",
+    )(func)
 
 
 def with_app(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,7 +80,7 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-cli = AppGroup("idp", help="OpenID Connect provider with risk-based sign-in.")
+cli = click.Group("idp", help="OpenID Connect provider with risk-based sign-in.")
 
 
 @cli.group("db")
@@ -88,8 +92,8 @@ def db_group() -> None:
 @with_app
 def db_upgrade(app: Flask) -> None:
     """Create or migrate the schema to the newest revision (Alembic)."""
-    from .migrate import upgrade
     from .keys import ensure_key
+    from .migrate import upgrade
 
     upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
     ensure_key(app.extensions["idp.clock"].now())
@@ -107,8 +111,9 @@ def users_group() -> None:
 @click.option("--group", "groups", multiple=True, help="Group membership (repeatable).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @with_app
-def users_add(app: Flask, name: str, email: str | None, groups: tuple[str, ...],
-              password_stdin: bool) -> None:
+def users_add(
+    app: Flask, name: str, email: str | None, groups: tuple[str, ...], password_stdin: bool
+) -> None:
     """Create a user."""
     from .users import create_user
 
@@ -142,20 +147,35 @@ def clients_group() -> None:
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Allowed redirect URI.")
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE S256 required).")
-@click.option("--grant-type", "grant_types", multiple=True,
-              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]))
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+)
 @click.option("--scope", "scopes", multiple=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
 @with_app
-def clients_add(app: Flask, name: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...],
-                public: bool, grant_types: tuple[str, ...], scopes: tuple[str, ...],
-                as_json: bool) -> None:
+def clients_add(
+    app: Flask,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    logout_uris: tuple[str, ...],
+    public: bool,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Register a client and print its credentials."""
     from .clients import create_client
 
     client, secret = create_client(
-        name, redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(logout_uris),
-        public=public, grant_types=list(grant_types), scopes=list(scopes),
+        name,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(logout_uris),
+        public=public,
+        grant_types=list(grant_types),
+        scopes=list(scopes),
     )
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
@@ -177,8 +197,9 @@ def keys_rotate(app: Flask) -> None:
     from .keys import rotate
 
     tokens = app.extensions["idp.settings"].tokens
-    publish_for = timedelta(seconds=max(tokens.id_token_lifetime_seconds,
-                                        tokens.access_token_lifetime_seconds) + 300)
+    publish_for = timedelta(
+        seconds=max(tokens.id_token_lifetime_seconds, tokens.access_token_lifetime_seconds) + 300
+    )
     row = rotate(app.extensions["idp.clock"].now(), publish_for)
     click.echo(f"new signing key {row.kid}; previous keys published for {publish_for}")
 
@@ -208,8 +229,12 @@ def _demo_settings(instance: Path, config: str | None) -> Settings:
         url = base.database_url
         if url == Settings().database_url:
             url = f"sqlite:///{instance / 'idp.db'}"
-        return replace(base, demo=True, database_url=url,
-                       secret_key=base.secret_key or secrets.token_urlsafe(32))
+        return replace(
+            base,
+            demo=True,
+            database_url=url,
+            secret_key=base.secret_key or secrets.token_urlsafe(32),
+        )
     return demo_settings(str(instance))
 
 
@@ -241,8 +266,7 @@ def demo(config: str | None, host: str, port: int) -> None:
         upgrade(settings.database_url)
         ensure_key(app.extensions["idp.clock"].now())
         ensure_demo_client(DEMO_CLIENT_ID, f"{issuer}/demo/callback", f"{issuer}/demo")
-        ensure_user(app, DEMO_USER, DEMO_PASSWORD, email="demo@example.org",
-                    groups=["users"])
+        ensure_user(app, DEMO_USER, DEMO_PASSWORD, email="demo@example.org", groups=["users"])
     click.echo(f"""
 idp demo: an OpenID Connect provider on {issuer}
   database   {settings.database_url}

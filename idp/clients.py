@@ -18,16 +18,26 @@ DEFAULT_SCOPES = ["openid", "profile", "email", "offline_access"]
 
 def _check_redirect_uri(uri: str) -> None:
     parts = urlparse(uri)
-    if parts.fragment or not parts.scheme or (parts.scheme in ("http", "https")
-                                              and not parts.netloc):
+    if (
+        parts.fragment
+        or not parts.scheme
+        or (parts.scheme in ("http", "https") and not parts.netloc)
+    ):
         raise IdpError(f"redirect URI {uri!r} must be absolute and have no fragment")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise IdpError(f"redirect URI {uri!r}: plain http is allowed only for loopback hosts")
 
 
-def create_client(name: str, *, redirect_uris: list[str], post_logout_redirect_uris: list[str],
-                  public: bool, grant_types: list[str], scopes: list[str],
-                  client_id: str | None = None) -> tuple[Client, str | None]:
+def create_client(
+    name: str,
+    *,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str],
+    public: bool,
+    grant_types: list[str],
+    scopes: list[str],
+    client_id: str | None = None,
+) -> tuple[Client, str | None]:
     """Register a client; returns it with its secret (None for public clients)."""
     grant_types = grant_types or ["authorization_code", "refresh_token"]
     if "client_credentials" in grant_types and public:
@@ -44,15 +54,17 @@ def create_client(name: str, *, redirect_uris: list[str], post_logout_redirect_u
         client_id_issued_at=int(time.time()),
         client_secret_expires_at=0,
     )
-    client.set_client_metadata({
-        "client_name": name,
-        "redirect_uris": redirect_uris,
-        "post_logout_redirect_uris": post_logout_redirect_uris,
-        "grant_types": grant_types,
-        "response_types": ["code"] if "authorization_code" in grant_types else [],
-        "scope": " ".join(scopes or DEFAULT_SCOPES),
-        "token_endpoint_auth_method": "none" if public else "client_secret_basic",
-    })
+    client.set_client_metadata(
+        {
+            "client_name": name,
+            "redirect_uris": redirect_uris,
+            "post_logout_redirect_uris": post_logout_redirect_uris,
+            "grant_types": grant_types,
+            "response_types": ["code"] if "authorization_code" in grant_types else [],
+            "scope": " ".join(scopes or DEFAULT_SCOPES),
+            "token_endpoint_auth_method": "none" if public else "client_secret_basic",
+        }
+    )
     db.session.add(client)
     db.session.commit()
     return client, secret
@@ -64,9 +76,13 @@ def ensure_demo_client(client_id: str, redirect_uri: str, logout_uri: str) -> Cl
     if existing is not None:
         db.session.delete(existing)
         db.session.commit()
-    client, _ = create_client("Demo app", redirect_uris=[redirect_uri],
-                              post_logout_redirect_uris=[logout_uri], public=True,
-                              grant_types=["authorization_code", "refresh_token"],
-                              scopes=["openid", "profile", "email", "groups", "offline_access"],
-                              client_id=client_id)
+    client, _ = create_client(
+        "Demo app",
+        redirect_uris=[redirect_uri],
+        post_logout_redirect_uris=[logout_uri],
+        public=True,
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "email", "groups", "offline_access"],
+        client_id=client_id,
+    )
     return client

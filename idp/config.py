@@ -20,9 +20,15 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev", "secret", "
 ENV_PREFIX = "IDP_"
 
 
-def _opt(default: Any = None, *, choices: tuple[str, ...] = (), low: float | None = None,
-         high: float | None = None, check: Callable[[Any], str | None] | None = None,
-         factory: Callable[[], Any] | None = None) -> Any:
+def _opt(
+    default: Any = None,
+    *,
+    choices: tuple[str, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
     """Declare a settings field with the constraints the loader enforces."""
     meta = {"choices": choices, "low": low, "high": high, "check": check}
     if factory is not None:
@@ -133,8 +139,10 @@ def _coerce(value: Any, hint: Any, meta: Mapping[str, Any], key: str) -> Any:
     """Check one leaf value against its declared type and constraints."""
     origin = typing.get_origin(hint)
     if origin is tuple:
-        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, str) for v in value
+        if (
+            isinstance(value, str)
+            or not isinstance(value, (list, tuple))
+            or not all(isinstance(v, str) for v in value)
         ):
             raise ConfigError(f"{key}: must be a list of strings, got {value!r}")
         items = tuple(value)
@@ -212,13 +220,15 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     """Overlay IDP_SECTION__KEY variables onto the file's data."""
     leaves = _leaf_paths(Settings)
     by_env = {ENV_PREFIX + "__".join(p).upper(): (p, h) for p, h in leaves.items()}
-    sections = {ENV_PREFIX + name.upper() + "__" for name in ("mfa", "policies", "passwords",
-                                                              "tokens", "risk")}
+    sections = {
+        ENV_PREFIX + name.upper() + "__"
+        for name in ("mfa", "policies", "passwords", "tokens", "risk")
+    }
     for name, raw in environ.items():
         if name in by_env:
             path, hint = by_env[name]
         elif name.startswith(ENV_PREFIX + "RISK__"):
-            path, hint = ("risk", name[len(ENV_PREFIX + "RISK__"):].lower()), Any
+            path, hint = ("risk", name[len(ENV_PREFIX + "RISK__") :].lower()), Any
         elif any(name.startswith(s) for s in sections):
             raise ConfigError(f"{name}: unknown setting in the environment")
         else:
@@ -232,8 +242,9 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     return data
 
 
-def load_settings(path: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Read the TOML file (if any) and the environment into validated Settings."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("IDP_CONFIG") or None

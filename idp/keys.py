@@ -73,8 +73,10 @@ class KeyStore:
             if key is not None:
                 return key
         stmt = (
-            sa.select(SigningKey).filter_by(retired_at=None)
-            .order_by(SigningKey.created_at.desc()).limit(1)
+            sa.select(SigningKey)
+            .filter_by(retired_at=None)
+            .order_by(SigningKey.created_at.desc())
+            .limit(1)
         )
         row = db.session.scalar(stmt)
         if row is None:
@@ -90,9 +92,11 @@ class KeyStore:
 
     def published(self, now: datetime) -> list[RSAKey]:
         """The current key and retired keys whose tokens may still be live."""
-        stmt = sa.select(SigningKey).where(
-            sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > now)
-        ).order_by(SigningKey.created_at.desc())
+        stmt = (
+            sa.select(SigningKey)
+            .where(sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > now))
+            .order_by(SigningKey.created_at.desc())
+        )
         return [self._parse(row) for row in db.session.scalars(stmt)]
 
     def jwks(self, now: datetime) -> dict[str, Any]:

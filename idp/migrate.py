@@ -37,6 +37,8 @@ def check_current(database_url: str) -> str | None:
     finally:
         engine.dispose()
     if current != head:
-        return (f"database schema is at {current or 'nothing'}, this version needs {head}: "
-                "run `idp db upgrade`")
+        return (
+            f"database schema is at {current or 'nothing'}, this version needs {head}: "
+            "run `idp db upgrade`"
+        )
     return None

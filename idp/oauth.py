@@ -16,8 +16,8 @@ from authlib.oauth2.rfc6749 import (
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Request,
+    grants,
 )
-from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
@@ -191,7 +191,9 @@ class OpenIDCode(_OpenIDCode):
             "exp": now + settings().tokens.id_token_lifetime_seconds,
         }
 
-    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict[str, Any]:
+    def get_authorization_code_claims(
+        self, authorization_code: AuthorizationCode
+    ) -> dict[str, Any]:
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.amr:
             claims["amr"] = authorization_code.amr.split()
@@ -263,8 +265,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         requested = set((self.request.payload.scope or "").split())
         allowed = set(self.request.client.scope.split())
         if requested - allowed:
-            raise InvalidScopeError(f"Scope not allowed for this client: "
-                                    f"{' '.join(sorted(requested - allowed))}")
+            raise InvalidScopeError(
+                f"Scope not allowed for this client: {' '.join(sorted(requested - allowed))}"
+            )
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         # No scope requested means the client's registered scope (RFC 6749 §3.3).
@@ -376,12 +379,18 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         "client_credentials": tokens.access_token_lifetime_seconds,
     }
     app.config["OAUTH2_SCOPES_SUPPORTED"] = [
-        "openid", "profile", "email", "groups", "offline_access", "idp.admin",
+        "openid",
+        "profile",
+        "email",
+        "groups",
+        "offline_access",
+        "idp.admin",
     ]
     authorization.init_app(app, query_client=query_client, save_token=save_token)
     if not getattr(authorization, "_idp_grants_registered", False):
-        authorization.register_grant(AuthorizationCodeGrant, [OpenIDCode(require_nonce=False),
-                                                              S256Challenge(required=True)])
+        authorization.register_grant(
+            AuthorizationCodeGrant, [OpenIDCode(require_nonce=False), S256Challenge(required=True)]
+        )
         authorization.register_grant(RefreshTokenGrant)
         authorization.register_grant(ClientCredentialsGrant)
         authorization.register_endpoint(Revocation)

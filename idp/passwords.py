@@ -49,8 +49,6 @@ class PasswordHasher:
     def check_policy(self, password: str) -> None:
         """Raise PasswordPolicyError when a new password is unacceptable."""
         if len(password) < self.settings.min_length:
-            raise PasswordPolicyError(
-                f"Use at least {self.settings.min_length} characters."
-            )
+            raise PasswordPolicyError(f"Use at least {self.settings.min_length} characters.")
         if len(password) > 1024:
             raise PasswordPolicyError("Use at most 1024 characters.")

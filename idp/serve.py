@@ -24,9 +24,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def run_gunicorn(config_path: str | None, host: str, port: int, workers: int) -> None:
-    _Gunicorn(config_path, {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "accesslog": "-",
-        "timeout": 60,
-    }).run()
+    _Gunicorn(
+        config_path,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "accesslog": "-",
+            "timeout": 60,
+        },
+    ).run()

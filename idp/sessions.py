@@ -44,8 +44,14 @@ def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSe
     now = clock_now()
     hours = current_app.extensions["idp.settings"].tokens.session_lifetime_hours
     row = SsoSession(
-        id=secrets.token_urlsafe(32), user_id=user.id, created_at=now, auth_time=now,
-        amr=amr, expires_at=now + timedelta(hours=hours), ip=ip, user_agent=user_agent[:1000],
+        id=secrets.token_urlsafe(32),
+        user_id=user.id,
+        created_at=now,
+        auth_time=now,
+        amr=amr,
+        expires_at=now + timedelta(hours=hours),
+        ip=ip,
+        user_agent=user_agent[:1000],
     )
     db.session.add(row)
     db.session.commit()
@@ -60,8 +66,9 @@ def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSe
 def revoke_sessions(user_id: str, *, except_sid: str | None = None) -> None:
     """Revoke a user's SSO sessions and every token issued under them."""
     now = clock_now()
-    stmt = sa.update(SsoSession).where(SsoSession.user_id == user_id,
-                                       SsoSession.revoked_at.is_(None))
+    stmt = sa.update(SsoSession).where(
+        SsoSession.user_id == user_id, SsoSession.revoked_at.is_(None)
+    )
     if except_sid:
         stmt = stmt.where(SsoSession.id != except_sid)
     db.session.execute(stmt.values(revoked_at=now))
@@ -69,10 +76,12 @@ def revoke_sessions(user_id: str, *, except_sid: str | None = None) -> None:
     if except_sid:
         tokens = tokens.where(sa.or_(Token.sid.is_(None), Token.sid != except_sid))
     ts = now_ts()
-    db.session.execute(tokens.where(Token.access_token_revoked_at == 0)
-                       .values(access_token_revoked_at=ts))
-    db.session.execute(tokens.where(Token.refresh_token_revoked_at == 0)
-                       .values(refresh_token_revoked_at=ts))
+    db.session.execute(
+        tokens.where(Token.access_token_revoked_at == 0).values(access_token_revoked_at=ts)
+    )
+    db.session.execute(
+        tokens.where(Token.refresh_token_revoked_at == 0).values(refresh_token_revoked_at=ts)
+    )
     db.session.commit()
 
 
@@ -82,12 +91,16 @@ def end_current_session() -> None:
     if row is not None:
         ts = now_ts()
         row.revoked_at = clock_now()
-        db.session.execute(sa.update(Token).where(Token.sid == row.id,
-                                                  Token.access_token_revoked_at == 0)
-                           .values(access_token_revoked_at=ts))
-        db.session.execute(sa.update(Token).where(Token.sid == row.id,
-                                                  Token.refresh_token_revoked_at == 0)
-                           .values(refresh_token_revoked_at=ts))
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.sid == row.id, Token.access_token_revoked_at == 0)
+            .values(access_token_revoked_at=ts)
+        )
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.sid == row.id, Token.refresh_token_revoked_at == 0)
+            .values(refresh_token_revoked_at=ts)
+        )
         db.session.commit()
     session.clear()
     g.sso = None
@@ -106,5 +119,8 @@ def check_csrf() -> None:
     sent = request.form.get("csrf_token", "")
     expected = session.get("csrf")
     if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
-        abort(400, description="The form expired or was not sent by this site. Go back, "
-                               "reload the page and try again.")
+        abort(
+            400,
+            description="The form expired or was not sent by this site. Go back, "
+            "reload the page and try again.",
+        )

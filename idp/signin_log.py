@@ -9,9 +9,17 @@ from .models import SignIn, User
 from .requestinfo import client_ip, user_agent
 
 
-def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
-           username: str | None, client_id: str | None, error_code: int | None = None,
-           reason: str | None = None) -> SignIn:
+def record(
+    *,
+    correlation_id: str,
+    kind: str,
+    outcome: str,
+    user: User | None,
+    username: str | None,
+    client_id: str | None,
+    error_code: int | None = None,
+    reason: str | None = None,
+) -> SignIn:
     """Append one sign-in row and commit it."""
     row = SignIn(
         created_at=current_app.extensions["idp.clock"].now(),

@@ -18,8 +18,14 @@ def find_user(name: str) -> User:
     return user
 
 
-def create_user(app: Flask, name: str, password: str, *, email: str | None = None,
-                groups: list[str] | None = None) -> User:
+def create_user(
+    app: Flask,
+    name: str,
+    password: str,
+    *,
+    email: str | None = None,
+    groups: list[str] | None = None,
+) -> User:
     """Create a user with a hashed password."""
     name = name.strip()
     if not name or len(name) > 150 or any(c.isspace() for c in name):
@@ -29,9 +35,16 @@ def create_user(app: Flask, name: str, password: str, *, email: str | None = Non
     hasher = app.extensions["idp.passwords"]
     hasher.check_policy(password)
     now = app.extensions["idp.clock"].now()
-    user = User(username=name, email=email, groups=sorted(set(groups or [])),
-                password_hash=hasher.hash(password), password_changed_at=now, created_at=now,
-                password_must_change=False, disabled=False)
+    user = User(
+        username=name,
+        email=email,
+        groups=sorted(set(groups or [])),
+        password_hash=hasher.hash(password),
+        password_changed_at=now,
+        created_at=now,
+        password_must_change=False,
+        disabled=False,
+    )
     db.session.add(user)
     db.session.commit()
     return user
@@ -47,8 +60,14 @@ def set_password(app: Flask, user: User, password: str, *, temporary: bool = Fal
     db.session.commit()
 
 
-def ensure_user(app: Flask, name: str, password: str, *, email: str | None = None,
-                groups: list[str] | None = None) -> User:
+def ensure_user(
+    app: Flask,
+    name: str,
+    password: str,
+    *,
+    email: str | None = None,
+    groups: list[str] | None = None,
+) -> User:
     """Create the user, or reset its password if it exists (used by `idp demo`)."""
     user = db.session.scalar(sa.select(User).filter_by(username=name))
     if user is None:

@@ -62,18 +62,28 @@ def pg_schema_url() -> Any:
 def _truncate(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename <> 'alembic_version'"))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
         if tables:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                                 + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                sa.text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
     engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
-                 pg_schema_url: str | None) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_schema_url: str | None
+) -> str:
     if request.param == "sqlite":
         path = tmp_path / "idp.db"
         shutil.copy(sqlite_template, path)
@@ -85,8 +95,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return replace(demo_settings(str(tmp_path)), issuer=ISSUER, database_url=database_url,
-                   passwords=FAST_HASH)
+    return replace(
+        demo_settings(str(tmp_path)), issuer=ISSUER, database_url=database_url, passwords=FAST_HASH
+    )
 
 
 @pytest.fixture
@@ -141,16 +152,25 @@ class Provider:
             user = create_user(self.app, name, password, **kwargs)
             return user.id
 
-    def rp(self, *, public: bool = False, redirect_uris: list[str] | None = None,
-           grant_types: list[str] | None = None, scopes: list[str] | None = None,
-           post_logout: list[str] | None = None) -> RelyingParty:
+    def rp(
+        self,
+        *,
+        public: bool = False,
+        redirect_uris: list[str] | None = None,
+        grant_types: list[str] | None = None,
+        scopes: list[str] | None = None,
+        post_logout: list[str] | None = None,
+    ) -> RelyingParty:
         from idp.clients import create_client
 
         with self.app.app_context():
             client, secret = create_client(
-                "Test RP", redirect_uris=redirect_uris or [REDIRECT_URI],
+                "Test RP",
+                redirect_uris=redirect_uris or [REDIRECT_URI],
                 post_logout_redirect_uris=post_logout or [],
-                public=public, grant_types=grant_types or [], scopes=scopes or [],
+                public=public,
+                grant_types=grant_types or [],
+                scopes=scopes or [],
             )
             return RelyingParty(self.app, client.client_id, secret)
 
@@ -172,10 +192,14 @@ class RelyingParty:
 
     def authorize_url(self, **params: Any) -> str:
         query = {
-            "response_type": "code", "client_id": self.client_id,
-            "redirect_uri": REDIRECT_URI, "scope": "openid profile email",
-            "state": "st-123", "nonce": self.nonce,
-            "code_challenge": self.challenge(), "code_challenge_method": "S256",
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid profile email",
+            "state": "st-123",
+            "nonce": self.nonce,
+            "code_challenge": self.challenge(),
+            "code_challenge_method": "S256",
         }
         query.update(params)
         return "/authorize?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -190,9 +214,14 @@ class RelyingParty:
     def submit_login(self, login_url: str, username: str, password: str) -> Any:
         page = self.browser.get(login_url)
         assert page.status_code == 200, page.get_data(as_text=True)
-        response = self.browser.post(login_url, data={
-            "csrf_token": csrf_from(page), "username": username, "password": password,
-        })
+        response = self.browser.post(
+            login_url,
+            data={
+                "csrf_token": csrf_from(page),
+                "username": username,
+                "password": password,
+            },
+        )
         if response.status_code == 302 and "/authorize" in response.location:
             response = self.browser.get(response.location)
         return response
@@ -219,8 +248,12 @@ class RelyingParty:
         return http.post("/token", data=data, headers=headers)
 
     def redeem(self, code: str, **extra: Any) -> Any:
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-                "code_verifier": self.verifier}
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": self.verifier,
+        }
         data.update(extra)
         return self.token_request({k: v for k, v in data.items() if v is not None})
 
@@ -235,15 +268,18 @@ class RelyingParty:
         jwks = self.app.test_client().get("/jwks.json").get_json()
         kid = jwt.get_unverified_header(id_token)["kid"]
         key = next(jwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
-        return dict(jwt.decode(id_token, key.key, algorithms=["RS256"], audience=self.client_id,
-                               issuer=ISSUER))
+        return dict(
+            jwt.decode(
+                id_token, key.key, algorithms=["RS256"], audience=self.client_id, issuer=ISSUER
+            )
+        )
 
 
 def csrf_from(page: Any) -> str:
     html = page.get_data(as_text=True)
     marker = 'name="csrf_token" value="'
     start = html.index(marker) + len(marker)
-    return html[start: html.index('"', start)]
+    return html[start : html.index('"', start)]
 
 
 @pytest.fixture

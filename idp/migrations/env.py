@@ -13,9 +13,12 @@ target_metadata = db.metadata
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"),
-                      target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -23,8 +26,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connectable = context.config.attributes.get("connection")
     if connectable is None:
-        engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or "",
-                                  poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(
+            config.get_main_option("sqlalchemy.url") or "", poolclass=sa.pool.NullPool
+        )
         with engine.connect() as connection:
             _run(connection)
         engine.dispose()
@@ -34,8 +38,12 @@ def run_migrations_online() -> None:
 
 def _run(connection: sa.Connection) -> None:
     # Batch mode lets ALTERs work on SQLite, which cannot alter most columns in place.
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,4 +1,4 @@
-"""OAuth 2.0 / OpenID Connect endpoints: discovery, JWKS, authorize, token, userinfo, revoke, logout."""
+"""OAuth 2.0 / OpenID Connect endpoints: discovery, JWKS, authorize, token, userinfo, logout."""
 
 from __future__ import annotations
 
@@ -55,14 +55,32 @@ def discovery() -> Response:
         grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported=["public"],
         id_token_signing_alg_values_supported=["RS256"],
-        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post",
-                                               "none"],
-        revocation_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post",
-                                                    "none"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
+        revocation_endpoint_auth_methods_supported=[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
         code_challenge_methods_supported=["S256"],
-        claims_supported=["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr",
-                          "acr", "at_hash", "preferred_username", "name", "email",
-                          "email_verified", "groups", "updated_at"],
+        claims_supported=[
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "sid",
+            "amr",
+            "acr",
+            "at_hash",
+            "preferred_username",
+            "name",
+            "email",
+            "email_verified",
+            "groups",
+            "updated_at",
+        ],
         acr_values_supported=[ACR_PASSWORD, ACR_MFA],
         prompt_values_supported=["none", "login"],
         claims_parameter_supported=False,
@@ -160,31 +178,46 @@ def authorize() -> Any:
         return protocol_error(error)
 
     if need_login:
-        save_flow(key, {
-            "query": urlencode(list(request.values.items(multi=True))),
-            "correlation_id": str(uuid.uuid4()),
-            "created": int(clock_now().timestamp()),
-            "client_id": grant.client.client_id,
-        })
+        save_flow(
+            key,
+            {
+                "query": urlencode(list(request.values.items(multi=True))),
+                "correlation_id": str(uuid.uuid4()),
+                "created": int(clock_now().timestamp()),
+                "client_id": grant.client.client_id,
+            },
+        )
         return redirect(url_for("signin.login", flow=key))
 
     assert user is not None and sso is not None
     correlation_id = flow["correlation_id"] if flow else str(uuid.uuid4())
     kind = "password" if signed_in_for_flow else "sso"
-    outcome = decide(user=user, client=grant.client, sso=sso, kind=kind,
-                     acr_values=request.values.get("acr_values", ""))
+    outcome = decide(
+        user=user,
+        client=grant.client,
+        sso=sso,
+        kind=kind,
+        acr_values=request.values.get("acr_values", ""),
+    )
 
     if outcome.blocked or outcome.interaction is not None:
-        record(correlation_id=correlation_id, kind=kind,
-               outcome="failure" if outcome.blocked else "interrupted", user=user,
-               username=None, client_id=grant.client.client_id,
-               error_code=outcome.error_code, reason=outcome.reason)
+        record(
+            correlation_id=correlation_id,
+            kind=kind,
+            outcome="failure" if outcome.blocked else "interrupted",
+            user=user,
+            username=None,
+            client_id=grant.client.client_id,
+            error_code=outcome.error_code,
+            reason=outcome.reason,
+        )
     if outcome.blocked or (outcome.interaction is not None and "none" in prompts):
         if outcome.blocked and "none" not in prompts:
             drop_flow(key)
             return blocked_page(outcome.error_code, outcome.reason, correlation_id)
-        error = OAuth2Error(description=f"{outcome.error_code}: {outcome.reason}",
-                            redirect_uri=grant.redirect_uri)
+        error = OAuth2Error(
+            description=f"{outcome.error_code}: {outcome.reason}", redirect_uri=grant.redirect_uri
+        )
         error.error = "access_denied" if outcome.blocked else "interaction_required"
         error.state = request.values.get("state")
         drop_flow(key)
@@ -204,17 +237,28 @@ def authorize() -> Any:
         sid=sso.id, auth_time=sso.auth_time, amr=tuple(sso.amr), acr=outcome.acr
     )
     response = authorization.create_authorization_response(grant=grant, grant_user=user)
-    record(correlation_id=correlation_id, kind=kind, outcome="success", user=user,
-           username=None, client_id=grant.client.client_id)
+    record(
+        correlation_id=correlation_id,
+        kind=kind,
+        outcome="success",
+        user=user,
+        username=None,
+        client_id=grant.client.client_id,
+    )
     drop_flow(key)
     return response
 
 
 def blocked_page(code: int | None, reason: str | None, correlation_id: str) -> Any:
     """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
-    return render_template("blocked.html", code=code, reason=reason,
-                           correlation_id=correlation_id, request_id=request_id(),
-                           now=clock_now()), 403
+    return render_template(
+        "blocked.html",
+        code=code,
+        reason=reason,
+        correlation_id=correlation_id,
+        request_id=request_id(),
+        now=clock_now(),
+    ), 403
 
 
 def resume_url(flow: dict[str, Any]) -> str:
@@ -243,13 +287,19 @@ def logout() -> Any:
     try:
         end_request = authorization.validate_endpoint_request("end_session")
     except OAuth2Error as error:
-        return render_template("error.html", title="This sign-out link is not valid",
-                               error=error.error, description=error.get_error_description(),
-                               request_id=request_id(), now=clock_now()), 400
+        return render_template(
+            "error.html",
+            title="This sign-out link is not valid",
+            error=error.error,
+            description=error.get_error_description(),
+            request_id=request_id(),
+            now=clock_now(),
+        ), 400
     if end_request.needs_confirmation:
         if request.method == "GET" or request.form.get("confirm") != "yes":
-            return render_template("logout_confirm.html", params=request.values,
-                                   client=end_request.client)
+            return render_template(
+                "logout_confirm.html", params=request.values, client=end_request.client
+            )
         check_csrf()
     response = authorization.create_endpoint_response("end_session", end_request)
     return response or render_template("logged_out.html")

@@ -6,14 +6,20 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request
 
 from ..errors import InvalidCredentials, PasswordPolicyError
 from ..extensions import db
 from ..models import User
-from ..sessions import check_csrf, clock_now, current_sso, current_user, revoke_sessions
 from ..requestinfo import client_ip, user_agent
-from ..sessions import start_session
+from ..sessions import (
+    check_csrf,
+    clock_now,
+    current_sso,
+    current_user,
+    revoke_sessions,
+    start_session,
+)
 from ..signin_log import record
 from .oauth import get_flow, resume_url, save_flow
 
@@ -26,10 +32,12 @@ def _flow_or_error(key: str | None) -> tuple[dict[str, Any] | None, Any]:
     flow = get_flow(key)
     if flow is None:
         page = render_template(
-            "error.html", title="This sign-in has expired",
+            "error.html",
+            title="This sign-in has expired",
             error="session_expired",
             description="Go back to the application you came from and sign in again.",
-            request_id="", now=clock_now(),
+            request_id="",
+            now=clock_now(),
         )
         return None, (page, 400)
     return flow, None
@@ -52,14 +60,23 @@ def login() -> Any:
     hasher = current_app.extensions["idp.passwords"]
     user = db.session.scalar(sa.select(User).filter_by(username=username)) if username else None
     try:
-        verified = hasher.verify(password, user.password_hash if user and not user.disabled
-                                 else None)
+        verified = hasher.verify(
+            password, user.password_hash if user and not user.disabled else None
+        )
     except InvalidCredentials as exc:
-        record(correlation_id=flow["correlation_id"], kind="password", outcome="failure",
-               user=user, username=username, client_id=flow.get("client_id"),
-               error_code=exc.code, reason="invalid user name or password")
-        return render_template("login.html", flow=key, username=username,
-                               error=BAD_CREDENTIALS, error_code=exc.code), 401
+        record(
+            correlation_id=flow["correlation_id"],
+            kind="password",
+            outcome="failure",
+            user=user,
+            username=username,
+            client_id=flow.get("client_id"),
+            error_code=exc.code,
+            reason="invalid user name or password",
+        )
+        return render_template(
+            "login.html", flow=key, username=username, error=BAD_CREDENTIALS, error_code=exc.code
+        ), 401
     assert user is not None
     if verified.new_hash:
         user.password_hash = verified.new_hash

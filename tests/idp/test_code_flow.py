@@ -10,9 +10,14 @@ from tests.conftest import ISSUER, REDIRECT_URI
 def test_discovery_names_every_endpoint(client):
     doc = client.get("/.well-known/openid-configuration").get_json()
     assert doc["issuer"] == ISSUER
-    for key, path in [("authorization_endpoint", "/authorize"), ("token_endpoint", "/token"),
-                      ("userinfo_endpoint", "/userinfo"), ("jwks_uri", "/jwks.json"),
-                      ("revocation_endpoint", "/revoke"), ("end_session_endpoint", "/logout")]:
+    for key, path in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks.json"),
+        ("revocation_endpoint", "/revoke"),
+        ("end_session_endpoint", "/logout"),
+    ]:
         assert doc[key] == ISSUER + path
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
@@ -42,9 +47,15 @@ def test_client_secret_post_is_accepted(provider):
     provider.user()
     rp = provider.rp()
     code = rp.code_from(rp.sign_in())
-    response = rp.token_request({"grant_type": "authorization_code", "code": code,
-                                 "redirect_uri": REDIRECT_URI, "code_verifier": rp.verifier},
-                                auth="post")
+    response = rp.token_request(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": rp.verifier,
+        },
+        auth="post",
+    )
     assert response.status_code == 200, response.get_json()
 
 

@@ -18,8 +18,9 @@ def test_second_redemption_fails_and_revokes_tokens(provider):
     http = provider.app.test_client()
     userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert userinfo.status_code == 401
-    refresh = rp.token_request({"grant_type": "refresh_token",
-                                "refresh_token": tokens["refresh_token"]})
+    refresh = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refresh.status_code == 400
 
 

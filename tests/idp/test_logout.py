@@ -11,9 +11,16 @@ def test_logout_with_id_token_hint_redirects_and_revokes(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get("/logout?" + "&".join([
-        f"id_token_hint={tokens['id_token']}",
-        "post_logout_redirect_uri=https://rp.example/bye", "state=s1"]))
+    response = rp.browser.get(
+        "/logout?"
+        + "&".join(
+            [
+                f"id_token_hint={tokens['id_token']}",
+                "post_logout_redirect_uri=https://rp.example/bye",
+                "state=s1",
+            ]
+        )
+    )
     assert response.status_code == 302
     assert response.location.startswith("https://rp.example/bye")
     assert parse_qs(urlparse(response.location).query)["state"] == ["s1"]
@@ -23,8 +30,9 @@ def test_logout_with_id_token_hint_redirects_and_revokes(provider):
     http = provider.app.test_client()
     me = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 401
-    refresh = rp.token_request({"grant_type": "refresh_token",
-                                "refresh_token": tokens["refresh_token"]})
+    refresh = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refresh.status_code == 400
 
 
@@ -46,8 +54,9 @@ def test_unregistered_post_logout_uri_is_not_followed(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get(f"/logout?id_token_hint={tokens['id_token']}"
-                              "&post_logout_redirect_uri=https://evil.example/")
+    response = rp.browser.get(
+        f"/logout?id_token_hint={tokens['id_token']}&post_logout_redirect_uri=https://evil.example/"
+    )
     assert response.status_code == 200
     assert "Location" not in response.headers
 

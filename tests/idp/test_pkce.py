@@ -27,10 +27,14 @@ def test_plain_method_is_refused(provider):
     assert _error(response)["error"] == ["invalid_request"]
 
 
-@pytest.mark.parametrize("verifier, expected", [
-    (None, "invalid_request"),
-    ("x" * 43, "invalid_grant"),
-], ids=["missing-verifier", "wrong-verifier"])
+@pytest.mark.parametrize(
+    "verifier, expected",
+    [
+        (None, "invalid_request"),
+        ("x" * 43, "invalid_grant"),
+    ],
+    ids=["missing-verifier", "wrong-verifier"],
+)
 def test_bad_verifier_is_refused(provider, verifier, expected):
     provider.user()
     rp = provider.rp(public=True)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("uri", [
-    "https://evil.example/cb",
-    "https://rp.example/cb/extra",
-    "https://rp.example/cb?x=1",
-    "javascript:alert(1)",
-], ids=["other-host", "longer-path", "added-query", "javascript"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://evil.example/cb",
+        "https://rp.example/cb/extra",
+        "https://rp.example/cb?x=1",
+        "javascript:alert(1)",
+    ],
+    ids=["other-host", "longer-path", "added-query", "javascript"],
+)
 def test_unregistered_redirect_uri_shows_page(provider, uri):
     rp = provider.rp()
     response = rp.browser.get(rp.authorize_url(redirect_uri=uri))

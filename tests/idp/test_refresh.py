@@ -48,8 +48,12 @@ def test_refresh_cannot_widen_scope(provider):
     provider.user()
     rp = provider.rp()
     tokens = rp.tokens(scope="openid")
-    response = rp.token_request({"grant_type": "refresh_token",
-                                 "refresh_token": tokens["refresh_token"],
-                                 "scope": "openid email"})
+    response = rp.token_request(
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "scope": "openid email",
+        }
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_scope"

@@ -26,20 +26,25 @@ def test_revoking_refresh_token_revokes_grant(provider):
     rp = provider.rp()
     tokens = rp.tokens()
     http = provider.app.test_client()
-    response = http.post("/revoke", data={"token": tokens["refresh_token"],
-                                          "token_type_hint": "refresh_token"}, headers=_basic(rp))
+    response = http.post(
+        "/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+        headers=_basic(rp),
+    )
     assert response.status_code == 200
     me = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 401
-    refresh = rp.token_request({"grant_type": "refresh_token",
-                                "refresh_token": tokens["refresh_token"]})
+    refresh = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refresh.status_code == 400
 
 
 def test_unknown_token_is_200(provider):
     rp = provider.rp()
-    response = provider.app.test_client().post("/revoke", data={"token": "nope"},
-                                               headers=_basic(rp))
+    response = provider.app.test_client().post(
+        "/revoke", data={"token": "nope"}, headers=_basic(rp)
+    )
     assert response.status_code == 200
 
 

@@ -43,7 +43,9 @@ def test_each_attempt_writes_one_row(provider):
     rp.tokens()
     rows = _rows(provider.app)
     assert [(r.outcome, r.error_code, r.kind) for r in rows] == [
-        ("failure", 50126, "password"), ("success", None, "password")]
+        ("failure", 50126, "password"),
+        ("success", None, "password"),
+    ]
     assert rows[1].user_id == user_id and rows[1].client_id == rp.client_id
     assert rows[0].correlation_id and rows[1].correlation_id
     assert rows[0].ip == "127.0.0.1"
@@ -65,8 +67,13 @@ def test_password_never_in_logs(provider, caplog):
         tokens = rp.tokens()
         rp.redeem("replayed-code")
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
-    for secret in ("hunter2-secret-guess", PASSWORD, tokens["access_token"],
-                   tokens["refresh_token"], rp.secret):
+    for secret in (
+        "hunter2-secret-guess",
+        PASSWORD,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        rp.secret,
+    ):
         assert secret not in text
 
 

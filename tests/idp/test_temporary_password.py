@@ -22,17 +22,32 @@ def test_temporary_password_forces_change(provider):
     page = rp.browser.get(response.location)
     text = page.get_data(as_text=True)
     assert "New password" in text and "Confirm new password" in text
-    mismatch = rp.browser.post(response.location, data={
-        "csrf_token": csrf_from(page), "new_password": "brand-new-pass-1",
-        "confirm_password": "brand-new-pass-2"})
+    mismatch = rp.browser.post(
+        response.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "brand-new-pass-1",
+            "confirm_password": "brand-new-pass-2",
+        },
+    )
     assert mismatch.status_code == 400 and "do not match" in mismatch.get_data(as_text=True)
-    same = rp.browser.post(response.location, data={
-        "csrf_token": csrf_from(page), "new_password": "temp-pass-123",
-        "confirm_password": "temp-pass-123"})
+    same = rp.browser.post(
+        response.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "temp-pass-123",
+            "confirm_password": "temp-pass-123",
+        },
+    )
     assert same.status_code == 400 and "different" in same.get_data(as_text=True)
-    done = rp.browser.post(response.location, data={
-        "csrf_token": csrf_from(page), "new_password": "brand-new-pass-1",
-        "confirm_password": "brand-new-pass-1"})
+    done = rp.browser.post(
+        response.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "brand-new-pass-1",
+            "confirm_password": "brand-new-pass-1",
+        },
+    )
     assert done.status_code == 302
     code = rp.code_from(rp.browser.get(done.location))
     assert rp.redeem(code).status_code == 200

@@ -1,0 +1,165 @@
+"""The `idp` command line, run as a real process like an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+IDP = [sys.executable, "-m", "idp"]
+
+
+@pytest.fixture
+def config(tmp_path, database_url):
+    path = tmp_path / "idp.toml"
+    path.write_text(f"""
+secret_key = "test-secret-key-0123456789"
+issuer = "http://127.0.0.1:5999"
+database_url = "{database_url}"
+[passwords]
+argon2_memory_kib = 64
+argon2_time_cost = 1
+argon2_parallelism = 1
+""")
+    return str(path)
+
+
+def run(*args, stdin=None, env=None):
+    return subprocess.run(
+        [*IDP, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_full_operator_session(config, database_url):
+    assert run("db", "upgrade", "--config", config).returncode == 0
+    added = run(
+        "users",
+        "add",
+        "carol",
+        "--email",
+        "carol@example.org",
+        "--group",
+        "staff",
+        "--group",
+        "admins",
+        "--password-stdin",
+        "--config",
+        config,
+        stdin="carol-password-1\n",
+    )
+    assert added.returncode == 0, added.stderr
+    reset = run(
+        "users",
+        "set-password",
+        "carol",
+        "--password-stdin",
+        "--temporary",
+        "--config",
+        config,
+        stdin="carol-temp-pass\n",
+    )
+    assert reset.returncode == 0, reset.stderr
+    made = run(
+        "clients",
+        "add",
+        "Wiki",
+        "--redirect-uri",
+        "https://wiki.example/cb",
+        "--json",
+        "--config",
+        config,
+    )
+    assert made.returncode == 0, made.stderr
+    creds = json.loads(made.stdout)
+    assert set(creds) == {"client_id", "client_secret"} and creds["client_secret"]
+    public = run(
+        "clients",
+        "add",
+        "SPA",
+        "--redirect-uri",
+        "http://127.0.0.1:8080/cb",
+        "--public",
+        "--json",
+        "--config",
+        config,
+    )
+    assert json.loads(public.stdout)["client_secret"] is None
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT groups, password_must_change FROM users WHERE username='carol'")
+        ).one()
+        secret_col = conn.execute(
+            sa.text("SELECT client_secret FROM oauth2_clients WHERE client_id=:c"),
+            {"c": creds["client_id"]},
+        ).one()
+    engine.dispose()
+    assert sorted(json.loads(row[0]) if isinstance(row[0], str) else row[0]) == ["admins", "staff"]
+    assert row[1] in (True, 1)
+    assert creds["client_secret"] not in secret_col[0]  # stored hashed
+
+
+def test_idp_config_environment_variable(config):
+    assert run("db", "upgrade", env={"IDP_CONFIG": config}).returncode == 0
+
+
+def test_bad_config_is_one_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        'secret_key = "test-secret-key-0123456789"\n'
+        "[policies.mfa_registration]\ngrace_period_days = 45\n"
+    )
+    result = run("db", "upgrade", "--config", str(path))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "policies.mfa_registration.grace_period_days" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    result = run("db", "upgrade", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not found" in result.stderr
+
+
+def test_duplicate_user_is_a_clear_error(config):
+    run("db", "upgrade", "--config", config)
+    run("users", "add", "dave", "--password-stdin", "--config", config, stdin="dave-password\n")
+    again = run(
+        "users", "add", "dave", "--password-stdin", "--config", config, stdin="dave-password\n"
+    )
+    assert again.returncode != 0
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_serve_refuses_unmigrated_database(tmp_path):
+    path = tmp_path / "idp.toml"
+    path.write_text(
+        f'secret_key = "test-secret-key-0123456789"\n'
+        f'database_url = "sqlite:///{tmp_path}/empty.db"\n'
+    )
+    result = run("serve", "--config", str(path), "--port", "5998")
+    assert result.returncode != 0
+    assert "idp db upgrade" in result.stderr
+
+
+def test_flask_cli_works_too(config):
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "idp", "keys", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IDP_CONFIG": config},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rotate" in result.stdout

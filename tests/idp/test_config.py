@@ -1,0 +1,171 @@
+"""Configuration: one validated object; bad input stops start-up with one line naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.config import load_settings
+from idp.errors import ConfigError
+
+GOOD_SECRET = 'secret_key = "0123456789abcdef-long-enough"\n'
+
+
+def _load(tmp_path, text, env=None):
+    path = tmp_path / "idp.toml"
+    path.write_text(GOOD_SECRET + text)
+    return load_settings(path, environ=env or {})
+
+
+def test_spec_example_loads(tmp_path):
+    s = _load(
+        tmp_path,
+        """
+issuer = "http://127.0.0.1:5000"
+database_url = "sqlite:///instance/idp.db"
+trusted_proxies = ["127.0.0.1/32"]
+[mfa]
+totp_issuer = "Example IdP"
+[policies.mfa_registration]
+state = "on"
+grace_period_days = 14
+include_groups = ["*"]
+exclude_groups = []
+[policies.sign_in_risk]
+state = "on"
+mfa_at = "medium"
+block_at = "never"
+[policies.user_risk]
+state = "report-only"
+password_change_at = "high"
+block_at = "never"
+""",
+    )
+    assert s.policies.mfa_registration.grace_period_days == 14
+    assert s.policies.user_risk.state == "report-only"
+    assert s.trusted_proxies == ("127.0.0.1/32",)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        (
+            "[policies.mfa_registration]\ngrace_period_days = 45\n",
+            "policies.mfa_registration.grace_period_days: must be between 0 and 30, got 45",
+        ),
+        (
+            "[policies.mfa_registration]\ngrace_period_days = -1\n",
+            "policies.mfa_registration.grace_period_days: must be between 0 and 30",
+        ),
+        (
+            '[policies.mfa_registration]\ngrace_period_days = "14"\n',
+            "policies.mfa_registration.grace_period_days: must be an integer",
+        ),
+        (
+            '[policies.sign_in_risk]\nmfa_at = "extreme"\n',
+            "policies.sign_in_risk.mfa_at: must be one of low | medium | high | never",
+        ),
+        (
+            '[policies.sign_in_risk]\nstate = "maybe"\n',
+            "policies.sign_in_risk.state: must be one of on | off | report-only",
+        ),
+        (
+            '[policies.mfa_registration]\nstate = "report-only"\n',
+            "policies.mfa_registration.state: must be one of on | off",
+        ),
+        ('colour = "blue"\n', "colour: unknown key"),
+        (
+            '[policies.sign_in_risk]\nmfa_at_level = "low"\n',
+            "policies.sign_in_risk.mfa_at_level: unknown key",
+        ),
+        ('trusted_proxies = ["not-an-ip"]\n', "trusted_proxies: 'not-an-ip' is not an IP network"),
+        ('trusted_proxies = "127.0.0.1/32"\n', "trusted_proxies: must be a list of strings"),
+        ('issuer = "ftp://x"\n', "issuer: 'ftp://x' must be an http(s) URL"),
+        ('database_url = "mysql://x"\n', "database_url: 'mysql://x' must start with"),
+        ("policies = 3\n", "policies: must be a table"),
+    ],
+    ids=[
+        "grace-45",
+        "grace-negative",
+        "grace-string",
+        "bad-level",
+        "bad-state",
+        "registration-report-only",
+        "unknown-top",
+        "unknown-nested",
+        "bad-cidr",
+        "cidr-not-list",
+        "bad-issuer",
+        "bad-db",
+        "not-a-table",
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, text)
+    assert key in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("days", [0, 30], ids=["lowest", "highest"])
+def test_grace_period_edges_accepted(tmp_path, days):
+    s = _load(tmp_path, f"[policies.mfa_registration]\ngrace_period_days = {days}\n")
+    assert s.policies.mfa_registration.grace_period_days == days
+
+
+@pytest.mark.parametrize(
+    "secret", ["", "change-me", "dev", "short"], ids=["empty", "placeholder", "dev", "short"]
+)
+def test_placeholder_secret_refused(tmp_path, secret):
+    path = tmp_path / "idp.toml"
+    path.write_text(f'secret_key = "{secret}"\n')
+    with pytest.raises(ConfigError, match="^secret_key: "):
+        load_settings(path, environ={})
+
+
+def test_environment_overrides_file(tmp_path):
+    s = _load(
+        tmp_path,
+        '[policies.sign_in_risk]\nmfa_at = "medium"\n',
+        env={
+            "IDP_POLICIES__SIGN_IN_RISK__MFA_AT": "high",
+            "IDP_POLICIES__MFA_REGISTRATION__GRACE_PERIOD_DAYS": "7",
+            "IDP_TRUSTED_PROXIES": '["10.0.0.0/8", "127.0.0.1/32"]',
+            "IDP_ISSUER": "https://login.example.org",
+        },
+    )
+    assert s.policies.sign_in_risk.mfa_at == "high"
+    assert s.policies.mfa_registration.grace_period_days == 7
+    assert s.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32")
+    assert s.issuer == "https://login.example.org"
+
+
+def test_environment_value_is_validated(tmp_path):
+    with pytest.raises(ConfigError, match="grace_period_days: must be between 0 and 30"):
+        _load(tmp_path, "", env={"IDP_POLICIES__MFA_REGISTRATION__GRACE_PERIOD_DAYS": "99"})
+
+
+def test_unknown_environment_setting_refused(tmp_path):
+    with pytest.raises(ConfigError, match="IDP_POLICIES__SIGN_IN_RISK__MFA: unknown"):
+        _load(tmp_path, "", env={"IDP_POLICIES__SIGN_IN_RISK__MFA": "low"})
+
+
+def test_config_from_idp_config_variable(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text(GOOD_SECRET + 'issuer = "https://a.example"\n')
+    assert load_settings(None, environ={"IDP_CONFIG": str(path)}).issuer == "https://a.example"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "not found"),
+        ("this is = = not toml", "not valid TOML"),
+    ],
+    ids=["missing", "not-toml"],
+)
+def test_bad_file(tmp_path, content, message):
+    path = tmp_path / "idp.toml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path, environ={})

@@ -21,10 +21,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mmdb_writer import MMDBWriter, MmdbF64, MmdbU16, MmdbU32
+from mmdb_writer import MmdbF64, MmdbU16, MmdbU32, MMDBWriter
 from netaddr import IPSet
 
-from risk.context import IpInfo, SignInContext, SignInKind
+from risk.context import SignInContext, SignInKind
 from risk.engine import Assessment, RiskEngine
 from risk.features import sign_in_features
 from risk.feeds import Feeds

@@ -57,6 +57,17 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     password_must_change: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # TOTP: the secret, when it was registered, and the last accepted time step (RFC 6238 §5.2).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    recovery_code_hashes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # First sign-in under the MFA registration policy: the grace period counts from here.
+    mfa_grace_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def has_totp(self) -> bool:
+        return self.totp_registered_at is not None and self.totp_secret is not None
 
     def get_user_id(self) -> str:
         return self.id
@@ -180,3 +191,120 @@ class SignIn(db.Model):  # type: ignore[name-defined,misc]
     outcome: Mapped[str] = mapped_column(sa.String(32))
     error_code: Mapped[int | None] = mapped_column(sa.Integer)
     reason: Mapped[str | None] = mapped_column(sa.Text)
+    device_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the risk engine said, and what every policy made of it.
+    risk_level_during_sign_in: Mapped[str] = mapped_column(sa.String(8), default="none")
+    risk_level_aggregated: Mapped[str] = mapped_column(sa.String(8), default="none")
+    risk_state: Mapped[str] = mapped_column(sa.String(24), default="none")
+    risk_detail: Mapped[str] = mapped_column(sa.String(48), default="none")
+    risk_event_types: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    policies: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list)
+    not_evaluated: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list)
+    country: Mapped[str | None] = mapped_column(sa.String(8))
+    city: Mapped[str | None] = mapped_column(sa.String(128))
+    latitude: Mapped[float | None] = mapped_column(sa.Float)
+    longitude: Mapped[float | None] = mapped_column(sa.Float)
+    asn: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    __table_args__ = (
+        sa.Index("ix_sign_ins_ip_created", "ip", "created_at"),
+        sa.Index("ix_sign_ins_user_created", "user_id", "created_at"),
+    )
+
+
+class RiskDetection(db.Model):  # type: ignore[name-defined,misc]
+    """One detection with its evidence (Graph's riskDetection)."""
+
+    __tablename__ = "risk_detections"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    correlation_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    risk_event_type: Mapped[str] = mapped_column(sa.String(48))
+    risk_level: Mapped[str] = mapped_column(sa.String(8))
+    scope: Mapped[str] = mapped_column(sa.String(8))  # signIn | user
+    risk_state: Mapped[str] = mapped_column(sa.String(24))
+    risk_detail: Mapped[str] = mapped_column(sa.String(48), default="none")
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    location: Mapped[dict[str, object]] = mapped_column(sa.JSON, default=dict)
+    evidence: Mapped[dict[str, object]] = mapped_column(sa.JSON, default=dict)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    source: Mapped[str] = mapped_column(sa.String(16), default="realtime")
+
+    __table_args__ = (sa.Index("ix_risk_detections_user_state", "user_id", "risk_state"),)
+
+
+class UserRisk(db.Model):  # type: ignore[name-defined,misc]
+    """A user's current risk (Graph's riskyUser), recomputed whenever a detection changes."""
+
+    __tablename__ = "user_risk"
+
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    risk_level: Mapped[str] = mapped_column(sa.String(8), default="none")
+    risk_state: Mapped[str] = mapped_column(sa.String(24), default="none")
+    risk_detail: Mapped[str] = mapped_column(sa.String(48), default="none")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RiskHistory(db.Model):  # type: ignore[name-defined,misc]
+    """Who changed a user's risk, when, and to what (Graph's riskyUserHistoryItem)."""
+
+    __tablename__ = "risk_history"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    initiated_by: Mapped[str] = mapped_column(sa.String(150))
+    activity: Mapped[str] = mapped_column(sa.String(64))
+    risk_level: Mapped[str] = mapped_column(sa.String(8))
+    risk_state: Mapped[str] = mapped_column(sa.String(24))
+    risk_detail: Mapped[str] = mapped_column(sa.String(48))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class UserHistory(db.Model):  # type: ignore[name-defined,misc]
+    """What the risk engine learned of a user: first and last successful sign-in."""
+
+    __tablename__ = "risk_user_history"
+
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    successful_sign_ins: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ip: Mapped[str] = mapped_column(sa.String(64))
+    last_latitude: Mapped[float | None] = mapped_column(sa.Float)
+    last_longitude: Mapped[float | None] = mapped_column(sa.Float)
+    last_accuracy_radius_km: Mapped[float | None] = mapped_column(sa.Float)
+    last_country: Mapped[str | None] = mapped_column(sa.String(8))
+    last_city: Mapped[str | None] = mapped_column(sa.String(128))
+    last_trusted_location: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class UserFeature(db.Model):  # type: ignore[name-defined,misc]
+    """A sign-in property (ASN, country, browser, device ...) seen for a user."""
+
+    __tablename__ = "risk_user_features"
+
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(24), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OrgCountry(db.Model):  # type: ignore[name-defined,misc]
+    """A country any user has signed in from."""
+
+    __tablename__ = "risk_org_countries"
+
+    country: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)

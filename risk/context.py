@@ -6,16 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from risk.netutil import is_non_public, normalize_ip, parse_ip
-
-__all__ = [
-    "IpInfo",
-    "SignInContext",
-    "SignInKind",
-    "check_utc",
-    "is_non_public",
-    "normalize_ip",
-]
+from risk.netutil import parse_ip
 
 
 class SignInKind(StrEnum):

@@ -8,8 +8,6 @@ from risk.context import IpInfo, SignInContext
 from risk.netutil import subnet_of
 from risk.useragent import parse_user_agent
 
-__all__ = ["Feature", "FeatureKind", "sign_in_features", "subnet_of"]
-
 
 class FeatureKind(StrEnum):
     """A kind of sign-in property; stored with its value as a `(kind, value)` pair."""

@@ -8,10 +8,11 @@ from typing import Any
 
 import maxminddb
 
-from risk.context import IpInfo, is_non_public, normalize_ip
+from risk.context import IpInfo
 from risk.errors import FeedError
 from risk.iplists import IpRangeSet, load_ip_list
 from risk.leaked import LeakedPasswords
+from risk.netutil import is_non_public, normalize_ip
 from risk.settings import RiskSettings
 
 ANONYMOUS_IP_LIST = "anonymous_ip_list"

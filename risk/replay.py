@@ -17,11 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from risk.context import IpInfo, SignInContext, SignInKind, is_non_public, normalize_ip
+from risk.context import IpInfo, SignInContext, SignInKind
 from risk.engine import RiskEngine
 from risk.errors import RiskError
 from risk.feeds import Feeds
 from risk.levels import Level
+from risk.netutil import is_non_public, normalize_ip
 from risk.repository import InMemoryHistoryRepository
 from risk.settings import RiskSettings
 

@@ -213,10 +213,12 @@ def _levels(key: str, raw: object) -> tuple[tuple[RiskEventType, Level], ...]:
 
 
 def _event_type(key: str, raw: object, among: Mapping[RiskEventType, Level]) -> RiskEventType:
-    names = ", ".join(sorted(t.value for t in among))
-    if not isinstance(raw, str) or raw not in {t.value for t in among}:
+    # Case-insensitive, since environment variable names arrive lower-cased.
+    by_name = {t.value.casefold(): t for t in among}
+    if not isinstance(raw, str) or raw.strip().casefold() not in by_name:
+        names = ", ".join(sorted(t.value for t in among))
         raise _fail(key, f"must be one of {names}", raw)
-    return RiskEventType(raw)
+    return by_name[raw.strip().casefold()]
 
 
 def _event_types(key: str, raw: object) -> tuple[RiskEventType, ...]:

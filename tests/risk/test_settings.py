@@ -33,8 +33,8 @@ def test_values_are_parsed_and_normalized() -> None:
             "learning_period_days": 7.0,
             "trusted_locations": ["10.1.2.3/8", "2001:db8::/32"],
             "aggregate_raise_min_level": "high",
-            "levels": {"newCountry": "medium"},
-            "disabled_detections": "mfaFraud, passwordSpray",
+            "levels": {"newcountry": "medium"},
+            "disabled_detections": "mfaFraud, PASSWORDSPRAY",
         }
     )
     assert settings.impossible_travel_kmh == 1000.0
@@ -44,6 +44,7 @@ def test_values_are_parsed_and_normalized() -> None:
     assert settings.level_for(RiskEventType.NEW_COUNTRY) is Level.MEDIUM
     assert settings.level_for(RiskEventType.MALICIOUS_IP_ADDRESS) is Level.MEDIUM
     assert not settings.is_enabled(RiskEventType.MFA_FRAUD)
+    assert not settings.is_enabled(RiskEventType.PASSWORD_SPRAY)
     assert settings.is_enabled(RiskEventType.UNLIKELY_TRAVEL)
 
 

@@ -49,11 +49,15 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     app.extensions["idp.passwords"] = PasswordHasher(settings.passwords)
     db.init_app(app)
     init_oauth(app)
+    from .riskops import load_engine
 
-    from .views import oauth, signin
+    app.extensions["idp.risk"] = load_engine(app)
+
+    from .views import mfa, oauth, signin
 
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
+    app.register_blueprint(mfa.bp)
     if settings.demo:
         from .views import demo
 

@@ -1,21 +1,41 @@
-"""The one place where the authorize flow decides what happens after the user is identified."""
+"""The one place where the authorize flow decides what happens after the user is identified.
+
+The risk engine is called explicitly (`assess`), its detections stored, and the policies
+of the configuration evaluated into one `risk.policy.Decision`; `decide` turns that into
+the next step for the browser.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app, request
+
+from risk.context import IpInfo, SignInContext, SignInKind
+from risk.engine import Assessment
+from risk.levels import Level
+from risk.policy import Action, Decision, Subject, in_scope
+from risk.policy import evaluate as evaluate_policies
+
+from . import riskops
+from .extensions import db
 from .models import SsoSession, User
+from .requestinfo import client_ip, user_agent
 
 ACR_PASSWORD = "urn:idp:acr:password"
 ACR_MFA = "urn:idp:acr:mfa"
+DEVICE_COOKIE = "idp_device"
+TEMPORARY_PASSWORD = 50055
 
 
 class Interaction(enum.Enum):
     """A step the user must take in the browser before the code is issued."""
 
     CHANGE_PASSWORD = "signin.change_password"
+    MFA = "mfa.verify"
+    REGISTER_MFA = "mfa.register"
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,9 @@ class Outcome:
     error_code: int | None = None
     reason: str | None = None
     acr: str = ACR_PASSWORD
+    decision: Decision | None = None
+    # Set on the flow so the step's page knows why it was asked for.
+    flow_updates: dict[str, Any] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -38,13 +61,103 @@ def acr_for(sso: SsoSession) -> str:
     return ACR_MFA if {"otp", "mfa"} & set(sso.amr) else ACR_PASSWORD
 
 
-def decide(*, user: User, client: Any, sso: SsoSession, kind: str, acr_values: str) -> Outcome:
-    """Decide whether to issue a code now or send the user through a step first."""
+def build_context(*, kind: SignInKind, user: User | None, username: str, client_id: str,
+                  correlation_id: str, password: str | None = None,
+                  password_valid: bool | None = None) -> SignInContext:
+    """The frozen sign-in context the risk engine evaluates."""
+    return SignInContext(
+        correlation_id=correlation_id, time=riskops.now(), ip=client_ip(),
+        user_agent=user_agent(), client_id=client_id, username=username,
+        user_id=user.id if user else None, kind=kind, password_valid=password_valid,
+        device_id=request.cookies.get(DEVICE_COOKIE), password=password,
+    )
+
+
+def summarize(assessment: Assessment, sid: str | None) -> dict[str, Any]:
+    """What the flow keeps of an assessment between requests (no secrets, cookie-sized)."""
+    info = assessment.ip_info
+    return {
+        "sid": sid,
+        "level": assessment.sign_in_risk_level.value,
+        "events": list(assessment.risk_event_types),
+        "not_evaluated": [[n.detector, n.reason] for n in assessment.not_evaluated],
+        "features": sorted([list(f) for f in assessment.features]),
+        "trusted": assessment.trusted_location,
+        "country": info.country, "city": info.city, "lat": info.latitude,
+        "lon": info.longitude, "asn": info.asn,
+    }
+
+
+def assess(ctx: SignInContext, user: User | None, sid: str | None) -> dict[str, Any]:
+    """Run the engine on a sign-in, store what it detected, and summarise it for the flow."""
+    assessment = riskops.engine().evaluate(ctx)
+    # Detections of wrong-password attempts are not the user's risk: anyone can type a name.
+    if user is not None and ctx.password_valid is not False and assessment.detections:
+        riskops.store_detections(user.id, ctx.correlation_id, assessment.detections,
+                                 assessment.ip_info)
+        riskops.recompute(user.id)
+    return summarize(assessment, sid)
+
+
+def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
+    """The sign-in ended in tokens: it becomes history the detectors learn from."""
+    info = IpInfo(ip=ctx.ip, country=summary["country"], city=summary["city"],
+                  latitude=summary["lat"], longitude=summary["lon"], asn=summary["asn"])
+    assessment = Assessment(
+        correlation_id=ctx.correlation_id, sign_in_risk_level=Level.parse(summary["level"]),
+        detections=(), not_evaluated=(), ip_info=info, trusted_location=summary["trusted"],
+        features=frozenset((k, v) for k, v in summary["features"]), evaluated_at=ctx.time,
+    )
+    riskops.engine().repository.record(ctx, info, assessment, True)
+
+
+def _subject(user: User, sso: SsoSession, flow: dict[str, Any], acr_values: str) -> Subject:
+    return Subject(
+        groups=frozenset(user.groups or ()),
+        has_totp=user.has_totp,
+        registration_grace_started=user.mfa_grace_started_at,
+        mfa_in_flow=flow.get("mfa_sid") == sso.id,
+        mfa_in_session=bool({"otp", "mfa"} & set(sso.amr)),
+        registration_skipped_in_flow=flow.get("skipped_sid") == sso.id,
+        client_requires_mfa=ACR_MFA in acr_values.split(),
+    )
+
+
+def _start_grace_period(user: User) -> None:
+    """The registration grace period starts at the first sign-in under the policy."""
+    policy = current_app.extensions["idp.settings"].policies.mfa_registration
+    if (policy.state == "on" and not user.has_totp and user.mfa_grace_started_at is None
+            and in_scope(policy, frozenset(user.groups or ()))):
+        user.mfa_grace_started_at = riskops.now()
+        db.session.commit()
+
+
+def decide(*, user: User, sso: SsoSession, risk: dict[str, Any], flow: dict[str, Any],
+           acr_values: str) -> Outcome:
+    """Evaluate the policies for this sign-in and say what the browser does next."""
+    settings = current_app.extensions["idp.settings"]
+    _start_grace_period(user)
+    subject = _subject(user, sso, flow, acr_values)
+    decision = evaluate_policies(
+        settings.policies, sign_in_level=Level.parse(risk["level"]),
+        user_level=riskops.user_risk(user.id), subject=subject, now=riskops.now(),
+    )
+    acr = ACR_MFA if subject.mfa_in_flow or subject.mfa_in_session else ACR_PASSWORD
+    common = {"error_code": decision.error_code, "reason": decision.reason, "acr": acr,
+              "decision": decision}
+    if decision.action is Action.BLOCK:
+        return Outcome(blocked=True, **common)
+    if decision.action is Action.MFA:
+        return Outcome(interaction=Interaction.MFA, flow_updates={
+            "mfa_risk_driven": decision.risk_driven,
+            "then_change_password": decision.then_change_password}, **common)
     if user.password_must_change:
-        return Outcome(
-            interaction=Interaction.CHANGE_PASSWORD,
-            error_code=50055,
-            reason="The password was set by an administrator and must be changed.",
-            acr=acr_for(sso),
-        )
-    return Outcome(acr=acr_for(sso))
+        return Outcome(interaction=Interaction.CHANGE_PASSWORD, error_code=TEMPORARY_PASSWORD,
+                       reason="The password was set by an administrator and must be changed.",
+                       acr=acr, decision=decision, flow_updates={"password_change": "temporary"})
+    if decision.action is Action.CHANGE_PASSWORD:
+        return Outcome(interaction=Interaction.CHANGE_PASSWORD,
+                       flow_updates={"password_change": "risk"}, **common)
+    if decision.action is Action.REGISTER_MFA:
+        return Outcome(interaction=Interaction.REGISTER_MFA, **common)
+    return Outcome(acr=acr, decision=decision)

@@ -95,9 +95,12 @@ def database_url(
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return replace(
-        demo_settings(str(tmp_path)), issuer=ISSUER, database_url=database_url, passwords=FAST_HASH
-    )
+    base = demo_settings(str(tmp_path))
+    # Protocol tests sign in users without TOTP; the step-up tests turn registration back on.
+    policies = replace(base.policies, mfa_registration=replace(
+        base.policies.mfa_registration, state="off"))
+    return replace(base, issuer=ISSUER, database_url=database_url, passwords=FAST_HASH,
+                   policies=policies)
 
 
 @pytest.fixture

@@ -22,7 +22,9 @@ from flask import (
     url_for,
 )
 
-from ..decision import ACR_MFA, ACR_PASSWORD, decide
+from risk.context import SignInKind
+
+from ..decision import ACR_MFA, ACR_PASSWORD, assess, build_context, decide, record_success
 from ..extensions import authorization
 from ..oauth import Authentication
 from ..requestinfo import request_id
@@ -178,58 +180,40 @@ def authorize() -> Any:
         return protocol_error(error)
 
     if need_login:
-        save_flow(
-            key,
-            {
-                "query": urlencode(list(request.values.items(multi=True))),
-                "correlation_id": str(uuid.uuid4()),
-                "created": int(clock_now().timestamp()),
-                "client_id": grant.client.client_id,
-            },
-        )
+        save_flow(key, new_flow(grant.client.client_id))
         return redirect(url_for("signin.login", flow=key))
 
     assert user is not None and sso is not None
-    correlation_id = flow["correlation_id"] if flow else str(uuid.uuid4())
-    kind = "password" if signed_in_for_flow else "sso"
-    outcome = decide(
-        user=user,
-        client=grant.client,
-        sso=sso,
-        kind=kind,
-        acr_values=request.values.get("acr_values", ""),
-    )
+    flow = flow or new_flow(grant.client.client_id)
+    correlation_id = flow["correlation_id"]
+    kind = SignInKind.PASSWORD if signed_in_for_flow else SignInKind.SSO
+    ctx = build_context(kind=kind, user=user, username=user.username,
+                        client_id=grant.client.client_id, correlation_id=correlation_id)
+    risk = flow.get("risk")
+    if not risk or risk.get("sid") != sso.id:
+        # Every authorization request is assessed, SSO reuse and prompt=none included.
+        risk = assess(ctx, user, sso.id)
+        flow["risk"] = risk
+    outcome = decide(user=user, sso=sso, risk=risk, flow=flow,
+                     acr_values=request.values.get("acr_values", ""))
+    log = {"correlation_id": correlation_id, "kind": kind.value, "user": user,
+           "username": None, "client_id": grant.client.client_id,
+           "error_code": outcome.error_code, "reason": outcome.reason, "risk": risk,
+           "decision": outcome.decision}
 
     if outcome.blocked or outcome.interaction is not None:
-        record(
-            correlation_id=correlation_id,
-            kind=kind,
-            outcome="failure" if outcome.blocked else "interrupted",
-            user=user,
-            username=None,
-            client_id=grant.client.client_id,
-            error_code=outcome.error_code,
-            reason=outcome.reason,
-        )
+        record(outcome="failure" if outcome.blocked else "interrupted", **log)
     if outcome.blocked or (outcome.interaction is not None and "none" in prompts):
+        drop_flow(key)
         if outcome.blocked and "none" not in prompts:
-            drop_flow(key)
             return blocked_page(outcome.error_code, outcome.reason, correlation_id)
-        error = OAuth2Error(
-            description=f"{outcome.error_code}: {outcome.reason}", redirect_uri=grant.redirect_uri
-        )
+        error = OAuth2Error(description=f"{outcome.error_code}: {outcome.reason}",
+                            redirect_uri=grant.redirect_uri)
         error.error = "access_denied" if outcome.blocked else "interaction_required"
         error.state = request.values.get("state")
-        drop_flow(key)
         return authorization.handle_error_response(None, error)
     if outcome.interaction is not None:
-        flow = flow or {
-            "query": urlencode(list(request.values.items(multi=True))),
-            "correlation_id": correlation_id,
-            "created": int(clock_now().timestamp()),
-            "client_id": grant.client.client_id,
-        }
-        flow["sid"] = sso.id
+        flow.update(outcome.flow_updates, sid=sso.id)
         save_flow(key, flow)
         return redirect(url_for(outcome.endpoint, flow=key))
 
@@ -237,16 +221,20 @@ def authorize() -> Any:
         sid=sso.id, auth_time=sso.auth_time, amr=tuple(sso.amr), acr=outcome.acr
     )
     response = authorization.create_authorization_response(grant=grant, grant_user=user)
-    record(
-        correlation_id=correlation_id,
-        kind=kind,
-        outcome="success",
-        user=user,
-        username=None,
-        client_id=grant.client.client_id,
-    )
+    record_success(ctx, risk)
+    record(outcome="success", **{**log, "error_code": None, "reason": None})
     drop_flow(key)
     return response
+
+
+def new_flow(client_id: str) -> dict[str, Any]:
+    """The state one authorization request keeps between its steps."""
+    return {
+        "query": urlencode(list(request.values.items(multi=True))),
+        "correlation_id": str(uuid.uuid4()),
+        "created": int(clock_now().timestamp()),
+        "client_id": client_id,
+    }
 
 
 def blocked_page(code: int | None, reason: str | None, correlation_id: str) -> Any:

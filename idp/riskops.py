@@ -1,0 +1,252 @@
+"""The risk engine inside the provider: SQL history, stored detections, user risk, remediation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from risk.context import IpInfo, SignInContext
+from risk.detections import Detection
+from risk.engine import Assessment, RiskEngine
+from risk.errors import RiskConfigError
+from risk.feeds import Feeds
+from risk.levels import Level
+from risk.repository import PastSignIn, UserProfile
+from risk.settings import RiskSettings
+from risk.userrisk import StoredDetection, user_risk_level
+from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState, Scope
+
+from .errors import ConfigError
+from .extensions import db
+from .models import (
+    OrgCountry,
+    RiskDetection,
+    RiskHistory,
+    SignIn,
+    UserFeature,
+    UserHistory,
+    UserRisk,
+)
+
+SYSTEM = "system"
+
+
+def _insert(model: Any) -> Any:
+    """An INSERT that understands ON CONFLICT on both supported databases."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+class SqlHistoryRepository:
+    """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
+
+    def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
+        row = db.session.get(UserHistory, user_id)
+        if row is None or row.last_at >= before:
+            return None
+        return PastSignIn(
+            time=row.last_at, ip=row.last_ip, latitude=row.last_latitude,
+            longitude=row.last_longitude, accuracy_radius_km=row.last_accuracy_radius_km,
+            country=row.last_country, city=row.last_city,
+            trusted_location=row.last_trusted_location,
+        )
+
+    def user_profile(self, user_id: str) -> UserProfile:
+        row = db.session.get(UserHistory, user_id)
+        if row is None:
+            return UserProfile()
+        features = db.session.execute(
+            sa.select(UserFeature.kind, UserFeature.value).where(UserFeature.user_id == user_id)
+        )
+        return UserProfile(
+            first_seen=row.first_seen,
+            successful_sign_ins=row.successful_sign_ins,
+            features=frozenset((kind, value) for kind, value in features),
+        )
+
+    def org_has_seen_country(self, country: str) -> bool:
+        return db.session.get(OrgCountry, country) is not None
+
+    def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
+        return int(db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(sa.func.lower(SignIn.username)))).where(
+                SignIn.ip == ip, SignIn.created_at >= since, SignIn.kind == "password",
+                SignIn.error_code == 50126,
+            )
+        ) or 0)
+
+    def failed_mfa_count(self, user_id: str, since: datetime) -> int:
+        return int(db.session.scalar(
+            sa.select(sa.func.count()).select_from(SignIn).where(
+                SignIn.user_id == user_id, SignIn.created_at >= since, SignIn.kind == "mfa",
+                SignIn.outcome == "failure",
+            )
+        ) or 0)
+
+    def record(self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment,
+               succeeded: bool) -> None:
+        # Failed attempts are already history: they are sign-in log rows.
+        if not succeeded or ctx.user_id is None:
+            return
+        last = {
+            "last_at": ctx.time, "last_ip": ip_info.ip, "last_latitude": ip_info.latitude,
+            "last_longitude": ip_info.longitude,
+            "last_accuracy_radius_km": ip_info.accuracy_radius_km,
+            "last_country": ip_info.country, "last_city": ip_info.city,
+            "last_trusted_location": assessment.trusted_location,
+        }
+        stmt = _insert(UserHistory).values(
+            user_id=ctx.user_id, first_seen=ctx.time, successful_sign_ins=1, **last
+        )
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={**last, "successful_sign_ins": UserHistory.successful_sign_ins + 1},
+        ))
+        if assessment.features:
+            rows = [{"user_id": ctx.user_id, "kind": kind, "value": value[:200],
+                     "first_seen": ctx.time} for kind, value in sorted(assessment.features)]
+            db.session.execute(_insert(UserFeature).values(rows).on_conflict_do_nothing())
+        if ip_info.country:
+            db.session.execute(_insert(OrgCountry).values(
+                country=ip_info.country, first_seen=ctx.time).on_conflict_do_nothing())
+        db.session.commit()
+
+
+def load_engine(app: Flask) -> RiskEngine:
+    """Build the process's risk engine; a bad [risk] setting or feed stops start-up."""
+    settings = app.extensions["idp.settings"]
+    try:
+        risk_settings = RiskSettings.from_mapping(settings.risk)
+        feeds = Feeds.load(risk_settings)
+    except RiskConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    clock = app.extensions["idp.clock"]
+    return RiskEngine(risk_settings, feeds, SqlHistoryRepository(), clock=clock.now)
+
+
+def engine() -> RiskEngine:
+    return current_app.extensions["idp.risk"]  # type: ignore[no-any-return]
+
+
+def now() -> datetime:
+    return current_app.extensions["idp.clock"].now()  # type: ignore[no-any-return]
+
+
+def store_detections(user_id: str, correlation_id: str, detections: Iterable[Detection],
+                     ip_info: IpInfo | None, source: str = "realtime") -> list[RiskDetection]:
+    """Persist detections with their evidence; the caller recomputes the user's risk."""
+    at = now()
+    location = {}
+    if ip_info is not None:
+        location = {"city": ip_info.city, "countryOrRegion": ip_info.country,
+                    "geoCoordinates": {"latitude": ip_info.latitude,
+                                       "longitude": ip_info.longitude}}
+    rows = []
+    for detection in detections:
+        row = RiskDetection(
+            user_id=user_id, correlation_id=correlation_id,
+            risk_event_type=detection.risk_event_type.value, risk_level=detection.level.value,
+            scope=detection.scope.value, risk_state=RiskState.AT_RISK.value,
+            risk_detail=RiskDetail.NONE.value, detected_at=at, last_updated_at=at,
+            ip=ip_info.ip if ip_info else None, location=location,
+            evidence=detection.evidence_dict(), description=detection.describe(),
+            source=source,
+        )
+        db.session.add(row)
+        rows.append(row)
+    db.session.commit()
+    return rows
+
+
+def _stored(row: RiskDetection) -> StoredDetection:
+    return StoredDetection(
+        risk_event_type=row.risk_event_type, level=Level.parse(row.risk_level),
+        scope=Scope(row.scope), state=RiskState(row.risk_state), detected_at=row.detected_at,
+        risk_detail=RiskDetail(row.risk_detail),
+    )
+
+
+def user_risk(user_id: str) -> Level:
+    """The user's current risk level, from the active detections."""
+    rows = db.session.scalars(sa.select(RiskDetection).where(
+        RiskDetection.user_id == user_id,
+        RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
+    ))
+    return user_risk_level((_stored(r) for r in rows), now(), engine().settings)
+
+
+def _next_state(current: str, level: Level, requested: RiskState | None) -> str:
+    """The riskyUser state after a change: explicit if given, else follows the level."""
+    if requested is not None:
+        return requested.value
+    if level is not Level.NONE:
+        keep = current == RiskState.CONFIRMED_COMPROMISED.value
+        return current if keep else RiskState.AT_RISK.value
+    if current in (RiskState.AT_RISK.value, RiskState.CONFIRMED_COMPROMISED.value):
+        return RiskState.REMEDIATED.value
+    return current
+
+
+def recompute(user_id: str, *, initiated_by: str = SYSTEM, activity: str = "riskUpdated",
+              detail: RiskDetail = RiskDetail.NONE, state: RiskState | None = None,
+              note: str = "") -> UserRisk:
+    """Refresh the user's riskyUser row and append a history item when anything changed."""
+    level = user_risk(user_id)
+    row = db.session.get(UserRisk, user_id)
+    if row is None:
+        row = UserRisk(user_id=user_id, risk_level="none", risk_state="none",
+                       risk_detail="none", updated_at=now())
+        db.session.add(row)
+    new_state = _next_state(row.risk_state, level, state)
+    changed = (row.risk_level, row.risk_state, row.risk_detail) != (
+        level.value, new_state, detail.value)
+    if changed:
+        row.risk_level, row.risk_state, row.risk_detail = level.value, new_state, detail.value
+        row.updated_at = now()
+        db.session.add(RiskHistory(
+            user_id=user_id, at=row.updated_at, initiated_by=initiated_by, activity=activity,
+            risk_level=level.value, risk_state=new_state, risk_detail=detail.value, note=note,
+        ))
+    db.session.commit()
+    return row
+
+
+def close_detections(user_id: str, *, state: RiskState, detail: RiskDetail,
+                     correlation_id: str | None = None,
+                     scope: Scope | None = None) -> int:
+    """Move a user's active detections (optionally one sign-in's, or one scope) to `state`."""
+    stmt = sa.update(RiskDetection).where(
+        RiskDetection.user_id == user_id,
+        RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
+    )
+    if correlation_id is not None:
+        stmt = stmt.where(RiskDetection.correlation_id == correlation_id)
+    if scope is not None:
+        stmt = stmt.where(RiskDetection.scope == scope.value)
+    result = db.session.execute(stmt.values(
+        risk_state=state.value, risk_detail=detail.value, last_updated_at=now()))
+    db.session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def remediate(user_id: str, detail: RiskDetail, *, initiated_by: str,
+              correlation_id: str | None = None) -> UserRisk:
+    """Remediate detections (all of the user's, or one sign-in's) and refresh user risk."""
+    close_detections(user_id, state=RiskState.REMEDIATED, detail=detail,
+                     correlation_id=correlation_id)
+    state = RiskState.REMEDIATED if correlation_id is None else None
+    return recompute(user_id, initiated_by=initiated_by, activity="remediated", detail=detail,
+                     state=state)
+
+
+def raise_user_detection(user_id: str, detection: Detection, *, correlation_id: str,
+                         initiated_by: str = SYSTEM, ip_info: IpInfo | None = None,
+                         source: str = "realtime") -> None:
+    """Store a user-level detection raised outside an evaluation (token replay, admin)."""
+    store_detections(user_id, correlation_id, [detection], ip_info, source=source)
+    recompute(user_id, initiated_by=initiated_by, activity=detection.risk_event_type.value)

@@ -49,15 +49,17 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     app.extensions["idp.passwords"] = PasswordHasher(settings.passwords)
     db.init_app(app)
     init_oauth(app)
-    from .riskops import load_engine
+    from .riskops import load_engine, on_refresh_token_reuse
 
     app.extensions["idp.risk"] = load_engine(app)
+    app.extensions["idp.on_refresh_reuse"] = on_refresh_token_reuse
 
-    from .views import mfa, oauth, signin
+    from .views import mfa, oauth, reset, signin
 
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(mfa.bp)
+    app.register_blueprint(reset.bp)
     if settings.demo:
         from .views import demo
 

@@ -91,10 +91,13 @@ def summarize(assessment: Assessment, sid: str | None) -> dict[str, Any]:
 def assess(ctx: SignInContext, user: User | None, sid: str | None) -> dict[str, Any]:
     """Run the engine on a sign-in, store what it detected, and summarise it for the flow."""
     assessment = riskops.engine().evaluate(ctx)
+    detections = assessment.detections
+    if ctx.kind is SignInKind.MFA_FAILED:
+        # The sign-in's own detections were stored when its password was checked.
+        detections = assessment.user_detections
     # Detections of wrong-password attempts are not the user's risk: anyone can type a name.
-    if user is not None and ctx.password_valid is not False and assessment.detections:
-        riskops.store_detections(user.id, ctx.correlation_id, assessment.detections,
-                                 assessment.ip_info)
+    if user is not None and ctx.password_valid is not False and detections:
+        riskops.store_detections(user.id, ctx.correlation_id, detections, assessment.ip_info)
         riskops.recompute(user.id)
     return summarize(assessment, sid)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from flask import Flask, current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from risk.context import IpInfo, SignInContext
-from risk.detections import Detection
+from risk.detections import Detection, anomalous_token
 from risk.engine import Assessment, RiskEngine
 from risk.errors import RiskConfigError
 from risk.feeds import Feeds
@@ -103,9 +104,20 @@ class SqlHistoryRepository:
         stmt = _insert(UserHistory).values(
             user_id=ctx.user_id, first_seen=ctx.time, successful_sign_ins=1, **last
         )
+        # Workers finish sign-ins out of order: an older one must not replace the latest
+        # place (travel is measured from it) nor leave a later first_seen.
+        newer = stmt.excluded.last_at >= UserHistory.last_at
+        keep_latest = {
+            name: sa.case((newer, stmt.excluded[name]), else_=getattr(UserHistory, name))
+            for name in last
+        }
+        earlier = stmt.excluded.first_seen < UserHistory.first_seen
         db.session.execute(stmt.on_conflict_do_update(
             index_elements=["user_id"],
-            set_={**last, "successful_sign_ins": UserHistory.successful_sign_ins + 1},
+            set_={**keep_latest,
+                  "first_seen": sa.case((earlier, stmt.excluded.first_seen),
+                                        else_=UserHistory.first_seen),
+                  "successful_sign_ins": UserHistory.successful_sign_ins + 1},
         ))
         if assessment.features:
             rows = [{"user_id": ctx.user_id, "kind": kind, "value": value[:200],
@@ -154,7 +166,7 @@ def store_detections(user_id: str, correlation_id: str, detections: Iterable[Det
             scope=detection.scope.value, risk_state=RiskState.AT_RISK.value,
             risk_detail=RiskDetail.NONE.value, detected_at=at, last_updated_at=at,
             ip=ip_info.ip if ip_info else None, location=location,
-            evidence=detection.evidence_dict(), description=detection.describe(),
+            evidence=dict(detection.evidence_dict), description=detection.describe(),
             source=source,
         )
         db.session.add(row)
@@ -250,3 +262,12 @@ def raise_user_detection(user_id: str, detection: Detection, *, correlation_id: 
     """Store a user-level detection raised outside an evaluation (token replay, admin)."""
     store_detections(user_id, correlation_id, [detection], ip_info, source=source)
     recompute(user_id, initiated_by=initiated_by, activity=detection.risk_event_type.value)
+
+
+def on_refresh_token_reuse(token: Any) -> None:
+    """A rotated refresh token came back: someone holds a stolen copy (anomalousToken)."""
+    raise_user_detection(
+        token.user_id,
+        anomalous_token(client_id=token.client_id, token_family=token.grant_id or ""),
+        correlation_id=str(uuid.uuid4()), source="token",
+    )

@@ -260,9 +260,10 @@ class RelyingParty:
         data.update(extra)
         return self.token_request({k: v for k, v in data.items() if v is not None})
 
-    def tokens(self, **params: Any) -> dict[str, Any]:
+    def tokens(self, username: str = "alice", password: str = PASSWORD,
+               **params: Any) -> dict[str, Any]:
         """The whole flow: sign in, redeem the code, return the token response."""
-        response = self.redeem(self.code_from(self.sign_in(**params)))
+        response = self.redeem(self.code_from(self.sign_in(username, password, **params)))
         assert response.status_code == 200, response.get_data(as_text=True)
         return dict(response.get_json())
 

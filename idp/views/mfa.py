@@ -87,15 +87,16 @@ def record_failure(user: User, flow: dict[str, Any], exc: MfaError) -> None:
     ctx = build_context(kind=SignInKind.MFA_FAILED, user=user, username=user.username,
                         client_id=flow.get("client_id", ""),
                         correlation_id=flow["correlation_id"])
+    # The engine counts the attempt it evaluates, so it runs before the attempt is logged.
+    if not isinstance(exc, Throttled):
+        assess(ctx, user, None)
     code = LOCKED_OUT if isinstance(exc, Throttled) else MFA_FAILED
     record(correlation_id=flow["correlation_id"], kind="mfa", outcome="failure", user=user,
            username=None, client_id=flow.get("client_id"), error_code=code,
            reason=type(exc).__name__)
-    if not isinstance(exc, Throttled):
-        assess(ctx, user, None)
 
 
-def _error_message(exc: MfaError) -> str:
+def error_message(exc: MfaError) -> str:
     if isinstance(exc, Throttled):
         return (f"Too many wrong codes. Wait {exc.retry_after_seconds} seconds, then try again "
                 f"(error {LOCKED_OUT}).")
@@ -136,7 +137,7 @@ def verify() -> Any:
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
         record_failure(user, flow, exc)
         status = 429 if isinstance(exc, Throttled) else 400
-        return render_template("mfa_verify.html", flow=key, error=_error_message(exc)), status
+        return render_template("mfa_verify.html", flow=key, error=error_message(exc)), status
     return passed(user, sso, flow, key, method)
 
 
@@ -185,7 +186,7 @@ def register() -> Any:
                            last_used_step=user.totp_last_step)
         claim_step(user, step)
     except (InvalidCode, ReplayedCode) as exc:
-        return render_template("mfa_register.html", **page, error=_error_message(exc)), 400
+        return render_template("mfa_register.html", **page, error=error_message(exc)), 400
     codes = new_recovery_codes()
     user.recovery_code_hashes = [hash_recovery_code(c) for c in codes]
     user.totp_registered_at = clock_now()

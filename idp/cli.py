@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -224,18 +223,14 @@ def serve(config: str | None, host: str, port: int, workers: int) -> None:
 
 
 def _demo_settings(instance: Path, config: str | None) -> Settings:
-    if config:
-        base = load_settings(config)
-        url = base.database_url
-        if url == Settings().database_url:
-            url = f"sqlite:///{instance / 'idp.db'}"
-        return replace(
-            base,
-            demo=True,
-            database_url=url,
-            secret_key=base.secret_key or secrets.token_urlsafe(32),
-        )
-    return demo_settings(str(instance))
+    """Demo defaults, overlaid with the user's file (which needs no production secret)."""
+    base = demo_settings(str(instance))
+    if not config:
+        return base
+    loaded = load_settings(config, demo=True)
+    url = base.database_url if loaded.database_url == Settings().database_url \
+        else loaded.database_url
+    return replace(loaded, database_url=url, secret_key=loaded.secret_key or base.secret_key)
 
 
 @cli.command("demo")

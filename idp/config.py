@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from risk.errors import RiskConfigError
+from risk.settings import RiskSettings
+
 from .errors import ConfigError
 
 LEVELS = ("low", "medium", "high")
@@ -243,7 +246,10 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
 
 
 def load_settings(
-    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    demo: bool = False,
 ) -> Settings:
     """Read the TOML file (if any) and the environment into validated Settings."""
     environ = os.environ if environ is None else environ
@@ -259,11 +265,15 @@ def load_settings(
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
     settings = _build(Settings, _merge_environment(data, environ), "")
-    return validate(settings)
+    return validate(replace(settings, demo=demo))
 
 
 def validate(settings: Settings) -> Settings:
     """Checks that span keys, or that production must pass and demo may skip."""
+    try:
+        RiskSettings.from_mapping(settings.risk)
+    except RiskConfigError as exc:
+        raise ConfigError(str(exc)) from None
     if not settings.demo:
         if settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(

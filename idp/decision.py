@@ -30,6 +30,28 @@ DEVICE_COOKIE = "idp_device"
 TEMPORARY_PASSWORD = 50055
 
 
+# What a person is told for each blocking code: the reason in plain words, and what to do.
+PLAIN_WORDS: dict[int, tuple[str, str]] = {
+    53004: (
+        "This sign-in looks unusual, and your account has no authenticator app to confirm "
+        "it is you. For your protection, a risky sign-in cannot be used to set one up.",
+        "Sign in from a device and network you usually use, or ask your administrator for "
+        "help and give them the details below.",
+    ),
+    53003: (
+        "Your organisation's sign-in policy blocks this sign-in because of its risk.",
+        "Try again later from a device and network you usually use. If it keeps happening, "
+        "contact your administrator with the details below.",
+    ),
+}
+
+
+def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | None]:
+    """The reason and advice a person sees for an error code."""
+    reason, advice = PLAIN_WORDS.get(code or 0, (fallback or "", None))
+    return reason, advice
+
+
 class Interaction(enum.Enum):
     """A step the user must take in the browser before the code is issued."""
 

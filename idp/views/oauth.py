@@ -24,7 +24,15 @@ from flask import (
 
 from risk.context import SignInKind
 
-from ..decision import ACR_MFA, ACR_PASSWORD, assess, build_context, decide, record_success
+from ..decision import (
+    ACR_MFA,
+    ACR_PASSWORD,
+    assess,
+    build_context,
+    decide,
+    plain_reason,
+    record_success,
+)
 from ..extensions import authorization
 from ..oauth import Authentication
 from ..requestinfo import request_id
@@ -207,7 +215,8 @@ def authorize() -> Any:
         drop_flow(key)
         if outcome.blocked and "none" not in prompts:
             return blocked_page(outcome.error_code, outcome.reason, correlation_id)
-        error = OAuth2Error(description=f"{outcome.error_code}: {outcome.reason}",
+        plain, _ = plain_reason(outcome.error_code, outcome.reason)
+        error = OAuth2Error(description=f"{outcome.error_code}: {plain}",
                             redirect_uri=grant.redirect_uri)
         error.error = "access_denied" if outcome.blocked else "interaction_required"
         error.state = request.values.get("state")
@@ -239,14 +248,10 @@ def new_flow(client_id: str) -> dict[str, Any]:
 
 def blocked_page(code: int | None, reason: str | None, correlation_id: str) -> Any:
     """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
-    return render_template(
-        "blocked.html",
-        code=code,
-        reason=reason,
-        correlation_id=correlation_id,
-        request_id=request_id(),
-        now=clock_now(),
-    ), 403
+    plain, advice = plain_reason(code, reason)
+    return render_template("blocked.html", code=code, reason=plain, advice=advice,
+                           correlation_id=correlation_id, request_id=request_id(),
+                           now=clock_now()), 403
 
 
 def resume_url(flow: dict[str, Any]) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.idp.conftest import feed_files, risky_settings  # noqa: F401  (shared fixtures)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -45,21 +47,33 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(make_app: Any, settings: Any) -> Any:
-    """The provider served over real HTTP, with the demo app and its client registered."""
+def serve(make_app: Any) -> Any:
+    """Start the provider over real HTTP with the given settings (demo app registered)."""
     from idp.clients import ensure_demo_client
     from idp.extensions import db
 
-    port = _free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    app = make_app(replace(settings, issuer=issuer, demo=True))
-    with app.app_context():
-        ensure_demo_client("demo-client", f"{issuer}/demo/callback", f"{issuer}/demo")
-        db.session.remove()
-    server = LiveServer(app, port)
-    server.start()
-    yield server
-    server.stop()
+    servers: list[LiveServer] = []
+
+    def start(base_settings: Any) -> LiveServer:
+        port = _free_port()
+        issuer = f"http://127.0.0.1:{port}"
+        app = make_app(replace(base_settings, issuer=issuer, demo=True))
+        with app.app_context():
+            ensure_demo_client("demo-client", f"{issuer}/demo/callback", f"{issuer}/demo")
+            db.session.remove()
+        server = LiveServer(app, port)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(serve: Any, settings: Any) -> Any:
+    return serve(settings)
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +97,20 @@ def page(browser: Any) -> Any:
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def page_from(browser: Any) -> Any:
+    """A page whose requests claim to come from `ip` (X-Forwarded-For via the trusted proxy)."""
+    contexts = []
+
+    def make(ip: str) -> Any:
+        context = browser.new_context(extra_http_headers={"X-Forwarded-For": ip})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -163,3 +163,14 @@ def test_flask_cli_works_too(config):
     )
     assert result.returncode == 0, result.stderr
     assert "rotate" in result.stdout
+
+
+def test_missing_feed_is_one_line(tmp_path, database_url):
+    path = tmp_path / "idp.toml"
+    path.write_text(f'secret_key = "test-secret-key-0123456789"\n'
+                    f'database_url = "{database_url}"\n'
+                    f'[risk]\nleaked_passwords = "{tmp_path}/pwned.txt"\n')
+    result = run("db", "upgrade", "--config", str(path))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "risk.leaked_passwords: cannot read" in lines[0], result.stderr

@@ -169,3 +169,26 @@ def test_bad_file(tmp_path, content, message):
         path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_settings(path, environ={})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[risk]\nimpossible_travel_kmh = \"fast\"\n", "risk.impossible_travel_kmh: "),
+    ("[risk]\nno_such_key = 1\n", "risk.no_such_key"),
+], ids=["bad-value", "unknown-key"])
+def test_risk_table_is_validated_at_load(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        _load(tmp_path, text)
+
+
+def test_missing_feed_file_stops_start_up(tmp_path):
+    from idp import create_app
+
+    settings = _load(tmp_path, f'database_url = "sqlite:///{tmp_path}/x.db"\n'
+                               f'[risk]\nmalicious_ip_list = "{tmp_path}/missing.txt"\n')
+    with pytest.raises(ConfigError, match="^risk.malicious_ip_list: cannot read "):
+        create_app(settings)
+
+
+def test_risk_key_from_environment(tmp_path):
+    s = _load(tmp_path, "", env={"IDP_RISK__IMPOSSIBLE_TRAVEL_KMH": "1200"})
+    assert s.risk["impossible_travel_kmh"] == 1200

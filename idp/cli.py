@@ -287,3 +287,8 @@ def main() -> None:
         _fail(str(exc))
     except sa.exc.OperationalError as exc:
         _fail(f"database error: {exc.orig}")
+
+
+from .cli_risk import risk_group  # noqa: E402
+
+cli.add_command(risk_group)

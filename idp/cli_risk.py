@@ -1,0 +1,49 @@
+"""`idp risk`: the risk engine's offline tools; they read the [risk] settings, not the database."""
+
+from __future__ import annotations
+
+import csv
+
+import click
+
+from risk.errors import RiskConfigError, RiskError
+from risk.replay import format_report, replay
+from risk.settings import RiskSettings
+
+from .config import load_settings
+from .errors import ConfigError
+
+
+@click.group("risk", help="Risk engine tools.")
+def risk_group() -> None:
+    """Risk engine tools."""
+
+
+# idp.cli imports this module at its end, so the group must exist before this import runs.
+from .cli import _fail, config_option  # noqa: E402
+
+
+@risk_group.command("replay")
+@click.argument("path", metavar="FILE.csv")
+@config_option
+def replay_command(config: str | None, path: str) -> None:
+    """Replay a labelled RBA-format login log; print what each level would catch."""
+    try:
+        # Only [risk] matters here: no secret key is needed to replay a file.
+        settings = load_settings(config, demo=True)
+        risk_settings = RiskSettings.from_mapping(settings.risk)
+    except (ConfigError, RiskConfigError) as exc:
+        _fail(f"configuration error: {exc}")
+        return
+    try:
+        report = replay(path, risk_settings)
+    except RiskConfigError as exc:  # a configured feed file cannot be read
+        _fail(f"configuration error: {exc}")
+        return
+    except RiskError as exc:  # the file is missing, unreadable or not RBA-format CSV
+        _fail(str(exc))
+        return
+    except (csv.Error, UnicodeDecodeError) as exc:
+        _fail(f"{path}: not a readable UTF-8 CSV file: {exc}")
+        return
+    click.echo(format_report(report))

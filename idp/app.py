@@ -53,13 +53,18 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     app.extensions["idp.risk"] = load_engine(app)
     app.extensions["idp.on_refresh_reuse"] = on_refresh_token_reuse
+    from .notify import on_user_risk_raised
 
-    from .views import mfa, oauth, reset, signin
+    app.extensions["idp.on_user_risk_raised"] = on_user_risk_raised
+
+    from .views import admin, api, mfa, oauth, reset, signin
 
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(mfa.bp)
     app.register_blueprint(reset.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
     if settings.demo:
         from .views import demo
 

@@ -116,6 +116,26 @@ class TokenSettings:
     session_lifetime_hours: int = _opt(12, low=1, high=720)
 
 
+def _check_email(value: str) -> str | None:
+    if "@" not in value or any(c.isspace() for c in value):
+        return f"{value!r} is not an email address"
+    return None
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    # An empty smtp_host turns email notifications off.
+    smtp_host: str = ""
+    smtp_port: int = _opt(25, low=1, high=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    from_address: str = _opt("idp@localhost", check=_check_email)
+    # Empty: the email addresses of the admin group's members.
+    admin_emails: tuple[str, ...] = _opt(factory=tuple, check=_check_email)
+    notify_at: str = _opt("high", choices=THRESHOLDS)
+
+
 @dataclass(frozen=True)
 class Settings:
     issuer: str = _opt("http://127.0.0.1:5000", check=_check_url)
@@ -126,6 +146,9 @@ class Settings:
     policies: Policies = field(default_factory=Policies)
     passwords: PasswordSettings = field(default_factory=PasswordSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    # Members of this group reach /admin (after TOTP on every sign-in to it).
+    admin_group: str = "admins"
     # Validated by the risk package itself, which owns its keys and their ranges.
     risk: Mapping[str, Any] = field(default_factory=dict)
     # Only `idp demo` and the tests set this; it allows a generated secret key.
@@ -225,7 +248,7 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     by_env = {ENV_PREFIX + "__".join(p).upper(): (p, h) for p, h in leaves.items()}
     sections = {
         ENV_PREFIX + name.upper() + "__"
-        for name in ("mfa", "policies", "passwords", "tokens", "risk")
+        for name in ("mfa", "policies", "passwords", "tokens", "notifications", "risk")
     }
     for name, raw in environ.items():
         if name in by_env:

@@ -176,6 +176,12 @@ def decide(*, user: User, sso: SsoSession, risk: dict[str, Any], flow: dict[str,
         return Outcome(interaction=Interaction.MFA, flow_updates={
             "mfa_risk_driven": decision.risk_driven,
             "then_change_password": decision.then_change_password}, **common)
+    if user.password_must_change and user.has_totp and not subject.mfa_in_flow:
+        # An admin-required change is secure only after the second factor.
+        return Outcome(interaction=Interaction.MFA, error_code=TEMPORARY_PASSWORD,
+                       reason="A new password is required; verify with your authenticator "
+                              "app first.", acr=acr, decision=decision,
+                       flow_updates={"mfa_risk_driven": False, "then_change_password": True})
     if user.password_must_change:
         return Outcome(interaction=Interaction.CHANGE_PASSWORD, error_code=TEMPORARY_PASSWORD,
                        reason="The password was set by an administrator and must be changed.",

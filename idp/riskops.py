@@ -215,6 +215,7 @@ def recompute(user_id: str, *, initiated_by: str = SYSTEM, activity: str = "risk
                        risk_detail="none", updated_at=now())
         db.session.add(row)
     new_state = _next_state(row.risk_state, level, state)
+    previous = Level.parse(row.risk_level)
     changed = (row.risk_level, row.risk_state, row.risk_detail) != (
         level.value, new_state, detail.value)
     if changed:
@@ -225,6 +226,10 @@ def recompute(user_id: str, *, initiated_by: str = SYSTEM, activity: str = "risk
             risk_level=level.value, risk_state=new_state, risk_detail=detail.value, note=note,
         ))
     db.session.commit()
+    if level > previous:
+        hook = current_app.extensions.get("idp.on_user_risk_raised")
+        if hook is not None:
+            hook(user_id, previous, level)
     return row
 
 

@@ -1,0 +1,152 @@
+"""What an administrator can do to a user or a detection; the dashboard and the API share it.
+
+Every action is written to the user's risk history with who did it and when.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import sqlalchemy as sa
+from flask import current_app
+
+from risk.detections import admin_confirmed_compromised
+from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState
+
+from . import riskops
+from .errors import IdpError
+from .extensions import db
+from .models import RiskDetection, RiskHistory, User
+from .sessions import revoke_sessions
+from .users import set_password
+
+# Closed by the user's own remediation: an admin cannot reopen these.
+USER_REMEDIATIONS = frozenset({
+    RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY.value,
+    RiskDetail.USER_PERFORMED_SECURED_PASSWORD_CHANGE.value,
+    RiskDetail.USER_PERFORMED_SECURED_PASSWORD_RESET.value,
+})
+
+# Detection actions: the state they set, the riskDetail, and the history activity.
+DETECTION_ACTIONS: dict[str, tuple[RiskState, RiskDetail, str]] = {
+    "resolve": (RiskState.REMEDIATED, RiskDetail.NONE, "detectionResolved"),
+    "falsePositive": (RiskState.CONFIRMED_SAFE, RiskDetail.ADMIN_CONFIRMED_SIGNIN_SAFE,
+                      "detectionMarkedFalsePositive"),
+    "ignore": (RiskState.DISMISSED, RiskDetail.ADMIN_DISMISSED_ALL_RISK_FOR_USER,
+               "detectionIgnored"),
+    "reactivate": (RiskState.AT_RISK, RiskDetail.NONE, "detectionReactivated"),
+}
+
+
+class ActionRefused(IdpError):
+    """The action does not apply to this user or detection; the message says why."""
+
+
+def get_user(user_id: str) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise ActionRefused(f"no user with id {user_id}")
+    return user
+
+
+def dismiss(user_id: str, admin: str) -> None:
+    """Dismiss all of a user's risk (Graph: dismiss riskyUsers)."""
+    get_user(user_id)
+    detail = RiskDetail.ADMIN_DISMISSED_ALL_RISK_FOR_USER
+    riskops.close_detections(user_id, state=RiskState.DISMISSED, detail=detail)
+    riskops.recompute(user_id, initiated_by=admin, activity="dismissed", detail=detail,
+                      state=RiskState.DISMISSED)
+
+
+def confirm_safe(user_id: str, admin: str) -> None:
+    """Confirm the user's risky sign-ins were the user (every active detection is safe)."""
+    get_user(user_id)
+    detail = RiskDetail.ADMIN_CONFIRMED_SIGNIN_SAFE
+    riskops.close_detections(user_id, state=RiskState.CONFIRMED_SAFE, detail=detail)
+    riskops.recompute(user_id, initiated_by=admin, activity="confirmedSafe", detail=detail,
+                      state=RiskState.CONFIRMED_SAFE)
+
+
+def confirm_compromised(user_id: str, admin: str) -> None:
+    """Confirm the account is compromised: user risk becomes high until remediated."""
+    get_user(user_id)
+    detail = RiskDetail.ADMIN_CONFIRMED_USER_COMPROMISED
+    rows = riskops.store_detections(user_id, f"admin-{uuid.uuid4()}",
+                                    [admin_confirmed_compromised(admin=admin)], None,
+                                    source="admin")
+    for row in rows:
+        row.risk_state = RiskState.CONFIRMED_COMPROMISED.value
+        row.risk_detail = detail.value
+    db.session.commit()
+    riskops.recompute(user_id, initiated_by=admin, activity="confirmedCompromised",
+                      detail=detail, state=RiskState.CONFIRMED_COMPROMISED)
+
+
+def require_password_reset(user_id: str, admin: str) -> None:
+    """At the next sign-in the user passes TOTP, then chooses a new password."""
+    user = get_user(user_id)
+    if not user.has_totp:
+        raise ActionRefused("the user has no TOTP, so a password reset at sign-in would not "
+                            "be secure; generate a temporary password instead")
+    user.password_must_change = True
+    db.session.commit()
+    _history(user_id, admin, "passwordResetRequired")
+
+
+def temporary_password(user_id: str, admin: str) -> str:
+    """Replace the password with a random one (shown once) that must be changed at sign-in."""
+    user = get_user(user_id)
+    password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+    set_password(current_app._get_current_object(), user, password,  # type: ignore[attr-defined]
+                 temporary=True)
+    revoke_sessions(user_id)
+    riskops.remediate(user_id, RiskDetail.ADMIN_GENERATED_TEMPORARY_PASSWORD,
+                      initiated_by=admin)
+    return password
+
+
+def revoke_all_sessions(user_id: str, admin: str) -> None:
+    """Sign the user out everywhere and revoke every refresh token."""
+    get_user(user_id)
+    revoke_sessions(user_id)
+    _history(user_id, admin, "sessionsRevoked")
+
+
+def detection_action(detection_id: str, action: str, admin: str) -> RiskDetection:
+    """Resolve, mark false positive, ignore, or reactivate one detection."""
+    if action not in DETECTION_ACTIONS:
+        raise ActionRefused(f"unknown action {action!r}")
+    row = db.session.get(RiskDetection, detection_id)
+    if row is None:
+        raise ActionRefused(f"no detection with id {detection_id}")
+    state, detail, activity = DETECTION_ACTIONS[action]
+    if action == "reactivate":
+        if row.risk_detail in USER_REMEDIATIONS:
+            raise ActionRefused("the user remediated this detection; it cannot be reactivated")
+        if row.risk_state in {s.value for s in ACTIVE_STATES}:
+            raise ActionRefused("the detection is already active")
+    elif row.risk_state not in {s.value for s in ACTIVE_STATES}:
+        raise ActionRefused("the detection is not active")
+    row.risk_state, row.risk_detail = state.value, detail.value
+    row.last_updated_at = riskops.now()
+    db.session.commit()
+    riskops.recompute(row.user_id, initiated_by=admin, activity=activity, detail=detail,
+                      note=f"{row.risk_event_type} detection {row.id}")
+    return row
+
+
+def _history(user_id: str, admin: str, activity: str) -> None:
+    state = riskops.recompute(user_id)
+    db.session.add(RiskHistory(
+        user_id=user_id, at=riskops.now(), initiated_by=admin, activity=activity,
+        risk_level=state.risk_level, risk_state=state.risk_state,
+        risk_detail=state.risk_detail,
+    ))
+    db.session.commit()
+
+
+def active_detection_count(user_id: str) -> int:
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(RiskDetection).where(
+        RiskDetection.user_id == user_id,
+        RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]))) or 0)

@@ -37,6 +37,7 @@ def create_client(
     grant_types: list[str],
     scopes: list[str],
     client_id: str | None = None,
+    own_issuer: bool = False,
 ) -> tuple[Client, str | None]:
     """Register a client; returns it with its secret (None for public clients)."""
     grant_types = grant_types or ["authorization_code", "refresh_token"]
@@ -44,7 +45,8 @@ def create_client(
         raise IdpError("a public client cannot use the client_credentials grant")
     if "authorization_code" in grant_types and not redirect_uris:
         raise IdpError("the authorization_code grant needs at least one --redirect-uri")
-    for uri in [*redirect_uris, *post_logout_redirect_uris]:
+    # The provider's own pages live at the issuer the operator configured; others are checked.
+    for uri in [] if own_issuer else [*redirect_uris, *post_logout_redirect_uris]:
         _check_redirect_uri(uri)
     secret = None if public else secrets.token_urlsafe(32)
     client = Client(

@@ -14,6 +14,10 @@ from .models import SsoSession, Token, User
 from .oauth import now_ts
 
 
+# Session keys of requests in flight, kept when sign-in starts a fresh session.
+CARRIED_OVER = ("flows", "admin_login")
+
+
 def clock_now() -> datetime:
     now: datetime = current_app.extensions["idp.clock"].now()
     return now
@@ -55,8 +59,10 @@ def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSe
     )
     db.session.add(row)
     db.session.commit()
-    # A new session id on sign-in defeats session fixation.
+    # A fresh session on sign-in defeats fixation; only in-flight requests carry over.
+    carried = {key: session[key] for key in CARRIED_OVER if key in session}
     session.clear()
+    session.update(carried)
     session["sid"] = row.id
     session.permanent = True
     g.sso = row

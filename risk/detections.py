@@ -80,6 +80,17 @@ def _anonymized(e: Mapping[str, EvidenceValue]) -> str:
     return _listed(e)
 
 
+def _duration(minutes: object) -> str:
+    """'40 minutes', '1 minute', or under a minute in seconds."""
+    if not isinstance(minutes, int | float):
+        return "an unknown time"
+    if minutes < 1:
+        seconds = max(1, round(minutes * 60))
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    whole = round(minutes)
+    return f"{_num(whole)} minute{'s' if whole != 1 else ''}"
+
+
 def _travel(e: Mapping[str, EvidenceValue]) -> str:
     allowance = e.get("allowance_km")
     note = (
@@ -89,7 +100,7 @@ def _travel(e: Mapping[str, EvidenceValue]) -> str:
     )
     return (
         f"{e.get('from_place')} to {e.get('to_place')}, {_num(e.get('distance_km'))} km "
-        f"in {_num(e.get('minutes'))} minutes ({_num(e.get('speed_kmh'))} km/h{note})"
+        f"in {_duration(e.get('minutes'))} ({_num(e.get('speed_kmh'))} km/h{note})"
     )
 
 

@@ -1,7 +1,346 @@
-"""The admin dashboard under /admin."""
+"""The admin dashboard under /admin.
+
+The dashboard signs admins in through the provider itself, as a relying party that
+demands MFA (`acr_values=urn:idp:acr:mfa`): the sign-in passes the same risk engine and
+policies as any other, and a session without TOTP never reaches these pages.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import base64
+import hashlib
+import json
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from markupsafe import Markup, escape
+from sqlalchemy.exc import IntegrityError
+
+from risk.vocabulary import RiskEventType
+
+from .. import admin_actions, riskops
+from ..clients import create_client
+from ..decision import ACR_MFA
+from ..extensions import db
+from ..models import Client, RiskDetection, RiskHistory, SignIn, User, UserRisk
+from ..sessions import check_csrf, current_sso, current_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+CONSOLE_CLIENT_ID = "idp-admin-console"
+LEVELS = ("high", "medium", "low")
+STATES = ("atRisk", "confirmedCompromised", "remediated", "dismissed", "confirmedSafe")
+PAGE_SIZE = 50
+
+
+def _settings() -> Any:
+    return current_app.extensions["idp.settings"]
+
+
+def _callback_url() -> str:
+    return f"{_settings().issuer}/admin/callback"
+
+
+def _console_client() -> Client:
+    """The dashboard's own client registration, created on first use."""
+    client = db.session.scalar(sa.select(Client).filter_by(client_id=CONSOLE_CLIENT_ID))
+    if client is not None and _callback_url() in client.redirect_uris:
+        return client
+    if client is not None:
+        db.session.delete(client)
+        db.session.commit()
+    try:
+        client, _ = create_client("Admin console", redirect_uris=[_callback_url()],
+                                  post_logout_redirect_uris=[], public=True,
+                                  grant_types=["authorization_code"],
+                                  scopes=["openid", "profile", "groups"],
+                                  client_id=CONSOLE_CLIENT_ID, own_issuer=True)
+    except IntegrityError:  # another worker registered it first
+        db.session.rollback()
+        client = db.session.scalar(sa.select(Client).filter_by(client_id=CONSOLE_CLIENT_ID))
+    assert client is not None
+    return client
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Only admins whose current sign-in passed TOTP, via the console's own sign-in."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user, sso = current_user(), current_sso()
+        if user is None or sso is None or session.get("admin_sid") != sso.id:
+            return redirect(url_for("admin.login", next=request.full_path))
+        if _settings().admin_group not in (user.groups or []):
+            session.pop("admin_sid", None)
+            abort(403, description="Only members of the admin group can use the dashboard.")
+        g.admin = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.get("/login")
+def login() -> Any:
+    """Start the console's sign-in: an authorization request that demands MFA."""
+    _console_client()
+    verifier = secrets.token_urlsafe(48)
+    state = secrets.token_urlsafe(16)
+    next_url = request.args.get("next", "")
+    session["admin_login"] = {"verifier": verifier, "state": state,
+                              "next": next_url if next_url.startswith("/admin") else "/admin"}
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    query = urlencode({
+        "response_type": "code", "client_id": CONSOLE_CLIENT_ID,
+        "redirect_uri": _callback_url(), "scope": "openid profile groups", "state": state,
+        "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256",
+        "acr_values": ACR_MFA,
+    })
+    return redirect(f"{url_for('oauth.authorize')}?{query}")
+
+
+@bp.get("/callback")
+def callback() -> Any:
+    """Finish the console's sign-in: redeem the code in-process and check MFA and group."""
+    pending = session.pop("admin_login", None) or {}
+    if request.args.get("error") or request.args.get("state") != pending.get("state"):
+        abort(400, description="The admin sign-in did not complete. Start again at /admin.")
+    with current_app.test_client() as rp:
+        response = rp.post("/token", data={
+            "grant_type": "authorization_code", "code": request.args.get("code", ""),
+            "redirect_uri": _callback_url(), "client_id": CONSOLE_CLIENT_ID,
+            "code_verifier": pending.get("verifier", ""),
+        })
+    tokens = response.get_json() or {}
+    if "id_token" not in tokens:
+        abort(400, description="The admin sign-in did not complete. Start again at /admin.")
+    # The token came from this process's own token endpoint over no network.
+    claims = json.loads(base64.urlsafe_b64decode(tokens["id_token"].split(".")[1] + "=="))
+    sso = current_sso()
+    if claims.get("acr") != ACR_MFA or sso is None or claims.get("sid") != sso.id:
+        abort(403, description="The dashboard needs a sign-in with your authenticator app.")
+    user = current_user()
+    if user is None or _settings().admin_group not in (user.groups or []):
+        abort(403, description="Only members of the admin group can use the dashboard.")
+    session["admin_sid"] = sso.id
+    return redirect(pending.get("next") or url_for("admin.overview"))
+
+
+def _days(n: int) -> list[date]:
+    today = riskops.now().date()
+    return [today - timedelta(days=i) for i in range(n - 1, -1, -1)]
+
+
+def detections_chart(since: datetime, days: list[date]) -> Markup:
+    """Detections per day by type as a stacked bar chart in inline SVG (no scripts, no CDN)."""
+    rows = db.session.execute(
+        sa.select(RiskDetection.detected_at, RiskDetection.risk_event_type)
+        .where(RiskDetection.detected_at >= since)
+    ).all()
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
+    for detected_at, kind in rows:
+        per_day[detected_at.date()][kind] += 1
+    kinds = [k.value for k in RiskEventType if any(per_day[d][k.value] for d in days)]
+    palette = ["#c50f1f", "#ca5010", "#986f0b", "#0b6a0b", "#005b70", "#0b5cd5", "#5c2e91",
+               "#8764b8", "#e3008c", "#498205", "#69797e", "#4f6bed"]
+    width, height, left, bottom = 720, 220, 32, 24
+    peak = max([sum(per_day[d].values()) for d in days] + [1])
+    bar = (width - left) / len(days)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
+             f'{height + 20 * ((len(kinds) + 3) // 4) + 10}" width="100%" '
+             f'aria-label="Detections per day by type, last {len(days)} days">',
+             f"<title>Detections per day by type, last {len(days)} days</title>",
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
+             f'stroke="#8a8d99"/>',
+             f'<text x="0" y="12" font-size="11">{peak}</text>',
+             f'<text x="0" y="{height - bottom}" font-size="11">0</text>']
+    scale = (height - bottom - 16) / peak
+    for i, day in enumerate(days):
+        y = height - bottom
+        for k, kind in enumerate(kinds):
+            count = per_day[day][kind]
+            if not count:
+                continue
+            h = count * scale
+            y -= h
+            parts.append(f'<rect x="{left + i * bar + 1:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" '
+                         f'height="{h:.1f}" fill="{palette[k % len(palette)]}">'
+                         f"<title>{day.isoformat()}: {count} {escape(kind)}</title></rect>")
+        if i % 5 == 0 or i == len(days) - 1:
+            parts.append(f'<text x="{left + i * bar:.1f}" y="{height - 8}" font-size="10">'
+                         f"{day.strftime('%d %b')}</text>")
+    for k, kind in enumerate(kinds):
+        x, y = left + (k % 4) * 170, height + 10 + 20 * (k // 4)
+        parts.append(f'<rect x="{x}" y="{y}" width="12" height="12" '
+                     f'fill="{palette[k % len(palette)]}"/>'
+                     f'<text x="{x + 16}" y="{y + 10}" font-size="11">{escape(kind)}</text>')
+    if not kinds:
+        parts.append(f'<text x="{left + 8}" y="{height / 2}" font-size="13">No detections in '
+                     f"this period.</text>")
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+@bp.get("")
+@admin_required
+def overview() -> Any:
+    days = _days(30)
+    since = datetime.combine(days[0], datetime.min.time(), tzinfo=riskops.now().tzinfo)
+    risky = dict(db.session.execute(
+        sa.select(UserRisk.risk_level, sa.func.count()).where(
+            UserRisk.risk_state.in_(["atRisk", "confirmedCompromised"]))
+        .group_by(UserRisk.risk_level)).all())
+    outcomes = Counter()
+    for outcome, code, count in db.session.execute(
+        sa.select(SignIn.outcome, SignIn.error_code, sa.func.count())
+        .where(SignIn.created_at >= since, SignIn.kind.in_(["password", "sso"]))
+        .group_by(SignIn.outcome, SignIn.error_code)
+    ):
+        key = "allowed" if outcome == "success" else (
+            "blocked" if outcome == "failure" and code in (53003, 53004) else
+            "challenged" if outcome == "interrupted" else "failed")
+        outcomes[key] += count
+    return render_template("admin/overview.html", risky=risky, outcomes=outcomes,
+                           chart=detections_chart(since, days), levels=LEVELS)
+
+
+@bp.get("/users")
+@admin_required
+def users() -> Any:
+    level = request.args.get("level", "")
+    state = request.args.get("state", "")
+    stmt = sa.select(UserRisk, User).join(User, User.id == UserRisk.user_id)
+    if level in LEVELS or level == "none":
+        stmt = stmt.where(UserRisk.risk_level == level)
+    if state in STATES:
+        stmt = stmt.where(UserRisk.risk_state == state)
+    else:
+        stmt = stmt.where(UserRisk.risk_state != "none")
+    rank = sa.case({"high": 0, "medium": 1, "low": 2}, value=UserRisk.risk_level, else_=3)
+    rows = db.session.execute(stmt.order_by(rank, UserRisk.updated_at.desc()).limit(500)).all()
+    return render_template("admin/users.html", rows=rows, level=level, state=state,
+                           levels=LEVELS, states=STATES)
+
+
+@bp.get("/users/<user_id>")
+@admin_required
+def user_detail(user_id: str) -> Any:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, description="No such user.")
+    detections = db.session.scalars(
+        sa.select(RiskDetection).filter_by(user_id=user_id)
+        .order_by(RiskDetection.detected_at.desc()).limit(200)).all()
+    sign_ins = db.session.scalars(
+        sa.select(SignIn).filter_by(user_id=user_id)
+        .order_by(SignIn.created_at.desc()).limit(PAGE_SIZE)).all()
+    history = db.session.scalars(
+        sa.select(RiskHistory).filter_by(user_id=user_id)
+        .order_by(RiskHistory.at.desc()).limit(200)).all()
+    return render_template(
+        "admin/user.html", user=user, risk=db.session.get(UserRisk, user_id),
+        detections=detections, sign_ins=sign_ins, history=history,
+        user_remediations=admin_actions.USER_REMEDIATIONS,
+        temporary_password=session.pop("shown_once", None),
+    )
+
+
+USER_ACTIONS: dict[str, tuple[Callable[[str, str], Any], str]] = {
+    "dismiss": (admin_actions.dismiss, "All risk dismissed."),
+    "confirmCompromised": (admin_actions.confirm_compromised,
+                           "Confirmed compromised: the user's risk is high."),
+    "confirmSafe": (admin_actions.confirm_safe, "Confirmed safe."),
+    "requireReset": (admin_actions.require_password_reset,
+                     "At the next sign-in the user verifies with TOTP and sets a new password."),
+    "revokeSessions": (admin_actions.revoke_all_sessions, "Signed out everywhere."),
+}
+
+
+@bp.post("/users/<user_id>/<action>")
+@admin_required
+def user_action(user_id: str, action: str) -> Any:
+    check_csrf()
+    admin = g.admin.username
+    try:
+        if action == "temporaryPassword":
+            session["shown_once"] = admin_actions.temporary_password(user_id, admin)
+            flash("Temporary password generated. It is shown once, below.")
+        elif action in USER_ACTIONS:
+            func, message = USER_ACTIONS[action]
+            func(user_id, admin)
+            flash(message)
+        else:
+            abort(404, description="No such action.")
+    except admin_actions.ActionRefused as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
+
+
+@bp.post("/detections/<detection_id>/<action>")
+@admin_required
+def detection_action(detection_id: str, action: str) -> Any:
+    check_csrf()
+    try:
+        row = admin_actions.detection_action(detection_id, action, g.admin.username)
+        flash(f"Detection {row.risk_event_type}: {row.risk_state}.")
+        user_id = row.user_id
+    except admin_actions.ActionRefused as exc:
+        flash(str(exc), "error")
+        found = db.session.get(RiskDetection, detection_id)
+        if found is None:
+            abort(404, description="No such detection.")
+        user_id = found.user_id
+    return redirect(url_for("admin.user_detail", user_id=user_id))
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=riskops.now().tzinfo)
+
+
+@bp.get("/signins")
+@admin_required
+def sign_ins() -> Any:
+    args = request.args
+    stmt = sa.select(SignIn)
+    if args.get("user"):
+        stmt = stmt.where(SignIn.username == args["user"])
+    if args.get("outcome") in ("success", "failure", "interrupted"):
+        stmt = stmt.where(SignIn.outcome == args["outcome"])
+    if args.get("level") in ("none", *LEVELS):
+        stmt = stmt.where(SignIn.risk_level_during_sign_in == args["level"])
+    start, end = _parse_time(args.get("from", "")), _parse_time(args.get("to", ""))
+    if start:
+        stmt = stmt.where(SignIn.created_at >= start)
+    if end:
+        stmt = stmt.where(SignIn.created_at <= end)
+    rows = db.session.scalars(stmt.order_by(SignIn.created_at.desc()).limit(200)).all()
+    return render_template("admin/signins.html", rows=rows, args=args, levels=LEVELS)
+
+
+@bp.post("/logout")
+@admin_required
+def logout() -> Any:
+    check_csrf()
+    session.pop("admin_sid", None)
+    return redirect(url_for("oauth.logout"))

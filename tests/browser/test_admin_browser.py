@@ -1,0 +1,60 @@
+"""An admin investigates an impossible-travel sign-in in Chromium and confirms compromise."""
+
+from __future__ import annotations
+
+import pyotp
+
+from tests.browser.test_step_up_browser import PASSWORD, _add_totp, _start_sign_in
+from tests.conftest import Provider
+from tests.idp.conftest import CHANGCHUN, LONDON
+
+
+def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page_from,
+                                                     tmp_path):
+    server = serve(risky_settings)
+    provider = Provider(server.app)
+    provider.user("bob")
+    bob_secret = _add_totp(server, "bob")
+    provider.user("root", groups=["admins"])
+    root_secret = _add_totp(server, "root")
+
+    # bob at home in London, then "bob" in Changchun a moment later, stuck at TOTP.
+    home = page_from(LONDON)
+    _start_sign_in(server, home, "bob")
+    home.wait_for_url(f"{server.url}/demo/callback*")
+    thief = page_from(CHANGCHUN)
+    _start_sign_in(server, thief, "bob")
+    thief.wait_for_url("**/mfa/verify*")
+
+    admin = page_from(LONDON)
+    admin.goto(f"{server.url}/admin")
+    admin.get_by_label("Username").fill("root")
+    admin.get_by_label("Password").fill(PASSWORD)
+    admin.get_by_role("button", name="Sign in").click()
+    admin.wait_for_url("**/mfa/verify*")
+    admin.get_by_label("Verification code").fill(pyotp.TOTP(root_secret).now())
+    admin.get_by_role("button", name="Verify").click()
+    admin.wait_for_url(f"{server.url}/admin")
+    assert admin.locator("svg[role=img]").count() == 1
+    admin.get_by_role("link", name="Risky users").click()
+    admin.get_by_role("link", name="bob").click()
+    evidence = admin.locator("tr[data-type=unlikelyTravel] .evidence").inner_text()
+    assert "London" in evidence and "Changchun" in evidence and "km/h" in evidence
+    admin.screenshot(path=str(tmp_path / "admin-user.png"), full_page=True)
+    admin.get_by_role("button", name="Confirm compromised").click()
+    assert admin.locator("#risk-state").inner_text() == "confirmedCompromised"
+    assert admin.locator("#risk-level").inner_text() == "high"
+    assert "root" in admin.locator("#risk-history").inner_text()
+
+    # bob's next sign-in: TOTP, then the secure password change.
+    again = page_from(LONDON)
+    _start_sign_in(server, again, "bob")
+    again.wait_for_url("**/mfa/verify*")
+    again.get_by_label("Verification code").fill(pyotp.TOTP(bob_secret).now())
+    again.get_by_role("button", name="Verify").click()
+    again.wait_for_url("**/password/change*")
+    again.get_by_label("New password", exact=True).fill("bob's new passphrase 42")
+    again.get_by_label("Confirm new password").fill("bob's new passphrase 42")
+    again.get_by_role("button", name="Change password").click()
+    again.wait_for_url(f"{server.url}/demo/callback*")
+    assert "Signed in as bob" in again.locator("main").inner_text()

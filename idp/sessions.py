@@ -13,7 +13,6 @@ from .extensions import db
 from .models import SsoSession, Token, User
 from .oauth import now_ts
 
-
 # Session keys of requests in flight, kept when sign-in starts a fresh session.
 CARRIED_OVER = ("flows", "admin_login")
 

@@ -21,29 +21,16 @@ from .. import riskops
 from ..decision import assess, build_context, decide
 from ..extensions import db
 from ..models import SignIn, SsoSession, User
-from ..sessions import check_csrf, clock_now, current_sso, current_user
+from ..sessions import check_csrf, clock_now
 from ..signin_log import record
 from .oauth import resume_url, save_flow
-from .signin import flow_or_error
+from .signin import Step, current_step
 
 bp = Blueprint("mfa", __name__, url_prefix="/mfa")
 
 THROTTLE = TotpThrottle(max_failures=5, window_seconds=300, lockout_seconds=300)
 MFA_FAILED = 500121  # Entra: authentication failed during the strong authentication request
 LOCKED_OUT = 50053
-
-
-def _step_context() -> tuple[str | None, dict[str, Any] | None, User | None, SsoSession | None,
-                             Any]:
-    """The flow, user and session of a step page, or the page to show instead."""
-    key = request.args.get("flow")
-    flow, error_page = flow_or_error(key)
-    if flow is None:
-        return key, None, None, None, error_page
-    user, sso = current_user(), current_sso()
-    if user is None or sso is None or flow.get("sid") != sso.id:
-        return key, None, None, None, redirect(resume_url(flow))
-    return key, flow, user, sso, None
 
 
 def claim_step(user: User, step: int) -> None:
@@ -123,10 +110,10 @@ def passed(user: User, sso: SsoSession, flow: dict[str, Any], key: str, method: 
 @bp.route("/verify", methods=["GET", "POST"])
 def verify() -> Any:
     """The TOTP challenge."""
-    key, flow, user, sso, early = _step_context()
-    if early is not None:
-        return early
-    assert flow is not None and user is not None and sso is not None and key is not None
+    step = current_step()
+    if not isinstance(step, Step):
+        return step
+    key, flow, user, sso = step.key, step.flow, step.user, step.sso
     if not user.has_totp:
         return redirect(resume_url(flow))
     if request.method == "GET":
@@ -153,10 +140,10 @@ def _flow_param(flow: dict[str, Any], name: str) -> str:
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     """TOTP registration: QR code, secret, otpauth link; "Skip for now" inside the grace."""
-    key, flow, user, sso, early = _step_context()
-    if early is not None:
-        return early
-    assert flow is not None and user is not None and sso is not None and key is not None
+    step = current_step()
+    if not isinstance(step, Step):
+        return step
+    key, flow, user, sso = step.key, step.flow, step.user, step.sso
     if user.has_totp:
         return redirect(resume_url(flow))
     decision = _registration_decision(user, sso, flow)

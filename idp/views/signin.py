@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +16,7 @@ from .. import riskops
 from ..decision import assess, build_context
 from ..errors import InvalidCredentials, PasswordPolicyError
 from ..extensions import db
-from ..models import User
+from ..models import SsoSession, User
 from ..requestinfo import client_ip, user_agent
 from ..sessions import (
     check_csrf,
@@ -46,6 +47,28 @@ def flow_or_error(key: str | None) -> tuple[dict[str, Any] | None, Any]:
         )
         return None, (page, 400)
     return flow, None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step page's authorization flow, and the user and session it belongs to."""
+
+    key: str
+    flow: dict[str, Any]
+    user: User
+    sso: SsoSession
+
+
+def current_step() -> Step | Any:
+    """The step this page continues, or the response to send instead."""
+    key = request.args.get("flow")
+    flow, error_page = flow_or_error(key)
+    if flow is None:
+        return error_page
+    user, sso = current_user(), current_sso()
+    if user is None or sso is None or flow.get("sid") != sso.id or not key:
+        return redirect(resume_url(flow))
+    return Step(key, flow, user, sso)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -131,14 +154,10 @@ def apply_new_password(user: User, new: str, *, keep_sid: str | None,
 @bp.route("/password/change", methods=["GET", "POST"])
 def change_password() -> Any:
     """Set a new password: after an admin's temporary one, or to remediate user risk."""
-    key = request.args.get("flow")
-    flow, error_page = flow_or_error(key)
-    if flow is None:
-        return error_page
-    user = current_user()
-    sso = current_sso()
-    if user is None or sso is None or flow.get("sid") != sso.id or not key:
-        return redirect(resume_url(flow))
+    step = current_step()
+    if not isinstance(step, Step):
+        return step
+    key, flow, user, sso = step.key, step.flow, step.user, step.sso
     secured = flow.get("password_change") == "risk"
     if secured and flow.get("mfa_sid") != sso.id:
         # A risk-driven change is only secure after the second factor.

@@ -292,3 +292,8 @@ def main() -> None:
 from .cli_risk import risk_group  # noqa: E402
 
 cli.add_command(risk_group)
+
+from .cli_admin import notify_group, policy_group  # noqa: E402
+
+cli.add_command(notify_group)
+cli.add_command(policy_group)

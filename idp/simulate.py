@@ -177,7 +177,9 @@ def _decided() -> sa.ColumnElement[bool]:
     return sa.and_(
         SignIn.kind.in_(REPLAYED_KINDS),
         SignIn.user_id.is_not(None),
-        sa.or_(SignIn.outcome == "success", SignIn.error_code.in_(_DECIDED_CODES)),
+        # NULL-safe, so that sa.not_() of this counts every other row.
+        sa.or_(SignIn.outcome == "success",
+               sa.func.coalesce(SignIn.error_code, 0).in_(_DECIDED_CODES)),
     )
 
 

@@ -17,7 +17,7 @@ from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState
 from . import riskops
 from .errors import IdpError
 from .extensions import db
-from .models import RiskDetection, RiskHistory, User
+from .models import RiskDetection, RiskHistory, User, UserRisk
 from .sessions import revoke_sessions
 from .users import set_password
 
@@ -72,7 +72,7 @@ def confirm_compromised(user_id: str, admin: str) -> None:
     """Confirm the account is compromised: user risk becomes high until remediated."""
     get_user(user_id)
     detail = RiskDetail.ADMIN_CONFIRMED_USER_COMPROMISED
-    rows = riskops.store_detections(user_id, f"admin-{uuid.uuid4()}",
+    rows = riskops.store_detections(user_id, str(uuid.uuid4()),
                                     [admin_confirmed_compromised(admin=admin)], None,
                                     source="admin")
     for row in rows:
@@ -137,7 +137,8 @@ def detection_action(detection_id: str, action: str, admin: str) -> RiskDetectio
 
 
 def _history(user_id: str, admin: str, activity: str) -> None:
-    state = riskops.recompute(user_id)
+    """Log an action that leaves the user's risk as it is."""
+    state = db.session.get(UserRisk, user_id) or riskops.recompute(user_id)
     db.session.add(RiskHistory(
         user_id=user_id, at=riskops.now(), initiated_by=admin, activity=activity,
         risk_level=state.risk_level, risk_state=state.risk_state,

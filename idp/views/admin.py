@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import secrets
+import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -39,9 +40,11 @@ from risk.vocabulary import RiskEventType
 from .. import admin_actions, riskops
 from ..clients import create_client
 from ..decision import ACR_MFA
+from ..errors import ConfigError
 from ..extensions import db
 from ..models import Client, RiskDetection, RiskHistory, SignIn, User, UserRisk
 from ..sessions import check_csrf, current_sso, current_user
+from ..simulate import candidate_from_mapping, format_report, simulate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -336,6 +339,38 @@ def sign_ins() -> Any:
         stmt = stmt.where(SignIn.created_at <= end)
     rows = db.session.scalars(stmt.order_by(SignIn.created_at.desc()).limit(200)).all()
     return render_template("admin/signins.html", rows=rows, args=args, levels=LEVELS)
+
+
+WHATIF_EXAMPLE = """[policies.sign_in_risk]
+block_at = "high"
+"""
+
+
+@bp.route("/whatif", methods=["GET", "POST"])
+@admin_required
+def whatif() -> Any:
+    """What the candidate policies would have done to the logged sign-ins."""
+    candidate_text, days, report, error = WHATIF_EXAMPLE, 30, None, None
+    if request.method == "POST":
+        check_csrf()
+        candidate_text = request.form.get("candidate", "")[:10_000]
+        try:
+            days = int(request.form.get("days", "30"))
+            if not 1 <= days <= 365:
+                raise ValueError
+        except ValueError:
+            error = "Days must be a whole number from 1 to 365."
+        if error is None:
+            try:
+                candidate = candidate_from_mapping(tomllib.loads(candidate_text),
+                                                   _settings().policies)
+                report = format_report(simulate(candidate, days, riskops.now()))
+            except tomllib.TOMLDecodeError as exc:
+                error = f"The candidate is not valid TOML: {exc}"
+            except ConfigError as exc:
+                error = str(exc)
+    return render_template("admin/whatif.html", candidate=candidate_text, days=days,
+                           report=report, error=error)
 
 
 @bp.post("/logout")

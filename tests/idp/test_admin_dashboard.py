@@ -196,3 +196,21 @@ def test_sign_in_log_filters_and_policy_results(stepup):
     none = browser.get("/admin/signins?user=bob&level=high&from=2020-01-01T00:00"
                        "&to=2020-01-02T00:00").get_data(as_text=True)
     assert "No sign-ins." in none
+
+
+def test_whatif_page_shows_the_simulation(stepup):
+    _risky_user(stepup)
+    browser, secret = _admin(stepup)
+    _admin_sign_in(stepup, browser, secret=secret)
+    page = browser.get("/admin/whatif")
+    assert "Candidate policies" in page.get_data(as_text=True)
+    result = browser.post("/admin/whatif", data={
+        "csrf_token": csrf_from(page), "days": "30",
+        "candidate": '[policies.sign_in_risk]\nblock_at = "medium"\n'})
+    html = result.get_data(as_text=True)
+    report = re.search(r'<pre id="report"[^>]*>(.*?)</pre>', html, re.S).group(1)
+    assert "blocked 53003" in report and "candidate" in report
+    bad = browser.post("/admin/whatif", data={
+        "csrf_token": csrf_from(page), "days": "30",
+        "candidate": '[policies.sign_in_risk]\nblock_at = "sometimes"\n'})
+    assert "policies.sign_in_risk.block_at" in bad.get_data(as_text=True)

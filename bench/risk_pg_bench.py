@@ -318,6 +318,8 @@ def evaluate(app: Any, habits: list[tuple[str, str, int, str, int]], evaluations
             for event in result.risk_event_types:
                 events[event] = events.get(event, 0) + 1
     timings.sort()
+    # The cores may be shared; the load average says whether the figures are trustworthy.
+    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(
         f"evaluate() x {evaluations:,} on PostgreSQL: p50 {percentile(timings, 0.50):.3f} ms, "
         f"p99 {percentile(timings, 0.99):.3f} ms, max {timings[-1]:.3f} ms, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from .clock import SystemClock
 from .config import Settings, load_settings
+from .decision import DEVICE_COOKIE
 from .extensions import db
 from .keys import KeyStore
 from .oauth import init_oauth
@@ -79,6 +81,15 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         for values in (request.args, request.form):
             if any("\x00" in v for _, v in values.items(multi=True)):
                 abort(400, description="A request parameter contains a NUL character.")
+
+    @app.after_request
+    def device_cookie(response: Any) -> Any:
+        # A random id per browser: "never seen this device" is one of unfamiliarFeatures.
+        if request.blueprint in ("signin", "mfa") and DEVICE_COOKIE not in request.cookies:
+            response.set_cookie(DEVICE_COOKIE, secrets.token_urlsafe(24),
+                                max_age=400 * 86400, httponly=True, samesite="Lax",
+                                secure=settings.issuer.startswith("https://"))
+        return response
 
     @app.after_request
     def security_headers(response: Any) -> Any:

@@ -106,7 +106,7 @@ def summarize(assessment: Assessment, sid: str | None) -> dict[str, Any]:
         "features": sorted([list(f) for f in assessment.features]),
         "trusted": assessment.trusted_location,
         "country": info.country, "city": info.city, "lat": info.latitude,
-        "lon": info.longitude, "asn": info.asn,
+        "lon": info.longitude, "radius_km": info.accuracy_radius_km, "asn": info.asn,
     }
 
 
@@ -127,7 +127,8 @@ def assess(ctx: SignInContext, user: User | None, sid: str | None) -> dict[str, 
 def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
     """The sign-in ended in tokens: it becomes history the detectors learn from."""
     info = IpInfo(ip=ctx.ip, country=summary["country"], city=summary["city"],
-                  latitude=summary["lat"], longitude=summary["lon"], asn=summary["asn"])
+                  latitude=summary["lat"], longitude=summary["lon"],
+                  accuracy_radius_km=summary.get("radius_km"), asn=summary["asn"])
     assessment = Assessment(
         correlation_id=ctx.correlation_id, sign_in_risk_level=Level.parse(summary["level"]),
         detections=(), not_evaluated=(), ip_info=info, trusted_location=summary["trusted"],

@@ -43,11 +43,44 @@ def _insert(model: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
+_HISTORY = UserHistory.__table__
+_FEATURES = UserFeature.__table__
+_SIGN_INS = SignIn.__table__
+
+# Core statements, compiled once and cached: on the hot path the ORM's per-row work cost
+# about ten times the queries themselves (see bench/risk_pg_bench.py).
+_LAST = sa.select(
+    _HISTORY.c.last_at, _HISTORY.c.last_ip, _HISTORY.c.last_latitude,
+    _HISTORY.c.last_longitude, _HISTORY.c.last_accuracy_radius_km, _HISTORY.c.last_country,
+    _HISTORY.c.last_city, _HISTORY.c.last_trusted_location,
+).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
+_PROFILE = sa.select(
+    _HISTORY.c.first_seen, _HISTORY.c.successful_sign_ins, _FEATURES.c.kind, _FEATURES.c.value,
+).select_from(
+    _HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id)
+).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
+_ORG_COUNTRY = sa.select(sa.literal(1)).where(
+    OrgCountry.__table__.c.country == sa.bindparam("country"))
+_FAILED_ACCOUNTS = sa.select(sa.func.count(sa.distinct(sa.func.lower(_SIGN_INS.c.username)))).where(
+    _SIGN_INS.c.ip == sa.bindparam("ip"), _SIGN_INS.c.created_at >= sa.bindparam("since"),
+    _SIGN_INS.c.kind == "password", _SIGN_INS.c.error_code == 50126,
+)
+_FAILED_MFA = sa.select(sa.func.count()).select_from(_SIGN_INS).where(
+    _SIGN_INS.c.user_id == sa.bindparam("user_id"),
+    _SIGN_INS.c.created_at >= sa.bindparam("since"),
+    _SIGN_INS.c.kind == "mfa", _SIGN_INS.c.outcome == "failure",
+)
+
+
+def _run(statement: Any, **params: Any) -> Any:
+    return db.session.connection().execute(statement, params)
+
+
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
 
     def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
-        row = db.session.get(UserHistory, user_id)
+        row = _run(_LAST, user_id=user_id).first()
         if row is None or row.last_at >= before:
             return None
         return PastSignIn(
@@ -58,36 +91,23 @@ class SqlHistoryRepository:
         )
 
     def user_profile(self, user_id: str) -> UserProfile:
-        row = db.session.get(UserHistory, user_id)
-        if row is None:
+        rows = _run(_PROFILE, user_id=user_id).all()
+        if not rows:
             return UserProfile()
-        features = db.session.execute(
-            sa.select(UserFeature.kind, UserFeature.value).where(UserFeature.user_id == user_id)
-        )
         return UserProfile(
-            first_seen=row.first_seen,
-            successful_sign_ins=row.successful_sign_ins,
-            features=frozenset((kind, value) for kind, value in features),
+            first_seen=rows[0].first_seen,
+            successful_sign_ins=rows[0].successful_sign_ins,
+            features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
         )
 
     def org_has_seen_country(self, country: str) -> bool:
-        return db.session.get(OrgCountry, country) is not None
+        return _run(_ORG_COUNTRY, country=country).first() is not None
 
     def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
-        return int(db.session.scalar(
-            sa.select(sa.func.count(sa.distinct(sa.func.lower(SignIn.username)))).where(
-                SignIn.ip == ip, SignIn.created_at >= since, SignIn.kind == "password",
-                SignIn.error_code == 50126,
-            )
-        ) or 0)
+        return int(_run(_FAILED_ACCOUNTS, ip=ip, since=since).scalar() or 0)
 
     def failed_mfa_count(self, user_id: str, since: datetime) -> int:
-        return int(db.session.scalar(
-            sa.select(sa.func.count()).select_from(SignIn).where(
-                SignIn.user_id == user_id, SignIn.created_at >= since, SignIn.kind == "mfa",
-                SignIn.outcome == "failure",
-            )
-        ) or 0)
+        return int(_run(_FAILED_MFA, user_id=user_id, since=since).scalar() or 0)
 
     def record(self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment,
                succeeded: bool) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from risk.context import IpInfo, SignInContext, SignInKind
@@ -36,6 +36,7 @@ class DetectorEnv:
         "trusted_location",
         "features",
         "_profile",
+        "_failed_accounts",
     )
 
     def __init__(
@@ -54,12 +55,21 @@ class DetectorEnv:
         self.trusted_location = trusted_location
         self.features = features
         self._profile: dict[str, UserProfile] = {}
+        self._failed_accounts: dict[tuple[str, datetime], int] = {}
 
     def profile(self, user_id: str) -> UserProfile:
         """The user's profile, read from the repository at most once per evaluation."""
         if user_id not in self._profile:
             self._profile[user_id] = self.repository.user_profile(user_id)
         return self._profile[user_id]
+
+
+    def failed_accounts(self, ip: str, since: datetime) -> int:
+        """Distinct accounts with wrong passwords from `ip`, asked at most once per evaluation."""
+        key = (ip, since)
+        if key not in self._failed_accounts:
+            self._failed_accounts[key] = self.repository.failed_accounts_from_ip(ip, since)
+        return self._failed_accounts[key]
 
 
 Result = Detection | NotEvaluated | None
@@ -174,7 +184,7 @@ class SuspiciousIpAddress:
         settings = env.settings
         window = settings.suspicious_ip_window_minutes
         since = ctx.time - timedelta(minutes=window)
-        failed = env.repository.failed_accounts_from_ip(env.ip_info.ip, since)
+        failed = env.failed_accounts(env.ip_info.ip, since)
         if failed < settings.suspicious_ip_min_accounts:
             return None
         return Detection.of(
@@ -198,7 +208,7 @@ class PasswordSpray:
         settings = env.settings
         window = settings.password_spray_window_minutes
         since = ctx.time - timedelta(minutes=window)
-        failed = env.repository.failed_accounts_from_ip(env.ip_info.ip, since)
+        failed = env.failed_accounts(env.ip_info.ip, since)
         if failed < settings.password_spray_min_accounts:
             return None
         return Detection.of(

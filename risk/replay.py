@@ -143,6 +143,10 @@ def replay_rows(
     not_evaluated: Counter[str] = Counter()
     previous = None
     for line, row in enumerate(rows, start=2):
+        # csv.DictReader fills a short row's missing columns with None.
+        missing = [column for column in RBA_COLUMNS if row.get(column) is None]
+        if missing:
+            raise ReplayError(f"line {line}: missing fields: {', '.join(missing)}")
         when = _time(row["Login Timestamp"], line)
         if previous is not None and when < previous:
             raise ReplayError(f"line {line}: rows must be ordered by Login Timestamp")

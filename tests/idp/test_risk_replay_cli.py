@@ -104,7 +104,6 @@ def test_a_binary_file_is_one_line(tmp_path: Path) -> None:
     assert line.startswith(f"idp: {path}: not a readable UTF-8 CSV file")
 
 
-@pytest.mark.xfail(strict=True, reason="risk/replay.py raises AttributeError on a short row")
 def test_a_row_with_missing_fields_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_text(f"{HEADER}\n2024-01-01 07:00:00,1\n", encoding="utf-8")

@@ -257,3 +257,24 @@ def test_acr_values_demand_mfa(stepup):
     assert claims["acr"] == "urn:idp:acr:mfa"
     # An earlier TOTP in the session satisfies a later acr demand, not a risk step-up.
     assert rp.code_from(rp.browser.get(rp.authorize_url(acr_values="urn:idp:acr:mfa")))
+
+
+def test_device_cookie_is_set_and_logged(stepup):
+    stepup.user()
+    stepup.register_totp()
+    rp = stepup.browser_rp(LONDON)
+    rp.tokens()
+    device = rp.browser.get_cookie("idp_device")
+    assert device is not None and len(device.value) >= 32
+    assert _sign_ins(stepup)[-1].device_id == device.value
+
+
+def test_previous_place_keeps_its_accuracy_radius(stepup):
+    from idp.extensions import db
+    from idp.models import UserHistory
+
+    user_id = stepup.user()
+    stepup.register_totp()
+    stepup.browser_rp(LONDON).tokens()
+    history = stepup.with_app(lambda: db.session.get(UserHistory, user_id))
+    assert (history.last_city, history.last_accuracy_radius_km) == ("London", 10)

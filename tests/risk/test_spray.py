@@ -85,3 +85,17 @@ def test_spray_and_suspicious_together_make_high_with_evidence(engine: RiskEngin
 def test_other_ips_are_not_affected(engine: RiskEngine) -> None:
     spray(engine, 20, 10)
     assert not now_attempt(engine, ip="45.9.148.8") & {"suspiciousIPAddress", "passwordSpray"}
+
+
+def test_spray_and_suspicious_ip_ask_the_repository_once(engine, repo):
+    """Both detectors need the same failed-account count; one query serves both."""
+    calls = []
+    original = repo.failed_accounts_from_ip
+
+    def counting(ip, since):
+        calls.append((ip, since))
+        return original(ip, since)
+
+    repo.failed_accounts_from_ip = counting
+    sign_in(engine, password="right", password_valid=True)
+    assert len(calls) == 1

@@ -128,7 +128,9 @@ def _register_error_handlers(app: Flask) -> None:
                 405: "method_not_allowed",
                 413: "invalid_request",
             }.get(status, "server_error")
-            return jsonify(error=error, error_description=exc.description), status
+            # Keep the exception's own headers (a 405 must say Allow), not its HTML type.
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            return jsonify(error=error, error_description=exc.description), status, headers
         return render_template(
             "error.html",
             title=exc.name,

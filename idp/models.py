@@ -128,6 +128,9 @@ class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
     # Every token issued from one authorization code shares a grant id: the refresh family.
     grant_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     refresh_token_expires_at: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Set when a refresh replaced this token: presenting it again is a replay, whereas a
+    # token revoked by logout, an admin or a password change is merely invalid.
+    refresh_token_rotated_at: Mapped[int | None] = mapped_column(sa.Integer)
 
     def is_refresh_token_valid(self, now: float) -> bool:
         return (

@@ -213,19 +213,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         item = db.session.scalar(sa.select(Token).filter_by(refresh_token=refresh_token))
         if item is None:
             return None
-        if item.refresh_token_revoked_at:
+        if item.refresh_token_rotated_at:
             # A rotated refresh token came back: someone holds a stolen copy.
             self._reuse_detected(item)
-        if item.refresh_token_expires_at <= now_ts():
+        if item.refresh_token_revoked_at or item.refresh_token_expires_at <= now_ts():
             return None
         return item
 
     def authenticate_user(self, refresh_token: Token) -> User | None:
         # Rotate with one conditional UPDATE: of two concurrent refreshes only one wins.
+        now = now_ts()
         claimed = db.session.execute(
             sa.update(Token)
             .where(Token.id == refresh_token.id, Token.refresh_token_revoked_at == 0)
-            .values(refresh_token_revoked_at=now_ts())
+            .values(refresh_token_revoked_at=now, refresh_token_rotated_at=now)
         )
         db.session.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]

@@ -129,3 +129,10 @@ def test_nul_byte_in_username_is_400(provider):
     response = rp.browser.post(login, data={"csrf_token": csrf_from(page),
                                             "username": "al\x00ice", "password": "x"})
     assert response.status_code == 400
+
+
+def test_json_405_says_allow(client):
+    response = client.get("/revoke")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert response.get_json()["error"] == "method_not_allowed"

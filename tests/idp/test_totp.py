@@ -144,3 +144,20 @@ def test_same_code_to_two_workers_at_once_is_accepted_once(make_app, risky_setti
     for t in threads:
         t.join()
     assert sorted(results) == [302, 400], results
+
+
+def test_refresh_token_revoked_by_admin_is_not_a_replay(stepup):
+    """A token ended by an admin, logout or password change is invalid, not stolen."""
+    from idp import admin_actions
+    from idp.extensions import db
+
+    user_id = stepup.user()
+    stepup.register_totp()
+    rp = stepup.browser_rp("81.2.69.142")
+    tokens = rp.tokens()
+    stepup.with_app(lambda: admin_actions.revoke_all_sessions(user_id, "root"))
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert rp.token_request(refresh).status_code == 400
+    kinds = stepup.with_app(lambda: [r.risk_event_type for r in db.session.scalars(
+        sa.select(RiskDetection).filter_by(user_id=user_id))])
+    assert kinds == []

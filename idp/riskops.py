@@ -49,13 +49,13 @@ _SIGN_INS = SignIn.__table__
 
 # Core statements, compiled once and cached: on the hot path the ORM's per-row work cost
 # about ten times the queries themselves (see bench/risk_pg_bench.py).
-_LAST = sa.select(
-    _HISTORY.c.last_at, _HISTORY.c.last_ip, _HISTORY.c.last_latitude,
-    _HISTORY.c.last_longitude, _HISTORY.c.last_accuracy_radius_km, _HISTORY.c.last_country,
-    _HISTORY.c.last_city, _HISTORY.c.last_trusted_location,
-).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
-_PROFILE = sa.select(
-    _HISTORY.c.first_seen, _HISTORY.c.successful_sign_ins, _FEATURES.c.kind, _FEATURES.c.value,
+# One query answers both last_successful_sign_in and user_profile: the history row with
+# the user's features joined to it.
+_HISTORY_AND_FEATURES = sa.select(
+    _HISTORY.c.first_seen, _HISTORY.c.successful_sign_ins, _HISTORY.c.last_at,
+    _HISTORY.c.last_ip, _HISTORY.c.last_latitude, _HISTORY.c.last_longitude,
+    _HISTORY.c.last_accuracy_radius_km, _HISTORY.c.last_country, _HISTORY.c.last_city,
+    _HISTORY.c.last_trusted_location, _FEATURES.c.kind, _FEATURES.c.value,
 ).select_from(
     _HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id)
 ).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
@@ -79,10 +79,19 @@ def _run(statement: Any, **params: Any) -> Any:
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
 
+    @staticmethod
+    def _history(user_id: str) -> list[Any]:
+        """The user's history rows, read once per database session (record() drops them)."""
+        cache = db.session.info.setdefault("risk_history", {})
+        if user_id not in cache:
+            cache[user_id] = _run(_HISTORY_AND_FEATURES, user_id=user_id).all()
+        return cache[user_id]  # type: ignore[no-any-return]
+
     def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
-        row = _run(_LAST, user_id=user_id).first()
-        if row is None or row.last_at >= before:
+        rows = self._history(user_id)
+        if not rows or rows[0].last_at >= before:
             return None
+        row = rows[0]
         return PastSignIn(
             time=row.last_at, ip=row.last_ip, latitude=row.last_latitude,
             longitude=row.last_longitude, accuracy_radius_km=row.last_accuracy_radius_km,
@@ -91,7 +100,7 @@ class SqlHistoryRepository:
         )
 
     def user_profile(self, user_id: str) -> UserProfile:
-        rows = _run(_PROFILE, user_id=user_id).all()
+        rows = self._history(user_id)
         if not rows:
             return UserProfile()
         return UserProfile(
@@ -114,6 +123,7 @@ class SqlHistoryRepository:
         # Failed attempts are already history: they are sign-in log rows.
         if not succeeded or ctx.user_id is None:
             return
+        db.session.info.get("risk_history", {}).pop(ctx.user_id, None)
         last = {
             "last_at": ctx.time, "last_ip": ip_info.ip, "last_latitude": ip_info.latitude,
             "last_longitude": ip_info.longitude,

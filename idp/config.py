@@ -305,7 +305,23 @@ def validate(settings: Settings) -> Settings:
             )
         if len(settings.secret_key) < 16:
             raise ConfigError("secret_key: must be at least 16 characters of random text")
-    return replace(settings, issuer=settings.issuer.rstrip("/"))
+    return replace(settings, issuer=settings.issuer.rstrip("/"),
+                   database_url=absolute_sqlite_url(settings.database_url))
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """A relative SQLite path made absolute against the working directory.
+
+    Flask-SQLAlchemy would read it against the instance folder and Alembic against the
+    working directory; resolving it once makes every command open the same file.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return url
+    path, sep, query = url[len(prefix):].partition("?")
+    if path in ("", ":memory:"):
+        return url
+    return f"{prefix}{os.path.abspath(path)}{sep}{query}"
 
 
 def demo_settings(instance_path: str, **overrides: Any) -> Settings:

@@ -192,3 +192,16 @@ def test_missing_feed_file_stops_start_up(tmp_path):
 def test_risk_key_from_environment(tmp_path):
     s = _load(tmp_path, "", env={"IDP_RISK__IMPOSSIBLE_TRAVEL_KMH": "1200"})
     assert s.risk["impossible_travel_kmh"] == 1200
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("sqlite:///instance/idp.db", "sqlite:///{cwd}/instance/idp.db"),
+    ("sqlite:////var/lib/idp.db", "sqlite:////var/lib/idp.db"),
+    ("sqlite:///:memory:", "sqlite:///:memory:"),
+    ("postgresql+psycopg://db/idp", "postgresql+psycopg://db/idp"),
+], ids=["relative", "absolute", "memory", "postgresql"])
+def test_sqlite_paths_are_resolved_against_the_working_directory(tmp_path, monkeypatch, url,
+                                                                 expected):
+    monkeypatch.chdir(tmp_path)
+    s = _load(tmp_path, f'database_url = "{url}"\n')
+    assert s.database_url == expected.format(cwd=tmp_path)

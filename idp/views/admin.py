@@ -186,7 +186,10 @@ def detections_chart(since: datetime, days: list[date]) -> Markup:
             parts.append(f'<rect x="{left + i * bar + 1:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" '
                          f'height="{h:.1f}" fill="{palette[k % len(palette)]}">'
                          f"<title>{day.isoformat()}: {count} {escape(kind)}</title></rect>")
-        if i % 5 == 0 or i == len(days) - 1:
+        if i == len(days) - 1:  # the newest day, right-aligned so it is not clipped
+            parts.append(f'<text x="{width}" y="{height - 8}" font-size="10" '
+                         f'text-anchor="end">{day.strftime("%d %b")}</text>')
+        elif i % 5 == 0 and i < len(days) - 3:
             parts.append(f'<text x="{left + i * bar:.1f}" y="{height - 8}" font-size="10">'
                          f"{day.strftime('%d %b')}</text>")
     for k, kind in enumerate(kinds):

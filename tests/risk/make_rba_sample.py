@@ -15,25 +15,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from risk.replay import RBA_COLUMNS
+
 SEED = 20_240_301
 START = datetime(2024, 1, 1, tzinfo=UTC)
 OUTPUT = Path(__file__).with_name("data") / "rba_sample.csv"
-COLUMNS = (
-    "Login Timestamp",
-    "User ID",
-    "IP Address",
-    "Country",
-    "Region",
-    "City",
-    "ASN",
-    "User Agent String",
-    "Browser Name and Version",
-    "OS Name and Version",
-    "Device Type",
-    "Login Successful",
-    "Is Attack IP",
-    "Is Account Takeover",
-)
+COLUMNS = RBA_COLUMNS
 
 # (country, region, city, asn, first two octets of the ISP's addresses)
 HOMES = [

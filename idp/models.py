@@ -58,7 +58,8 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # TOTP: the secret, when it was registered, and the last accepted time step (RFC 6238 §5.2).
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # Sealed with idp.secretbox; never stored in clear.
+    totp_secret: Mapped[str | None] = mapped_column(sa.Text)
     totp_registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     recovery_code_hashes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)

@@ -21,6 +21,7 @@ from .. import riskops
 from ..decision import assess, build_context, decide
 from ..extensions import db
 from ..models import SignIn, SsoSession, User
+from ..secretbox import seal, unseal
 from ..sessions import check_csrf, clock_now
 from ..signin_log import record
 from .oauth import resume_url, save_flow
@@ -120,7 +121,7 @@ def verify() -> Any:
         return render_template("mfa_verify.html", flow=key)
     check_csrf()
     try:
-        method = check_code(user, user.totp_secret or "", request.form.get("code", ""))
+        method = check_code(user, unseal(user.totp_secret or ""), request.form.get("code", ""))
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
         record_failure(user, flow, exc)
         status = 429 if isinstance(exc, Throttled) else 400
@@ -151,9 +152,9 @@ def register() -> Any:
         # Only a registration the policies ask for may happen here (never on a risky sign-in).
         return redirect(resume_url(flow))
     if user.totp_secret is None:
-        user.totp_secret = totp.new_secret()
+        user.totp_secret = seal(totp.new_secret())
         db.session.commit()
-    secret = user.totp_secret
+    secret = unseal(user.totp_secret)
     issuer = current_app.extensions["idp.settings"].mfa.totp_issuer
     uri = totp.provisioning_uri(secret, account=user.username, issuer=issuer)
     page = {"flow": key, "secret": secret, "uri": uri, "qr": totp.qr_svg(uri),

@@ -13,6 +13,7 @@ from risk.vocabulary import RiskDetail
 
 from ..extensions import db
 from ..models import User
+from ..secretbox import unseal
 from ..sessions import check_csrf, clock_now
 from .mfa import check_code, error_message, record_failure
 from .signin import apply_new_password, new_password_problem
@@ -65,7 +66,7 @@ def verify() -> Any:
     try:
         if user is None or not user.has_totp or user.disabled:
             raise InvalidCode()
-        check_code(user, user.totp_secret or "", request.form.get("code", ""))
+        check_code(user, unseal(user.totp_secret or ""), request.form.get("code", ""))
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
         if user is not None:
             record_failure(user, {"correlation_id": state["correlation_id"]}, exc)

@@ -32,11 +32,14 @@ def _add_totp(server, username="alice"):
     from idp.users import find_user
 
     with server.app.app_context():
+        from idp.secretbox import seal
+
         user = find_user(username)
-        user.totp_secret = pyotp.random_base32(32)
+        secret = pyotp.random_base32(32)
+        user.totp_secret = seal(secret)
         user.totp_registered_at = server.app.extensions["idp.clock"].now()
         db.session.commit()
-        return user.totp_secret
+        return secret
 
 
 def test_registration_with_code_from_the_page(serve, risky_settings, page_from, tmp_path):

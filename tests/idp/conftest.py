@@ -76,14 +76,16 @@ class StepUp(Provider):
 
     def register_totp(self, username: str = "alice") -> str:
         from idp.extensions import db
+        from idp.secretbox import seal
         from idp.users import find_user
 
         with self.app.app_context():
             user = find_user(username)
-            user.totp_secret = pyotp.random_base32(32)
+            secret = pyotp.random_base32(32)
+            user.totp_secret = seal(secret)
             user.totp_registered_at = self.clock.now()
             db.session.commit()
-            return str(user.totp_secret)
+            return secret
 
     def code(self, secret: str) -> str:
         return pyotp.TOTP(secret).at(self.clock.now())

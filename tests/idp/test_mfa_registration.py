@@ -96,6 +96,8 @@ def test_registration_with_code_from_the_page(stepup):
     assert "otp" in claims["amr"]
     stored = stepup.with_app(lambda: User.query.filter_by(username="alice").one())
     assert stored.has_totp and len(stored.recovery_code_hashes) == 10
+    # The secret is sealed at rest, not stored in clear.
+    assert stored.totp_secret.startswith("v1:") and secret not in stored.totp_secret
     assert codes[0] not in str(stored.recovery_code_hashes)
 
 

@@ -161,3 +161,16 @@ def test_refresh_token_revoked_by_admin_is_not_a_replay(stepup):
     kinds = stepup.with_app(lambda: [r.risk_event_type for r in db.session.scalars(
         sa.select(RiskDetection).filter_by(user_id=user_id))])
     assert kinds == []
+
+
+def test_totp_codes_and_secrets_never_in_logs(stepup, caplog):
+    stepup.user()
+    secret = stepup.register_totp()
+    with caplog.at_level("DEBUG"):
+        rp, url = _challenge(stepup)
+        submit_code(rp, url, "123450")
+        good = stepup.code(secret)
+        assert rp.code_from(rp.browser.get(submit_code(rp, url, good).location))
+    text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    for value in (secret, good, "123450", "correct horse battery"):
+        assert value not in text

@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 import uuid
 
-import sqlalchemy as sa
 from flask import current_app
 
 from risk.detections import admin_confirmed_compromised
@@ -145,9 +144,3 @@ def _history(user_id: str, admin: str, activity: str) -> None:
         risk_detail=state.risk_detail,
     ))
     db.session.commit()
-
-
-def active_detection_count(user_id: str) -> int:
-    return int(db.session.scalar(sa.select(sa.func.count()).select_from(RiskDetection).where(
-        RiskDetection.user_id == user_id,
-        RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]))) or 0)

@@ -79,10 +79,6 @@ class Outcome:
         return self.interaction.value
 
 
-def acr_for(sso: SsoSession) -> str:
-    return ACR_MFA if {"otp", "mfa"} & set(sso.amr) else ACR_PASSWORD
-
-
 def build_context(*, kind: SignInKind, user: User | None, username: str, client_id: str,
                   correlation_id: str, password: str | None = None,
                   password_valid: bool | None = None) -> SignInContext:
@@ -174,15 +170,14 @@ def decide(*, user: User, sso: SsoSession, risk: dict[str, Any], flow: dict[str,
     if decision.action is Action.BLOCK:
         return Outcome(blocked=True, **common)
     if decision.action is Action.MFA:
-        return Outcome(interaction=Interaction.MFA, flow_updates={
-            "mfa_risk_driven": decision.risk_driven,
-            "then_change_password": decision.then_change_password}, **common)
+        return Outcome(interaction=Interaction.MFA,
+                       flow_updates={"mfa_risk_driven": decision.risk_driven}, **common)
     if user.password_must_change and user.has_totp and not subject.mfa_in_flow:
         # An admin-required change is secure only after the second factor.
         return Outcome(interaction=Interaction.MFA, error_code=TEMPORARY_PASSWORD,
                        reason="A new password is required; verify with your authenticator "
                               "app first.", acr=acr, decision=decision,
-                       flow_updates={"mfa_risk_driven": False, "then_change_password": True})
+                       flow_updates={"mfa_risk_driven": False})
     if user.password_must_change:
         return Outcome(interaction=Interaction.CHANGE_PASSWORD, error_code=TEMPORARY_PASSWORD,
                        reason="The password was set by an administrator and must be changed.",

@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from risk.policy import Decision
 
+from .decision import DEVICE_COOKIE
 from .extensions import db
 from .models import SignIn, User, UserRisk
 from .requestinfo import client_ip, user_agent
@@ -18,8 +19,6 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
            reason: str | None = None, risk: dict[str, Any] | None = None,
            decision: Decision | None = None) -> SignIn:
     """Append one sign-in row and commit it."""
-    from .decision import DEVICE_COOKIE
-
     row = SignIn(
         created_at=current_app.extensions["idp.clock"].now(),
         correlation_id=correlation_id,

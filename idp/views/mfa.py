@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request
@@ -24,7 +24,7 @@ from ..models import SignIn, SsoSession, User
 from ..secretbox import seal, unseal
 from ..sessions import check_csrf, clock_now
 from ..signin_log import record
-from .oauth import resume_url, save_flow
+from .oauth import flow_param, resume_url, save_flow
 from .signin import Step, current_step
 
 bp = Blueprint("mfa", __name__, url_prefix="/mfa")
@@ -131,11 +131,7 @@ def verify() -> Any:
 
 def _registration_decision(user: User, sso: SsoSession, flow: dict[str, Any]) -> Any:
     return decide(user=user, sso=sso, risk=flow["risk"], flow=flow,
-                  acr_values=_flow_param(flow, "acr_values")).decision
-
-
-def _flow_param(flow: dict[str, Any], name: str) -> str:
-    return parse_qs(flow["query"]).get(name, [""])[0]
+                  acr_values=flow_param(flow, "acr_values")).decision
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
@@ -130,6 +130,11 @@ def _flow_key() -> str:
 def _flows() -> dict[str, Any]:
     flows = session.get("flows")
     return dict(flows) if isinstance(flows, dict) else {}
+
+
+def flow_param(flow: dict[str, Any], name: str) -> str:
+    """One parameter of the authorization request a flow continues ("" when absent)."""
+    return parse_qs(flow["query"]).get(name, [""])[0]
 
 
 def save_flow(key: str, flow: dict[str, Any]) -> None:

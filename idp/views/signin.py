@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request
@@ -27,7 +26,7 @@ from ..sessions import (
     start_session,
 )
 from ..signin_log import record
-from .oauth import get_flow, resume_url, save_flow
+from .oauth import flow_param, get_flow, resume_url, save_flow
 
 bp = Blueprint("signin", __name__)
 
@@ -78,7 +77,7 @@ def login() -> Any:
     flow, error_page = flow_or_error(key)
     if flow is None:
         return error_page
-    hint = parse_qs(flow["query"]).get("login_hint", [""])[0]
+    hint = flow_param(flow, "login_hint")
     if request.method == "GET":
         return render_template("login.html", flow=key, username=hint[:150])
 
@@ -172,10 +171,11 @@ def change_password() -> Any:
     if problem:
         return render_template("change_password.html", flow=key, reason=reason,
                                error=problem), 400
+    # After TOTP in this flow the change is secure and remediates the user's risk.
+    passed_mfa = flow.get("mfa_sid") == sso.id
     apply_new_password(user, new, keep_sid=sso.id,
                        detail=RiskDetail.USER_PERFORMED_SECURED_PASSWORD_CHANGE
-                       if secured or user.has_totp and flow.get("mfa_sid") == sso.id
-                       else None)
+                       if passed_mfa else None)
     flow.pop("password_change", None)
     save_flow(key, flow)
     return redirect(resume_url(flow))

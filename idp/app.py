@@ -21,7 +21,13 @@ from .passwords import PasswordHasher
 from .requestinfo import request_id
 from .sessions import csrf_token
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def templates_dir() -> Path:
+    """The templates: inside the package when installed from a wheel, else the checkout's."""
+    bundled = Path(__file__).resolve().parent / "templates"
+    return bundled if bundled.is_dir() else bundled.parent.parent / "templates"
+
+
 # Endpoints whose callers are programs: their errors are JSON, never HTML pages.
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/")
 
@@ -31,7 +37,7 @@ log = logging.getLogger("idp")
 def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     """Build the Flask app from validated settings (read from IDP_CONFIG when not given)."""
     settings = settings or load_settings()
-    app = Flask("idp", template_folder=str(TEMPLATES))
+    app = Flask("idp", template_folder=str(templates_dir()))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -222,9 +223,23 @@ def serve(config: str | None, host: str, port: int, workers: int) -> None:
     run_gunicorn(config, host, port, workers)
 
 
+def demo_secret_key(instance: Path) -> str:
+    """The demo's secret key, made once and kept in the instance folder so TOTP secrets
+    sealed with it stay readable across restarts."""
+    path = instance / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 def _demo_settings(instance: Path, config: str | None) -> Settings:
     """Demo defaults, overlaid with the user's file (which needs no production secret)."""
-    base = demo_settings(str(instance))
+    base = replace(demo_settings(str(instance)), secret_key=demo_secret_key(instance))
     if not config:
         return base
     loaded = load_settings(config, demo=True)
@@ -265,6 +280,7 @@ def demo(config: str | None, host: str, port: int) -> None:
     click.echo(f"""
 idp demo: an OpenID Connect provider on {issuer}
   database   {settings.database_url}
+  secret key kept in {instance / "secret_key"} (delete it with the database to start over)
   try it     {issuer}/demo   (a built-in demo app: click "Sign in")
   discovery  {issuer}/.well-known/openid-configuration
   sign in as user "{DEMO_USER}" with password "{DEMO_PASSWORD}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
@@ -99,6 +101,22 @@ class S256Challenge(CodeChallenge):
         super().validate_code_challenge(grant, redirect_uri)
 
 
+def _check_verifier(item: AuthorizationCode, verifier: str | None) -> None:
+    """The PKCE check of RFC 7636 §4.6, made before the code is claimed (Authlib's own
+    check runs again after it, on the same values)."""
+    if not item.code_challenge:
+        if verifier:
+            raise InvalidRequestError("The authorization request had no 'code_challenge', "
+                                      "but a 'code_verifier' was provided.")
+        return
+    if not verifier:
+        raise InvalidRequestError("Missing 'code_verifier'")
+    if not CODE_VERIFIER_PATTERN.match(verifier):
+        raise InvalidRequestError("Invalid 'code_verifier'")
+    if not hmac.compare_digest(create_s256_code_challenge(verifier), item.code_challenge):
+        raise InvalidGrantError("Code challenge failed.")
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
 
@@ -125,23 +143,22 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         db.session.commit()
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
-        now = now_ts()
-        # Claim the code with one conditional UPDATE so two workers can never both redeem it.
-        claimed = db.session.execute(
-            sa.update(AuthorizationCode)
-            .where(
-                AuthorizationCode.code == code,
-                AuthorizationCode.client_id == client.client_id,
-                AuthorizationCode.used_at.is_(None),
-            )
-            .values(used_at=now)
-        )
-        db.session.commit()
         item = db.session.scalar(
             sa.select(AuthorizationCode).filter_by(code=code, client_id=client.client_id)
         )
         if item is None:
             return None
+        # Only a request that could redeem the code may spend it: one holding the PKCE
+        # verifier burns nothing for the real client when it lacks it.
+        _check_verifier(item, self.request.form.get("code_verifier"))
+        now = now_ts()
+        # Claim the code with one conditional UPDATE so two workers can never both redeem it.
+        claimed = db.session.execute(
+            sa.update(AuthorizationCode)
+            .where(AuthorizationCode.id == item.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+        )
+        db.session.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             # A replayed code: revoke everything issued from it (RFC 6749 §4.1.2).
             revoke_grant(item.grant_id, now)

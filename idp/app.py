@@ -13,12 +13,11 @@ from werkzeug.exceptions import HTTPException
 
 from .clock import SystemClock
 from .config import Settings, load_settings
-from .decision import DEVICE_COOKIE
 from .extensions import db
 from .keys import KeyStore
 from .oauth import init_oauth
 from .passwords import PasswordHasher
-from .requestinfo import request_id
+from .requestinfo import device_cookie_name, request_id
 from .sessions import csrf_token
 
 
@@ -42,7 +41,9 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        SESSION_COOKIE_NAME="idp_session",
+        # On https the __Host- prefix pins the cookie to this host, path / and Secure.
+        SESSION_COOKIE_NAME=("__Host-idp_session" if settings.issuer.startswith("https://")
+                             else "idp_session"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.issuer.startswith("https://"),
@@ -65,9 +66,10 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     app.extensions["idp.on_user_risk_raised"] = on_user_risk_raised
 
-    from .views import admin, api, mfa, oauth, reset, signin
+    from .views import account, admin, api, mfa, oauth, reset, signin
 
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(mfa.bp)
     app.register_blueprint(reset.bp)
@@ -89,10 +91,11 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
                 abort(400, description="A request parameter contains a NUL character.")
 
     @app.after_request
-    def device_cookie(response: Any) -> Any:
+    def set_device_cookie(response: Any) -> Any:
+        device_cookie = device_cookie_name()
         # A random id per browser: "never seen this device" is one of unfamiliarFeatures.
-        if request.blueprint in ("signin", "mfa") and DEVICE_COOKIE not in request.cookies:
-            response.set_cookie(DEVICE_COOKIE, secrets.token_urlsafe(24),
+        if request.blueprint in ("signin", "mfa") and device_cookie not in request.cookies:
+            response.set_cookie(device_cookie, secrets.token_urlsafe(24),
                                 max_age=400 * 86400, httponly=True, samesite="Lax",
                                 secure=settings.issuer.startswith("https://"))
         return response

@@ -1,32 +1,30 @@
 """The one place where the authorize flow decides what happens after the user is identified.
 
 The risk engine is called explicitly (`assess`), its detections stored, and the policies
-of the configuration evaluated into one `risk.policy.Decision`; `decide` turns that into
-the next step for the browser.
+of the configuration evaluated into one `risk.policy.Decision`; `idp.authflow`'s checks
+turn that into the next step for the browser.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.engine import Assessment
 from risk.levels import Level
-from risk.policy import Action, Decision, Subject, in_scope
+from risk.policy import Decision, Subject, in_scope
 from risk.policy import evaluate as evaluate_policies
 
 from . import riskops
 from .extensions import db
 from .models import SsoSession, User
-from .requestinfo import client_ip, user_agent
+from .requestinfo import client_ip, device_id, user_agent
 
 ACR_PASSWORD = "urn:idp:acr:password"
 ACR_MFA = "urn:idp:acr:mfa"
-DEVICE_COOKIE = "idp_device"
 TEMPORARY_PASSWORD = 50055
 
 
@@ -52,31 +50,12 @@ def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | Non
     return reason, advice
 
 
-class Interaction(enum.Enum):
-    """A step the user must take in the browser before the code is issued."""
-
-    CHANGE_PASSWORD = "signin.change_password"
-    MFA = "mfa.verify"
-    REGISTER_MFA = "mfa.register"
-
-
 @dataclass(frozen=True)
-class Outcome:
-    """What the authorization endpoint does next, and why (codes follow Entra's)."""
+class Judgement:
+    """The policies' decision for one authorization, and the acr the session has earned."""
 
-    interaction: Interaction | None = None
-    blocked: bool = False
-    error_code: int | None = None
-    reason: str | None = None
-    acr: str = ACR_PASSWORD
-    decision: Decision | None = None
-    # Set on the flow so the step's page knows why it was asked for.
-    flow_updates: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def endpoint(self) -> str:
-        assert self.interaction is not None
-        return self.interaction.value
+    decision: Decision
+    acr: str
 
 
 def build_context(*, kind: SignInKind, user: User | None, username: str, client_id: str,
@@ -87,7 +66,7 @@ def build_context(*, kind: SignInKind, user: User | None, username: str, client_
         correlation_id=correlation_id, time=riskops.now(), ip=client_ip(),
         user_agent=user_agent(), client_id=client_id, username=username,
         user_id=user.id if user else None, kind=kind, password_valid=password_valid,
-        device_id=request.cookies.get(DEVICE_COOKIE), password=password,
+        device_id=device_id(), password=password,
     )
 
 
@@ -133,18 +112,6 @@ def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
     riskops.engine().repository.record(ctx, info, assessment, True)
 
 
-def _subject(user: User, sso: SsoSession, flow: dict[str, Any], acr_values: str) -> Subject:
-    return Subject(
-        groups=frozenset(user.groups or ()),
-        has_totp=user.has_totp,
-        registration_grace_started=user.mfa_grace_started_at,
-        mfa_in_flow=flow.get("mfa_sid") == sso.id,
-        mfa_in_session=bool({"otp", "mfa"} & set(sso.amr)),
-        registration_skipped_in_flow=flow.get("skipped_sid") == sso.id,
-        client_requires_mfa=ACR_MFA in acr_values.split(),
-    )
-
-
 def _start_grace_period(user: User) -> None:
     """The registration grace period starts at the first sign-in under the policy."""
     policy = current_app.extensions["idp.settings"].policies.mfa_registration
@@ -154,37 +121,23 @@ def _start_grace_period(user: User) -> None:
         db.session.commit()
 
 
-def decide(*, user: User, sso: SsoSession, risk: dict[str, Any], flow: dict[str, Any],
-           acr_values: str) -> Outcome:
-    """Evaluate the policies for this sign-in and say what the browser does next."""
+def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: bool,
+          skipped_in_flow: bool, acr_values: str) -> Judgement:
+    """Evaluate the configured policies for this sign-in."""
     settings = current_app.extensions["idp.settings"]
     _start_grace_period(user)
-    subject = _subject(user, sso, flow, acr_values)
+    subject = Subject(
+        groups=frozenset(user.groups or ()),
+        has_totp=user.has_totp,
+        registration_grace_started=user.mfa_grace_started_at,
+        mfa_in_flow=mfa_in_flow,
+        mfa_in_session=bool({"otp", "mfa"} & set(sso.amr)),
+        registration_skipped_in_flow=skipped_in_flow,
+        client_requires_mfa=ACR_MFA in acr_values.split(),
+    )
     decision = evaluate_policies(
         settings.policies, sign_in_level=Level.parse(risk["level"]),
         user_level=riskops.user_risk(user.id), subject=subject, now=riskops.now(),
     )
     acr = ACR_MFA if subject.mfa_in_flow or subject.mfa_in_session else ACR_PASSWORD
-    common = {"error_code": decision.error_code, "reason": decision.reason, "acr": acr,
-              "decision": decision}
-    if decision.action is Action.BLOCK:
-        return Outcome(blocked=True, **common)
-    if decision.action is Action.MFA:
-        return Outcome(interaction=Interaction.MFA,
-                       flow_updates={"mfa_risk_driven": decision.risk_driven}, **common)
-    if user.password_must_change and user.has_totp and not subject.mfa_in_flow:
-        # An admin-required change is secure only after the second factor.
-        return Outcome(interaction=Interaction.MFA, error_code=TEMPORARY_PASSWORD,
-                       reason="A new password is required; verify with your authenticator "
-                              "app first.", acr=acr, decision=decision,
-                       flow_updates={"mfa_risk_driven": False})
-    if user.password_must_change:
-        return Outcome(interaction=Interaction.CHANGE_PASSWORD, error_code=TEMPORARY_PASSWORD,
-                       reason="The password was set by an administrator and must be changed.",
-                       acr=acr, decision=decision, flow_updates={"password_change": "temporary"})
-    if decision.action is Action.CHANGE_PASSWORD:
-        return Outcome(interaction=Interaction.CHANGE_PASSWORD,
-                       flow_updates={"password_change": "risk"}, **common)
-    if decision.action is Action.REGISTER_MFA:
-        return Outcome(interaction=Interaction.REGISTER_MFA, **common)
-    return Outcome(acr=acr, decision=decision)
+    return Judgement(decision, acr)

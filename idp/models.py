@@ -160,9 +160,14 @@ class SigningKey(db.Model):  # type: ignore[name-defined,misc]
 
 
 class SsoSession(db.Model):  # type: ignore[name-defined,misc]
+    """An SSO session. `id` is the public `sid` of ID tokens; the browser's cookie holds a
+    separate random handle, stored here only as a digest and replaced at every privilege
+    change, so a cookie copied before a step is dead after it."""
+
     __tablename__ = "sso_sessions"
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    handle_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True, unique=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -174,6 +179,22 @@ class SsoSession(db.Model):  # type: ignore[name-defined,misc]
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now
+
+
+class AuthFlowRow(db.Model):  # type: ignore[name-defined,misc]
+    """A sign-in flow in progress (authorization, reset, admin console), kept server-side;
+    the browser's cookie carries only its unguessable id."""
+
+    __tablename__ = "auth_flows"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    # Digest of the browser's random id: a flow id leaked into another browser is no use.
+    browser: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    # Bumped by every save; a save from a stale copy loses instead of overwriting.
+    version: Mapped[int] = mapped_column(sa.Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class SignIn(db.Model):  # type: ignore[name-defined,misc]

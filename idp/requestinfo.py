@@ -58,3 +58,15 @@ def request_id() -> str:
     if "request_id" not in g:
         g.request_id = str(uuid.uuid4())
     return str(g.request_id)
+
+
+def device_cookie_name() -> str:
+    """The device cookie's name (with the __Host- prefix when the issuer is https)."""
+    issuer: str = current_app.extensions["idp.settings"].issuer
+    return "__Host-idp_device" if issuer.startswith("https://") else "idp_device"
+
+
+def device_id() -> str | None:
+    """This browser's device id from its cookie, if it has one of a plausible form."""
+    value = request.cookies.get(device_cookie_name())
+    return value[:64] if value else None

@@ -1,7 +1,13 @@
-"""Server-side SSO sessions (rows, so logout works across workers) and CSRF tokens."""
+"""Server-side SSO sessions (rows, so logout works across workers) and CSRF tokens.
+
+The cookie holds a random session handle; the row keeps only its digest. The handle is
+replaced at every privilege change (password, second factor, password change), so a
+cookie copied before the change is dead after it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
@@ -13,8 +19,9 @@ from .extensions import db
 from .models import SsoSession, Token, User
 from .oauth import now_ts
 
-# Session keys of requests in flight, kept when sign-in starts a fresh session.
-CARRIED_OVER = ("flows", "admin_login")
+# Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF token.
+CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "csrf")
+HANDLE_KEY = "sh"
 
 
 def clock_now() -> datetime:
@@ -26,8 +33,10 @@ def current_sso() -> SsoSession | None:
     """The caller's active SSO session, if the cookie names one that is still valid."""
     if "sso" in g:
         return g.sso  # type: ignore[no-any-return]
-    sid = session.get("sid")
-    row = db.session.get(SsoSession, sid) if isinstance(sid, str) else None
+    handle = session.get(HANDLE_KEY)
+    row = db.session.scalar(
+        sa.select(SsoSession).filter_by(handle_hash=_digest(handle))
+    ) if isinstance(handle, str) else None
     if row is not None and not row.is_active(clock_now()):
         row = None
     g.sso = row
@@ -42,9 +51,30 @@ def current_user() -> User | None:
     return None if user is None or user.disabled else user
 
 
+def _digest(handle: str) -> str:
+    return hashlib.sha256(handle.encode()).hexdigest()
+
+
+def _hand_out(row: SsoSession) -> None:
+    """Give the row a new handle and put it in a fresh cookie; the old handle is dead."""
+    handle = secrets.token_urlsafe(32)
+    row.handle_hash = _digest(handle)
+    db.session.commit()
+    carried = {key: session[key] for key in CARRIED_OVER if key in session}
+    session.clear()
+    session.update(carried)
+    session[HANDLE_KEY] = handle
+    session.permanent = True
+    g.sso = row
+
+
 def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSession:
     """Create an SSO session row for a freshly authenticated user and point the cookie at it."""
     now = clock_now()
+    previous = current_sso()
+    if previous is not None:
+        # This browser's earlier session ends; tokens already issued from it are kept.
+        previous.revoked_at = now
     hours = current_app.extensions["idp.settings"].tokens.session_lifetime_hours
     row = SsoSession(
         id=secrets.token_urlsafe(32),
@@ -57,15 +87,14 @@ def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSe
         user_agent=user_agent[:1000],
     )
     db.session.add(row)
-    db.session.commit()
-    # A fresh session on sign-in defeats fixation; only in-flight requests carry over.
-    carried = {key: session[key] for key in CARRIED_OVER if key in session}
-    session.clear()
-    session.update(carried)
-    session["sid"] = row.id
-    session.permanent = True
-    g.sso = row
+    _hand_out(row)
     return row
+
+
+def elevate_session(row: SsoSession, amr: set[str]) -> None:
+    """Add methods to the session's amr after a step passed, under a new handle."""
+    row.amr = sorted({*row.amr, *amr})
+    _hand_out(row)
 
 
 def revoke_sessions(user_id: str, *, except_sid: str | None = None) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 
 from risk.policy import Decision
 
-from .decision import DEVICE_COOKIE
 from .extensions import db
 from .models import SignIn, User, UserRisk
-from .requestinfo import client_ip, user_agent
+from .requestinfo import client_ip, device_id, user_agent
 
 
 def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
@@ -31,7 +30,7 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
         outcome=outcome,
         error_code=error_code,
         reason=reason,
-        device_id=(request.cookies.get(DEVICE_COOKIE) or "")[:64] or None,
+        device_id=device_id(),
     )
     if risk is not None:
         row.risk_level_during_sign_in = risk["level"]

@@ -64,6 +64,11 @@ def admin_confirmed_compromised(*, admin: str, level: Level = Level.HIGH) -> Det
     return Detection.of(RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED, level, admin=admin)
 
 
+def user_reported(*, event: str, level: Level = Level.HIGH) -> Detection:
+    """The detection idp/ records when a user answers "this wasn't me" to an email."""
+    return Detection.of(RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY, level, event=event)
+
+
 def _num(value: object, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}" if isinstance(value, int | float) else str(value)
 
@@ -143,5 +148,8 @@ _DESCRIBERS: dict[RiskEventType, Callable[[Mapping[str, EvidenceValue]], str]] =
     ),
     RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED: lambda e: (
         f"Administrator {e.get('admin')} confirmed this user compromised"
+    ),
+    RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY: lambda e: (
+        f"The user reported that {e.get('event')} was not them"
     ),
 }

@@ -23,6 +23,7 @@ DEFAULT_LEVELS: Mapping[RiskEventType, Level] = {
     RiskEventType.MFA_FRAUD: Level.MEDIUM,
     RiskEventType.ANOMALOUS_TOKEN: Level.HIGH,
     RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED: Level.HIGH,
+    RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY: Level.HIGH,
 }
 """Levels of the detections that have one fixed level; `levels` in config overrides them.
 

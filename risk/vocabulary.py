@@ -20,6 +20,7 @@ class RiskEventType(StrEnum):
     ADMIN_CONFIRMED_USER_COMPROMISED = "adminConfirmedUserCompromised"
     ANOMALOUS_TOKEN = "anomalousToken"
     MFA_FRAUD = "mfaFraud"
+    USER_REPORTED_SUSPICIOUS_ACTIVITY = "userReportedSuspiciousActivity"
 
 
 class Scope(StrEnum):
@@ -58,6 +59,7 @@ USER_SCOPE_EVENTS: frozenset[RiskEventType] = frozenset(
         RiskEventType.MFA_FRAUD,
         RiskEventType.ANOMALOUS_TOKEN,
         RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED,
+        RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY,
     }
 )
 

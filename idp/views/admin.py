@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from risk.vocabulary import RiskEventType
 
-from .. import admin_actions, riskops
+from .. import admin_actions, flows, riskops
 from ..clients import create_client
 from ..decision import ACR_MFA
 from ..errors import ConfigError
@@ -107,8 +107,10 @@ def login() -> Any:
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(16)
     next_url = request.args.get("next", "")
-    session["admin_login"] = {"verifier": verifier, "state": state,
-                              "next": next_url if next_url.startswith("/admin") else "/admin"}
+    # The verifier stays server-side; the cookie holds only the flow's id.
+    session["admin_login"] = flows.create("console", {
+        "verifier": verifier, "state": state,
+        "next": next_url if next_url.startswith("/admin") else "/admin"})
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     query = urlencode({
         "response_type": "code", "client_id": CONSOLE_CLIENT_ID,
@@ -122,7 +124,9 @@ def login() -> Any:
 @bp.get("/callback")
 def callback() -> Any:
     """Finish the console's sign-in: redeem the code in-process and check MFA and group."""
-    pending = session.pop("admin_login", None) or {}
+    flow_id = session.pop("admin_login", None)
+    found = flows.load("console", flow_id)
+    pending = found[0] if found is not None and flows.drop(str(flow_id)) else {}
     if request.args.get("error") or request.args.get("state") != pending.get("state"):
         abort(400, description="The admin sign-in did not complete. Start again at /admin.")
     with current_app.test_client() as rp:
@@ -248,6 +252,10 @@ def users() -> Any:
 @bp.get("/users/<user_id>")
 @admin_required
 def user_detail(user_id: str) -> Any:
+    return _user_page(user_id)
+
+
+def _user_page(user_id: str, temporary_password: str | None = None) -> Any:
     user = db.session.get(User, user_id)
     if user is None:
         abort(404, description="No such user.")
@@ -264,7 +272,7 @@ def user_detail(user_id: str) -> Any:
         "admin/user.html", user=user, risk=db.session.get(UserRisk, user_id),
         detections=detections, sign_ins=sign_ins, history=history,
         user_remediations=admin_actions.USER_REMEDIATIONS,
-        temporary_password=session.pop("shown_once", None),
+        temporary_password=temporary_password,
     )
 
 
@@ -286,8 +294,10 @@ def user_action(user_id: str, action: str) -> Any:
     admin = g.admin.username
     try:
         if action == "temporaryPassword":
-            session["shown_once"] = admin_actions.temporary_password(user_id, admin)
+            # Shown in this response only: it is never stored, in a cookie or elsewhere.
+            password = admin_actions.temporary_password(user_id, admin)
             flash("Temporary password generated. It is shown once, below.")
+            return _user_page(user_id, temporary_password=password)
         elif action in USER_ACTIONS:
             func, message = USER_ACTIONS[action]
             func(user_id, admin)

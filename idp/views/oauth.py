@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
@@ -18,30 +15,18 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
-    url_for,
 )
 
-from risk.context import SignInKind
-
-from ..decision import (
-    ACR_MFA,
-    ACR_PASSWORD,
-    assess,
-    build_context,
-    decide,
-    plain_reason,
-    record_success,
-)
+from .. import authflow
+from ..authflow import Step
+from ..decision import ACR_MFA, ACR_PASSWORD, build_context, plain_reason, record_success
 from ..extensions import authorization
 from ..oauth import Authentication
 from ..requestinfo import request_id
-from ..sessions import check_csrf, clock_now, current_sso, current_user
+from ..sessions import check_csrf, clock_now
 from ..signin_log import record
 
 bp = Blueprint("oauth", __name__)
-
-MAX_FLOWS = 5
 
 
 def _settings() -> Any:
@@ -122,133 +107,82 @@ def protocol_error(error: OAuth2Error) -> Any:
     ), 400
 
 
-def _flow_key() -> str:
-    items = sorted((k, v) for k, vs in request.values.lists() for v in vs if k != "csrf_token")
-    return hashlib.sha256(urlencode(items).encode()).hexdigest()[:24]
-
-
-def _flows() -> dict[str, Any]:
-    flows = session.get("flows")
-    return dict(flows) if isinstance(flows, dict) else {}
-
-
-def flow_param(flow: dict[str, Any], name: str) -> str:
-    """One parameter of the authorization request a flow continues ("" when absent)."""
-    return parse_qs(flow["query"]).get(name, [""])[0]
-
-
-def save_flow(key: str, flow: dict[str, Any]) -> None:
-    flows = _flows()
-    flows[key] = flow
-    # Keep only the newest flows: the cookie is small, and stale tabs start over.
-    newest = sorted(flows.items(), key=lambda kv: kv[1].get("created", 0))[-MAX_FLOWS:]
-    session["flows"] = dict(newest)
-
-
-def drop_flow(key: str) -> None:
-    flows = _flows()
-    flows.pop(key, None)
-    session["flows"] = flows
-
-
-def get_flow(key: str | None) -> dict[str, Any] | None:
-    if not key:
+def _max_age() -> int | None:
+    """The request's max_age; InvalidRequestError when it is not a non-negative integer."""
+    value = request.values.get("max_age")
+    if value is None or value == "":
         return None
-    flow = _flows().get(key)
-    return flow if isinstance(flow, dict) else None
-
-
-def _max_age_exceeded(max_age: str | None, auth_time_ts: float) -> bool:
-    if max_age is None or max_age == "":
-        return False
-    return clock_now().timestamp() - auth_time_ts > int(max_age)
+    if not value.isdigit():
+        raise InvalidRequestError("'max_age' must be a non-negative integer.")
+    return int(value)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Any:
-    """The authorization endpoint: identify the user, take the decision, issue a code."""
-    max_age = request.values.get("max_age")
-    if max_age is not None and max_age != "" and not max_age.isdigit():
-        max_age_error: str | None = "'max_age' must be a non-negative integer."
-        max_age = None
-    else:
-        max_age_error = None
-    key = _flow_key()
-    flow = get_flow(key)
-    user = current_user()
-    sso = current_sso()
-    prompts = set(request.values.get("prompt", "").split())
-    signed_in_for_flow = bool(flow and sso and flow.get("sid") == sso.id)
-    need_login = (
-        user is None
-        or sso is None
-        or ("login" in prompts and not signed_in_for_flow)
-        or _max_age_exceeded(max_age, sso.auth_time.timestamp())
-    )
+    """The authorization endpoint: run the checks of `idp.authflow`, then issue a code."""
     try:
-        grant = authorization.get_consent_grant(end_user=None if need_login else user)
-        if max_age_error:
-            raise InvalidRequestError(max_age_error, redirect_uri=grant.redirect_uri)
+        max_age, max_age_error = _max_age(), None
+    except InvalidRequestError as error:
+        max_age, max_age_error = None, error
+    ctx = authflow.Context.from_request(max_age)
+    login = authflow.first_verdict(authflow.LOGIN_CHECKS, ctx)
+    try:
+        grant = authorization.get_consent_grant(end_user=None if login else ctx.user)
+        if max_age_error is not None:
+            max_age_error.redirect_uri = grant.redirect_uri
+            raise max_age_error
     except OAuth2Error as error:
         return protocol_error(error)
+    ctx.flow = ctx.flow or authflow.start(grant.client.client_id)
+    verdict = login
+    if verdict is None:
+        ctx.assess()
+        verdict = authflow.first_verdict(authflow.POLICY_CHECKS, ctx)
+    if verdict is not None:
+        return interrupt(ctx, grant, verdict)
+    return issue_code(ctx, grant)
 
-    if need_login:
-        save_flow(key, new_flow(grant.client.client_id))
-        return redirect(url_for("signin.login", flow=key))
 
-    assert user is not None and sso is not None
-    flow = flow or new_flow(grant.client.client_id)
-    correlation_id = flow["correlation_id"]
-    kind = SignInKind.PASSWORD if signed_in_for_flow else SignInKind.SSO
-    ctx = build_context(kind=kind, user=user, username=user.username,
-                        client_id=grant.client.client_id, correlation_id=correlation_id)
-    risk = flow.get("risk")
-    if not risk or risk.get("sid") != sso.id:
-        # Every authorization request is assessed, SSO reuse and prompt=none included.
-        risk = assess(ctx, user, sso.id)
-        flow["risk"] = risk
-    outcome = decide(user=user, sso=sso, risk=risk, flow=flow,
-                     acr_values=request.values.get("acr_values", ""))
-    log = {"correlation_id": correlation_id, "kind": kind.value, "user": user,
-           "username": None, "client_id": grant.client.client_id,
-           "error_code": outcome.error_code, "reason": outcome.reason, "risk": risk,
-           "decision": outcome.decision}
+def _log(ctx: authflow.Context, **fields: Any) -> None:
+    assert ctx.flow is not None
+    record(correlation_id=ctx.flow.correlation_id, kind=ctx.kind.value, user=ctx.user,
+           username=None, client_id=ctx.flow.client_id, risk=ctx.flow.risk,
+           decision=ctx.judgement.decision, **fields)
 
-    if outcome.blocked or outcome.interaction is not None:
-        record(outcome="failure" if outcome.blocked else "interrupted", **log)
-    if outcome.blocked or (outcome.interaction is not None and "none" in prompts):
-        drop_flow(key)
-        if outcome.blocked and "none" not in prompts:
-            return blocked_page(outcome.error_code, outcome.reason, correlation_id)
-        plain, _ = plain_reason(outcome.error_code, outcome.reason)
-        error = OAuth2Error(description=f"{outcome.error_code}: {plain}",
+
+def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> Any:
+    """Send the browser to the verdict's step, or block, or (prompt=none) tell the client."""
+    assert ctx.flow is not None
+    if verdict.step is not Step.PASSWORD:
+        _log(ctx, outcome="failure" if verdict.blocked else "interrupted",
+             error_code=verdict.error_code, reason=verdict.reason)
+    if verdict.blocked or "none" in ctx.prompts:
+        authflow.finish(ctx.flow)
+        if verdict.blocked and "none" not in ctx.prompts:
+            return blocked_page(verdict.error_code, verdict.reason, ctx.flow.correlation_id)
+        plain, _ = plain_reason(verdict.error_code, verdict.reason)
+        error = OAuth2Error(description=f"{verdict.error_code}: {plain}",
                             redirect_uri=grant.redirect_uri)
-        error.error = "access_denied" if outcome.blocked else "interaction_required"
+        error.error = verdict.oauth_error
         error.state = request.values.get("state")
         return authorization.handle_error_response(None, error)
-    if outcome.interaction is not None:
-        flow.update(outcome.flow_updates, sid=sso.id)
-        save_flow(key, flow)
-        return redirect(url_for(outcome.endpoint, flow=key))
+    return redirect(authflow.demand(ctx.flow, verdict))
 
-    g.authentication = Authentication(
-        sid=sso.id, auth_time=sso.auth_time, amr=tuple(sso.amr), acr=outcome.acr
-    )
-    response = authorization.create_authorization_response(grant=grant, grant_user=user)
-    record_success(ctx, risk)
-    record(outcome="success", **{**log, "error_code": None, "reason": None})
-    drop_flow(key)
+
+def issue_code(ctx: authflow.Context, grant: Any) -> Any:
+    """Every check passed: issue the code, log the success, and learn the sign-in."""
+    assert ctx.flow is not None and ctx.user is not None and ctx.sso is not None
+    g.authentication = Authentication(sid=ctx.sso.id, auth_time=ctx.sso.auth_time,
+                                      amr=tuple(ctx.sso.amr), acr=ctx.judgement.acr)
+    response = authorization.create_authorization_response(grant=grant, grant_user=ctx.user)
+    risk = ctx.flow.risk
+    assert risk is not None
+    record_success(build_context(kind=ctx.kind, user=ctx.user, username=ctx.user.username,
+                                 client_id=ctx.flow.client_id,
+                                 correlation_id=ctx.flow.correlation_id), risk)
+    _log(ctx, outcome="success")
+    authflow.finish(ctx.flow)
     return response
-
-
-def new_flow(client_id: str) -> dict[str, Any]:
-    """The state one authorization request keeps between its steps."""
-    return {
-        "query": urlencode(list(request.values.items(multi=True))),
-        "correlation_id": str(uuid.uuid4()),
-        "created": int(clock_now().timestamp()),
-        "client_id": client_id,
-    }
 
 
 def blocked_page(code: int | None, reason: str | None, correlation_id: str) -> Any:
@@ -257,11 +191,6 @@ def blocked_page(code: int | None, reason: str | None, correlation_id: str) -> A
     return render_template("blocked.html", code=code, reason=plain, advice=advice,
                            correlation_id=correlation_id, request_id=request_id(),
                            now=clock_now()), 403
-
-
-def resume_url(flow: dict[str, Any]) -> str:
-    """Where the browser goes to continue an authorization request after a step."""
-    return f"{url_for('oauth.authorize')}?{flow['query']}"
 
 
 @bp.post("/token")

@@ -1,4 +1,8 @@
-"""Self-service password reset: user name, TOTP, new password; it remediates user risk."""
+"""Self-service password reset: user name, TOTP, new password; it remediates user risk.
+
+Its state is a server-side flow (kind "reset") whose id is the only thing in the cookie;
+the flow ends when the new password is set, so a copy of the cookie cannot set another.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +15,25 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from mfa.errors import InvalidCode, InvalidRecoveryCode, ReplayedCode, Throttled
 from risk.vocabulary import RiskDetail
 
+from .. import flows
+from ..accounts import apply_new_password, new_password_problem
 from ..extensions import db
 from ..models import User
-from ..secretbox import unseal
-from ..sessions import check_csrf, clock_now
-from .mfa import check_code, error_message, record_failure
-from .signin import apply_new_password, new_password_problem
+from ..secondfactor import check_code, error_message, record_failure
+from ..sessions import check_csrf
 
 bp = Blueprint("reset", __name__, url_prefix="/password/reset")
 
+KIND = "reset"
 RESET_MINUTES = 15
 
 
-def _state() -> dict[str, Any] | None:
-    state = session.get("reset")
-    if not isinstance(state, dict):
+def _state() -> tuple[str, dict[str, Any], int] | None:
+    flow_id = session.get(KIND)
+    found = flows.load(KIND, flow_id)
+    if found is None:
         return None
-    if clock_now().timestamp() - state.get("started", 0) > RESET_MINUTES * 60:
-        session.pop("reset", None)
-        return None
-    return state
+    return str(flow_id), *found
 
 
 def _expired() -> Any:
@@ -45,11 +48,10 @@ def start() -> Any:
         return render_template("reset_start.html", flow=flow,
                                expired=request.args.get("expired"))
     check_csrf()
-    session["reset"] = {
+    session[KIND] = flows.create(KIND, {
         "username": request.form.get("username", "").strip()[:150],
-        "flow": flow, "started": int(clock_now().timestamp()),
-        "correlation_id": str(uuid.uuid4()), "verified_user": None,
-    }
+        "flow": flow[:64], "correlation_id": str(uuid.uuid4()), "verified_user": None,
+    }, minutes=RESET_MINUTES)
     return redirect(url_for("reset.verify"))
 
 
@@ -59,20 +61,23 @@ def verify() -> Any:
     state = _state()
     if state is None:
         return _expired()
+    flow_id, data, version = state
     if request.method == "GET":
         return render_template("reset_verify.html")
     check_csrf()
-    user = db.session.scalar(sa.select(User).filter_by(username=state["username"]))
+    user = db.session.scalar(sa.select(User).filter_by(username=data["username"]))
     try:
         if user is None or not user.has_totp or user.disabled:
             raise InvalidCode()
-        check_code(user, unseal(user.totp_secret or ""), request.form.get("code", ""))
+        check_code(user, request.form.get("code", ""))
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
         if user is not None:
-            record_failure(user, {"correlation_id": state["correlation_id"]}, exc)
+            record_failure(user, exc, correlation_id=data["correlation_id"], client_id=None)
         return render_template("reset_verify.html", error=error_message(exc)), 400
-    state["verified_user"] = user.id
-    session["reset"] = state
+    try:
+        flows.save(flow_id, {**data, "verified_user": user.id}, version)
+    except flows.FlowConflict:
+        return _expired()
     return redirect(url_for("reset.new_password"))
 
 
@@ -80,24 +85,27 @@ def verify() -> Any:
 def new_password() -> Any:
     """Choose the new password; every session and refresh token of the user ends."""
     state = _state()
-    if state is None or not state.get("verified_user"):
+    if state is None or not state[1].get("verified_user"):
         return _expired()
-    user = db.session.get(User, state["verified_user"])
+    flow_id, data, _ = state
+    user = db.session.get(User, data["verified_user"])
     if user is None:
         return _expired()
+    reason = "Choose a new password for your account."
     if request.method == "GET":
         return render_template("change_password.html", endpoint="reset.new_password",
-                               reason="Choose a new password for your account.")
+                               reason=reason)
     check_csrf()
     new = request.form.get("new_password", "")
     problem = new_password_problem(user, new, request.form.get("confirm_password", ""))
     if problem:
         return render_template("change_password.html", endpoint="reset.new_password",
-                               reason="Choose a new password for your account.",
-                               error=problem), 400
-    apply_new_password(user, new, keep_sid=None,
+                               reason=reason, error=problem), 400
+    # The flow is spent before the password changes: a racing copy finds it gone.
+    if not flows.drop(flow_id):
+        return _expired()
+    session.pop(KIND, None)
+    apply_new_password(user, new, keep_sid=None, event="password_reset",
                        detail=RiskDetail.USER_PERFORMED_SECURED_PASSWORD_RESET)
-    session.pop("reset", None)
-    flow = state.get("flow")
-    next_url = url_for("signin.login", flow=flow) if flow else None
+    next_url = url_for("signin.login", flow=data["flow"]) if data.get("flow") else None
     return render_template("reset_done.html", next_url=next_url)

@@ -121,14 +121,29 @@ def test_risky_user_page_shows_evidence_and_actions_are_logged(stepup):
     assert "/password/change" in change.location
 
 
+def _cookie_payload(cookie: str) -> str:
+    """What a signed (not encrypted) Flask session cookie says, as anyone holding it reads."""
+    import base64
+    import zlib
+
+    body = cookie.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    return (zlib.decompress(raw) if cookie.startswith(".") else raw).decode()
+
+
 def test_temporary_password_is_shown_once(stepup):
     bob_id, _ = _risky_user(stepup)
     browser, secret = _admin(stepup)
     _admin_sign_in(stepup, browser, secret=secret)
     page = browser.get(f"/admin/users/{bob_id}")
-    browser.post(f"/admin/users/{bob_id}/temporaryPassword", data={"csrf_token": csrf_from(page)})
-    shown = browser.get(f"/admin/users/{bob_id}").get_data(as_text=True)
+    response = browser.post(f"/admin/users/{bob_id}/temporaryPassword",
+                            data={"csrf_token": csrf_from(page)})
+    shown = response.get_data(as_text=True)
     password = re.search(r'id="temporary-password">([^<]+)<', shown).group(1)
+    assert response.headers["Cache-Control"] == "no-store"
+    # Not in the cookie: replaying the session cookie shows nothing.
+    cookie = browser.get_cookie("idp_session").value
+    assert password not in _cookie_payload(cookie)
     again = browser.get(f"/admin/users/{bob_id}").get_data(as_text=True)
     assert password not in again
     from idp.extensions import db

@@ -142,6 +142,7 @@ def test_vocabulary_matches_the_spec_strings() -> None:
         "adminConfirmedUserCompromised",
         "anomalousToken",
         "mfaFraud",
+        "userReportedSuspiciousActivity",
     }
 
 

@@ -1,0 +1,160 @@
+"""Changes to a user's credentials: new passwords, a new second factor, and telling the user.
+
+Every new second factor, password change and password reset emails the user (when email
+is configured and the user has an address) with a "this wasn't me" link; following it
+records userReportedSuspiciousActivity (high user risk) and signs the user out everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from email.message import EmailMessage
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+
+from mfa.recovery import hash_recovery_code, new_recovery_codes
+from risk.detections import user_reported
+from risk.vocabulary import RiskDetail, RiskEventType
+
+from . import notify, riskops
+from .errors import InvalidCredentials, PasswordPolicyError
+from .extensions import db
+from .models import RiskDetection, User
+from .sessions import clock_now, revoke_sessions
+
+REPORT_DAYS = 14
+log = logging.getLogger("idp.accounts")
+
+# What the user is told happened, in the email and on the report page.
+EVENTS = {
+    "second_factor": "an authenticator app was added to your account",
+    "password_change": "your password was changed",
+    "password_reset": "your password was reset",
+}
+
+
+def new_password_problem(user: User | None, new: str, confirm: str) -> str | None:
+    """Why a new password is refused, in words for the user; None when it is acceptable."""
+    hasher = current_app.extensions["idp.passwords"]
+    if new != confirm:
+        return "The two passwords do not match."
+    try:
+        hasher.check_policy(new)
+    except PasswordPolicyError as exc:
+        return str(exc)
+    leaked = riskops.engine().feeds.leaked_passwords
+    if leaked is not None and leaked.count(new) > 0:
+        return ("This password appears in a list of leaked passwords. Choose another one "
+                "you have not used elsewhere.")
+    if user is not None:
+        try:
+            hasher.verify(new, user.password_hash)
+        except InvalidCredentials:
+            return None
+        return "Choose a password different from your current one."
+    return None
+
+
+def apply_new_password(user: User, new: str, *, keep_sid: str | None,
+                       detail: RiskDetail | None, event: str) -> None:
+    """Store the new password, end other sessions, remediate risk when it was secured, and
+    tell the user."""
+    user.password_hash = current_app.extensions["idp.passwords"].hash(new)
+    user.password_changed_at = clock_now()
+    user.password_must_change = False
+    db.session.commit()
+    # Whoever knew the old password may hold other sessions and refresh tokens: end them.
+    revoke_sessions(user.id, except_sid=keep_sid)
+    if detail is not None:
+        riskops.remediate(user.id, detail, initiated_by=user.username)
+    tell_user(user, event)
+
+
+def bind_totp(user: User, sealed_secret: str, step: int) -> list[str] | None:
+    """Make a proven secret the user's authenticator and return new recovery codes; None
+    when the user already has one (another attempt won)."""
+    codes = new_recovery_codes()
+    bound = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.totp_registered_at.is_(None))
+        .values(totp_secret=sealed_secret, totp_registered_at=clock_now(), totp_last_step=step,
+                recovery_code_hashes=[hash_recovery_code(c) for c in codes])
+    )
+    db.session.commit()
+    db.session.refresh(user)
+    if getattr(bound, "rowcount", 0) != 1:
+        return None
+    tell_user(user, "second_factor")
+    return codes
+
+
+class _ClockSigner(TimestampSigner):
+    """Signs and ages links by the app's clock."""
+
+    def get_timestamp(self) -> int:
+        return int(clock_now().timestamp())
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="idp.not-me",
+                                  signer=_ClockSigner)
+
+
+def report_link(user: User, event: str) -> str:
+    """The signed "this wasn't me" link for one event of one user."""
+    token = _serializer().dumps({"u": user.id, "e": event, "n": uuid.uuid4().hex})
+    issuer = current_app.extensions["idp.settings"].issuer
+    return f"{issuer}{url_for('account.not_me', token=token)}"
+
+
+def read_report(token: str) -> dict[str, Any] | None:
+    """The user id, event and nonce of a valid, unexpired link; None otherwise."""
+    try:
+        data = _serializer().loads(token, max_age=REPORT_DAYS * 86400)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("e") not in EVENTS:
+        return None
+    return data
+
+
+def tell_user(user: User, event: str) -> None:
+    """Email the user that `event` happened, with the "this wasn't me" link."""
+    if not notify.enabled() or not user.email:
+        return
+    message = EmailMessage()
+    message["Subject"] = f"Was this you? {EVENTS[event].capitalize()}"
+    message.set_content(
+        f"Hello {user.username},\n\n"
+        f"On {clock_now():%Y-%m-%d at %H:%M} UTC {EVENTS[event]}.\n\n"
+        "If this was you, there is nothing to do.\n\n"
+        "If it was not you, open this link within "
+        f"{REPORT_DAYS} days: it signs you out everywhere and tells your administrator.\n\n"
+        f"  {report_link(user, event)}\n"
+    )
+    try:
+        notify.send(message, [user.email])
+    except notify.NotifyError as exc:
+        log.warning("account email (%s) for user %s not sent: %s", event, user.id, exc)
+
+
+def report_not_me(data: dict[str, Any]) -> bool:
+    """Record the user's "this wasn't me" (once per link) and end every session; False when
+    the user no longer exists."""
+    user = db.session.get(User, data["u"])
+    if user is None:
+        return False
+    correlation_id = str(uuid.UUID(hex=data["n"]))
+    already = db.session.scalar(sa.select(RiskDetection.id).where(
+        RiskDetection.user_id == user.id, RiskDetection.correlation_id == correlation_id,
+        RiskDetection.risk_event_type == RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY.value))
+    if already is None:
+        riskops.raise_user_detection(user.id, user_reported(event=EVENTS[data["e"]]),
+                                     correlation_id=correlation_id,
+                                     initiated_by=user.username, source="user")
+    revoke_sessions(user.id)
+    return True

@@ -1,0 +1,89 @@
+"""Server-side flow state: rows keyed by an unguessable id, bound to one browser, expiring.
+
+The browser's signed cookie carries only ids (its own random browser id, flow ids, the
+session handle); everything a flow knows lives in table `auth_flows`. A save names the
+version it read, so of two racing requests on one flow the second finds it changed and
+starts that step over instead of overwriting what the first one did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import session
+
+from .errors import IdpError
+from .extensions import db
+from .models import AuthFlowRow
+from .sessions import clock_now
+
+FLOW_MINUTES = 30
+BROWSER_KEY = "bid"
+
+
+class FlowConflict(IdpError):
+    """Another request changed the flow since this one read it."""
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def browser_id() -> str:
+    """This browser's random id (created on first use); flows are bound to its digest."""
+    value = session.get(BROWSER_KEY)
+    if not isinstance(value, str):
+        value = secrets.token_urlsafe(24)
+        session[BROWSER_KEY] = value
+    return value
+
+
+def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
+    """Store a new flow of `kind` for this browser and return its id."""
+    now = clock_now()
+    # Expired flows are removed here, a few at a time, so the table stays small.
+    stale = sa.select(AuthFlowRow.id).where(AuthFlowRow.expires_at < now).limit(50)
+    db.session.execute(sa.delete(AuthFlowRow).where(AuthFlowRow.id.in_(stale.scalar_subquery())))
+    flow_id = secrets.token_urlsafe(32)
+    db.session.add(AuthFlowRow(id=flow_id, kind=kind, browser=_digest(browser_id()), data=data,
+                               version=1, expires_at=now + timedelta(minutes=minutes)))
+    db.session.commit()
+    return flow_id
+
+
+def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:
+    """A flow's data and version, if it exists, is of `kind`, is this browser's and is live."""
+    if not isinstance(flow_id, str) or not 20 <= len(flow_id) <= 64:
+        return None
+    row = db.session.get(AuthFlowRow, flow_id)
+    browser = session.get(BROWSER_KEY)
+    if (row is None or row.kind != kind or not isinstance(browser, str)
+            or not secrets.compare_digest(row.browser, _digest(browser))
+            or row.expires_at <= clock_now()):
+        return None
+    return dict(row.data), row.version
+
+
+def save(flow_id: str, data: dict[str, Any], version: int) -> int:
+    """Replace a flow's data if nobody saved it since `version`; return the new version."""
+    result = db.session.execute(
+        sa.update(AuthFlowRow)
+        .where(AuthFlowRow.id == flow_id, AuthFlowRow.version == version)
+        .values(data=data, version=version + 1)
+    )
+    db.session.commit()
+    if getattr(result, "rowcount", 0) != 1:
+        raise FlowConflict(f"flow {flow_id[:6]}... changed since version {version}")
+    return version + 1
+
+
+def drop(flow_id: str) -> bool:
+    """End a flow, its id worthless from now on; True when this call was the one that ended
+    it (of two racing requests, only one is)."""
+    result = db.session.execute(sa.delete(AuthFlowRow).where(AuthFlowRow.id == flow_id))
+    db.session.commit()
+    return getattr(result, "rowcount", 0) == 1

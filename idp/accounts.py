@@ -23,7 +23,7 @@ from risk.vocabulary import RiskDetail, RiskEventType
 from . import notify, riskops
 from .errors import InvalidCredentials, PasswordPolicyError
 from .extensions import db
-from .models import RiskDetection, User
+from .models import RecoveryCode, RiskDetection, User
 from .sessions import clock_now, revoke_sessions
 
 REPORT_DAYS = 14
@@ -77,18 +77,27 @@ def apply_new_password(user: User, new: str, *, keep_sid: str | None,
 def bind_totp(user: User, sealed_secret: str, step: int) -> list[str] | None:
     """Make a proven secret the user's authenticator and return new recovery codes; None
     when the user already has one (another attempt won)."""
-    codes = new_recovery_codes()
     bound = db.session.execute(
         sa.update(User)
         .where(User.id == user.id, User.totp_registered_at.is_(None))
-        .values(totp_secret=sealed_secret, totp_registered_at=clock_now(), totp_last_step=step,
-                recovery_code_hashes=[hash_recovery_code(c) for c in codes])
+        .values(totp_secret=sealed_secret, totp_registered_at=clock_now(), totp_last_step=step)
     )
-    db.session.commit()
-    db.session.refresh(user)
     if getattr(bound, "rowcount", 0) != 1:
+        db.session.rollback()
         return None
+    codes = replace_recovery_codes(user.id)
+    db.session.refresh(user)
     tell_user(user, "second_factor")
+    return codes
+
+
+def replace_recovery_codes(user_id: str) -> list[str]:
+    """New recovery codes for the user (the old ones stop working); commits."""
+    codes = new_recovery_codes()
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    db.session.add_all(RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(c))
+                       for c in codes)
+    db.session.commit()
     return codes
 
 

@@ -12,7 +12,8 @@ from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .clock import SystemClock
-from .config import Settings, load_settings
+from .config import Settings, load_settings, warnings_for
+from .counters import make_counters
 from .extensions import db
 from .keys import KeyStore
 from .oauth import init_oauth
@@ -56,6 +57,9 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     app.extensions["idp.clock"] = clock or SystemClock()
     app.extensions["idp.keys"] = KeyStore()
     app.extensions["idp.passwords"] = PasswordHasher(settings.passwords)
+    app.extensions["idp.counters"] = make_counters(settings.redis_url)
+    for warning in warnings_for(settings):
+        log.warning("%s", warning)
     db.init_app(app)
     init_oauth(app)
     from .riskops import load_engine, on_refresh_token_reuse

@@ -137,6 +137,26 @@ class NotificationSettings:
 
 
 @dataclass(frozen=True)
+class LockoutSettings:
+    """Smart lockout, per account (SPEC "Attack protection")."""
+
+    threshold: int = _opt(10, low=1, high=1000)
+    duration_seconds: int = _opt(60, low=1, high=86400)
+    familiar_separate: bool = True
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    failed_per_ip_per_hour: int = _opt(100, low=1, high=1_000_000)
+
+
+def _check_redis_url(value: str) -> str | None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        return f"{value!r} must be a redis:// (or rediss://, unix://) URL, or empty"
+    return None
+
+
+@dataclass(frozen=True)
 class Settings:
     issuer: str = _opt("http://127.0.0.1:5000", check=_check_url)
     secret_key: str = ""
@@ -147,6 +167,10 @@ class Settings:
     passwords: PasswordSettings = field(default_factory=PasswordSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    # Attack-protection counters live in the database unless a Redis URL is given.
+    redis_url: str = _opt("", check=_check_redis_url)
     # Members of this group reach /admin (after TOTP on every sign-in to it).
     admin_group: str = "admins"
     # Validated by the risk package itself, which owns its keys and their ranges.
@@ -248,7 +272,8 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     by_env = {ENV_PREFIX + "__".join(p).upper(): (p, h) for p, h in leaves.items()}
     sections = {
         ENV_PREFIX + name.upper() + "__"
-        for name in ("mfa", "policies", "passwords", "tokens", "notifications", "risk")
+        for name in ("mfa", "policies", "passwords", "tokens", "notifications", "lockout",
+                     "throttle", "risk")
     }
     for name, raw in environ.items():
         if name in by_env:
@@ -297,6 +322,11 @@ def validate(settings: Settings) -> Settings:
         RiskSettings.from_mapping(settings.risk)
     except RiskConfigError as exc:
         raise ConfigError(str(exc)) from None
+    hashing = settings.passwords
+    if hashing.argon2_memory_kib < 8 * hashing.argon2_parallelism:
+        raise ConfigError(
+            f"passwords.argon2_memory_kib: must be at least 8 x argon2_parallelism "
+            f"({8 * hashing.argon2_parallelism}), got {hashing.argon2_memory_kib}")
     if not settings.demo:
         if settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(
@@ -307,6 +337,31 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError("secret_key: must be at least 16 characters of random text")
     return replace(settings, issuer=settings.issuer.rstrip("/"),
                    database_url=absolute_sqlite_url(settings.database_url))
+
+
+def warnings_for(settings: Settings) -> list[str]:
+    """Settings that work but weaken the provider: said once at start-up."""
+    found = []
+    for cidr in settings.trusted_proxies:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if network.prefixlen < (8 if network.version == 4 else 32):
+            found.append(f"trusted_proxies: {cidr} trusts X-Forwarded-For from a large part of "
+                         "the internet; client IPs (and so risk and throttling) are guesswork")
+    host = urlparse(settings.issuer).hostname or ""
+    if settings.issuer.startswith("http://") and not _is_local(host):
+        found.append(f"issuer: {settings.issuer} is plain http on a public name; cookies and "
+                     "tokens travel unencrypted (serve it over https behind a TLS proxy)")
+    return found
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".test", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
 
 
 def absolute_sqlite_url(url: str) -> str:

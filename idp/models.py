@@ -62,7 +62,6 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     totp_secret: Mapped[str | None] = mapped_column(sa.Text)
     totp_registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
-    recovery_code_hashes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     # First sign-in under the MFA registration policy: the grace period counts from here.
     mfa_grace_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -195,6 +194,29 @@ class AuthFlowRow(db.Model):  # type: ignore[name-defined,misc]
     # Bumped by every save; a save from a stale copy loses instead of overwriting.
     version: Mapped[int] = mapped_column(sa.Integer)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AttackCounter(db.Model):  # type: ignore[name-defined,misc]
+    """A failure count in a fixed window (lockout, throttles); see idp.counters."""
+
+    __tablename__ = "attack_counters"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger)
+    expires_at: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
+    """One recovery code of a user, claimed once by a conditional UPDATE."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(sa.String(128))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignIn(db.Model):  # type: ignore[name-defined,misc]

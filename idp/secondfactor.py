@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from mfa import totp
 from mfa.errors import MfaError, ReplayedCode, Throttled
-from mfa.recovery import verify_recovery_code
+from mfa.recovery import hash_recovery_code, new_recovery_codes, verify_recovery_code
 from mfa.throttle import TotpThrottle
 from risk.context import SignInKind
 
+from . import protection
 from .decision import assess, build_context
 from .extensions import db
-from .models import SignIn, User
+from .models import RecoveryCode, User
 from .secretbox import unseal
 from .sessions import clock_now
 from .signin_log import record
@@ -24,7 +25,7 @@ MFA_FAILED = 500121  # Entra: authentication failed during the strong authentica
 LOCKED_OUT = 50053
 
 
-def claim_step(user: User, step: int) -> None:
+def claim_step(user: User | Nobody, step: int) -> None:
     """Record the accepted time step atomically; a step not above the last is a replay."""
     claimed = db.session.execute(
         sa.update(User)
@@ -37,29 +38,88 @@ def claim_step(user: User, step: int) -> None:
         raise ReplayedCode()
 
 
-def check_code(user: User, code: str) -> str:
+def _reserve_attempt(user: User | Nobody, scope: str) -> None:
+    """Count this code attempt before checking it, so that across workers at most
+    THROTTLE.max_failures codes are checked in a window; raise Throttled beyond."""
+    store = protection.counters()
+    now = int(clock_now().timestamp())
+    locked = store.get(f"{scope}-lock:{user.id}", now)
+    if locked is not None:
+        raise Throttled(max(1, locked[1] - now))
+    attempt, _ = store.incr(f"{scope}:{user.id}", THROTTLE.window_seconds, now)
+    if attempt > THROTTLE.max_failures:
+        store.put(f"{scope}-lock:{user.id}", 1, now + THROTTLE.lockout_seconds, now)
+        raise Throttled(THROTTLE.lockout_seconds)
+
+
+def _lock_if_spent(user: User | Nobody, scope: str) -> None:
+    """After a wrong code: the last allowed attempt of the window locks at once."""
+    store = protection.counters()
+    now = int(clock_now().timestamp())
+    current = store.get(f"{scope}:{user.id}", now)
+    if current is not None and current[0] >= THROTTLE.max_failures:
+        store.put(f"{scope}-lock:{user.id}", 1, now + THROTTLE.lockout_seconds, now)
+
+
+@dataclass(frozen=True)
+class Nobody:
+    """Stands for a user name with no usable second factor, so that checking its code costs
+    what checking a real one does and always fails."""
+
+    username: str
+    has_totp: bool = True
+    totp_secret: None = None
+    totp_last_step: None = None
+
+    @property
+    def id(self) -> str:
+        return "name:" + self.username.casefold()
+
+
+# Secrets nobody holds: the stand-ins for a missing TOTP secret and unused recovery codes.
+_NO_SECRET = totp.new_secret()
+_NO_CODE_HASH = hash_recovery_code(new_recovery_codes(1)[0])
+RECOVERY_CODES = 10
+
+
+def _claim_recovery_code(user: User | Nobody, code: str) -> None:
+    """Spend the matching unused recovery code with one conditional UPDATE, or raise."""
+    rows = db.session.execute(sa.select(RecoveryCode.id, RecoveryCode.code_hash).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))).all()
+    hashes = [row.code_hash for row in rows]
+    # As many hashes to check for every user, so the time says nothing of how many are left.
+    hashes += [_NO_CODE_HASH] * (RECOVERY_CODES - len(hashes))
+    index = verify_recovery_code(code, hashes)
+    claimed = db.session.execute(
+        sa.update(RecoveryCode)
+        .where(RecoveryCode.id == rows[index].id, RecoveryCode.used_at.is_(None))
+        .values(used_at=clock_now())
+    )
+    db.session.commit()
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise ReplayedCode()
+
+
+def check_code(user: User | Nobody, code: str, *, scope: str = "mfa") -> str:
     """Verify the user's TOTP (or a recovery) code and return the method ("otp" or
-    "recovery"); raise MfaError if it is wrong, replayed or throttled."""
-    now = clock_now()
-    failures = db.session.scalars(
-        sa.select(SignIn.created_at).where(
-            SignIn.user_id == user.id, SignIn.kind == "mfa", SignIn.outcome == "failure",
-            SignIn.created_at >= now - timedelta(seconds=THROTTLE.window_seconds),
-        )
-    ).all()
-    THROTTLE.check(failures, now)
+    "recovery"); raise MfaError if it is wrong, replayed or throttled. `scope` names the
+    throttle: the sign-in challenge and self-service reset count apart."""
+    _reserve_attempt(user, scope)
     cleaned = code.replace(" ", "").replace("-", "")
-    if user.has_totp and len(cleaned) > 6 and user.recovery_code_hashes:
-        index = verify_recovery_code(code, user.recovery_code_hashes)
-        hashes = list(user.recovery_code_hashes)
-        del hashes[index]
-        user.recovery_code_hashes = hashes
-        db.session.commit()
-        return "recovery"
-    step = totp.verify(unseal(user.totp_secret or ""), code, now=now,
-                       last_used_step=user.totp_last_step)
-    claim_step(user, step)
-    return "otp"
+    try:
+        if user.has_totp and len(cleaned) > 6:
+            _claim_recovery_code(user, code)
+            method = "recovery"
+        else:
+            secret = unseal(user.totp_secret) if user.totp_secret else _NO_SECRET
+            step = totp.verify(secret, code, now=clock_now(), last_used_step=user.totp_last_step)
+            claim_step(user, step)
+            method = "otp"
+    except MfaError:
+        _lock_if_spent(user, scope)
+        raise
+    protection.counters().delete(f"{scope}:{user.id}")
+    return method
 
 
 def record_failure(user: User, exc: MfaError, *, correlation_id: str,

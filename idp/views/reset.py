@@ -12,15 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from mfa.errors import InvalidCode, InvalidRecoveryCode, ReplayedCode, Throttled
+from mfa.errors import MfaError, Throttled
 from risk.vocabulary import RiskDetail
 
 from .. import flows
 from ..accounts import apply_new_password, new_password_problem
 from ..extensions import db
 from ..models import User
-from ..secondfactor import check_code, error_message, record_failure
+from ..secondfactor import LOCKED_OUT, MFA_FAILED, Nobody, check_code, error_message
 from ..sessions import check_csrf
+from ..signin_log import record
 
 bp = Blueprint("reset", __name__, url_prefix="/password/reset")
 
@@ -66,19 +67,30 @@ def verify() -> Any:
         return render_template("reset_verify.html")
     check_csrf()
     user = db.session.scalar(sa.select(User).filter_by(username=data["username"]))
+    usable = user is not None and user.has_totp and not user.disabled
     try:
-        if user is None or not user.has_totp or user.disabled:
-            raise InvalidCode()
-        check_code(user, request.form.get("code", ""))
-    except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
-        if user is not None:
-            record_failure(user, exc, correlation_id=data["correlation_id"], client_id=None)
-        return render_template("reset_verify.html", error=error_message(exc)), 400
+        # Every name, real or not, goes through the same throttle and the same check, so
+        # neither the message nor the time tells which names exist.
+        check_code(user if user is not None and usable else Nobody(data["username"]),
+                   request.form.get("code", ""), scope="reset")
+    except MfaError as exc:
+        return _refused(data, user, exc)
+    assert user is not None
     try:
         flows.save(flow_id, {**data, "verified_user": user.id}, version)
     except flows.FlowConflict:
         return _expired()
     return redirect(url_for("reset.new_password"))
+
+
+def _refused(data: dict[str, Any], user: User | None, exc: MfaError) -> Any:
+    """Log the wrong code and say so; the reset's own throttle, never the sign-in's."""
+    throttled = isinstance(exc, Throttled)
+    record(correlation_id=data["correlation_id"], kind="reset", outcome="failure", user=user,
+           username=data["username"], client_id=None,
+           error_code=LOCKED_OUT if throttled else MFA_FAILED, reason=type(exc).__name__)
+    return render_template("reset_verify.html", error=error_message(exc)), \
+        429 if throttled else 400
 
 
 @bp.route("/new", methods=["GET", "POST"])

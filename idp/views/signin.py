@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, redirect, render_template, request
 from risk.context import SignInKind
 from risk.vocabulary import RiskDetail
 
-from .. import authflow
+from .. import authflow, protection
 from ..accounts import apply_new_password, new_password_problem
 from ..authflow import AuthFlow, Step, StepContext
 from ..decision import assess, build_context
@@ -38,6 +38,9 @@ def login(flow: AuthFlow) -> Any:
     password = request.form.get("password", "")
     hasher = current_app.extensions["idp.passwords"]
     user = db.session.scalar(sa.select(User).filter_by(username=username)) if username else None
+    refusal = protection.check(username, user)
+    if refusal is not None:
+        return refused(flow, username, user, refusal)
     try:
         verified = hasher.verify(
             password, user.password_hash if user and not user.disabled else None
@@ -50,9 +53,11 @@ def login(flow: AuthFlow) -> Any:
         record(correlation_id=flow.correlation_id, kind="password", outcome="failure",
                user=user, username=username, client_id=flow.client_id, error_code=exc.code,
                reason="invalid user name or password", risk=risk)
+        protection.failed(username, user)
         return render_template("login.html", flow=flow.id, username=username,
                                error=BAD_CREDENTIALS, error_code=exc.code), 401
     assert user is not None
+    protection.succeeded(username, user)
     if verified.new_hash:
         user.password_hash = verified.new_hash
         db.session.commit()
@@ -62,6 +67,27 @@ def login(flow: AuthFlow) -> Any:
                         password=password, password_valid=True)
     flow = authflow.save(flow.signed_in(sso, assess(ctx, user, sso.id)))
     return redirect(authflow.resume_url(flow))
+
+
+REFUSED = {
+    "locked": "Your account is temporarily locked to protect it from someone guessing its "
+              "password.",
+    "throttled": "There were too many failed sign-ins from your network.",
+}
+
+
+def refused(flow: AuthFlow, username: str, user: User | None,
+            refusal: protection.Refusal) -> Any:
+    """The same answer to a right and a wrong password while locked out or throttled."""
+    record(correlation_id=flow.correlation_id, kind="password", outcome="failure", user=user,
+           username=username, client_id=flow.client_id, error_code=refusal.error_code,
+           reason=f"account {refusal.reason}" if refusal.reason == "locked"
+           else "IP address throttled")
+    page = render_template("login.html", flow=flow.id, username=username,
+                           error=f"{REFUSED[refusal.reason]} Try again after "
+                                 f"{refusal.until:%H:%M:%S} UTC.",
+                           error_code=refusal.error_code)
+    return page, 429, {"Retry-After": str(refusal.retry_after_seconds)}
 
 
 @bp.route("/password/change", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ import threading
 
 import sqlalchemy as sa
 
-from idp.models import RiskDetection, UserRisk
+from idp.models import RecoveryCode, RiskDetection, UserRisk
 from mfa.recovery import hash_recovery_code
 from tests.idp.conftest import TOR, StepUp, submit_code
 
@@ -85,7 +85,8 @@ def test_recovery_code_works_once(stepup):
     from idp.users import find_user
 
     def add_codes():
-        find_user("alice").recovery_code_hashes = [hash_recovery_code("k7tq-9m2x-pv4c")]
+        db.session.add(RecoveryCode(user_id=find_user("alice").id,
+                                    code_hash=hash_recovery_code("k7tq-9m2x-pv4c")))
         db.session.commit()
 
     stepup.with_app(add_codes)

@@ -1,0 +1,142 @@
+"""Counters with an expiry, shared by every worker and server process.
+
+Attack protection counts failures per account, per IP and per code; the counts must hold
+across workers, processes and hosts. They live in the database (table attack_counters,
+one atomic upsert per increment) unless `redis_url` is set, then in Redis (one Lua call).
+Expiry is judged by the app's clock, so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .extensions import db
+from .models import AttackCounter
+
+KEY_LIMIT = 200
+
+
+class Counters(Protocol):
+    """Named counts in fixed windows: `incr` starts a window at the first count."""
+
+    def incr(self, key: str, window_seconds: int, now: int) -> tuple[int, int]:
+        """Add one; return the count and the window's end (epoch seconds)."""
+        ...
+
+    def get(self, key: str, now: int) -> tuple[int, int] | None:
+        """The count and the window's end, or None when absent or expired."""
+        ...
+
+    def put(self, key: str, value: int, expires_at: int, now: int) -> None:
+        """Set a count until `expires_at`."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget a count."""
+        ...
+
+
+def _key(key: str) -> str:
+    # Typed user names are part of some keys; bound their length, never their meaning.
+    if len(key) <= KEY_LIMIT:
+        return key
+    return key[:136] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
+class SqlCounters:
+    """Counters in the database: one upsert per increment, atomic on SQLite and PostgreSQL."""
+
+    def incr(self, key: str, window_seconds: int, now: int) -> tuple[int, int]:
+        table = AttackCounter.__table__
+        dialect = db.session.get_bind().dialect.name
+        insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        expired = table.c.expires_at <= now
+        stmt = insert.values(key=_key(key), count=1, expires_at=now + window_seconds)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"count": sa.case((expired, 1), else_=table.c.count + 1),
+                  "expires_at": sa.case((expired, now + window_seconds),
+                                        else_=table.c.expires_at)},
+        ).returning(table.c.count, table.c.expires_at)
+        row = db.session.execute(stmt).one()
+        db.session.commit()
+        return int(row[0]), int(row[1])
+
+    def get(self, key: str, now: int) -> tuple[int, int] | None:
+        row = db.session.get(AttackCounter, _key(key))
+        if row is None or row.expires_at <= now:
+            return None
+        return row.count, row.expires_at
+
+    def put(self, key: str, value: int, expires_at: int, now: int) -> None:
+        table = AttackCounter.__table__
+        dialect = db.session.get_bind().dialect.name
+        insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        stmt = insert.values(key=_key(key), count=value, expires_at=expires_at)
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=[table.c.key], set_={"count": value, "expires_at": expires_at}))
+        # Expired rows are removed here, a few at a time.
+        stale = sa.select(table.c.key).where(table.c.expires_at <= now).limit(50)
+        db.session.execute(sa.delete(table).where(table.c.key.in_(stale.scalar_subquery())))
+        db.session.commit()
+
+    def delete(self, key: str) -> None:
+        db.session.execute(sa.delete(AttackCounter).where(AttackCounter.key == _key(key)))
+        db.session.commit()
+
+
+# KEYS[1]; ARGV: now, window. A window that ended starts over at one.
+_INCR = """
+local v = redis.call('HMGET', KEYS[1], 'c', 'e')
+local now = tonumber(ARGV[1])
+if (not v[1]) or tonumber(v[2]) <= now then
+  local e = now + tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'c', 1, 'e', e)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) + 86400)
+  return {1, e}
+end
+return {redis.call('HINCRBY', KEYS[1], 'c', 1), tonumber(v[2])}
+"""
+
+
+class RedisCounters:
+    """Counters in Redis; windows end by the app's clock, Redis only collects old keys."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.script = self.client.register_script(_INCR)
+
+    @staticmethod
+    def _name(key: str) -> str:
+        return "idp:counter:" + _key(key)
+
+    def incr(self, key: str, window_seconds: int, now: int) -> tuple[int, int]:
+        count, expires_at = self.script(keys=[self._name(key)], args=[now, window_seconds])
+        return int(count), int(expires_at)
+
+    def get(self, key: str, now: int) -> tuple[int, int] | None:
+        count, expires_at = self.client.hmget(self._name(key), "c", "e")
+        if count is None or expires_at is None or int(expires_at) <= now:
+            return None
+        return int(count), int(expires_at)
+
+    def put(self, key: str, value: int, expires_at: int, now: int) -> None:
+        name = self._name(key)
+        pipe = self.client.pipeline()
+        pipe.hset(name, mapping={"c": value, "e": expires_at})
+        pipe.expire(name, max(1, expires_at - now) + 86400)
+        pipe.execute()
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self._name(key))
+
+
+def make_counters(redis_url: str) -> Counters:
+    """The configured counter store."""
+    return RedisCounters(redis_url) if redis_url else SqlCounters()

@@ -1,0 +1,121 @@
+"""Attack protection: smart lockout per account and the failed-password throttle per IP.
+
+Both are judged before any password hashing, so a refused guess costs a counter read, not
+an argon2 verify, and both answer right and wrong passwords alike. Counts live in
+`idp.counters` (the database, or Redis), shared by every worker and server process.
+
+Smart lockout counts a user name's wrong passwords in two buckets, "familiar" (from a
+device or /24 network the user has signed in from) and "unfamiliar", so an attacker
+elsewhere cannot lock the user out at home. Made-up user names are counted like real
+ones: whether a name exists must not show in how it locks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from risk.features import FeatureKind
+from risk.netutil import subnet_of
+
+from .counters import Counters
+from .extensions import db
+from .models import User, UserFeature
+from .requestinfo import client_ip, device_id
+
+LOCKED_OUT = 50053
+FAILURE_MEMORY_SECONDS = 86400  # wrong passwords older than a day are forgotten
+MAX_LOCKOUT_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The sign-in is not tried: the account is locked or the IP throttled."""
+
+    reason: str  # "locked" or "throttled"
+    retry_after_seconds: int
+    until: datetime
+
+    @property
+    def error_code(self) -> int:
+        return LOCKED_OUT
+
+
+def counters() -> Counters:
+    return current_app.extensions["idp.counters"]  # type: ignore[no-any-return]
+
+
+def _settings() -> Any:
+    return current_app.extensions["idp.settings"]
+
+
+def _now() -> datetime:
+    return current_app.extensions["idp.clock"].now()  # type: ignore[no-any-return]
+
+
+def _name(username: str) -> str:
+    return username.casefold()
+
+
+def bucket(user: User | None) -> str:
+    """"familiar" when this browser or network has signed in as the user before."""
+    if not _settings().lockout.familiar_separate:
+        return "all"
+    if user is None:
+        return "unfamiliar"
+    known = [(FeatureKind.SUBNET.value, subnet_of(client_ip()))]
+    device = device_id()
+    if device:
+        known.append((FeatureKind.DEVICE.value, device))
+    found = db.session.scalar(sa.select(sa.func.count()).select_from(UserFeature).where(
+        UserFeature.user_id == user.id,
+        sa.tuple_(UserFeature.kind, UserFeature.value).in_(known)))
+    return "familiar" if found else "unfamiliar"
+
+
+def _refusal(reason: str, until_ts: int) -> Refusal:
+    now = _now()
+    until = datetime.fromtimestamp(until_ts, tz=now.tzinfo)
+    return Refusal(reason, max(1, math.ceil((until - now).total_seconds())), until)
+
+
+def check(username: str, user: User | None) -> Refusal | None:
+    """Whether this sign-in may be tried at all (before the password is hashed)."""
+    now = int(_now().timestamp())
+    store = counters()
+    ip = store.get(f"ip:{client_ip()}", now)
+    if ip is not None and ip[0] >= _settings().throttle.failed_per_ip_per_hour:
+        return _refusal("throttled", ip[1])
+    locked = store.get(f"lock:{bucket(user)}:{_name(username)}", now)
+    if locked is not None:
+        return _refusal("locked", locked[1])
+    return None
+
+
+def failed(username: str, user: User | None) -> Refusal | None:
+    """Count a wrong password; the refusal when this one locked the account."""
+    now = int(_now().timestamp())
+    store, config = counters(), _settings().lockout
+    store.incr(f"ip:{client_ip()}", 3600, now)
+    group = f"{bucket(user)}:{_name(username)}"
+    failures, _ = store.incr(f"fail:{group}", FAILURE_MEMORY_SECONDS, now)
+    if failures % config.threshold:
+        return None
+    # Every threshold-th failure locks, each lockout twice as long as the one before.
+    lockouts, _ = store.incr(f"lockouts:{group}", FAILURE_MEMORY_SECONDS, now)
+    seconds = min(config.duration_seconds * 2 ** (lockouts - 1), MAX_LOCKOUT_SECONDS)
+    store.put(f"lock:{group}", lockouts, now + seconds, now)
+    return _refusal("locked", now + seconds)
+
+
+def succeeded(username: str, user: User) -> None:
+    """A right password outside any lockout: its bucket starts counting afresh."""
+    group = f"{bucket(user)}:{_name(username)}"
+    store = counters()
+    store.delete(f"fail:{group}")
+    store.delete(f"lockouts:{group}")

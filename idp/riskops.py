@@ -61,8 +61,15 @@ _HISTORY_AND_FEATURES = sa.select(
 ).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
 _ORG_COUNTRY = sa.select(sa.literal(1)).where(
     OrgCountry.__table__.c.country == sa.bindparam("country"))
-_FAILED_ACCOUNTS = sa.select(sa.func.count(sa.distinct(sa.func.lower(_SIGN_INS.c.username)))).where(
+# Only existing accounts count: anyone can type made-up names from a shared address.
+_FAILED_ACCOUNTS = sa.select(sa.func.count(sa.distinct(_SIGN_INS.c.user_id))).where(
     _SIGN_INS.c.ip == sa.bindparam("ip"), _SIGN_INS.c.created_at >= sa.bindparam("since"),
+    _SIGN_INS.c.kind == "password", _SIGN_INS.c.error_code == 50126,
+    _SIGN_INS.c.user_id.is_not(None),
+)
+_FAILED_PASSWORDS = sa.select(sa.func.count()).select_from(_SIGN_INS).where(
+    _SIGN_INS.c.user_id == sa.bindparam("user_id"), _SIGN_INS.c.ip == sa.bindparam("ip"),
+    _SIGN_INS.c.created_at >= sa.bindparam("since"),
     _SIGN_INS.c.kind == "password", _SIGN_INS.c.error_code == 50126,
 )
 _FAILED_MFA = sa.select(sa.func.count()).select_from(_SIGN_INS).where(
@@ -114,6 +121,9 @@ class SqlHistoryRepository:
 
     def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
         return int(_run(_FAILED_ACCOUNTS, ip=ip, since=since).scalar() or 0)
+
+    def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
+        return int(_run(_FAILED_PASSWORDS, user_id=user_id, ip=ip, since=since).scalar() or 0)
 
     def failed_mfa_count(self, user_id: str, since: datetime) -> int:
         return int(_run(_FAILED_MFA, user_id=user_id, since=since).scalar() or 0)

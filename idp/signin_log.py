@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 
+from risk.levels import Level
 from risk.policy import Decision
 
 from .extensions import db
@@ -38,10 +39,13 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
         row.not_evaluated = [{"detector": d, "reason": r} for d, r in risk["not_evaluated"]]
         row.country, row.city = risk["country"], risk["city"]
         row.latitude, row.longitude, row.asn = risk["lat"], risk["lon"], risk["asn"]
+    during = Level.parse(risk["level"]) if risk is not None else Level.NONE
+    row.risk_level_aggregated = during.value
     if user is not None:
         state = db.session.get(UserRisk, user.id)
         if state is not None:
-            row.risk_level_aggregated = state.risk_level
+            # Aggregated: the sign-in's risk and the user's, whichever is higher.
+            row.risk_level_aggregated = max(during, Level.parse(state.risk_level)).value
             row.risk_state = state.risk_state
             row.risk_detail = state.risk_detail
     if decision is not None:

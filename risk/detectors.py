@@ -175,24 +175,44 @@ def malware_infected_ip_address() -> IpListDetector:
 
 
 class SuspiciousIpAddress:
-    """The IP recently failed sign-ins for many distinct accounts (our own telemetry)."""
+    """The IP recently failed sign-ins for many distinct accounts, or guessed at this
+    account until its right password came (our own telemetry)."""
 
     name = RiskEventType.SUSPICIOUS_IP_ADDRESS.value
 
     def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
-        """Fires when earlier wrong passwords from this IP reach the account threshold."""
+        """Fires when earlier wrong passwords from this IP reach the account threshold, or
+        when a right password follows a run of wrong ones for the same account."""
         settings = env.settings
         window = settings.suspicious_ip_window_minutes
         since = ctx.time - timedelta(minutes=window)
         failed = env.failed_accounts(env.ip_info.ip, since)
         if failed < settings.suspicious_ip_min_accounts:
-            return None
+            return self._guessed(ctx, env, since)
         return Detection.of(
             RiskEventType.SUSPICIOUS_IP_ADDRESS,
             settings.level_for(RiskEventType.SUSPICIOUS_IP_ADDRESS),
             ip=env.ip_info.ip,
             failed_accounts=failed,
             window_minutes=window,
+        )
+
+
+    @staticmethod
+    def _guessed(ctx: SignInContext, env: DetectorEnv, since: datetime) -> Result:
+        if (ctx.kind != SignInKind.PASSWORD or ctx.password_valid is not True
+                or ctx.user_id is None):
+            return None
+        settings = env.settings
+        guesses = env.repository.failed_passwords(ctx.user_id, env.ip_info.ip, since)
+        if guesses < settings.brute_force_min_failures:
+            return None
+        return Detection.of(
+            RiskEventType.SUSPICIOUS_IP_ADDRESS,
+            settings.level_for(RiskEventType.SUSPICIOUS_IP_ADDRESS),
+            ip=env.ip_info.ip,
+            failed_passwords_for_account=guesses,
+            window_minutes=settings.suspicious_ip_window_minutes,
         )
 
 

@@ -83,7 +83,12 @@ class HistoryRepository(Protocol):
         ...
 
     def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
-        """How many distinct usernames had a wrong password from `ip` at or after `since`."""
+        """How many distinct existing accounts had a wrong password from `ip` at or after
+        `since` (made-up user names do not count: anyone can type them)."""
+        ...
+
+    def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
+        """How many wrong passwords the account had from `ip` at or after `since`."""
         ...
 
     def failed_mfa_count(self, user_id: str, since: datetime) -> int:
@@ -97,9 +102,9 @@ class HistoryRepository(Protocol):
 
         `succeeded` means the user ended up signed in (password and any step-up passed):
         only then do the sign-in, its features (`assessment.features`) and its country
-        become history. A wrong password (`kind` password, `password_valid` False) counts
-        towards `failed_accounts_from_ip` under the casefolded username; a `mfa_failed`
-        context counts towards `failed_mfa_count`.
+        become history. A wrong password (`kind` password, `password_valid` False) for an
+        existing account (`user_id` set) counts towards `failed_accounts_from_ip` and
+        `failed_passwords`; a `mfa_failed` context counts towards `failed_mfa_count`.
         """
         ...
 
@@ -171,9 +176,14 @@ class InMemoryHistoryRepository:
         return country in self._countries
 
     def failed_accounts_from_ip(self, ip: str, since: datetime) -> int:
-        """How many distinct usernames had a wrong password from `ip` at or after `since`."""
+        """How many distinct existing accounts had a wrong password from `ip` since `since`."""
         timeline = self._failed_passwords.get(ip)
         return len(set(timeline.since(_ts(since)))) if timeline else 0
+
+    def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
+        """How many wrong passwords the account had from `ip` at or after `since`."""
+        timeline = self._failed_passwords.get(ip)
+        return sum(1 for who in timeline.since(_ts(since)) if who == user_id) if timeline else 0
 
     def failed_mfa_count(self, user_id: str, since: datetime) -> int:
         """How many wrong second-factor codes the user entered at or after `since`."""
@@ -185,9 +195,10 @@ class InMemoryHistoryRepository:
     ) -> None:
         """Store one attempt after it was decided (see HistoryRepository.record)."""
         when = _ts(ctx.time)
-        if ctx.kind == SignInKind.PASSWORD and ctx.password_valid is False:
+        if (ctx.kind == SignInKind.PASSWORD and ctx.password_valid is False
+                and ctx.user_id is not None):
             timeline = self._failed_passwords.setdefault(ip_info.ip, _Timeline())
-            timeline.add(when, ctx.username.casefold())
+            timeline.add(when, ctx.user_id)
         if ctx.kind == SignInKind.MFA_FAILED and ctx.user_id is not None:
             insort(self._failed_mfa.setdefault(ctx.user_id, []), when)
         if not succeeded or ctx.user_id is None:

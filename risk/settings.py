@@ -59,6 +59,9 @@ class RiskSettings:
 
     suspicious_ip_window_minutes: int = 60
     suspicious_ip_min_accounts: int = 10
+    # Wrong passwords for one account from one IP before its right password counts as a
+    # guessed one (the smart lockout's default threshold).
+    brute_force_min_failures: int = 10
     password_spray_window_minutes: int = 60
     password_spray_min_accounts: int = 5
 
@@ -250,6 +253,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "unfamiliar_high_at": _whole(1, 7),
     "suspicious_ip_window_minutes": _whole(1, 10_080),
     "suspicious_ip_min_accounts": _whole(2, 1_000_000),
+    "brute_force_min_failures": _whole(2, 1_000_000),
     "password_spray_window_minutes": _whole(1, 10_080),
     "password_spray_min_accounts": _whole(2, 1_000_000),
     "mfa_fraud_window_minutes": _whole(1, 1_440),

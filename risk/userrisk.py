@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from risk.context import check_utc
 from risk.levels import Level
 from risk.settings import RiskSettings
-from risk.vocabulary import RiskDetail, RiskState, Scope
+from risk.vocabulary import IP_REPUTATION_EVENTS, RiskDetail, RiskState, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +25,12 @@ class StoredDetection:
 
 
 def counts_towards_user_risk(detection: StoredDetection, now: datetime, age_out_days: int) -> bool:
-    """True when the detection is still active and, if LOW, younger than the age-out."""
+    """True when the detection is still active and, if LOW, younger than the age-out; an
+    IP-reputation detection never counts unless an admin confirmed the compromise."""
     if detection.state is RiskState.CONFIRMED_COMPROMISED:
         return True
+    if detection.risk_event_type in IP_REPUTATION_EVENTS:
+        return False
     if detection.state is not RiskState.AT_RISK or detection.level is Level.NONE:
         return False
     if detection.level is Level.LOW:
@@ -43,6 +46,7 @@ def user_risk_level(
     Active means user-scope detections and risky sign-in detections still `atRisk`
     (not remediated, dismissed or confirmed safe), or `confirmedCompromised`. LOW ones
     stop counting after `low_risk_age_out_days`; MEDIUM and HIGH stay until remediated.
+    Detections about the IP address (IP_REPUTATION_EVENTS) raise only their sign-in's risk.
     """
     check_utc("now", now)
     level = Level.NONE

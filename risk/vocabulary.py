@@ -63,6 +63,19 @@ USER_SCOPE_EVENTS: frozenset[RiskEventType] = frozenset(
     }
 )
 
+# Detections about the address, not the person: they raise the risk of the sign-in they
+# were seen on, never the user's lasting risk (an office NAT, a carrier-grade NAT or a VPN
+# exit is shared with whoever attacks from it).
+IP_REPUTATION_EVENTS: frozenset[RiskEventType] = frozenset(
+    {
+        RiskEventType.ANONYMIZED_IP_ADDRESS,
+        RiskEventType.MALICIOUS_IP_ADDRESS,
+        RiskEventType.MALWARE_INFECTED_IP_ADDRESS,
+        RiskEventType.SUSPICIOUS_IP_ADDRESS,
+        RiskEventType.PASSWORD_SPRAY,
+    }
+)
+
 ACTIVE_STATES: frozenset[RiskState] = frozenset(
     {RiskState.AT_RISK, RiskState.CONFIRMED_COMPROMISED}
 )

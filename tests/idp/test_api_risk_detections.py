@@ -7,7 +7,12 @@ import json
 import pytest
 
 from tests.idp.conftest import TOR, submit_code
-from tests.idp.test_api_support import AdminApi, challenged_from_tor, leaked_password_user
+from tests.idp.test_api_support import (
+    AdminApi,
+    challenged_from_tor,
+    failed_codes_user,
+    leaked_password_user,
+)
 
 
 def test_detection_from_a_tor_sign_in(stepup):
@@ -84,9 +89,10 @@ def test_unknown_detection_is_404(provider):
     ("ignore", "dismissed", "remediated"),
 ], ids=["resolve", "false-positive", "ignore"])
 def test_detection_actions(stepup, action, state, user_state):
-    alice = challenged_from_tor(stepup)
+    alice = failed_codes_user(stepup)
     admin = AdminApi(stepup)
-    [detection] = admin.value("/identityProtection/riskDetections")
+    [detection] = admin.value("/identityProtection/riskDetections",
+                              {"riskEventType": "mfaFraud"})
     stepup.clock.advance(minutes=10)
     response = admin.post(f"/identityProtection/riskDetections/{detection['id']}/{action}")
     assert response.status_code == 204

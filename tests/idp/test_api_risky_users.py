@@ -12,7 +12,7 @@ from tests.conftest import PASSWORD
 from tests.idp.conftest import LONDON, T0
 from tests.idp.test_api_support import (
     AdminApi,
-    challenged_from_tor,
+    failed_codes_user,
     leaked_password_user,
     rows,
 )
@@ -22,7 +22,7 @@ RISKY_USER_KEYS = {"id", "userPrincipalName", "userDisplayName", "riskLevel", "r
 
 
 def test_lists_users_made_risky_by_real_sign_ins(stepup):
-    alice = challenged_from_tor(stepup)
+    alice = failed_codes_user(stepup)
     stepup.clock.advance(minutes=5)
     bob = leaked_password_user(stepup)
     stepup.user("carol")  # never risky: not listed
@@ -56,7 +56,7 @@ def test_lists_users_made_risky_by_real_sign_ins(stepup):
 ], ids=["level", "level-any", "state-and-level", "upn", "filter-eq", "filter-ne-and",
         "filter-time-ge", "filter-time-quoted", "since", "until", "none-match"])
 def test_filters(stepup, query, expected):
-    challenged_from_tor(stepup)
+    failed_codes_user(stepup)
     stepup.clock.advance(minutes=5)
     leaked_password_user(stepup)
     users = AdminApi(stepup).value("/identityProtection/riskyUsers", query)
@@ -91,7 +91,7 @@ def test_paging_follows_next_link_without_gaps_or_repeats(stepup):
     # Same timestamp for all: the id breaks the tie, so no page repeats or skips a user.
     names = [f"user{i}" for i in range(5)]
     for name in names:
-        challenged_from_tor(stepup, name)
+        failed_codes_user(stepup, name)
     admin = AdminApi(stepup)
     seen, pages = [], 0
     response = admin.get("/identityProtection/riskyUsers", {"$top": "2", "riskLevel": "medium"})
@@ -112,7 +112,7 @@ def test_paging_follows_next_link_without_gaps_or_repeats(stepup):
 
 
 def test_get_one_risky_user(stepup):
-    alice = challenged_from_tor(stepup)
+    alice = failed_codes_user(stepup)
     plain = stepup.user("carol")
     admin = AdminApi(stepup)
     one = admin.get(f"/identityProtection/riskyUsers/{alice}")
@@ -132,7 +132,7 @@ def test_get_one_risky_user(stepup):
 ], ids=["dismiss", "confirm-safe", "confirm-compromised"])
 def test_user_actions_change_risk_and_are_in_history(stepup, action, state, detail, level,
                                                      detection_state):
-    alice = challenged_from_tor(stepup)
+    alice = failed_codes_user(stepup)
     bob = leaked_password_user(stepup)
     stepup.clock.advance(hours=1)
     admin = AdminApi(stepup)
@@ -196,7 +196,7 @@ def test_malformed_json_is_400(provider):
 
 
 def test_unknown_user_id_changes_nobody(stepup):
-    alice = challenged_from_tor(stepup)
+    alice = failed_codes_user(stepup)
     admin = AdminApi(stepup)
     response = admin.post("/identityProtection/riskyUsers/dismiss",
                           {"userIds": [alice, "no-such-user"]})

@@ -69,3 +69,18 @@ def rows(provider: Provider, model: Any, **filters: Any) -> list[Any]:
 
     with provider.app.app_context():
         return list(db.session.scalars(sa.select(model).filter_by(**filters)))
+
+
+def failed_codes_user(stepup: StepUp, name: str = "alice") -> str:
+    """A user with TOTP signs in over Tor and types five wrong codes: mfaFraud, medium user
+    risk (the Tor detection itself raises only that sign-in's risk)."""
+    from tests.idp.conftest import submit_code
+
+    user_id = stepup.user(name)
+    stepup.register_totp(name)
+    rp = stepup.browser_rp(TOR)
+    challenge = rp.sign_in(name)
+    assert "/mfa/verify" in challenge.location
+    for _ in range(5):
+        assert submit_code(rp, challenge.location, "000000").status_code == 400
+    return str(user_id)

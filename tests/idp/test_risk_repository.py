@@ -283,8 +283,13 @@ def test_org_learns_a_country_from_any_users_success(h: Harness) -> None:
 
 
 def _spray(h: Harness) -> None:
+    for name in ("alice", "bob", "carol", "dave"):
+        h.user(name)
     for minute, name in enumerate(["alice", "ALICE", "Bob", "carol"]):
         h.fail_password(name, T0 + timedelta(minutes=minute))
+    # Made-up names count for nothing: anyone can type them from a shared address.
+    for name in ("mallory", "trent", "victor"):
+        h.fail_password(name, T0)
     h.fail_password("dave", T0, ip=OTHER_IP)
     h.fail_mfa("erin", T0 + timedelta(minutes=1), ip=SPRAYER)
     h.succeed("frank", T0 + timedelta(minutes=1), IpInfo(ip=SPRAYER))
@@ -313,6 +318,14 @@ def test_failed_accounts_are_per_ip(h: Harness) -> None:
     _spray(h)
     assert h.repo.failed_accounts_from_ip(OTHER_IP, T0) == 1
     assert h.repo.failed_accounts_from_ip(LONDON.ip, T0) == 0
+
+
+def test_failed_passwords_are_per_account_and_ip(h: Harness) -> None:
+    _spray(h)
+    assert h.repo.failed_passwords(h.user("alice"), SPRAYER, T0) == 2
+    assert h.repo.failed_passwords(h.user("alice"), SPRAYER, T0 + timedelta(minutes=1)) == 1
+    assert h.repo.failed_passwords(h.user("alice"), OTHER_IP, T0) == 0
+    assert h.repo.failed_passwords(h.user("dave"), OTHER_IP, T0) == 1
 
 
 # failed_mfa_count

@@ -52,16 +52,22 @@ def test_failed_counts_use_inclusive_windows() -> None:
         ctx = make_ctx(
             ip="45.9.148.7",
             username=name,
+            user_id=f"u-{name}",
             password_valid=False,
             time=T0 + timedelta(minutes=minute),
         )
         repo.record(ctx, engine_free_info, _empty_assessment(ctx.correlation_id), False)
+    # A made-up name (no account) counts for nothing: anyone can type one.
+    made_up = make_ctx(ip="45.9.148.7", username="nobody", user_id=None, password_valid=False)
+    repo.record(made_up, engine_free_info, _empty_assessment(made_up.correlation_id), False)
     for minute in range(3):
         ctx = make_ctx(kind=SignInKind.MFA_FAILED, time=T0 + timedelta(minutes=minute))
         repo.record(ctx, engine_free_info, _empty_assessment(ctx.correlation_id), False)
     assert repo.failed_accounts_from_ip("45.9.148.7", T0) == 3
     assert repo.failed_accounts_from_ip("45.9.148.7", T0 + timedelta(minutes=1)) == 2
     assert repo.failed_accounts_from_ip("45.9.148.8", T0) == 0
+    assert repo.failed_passwords("u-b", "45.9.148.7", T0) == 1
+    assert repo.failed_passwords("u-b", "45.9.148.7", T0 + timedelta(minutes=2)) == 0
     assert repo.failed_mfa_count("u-alice", T0 + timedelta(minutes=2)) == 1
     assert repo.failed_mfa_count("u-alice", T0 + timedelta(minutes=3)) == 0
     assert repo.user_profile("u-alice") == UserProfile()

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from .clock import SystemClock
@@ -18,7 +18,7 @@ from .extensions import db
 from .keys import KeyStore
 from .oauth import init_oauth
 from .passwords import PasswordHasher
-from .requestinfo import device_cookie_name, request_id
+from .requestinfo import device_cookie_name, device_id, request_id
 from .sessions import csrf_token
 
 
@@ -98,22 +98,30 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     def set_device_cookie(response: Any) -> Any:
         device_cookie = device_cookie_name()
         # A random id per browser: "never seen this device" is one of unfamiliarFeatures.
-        if request.blueprint in ("signin", "mfa") and device_cookie not in request.cookies:
+        if request.blueprint in ("signin", "mfa") and device_id() is None:
             response.set_cookie(device_cookie, secrets.token_urlsafe(24),
                                 max_age=400 * 86400, httponly=True, samesite="Lax",
                                 secure=settings.issuer.startswith("https://"))
         return response
 
+    https = settings.issuer.startswith("https://")
+
     @app.after_request
     def security_headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
         if response.mimetype == "text/html":
+            # Forms post here; a page of a sign-in also lets them lead on to its client.
+            targets = " ".join(["'self'", *g.get("form_targets", ())])
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault(
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+                f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
             )
             response.headers.setdefault("Cache-Control", "no-store")
         return response

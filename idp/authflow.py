@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property, wraps
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from flask import redirect, render_template, request, session, url_for
+from flask import g, redirect, render_template, request, session, url_for
 
 from risk.context import SignInKind
 from risk.policy import Action
@@ -222,7 +223,28 @@ def satisfied(step: Step, flow: AuthFlow, user: User | None, sso: SsoSession | N
 
 def _flow_or_expired() -> AuthFlow | Any:
     flow = load(request.args.get("flow"))
-    return flow if flow is not None else expired_page()
+    if flow is None:
+        return expired_page()
+    from .oauth import query_client
+
+    client = query_client(flow.client_id)
+    allow_form_targets(client.redirect_uris if client is not None else ())
+    return flow
+
+
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.:\[\]-]+)?")
+
+
+def allow_form_targets(uris: Iterable[str]) -> None:
+    """Let this page's forms lead (through redirects) to these URIs' origins: the
+    Content-Security-Policy's form-action is 'self' and these, nothing else."""
+    origins = set()
+    for uri in uris:
+        parts = urlsplit(uri)
+        origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+        if _ORIGIN.fullmatch(origin):
+            origins.add(origin)
+    g.form_targets = sorted(origins)
 
 
 def flow_page(view: Callable[[AuthFlow], Any]) -> Callable[[], Any]:

@@ -208,8 +208,10 @@ def keys_rotate(app: Flask) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker (gthread workers).")
 @config_option
-def serve(config: str | None, host: str, port: int, workers: int) -> None:
+def serve(config: str | None, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the provider with gunicorn."""
     from .migrate import check_current
 
@@ -220,7 +222,7 @@ def serve(config: str | None, host: str, port: int, workers: int) -> None:
         _fail(problem)
     from .serve import run_gunicorn
 
-    run_gunicorn(config, host, port, workers)
+    run_gunicorn(config, host, port, workers, threads)
 
 
 def demo_secret_key(instance: Path) -> str:

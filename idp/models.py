@@ -131,6 +131,9 @@ class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
     # Set when a refresh replaced this token: presenting it again is a replay, whereas a
     # token revoked by logout, an admin or a password change is merely invalid.
     refresh_token_rotated_at: Mapped[int | None] = mapped_column(sa.Integer)
+    # The address that rotated it: the same client from there within seconds is a race
+    # between two of its own requests (two tabs), not a stolen copy.
+    refresh_token_rotated_by: Mapped[str | None] = mapped_column(sa.String(64))
 
     def is_refresh_token_valid(self, now: float) -> bool:
         return (

@@ -30,8 +30,12 @@ from flask import Flask, current_app, g
 
 from .extensions import authorization, db, require_oauth
 from .models import AuthorizationCode, Client, Token, User
+from .requestinfo import client_ip
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+# Two refreshes of one token by the same client from the same address this close together
+# are its own tabs or retries racing, not a replay.
+REFRESH_RACE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if item is None:
             return None
         if item.refresh_token_rotated_at:
-            # A rotated refresh token came back: someone holds a stolen copy.
+            # A rotated refresh token came back: someone holds a stolen copy, unless the
+            # same client lost a race against itself.
             self._reuse_detected(item)
         if item.refresh_token_revoked_at or item.refresh_token_expires_at <= now_ts():
             return None
@@ -243,7 +248,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         claimed = db.session.execute(
             sa.update(Token)
             .where(Token.id == refresh_token.id, Token.refresh_token_revoked_at == 0)
-            .values(refresh_token_revoked_at=now, refresh_token_rotated_at=now)
+            .values(refresh_token_revoked_at=now, refresh_token_rotated_at=now,
+                    refresh_token_rotated_by=client_ip()[:64])
         )
         db.session.commit()
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -259,6 +265,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass
 
     def _reuse_detected(self, item: Token) -> None:
+        db.session.refresh(item)
+        rotated_at = item.refresh_token_rotated_at or 0
+        if (0 <= now_ts() - rotated_at <= REFRESH_RACE_SECONDS
+                and item.refresh_token_rotated_by == client_ip()[:64]
+                and item.client_id == self.request.client.client_id):
+            current_app.logger.info(
+                "refresh token presented twice by its client within %ss: a race, not theft",
+                REFRESH_RACE_SECONDS, extra={"client_id": item.client_id})
+            raise InvalidGrantError("The refresh token was just used by another request.")
         if item.grant_id:
             revoke_grant(item.grant_id, now_ts())
             db.session.commit()
@@ -322,7 +337,9 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
 
 
 def query_client(client_id: str) -> Client | None:
-    if not client_id or len(client_id) > 48:
+    # Ours are URL-safe tokens; anything else (a NUL from a Basic header, say) is no client.
+    if not client_id or len(client_id) > 48 or not client_id.isascii() \
+            or not client_id.isprintable():
         return None
     return db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
 
@@ -364,6 +381,15 @@ class UserInfoEndpoint(_UserInfoEndpoint):
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
+    def validate_request(self, request: OAuth2Request) -> Any:
+        validated = super().validate_request(request)
+        claims = validated.id_token_claims
+        if claims is not None and not _hint_fits_session(claims):
+            # A hint that is expired or names another session proves nothing about this
+            # browser: the user confirms (logout with any old ID token was a weapon).
+            validated.id_token_claims = None
+        return validated
+
     def get_server_jwks(self) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         return app.extensions["idp.keys"].key_set(app.extensions["idp.clock"].now())
@@ -375,6 +401,17 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         from .sessions import end_current_session
 
         end_current_session()
+
+
+def _hint_fits_session(claims: dict[str, Any]) -> bool:
+    """Whether an id_token_hint is unexpired and names this browser's session and user."""
+    from .sessions import current_sso
+
+    sso = current_sso()
+    exp = claims.get("exp")
+    now = current_app.extensions["idp.clock"].now().timestamp()
+    return (sso is not None and isinstance(exp, int | float) and exp > now
+            and claims.get("sid") == sso.id and claims.get("sub") == sso.user_id)
 
 
 class BearerTokenValidator(create_bearer_token_validator(db.session, Token)):  # type: ignore[misc]

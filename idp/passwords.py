@@ -9,6 +9,8 @@ from passlib.context import CryptContext
 from .config import PasswordSettings
 from .errors import InvalidCredentials, PasswordPolicyError
 
+MAX_PASSWORD_BYTES = 4096
+
 
 @dataclass(frozen=True)
 class Verified:
@@ -38,6 +40,9 @@ class PasswordHasher:
 
     def verify(self, password: str, stored_hash: str | None) -> Verified:
         """Return Verified when the password matches, else raise InvalidCredentials."""
+        if len(password.encode("utf-8", "replace")) > MAX_PASSWORD_BYTES:
+            # Longer than any password we let be set (and than passlib takes): simply wrong.
+            raise InvalidCredentials()
         if stored_hash is None:
             self.context.verify(password, self._decoy)
             raise InvalidCredentials()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from functools import lru_cache
 
@@ -66,7 +67,11 @@ def device_cookie_name() -> str:
     return "__Host-idp_device" if issuer.startswith("https://") else "idp_device"
 
 
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 def device_id() -> str | None:
-    """This browser's device id from its cookie, if it has one of a plausible form."""
-    value = request.cookies.get(device_cookie_name())
-    return value[:64] if value else None
+    """This browser's device id from its cookie, if it has the form we give them (anything
+    else, a NUL byte say, is no device id)."""
+    value = request.cookies.get(device_cookie_name(), "")
+    return value if _DEVICE_ID.fullmatch(value) else None

@@ -23,13 +23,20 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return build_app(self.config_path)
 
 
-def run_gunicorn(config_path: str | None, host: str, port: int, workers: int) -> None:
+def run_gunicorn(config_path: str | None, host: str, port: int, workers: int,
+                 threads: int = 8) -> None:
+    # Threaded workers: a connection is handed to a thread only once its data arrives, so
+    # slow or idle clients wait in the poller instead of holding a worker.
     _Gunicorn(
         config_path,
         {
             "bind": f"{host}:{port}",
             "workers": workers,
+            "worker_class": "gthread",
+            "threads": threads,
+            "keepalive": 5,
             "accesslog": "-",
             "timeout": 60,
+            "graceful_timeout": 30,
         },
     ).run()

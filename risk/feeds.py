@@ -36,6 +36,18 @@ def _record(reader: maxminddb.Reader | None, ip: str) -> Mapping[str, Any]:
     return found if isinstance(found, Mapping) else {}
 
 
+def _text(value: object, limit: int) -> str | None:
+    """A text value of at most `limit` characters, or None when it is not text."""
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _number(value: object) -> float | None:
+    """A finite number, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value) if abs(value) != float("inf") else None
+
+
 def _english(node: object) -> str | None:
     if isinstance(node, Mapping):
         names = node.get("names")
@@ -128,16 +140,17 @@ class Feeds:
         country = city.get("country", {})
         subdivisions = city.get("subdivisions") or [{}]
         asn_number = asn.get("autonomous_system_number")
+        # A database is outside input: text is bounded and wrong types read as unknown.
         return IpInfo(
             ip=ip,
-            country=country.get("iso_code"),
-            region=_english(subdivisions[0]),
-            city=_english(city.get("city")),
-            latitude=location.get("latitude"),
-            longitude=location.get("longitude"),
-            accuracy_radius_km=location.get("accuracy_radius"),
-            asn=int(asn_number) if asn_number is not None else None,
-            asn_org=asn.get("autonomous_system_organization"),
+            country=_text(country.get("iso_code"), 8),
+            region=_text(_english(subdivisions[0]), 128),
+            city=_text(_english(city.get("city")), 128),
+            latitude=_number(location.get("latitude")),
+            longitude=_number(location.get("longitude")),
+            accuracy_radius_km=_number(location.get("accuracy_radius")),
+            asn=asn_number if isinstance(asn_number, int) and asn_number >= 0 else None,
+            asn_org=_text(asn.get("autonomous_system_organization"), 200),
             is_anonymous=bool(anonymous.get("is_anonymous")),
             is_anonymous_vpn=bool(anonymous.get("is_anonymous_vpn")),
             is_tor_exit_node=bool(anonymous.get("is_tor_exit_node")),

@@ -237,8 +237,12 @@ class RelyingParty:
         assert "code" in params, params
         return params["code"][0]
 
-    def token_request(self, data: dict[str, Any], auth: str = "basic") -> Any:
+    def token_request(self, data: dict[str, Any], auth: str = "basic",
+                      ip: str | None = None) -> Any:
+        """POST to the token endpoint (from `ip` when given, as the client's server)."""
         http = self.app.test_client()
+        if ip:
+            http.environ_base["REMOTE_ADDR"] = ip
         headers = {}
         data = dict(data)
         if self.secret and auth == "basic":

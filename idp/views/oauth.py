@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -27,6 +29,7 @@ from ..sessions import check_csrf, clock_now
 from ..signin_log import record
 
 bp = Blueprint("oauth", __name__)
+log = logging.getLogger("idp.oauth")
 
 
 def _settings() -> Any:
@@ -95,6 +98,7 @@ def jwks() -> Response:
 
 def protocol_error(error: OAuth2Error) -> Any:
     """Send an OAuth error to the client's redirect URI, or show it when there is none we trust."""
+    log.info("authorization request refused: %s (request id %s)", error.error, request_id())
     if error.redirect_uri:
         return authorization.handle_error_response(None, error)
     return render_template(
@@ -105,6 +109,36 @@ def protocol_error(error: OAuth2Error) -> Any:
         request_id=request_id(),
         now=clock_now(),
     ), 400
+
+
+# Protocol parameters whose values RFC 6749 limits to printable ASCII (Appendix A); Authlib
+# echoes some of them in error descriptions, which may not hold anything else.
+STRICT_PARAMETERS = ("redirect_uri", "response_type", "response_mode", "scope", "client_id",
+                     "grant_type", "code_challenge", "code_challenge_method", "prompt",
+                     "max_age", "acr_values", "token_type_hint", "code_verifier")
+_STRICT_VALUE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
+@bp.before_request
+def refuse_malformed_parameters() -> Any:
+    """A protocol parameter outside RFC 6749's characters is invalid_request, never a 500."""
+    for name in STRICT_PARAMETERS:
+        for value in request.values.getlist(name):
+            if not _STRICT_VALUE.fullmatch(value):
+                return _malformed(f"The '{name}' parameter holds characters it may not hold.")
+    return None
+
+
+def _malformed(description: str) -> Any:
+    log.info("refused %s %s: %s (request id %s)", request.method, request.path, description,
+             request_id())
+    if request.path == "/authorize":
+        # The redirect URI is not trusted yet: the error is shown, never redirected.
+        return render_template("error.html", title="This sign-in link is not valid",
+                               error="invalid_request", description=description,
+                               request_id=request_id(), now=clock_now()), 400
+    return jsonify(error="invalid_request", error_description=description), 400, {
+        "Cache-Control": "no-store"}
 
 
 def _max_age() -> int | None:
@@ -223,6 +257,8 @@ def logout() -> Any:
             now=clock_now(),
         ), 400
     if end_request.needs_confirmation:
+        if end_request.redirect_uri:
+            authflow.allow_form_targets([end_request.redirect_uri])
         if request.method == "GET" or request.form.get("confirm") != "yes":
             return render_template(
                 "logout_confirm.html", params=request.values, client=end_request.client

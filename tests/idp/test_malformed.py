@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 import pytest
 
@@ -136,3 +137,86 @@ def test_json_405_says_allow(client):
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]
     assert response.get_json()["error"] == "method_not_allowed"
+
+
+ODD_CHARACTERS = ['"', "\\", "\t", "\x7f", "é", "\u2028"]
+
+
+@pytest.mark.parametrize("odd", ODD_CHARACTERS,
+                         ids=["quote", "backslash", "tab", "del", "non-ascii", "line-sep"])
+@pytest.mark.parametrize("field", ["redirect_uri", "response_type", "scope", "client_id",
+                                   "prompt", "max_age", "code_challenge_method"])
+def test_odd_characters_in_authorization_parameters_are_400(provider, field, odd, caplog):
+    caplog.set_level(logging.INFO, logger="idp")
+    rp = provider.rp()
+    value = "https://rp.example/cb" + odd if field == "redirect_uri" else "code" + odd
+    response = rp.browser.get(rp.authorize_url(**{field: value}))
+    # Never a redirect: the redirect URI is not trusted yet.
+    assert response.status_code == 400 and response.location is None
+    assert "invalid_request" in response.get_data(as_text=True)
+    assert any(field in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("odd", ODD_CHARACTERS + ["\x00"])
+def test_odd_characters_in_basic_client_id_are_401(provider, odd):
+    raw = f"client{odd}id:secret".encode()
+    response = provider.app.test_client().post(
+        "/token", data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()})
+    assert response.status_code in (400, 401)
+    assert response.get_json()["error"] in ("invalid_client", "invalid_request")
+
+
+def _login_page(provider):
+    from tests.conftest import csrf_from
+
+    rp = provider.rp()
+    login = rp.browser.get(rp.authorize_url()).location
+    return rp, login, csrf_from(rp.browser.get(login))
+
+
+def test_a_huge_password_is_a_wrong_password(provider):
+    provider.user()
+    rp, login, csrf = _login_page(provider)
+    response = rp.browser.post(login, data={"csrf_token": csrf, "username": "alice",
+                                            "password": "x" * 5000})
+    assert response.status_code == 401 and "50126" in response.get_data(as_text=True)
+
+
+def test_nul_in_the_device_cookie_is_no_device_and_still_logged(provider):
+    """A guess with a NUL in the device cookie is refused and logged like any other."""
+    from idp.extensions import db
+    from idp.models import SignIn
+
+    provider.user()
+    rp, login, csrf = _login_page(provider)
+    rp.browser.set_cookie("idp_device", "abc\x00def-0123456789abcdef")
+    wrong = rp.browser.post(login, data={"csrf_token": csrf, "username": "alice",
+                                         "password": "wrong guess"})
+    assert wrong.status_code == 401
+    with provider.app.app_context():
+        rows = db.session.query(SignIn).all()
+    assert [(r.error_code, r.device_id) for r in rows] == [(50126, None)]
+    # A fresh, well-formed device id replaces the bad cookie.
+    assert any(c.startswith("idp_device=") and "\x00" not in c
+               for c in wrong.headers.getlist("Set-Cookie"))
+
+
+def test_geoip_text_is_bounded(tmp_path):
+    """A city name longer than the column (or not text at all) never breaks a sign-in."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    from risk.feeds import Feeds
+    from risk.settings import RiskSettings
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-City")
+    writer.insert_network(IPSet(["81.2.69.0/24"]), {
+        "city": {"names": {"en": "X" * 5000}}, "country": {"iso_code": "GBR-TOO-LONG-CODE"},
+        "location": {"latitude": "north", "longitude": 1.5, "accuracy_radius": 10}})
+    path = tmp_path / "city.mmdb"
+    writer.to_db_file(str(path))
+    with Feeds.load(RiskSettings(geoip_city_db=str(path))) as feeds:
+        info = feeds.lookup("81.2.69.1")
+    assert len(info.city or "") == 128 and len(info.country or "") <= 8
+    assert info.latitude is None and info.longitude == 1.5

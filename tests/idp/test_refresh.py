@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 
-def _refresh(rp, token):
-    return rp.token_request({"grant_type": "refresh_token", "refresh_token": token})
+def _refresh(rp, token, ip=None):
+    return rp.token_request({"grant_type": "refresh_token", "refresh_token": token}, ip=ip)
 
 
 def test_refresh_rotates(provider):
@@ -24,7 +24,8 @@ def test_replayed_refresh_token_revokes_family(provider):
     rp = provider.rp()
     tokens = rp.tokens()
     rotated = _refresh(rp, tokens["refresh_token"]).get_json()
-    replay = _refresh(rp, tokens["refresh_token"])
+    # The stolen copy, presented from elsewhere.
+    replay = _refresh(rp, tokens["refresh_token"], ip="198.51.100.20")
     assert replay.status_code == 400
     assert replay.get_json()["error"] == "invalid_grant"
     # The legitimate holder's newer tokens are gone too.
@@ -57,3 +58,18 @@ def test_refresh_cannot_widen_scope(provider):
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_scope"
+
+
+def test_a_client_racing_itself_is_not_theft(provider, monkeypatch):
+    """Two tabs refresh at once: the loser gets invalid_grant, and nothing is revoked."""
+    provider.user()
+    rp = provider.rp()
+    tokens = rp.tokens()
+    rotated = _refresh(rp, tokens["refresh_token"]).get_json()
+    lost = _refresh(rp, tokens["refresh_token"])
+    assert lost.status_code == 400 and lost.get_json()["error"] == "invalid_grant"
+    assert _refresh(rp, rotated["refresh_token"]).status_code == 200
+    # The same presentation after the race window is a replay.
+    monkeypatch.setattr("idp.oauth.REFRESH_RACE_SECONDS", -1)
+    assert _refresh(rp, rotated["refresh_token"]).status_code == 400
+    assert _refresh(rp, tokens["refresh_token"]).status_code == 400

@@ -103,8 +103,12 @@ def test_refresh_token_replay_raises_anomalous_token(stepup):
     tokens = rp.tokens()
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert rp.token_request(refresh).status_code == 200
+    # A race of the client with itself is forgiven; the same token from elsewhere is not.
     assert rp.token_request(refresh).status_code == 400
     from idp.extensions import db
+
+    assert stepup.with_app(lambda: db.session.query(RiskDetection).count()) == 0
+    assert rp.token_request(refresh, ip="198.51.100.20").status_code == 400
 
     rows = stepup.with_app(lambda: list(db.session.scalars(sa.select(RiskDetection).filter_by(
         user_id=user_id))))

@@ -1,4 +1,4 @@
-"""attack protection: shared counters, one row per recovery code
+"""attack protection: shared counters, one row per recovery code, who rotated a token
 
 Revision ID: 0006
 Revises: 0005
@@ -45,9 +45,14 @@ def upgrade() -> None:
         op.bulk_insert(codes, rows)
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("recovery_code_hashes")
+    with op.batch_alter_table("oauth2_tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("refresh_token_rotated_by", sa.String(length=64),
+                                      nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("oauth2_tokens", schema=None) as batch_op:
+        batch_op.drop_column("refresh_token_rotated_by")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("recovery_code_hashes", sa.JSON(), nullable=False,
                                       server_default="[]"))

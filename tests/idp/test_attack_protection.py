@@ -1,0 +1,202 @@
+"""Smart lockout and the per-IP throttle, driven over HTTP as a guesser would: right and
+wrong passwords while locked, made-up names, familiar and unfamiliar places, two workers
+on one database, and Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from idp.config import LockoutSettings, ThrottleSettings
+from idp.models import SignIn
+from tests.conftest import PASSWORD, Provider, csrf_from
+
+OFFICE = "81.2.69.160"
+ELSEWHERE = "175.16.199.10"
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+class Guesser:
+    """A browser at one address that posts the sign-in form, as a script would."""
+
+    def __init__(self, provider: Provider, ip: str, rp=None) -> None:
+        self.rp = rp or provider.rp()
+        self.rp.browser.environ_base["HTTP_X_FORWARDED_FOR"] = ip
+        login = self.rp.browser.get(self.rp.authorize_url(prompt="login"))
+        self.url = login.location
+        self.csrf = csrf_from(self.rp.browser.get(self.url))
+
+    def guess(self, username: str, password: str):
+        response = self.rp.browser.post(self.url, data={
+            "csrf_token": self.csrf, "username": username, "password": password})
+        if response.status_code == 302 and "/authorize" in response.location:
+            response = self.rp.browser.get(response.location)
+        return response
+
+
+def _body(response) -> str:
+    html = response.get_data(as_text=True)
+    html = re.sub(r'value="[^"]*"', 'value=""', html)
+    return re.sub(r"flow=[\w-]+", "flow=", html)
+
+
+@pytest.fixture
+def protected(make_app, settings, clock):
+    def build(**changes):
+        return Provider(make_app(replace(settings, **changes), clock=clock))
+
+    return build
+
+
+@pytest.fixture
+def clock():
+    from idp.clock import FrozenClock
+    from tests.idp.conftest import T0
+
+    return FrozenClock(T0)
+
+
+def test_lockout_after_threshold_answers_right_and_wrong_alike(protected, clock, monkeypatch):
+    provider = protected()
+    provider.user("alice")
+    attacker = Guesser(provider, ELSEWHERE)
+    for _ in range(10):
+        assert attacker.guess("alice", "wrong guess").status_code == 401
+    hasher = provider.app.extensions["idp.passwords"]
+    calls = []
+    original = hasher.verify
+    monkeypatch.setattr(hasher, "verify", lambda *a: calls.append(1) or original(*a))
+    right, wrong = attacker.guess("alice", PASSWORD), attacker.guess("alice", "wrong guess")
+    assert right.status_code == wrong.status_code == 429
+    assert right.headers["Retry-After"] == wrong.headers["Retry-After"] == "60"
+    assert _body(right) == _body(wrong)
+    assert "50053" in right.get_data(as_text=True) and "09:01:00 UTC" in _body(right)
+    assert calls == []  # no argon2 work while locked
+    with provider.app.app_context():
+        from idp.extensions import db
+
+        codes = [r.error_code for r in db.session.query(SignIn).order_by(SignIn.created_at)]
+    assert codes[-2:] == [50053, 50053]
+    # After the minute the lock is gone. The right password after ten wrong ones from this
+    # address is a guessed one (suspiciousIPAddress): without a second factor, 53004.
+    clock.advance(seconds=61)
+    guessed = attacker.guess("alice", PASSWORD)
+    assert guessed.status_code == 403 and "53004" in guessed.get_data(as_text=True)
+    elsewhere = Guesser(provider, OFFICE)
+    assert elsewhere.rp.code_from(elsewhere.guess("alice", PASSWORD))
+
+
+def test_lockouts_double(protected, clock):
+    provider = protected()
+    provider.user("alice")
+    attacker = Guesser(provider, ELSEWHERE)
+    for seconds in (60, 120, 240):
+        for _ in range(10):
+            attacker.guess("alice", "wrong guess")
+        assert attacker.guess("alice", "wrong guess").headers["Retry-After"] == str(seconds)
+        clock.advance(seconds=seconds + 1)
+
+
+def test_made_up_names_lock_like_real_ones(protected):
+    provider = protected()
+    provider.user("alice")
+    attacker = Guesser(provider, ELSEWHERE)
+    for _ in range(10):
+        attacker.guess("alice", "wrong guess")
+        attacker.guess("ghost", "wrong guess")
+    real, ghost = attacker.guess("alice", "x"), attacker.guess("ghost", "x")
+    assert real.status_code == ghost.status_code == 429
+    assert real.headers["Retry-After"] == ghost.headers["Retry-After"]
+    assert _body(real).replace("alice", "NAME") == _body(ghost).replace("ghost", "NAME")
+
+
+def test_attacker_elsewhere_cannot_lock_the_user_out_at_home(protected):
+    provider = protected()
+    provider.user("alice")
+    home = Guesser(provider, OFFICE)
+    assert home.rp.code_from(home.guess("alice", PASSWORD))
+    attacker = Guesser(provider, ELSEWHERE)
+    for _ in range(12):
+        attacker.guess("alice", "wrong guess")
+    assert attacker.guess("alice", PASSWORD).status_code == 429
+    # The same browser at home (known device and network) still signs in.
+    again = Guesser(provider, OFFICE, rp=home.rp)
+    assert again.rp.code_from(again.guess("alice", PASSWORD))
+
+
+def test_without_familiar_separate_every_place_shares_the_count(protected):
+    provider = protected(lockout=LockoutSettings(familiar_separate=False))
+    provider.user("alice")
+    home = Guesser(provider, OFFICE)
+    assert home.rp.code_from(home.guess("alice", PASSWORD))
+    attacker = Guesser(provider, ELSEWHERE)
+    for _ in range(10):
+        attacker.guess("alice", "wrong guess")
+    assert Guesser(provider, OFFICE, rp=home.rp).guess("alice", PASSWORD).status_code == 429
+
+
+def test_ip_throttle_is_429_for_right_and_wrong(protected):
+    provider = protected(throttle=ThrottleSettings(failed_per_ip_per_hour=5))
+    provider.user("alice")
+    attacker = Guesser(provider, ELSEWHERE)
+    for n in range(5):
+        assert attacker.guess(f"user{n}", "wrong guess").status_code == 401
+    right, wrong = attacker.guess("alice", PASSWORD), attacker.guess("alice", "nope")
+    assert right.status_code == wrong.status_code == 429
+    assert 0 < int(right.headers["Retry-After"]) <= 3600
+    assert _body(right) == _body(wrong)
+    # Another address is not throttled.
+    other = Guesser(provider, OFFICE)
+    assert other.rp.code_from(other.guess("alice", PASSWORD))
+
+
+def test_counts_are_shared_by_two_workers(make_app, settings, clock):
+    worker1 = Provider(make_app(settings, clock=clock))
+    worker2 = make_app(settings, clock=clock)
+    worker1.user("alice")
+    attacker = Guesser(worker1, ELSEWHERE)
+    for n in range(10):
+        attacker.rp.browser.application = (worker1.app, worker2)[n % 2]
+        assert attacker.guess("alice", "wrong guess").status_code == 401
+    for app in (worker1.app, worker2):
+        attacker.rp.browser.application = app
+        assert attacker.guess("alice", PASSWORD).status_code == 429
+
+
+@pytest.fixture
+def redis_settings(settings):
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("IDP_REQUIRE_BROWSER"):  # CI: every service must be there
+            pytest.fail(f"Redis at {REDIS_URL} is not answering")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    client.flushdb()
+    yield replace(settings, redis_url=REDIS_URL)
+    client.flushdb()
+
+
+def test_counts_in_redis_are_shared_by_two_workers(make_app, redis_settings, clock):
+    worker1 = Provider(make_app(redis_settings, clock=clock))
+    worker2 = make_app(redis_settings, clock=clock)
+    name = f"alice-{uuid.uuid4().hex[:6]}"
+    worker1.user(name)
+    attacker = Guesser(worker1, ELSEWHERE)
+    for n in range(10):
+        attacker.rp.browser.application = (worker1.app, worker2)[n % 2]
+        attacker.guess(name, "wrong guess")
+    locked = attacker.guess(name, PASSWORD)
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "60"
+    with worker1.app.app_context():
+        from idp.extensions import db
+        from idp.models import AttackCounter
+
+        assert db.session.query(AttackCounter).count() == 0  # all in Redis
+    clock.advance(seconds=61)
+    assert attacker.guess(name, PASSWORD).status_code == 403  # unlocked; guessed: 53004

@@ -2,9 +2,86 @@
 
 from __future__ import annotations
 
+import errno
+import selectors
+import time
+from functools import partial
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+# A request's headers and body must arrive within this many seconds of each other: a
+# client that sends a few bytes and stalls gives its thread back instead of holding it.
+READ_TIMEOUT_SECONDS = 10
+
+
+class SlowClientSafeWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's threaded worker, with a read timeout on each client socket.
+
+    New connections wait in the poller, holding no thread, until their first bytes
+    arrive (and are closed after READ_TIMEOUT_SECONDS if none do). Then a thread reads the
+    request with a blocking socket; a client that sends half a header and stalls would
+    hold it, so the socket has a read timeout that ends such a client.
+    """
+
+    def accept(self, listener: Any) -> None:
+        """Put a new connection on the poller until its first bytes arrive (gthread hands it
+        to a thread at once, which then waits seconds for an idle client)."""
+        if not hasattr(self, "pending_conns"):
+            super().accept(listener)
+            return
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        conn.timeout = time.monotonic() + READ_TIMEOUT_SECONDS
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ,
+                             partial(self.on_pending_socket_readable, conn))
+
+    def handle(self, conn: Any) -> Any:
+        if not getattr(conn, "idp_read_timeout", False):
+            init = conn.init
+
+            def init_with_timeout() -> None:
+                # Before gunicorn's own init, which hands the socket to the request parser.
+                if not isinstance(conn.sock, _Stalled) and not self.cfg.is_ssl:
+                    conn.sock = _Stalled(conn.sock)
+                init()
+                conn.sock.settimeout(READ_TIMEOUT_SECONDS)
+
+            conn.init = init_with_timeout
+            conn.idp_read_timeout = True
+        return super().handle(conn)
+
+
+class _Stalled:
+    """A client socket whose read timeout ends the connection as a reset would (gunicorn
+    then closes it quietly instead of logging a traceback per stalled client)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+
+    def recv(self, size: int) -> bytes:
+        try:
+            data: bytes = self._sock.recv(size)
+        except TimeoutError:
+            raise ConnectionResetError(errno.ECONNRESET, "client stalled") from None
+        return data
+
+    def setblocking(self, flag: bool) -> None:
+        # gunicorn makes the socket blocking before each request; keep the timeout.
+        self._sock.setblocking(flag)
+        if flag:
+            self._sock.settimeout(READ_TIMEOUT_SECONDS)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -32,7 +109,7 @@ def run_gunicorn(config_path: str | None, host: str, port: int, workers: int,
         {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "gthread",
+            "worker_class": "idp.serve.SlowClientSafeWorker",
             "threads": threads,
             "keepalive": 5,
             "accesslog": "-",

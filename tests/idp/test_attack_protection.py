@@ -174,7 +174,7 @@ def redis_settings(settings):
     try:
         client.ping()
     except redis.ConnectionError:
-        if os.environ.get("IDP_REQUIRE_BROWSER"):  # CI: every service must be there
+        if os.environ.get("IDP_REQUIRE_REDIS"):  # CI: every service must be there
             pytest.fail(f"Redis at {REDIS_URL} is not answering")
         pytest.skip(f"no Redis at {REDIS_URL}")
     client.flushdb()

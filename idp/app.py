@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     for warning in warnings_for(settings):
         log.warning("%s", warning)
     db.init_app(app)
+    if settings.database_url.startswith("sqlite:"):
+        with app.app_context():
+            sa.event.listen(db.engine, "connect", _sqlite_pragmas)
     init_oauth(app)
     from .riskops import load_engine, on_refresh_token_reuse
 
@@ -130,6 +134,17 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: readers never wait for the writer, and a
+    commit costs no fsync (a power loss may drop the last commits, never corrupt the file;
+    operators who need more run PostgreSQL). A busy timeout lets workers queue for writes."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def _wants_json() -> bool:

@@ -76,6 +76,8 @@ class AuthFlow:
     # This registration attempt's TOTP secret, sealed; bound to the user only once a
     # correct code proves possession.
     totp_pending: str | None = None
+    # Origins of the client's redirect URIs: where this flow's forms may lead.
+    form_targets: tuple[str, ...] = ()
 
     def param(self, name: str) -> str:
         """One parameter of the authorization request ("" when absent)."""
@@ -134,6 +136,7 @@ def load(flow_id: object) -> AuthFlow | None:
     data, version = found
     data["passed"] = frozenset(Step(s) for s in data.get("passed", ()))
     data["pending"] = Step(data["pending"]) if data.get("pending") else None
+    data["form_targets"] = tuple(data.get("form_targets", ()))
     return AuthFlow(id=str(flow_id), version=version, **data)
 
 
@@ -142,11 +145,11 @@ def for_request() -> AuthFlow | None:
     return load(_cookie_map().get(_request_key()))
 
 
-def start(client_id: str) -> AuthFlow:
+def start(client_id: str, redirect_uris: Iterable[str]) -> AuthFlow:
     """A new flow for the authorization request being served."""
     flow = AuthFlow(id="", version=1, client_id=client_id,
                     query=urlencode(list(request.values.items(multi=True))),
-                    correlation_id=str(uuid.uuid4()))
+                    correlation_id=str(uuid.uuid4()), form_targets=origins(redirect_uris))
     flow_id = flows.create(KIND, flow._data())
     mapping = _cookie_map()
     mapping[_request_key()] = flow_id
@@ -225,26 +228,28 @@ def _flow_or_expired() -> AuthFlow | Any:
     flow = load(request.args.get("flow"))
     if flow is None:
         return expired_page()
-    from .oauth import query_client
-
-    client = query_client(flow.client_id)
-    allow_form_targets(client.redirect_uris if client is not None else ())
+    allow_form_targets(flow.form_targets)
     return flow
 
 
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(//[A-Za-z0-9.:\[\]-]+)?")
 
 
-def allow_form_targets(uris: Iterable[str]) -> None:
-    """Let this page's forms lead (through redirects) to these URIs' origins: the
-    Content-Security-Policy's form-action is 'self' and these, nothing else."""
-    origins = set()
+def origins(uris: Iterable[str]) -> tuple[str, ...]:
+    """The origins of URIs, as Content-Security-Policy source expressions."""
+    found = set()
     for uri in uris:
         parts = urlsplit(uri)
         origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
         if _ORIGIN.fullmatch(origin):
-            origins.add(origin)
-    g.form_targets = sorted(origins)
+            found.add(origin)
+    return tuple(sorted(found))
+
+
+def allow_form_targets(targets: Iterable[str]) -> None:
+    """Let this page's forms lead (through redirects) to these origins: the
+    Content-Security-Policy's form-action is 'self' and these, nothing else."""
+    g.form_targets = list(targets)
 
 
 def flow_page(view: Callable[[AuthFlow], Any]) -> Callable[[], Any]:

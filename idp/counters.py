@@ -31,6 +31,10 @@ class Counters(Protocol):
         """The count and the window's end, or None when absent or expired."""
         ...
 
+    def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
+        """`get` for several keys in one round trip; absent and expired ones left out."""
+        ...
+
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:
         """Set a count until `expires_at`."""
         ...
@@ -45,6 +49,12 @@ def _key(key: str) -> str:
     if len(key) <= KEY_LIMIT:
         return key
     return key[:136] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
+_TABLE = AttackCounter.__table__
+_GET_MANY = sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
+    _TABLE.c.key.in_(sa.bindparam("keys", expanding=True)),
+    _TABLE.c.expires_at > sa.bindparam("now"))
 
 
 class SqlCounters:
@@ -71,6 +81,11 @@ class SqlCounters:
         if row is None or row.expires_at <= now:
             return None
         return row.count, row.expires_at
+
+    def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
+        names = {_key(k): k for k in keys}
+        rows = db.session.execute(_GET_MANY, {"keys": list(names), "now": now})
+        return {names[key]: (int(count), int(expires_at)) for key, count, expires_at in rows}
 
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:
         table = AttackCounter.__table__
@@ -125,6 +140,16 @@ class RedisCounters:
         if count is None or expires_at is None or int(expires_at) <= now:
             return None
         return int(count), int(expires_at)
+
+    def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
+        pipe = self.client.pipeline()
+        for key in keys:
+            pipe.hmget(self._name(key), "c", "e")
+        found = {}
+        for key, (count, expires_at) in zip(keys, pipe.execute(), strict=True):
+            if count is not None and expires_at is not None and int(expires_at) > now:
+                found[key] = (int(count), int(expires_at))
+        return found
 
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:
         name = self._name(key)

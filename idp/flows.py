@@ -55,11 +55,15 @@ def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> s
     return flow_id
 
 
+_LOAD = sa.select(AuthFlowRow.kind, AuthFlowRow.browser, AuthFlowRow.data, AuthFlowRow.version,
+                  AuthFlowRow.expires_at).where(AuthFlowRow.id == sa.bindparam("id"))
+
+
 def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:
     """A flow's data and version, if it exists, is of `kind`, is this browser's and is live."""
     if not isinstance(flow_id, str) or not 20 <= len(flow_id) <= 64:
         return None
-    row = db.session.get(AuthFlowRow, flow_id)
+    row = db.session.execute(_LOAD, {"id": flow_id}).first()
     browser = session.get(BROWSER_KEY)
     if (row is None or row.kind != kind or not isinstance(browser, str)
             or not secrets.compare_digest(row.browser, _digest(browser))

@@ -68,14 +68,19 @@ def bucket(user: User | None) -> str:
         return "all"
     if user is None:
         return "unfamiliar"
-    known = [(FeatureKind.SUBNET.value, subnet_of(client_ip()))]
-    device = device_id()
-    if device:
-        known.append((FeatureKind.DEVICE.value, device))
-    found = db.session.scalar(sa.select(sa.func.count()).select_from(UserFeature).where(
-        UserFeature.user_id == user.id,
-        sa.tuple_(UserFeature.kind, UserFeature.value).in_(known)))
+    found = db.session.execute(_KNOWN_PLACE, {
+        "user_id": user.id, "subnet": subnet_of(client_ip()), "device": device_id() or ""},
+    ).first()
     return "familiar" if found else "unfamiliar"
+
+
+# Has the user signed in from this /24 (IPv6 /48) or this device before?
+_KNOWN_PLACE = sa.select(UserFeature.user_id).where(
+    UserFeature.user_id == sa.bindparam("user_id"),
+    sa.or_(sa.and_(UserFeature.kind == FeatureKind.SUBNET.value,
+                   UserFeature.value == sa.bindparam("subnet")),
+           sa.and_(UserFeature.kind == FeatureKind.DEVICE.value,
+                   UserFeature.value == sa.bindparam("device")))).limit(1)
 
 
 def _refusal(reason: str, until_ts: int) -> Refusal:
@@ -84,16 +89,24 @@ def _refusal(reason: str, until_ts: int) -> Refusal:
     return Refusal(reason, max(1, math.ceil((until - now).total_seconds())), until)
 
 
+BUCKETS = ("familiar", "unfamiliar", "all")
+
+
 def check(username: str, user: User | None) -> Refusal | None:
-    """Whether this sign-in may be tried at all (before the password is hashed)."""
+    """Whether this sign-in may be tried at all (before the password is hashed). One read
+    of the counters; which bucket the sign-in is in is worked out only if one is locked."""
     now = int(_now().timestamp())
-    store = counters()
-    ip = store.get(f"ip:{client_ip()}", now)
+    ip_key = f"ip:{client_ip()}"
+    locks = {f"lock:{b}:{_name(username)}": b for b in BUCKETS}
+    found = counters().get_many([ip_key, *locks], now)
+    ip = found.get(ip_key)
     if ip is not None and ip[0] >= _settings().throttle.failed_per_ip_per_hour:
         return _refusal("throttled", ip[1])
-    locked = store.get(f"lock:{bucket(user)}:{_name(username)}", now)
-    if locked is not None:
-        return _refusal("locked", locked[1])
+    locked = [key for key in locks if key in found]
+    if locked:
+        mine = f"lock:{bucket(user)}:{_name(username)}"
+        if mine in found:
+            return _refusal("locked", found[mine][1])
     return None
 
 

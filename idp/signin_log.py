@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 
 from risk.levels import Level
@@ -13,44 +14,50 @@ from .extensions import db
 from .models import SignIn, User, UserRisk
 from .requestinfo import client_ip, device_id, user_agent
 
+_SIGN_INS = SignIn.__table__
+_INSERT = sa.insert(_SIGN_INS)
+_USER_RISK = sa.select(UserRisk.risk_level, UserRisk.risk_state, UserRisk.risk_detail).where(
+    UserRisk.user_id == sa.bindparam("user_id"))
+
 
 def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
            username: str | None, client_id: str | None, error_code: int | None = None,
            reason: str | None = None, risk: dict[str, Any] | None = None,
-           decision: Decision | None = None) -> SignIn:
-    """Append one sign-in row and commit it."""
-    row = SignIn(
-        created_at=current_app.extensions["idp.clock"].now(),
-        correlation_id=correlation_id,
-        user_id=user.id if user else None,
-        username=(user.username if user else username or "")[:150],
-        client_id=client_id,
-        ip=client_ip(),
-        user_agent=user_agent(),
-        kind=kind,
-        outcome=outcome,
-        error_code=error_code,
-        reason=reason,
-        device_id=device_id(),
-    )
+           decision: Decision | None = None) -> None:
+    """Append one sign-in row and commit it (one Core INSERT: it runs on every attempt,
+    refused guesses included)."""
+    row: dict[str, Any] = {
+        "created_at": current_app.extensions["idp.clock"].now(),
+        "correlation_id": correlation_id,
+        "user_id": user.id if user else None,
+        "username": (user.username if user else username or "")[:150],
+        "client_id": client_id,
+        "ip": client_ip(),
+        "user_agent": user_agent(),
+        "kind": kind,
+        "outcome": outcome,
+        "error_code": error_code,
+        "reason": reason,
+        "device_id": device_id(),
+        "risk_state": "none",
+        "risk_detail": "none",
+    }
+    during = Level.NONE
     if risk is not None:
-        row.risk_level_during_sign_in = risk["level"]
-        row.risk_event_types = list(risk["events"])
-        row.not_evaluated = [{"detector": d, "reason": r} for d, r in risk["not_evaluated"]]
-        row.country, row.city = risk["country"], risk["city"]
-        row.latitude, row.longitude, row.asn = risk["lat"], risk["lon"], risk["asn"]
-    during = Level.parse(risk["level"]) if risk is not None else Level.NONE
-    row.risk_level_aggregated = during.value
-    if user is not None:
-        state = db.session.get(UserRisk, user.id)
-        if state is not None:
-            # Aggregated: the sign-in's risk and the user's, whichever is higher.
-            row.risk_level_aggregated = max(during, Level.parse(state.risk_level)).value
-            row.risk_state = state.risk_state
-            row.risk_detail = state.risk_detail
+        during = Level.parse(risk["level"])
+        row.update(
+            risk_event_types=list(risk["events"]),
+            not_evaluated=[{"detector": d, "reason": r} for d, r in risk["not_evaluated"]],
+            country=risk["country"], city=risk["city"], latitude=risk["lat"],
+            longitude=risk["lon"], asn=risk["asn"])
+    row["risk_level_during_sign_in"] = row["risk_level_aggregated"] = during.value
+    state = db.session.execute(_USER_RISK, {"user_id": user.id}).first() if user else None
+    if state is not None:
+        # Aggregated: the sign-in's risk and the user's, whichever is higher.
+        row["risk_level_aggregated"] = max(during, Level.parse(state.risk_level)).value
+        row["risk_state"], row["risk_detail"] = state.risk_state, state.risk_detail
     if decision is not None:
-        row.policies = [{"displayName": r.policy, "result": r.result.value, "reason": r.reason}
-                        for r in decision.results]
-    db.session.add(row)
+        row["policies"] = [{"displayName": r.policy, "result": r.result.value,
+                            "reason": r.reason} for r in decision.results]
+    db.session.execute(_INSERT, [row])
     db.session.commit()
-    return row

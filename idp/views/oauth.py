@@ -167,7 +167,7 @@ def authorize() -> Any:
             raise max_age_error
     except OAuth2Error as error:
         return protocol_error(error)
-    ctx.flow = ctx.flow or authflow.start(grant.client.client_id)
+    ctx.flow = ctx.flow or authflow.start(grant.client.client_id, grant.client.redirect_uris)
     verdict = login
     if verdict is None:
         ctx.assess()
@@ -258,7 +258,7 @@ def logout() -> Any:
         ), 400
     if end_request.needs_confirmation:
         if end_request.redirect_uri:
-            authflow.allow_form_targets([end_request.redirect_uri])
+            authflow.allow_form_targets(authflow.origins([end_request.redirect_uri]))
         if request.method == "GET" or request.form.get("confirm") != "yes":
             return render_template(
                 "logout_confirm.html", params=request.values, client=end_request.client

@@ -69,3 +69,83 @@ def test_stalled_clients_do_not_stop_the_server(server):
     finally:
         for sock in stalled + idle:
             sock.close()
+
+
+def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idp", "serve", "--config", str(config), "--port", str(port),
+         "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/jwks.json", timeout=2)
+            return proc, base
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError("idp serve did not start")
+
+
+@pytest.fixture(params=["database", "redis"])
+def two_servers(request, tmp_path: Path, database_url: str):
+    """Two `idp serve` processes on one database, counting in it or in one Redis."""
+    import json
+
+    lines = ['secret_key = "two-servers-secret-key-0123"', f'database_url = "{database_url}"',
+             "[policies.mfa_registration]", 'state = "off"']
+    if request.param == "redis":
+        redis = pytest.importorskip("redis")
+        from tests.idp.test_attack_protection import REDIS_URL
+
+        try:
+            redis.Redis.from_url(REDIS_URL).flushdb()
+        except redis.ConnectionError:
+            if os.environ.get("IDP_REQUIRE_REDIS"):
+                pytest.fail(f"Redis at {REDIS_URL} is not answering")
+            pytest.skip(f"no Redis at {REDIS_URL}")
+        lines.insert(2, f'redis_url = "{REDIS_URL}"')
+    config = tmp_path / "idp.toml"
+    config.write_text("\n".join(lines) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+
+    def idp(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run([sys.executable, "-m", "idp", *args, "--config", str(config)],
+                              env=env, input=stdin, capture_output=True, text=True, check=True,
+                              timeout=120).stdout
+
+    idp("db", "upgrade")
+    idp("users", "add", "alice", "--password-stdin", stdin="correct horse battery\n")
+    client_id = json.loads(idp("clients", "add", "app", "--redirect-uri",
+                               "https://rp.example/cb", "--json"))["client_id"]
+    servers = [_start(config, env) for _ in range(2)]
+    yield [base for _, base in servers], client_id
+    for proc, _ in servers:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_lockout_holds_across_two_server_processes(two_servers):
+    import re
+
+    (first, second), client_id = two_servers
+    http = requests.Session()
+    http.headers["X-Forwarded-For"] = "203.0.113.77"
+    start = http.get(f"{first}/authorize", allow_redirects=False, params={
+        "response_type": "code", "client_id": client_id, "scope": "openid",
+        "redirect_uri": "https://rp.example/cb"})
+    path = start.headers["Location"]
+    page = http.get(first + path).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+    def guess(base: str, password: str) -> requests.Response:
+        return http.post(base + path, allow_redirects=False, data={
+            "csrf_token": csrf, "username": "alice", "password": password})
+
+    statuses = [guess((first, second)[n % 2], "wrong guess").status_code for n in range(10)]
+    assert statuses == [401] * 10
+    for base in (first, second):
+        locked = guess(base, "correct horse battery")
+        assert locked.status_code == 429 and locked.headers["Retry-After"]
+        assert "50053" in locked.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .config import Settings, load_settings, warnings_for
 from .counters import make_counters
 from .extensions import db
 from .keys import KeyStore
+from .metrics import REQUEST_SECONDS
 from .oauth import init_oauth
 from .passwords import PasswordHasher
 from .requestinfo import device_cookie_name, device_id, request_id
@@ -30,7 +32,8 @@ def templates_dir() -> Path:
 
 
 # Endpoints whose callers are programs: their errors are JSON, never HTML pages.
-API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/")
+API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/",
+                "/healthz", "/readyz", "/metrics")
 
 log = logging.getLogger("idp")
 
@@ -74,8 +77,9 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     app.extensions["idp.on_user_risk_raised"] = on_user_risk_raised
 
-    from .views import account, admin, api, mfa, oauth, reset, signin
+    from .views import account, admin, api, mfa, oauth, ops, reset, signin
 
+    app.register_blueprint(ops.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(signin.bp)
@@ -90,6 +94,17 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     app.jinja_env.globals.update(csrf_token=csrf_token, settings=settings)
     _register_error_handlers(app)
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.teardown_request
+    def observe_duration(_exc: BaseException | None) -> None:
+        started = g.get("started")
+        if started is not None:
+            REQUEST_SECONDS.labels(request.endpoint or "unknown", request.method).observe(
+                time.perf_counter() - started)
 
     @app.before_request
     def refuse_nul_bytes() -> None:

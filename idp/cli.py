@@ -80,7 +80,8 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-cli = click.Group("idp", help="OpenID Connect provider with risk-based sign-in.")
+cli = click.version_option(package_name="idp", prog_name="idp")(
+    click.Group("idp", help="OpenID Connect provider with risk-based sign-in."))
 
 
 @cli.group("db")

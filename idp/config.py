@@ -171,6 +171,9 @@ class Settings:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     # Attack-protection counters live in the database unless a Redis URL is given.
     redis_url: str = _opt("", check=_check_redis_url)
+    # Who may read /metrics (judged on the client address the server trusts).
+    metrics_allow: tuple[str, ...] = _opt(factory=lambda: ("127.0.0.1/32", "::1/128"),
+                                          check=_check_cidr)
     # Members of this group reach /admin (after TOTP on every sign-in to it).
     admin_group: str = "admins"
     # Validated by the risk package itself, which owns its keys and their ranges.

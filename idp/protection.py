@@ -25,6 +25,7 @@ from risk.netutil import subnet_of
 
 from .counters import Counters
 from .extensions import db
+from .metrics import LOCKOUTS
 from .models import User, UserFeature
 from .requestinfo import client_ip, device_id
 
@@ -114,7 +115,9 @@ def failed(username: str, user: User | None) -> Refusal | None:
     """Count a wrong password; the refusal when this one locked the account."""
     now = int(_now().timestamp())
     store, config = counters(), _settings().lockout
-    store.incr(f"ip:{client_ip()}", 3600, now)
+    ip_failures, _ = store.incr(f"ip:{client_ip()}", 3600, now)
+    if ip_failures == _settings().throttle.failed_per_ip_per_hour:
+        LOCKOUTS.labels("ip").inc()
     group = f"{bucket(user)}:{_name(username)}"
     failures, _ = store.incr(f"fail:{group}", FAILURE_MEMORY_SECONDS, now)
     if failures % config.threshold:
@@ -123,6 +126,7 @@ def failed(username: str, user: User | None) -> Refusal | None:
     lockouts, _ = store.incr(f"lockouts:{group}", FAILURE_MEMORY_SECONDS, now)
     seconds = min(config.duration_seconds * 2 ** (lockouts - 1), MAX_LOCKOUT_SECONDS)
     store.put(f"lock:{group}", lockouts, now + seconds, now)
+    LOCKOUTS.labels("account").inc()
     return _refusal("locked", now + seconds)
 
 

@@ -24,6 +24,7 @@ from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState, Scope
 
 from .errors import ConfigError
 from .extensions import db
+from .metrics import DETECTIONS
 from .models import (
     OrgCountry,
     RiskDetection,
@@ -212,6 +213,8 @@ def store_detections(user_id: str, correlation_id: str, detections: Iterable[Det
         db.session.add(row)
         rows.append(row)
     db.session.commit()
+    for row in rows:
+        DETECTIONS.labels(row.risk_event_type).inc()
     return rows
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
 import selectors
+import tempfile
 import time
 from functools import partial
 from typing import Any
@@ -100,10 +102,27 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return build_app(self.config_path)
 
 
+def _multiprocess_metrics() -> None:
+    """Workers write their metrics to one folder that /metrics adds up (prometheus_client's
+    multiprocess mode); set before the workers fork, so each child uses file values."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-metrics-")
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def run_gunicorn(config_path: str | None, host: str, port: int, workers: int,
                  threads: int = 8) -> None:
     # Threaded workers: a connection is handed to a thread only once its data arrives, so
     # slow or idle clients wait in the poller instead of holding a worker.
+    _multiprocess_metrics()
     _Gunicorn(
         config_path,
         {
@@ -115,5 +134,6 @@ def run_gunicorn(config_path: str | None, host: str, port: int, workers: int,
             "accesslog": "-",
             "timeout": 60,
             "graceful_timeout": 30,
+            "child_exit": _child_exit,
         },
     ).run()

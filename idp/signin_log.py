@@ -11,6 +11,7 @@ from risk.levels import Level
 from risk.policy import Decision
 
 from .extensions import db
+from .metrics import SIGN_INS
 from .models import SignIn, User, UserRisk
 from .requestinfo import client_ip, device_id, user_agent
 
@@ -61,3 +62,4 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
                             "reason": r.reason} for r in decision.results]
     db.session.execute(_INSERT, [row])
     db.session.commit()
+    SIGN_INS.labels(kind, outcome, str(error_code or 0)).inc()

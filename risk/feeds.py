@@ -119,6 +119,15 @@ class Feeds:
             cache_size=settings.geoip_cache_size,
         )
 
+    def is_loaded(self, key: str) -> bool:
+        """Whether the feed of config key `key` is open for lookups."""
+        readers = {"geoip_city_db": self._city, "geoip_asn_db": self._asn,
+                   "anonymous_ip_db": self._anonymous,
+                   "leaked_passwords": self.leaked_passwords}
+        if key in readers:
+            return readers[key] is not None
+        return key in self.ip_lists
+
     @property
     def has_anonymous_db(self) -> bool:
         """True when an Anonymous-IP database is configured."""

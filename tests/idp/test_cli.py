@@ -174,3 +174,10 @@ def test_missing_feed_is_one_line(tmp_path, database_url):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "risk.leaked_passwords: cannot read" in lines[0], result.stderr
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"idp, version {version('idp')}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -66,6 +67,11 @@ def test_stalled_clients_do_not_stop_the_server(server):
         with requests.Session() as keepalive:
             assert [keepalive.get(f"{base}/jwks.json", timeout=60).status_code
                     for _ in range(3)] == [200, 200, 200]
+        # The worker's metrics reach /metrics through prometheus_client's multiprocess files.
+        metrics = requests.get(f"{base}/metrics", timeout=10).text
+        count = re.search(r'idp_request_duration_seconds_count\{endpoint="oauth.jwks",'
+                          r'method="GET"\} ([0-9.]+)', metrics)
+        assert count is not None and float(count.group(1)) >= 3
     finally:
         for sock in stalled + idle:
             sock.close()
@@ -127,8 +133,6 @@ def two_servers(request, tmp_path: Path, database_url: str):
 
 
 def test_lockout_holds_across_two_server_processes(two_servers):
-    import re
-
     (first, second), client_id = two_servers
     http = requests.Session()
     http.headers["X-Forwarded-For"] = "203.0.113.77"

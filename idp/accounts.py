@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from mfa.recovery import hash_recovery_code, new_recovery_codes
 from risk.detections import user_reported
+from risk.errors import FeedError
 from risk.vocabulary import RiskDetail, RiskEventType
 
 from . import notify, riskops
@@ -47,7 +48,13 @@ def new_password_problem(user: User | None, new: str, confirm: str) -> str | Non
     except PasswordPolicyError as exc:
         return str(exc)
     leaked = riskops.engine().feeds.leaked_passwords
-    if leaked is not None and leaked.count(new) > 0:
+    try:
+        seen = leaked.count(new) if leaked is not None else 0
+    except FeedError as exc:
+        # Unchecked is not accepted: the feed is being replaced, and is back in seconds.
+        log.error("new password not checked: %s", exc)
+        return "The password check is unavailable right now. Try again in a minute."
+    if seen > 0:
         return ("This password appears in a list of leaked passwords. Choose another one "
                 "you have not used elsewhere.")
     if user is not None:

@@ -116,6 +116,7 @@ class RiskEngine:
 
     def evaluate(self, ctx: SignInContext) -> Assessment:
         """Run every detector on `ctx` and aggregate; never raises because a detector did."""
+        self.feeds.refresh()
         ip_info = self.resolve(ctx)
         trusted = self.is_trusted_location(ip_info.ip)
         features = sign_in_features(ctx, ip_info)

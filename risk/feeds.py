@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import maxminddb
@@ -22,7 +27,8 @@ INFECTED_IP_LIST = "infected_ip_list"
 
 def _open_mmdb(key: str, path: str) -> maxminddb.Reader:
     try:
-        return maxminddb.open_database(path, maxminddb.MODE_AUTO)
+        # Read into memory: a memory-mapped file truncated under the server is a SIGBUS.
+        return maxminddb.open_database(path, maxminddb.MODE_MEMORY)
     except OSError as exc:
         raise FeedError(key, path, exc.strerror or type(exc).__name__) from exc
     except (maxminddb.InvalidDatabaseError, ValueError) as exc:
@@ -56,77 +62,161 @@ def _english(node: object) -> str | None:
     return None
 
 
-class Feeds:
-    """Every configured feed, ready for lookups; build it once with `Feeds.load(settings)`."""
+MMDB_KEYS = ("geoip_city_db", "geoip_asn_db", "anonymous_ip_db")
+LIST_KEYS = (ANONYMOUS_IP_LIST, MALICIOUS_IP_LIST, INFECTED_IP_LIST)
+LEAKED_KEY = "leaked_passwords"
 
-    def __init__(
-        self,
-        *,
-        city: maxminddb.Reader | None = None,
-        asn: maxminddb.Reader | None = None,
-        anonymous: maxminddb.Reader | None = None,
-        ip_lists: Mapping[str, IpRangeSet] | None = None,
-        leaked_passwords: LeakedPasswords | None = None,
-        cache_size: int = 65_536,
-    ) -> None:
-        self._city = city
-        self._asn = asn
-        self._anonymous = anonymous
-        self.ip_lists: Mapping[str, IpRangeSet] = dict(ip_lists or {})
-        self.leaked_passwords = leaked_passwords
+log = logging.getLogger("risk.feeds")
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """What tells a file changed: its inode, size and modification time (None if gone)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _load(key: str, path: str) -> Any:
+    if key in MMDB_KEYS:
+        return _open_mmdb(key, path)
+    if key == LEAKED_KEY:
+        return LeakedPasswords.open(key, path)
+    return load_ip_list(key, path)
+
+
+def _close(value: Any) -> None:
+    close = getattr(value, "close", None)  # readers and files; IP lists hold nothing open
+    if close is not None:
+        close()
+
+
+@dataclass
+class _Slot:
+    """One configured feed: its file, the data in use, and what became of newer files."""
+
+    key: str
+    path: str
+    value: Any
+    signature: tuple[int, int, int] | None
+    note: str = ""  # a newer file that was refused: the loaded data is still in use
+    failed: str = ""  # the data in use is gone (its file was rewritten in place, badly)
+
+
+class Feeds:
+    """Every configured feed, ready for lookups; build it once with `Feeds.load(settings)`.
+
+    Files may be replaced while the server runs, atomically or not. `refresh` (called by
+    the engine, at most every `feed_check_seconds`) looks at each file: a new valid one is
+    loaded and used, an invalid one is refused with the loaded data kept, and `status`
+    says which. GeoIP databases and IP lists are held in memory and the leaked-password
+    file is read with pread, so a file truncated under the server never crashes it.
+    """
+
+    def __init__(self, slots: Mapping[str, _Slot] | None = None, *, cache_size: int = 65_536,
+                 check_seconds: float = 5.0) -> None:
+        self._slots: dict[str, _Slot] = dict(slots or {})
+        self._retired: list[Any] = []
+        self._check_seconds = check_seconds
+        self._checked_at = time.monotonic()
+        self._lock = threading.Lock()
         self.lookup: Callable[[str], IpInfo] = functools.lru_cache(maxsize=cache_size)(self._lookup)
 
     @classmethod
     def load(cls, settings: RiskSettings) -> Feeds:
         """Open every feed `settings` configures; FeedError if any of them cannot be read."""
-        opened: list[maxminddb.Reader] = []
-
-        def mmdb(key: str, path: str) -> maxminddb.Reader | None:
-            if not path:
-                return None
-            reader = _open_mmdb(key, path)
-            opened.append(reader)
-            return reader
-
+        slots: dict[str, _Slot] = {}
         try:
-            city = mmdb("geoip_city_db", settings.geoip_city_db)
-            asn = mmdb("geoip_asn_db", settings.geoip_asn_db)
-            anonymous = mmdb("anonymous_ip_db", settings.anonymous_ip_db)
-            lists = {
-                key: load_ip_list(key, path)
-                for key, path in (
-                    (ANONYMOUS_IP_LIST, settings.anonymous_ip_list),
-                    (MALICIOUS_IP_LIST, settings.malicious_ip_list),
-                    (INFECTED_IP_LIST, settings.infected_ip_list),
-                )
-                if path
-            }
-            leaked = (
-                LeakedPasswords.open("leaked_passwords", settings.leaked_passwords)
-                if settings.leaked_passwords
-                else None
-            )
+            for key in (*MMDB_KEYS, *LIST_KEYS, LEAKED_KEY):
+                path = getattr(settings, key)
+                if path:
+                    signature = _signature(path)
+                    slots[key] = _Slot(key, path, _load(key, path), signature)
         except FeedError:
-            for reader in opened:
-                reader.close()
+            for slot in slots.values():
+                _close(slot.value)
             raise
-        return cls(
-            city=city,
-            asn=asn,
-            anonymous=anonymous,
-            ip_lists=lists,
-            leaked_passwords=leaked,
-            cache_size=settings.geoip_cache_size,
-        )
+        return cls(slots, cache_size=settings.geoip_cache_size,
+                   check_seconds=settings.feed_check_seconds)
+
+    def _value(self, key: str) -> Any:
+        slot = self._slots.get(key)
+        return None if slot is None else slot.value
+
+    @property
+    def _city(self) -> maxminddb.Reader | None:
+        return self._value("geoip_city_db")  # type: ignore[no-any-return]
+
+    @property
+    def _asn(self) -> maxminddb.Reader | None:
+        return self._value("geoip_asn_db")  # type: ignore[no-any-return]
+
+    @property
+    def _anonymous(self) -> maxminddb.Reader | None:
+        return self._value("anonymous_ip_db")  # type: ignore[no-any-return]
+
+    @property
+    def ip_lists(self) -> Mapping[str, IpRangeSet]:
+        """The configured IP lists by config key."""
+        return {key: self._slots[key].value for key in LIST_KEYS if key in self._slots}
+
+    @property
+    def leaked_passwords(self) -> LeakedPasswords | None:
+        """The leaked-password corpus, when configured."""
+        return self._value(LEAKED_KEY)  # type: ignore[no-any-return]
+
+    def refresh(self, now: float | None = None, *, force: bool = False) -> None:
+        """Load any feed file that changed since it was read (see the class docstring)."""
+        now = time.monotonic() if now is None else now
+        if not force and now - self._checked_at < self._check_seconds:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another thread is looking already
+        try:
+            self._checked_at = now
+            for slot in self._slots.values():
+                self._refresh_slot(slot)
+        finally:
+            self._lock.release()
+
+    def _refresh_slot(self, slot: _Slot) -> None:
+        signature = _signature(slot.path)
+        if signature == slot.signature:
+            return
+        if signature is None:
+            slot.note = "the file is gone; the data loaded before is in use"
+            return
+        try:
+            fresh = _load(slot.key, slot.path)
+        except FeedError as exc:
+            slot.note = f"a newer file was refused ({exc.reason}); the data loaded before " \
+                        "is in use"
+            if slot.key == LEAKED_KEY and slot.signature and slot.signature[0] == signature[0]:
+                # Rewritten in place: the descriptor in use reads the broken file too.
+                slot.failed = f"the file was rewritten in place and is unreadable ({exc.reason})"
+            log.warning("risk.%s: %s: %s", slot.key, slot.path, slot.failed or slot.note)
+            slot.signature = signature
+            return
+        # Closing waits one generation: a lookup in another thread may still hold it.
+        for old in self._retired:
+            _close(old)
+        self._retired = [slot.value]
+        slot.value, slot.signature, slot.note, slot.failed = fresh, signature, "", ""
+        if slot.key in MMDB_KEYS:
+            self.lookup.cache_clear()  # type: ignore[attr-defined]
+        log.info("risk.%s: loaded the new %s", slot.key, slot.path)
+
+    def status(self) -> dict[str, str]:
+        """Each configured feed: "loaded" (with a note on a refused newer file) or why not."""
+        return {key: f"failed: {slot.failed}" if slot.failed
+                else "loaded" + (f"; {slot.note}" if slot.note else "")
+                for key, slot in self._slots.items()}
 
     def is_loaded(self, key: str) -> bool:
-        """Whether the feed of config key `key` is open for lookups."""
-        readers = {"geoip_city_db": self._city, "geoip_asn_db": self._asn,
-                   "anonymous_ip_db": self._anonymous,
-                   "leaked_passwords": self.leaked_passwords}
-        if key in readers:
-            return readers[key] is not None
-        return key in self.ip_lists
+        """Whether the feed of config key `key` is usable for lookups."""
+        slot = self._slots.get(key)
+        return slot is not None and not slot.failed
 
     @property
     def has_anonymous_db(self) -> bool:
@@ -169,12 +259,9 @@ class Feeds:
         )
 
     def close(self) -> None:
-        """Close every open database and mapping."""
-        for reader in (self._city, self._asn, self._anonymous):
-            if reader is not None:
-                reader.close()
-        if self.leaked_passwords is not None:
-            self.leaked_passwords.close()
+        """Close every open database and file."""
+        for value in [*(slot.value for slot in self._slots.values()), *self._retired]:
+            _close(value)
 
     def __enter__(self) -> Feeds:
         return self

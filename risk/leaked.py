@@ -1,48 +1,86 @@
-"""Binary search over a Pwned Passwords SHA-1 file without loading it into memory."""
+"""Binary search over a Pwned Passwords SHA-1 file without loading it into memory.
+
+The file is read with `os.pread` on a descriptor kept open, never memory-mapped: a file
+truncated or rewritten under a mapping kills the process with SIGBUS, whereas a short or
+garbled read here raises FeedError, which the engine treats as a detector that failed.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import re
 
 from risk.errors import FeedError
 
-_LINE = re.compile(rb"[0-9A-F]{40}:[0-9]+\r?\n?")
+_LINE = re.compile(rb"[0-9A-F]{40}:[0-9]+\r?")
 _HASH_LEN = 40
+_LONGEST_LINE = 64  # 40 hex digits, a colon, a count and CR LF fit with room to spare
 
 
 class LeakedPasswords:
-    """A memory-mapped, hash-ordered `HASH:COUNT` file (the official dump can be ~40 GB)."""
+    """A hash-ordered `HASH:COUNT` file (the official dump can be ~40 GB)."""
 
-    __slots__ = ("_map", "path", "_size")
+    __slots__ = ("_fd", "_size", "key", "path")
 
-    def __init__(self, mapped: mmap.mmap, path: str) -> None:
-        self._map = mapped
-        self._size = len(mapped)
+    def __init__(self, fd: int, size: int, key: str, path: str) -> None:
+        self._fd = fd
+        self._size = size
+        self.key = key
         self.path = path
 
     @classmethod
     def open(cls, key: str, path: str) -> LeakedPasswords:
-        """Map the file at `path`, checking its first and last lines; FeedError on any problem."""
+        """Open the file at `path`, checking its first and last lines; FeedError on any
+        problem."""
         try:
-            with open(path, "rb") as handle:
-                if os.fstat(handle.fileno()).st_size == 0:
-                    raise FeedError(key, path, "file is empty")
-                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise FeedError(key, path, exc.strerror or type(exc).__name__) from exc
-        first_end = mapped.find(b"\n", 0, 200)
-        first = mapped[: first_end + 1 if first_end >= 0 else 200]
-        tail_start = mapped.rfind(b"\n", 0, max(len(mapped) - 1, 0)) + 1
-        last = mapped[tail_start:]
-        if not _LINE.fullmatch(first) or not _LINE.fullmatch(last) or first[:40] > last[:40]:
-            mapped.close()
-            raise FeedError(
-                key, path, "expected uppercase SHA-1 'HASH:COUNT' lines ordered by hash"
-            )
-        return cls(mapped, path)
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                raise FeedError(key, path, "file is empty")
+            corpus = cls(fd, size, key, path)
+            first = corpus._line_at(0)[0]
+            last = corpus._line_at(corpus._line_start(0, size - 1))[0]
+            if first > last:
+                raise corpus._broken("the first line sorts after the last")
+        except FeedError:
+            os.close(fd)
+            raise
+        except OSError as exc:
+            os.close(fd)
+            raise FeedError(key, path, exc.strerror or type(exc).__name__) from exc
+        return corpus
+
+    def _broken(self, detail: str) -> FeedError:
+        return FeedError(self.key, self.path,
+                         f"expected uppercase SHA-1 'HASH:COUNT' lines ordered by hash "
+                         f"({detail})")
+
+    def _read(self, offset: int, size: int) -> bytes:
+        return os.pread(self._fd, size, offset)
+
+    def _line_start(self, low: int, position: int) -> int:
+        """The start of the line holding `position`, no earlier than `low` (a line start)."""
+        back = max(low, position - _LONGEST_LINE)
+        chunk = self._read(back, position - back)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return back + newline + 1
+        if back == low:
+            return low
+        raise self._broken("a line is too long")
+
+    def _line_at(self, start: int) -> tuple[bytes, int]:
+        """The hash and count fields of the line at `start`, and where the next line starts."""
+        raw = self._read(start, _LONGEST_LINE)
+        newline = raw.find(b"\n")
+        line = raw[:newline] if newline >= 0 else raw
+        if not _LINE.fullmatch(line) or (newline < 0 and start + len(raw) < self._size):
+            raise self._broken(f"unreadable line at byte {start}")
+        return line.rstrip(b"\r"), start + (newline + 1 if newline >= 0 else len(raw))
 
     def count(self, password: str) -> int:
         """How many times the dump saw `password` (0 when absent)."""
@@ -51,28 +89,20 @@ class LeakedPasswords:
 
     def count_hash(self, target: bytes) -> int:
         """How many times the dump saw the uppercase hex SHA-1 `target` (0 when absent)."""
-        data = self._map
         low, high = 0, self._size
         # Invariant: `low` is a line start and the target, if present, starts in [low, high).
         while low < high:
-            middle = (low + high) // 2
-            start = data.rfind(b"\n", low, middle) + 1
-            if start == 0:
-                start = low
-            candidate = data[start : start + _HASH_LEN]
+            start = self._line_start(low, (low + high) // 2)
+            line, following = self._line_at(start)
+            candidate = line[:_HASH_LEN]
             if candidate == target:
-                end = data.find(b"\n", start)
-                field = data[start + _HASH_LEN + 1 : end if end >= 0 else self._size]
-                return int(field.strip() or b"0")
+                return int(line[_HASH_LEN + 1:])
             if candidate < target:
-                end = data.find(b"\n", start)
-                if end < 0:
-                    return 0
-                low = end + 1
+                low = following
             else:
                 high = start
         return 0
 
     def close(self) -> None:
-        """Unmap the file."""
-        self._map.close()
+        """Close the file."""
+        os.close(self._fd)

@@ -46,6 +46,8 @@ class RiskSettings:
     leaked_passwords: str = ""
     trusted_locations: tuple[str, ...] = ()
     geoip_cache_size: int = 65_536
+    # How often feed files are checked for a newer version (seconds).
+    feed_check_seconds: int = 5
 
     impossible_travel_kmh: float = 900.0
     impossible_travel_high_factor: float = 3.0
@@ -243,6 +245,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "leaked_passwords": _path,
     "trusted_locations": _cidrs,
     "geoip_cache_size": _whole(0, 10_000_000),
+    "feed_check_seconds": _whole(1, 86_400),
     "impossible_travel_kmh": _number(100, 20_000),
     "impossible_travel_high_factor": _number(1, 100),
     "impossible_travel_min_distance_km": _number(0, 20_000),

@@ -14,9 +14,6 @@ from ..requestinfo import client_ip
 
 bp = Blueprint("ops", __name__)
 
-FEED_KEYS = ("geoip_city_db", "geoip_asn_db", "anonymous_ip_db", "anonymous_ip_list",
-             "malicious_ip_list", "infected_ip_list", "leaked_passwords")
-
 
 @bp.get("/healthz")
 def healthz() -> Any:
@@ -35,11 +32,11 @@ def readyz() -> Any:
     except sa.exc.SQLAlchemyError as exc:
         db.session.rollback()
         checks["database"] = f"error: {type(exc).__name__}"
-    engine = current_app.extensions["idp.risk"]
-    configured = {k: getattr(engine.settings, k, "") for k in FEED_KEYS}
-    checks["feeds"] = {key: "loaded" if engine.feeds.is_loaded(key) else "not loaded"
-                       for key, path in configured.items() if path}
-    ready = checks["database"] == "ok" and all(v == "loaded" for v in checks["feeds"].values())
+    feeds = current_app.extensions["idp.risk"].feeds
+    feeds.refresh()
+    checks["feeds"] = feeds.status()
+    ready = checks["database"] == "ok" and all(
+        v.startswith("loaded") for v in checks["feeds"].values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), \
         200 if ready else 503
 

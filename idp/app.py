@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     app = Flask("idp", template_folder=str(templates_dir()))
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        SECRET_KEY_FALLBACKS=list(settings.old_secret_keys),
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         # On https the __Host- prefix pins the cookie to this host, path / and Secure.

@@ -93,11 +93,12 @@ def db_group() -> None:
 @with_app
 def db_upgrade(app: Flask) -> None:
     """Create or migrate the schema to the newest revision (Alembic)."""
-    from .keys import ensure_key
+    from .keys import ensure_key, reseal_clear_keys
     from .migrate import upgrade
 
     upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
     ensure_key(app.extensions["idp.clock"].now())
+    reseal_clear_keys()
     click.echo("database is up to date")
 
 
@@ -205,6 +206,38 @@ def keys_rotate(app: Flask) -> None:
     click.echo(f"new signing key {row.kid}; previous keys published for {publish_for}")
 
 
+@keys_group.command("reseal")
+@with_app
+def keys_reseal(app: Flask) -> None:
+    """Seal every signing key and TOTP secret again under the current secret_key (after
+    changing it, with the old one in old_secret_keys)."""
+    from .keys import reseal_all
+    from .secretbox import SecretUnreadable
+
+    try:
+        keys, secrets_ = reseal_all()
+    except SecretUnreadable as exc:
+        _fail(f"{exc}: add the secret_key they were sealed with to old_secret_keys")
+        return
+    click.echo(f"resealed {keys} signing keys and {secrets_} TOTP secrets under the current "
+               "secret_key; old_secret_keys can now be emptied")
+
+
+@keys_group.command("list")
+@with_app
+def keys_list(app: Flask) -> None:
+    """The signing keys: id, created, retired, published until."""
+    from .extensions import db
+    from .models import SigningKey
+
+    rows = db.session.scalars(sa.select(SigningKey).order_by(SigningKey.created_at))
+    for row in rows:
+        state = "current" if row.retired_at is None else (
+            f"retired {row.retired_at:%Y-%m-%d %H:%M}, published until "
+            f"{row.publish_until:%Y-%m-%d %H:%M}" if row.publish_until else "retired")
+        click.echo(f"{row.kid}  {row.alg}  created {row.created_at:%Y-%m-%d %H:%M}  {state}")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
@@ -261,7 +294,7 @@ def demo(config: str | None, host: str, port: int) -> None:
 
     from .app import create_app
     from .clients import ensure_demo_client
-    from .keys import ensure_key
+    from .keys import ensure_key, reseal_clear_keys
     from .migrate import upgrade
     from .users import ensure_user
 
@@ -278,6 +311,7 @@ def demo(config: str | None, host: str, port: int) -> None:
     with app.app_context():
         upgrade(settings.database_url)
         ensure_key(app.extensions["idp.clock"].now())
+        reseal_clear_keys()
         ensure_demo_client(DEMO_CLIENT_ID, f"{issuer}/demo/callback", f"{issuer}/demo")
         ensure_user(app, DEMO_USER, DEMO_PASSWORD, email="demo@example.org", groups=["users"])
     click.echo(f"""

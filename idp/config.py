@@ -160,6 +160,9 @@ def _check_redis_url(value: str) -> str | None:
 class Settings:
     issuer: str = _opt("http://127.0.0.1:5000", check=_check_url)
     secret_key: str = ""
+    # Former secret_keys, still accepted to open sealed secrets and session cookies while
+    # `idp keys reseal` moves everything to the current one.
+    old_secret_keys: tuple[str, ...] = _opt(factory=tuple)
     database_url: str = _opt("sqlite:///instance/idp.db", check=_check_database_url)
     trusted_proxies: tuple[str, ...] = _opt(factory=lambda: ("127.0.0.1/32",), check=_check_cidr)
     mfa: MfaSettings = field(default_factory=MfaSettings)

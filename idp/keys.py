@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from joserfc.jwk import KeySet, RSAKey
 
 from .extensions import db
-from .models import SigningKey
+from .models import SigningKey, User
+from .secretbox import is_sealed, reseal, seal, unseal
 
 # How long a worker trusts its idea of the current key; a rotation reaches every worker within it.
 ACTIVE_KEY_CACHE_SECONDS = 30.0
@@ -25,8 +26,10 @@ def create_key(now: datetime) -> SigningKey:
     key = RSAKey.generate_key(
         2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True
     )
+    # Sealed: a database dump without the secret_key cannot sign tokens.
     row = SigningKey(
-        kid=kid, alg="RS256", private_jwk=json.dumps(key.as_dict(private=True)), created_at=now
+        kid=kid, alg="RS256", private_jwk=seal(json.dumps(key.as_dict(private=True))),
+        created_at=now,
     )
     db.session.add(row)
     return row
@@ -61,7 +64,7 @@ class KeyStore:
         with self._lock:
             key = self._parsed.get(row.kid)
             if key is None:
-                key = RSAKey.import_key(json.loads(row.private_jwk))
+                key = RSAKey.import_key(json.loads(unseal(row.private_jwk)))
                 self._parsed[row.kid] = key
             return key
 
@@ -105,3 +108,26 @@ class KeyStore:
 
     def key_set(self, now: datetime) -> KeySet:
         return KeySet(self.published(now))
+
+
+def reseal_all() -> tuple[int, int]:
+    """Seal every signing key and TOTP secret again under the current secret_key (keys
+    stored in clear by older versions get sealed); return how many of each."""
+    keys = list(db.session.scalars(sa.select(SigningKey)))
+    for row in keys:
+        row.private_jwk = reseal(row.private_jwk)
+    users = list(db.session.scalars(sa.select(User).where(User.totp_secret.is_not(None))))
+    for user in users:
+        user.totp_secret = reseal(user.totp_secret or "")
+    db.session.commit()
+    return len(keys), len(users)
+
+
+def reseal_clear_keys() -> int:
+    """Seal signing keys that older versions stored in clear; return how many."""
+    clear = [row for row in db.session.scalars(sa.select(SigningKey))
+             if not is_sealed(row.private_jwk)]
+    for row in clear:
+        row.private_jwk = seal(row.private_jwk)
+    db.session.commit()
+    return len(clear)

@@ -1,14 +1,15 @@
-"""Encryption at rest for TOTP secrets, keyed from the configured secret_key.
+"""Encryption at rest for TOTP secrets and signing keys, keyed from the secret_key.
 
-A leaked database dump then does not hand out every user's second factor. Changing
-secret_key makes stored secrets unreadable: those users register TOTP again.
+A leaked database dump then hands out neither second factors nor the means to forge
+tokens. To change secret_key, list the old one in `old_secret_keys`: values sealed with
+it still open, and `idp keys reseal` seals everything again under the new key.
 """
 
 from __future__ import annotations
 
 import base64
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
@@ -22,13 +23,26 @@ class SecretUnreadable(IdpError):
     """A sealed secret could not be opened (secret_key changed, or the value was altered)."""
 
 
-def _box() -> Fernet:
+def _fernet(secret_key: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"idp totp secrets").derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _box() -> MultiFernet:
+    """Seals with the current secret_key; opens with it or any of `old_secret_keys`."""
     box = current_app.extensions.get("idp.secretbox")
     if box is None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                   info=b"idp totp secrets").derive(current_app.config["SECRET_KEY"].encode())
-        box = current_app.extensions["idp.secretbox"] = Fernet(base64.urlsafe_b64encode(key))
+        keys = [current_app.config["SECRET_KEY"],
+                *current_app.config.get("SECRET_KEY_FALLBACKS", ())]
+        box = current_app.extensions["idp.secretbox"] = MultiFernet(
+            [_fernet(key) for key in keys])
     return box
+
+
+def is_sealed(stored: str) -> bool:
+    """Whether a stored value was sealed (older versions stored some in clear)."""
+    return stored.startswith(_PREFIX)
 
 
 def seal(secret: str) -> str:
@@ -43,5 +57,16 @@ def unseal(stored: str) -> str:
     try:
         return _box().decrypt(stored[len(_PREFIX):].encode()).decode()
     except InvalidToken:
-        raise SecretUnreadable("a stored TOTP secret cannot be decrypted with the current "
-                               "secret_key") from None
+        raise SecretUnreadable("a stored secret cannot be decrypted with secret_key or any "
+                               "of old_secret_keys") from None
+
+
+def reseal(stored: str) -> str:
+    """The value sealed again under the current secret_key (sealed first if it was not)."""
+    if not stored.startswith(_PREFIX):
+        return seal(stored)
+    try:
+        return _PREFIX + _box().rotate(stored[len(_PREFIX):].encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable("a stored secret cannot be decrypted with secret_key or any "
+                               "of old_secret_keys") from None

@@ -181,3 +181,12 @@ def test_version():
 
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"idp, version {version('idp')}"
+
+
+def test_keys_reseal_and_list(config):
+    assert run("db", "upgrade", "--config", config).returncode == 0
+    listed = run("keys", "list", "--config", config)
+    assert listed.returncode == 0 and "current" in listed.stdout
+    resealed = run("keys", "reseal", "--config", config)
+    assert resealed.returncode == 0
+    assert "resealed 1 signing keys and 0 TOTP secrets" in resealed.stdout

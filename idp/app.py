@@ -36,6 +36,7 @@ API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/",
                 "/healthz", "/readyz", "/metrics")
 
 log = logging.getLogger("idp")
+request_log = logging.getLogger("idp.request")
 
 
 def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
@@ -100,12 +101,17 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     def start_timer() -> None:
         g.started = time.perf_counter()
 
-    @app.teardown_request
-    def observe_duration(_exc: BaseException | None) -> None:
+    @app.after_request
+    def log_request(response: Any) -> Any:
         started = g.get("started")
-        if started is not None:
-            REQUEST_SECONDS.labels(request.endpoint or "unknown", request.method).observe(
-                time.perf_counter() - started)
+        seconds = time.perf_counter() - started if started is not None else 0.0
+        REQUEST_SECONDS.labels(request.endpoint or "unknown", request.method).observe(seconds)
+        # The path only: query strings can hold codes, tokens and id_token_hint values.
+        request_log.info("request", extra={
+            **g.get("log_fields", {}), "request_id": request_id(), "method": request.method,
+            "path": request.path, "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 2)})
+        return response
 
     @app.before_request
     def refuse_nul_bytes() -> None:

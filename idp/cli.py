@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import secrets
 import sys
@@ -324,6 +325,11 @@ idp demo: an OpenID Connect provider on {issuer}
   client     {DEMO_CLIENT_ID} (public, PKCE), redirect URI {issuer}/demo/callback
 Press Ctrl+C to stop.
 """)
+    from .logs import configure
+
+    configure(settings.logging.format, settings.logging.level)
+    # Our request lines replace werkzeug's, which print query strings (codes, hints).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 

@@ -157,6 +157,12 @@ def _check_redis_url(value: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class LoggingSettings:
+    format: str = _opt("json", choices=("json", "text"))
+    level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True)
 class Settings:
     issuer: str = _opt("http://127.0.0.1:5000", check=_check_url)
     secret_key: str = ""
@@ -171,6 +177,7 @@ class Settings:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     # Attack-protection counters live in the database unless a Redis URL is given.
     redis_url: str = _opt("", check=_check_redis_url)
@@ -279,7 +286,7 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     sections = {
         ENV_PREFIX + name.upper() + "__"
         for name in ("mfa", "policies", "passwords", "tokens", "notifications", "lockout",
-                     "throttle", "risk")
+                     "throttle", "logging", "risk")
     }
     for name, raw in environ.items():
         if name in by_env:

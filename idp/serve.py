@@ -98,8 +98,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from .cli import build_app
+        from .logs import configure
 
-        return build_app(self.config_path)
+        app = build_app(self.config_path)
+        settings = app.extensions["idp.settings"]
+        configure(settings.logging.format, settings.logging.level)
+        return app
 
 
 def _multiprocess_metrics() -> None:
@@ -131,7 +135,9 @@ def run_gunicorn(config_path: str | None, host: str, port: int, workers: int,
             "worker_class": "idp.serve.SlowClientSafeWorker",
             "threads": threads,
             "keepalive": 5,
-            "accesslog": "-",
+            # Our own request line replaces gunicorn's access log, which would print query
+            # strings (codes, id_token_hint) and lacks the request and correlation ids.
+            "accesslog": None,
             "timeout": 60,
             "graceful_timeout": 30,
             "child_exit": _child_exit,

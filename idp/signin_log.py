@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 
 from risk.levels import Level
 from risk.policy import Decision
@@ -62,4 +62,7 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
                             "reason": r.reason} for r in decision.results]
     db.session.execute(_INSERT, [row])
     db.session.commit()
+    # The request's log line says which attempt it was.
+    g.log_fields = {"correlation_id": correlation_id, "client_id": client_id,
+                    "user_id": row["user_id"], "outcome": outcome, "error_code": error_code}
     SIGN_INS.labels(kind, outcome, str(error_code or 0)).inc()

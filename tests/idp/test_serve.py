@@ -47,6 +47,13 @@ def server(tmp_path: Path):
     os.killpg(proc.pid, signal.SIGTERM)
     log = proc.communicate(timeout=30)[0].decode()
     assert "Traceback" not in log, log
+    # The workers log one JSON object a line; request lines carry paths, never queries.
+    import json
+
+    requests_seen = [json.loads(line) for line in log.splitlines()
+                     if line.startswith("{") and '"event": "request"' in line]
+    assert any(r["path"] == "/jwks.json" and r["status"] == 200 for r in requests_seen)
+    assert all("?" not in r["path"] and r["request_id"] for r in requests_seen)
 
 
 def test_stalled_clients_do_not_stop_the_server(server):

@@ -140,6 +140,69 @@ def users_set_password(app: Flask, name: str, password_stdin: bool, temporary: b
     click.echo(f"password set for {user.username}" + (" (temporary)" if temporary else ""))
 
 
+@users_group.command("list")
+@with_app
+def users_list(app: Flask) -> None:
+    """Every user: name, id, groups, second factor, state."""
+    from .extensions import db
+    from .models import User
+
+    for user in db.session.scalars(sa.select(User).order_by(User.username)):
+        factor = "totp" if user.has_totp else "no second factor"
+        state = "disabled" if user.disabled else "enabled"
+        groups = ",".join(user.groups or []) or "-"
+        click.echo(f"{user.username}  {user.id}  groups={groups}  {factor}  {state}")
+
+
+@users_group.command("disable")
+@click.argument("name")
+@with_app
+def users_disable(app: Flask, name: str) -> None:
+    """Disable a user: signed out everywhere, no sign-in, tokens refused."""
+    from .users import find_user, set_disabled
+
+    set_disabled(find_user(name), True)
+    click.echo(f"disabled {name}; their sessions and tokens are revoked")
+
+
+@users_group.command("enable")
+@click.argument("name")
+@with_app
+def users_enable(app: Flask, name: str) -> None:
+    """Enable a disabled user."""
+    from .users import find_user, set_disabled
+
+    set_disabled(find_user(name), False)
+    click.echo(f"enabled {name}")
+
+
+@users_group.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app
+def users_delete(app: Flask, name: str, yes: bool) -> None:
+    """Delete a user and everything of theirs."""
+    from .users import delete_user, find_user
+
+    user = find_user(name)
+    if not yes:
+        click.confirm(f"delete user {name} and their sessions, tokens and history?",
+                      abort=True)
+    delete_user(user)
+    click.echo(f"deleted {name}")
+
+
+@users_group.command("reset-mfa")
+@click.argument("name")
+@with_app
+def users_reset_mfa(app: Flask, name: str) -> None:
+    """Remove a user's authenticator and recovery codes (a lost phone)."""
+    from .users import find_user, reset_second_factors
+
+    reset_second_factors(find_user(name), initiated_by="cli")
+    click.echo(f"second factors of {name} removed; they register again at the next sign-in")
+
+
 @cli.group("clients")
 def clients_group() -> None:
     """Manage OAuth clients (relying parties)."""
@@ -186,6 +249,49 @@ def clients_add(
         click.echo(f"client_id:     {client.client_id}")
         if secret:
             click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
+@clients_group.command("list")
+@with_app
+def clients_list(app: Flask) -> None:
+    """Every client: id, name, type, redirect URIs."""
+    from .extensions import db
+    from .models import Client
+
+    for client in db.session.scalars(sa.select(Client).order_by(Client.name)):
+        kind = "public" if client.is_public else "confidential"
+        uris = " ".join(client.redirect_uris) or "-"
+        click.echo(f"{client.client_id}  {client.name}  {kind}  {uris}")
+
+
+@clients_group.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
+@with_app
+def clients_rotate_secret(app: Flask, client_id: str, as_json: bool) -> None:
+    """A new secret for a confidential client (the old one stops working at once)."""
+    from .clients import find_client, rotate_secret
+
+    secret = rotate_secret(find_client(client_id))
+    if as_json:
+        click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
+@clients_group.command("delete")
+@click.argument("client_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app
+def clients_delete(app: Flask, client_id: str, yes: bool) -> None:
+    """Delete a client and the tokens issued to it."""
+    from .clients import delete_client, find_client
+
+    client = find_client(client_id)
+    if not yes:
+        click.confirm(f"delete client {client.name} ({client_id}) and its tokens?", abort=True)
+    delete_client(client)
+    click.echo(f"deleted client {client_id}")
 
 
 @cli.group("keys")

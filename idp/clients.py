@@ -88,3 +88,33 @@ def ensure_demo_client(client_id: str, redirect_uri: str, logout_uri: str) -> Cl
         client_id=client_id,
     )
     return client
+
+
+def find_client(client_id: str) -> Client:
+    """The client with this id, or an error naming it."""
+    client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    if client is None:
+        raise IdpError(f"no client with id {client_id!r}")
+    return client
+
+
+def rotate_secret(client: Client) -> str:
+    """A new secret for a confidential client; the old one stops working at once."""
+    if client.is_public:
+        raise IdpError(f"client {client.client_id!r} is public: it has no secret")
+    secret = secrets.token_urlsafe(32)
+    client.client_secret = hash_client_secret(secret)
+    client.client_id_issued_at = int(time.time())
+    db.session.commit()
+    return secret
+
+
+def delete_client(client: Client) -> None:
+    """Delete a client and every token and code issued to it."""
+    from .models import AuthorizationCode, Token
+
+    db.session.execute(sa.delete(Token).where(Token.client_id == client.client_id))
+    db.session.execute(sa.delete(AuthorizationCode).where(
+        AuthorizationCode.client_id == client.client_id))
+    db.session.delete(client)
+    db.session.commit()

@@ -74,3 +74,43 @@ def ensure_user(
         return create_user(app, name, password, email=email, groups=groups)
     set_password(app, user, password)
     return user
+
+
+def set_disabled(user: User, disabled: bool) -> None:
+    """Disable (signed out everywhere, no sign-in, no token use) or enable a user."""
+    from .sessions import revoke_sessions
+
+    user.disabled = disabled
+    db.session.commit()
+    if disabled:
+        revoke_sessions(user.id)
+
+
+def delete_user(user: User) -> None:
+    """Delete a user with their sessions, tokens, factors and risk records."""
+    from .sessions import revoke_sessions
+
+    revoke_sessions(user.id)
+    db.session.delete(user)
+    db.session.commit()
+
+
+def reset_second_factors(user: User, initiated_by: str) -> None:
+    """Remove the user's authenticator and recovery codes (lost phone): the registration
+    policy applies again. Recorded in the user's risk history; sessions end."""
+    from .models import RecoveryCode, RiskHistory, UserRisk
+    from .sessions import clock_now, revoke_sessions
+
+    user.totp_secret = None
+    user.totp_registered_at = None
+    user.totp_last_step = None
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    risk = db.session.get(UserRisk, user.id)
+    db.session.add(RiskHistory(
+        user_id=user.id, at=clock_now(), initiated_by=initiated_by,
+        activity="secondFactorsReset", risk_level=risk.risk_level if risk else "none",
+        risk_state=risk.risk_state if risk else "none",
+        risk_detail=risk.risk_detail if risk else "none",
+        note="authenticator app and recovery codes removed"))
+    db.session.commit()
+    revoke_sessions(user.id)

@@ -190,3 +190,63 @@ def test_keys_reseal_and_list(config):
     resealed = run("keys", "reseal", "--config", config)
     assert resealed.returncode == 0
     assert "resealed 1 signing keys and 0 TOTP secrets" in resealed.stdout
+
+
+def test_user_and_client_lifecycle(config, database_url):
+    assert run("db", "upgrade", "--config", config).returncode == 0
+    assert run("users", "add", "carol", "--password-stdin", "--config", config,
+               stdin="a-good-password-1\n").returncode == 0
+    listed = run("users", "list", "--config", config).stdout
+    assert "carol" in listed and "no second factor" in listed and "enabled" in listed
+    assert run("users", "disable", "carol", "--config", config).returncode == 0
+    assert "disabled" in run("users", "list", "--config", config).stdout
+    assert run("users", "enable", "carol", "--config", config).returncode == 0
+    reset = run("users", "reset-mfa", "carol", "--config", config)
+    assert reset.returncode == 0 and "register again" in reset.stdout
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT activity FROM risk_history")).scalars().all() == ["secondFactorsReset"]
+    engine.dispose()
+    refused = run("users", "delete", "carol", "--config", config, stdin="n\n")
+    assert refused.returncode != 0
+    assert run("users", "delete", "carol", "--yes", "--config", config).returncode == 0
+    assert "carol" not in run("users", "list", "--config", config).stdout
+    assert run("users", "disable", "carol", "--config", config).stderr.strip() \
+        .endswith("no user named 'carol'")
+
+    creds = json.loads(run("clients", "add", "Wiki", "--redirect-uri",
+                           "https://wiki.example/cb", "--json", "--config", config).stdout)
+    assert creds["client_id"] in run("clients", "list", "--config", config).stdout
+    rotated = json.loads(run("clients", "rotate-secret", creds["client_id"], "--json",
+                             "--config", config).stdout)
+    assert rotated["client_secret"] != creds["client_secret"]
+    assert run("clients", "delete", creds["client_id"], "--yes", "--config", config
+               ).returncode == 0
+    assert creds["client_id"] not in run("clients", "list", "--config", config).stdout
+
+
+def test_a_rotated_secret_replaces_the_old_one_at_once(provider):
+    from idp.clients import find_client, rotate_secret
+
+    rp = provider.rp(grant_types=["client_credentials"], scopes=["openid"], redirect_uris=[])
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 200
+    with provider.app.app_context():
+        new = rotate_secret(find_client(rp.client_id))
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 401
+    rp.secret = new
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 200
+
+
+def test_a_disabled_user_cannot_sign_in_or_use_tokens(provider):
+    from idp.users import find_user, set_disabled
+
+    provider.user("alice")
+    rp = provider.rp()
+    tokens = rp.tokens()
+    with provider.app.app_context():
+        set_disabled(find_user("alice"), True)
+    me = provider.app.test_client().get(
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 401
+    assert provider.rp().sign_in().status_code == 401

@@ -348,11 +348,13 @@ def keys_list(app: Flask) -> None:
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Threads per worker (gthread workers).")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes (default: [server] workers, 2).")
+@click.option("--threads", default=None, type=click.IntRange(1, 256),
+              help="Threads per worker (default: [server] threads, 8).")
 @config_option
-def serve(config: str | None, host: str, port: int, workers: int, threads: int) -> None:
+def serve(config: str | None, host: str, port: int, workers: int | None,
+          threads: int | None) -> None:
     """Serve the provider with gunicorn."""
     from .migrate import check_current
 
@@ -361,9 +363,15 @@ def serve(config: str | None, host: str, port: int, workers: int, threads: int) 
         problem = check_current(app.config["SQLALCHEMY_DATABASE_URI"])
     if problem:
         _fail(problem)
-    from .serve import run_gunicorn
+    from .serve import gunicorn_options, run_gunicorn
 
-    run_gunicorn(config, host, port, workers, threads)
+    try:
+        options = gunicorn_options(app.extensions["idp.settings"].server, host, port, workers,
+                                   threads)
+    except IdpError as exc:
+        _fail(f"configuration error: {exc}")
+        return
+    run_gunicorn(config, options)
 
 
 def demo_secret_key(instance: Path) -> str:

@@ -157,6 +157,19 @@ def _check_redis_url(value: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """`idp serve` (gunicorn); command-line options override these."""
+
+    workers: int = _opt(2, low=1, high=64)
+    threads: int = _opt(8, low=1, high=256)
+    timeout_seconds: int = _opt(60, low=1, high=3600)
+    graceful_timeout_seconds: int = _opt(30, low=1, high=3600)
+    keepalive_seconds: int = _opt(5, low=0, high=300)
+    # Any other gunicorn setting by its name (e.g. max_requests = 10000).
+    gunicorn: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     format: str = _opt("json", choices=("json", "text"))
     level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -178,6 +191,7 @@ class Settings:
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     # Attack-protection counters live in the database unless a Redis URL is given.
     redis_url: str = _opt("", check=_check_redis_url)
@@ -244,7 +258,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
         hint, key = hints[name], f"{path}{name}"
         if is_dataclass(hint):
             kwargs[name] = _build(hint, value, key + ".")  # type: ignore[arg-type]
-        elif name == "risk":
+        elif name in ("risk", "gunicorn"):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{key}: must be a table")
             kwargs[name] = dict(value)
@@ -286,7 +300,7 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     sections = {
         ENV_PREFIX + name.upper() + "__"
         for name in ("mfa", "policies", "passwords", "tokens", "notifications", "lockout",
-                     "throttle", "logging", "risk")
+                     "throttle", "logging", "server", "risk")
     }
     for name, raw in environ.items():
         if name in by_env:

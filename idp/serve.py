@@ -122,24 +122,37 @@ def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def run_gunicorn(config_path: str | None, host: str, port: int, workers: int,
-                 threads: int = 8) -> None:
-    # Threaded workers: a connection is handed to a thread only once its data arrives, so
-    # slow or idle clients wait in the poller instead of holding a worker.
+def gunicorn_options(server: Any, host: str, port: int, workers: int | None,
+                     threads: int | None) -> dict[str, Any]:
+    """gunicorn's settings from [server] and the command line; IdpError on an unknown one."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    from .errors import IdpError
+
+    known = {setting.name for setting in KNOWN_SETTINGS}
+    extra = dict(server.gunicorn)
+    for name in extra:
+        if name not in known:
+            raise IdpError(f"server.gunicorn.{name}: not a gunicorn setting")
+    return {
+        **extra,
+        "bind": f"{host}:{port}",
+        "workers": workers or server.workers,
+        # Threaded workers: a connection is handed to a thread only once its data
+        # arrives, so slow or idle clients wait in the poller instead of holding a worker.
+        "worker_class": "idp.serve.SlowClientSafeWorker",
+        "threads": threads or server.threads,
+        "keepalive": server.keepalive_seconds,
+        # Our own request line replaces gunicorn's access log, which would print query
+        # strings (codes, id_token_hint) and lacks the request and correlation ids.
+        "accesslog": None,
+        "timeout": server.timeout_seconds,
+        "graceful_timeout": server.graceful_timeout_seconds,
+        "child_exit": _child_exit,
+    }
+
+
+def run_gunicorn(config_path: str | None, options: dict[str, Any]) -> None:
+    """Serve with gunicorn; each worker builds the app from the same config."""
     _multiprocess_metrics()
-    _Gunicorn(
-        config_path,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "idp.serve.SlowClientSafeWorker",
-            "threads": threads,
-            "keepalive": 5,
-            # Our own request line replaces gunicorn's access log, which would print query
-            # strings (codes, id_token_hint) and lacks the request and correlation ids.
-            "accesslog": None,
-            "timeout": 60,
-            "graceful_timeout": 30,
-            "child_exit": _child_exit,
-        },
-    ).run()
+    _Gunicorn(config_path, options).run()

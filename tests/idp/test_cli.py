@@ -10,6 +10,8 @@ import sys
 import pytest
 import sqlalchemy as sa
 
+from idp.errors import IdpError
+
 IDP = [sys.executable, "-m", "idp"]
 
 
@@ -250,3 +252,29 @@ def test_a_disabled_user_cannot_sign_in_or_use_tokens(provider):
         "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 401
     assert provider.rp().sign_in().status_code == 401
+
+
+def test_server_section_reaches_gunicorn(settings):
+    from dataclasses import replace
+
+    from idp.config import ServerSettings
+    from idp.serve import gunicorn_options
+
+    server = ServerSettings(workers=3, threads=4, timeout_seconds=90,
+                            gunicorn={"max_requests": 1000})
+    options = gunicorn_options(server, "0.0.0.0", 8000, None, 16)
+    assert (options["workers"], options["threads"], options["timeout"]) == (3, 16, 90)
+    assert options["max_requests"] == 1000 and options["bind"] == "0.0.0.0:8000"
+    with pytest.raises(IdpError, match="server.gunicorn.nonsense: not a gunicorn setting"):
+        gunicorn_options(replace(server, gunicorn={"nonsense": 1}), "h", 1, None, None)
+
+
+def test_unknown_gunicorn_setting_stops_serve_in_one_line(tmp_path, database_url):
+    path = tmp_path / "idp.toml"
+    path.write_text(f'secret_key = "test-secret-key-0123456789"\n'
+                    f'database_url = "{database_url}"\n[server.gunicorn]\nworkerz = 4\n')
+    assert run("db", "upgrade", "--config", str(path)).returncode == 0
+    result = run("serve", "--config", str(path), "--port", "5997")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "idp: configuration error: server.gunicorn.workerz: not a gunicorn setting"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from flask import current_app
 
@@ -18,7 +19,7 @@ from .errors import IdpError
 from .extensions import db
 from .models import RiskDetection, RiskHistory, User, UserRisk
 from .sessions import revoke_sessions
-from .users import set_password
+from .users import delete_user, reset_second_factors, set_disabled, set_password
 
 # Closed by the user's own remediation: an admin cannot reopen these.
 USER_REMEDIATIONS = frozenset({
@@ -110,6 +111,37 @@ def revoke_all_sessions(user_id: str, admin: str) -> None:
     get_user(user_id)
     revoke_sessions(user_id)
     _history(user_id, admin, "sessionsRevoked")
+
+
+def _not_yourself(user: Any, admin: str, what: str) -> None:
+    if user.username == admin:
+        raise ActionRefused(f"you cannot {what} your own account here; ask another admin")
+
+
+def disable_user(user_id: str, admin: str) -> None:
+    """No sign-in, no token use; signed out everywhere."""
+    user = get_user(user_id)
+    _not_yourself(user, admin, "disable")
+    set_disabled(user, True)
+    _history(user_id, admin, "userDisabled")
+
+
+def enable_user(user_id: str, admin: str) -> None:
+    """Let a disabled user sign in again."""
+    set_disabled(get_user(user_id), False)
+    _history(user_id, admin, "userEnabled")
+
+
+def reset_mfa(user_id: str, admin: str) -> None:
+    """Remove the authenticator and recovery codes (a lost phone); sessions end."""
+    reset_second_factors(get_user(user_id), initiated_by=admin)
+
+
+def remove_user(user_id: str, admin: str) -> None:
+    """Delete the user and everything of theirs."""
+    user = get_user(user_id)
+    _not_yourself(user, admin, "delete")
+    delete_user(user)
 
 
 def detection_action(detection_id: str, action: str, admin: str) -> RiskDetection:

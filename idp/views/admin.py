@@ -249,6 +249,55 @@ def users() -> Any:
                            levels=LEVELS, states=STATES)
 
 
+@bp.get("/directory")
+@admin_required
+def directory() -> Any:
+    """Every user, with second factor and state: where lifecycle actions start."""
+    rows = db.session.scalars(sa.select(User).order_by(User.username).limit(1000)).all()
+    return render_template("admin/directory.html", users=rows)
+
+
+@bp.get("/clients")
+@admin_required
+def clients() -> Any:
+    return _clients_page()
+
+
+def _clients_page(shown_secret: tuple[str, str] | None = None) -> Any:
+    from ..models import SigningKey
+
+    rows = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
+    keys = db.session.scalars(sa.select(SigningKey).order_by(SigningKey.created_at.desc())).all()
+    return render_template("admin/clients.html", clients=rows, keys=keys,
+                           shown_secret=shown_secret, console_id=CONSOLE_CLIENT_ID)
+
+
+@bp.post("/clients/<client_id>/<action>")
+@admin_required
+def client_action(client_id: str, action: str) -> Any:
+    """Rotate a client's secret (shown once, in this response) or delete the client."""
+    from ..clients import delete_client, find_client, rotate_secret
+    from ..errors import IdpError
+
+    check_csrf()
+    if client_id == CONSOLE_CLIENT_ID:
+        abort(400, description="The admin console's own client is managed by the provider.")
+    try:
+        client = find_client(client_id)
+        if action == "rotateSecret":
+            secret = rotate_secret(client)
+            flash("New client secret generated. It is shown once, below.")
+            return _clients_page(shown_secret=(client_id, secret))
+        if action == "delete":
+            delete_client(client)
+            flash(f"Client {client.name} deleted with its tokens.")
+            return redirect(url_for("admin.clients"))
+    except IdpError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.clients"))
+    abort(404, description="No such action.")
+
+
 @bp.get("/users/<user_id>")
 @admin_required
 def user_detail(user_id: str) -> Any:
@@ -284,6 +333,10 @@ USER_ACTIONS: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "requireReset": (admin_actions.require_password_reset,
                      "At the next sign-in the user verifies with TOTP and sets a new password."),
     "revokeSessions": (admin_actions.revoke_all_sessions, "Signed out everywhere."),
+    "resetMfa": (admin_actions.reset_mfa,
+                 "Second factors removed: the user registers again at the next sign-in."),
+    "disable": (admin_actions.disable_user, "User disabled and signed out everywhere."),
+    "enable": (admin_actions.enable_user, "User enabled."),
 }
 
 
@@ -293,6 +346,10 @@ def user_action(user_id: str, action: str) -> Any:
     check_csrf()
     admin = g.admin.username
     try:
+        if action == "delete":
+            admin_actions.remove_user(user_id, admin)
+            flash("User deleted.")
+            return redirect(url_for("admin.users"))
         if action == "temporaryPassword":
             # Shown in this response only: it is never stored, in a cookie or elsewhere.
             password = admin_actions.temporary_password(user_id, admin)

@@ -229,3 +229,50 @@ def test_whatif_page_shows_the_simulation(stepup):
         "csrf_token": csrf_from(page), "days": "30",
         "candidate": '[policies.sign_in_risk]\nblock_at = "sometimes"\n'})
     assert "policies.sign_in_risk.block_at" in bad.get_data(as_text=True)
+
+
+def test_lifecycle_from_the_dashboard(stepup):
+    from idp.extensions import db
+    from idp.models import RiskHistory
+
+    carol_id = stepup.user("carol")
+    stepup.register_totp("carol")
+    browser, secret = _admin(stepup)
+    _admin_sign_in(stepup, browser, secret=secret)
+    listed = browser.get("/admin/directory").get_data(as_text=True)
+    assert "carol" in listed and "TOTP" in listed
+    page = browser.get(f"/admin/users/{carol_id}")
+    csrf = csrf_from(page)
+    steps = (("disable", "disabled"), ("enable", "enabled"), ("resetMfa", "TOTP not registered"))
+    for action, text in steps:
+        done = browser.post(f"/admin/users/{carol_id}/{action}", data={"csrf_token": csrf})
+        assert text in browser.get(done.location).get_data(as_text=True)
+    activities = stepup.with_app(lambda: [h.activity for h in db.session.query(RiskHistory)
+                                          .filter_by(user_id=carol_id)])
+    assert {"userDisabled", "userEnabled", "secondFactorsReset"} <= set(activities)
+    root_id = stepup.with_app(lambda: User.query.filter_by(username="root").one().id)
+    own = browser.post(f"/admin/users/{root_id}/delete", data={"csrf_token": csrf})
+    assert "cannot delete your own account" in browser.get(own.location).get_data(as_text=True)
+    gone = browser.post(f"/admin/users/{carol_id}/delete", data={"csrf_token": csrf})
+    assert gone.location.endswith("/admin/users")
+    assert stepup.with_app(lambda: User.query.filter_by(username="carol").count()) == 0
+
+
+def test_clients_page_rotates_and_deletes(stepup):
+    rp = stepup.rp(grant_types=["client_credentials"], scopes=["openid"], redirect_uris=[])
+    browser, secret = _admin(stepup)
+    _admin_sign_in(stepup, browser, secret=secret)
+    page = browser.get("/admin/clients")
+    assert rp.client_id in page.get_data(as_text=True) and "current" in page.get_data(
+        as_text=True)
+    rotated = browser.post(f"/admin/clients/{rp.client_id}/rotateSecret",
+                           data={"csrf_token": csrf_from(page)})
+    new = re.search(r'id="client-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 401
+    rp.secret = new
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 200
+    browser.post(f"/admin/clients/{rp.client_id}/delete", data={"csrf_token": csrf_from(page)})
+    assert rp.client_id not in browser.get("/admin/clients").get_data(as_text=True)
+    refused = browser.post("/admin/clients/idp-admin-console/delete",
+                           data={"csrf_token": csrf_from(page)})
+    assert refused.status_code == 400

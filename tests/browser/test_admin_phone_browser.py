@@ -1,0 +1,48 @@
+"""Every admin page fits a 390 px wide phone: no horizontal scroll."""
+
+from __future__ import annotations
+
+import pyotp
+
+from tests.browser.test_step_up_browser import PASSWORD, _add_totp, _start_sign_in
+from tests.conftest import Provider
+from tests.idp.conftest import CHANGCHUN, LONDON
+
+
+def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
+    server = serve(risky_settings)
+    provider = Provider(server.app)
+    provider.user("bob-with-a-rather-long-user-name", email="bob@example.org")
+    _add_totp(server, "bob-with-a-rather-long-user-name")
+    provider.user("root", groups=["admins"])
+    root_secret = _add_totp(server, "root")
+    for ip in (LONDON, CHANGCHUN):  # an unlikely-travel detection with long evidence
+        context = browser.new_context(extra_http_headers={"X-Forwarded-For": ip})
+        _start_sign_in(server, context.new_page(), "bob-with-a-rather-long-user-name")
+        context.close()
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844},
+                                extra_http_headers={"X-Forwarded-For": LONDON})
+    page = phone.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{server.url}/admin")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/mfa/verify*")
+    page.get_by_label("Verification code").fill(pyotp.TOTP(root_secret).now())
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{server.url}/admin")
+
+    page.get_by_role("link", name="Users", exact=True).click()
+    bob = page.get_by_role("link", name="bob-with-a-rather-long-user-name")
+    bob_url = f"{server.url}{bob.get_attribute('href')}"
+    pages = ["/admin", "/admin/users", "/admin/directory", "/admin/signins",
+             "/admin/whatif", "/admin/clients"]
+    widths = {}
+    for path in [*pages, bob_url]:
+        page.goto(path if path.startswith("http") else f"{server.url}{path}")
+        widths[path] = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(tmp_path / f"{len(widths)}.png"), full_page=True)
+    assert widths == {path: 390 for path in widths}
+    phone.close()

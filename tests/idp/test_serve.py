@@ -160,3 +160,69 @@ def test_lockout_holds_across_two_server_processes(two_servers):
         locked = guess(base, "correct horse battery")
         assert locked.status_code == 429 and locked.headers["Retry-After"]
         assert "50053" in locked.text
+
+
+def test_feed_files_rewritten_under_load_kill_no_worker(tmp_path: Path, feed_files):
+    """Requests keep coming (readiness checks, each looking at the feed files) while the
+    GeoIP and leaked-password files are truncated and rewritten in place: the worker never
+    dies and never answers 5xx other than /readyz's 503 while the leaked file is broken."""
+    import shutil
+    import threading
+
+    feeds = {}
+    for key in ("geoip_city_db", "leaked_passwords"):
+        feeds[key] = tmp_path / Path(feed_files[key]).name
+        shutil.copy(feed_files[key], feeds[key])
+    config = tmp_path / "idp.toml"
+    config.write_text(
+        'secret_key = "feeds-under-load-secret-0123"\n'
+        f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
+        "[policies.mfa_registration]\nstate = \"off\"\n[risk]\nfeed_check_seconds = 1\n"
+        + "".join(f'{key} = "{path}"\n' for key, path in feeds.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    for args in (["db", "upgrade"], ["users", "add", "alice", "--password-stdin"]):
+        subprocess.run([sys.executable, "-m", "idp", *args, "--config", str(config)],
+                       env=env, input="correct horse battery\n", text=True, check=True,
+                       capture_output=True, timeout=120)
+    proc, base = _start(config, env)
+    try:
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def ask_forever() -> None:
+            http = requests.Session()
+            while not stop.is_set():
+                statuses.append(http.get(f"{base}/readyz", timeout=30).status_code)
+                statuses.append(http.get(f"{base}/healthz", timeout=30).status_code)
+
+        workers_before = _worker_pids(proc.pid)
+        threads = [threading.Thread(target=ask_forever) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        whole = {key: path.read_bytes() for key, path in feeds.items()}
+        for size in (0, 7, 100, 4096) * 3:
+            for key, path in feeds.items():
+                with path.open("r+b") as handle:
+                    handle.truncate(size)
+                    handle.seek(0)
+                    handle.write(whole[key][:size])
+            time.sleep(0.4)
+        for key, path in feeds.items():
+            path.write_bytes(whole[key])
+        time.sleep(1.5)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        assert statuses and all(status in (200, 503) for status in statuses)
+        assert 503 in statuses  # the broken leaked file showed on /readyz while it lasted
+        ready = requests.get(f"{base}/readyz", timeout=30).json()
+        assert ready["status"] == "ready", ready
+        assert _worker_pids(proc.pid) == workers_before
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _worker_pids(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}

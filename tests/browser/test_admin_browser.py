@@ -9,6 +9,18 @@ from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
 
 
+def admin_sign_in(server, page, secret, username="root"):
+    """The console's sign-in in the browser: password, then the authenticator's code."""
+    page.goto(f"{server.url}/admin")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/mfa/verify*")
+    page.get_by_label("Verification code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{server.url}/admin")
+
+
 def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page_from,
                                                      tmp_path):
     server = serve(risky_settings)
@@ -27,14 +39,7 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
     thief.wait_for_url("**/mfa/verify*")
 
     admin = page_from(LONDON)
-    admin.goto(f"{server.url}/admin")
-    admin.get_by_label("Username").fill("root")
-    admin.get_by_label("Password").fill(PASSWORD)
-    admin.get_by_role("button", name="Sign in").click()
-    admin.wait_for_url("**/mfa/verify*")
-    admin.get_by_label("Verification code").fill(pyotp.TOTP(root_secret).now())
-    admin.get_by_role("button", name="Verify").click()
-    admin.wait_for_url(f"{server.url}/admin")
+    admin_sign_in(server, admin, root_secret)
     assert admin.locator("svg[role=img]").count() == 1
     admin.get_by_role("link", name="Risky users").click()
     admin.get_by_role("link", name="bob").click()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pyotp
-
-from tests.browser.test_step_up_browser import PASSWORD, _add_totp, _start_sign_in
+from tests.browser.test_admin_browser import admin_sign_in
+from tests.browser.test_step_up_browser import _add_totp, _start_sign_in
 from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
 
@@ -25,14 +24,7 @@ def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
                                 extra_http_headers={"X-Forwarded-For": LONDON})
     page = phone.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{server.url}/admin")
-    page.get_by_label("Username").fill("root")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/mfa/verify*")
-    page.get_by_label("Verification code").fill(pyotp.TOTP(root_secret).now())
-    page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(f"{server.url}/admin")
+    admin_sign_in(server, page, root_secret)
 
     page.get_by_role("link", name="Users", exact=True).click()
     bob = page.get_by_role("link", name="bob-with-a-rather-long-user-name")

@@ -112,7 +112,7 @@ def main() -> None:
         locked = Browser(base, client_id, "203.0.113.10")
         for _ in range(10):
             locked.guess("alice", "wrong guess")
-        assert locked.guess("alice", PASSWORD) == 429
+        assert locked.guess("alice", PASSWORD) == 403
         throttled = Browser(base, client_id, "203.0.113.20")
         for n in range(20):
             throttled.guess(f"user{n}", "wrong guess")
@@ -125,11 +125,11 @@ def main() -> None:
             plain.get(f"{base}/jwks.json")
         rows["for scale: GET /jwks.json"] = (
             process_cpu_seconds(worker) - before) * 1000 / args.guesses
-        for name, browser, user in (("account locked", locked, "alice"),
-                                    ("IP throttled", throttled, "bob")):
+        for name, browser, user, status in (("account locked", locked, "alice", 403),
+                                            ("IP throttled", throttled, "bob", 429)):
             before = process_cpu_seconds(worker)
             statuses = {browser.guess(user, f"guess {n}") for n in range(args.guesses)}
-            assert statuses == {429}, statuses
+            assert statuses == {status}, statuses
             rows[name] = (process_cpu_seconds(worker) - before) * 1000 / args.guesses
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
+from flask import current_app, render_template
 
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.engine import Assessment
@@ -21,7 +21,7 @@ from risk.policy import evaluate as evaluate_policies
 from . import riskops
 from .extensions import db
 from .models import SsoSession, User
-from .requestinfo import client_ip, device_id, user_agent
+from .requestinfo import client_ip, device_id, request_id, user_agent
 
 ACR_PASSWORD = "urn:idp:acr:password"
 ACR_MFA = "urn:idp:acr:mfa"
@@ -36,6 +36,11 @@ PLAIN_WORDS: dict[int, tuple[str, str]] = {
         "Sign in from a device and network you usually use, or ask your administrator for "
         "help and give them the details below.",
     ),
+    50053: (
+        "Your account is temporarily locked to protect it from someone guessing its "
+        "password.",
+        "Wait a little and try again. If you did not try to sign in, tell your administrator.",
+    ),
     53003: (
         "Your organisation's sign-in policy blocks this sign-in because of its risk.",
         "Try again later from a device and network you usually use. If it keeps happening, "
@@ -48,6 +53,15 @@ def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | Non
     """The reason and advice a person sees for an error code."""
     reason, advice = PLAIN_WORDS.get(code or 0, (fallback or "", None))
     return reason, advice
+
+
+def blocked_page(code: int | None, reason: str | None, correlation_id: str,
+                 advice: str | None = None) -> Any:
+    """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
+    plain, default_advice = plain_reason(code, reason)
+    return render_template("blocked.html", code=code, reason=plain,
+                           advice=advice or default_advice, correlation_id=correlation_id,
+                           request_id=request_id(), now=riskops.now()), 403
 
 
 @dataclass(frozen=True)

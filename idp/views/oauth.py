@@ -21,7 +21,14 @@ from flask import (
 
 from .. import authflow
 from ..authflow import Step
-from ..decision import ACR_MFA, ACR_PASSWORD, build_context, plain_reason, record_success
+from ..decision import (
+    ACR_MFA,
+    ACR_PASSWORD,
+    blocked_page,
+    build_context,
+    plain_reason,
+    record_success,
+)
 from ..extensions import authorization
 from ..oauth import Authentication
 from ..requestinfo import request_id
@@ -217,14 +224,6 @@ def issue_code(ctx: authflow.Context, grant: Any) -> Any:
     _log(ctx, outcome="success")
     authflow.finish(ctx.flow)
     return response
-
-
-def blocked_page(code: int | None, reason: str | None, correlation_id: str) -> Any:
-    """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
-    plain, advice = plain_reason(code, reason)
-    return render_template("blocked.html", code=code, reason=plain, advice=advice,
-                           correlation_id=correlation_id, request_id=request_id(),
-                           now=clock_now()), 403
 
 
 @bp.post("/token")

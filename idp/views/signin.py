@@ -13,7 +13,7 @@ from risk.vocabulary import RiskDetail
 from .. import authflow, protection
 from ..accounts import apply_new_password, new_password_problem
 from ..authflow import AuthFlow, Step, StepContext
-from ..decision import assess, build_context
+from ..decision import assess, blocked_page, build_context
 from ..errors import InvalidCredentials
 from ..extensions import db
 from ..models import User
@@ -69,25 +69,25 @@ def login(flow: AuthFlow) -> Any:
     return redirect(authflow.resume_url(flow))
 
 
-REFUSED = {
-    "locked": "Your account is temporarily locked to protect it from someone guessing its "
-              "password.",
-    "throttled": "There were too many failed sign-ins from your network.",
-}
-
-
 def refused(flow: AuthFlow, username: str, user: User | None,
             refusal: protection.Refusal) -> Any:
-    """The same answer to a right and a wrong password while locked out or throttled."""
+    """The same answer to a right and a wrong password while locked out or throttled: the
+    blocked page (403) for a locked account, the sign-in page (429) for a throttled IP."""
     record(correlation_id=flow.correlation_id, kind="password", outcome="failure", user=user,
            username=username, client_id=flow.client_id, error_code=refusal.error_code,
            reason=f"account {refusal.reason}" if refusal.reason == "locked"
            else "IP address throttled")
+    again = f"Try again after {refusal.until:%H:%M:%S} UTC."
+    retry = {"Retry-After": str(refusal.retry_after_seconds)}
+    if refusal.reason == "locked":
+        page, status = blocked_page(refusal.error_code, None, flow.correlation_id,
+                                    advice=f"{again} If you did not try to sign in, tell your "
+                                           "administrator.")
+        return page, status, retry
     page = render_template("login.html", flow=flow.id, username=username,
-                           error=f"{REFUSED[refusal.reason]} Try again after "
-                                 f"{refusal.until:%H:%M:%S} UTC.",
-                           error_code=refusal.error_code)
-    return page, 429, {"Retry-After": str(refusal.retry_after_seconds)}
+                           error=f"There were too many failed sign-ins from your network. "
+                                 f"{again}", error_code=refusal.error_code)
+    return page, 429, retry
 
 
 @bp.route("/password/change", methods=["GET", "POST"])

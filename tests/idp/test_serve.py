@@ -158,7 +158,7 @@ def test_lockout_holds_across_two_server_processes(two_servers):
     assert statuses == [401] * 10
     for base in (first, second):
         locked = guess(base, "correct horse battery")
-        assert locked.status_code == 429 and locked.headers["Retry-After"]
+        assert locked.status_code == 403 and locked.headers["Retry-After"]
         assert "50053" in locked.text
 
 

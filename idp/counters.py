@@ -51,36 +51,43 @@ def _key(key: str) -> str:
     return key[:136] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
+class _OneFromMany:
+    """`get` is `get_many` of one key, so each store judges expiry in one place."""
+
+    def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
+        raise NotImplementedError
+
+    def get(self, key: str, now: int) -> tuple[int, int] | None:
+        return self.get_many([key], now).get(key)
+
+
 _TABLE = AttackCounter.__table__
 _GET_MANY = sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
     _TABLE.c.key.in_(sa.bindparam("keys", expanding=True)),
     _TABLE.c.expires_at > sa.bindparam("now"))
 
 
-class SqlCounters:
+def _upsert(key: str, count: int, expires_at: int) -> Any:
+    """INSERT ... ON CONFLICT (key) in the session's dialect (SQLite or PostgreSQL)."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_TABLE).values(key=_key(key), count=count, expires_at=expires_at)
+
+
+class SqlCounters(_OneFromMany):
     """Counters in the database: one upsert per increment, atomic on SQLite and PostgreSQL."""
 
     def incr(self, key: str, window_seconds: int, now: int) -> tuple[int, int]:
-        table = AttackCounter.__table__
-        dialect = db.session.get_bind().dialect.name
-        insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        expired = table.c.expires_at <= now
-        stmt = insert.values(key=_key(key), count=1, expires_at=now + window_seconds)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={"count": sa.case((expired, 1), else_=table.c.count + 1),
+        expired = _TABLE.c.expires_at <= now
+        stmt = _upsert(key, 1, now + window_seconds).on_conflict_do_update(
+            index_elements=[_TABLE.c.key],
+            set_={"count": sa.case((expired, 1), else_=_TABLE.c.count + 1),
                   "expires_at": sa.case((expired, now + window_seconds),
-                                        else_=table.c.expires_at)},
-        ).returning(table.c.count, table.c.expires_at)
+                                        else_=_TABLE.c.expires_at)},
+        ).returning(_TABLE.c.count, _TABLE.c.expires_at)
         row = db.session.execute(stmt).one()
         db.session.commit()
         return int(row[0]), int(row[1])
-
-    def get(self, key: str, now: int) -> tuple[int, int] | None:
-        row = db.session.get(AttackCounter, _key(key))
-        if row is None or row.expires_at <= now:
-            return None
-        return row.count, row.expires_at
 
     def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
         names = {_key(k): k for k in keys}
@@ -88,15 +95,11 @@ class SqlCounters:
         return {names[key]: (int(count), int(expires_at)) for key, count, expires_at in rows}
 
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:
-        table = AttackCounter.__table__
-        dialect = db.session.get_bind().dialect.name
-        insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-        stmt = insert.values(key=_key(key), count=value, expires_at=expires_at)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=[table.c.key], set_={"count": value, "expires_at": expires_at}))
+        db.session.execute(_upsert(key, value, expires_at).on_conflict_do_update(
+            index_elements=[_TABLE.c.key], set_={"count": value, "expires_at": expires_at}))
         # Expired rows are removed here, a few at a time.
-        stale = sa.select(table.c.key).where(table.c.expires_at <= now).limit(50)
-        db.session.execute(sa.delete(table).where(table.c.key.in_(stale.scalar_subquery())))
+        stale = sa.select(_TABLE.c.key).where(_TABLE.c.expires_at <= now).limit(50)
+        db.session.execute(sa.delete(_TABLE).where(_TABLE.c.key.in_(stale.scalar_subquery())))
         db.session.commit()
 
     def delete(self, key: str) -> None:
@@ -118,7 +121,7 @@ return {redis.call('HINCRBY', KEYS[1], 'c', 1), tonumber(v[2])}
 """
 
 
-class RedisCounters:
+class RedisCounters(_OneFromMany):
     """Counters in Redis; windows end by the app's clock, Redis only collects old keys."""
 
     def __init__(self, url: str) -> None:
@@ -133,12 +136,6 @@ class RedisCounters:
 
     def incr(self, key: str, window_seconds: int, now: int) -> tuple[int, int]:
         count, expires_at = self.script(keys=[self._name(key)], args=[now, window_seconds])
-        return int(count), int(expires_at)
-
-    def get(self, key: str, now: int) -> tuple[int, int] | None:
-        count, expires_at = self.client.hmget(self._name(key), "c", "e")
-        if count is None or expires_at is None or int(expires_at) <= now:
-            return None
         return int(count), int(expires_at)
 
     def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:

@@ -84,6 +84,11 @@ _KNOWN_PLACE = sa.select(UserFeature.user_id).where(
                    UserFeature.value == sa.bindparam("device")))).limit(1)
 
 
+def _group(username: str, user: User | None) -> str:
+    """Which count a sign-in's failures go to: its bucket and the typed name."""
+    return f"{bucket(user)}:{_name(username)}"
+
+
 def _refusal(reason: str, until_ts: int) -> Refusal:
     now = _now()
     until = datetime.fromtimestamp(until_ts, tz=now.tzinfo)
@@ -98,16 +103,15 @@ def check(username: str, user: User | None) -> Refusal | None:
     of the counters; which bucket the sign-in is in is worked out only if one is locked."""
     now = int(_now().timestamp())
     ip_key = f"ip:{client_ip()}"
-    locks = {f"lock:{b}:{_name(username)}": b for b in BUCKETS}
+    locks = [f"lock:{b}:{_name(username)}" for b in BUCKETS]
     found = counters().get_many([ip_key, *locks], now)
     ip = found.get(ip_key)
     if ip is not None and ip[0] >= _settings().throttle.failed_per_ip_per_hour:
         return _refusal("throttled", ip[1])
-    locked = [key for key in locks if key in found]
-    if locked:
-        mine = f"lock:{bucket(user)}:{_name(username)}"
-        if mine in found:
-            return _refusal("locked", found[mine][1])
+    if any(key in found for key in locks):
+        mine = found.get(f"lock:{_group(username, user)}")
+        if mine is not None:
+            return _refusal("locked", mine[1])
     return None
 
 
@@ -118,7 +122,7 @@ def failed(username: str, user: User | None) -> Refusal | None:
     ip_failures, _ = store.incr(f"ip:{client_ip()}", 3600, now)
     if ip_failures == _settings().throttle.failed_per_ip_per_hour:
         LOCKOUTS.labels("ip").inc()
-    group = f"{bucket(user)}:{_name(username)}"
+    group = _group(username, user)
     failures, _ = store.incr(f"fail:{group}", FAILURE_MEMORY_SECONDS, now)
     if failures % config.threshold:
         return None
@@ -132,7 +136,7 @@ def failed(username: str, user: User | None) -> Refusal | None:
 
 def succeeded(username: str, user: User) -> None:
     """A right password outside any lockout: its bucket starts counting afresh."""
-    group = f"{bucket(user)}:{_name(username)}"
+    group = _group(username, user)
     store = counters()
     store.delete(f"fail:{group}")
     store.delete(f"lockouts:{group}")

@@ -38,9 +38,10 @@ def claim_step(user: User | Nobody, step: int) -> None:
         raise ReplayedCode()
 
 
-def _reserve_attempt(user: User | Nobody, scope: str) -> None:
+def _reserve_attempt(user: User | Nobody, scope: str) -> int:
     """Count this code attempt before checking it, so that across workers at most
-    THROTTLE.max_failures codes are checked in a window; raise Throttled beyond."""
+    THROTTLE.max_failures codes are checked in a window; raise Throttled beyond. Returns
+    the attempt's number in its window."""
     store = protection.counters()
     now = int(clock_now().timestamp())
     locked = store.get(f"{scope}-lock:{user.id}", now)
@@ -48,17 +49,13 @@ def _reserve_attempt(user: User | Nobody, scope: str) -> None:
         raise Throttled(max(1, locked[1] - now))
     attempt, _ = store.incr(f"{scope}:{user.id}", THROTTLE.window_seconds, now)
     if attempt > THROTTLE.max_failures:
-        store.put(f"{scope}-lock:{user.id}", 1, now + THROTTLE.lockout_seconds, now)
+        _lock(user, scope, now)
         raise Throttled(THROTTLE.lockout_seconds)
+    return attempt
 
 
-def _lock_if_spent(user: User | Nobody, scope: str) -> None:
-    """After a wrong code: the last allowed attempt of the window locks at once."""
-    store = protection.counters()
-    now = int(clock_now().timestamp())
-    current = store.get(f"{scope}:{user.id}", now)
-    if current is not None and current[0] >= THROTTLE.max_failures:
-        store.put(f"{scope}-lock:{user.id}", 1, now + THROTTLE.lockout_seconds, now)
+def _lock(user: User | Nobody, scope: str, now: int) -> None:
+    protection.counters().put(f"{scope}-lock:{user.id}", 1, now + THROTTLE.lockout_seconds, now)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ def check_code(user: User | Nobody, code: str, *, scope: str = "mfa") -> str:
     """Verify the user's TOTP (or a recovery) code and return the method ("otp" or
     "recovery"); raise MfaError if it is wrong, replayed or throttled. `scope` names the
     throttle: the sign-in challenge and self-service reset count apart."""
-    _reserve_attempt(user, scope)
+    attempt = _reserve_attempt(user, scope)
     cleaned = code.replace(" ", "").replace("-", "")
     try:
         if user.has_totp and len(cleaned) > 6:
@@ -116,7 +113,9 @@ def check_code(user: User | Nobody, code: str, *, scope: str = "mfa") -> str:
             claim_step(user, step)
             method = "otp"
     except MfaError:
-        _lock_if_spent(user, scope)
+        if attempt >= THROTTLE.max_failures:
+            # The window's last allowed attempt failed: locked from now, not from the next.
+            _lock(user, scope, int(clock_now().timestamp()))
         raise
     protection.counters().delete(f"{scope}:{user.id}")
     return method

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import g, redirect, render_template, request, session, url_for
 
-from risk.context import SignInKind
+from risk.context import SignInContext, SignInKind
 from risk.policy import Action
 
 from . import flows
@@ -345,10 +345,15 @@ class Context:
             self.flow = save(self.flow.bound_to(self.sso))
         risk = self.flow.risk
         if not risk or risk.get("sid") != self.sso.id:
-            ctx = build_context(kind=self.kind, user=self.user, username=self.user.username,
-                                client_id=self.flow.client_id,
-                                correlation_id=self.flow.correlation_id)
-            self.flow = save(replace(self.flow, risk=assess(ctx, self.user, self.sso.id)))
+            self.flow = save(replace(self.flow, risk=assess(self.sign_in_context(), self.user,
+                                                            self.sso.id)))
+
+    def sign_in_context(self) -> SignInContext:
+        """What the risk engine sees of this authorization request."""
+        assert self.flow is not None and self.user is not None
+        return build_context(kind=self.kind, user=self.user, username=self.user.username,
+                             client_id=self.flow.client_id,
+                             correlation_id=self.flow.correlation_id)
 
     @cached_property
     def judgement(self) -> Judgement:

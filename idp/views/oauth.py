@@ -25,7 +25,6 @@ from ..decision import (
     ACR_MFA,
     ACR_PASSWORD,
     blocked_page,
-    build_context,
     plain_reason,
     record_success,
 )
@@ -140,10 +139,8 @@ def _malformed(description: str) -> Any:
     log.info("refused %s %s: %s (request id %s)", request.method, request.path, description,
              request_id())
     if request.path == "/authorize":
-        # The redirect URI is not trusted yet: the error is shown, never redirected.
-        return render_template("error.html", title="This sign-in link is not valid",
-                               error="invalid_request", description=description,
-                               request_id=request_id(), now=clock_now()), 400
+        # No redirect URI is trusted yet: protocol_error shows the error, never redirects.
+        return protocol_error(InvalidRequestError(description))
     return jsonify(error="invalid_request", error_description=description), 400, {
         "Cache-Control": "no-store"}
 
@@ -218,9 +215,7 @@ def issue_code(ctx: authflow.Context, grant: Any) -> Any:
     response = authorization.create_authorization_response(grant=grant, grant_user=ctx.user)
     risk = ctx.flow.risk
     assert risk is not None
-    record_success(build_context(kind=ctx.kind, user=ctx.user, username=ctx.user.username,
-                                 client_id=ctx.flow.client_id,
-                                 correlation_id=ctx.flow.correlation_id), risk)
+    record_success(ctx.sign_in_context(), risk)
     _log(ctx, outcome="success")
     authflow.finish(ctx.flow)
     return response

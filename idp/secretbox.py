@@ -8,6 +8,7 @@ it still open, and `idp keys reseal` seals everything again under the new key.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -50,23 +51,22 @@ def seal(secret: str) -> str:
     return _PREFIX + _box().encrypt(secret.encode()).decode()
 
 
-def unseal(stored: str) -> str:
-    """The stored secret in clear; values from before sealing are returned as they are."""
-    if not stored.startswith(_PREFIX):
-        return stored
+def _open(stored: str, how: Callable[[bytes], bytes]) -> bytes:
+    """Apply `how` (decrypt, or rotate) to a sealed value's token."""
     try:
-        return _box().decrypt(stored[len(_PREFIX):].encode()).decode()
+        return how(stored[len(_PREFIX):].encode())
     except InvalidToken:
         raise SecretUnreadable("a stored secret cannot be decrypted with secret_key or any "
                                "of old_secret_keys") from None
+
+
+def unseal(stored: str) -> str:
+    """The stored secret in clear; values from before sealing are returned as they are."""
+    return _open(stored, _box().decrypt).decode() if is_sealed(stored) else stored
 
 
 def reseal(stored: str) -> str:
     """The value sealed again under the current secret_key (sealed first if it was not)."""
-    if not stored.startswith(_PREFIX):
+    if not is_sealed(stored):
         return seal(stored)
-    try:
-        return _PREFIX + _box().rotate(stored[len(_PREFIX):].encode()).decode()
-    except InvalidToken:
-        raise SecretUnreadable("a stored secret cannot be decrypted with secret_key or any "
-                               "of old_secret_keys") from None
+    return _PREFIX + _open(stored, _box().rotate).decode()

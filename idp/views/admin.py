@@ -38,11 +38,19 @@ from sqlalchemy.exc import IntegrityError
 from risk.vocabulary import RiskEventType
 
 from .. import admin_actions, flows, riskops
-from ..clients import create_client
+from ..clients import create_client, delete_client, find_client, rotate_secret
 from ..decision import ACR_MFA
-from ..errors import ConfigError
+from ..errors import ConfigError, IdpError
 from ..extensions import db
-from ..models import Client, RiskDetection, RiskHistory, SignIn, User, UserRisk
+from ..models import (
+    Client,
+    RiskDetection,
+    RiskHistory,
+    SignIn,
+    SigningKey,
+    User,
+    UserRisk,
+)
 from ..sessions import check_csrf, current_sso, current_user
 from ..simulate import candidate_from_mapping, format_report, simulate
 
@@ -264,8 +272,6 @@ def clients() -> Any:
 
 
 def _clients_page(shown_secret: tuple[str, str] | None = None) -> Any:
-    from ..models import SigningKey
-
     rows = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
     keys = db.session.scalars(sa.select(SigningKey).order_by(SigningKey.created_at.desc())).all()
     return render_template("admin/clients.html", clients=rows, keys=keys,
@@ -276,9 +282,6 @@ def _clients_page(shown_secret: tuple[str, str] | None = None) -> Any:
 @admin_required
 def client_action(client_id: str, action: str) -> Any:
     """Rotate a client's secret (shown once, in this response) or delete the client."""
-    from ..clients import delete_client, find_client, rotate_secret
-    from ..errors import IdpError
-
     check_csrf()
     if client_id == CONSOLE_CLIENT_ID:
         abort(400, description="The admin console's own client is managed by the provider.")

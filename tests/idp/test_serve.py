@@ -109,16 +109,9 @@ def two_servers(request, tmp_path: Path, database_url: str):
     lines = ['secret_key = "two-servers-secret-key-0123"', f'database_url = "{database_url}"',
              "[policies.mfa_registration]", 'state = "off"']
     if request.param == "redis":
-        redis = pytest.importorskip("redis")
-        from tests.idp.test_attack_protection import REDIS_URL
+        from tests.idp.test_attack_protection import redis_or_skip
 
-        try:
-            redis.Redis.from_url(REDIS_URL).flushdb()
-        except redis.ConnectionError:
-            if os.environ.get("IDP_REQUIRE_REDIS"):
-                pytest.fail(f"Redis at {REDIS_URL} is not answering")
-            pytest.skip(f"no Redis at {REDIS_URL}")
-        lines.insert(2, f'redis_url = "{REDIS_URL}"')
+        lines.insert(2, f'redis_url = "{redis_or_skip()}"')
     config = tmp_path / "idp.toml"
     config.write_text("\n".join(lines) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 import click
 
 from risk.errors import RiskConfigError, RiskError
@@ -25,8 +23,15 @@ from .cli import _fail, config_option  # noqa: E402
 
 @risk_group.command("replay")
 @click.argument("path", metavar="FILE.csv")
+@click.option("--levels-out", metavar="OUT.csv",
+              help="Write each row's level and riskEventTypes here (row,level,events).")
+@click.option("--cities", metavar="CITIES.csv",
+              help="Coordinates by place (country,region,city,latitude,longitude), so that "
+                   "unlikelyTravel can evaluate.")
 @config_option
-def replay_command(config: str | None, path: str) -> None:
+def replay_command(
+    config: str | None, path: str, levels_out: str | None, cities: str | None
+) -> None:
     """Replay a labelled RBA-format login log; print what each level would catch."""
     try:
         # Only [risk] matters here: no secret key is needed to replay a file.
@@ -36,14 +41,11 @@ def replay_command(config: str | None, path: str) -> None:
         _fail(f"configuration error: {exc}")
         return
     try:
-        report = replay(path, risk_settings)
+        report = replay(path, risk_settings, levels_out=levels_out, cities=cities)
     except RiskConfigError as exc:  # a configured feed file cannot be read
         _fail(f"configuration error: {exc}")
         return
-    except RiskError as exc:  # the file is missing, unreadable or not RBA-format CSV
+    except RiskError as exc:  # a file is missing, unreadable or malformed; it is named
         _fail(str(exc))
-        return
-    except (csv.Error, UnicodeDecodeError) as exc:
-        _fail(f"{path}: not a readable UTF-8 CSV file: {exc}")
         return
     click.echo(format_report(report))

@@ -342,6 +342,7 @@ class UserFeature(db.Model):  # type: ignore[name-defined,misc]
     """A sign-in property (ASN, country, browser, device ...) seen for a user."""
 
     __tablename__ = "risk_user_features"
+    __table_args__ = (sa.Index("ix_risk_user_features_kind_value", "kind", "value"),)
 
     user_id: Mapped[str] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -349,6 +350,16 @@ class UserFeature(db.Model):  # type: ignore[name-defined,misc]
     kind: Mapped[str] = mapped_column(sa.String(24), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NoveltyCount(db.Model):  # type: ignore[name-defined,misc]
+    """Population counts behind unfamiliarFeatures' weights (see risk/novelty.py)."""
+
+    __tablename__ = "risk_novelty_counts"
+
+    name: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class OrgCountry(db.Model):  # type: ignore[name-defined,misc]

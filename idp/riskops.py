@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,6 +18,7 @@ from risk.engine import Assessment, RiskEngine
 from risk.errors import RiskConfigError
 from risk.feeds import Feeds
 from risk.levels import Level
+from risk.novelty import NoveltyCounts
 from risk.repository import PastSignIn, UserProfile
 from risk.settings import RiskSettings
 from risk.userrisk import StoredDetection, user_risk_level
@@ -26,6 +28,7 @@ from .errors import ConfigError
 from .extensions import db
 from .metrics import DETECTIONS
 from .models import (
+    NoveltyCount,
     OrgCountry,
     RiskDetection,
     RiskHistory,
@@ -57,6 +60,7 @@ _HISTORY_AND_FEATURES = sa.select(
     _HISTORY.c.last_ip, _HISTORY.c.last_latitude, _HISTORY.c.last_longitude,
     _HISTORY.c.last_accuracy_radius_km, _HISTORY.c.last_country, _HISTORY.c.last_city,
     _HISTORY.c.last_trusted_location, _FEATURES.c.kind, _FEATURES.c.value,
+    _FEATURES.c.last_seen,
 ).select_from(
     _HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id)
 ).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
@@ -80,12 +84,23 @@ _FAILED_MFA = sa.select(sa.func.count()).select_from(_SIGN_INS).where(
 )
 
 
+_NOVELTY = NoveltyCount.__table__
+_NOVELTY_COUNTS = sa.select(_NOVELTY.c.name, _NOVELTY.c.count)
+_USERS_WITH_FEATURE = sa.select(sa.func.count()).select_from(_FEATURES).where(
+    _FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value"))
+NOVELTY_COUNTS_SECONDS = 30.0
+"""How long a process reuses the population counts it read (they move slowly)."""
+
+
 def _run(statement: Any, **params: Any) -> Any:
     return db.session.connection().execute(statement, params)
 
 
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
+
+    def __init__(self) -> None:
+        self._novelty: tuple[float, NoveltyCounts] | None = None
 
     @staticmethod
     def _history(user_id: str) -> list[Any]:
@@ -115,7 +130,21 @@ class SqlHistoryRepository:
             first_seen=rows[0].first_seen,
             successful_sign_ins=rows[0].successful_sign_ins,
             features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
+            last_seen={(r.kind, r.value): r.last_seen for r in rows
+                       if r.kind is not None and r.last_seen is not None},
         )
+
+    def users_with_feature(self, feature: tuple[str, str]) -> int:
+        kind, value = feature
+        return int(_run(_USERS_WITH_FEATURE, kind=kind, value=value[:200]).scalar() or 0)
+
+    def novelty_counts(self) -> NoveltyCounts:
+        """Every process's counts, re-read at most every NOVELTY_COUNTS_SECONDS."""
+        if self._novelty is None or time.monotonic() - self._novelty[0] > NOVELTY_COUNTS_SECONDS:
+            rows = _run(_NOVELTY_COUNTS).all()
+            self._novelty = (time.monotonic(), NoveltyCounts.summed(
+                (r.name, r.count) for r in rows))
+        return self._novelty[1]
 
     def org_has_seen_country(self, country: str) -> bool:
         return _run(_ORG_COUNTRY, country=country).first() is not None
@@ -162,12 +191,36 @@ class SqlHistoryRepository:
         ))
         if assessment.features:
             rows = [{"user_id": ctx.user_id, "kind": kind, "value": value[:200],
-                     "first_seen": ctx.time} for kind, value in sorted(assessment.features)]
-            db.session.execute(_insert(UserFeature).values(rows).on_conflict_do_nothing())
+                     "first_seen": ctx.time, "last_seen": ctx.time}
+                    for kind, value in sorted(assessment.features)]
+            stmt = _insert(UserFeature).values(rows)
+            later = sa.or_(UserFeature.last_seen.is_(None),
+                           stmt.excluded.last_seen > UserFeature.last_seen)
+            db.session.execute(stmt.on_conflict_do_update(
+                index_elements=["user_id", "kind", "value"],
+                set_={"last_seen": sa.case((later, stmt.excluded.last_seen),
+                                           else_=UserFeature.last_seen)},
+            ))
+        if assessment.novelty is not None:
+            self._count_novelty(assessment.novelty.counter_names())
         if ip_info.country:
             db.session.execute(_insert(OrgCountry).values(
                 country=ip_info.country, first_seen=ctx.time).on_conflict_do_nothing())
         db.session.commit()
+
+
+    def _count_novelty(self, names: Iterable[str]) -> None:
+        # Rows in one order in every transaction, so concurrent sign-ins cannot deadlock.
+        rows = [{"name": name, "count": 1} for name in sorted(names)]
+        stmt = _insert(NoveltyCount).values(rows)
+        db.session.execute(stmt.on_conflict_do_update(
+            index_elements=["name"], set_={"count": NoveltyCount.count + stmt.excluded.count},
+        ))
+        if self._novelty is not None:
+            # This process sees its own sign-ins at once; others' within the cache time.
+            at, counts = self._novelty
+            self._novelty = (at, NoveltyCounts.summed(
+                [*counts.counters.items(), *((r["name"], 1) for r in rows)]))
 
 
 def load_engine(app: Flask) -> RiskEngine:

@@ -112,9 +112,15 @@ def _travel(e: Mapping[str, EvidenceValue]) -> str:
 def _unfamiliar(e: Mapping[str, EvidenceValue]) -> str:
     new = e.get("new_features") or ()
     shown = "; ".join(new) if isinstance(new, tuple) else str(new)
-    count = len(new) if isinstance(new, tuple) else 0
-    noun = "property" if count == 1 else "properties"
-    return f"{count} {noun} never seen for this user: {shown}"
+    bars = ", ".join(
+        f"{level} at {_num(e.get(f'{level}_bits'), 1)}"
+        for level in ("low", "medium", "high")
+        if e.get(f"{level}_bits") is not None
+    )
+    return (
+        f"About 1 in {_num(e.get('one_in'))} sign-ins look this new "
+        f"({_num(e.get('bits'), 1)} bits; {bars or 'no level reachable yet'}): {shown}"
+    )
 
 
 _DESCRIBERS: dict[RiskEventType, Callable[[Mapping[str, EvidenceValue]], str]] = {

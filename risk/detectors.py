@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -12,6 +13,7 @@ from risk.features import Feature, FeatureKind
 from risk.feeds import ANONYMOUS_IP_LIST, INFECTED_IP_LIST, MALICIOUS_IP_LIST, Feeds
 from risk.geo import MIN_ELAPSED_MINUTES, distance_km, speed_kmh
 from risk.levels import Level
+from risk.novelty import Novelty, NoveltyCounts, Stage, weigh
 from risk.repository import HistoryRepository, UserProfile
 from risk.settings import RiskSettings
 from risk.vocabulary import RiskEventType
@@ -35,6 +37,7 @@ class DetectorEnv:
         "ip_info",
         "trusted_location",
         "features",
+        "novelty",
         "_profile",
         "_failed_accounts",
     )
@@ -54,6 +57,8 @@ class DetectorEnv:
         self.ip_info = ip_info
         self.trusted_location = trusted_location
         self.features = features
+        self.novelty: Novelty | None = None
+        """Set by unfamiliarFeatures once the user is past learning; counted by record()."""
         self._profile: dict[str, UserProfile] = {}
         self._failed_accounts: dict[tuple[str, datetime], int] = {}
 
@@ -62,7 +67,6 @@ class DetectorEnv:
         if user_id not in self._profile:
             self._profile[user_id] = self.repository.user_profile(user_id)
         return self._profile[user_id]
-
 
     def failed_accounts(self, ip: str, since: datetime) -> int:
         """Distinct accounts with wrong passwords from `ip`, asked at most once per evaluation."""
@@ -110,20 +114,27 @@ _ANONYMOUS_FLAGS = (
     ("is_anonymous_vpn", "anonymous VPN"),
     ("is_public_proxy", "public proxy"),
     ("is_residential_proxy", "residential proxy"),
-    ("is_anonymous", "anonymous"),
 )
 
 
 class AnonymizedIpAddress:
-    """The IP is an anonymizer per the Anonymous-IP database or the plain anonymous list."""
+    """The IP is an anonymizer per the Anonymous-IP database or the plain anonymous list.
+
+    A hosting provider (the database's `is_hosting_provider`, which also sets its
+    `is_anonymous`: where unnamed VPN exits and attack tools run, but also company cloud
+    proxies) fires at `hosting_provider_level` instead, unless a stronger flag or the
+    anonymous list says more.
+    """
 
     name = RiskEventType.ANONYMIZED_IP_ADDRESS.value
 
     def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
-        """Fires on Tor exits, anonymous VPNs, public and residential proxies."""
+        """Fires on Tor exits, anonymous VPNs, public and residential proxies, hosting."""
         info = env.ip_info
         level = env.settings.level_for(RiskEventType.ANONYMIZED_IP_ADDRESS)
         flags = tuple(label for attr, label in _ANONYMOUS_FLAGS if getattr(info, attr))
+        if info.is_anonymous and (flags or not info.is_hosting_provider):
+            flags += ("anonymous",)
         if flags:
             return Detection.of(
                 RiskEventType.ANONYMIZED_IP_ADDRESS,
@@ -141,6 +152,15 @@ class AnonymizedIpAddress:
                 source=ANONYMOUS_IP_LIST,
                 list=ANONYMOUS_IP_LIST,
                 entry=entry,
+            )
+        hosting = env.settings.hosting_provider_level
+        if info.is_hosting_provider and hosting is not Level.NONE:
+            return Detection.of(
+                RiskEventType.ANONYMIZED_IP_ADDRESS,
+                hosting,
+                ip=info.ip,
+                source="anonymous_ip_db",
+                flags=("hosting provider",),
             )
         return None
 
@@ -196,7 +216,6 @@ class SuspiciousIpAddress:
             failed_accounts=failed,
             window_minutes=window,
         )
-
 
     @staticmethod
     def _guessed(ctx: SignInContext, env: DetectorEnv, since: datetime) -> Result:
@@ -296,73 +315,97 @@ class UnlikelyTravel:
         )
 
 
-_FEATURE_LABELS = {
-    FeatureKind.ASN.value: "ASN",
-    FeatureKind.COUNTRY.value: "country",
-    FeatureKind.CITY.value: "city",
-    FeatureKind.SUBNET.value: "network",
-    FeatureKind.BROWSER.value: "browser",
-    FeatureKind.OS.value: "OS",
-    FeatureKind.DEVICE.value: "device",
-}
-_FEATURE_ORDER = tuple(_FEATURE_LABELS)
-NO_DEVICE_COOKIE = "(no device cookie)"
-
-
 class UnfamiliarFeatures:
-    """Properties never seen for this user, once the learning period is over.
+    """New properties for this user, weighed by how rarely sign-ins show them new.
 
-    Counted over ASN, country, city, IP /24 (/48), browser family, OS family and device
-    cookie; low, medium and high at `unfamiliar_low_at`, `_medium_at`, `_high_at` new ones.
-    A missing device cookie counts as a new device only for users who have had one.
+    Each new property of the sign-in (ASN, country, city, IP /24 or /48, browser family,
+    OS family, device cookie) weighs `-log2` of how often counted sign-ins show that kind
+    new, scaled by the user's own habits (risk/novelty.py). A level is reached when the
+    sum of bits is among the newest `unfamiliar_<level>_share` of counted sign-ins and at
+    least `unfamiliar_<level>_bits`; until `novelty_min_counted` sign-ins are counted, the
+    bits alone decide. Users within the learning period are compared with other learning
+    users. A missing device cookie counts as a new device only for users who have had one.
     """
 
     name = RiskEventType.UNFAMILIAR_FEATURES.value
 
     def evaluate(self, ctx: SignInContext, env: DetectorEnv) -> Result:
-        """Counts this sign-in's properties absent from the user's profile."""
+        """Weighs this sign-in's properties absent from the user's profile."""
         settings = env.settings
         if ctx.user_id is None:
             return NotEvaluated(self.name, "no such user")
         profile = env.profile(ctx.user_id)
-        learned_days = (
-            (ctx.time - profile.first_seen).total_seconds() / 86_400 if profile.first_seen else 0
-        )
-        if (
-            profile.first_seen is None
-            or learned_days < settings.learning_period_days
+        if profile.first_seen is None or not profile.successful_sign_ins:
+            return NotEvaluated(self.name, "no previous successful sign-in")
+        learned_days = (ctx.time - profile.first_seen).total_seconds() / 86_400
+        learning = (
+            learned_days < settings.learning_period_days
             or profile.successful_sign_ins < settings.learning_min_sign_ins
-        ):
-            return NotEvaluated(
-                self.name,
-                f"learning: {profile.successful_sign_ins} of {settings.learning_min_sign_ins} "
-                f"sign-ins, {int(learned_days)} of {settings.learning_period_days} days",
-            )
-        new = set(env.features - profile.features)
-        device = FeatureKind.DEVICE.value
-        if ctx.device_id is None and any(kind == device for kind, _ in profile.features):
-            new.add((device, NO_DEVICE_COOKIE))
-        count = len(new)
-        if count >= settings.unfamiliar_high_at:
-            level = Level.HIGH
-        elif count >= settings.unfamiliar_medium_at:
-            level = Level.MEDIUM
-        elif count >= settings.unfamiliar_low_at:
-            level = Level.LOW
-        else:
-            return None
-        shown = tuple(
-            f"{_FEATURE_LABELS[kind]} {value}"
-            for kind, value in sorted(new, key=lambda f: (_FEATURE_ORDER.index(f[0]), f[1]))
         )
+        stage = Stage.LEARNING if learning else Stage.LEARNED
+        device = FeatureKind.DEVICE.value
+        counts = env.repository.novelty_counts()
+        novelty = env.novelty = weigh(
+            env.features,
+            profile,
+            counts,
+            settings.novelty_model,
+            ctx.time,
+            stage=stage,
+            device_missing=ctx.device_id is None
+            and any(kind == device for kind, _ in profile.features),
+            org_users=env.repository.users_with_feature,
+        )
+        if not novelty.new:
+            return None
+        thresholds = _novelty_thresholds(counts, stage, settings)
+        level = next((lvl for lvl, at in thresholds if novelty.bits >= at), None)
+        if level is None:
+            return None
+        share = counts.share_at_or_above(stage, novelty.bits)
         return Detection.of(
             RiskEventType.UNFAMILIAR_FEATURES,
             level,
             ip=env.ip_info.ip,
-            new_count=count,
-            new_features=shown,
+            bits=round(novelty.bits, 1),
+            one_in=_one_in(novelty.bits),
+            share_this_new=None if share is None else round(share, 6),
+            stage=stage.value,
+            new_count=len(novelty.new),
+            new_features=tuple(
+                p.explain(profile.successful_sign_ins)
+                for p in sorted(novelty.new, key=lambda p: -p.bits)
+            ),
             learned_sign_ins=profile.successful_sign_ins,
+            # None: the level cannot be reached yet (learning users, too few counted).
+            **{
+                f"{lvl.value}_bits": round(at, 2) if math.isfinite(at) else None
+                for lvl, at in reversed(thresholds)
+            },
         )
+
+
+def _novelty_thresholds(
+    counts: NoveltyCounts, stage: Stage, settings: RiskSettings
+) -> tuple[tuple[Level, float], ...]:
+    """(level, bits to reach it), highest level first."""
+    out = []
+    for level in (Level.HIGH, Level.MEDIUM, Level.LOW):
+        floor, share = settings.unfamiliar_threshold(level)
+        at, counted = counts.threshold(stage, share)
+        if at is not None and counted >= settings.novelty_min_counted:
+            floor = max(floor, at)
+        elif stage is Stage.LEARNING:
+            # New users bring new properties all the time: until the organisation's own
+            # learning sign-ins say what is unusual for them, none is judged unusual.
+            floor = math.inf
+        out.append((level, floor))
+    return tuple(out)
+
+
+def _one_in(bits: float) -> int:
+    """2**bits, rounded and capped so evidence stays a plain, readable number."""
+    return round(2 ** min(bits, 40))
 
 
 class NewCountry:

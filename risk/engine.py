@@ -14,6 +14,7 @@ from risk.features import Feature, sign_in_features
 from risk.feeds import Feeds
 from risk.iplists import IpRangeSet
 from risk.levels import Level
+from risk.novelty import Novelty
 from risk.repository import HistoryRepository
 from risk.settings import RiskSettings
 from risk.vocabulary import Scope
@@ -42,6 +43,8 @@ class Assessment:
     evaluated_at: datetime
     degraded: bool = False
     """True when a detector raised; the level was then floored at `detector_error_level`."""
+    novelty: Novelty | None = None
+    """How new the sign-in was for its user (None while the user is learning)."""
 
     @property
     def sign_in_detections(self) -> tuple[Detection, ...]:
@@ -164,4 +167,5 @@ class RiskEngine:
             features=features,
             evaluated_at=evaluated_at,
             degraded=degraded,
+            novelty=env.novelty,
         )

@@ -1,26 +1,44 @@
 """Replay a labelled login log (the public RBA dataset's CSV format) through the engine.
 
 Each row becomes a password sign-in evaluated against the history built from the rows
-before it, then recorded with the row's outcome. Rows must be ordered by timestamp.
-Country, region, city and ASN come from the CSV (no GeoIP database is needed); latitude
-and longitude are unknown, so unlikelyTravel reports "cannot evaluate" for every row.
-Configured IP lists still apply. Recorded outcomes are the log's, not what a policy would
-have done: a takeover that policy would have stopped is still learned as history.
+before it, then recorded with the row's outcome (`Login Successful`, which says whether the
+password was right, as it is known before risk is evaluated). Rows must be ordered by
+timestamp. The labels `Is Attack IP` and `Is Account Takeover` are read only after a row
+is scored, to count what each level would have caught; they never reach the engine.
+
+What the engine knows about each IP:
+
+- Country, region, city and ASN come from the CSV; no GeoIP database is needed.
+- Latitude and longitude, which unlikelyTravel needs, come from a cities file
+  (`load_cities`, accuracy radius `CITY_ACCURACY_RADIUS_KM`) for the places it lists, else
+  from the configured GeoIP databases (`geoip_city_db`) when their country agrees with the
+  row's. Without either, unlikelyTravel cannot evaluate any row.
+- Configured GeoIP databases also fill in what the CSV lacks (place, ASN and its
+  organisation, the Anonymous-IP flags); configured IP lists apply as in the server.
+- An optional `Device ID` column is the device cookie; without it no sign-in has one.
+
+Recorded outcomes are the log's, not what a policy would have done: a takeover that policy
+would have stopped is still learned as history.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
+import textwrap
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import IO
 
 from risk.context import IpInfo, SignInContext, SignInKind
-from risk.engine import RiskEngine
+from risk.engine import Assessment, RiskEngine
 from risk.errors import RiskError
-from risk.feeds import Feeds
+from risk.feeds import MMDB_KEYS, Feeds
 from risk.levels import Level
 from risk.netutil import is_non_public, normalize_ip
 from risk.repository import InMemoryHistoryRepository
@@ -42,11 +60,47 @@ RBA_COLUMNS = (
     "Is Attack IP",
     "Is Account Takeover",
 )
+LABEL_COLUMNS = ("Is Attack IP", "Is Account Takeover")
+"""The labels: read after a row is scored, to count results; never part of the sign-in."""
+DEVICE_COLUMN = "Device ID"
+"""Optional column: a non-empty value is the sign-in's device cookie."""
+LEVELS_HEADER = ("row", "level", "events")
+CITY_COLUMNS = ("country", "region", "city", "latitude", "longitude")
+CITY_ACCURACY_RADIUS_KM = 25.0
+"""The accuracy radius of coordinates from a cities file: roughly a city's extent, so
+that sign-ins across one metropolitan area never count as travel."""
 THRESHOLDS = (Level.LOW, Level.MEDIUM, Level.HIGH)
+REPORT_WIDTH = 100
+
+Row = Mapping[str, str | None]
+"""One parsed CSV row; csv.DictReader gives None for a short row's missing fields."""
 
 
 class ReplayError(RiskError):
-    """The replayed file is not a readable, ordered RBA-format CSV."""
+    """A replayed file (log, cities or levels output) is unreadable or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRow:
+    """One replayed row: the engine's assessment, then the outcome and labels read after it."""
+
+    row: int
+    """The 1-based number of the data row (the header is not counted)."""
+    user: str
+    assessment: Assessment
+    succeeded: bool
+    is_attack_ip: bool
+    is_takeover: bool
+
+    @property
+    def level(self) -> Level:
+        """The sign-in risk level."""
+        return self.assessment.sign_in_risk_level
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The riskEventTypes of every detection, in detector order."""
+        return self.assessment.risk_event_types
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +111,10 @@ class ThresholdResult:
     takeovers_caught: int
     attack_ip_caught: int
     legitimate_stepped_up: int
+    episodes_caught: int
+    """Takeover episodes whose first sign-in was at `level` or above."""
+    failed_attacks_flagged: int
+    """Failed sign-ins from attack IPs at `level` or above."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +129,13 @@ class ReplayReport:
     level_counts: tuple[tuple[Level, int], ...]
     detection_counts: tuple[tuple[str, int], ...]
     not_evaluated_counts: tuple[tuple[str, int], ...]
+    takeover_episodes: int = 0
+    """Runs of one user's consecutive takeover rows (another user's rows in between do not
+    end a run; that user's own non-takeover row does)."""
+    failed_attack_attempts: int = 0
+    """Rows from an attack IP whose sign-in failed."""
+    elapsed_seconds: float = 0.0
+    """Wall-clock time of the pass that read, scored and counted the rows."""
 
     def at(self, level: Level) -> ThresholdResult:
         """The result for stepping up at `level`."""
@@ -79,9 +144,14 @@ class ReplayReport:
                 return result
         raise KeyError(level)
 
+    @property
+    def rows_per_second(self) -> float | None:
+        """Replay throughput; None when the pass took no measurable time."""
+        return self.rows / self.elapsed_seconds if self.elapsed_seconds > 0 else None
 
-def _flag(value: str, line: int, column: str) -> bool:
-    text = value.strip().lower()
+
+def _flag(value: str | None, line: int, column: str) -> bool:
+    text = (value or "").strip().lower()
     if text in ("true", "1", "yes"):
         return True
     if text in ("false", "0", "no", ""):
@@ -97,25 +167,148 @@ def _time(value: str, line: int) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _ip_info(row: Mapping[str, str], ip: str, line: int) -> IpInfo:
+def _text(value: str | None) -> str | None:
+    """A place name from a CSV cell; empty and "-" (the RBA dataset's unknown) are None."""
+    text = (value or "").strip()
+    return text if text and text != "-" else None
+
+
+def _csv_ip_info(row: Row, ip: str, line: int) -> IpInfo:
     asn_text = (row["ASN"] or "").strip()
     try:
         asn = int(float(asn_text)) if asn_text else None
     except ValueError:
         raise ReplayError(f"line {line}: ASN {asn_text!r} is not a number") from None
-
-    def text(column: str) -> str | None:
-        value = (row[column] or "").strip()
-        return value if value and value != "-" else None
-
     return IpInfo(
         ip=ip,
-        country=text("Country"),
-        region=text("Region"),
-        city=text("City"),
+        country=_text(row["Country"]),
+        region=_text(row["Region"]),
+        city=_text(row["City"]),
         asn=asn,
         is_private=is_non_public(ip),
     )
+
+
+def _with_geoip(row: IpInfo, found: IpInfo) -> IpInfo:
+    """The row's place and ASN, completed by the GeoIP record of its IP.
+
+    GeoIP's coordinates (and its region and city) are used only when its country agrees
+    with the row's: a point in another country than the log says would invent travel.
+    """
+    agree = (
+        row.country is None
+        or found.country is None
+        or row.country.casefold() == found.country.casefold()
+    )
+    own_place = row.region is not None or row.city is not None
+    region, city = (row.region, row.city) if own_place or not agree else (found.region, found.city)
+    return replace(
+        found,
+        country=row.country or found.country,
+        region=region,
+        city=city,
+        latitude=found.latitude if agree else None,
+        longitude=found.longitude if agree else None,
+        accuracy_radius_km=found.accuracy_radius_km if agree else None,
+        asn=row.asn if row.asn is not None else found.asn,
+        asn_org=found.asn_org if row.asn in (None, found.asn) else None,
+        is_private=row.is_private or found.is_private,
+    )
+
+
+def _place_key(value: str | None) -> str:
+    return (_text(value) or "").casefold()
+
+
+class CityCoordinates:
+    """Latitude and longitude by place, as a cities file lists them (see `load_cities`)."""
+
+    def __init__(self, places: Mapping[tuple[str, str, str], tuple[float, float]]) -> None:
+        self._exact = {
+            (_place_key(country), _place_key(region), _place_key(city)): point
+            for (country, region, city), point in places.items()
+        }
+        regions: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+        for (country, region, city), point in self._exact.items():
+            regions.setdefault((country, city), {})[region] = point
+        # A city listed under several regions and never without one matches only with its
+        # region: falling back would mean guessing which Springfield.
+        self._by_city = {
+            key: found[""] if "" in found else next(iter(found.values()))
+            for key, found in regions.items()
+            if "" in found or len(found) == 1
+        }
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def find(
+        self, country: str | None, region: str | None, city: str | None
+    ) -> tuple[float, float] | None:
+        """(latitude, longitude) of the place: by country, region and city, else by
+        country and city alone; None when unlisted or ambiguous."""
+        country_key, city_key = _place_key(country), _place_key(city)
+        if not country_key or not city_key:
+            return None
+        exact = self._exact.get((country_key, _place_key(region), city_key))
+        return exact if exact is not None else self._by_city.get((country_key, city_key))
+
+
+def _coordinate(row: Mapping[str, str | None], column: str, limit: float, line: int) -> float:
+    text = (row[column] or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -limit <= value <= limit:  # NaN fails both comparisons
+        raise ReplayError(f"line {line}: {column} {text!r} is not a number from -{limit:g} "
+                          f"to {limit:g}")
+    return value
+
+
+def _city_rows(
+    reader: csv.DictReader[str],
+) -> Iterator[tuple[int, tuple[str, str, str], tuple[float, float]]]:
+    for row in reader:
+        line = reader.line_num
+        missing = [column for column in CITY_COLUMNS if row.get(column) is None]
+        if missing:
+            raise ReplayError(f"line {line}: missing fields: {', '.join(missing)}")
+        key = (_place_key(row["country"]), _place_key(row["region"]), _place_key(row["city"]))
+        if not key[0] or not key[2]:
+            raise ReplayError(f"line {line}: country and city must not be empty")
+        point = (_coordinate(row, "latitude", 90, line), _coordinate(row, "longitude", 180, line))
+        yield line, key, point
+
+
+def load_cities(path: str | os.PathLike[str]) -> CityCoordinates:
+    """Read a cities file, a CSV with header `country,region,city,latitude,longitude`.
+
+    Region may be empty. A place listed twice with different coordinates, like any other
+    malformed content, is a ReplayError of one line naming the file and the line.
+    """
+    places: dict[tuple[str, str, str], tuple[float, float]] = {}
+    first_line: dict[tuple[str, str, str], int] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in CITY_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ReplayError(f"missing columns: {', '.join(missing)}")
+            for line, key, point in _city_rows(reader):
+                if places.setdefault(key, point) != point:
+                    raise ReplayError(
+                        f"line {line}: {', '.join(k for k in key if k)} is listed on line "
+                        f"{first_line[key]} with other coordinates"
+                    )
+                first_line.setdefault(key, line)
+    except OSError as exc:
+        raise ReplayError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ReplayError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
+    except ReplayError as exc:
+        raise ReplayError(f"{path}: {exc}") from exc
+    return CityCoordinates(places)
 
 
 class _RowClock:
@@ -128,64 +321,119 @@ class _RowClock:
         return self.now
 
 
-def replay_rows(
-    rows: Iterable[Mapping[str, str]], settings: RiskSettings, feeds: Feeds | None = None
-) -> ReplayReport:
-    """Replay already-parsed CSV rows (dicts keyed by RBA_COLUMNS) and count the outcome."""
+def _sign_in(
+    row: Row, line: int, geoip: Feeds | None, cities: CityCoordinates | None
+) -> SignInContext:
+    """The sign-in a row describes, built without reading any label column."""
+    when = _time(row["Login Timestamp"] or "", line)
+    try:
+        ip = normalize_ip(row["IP Address"] or "")
+    except ValueError:
+        raise ReplayError(f"line {line}: {row['IP Address']!r} is not an IP address") from None
+    # Whether the password was right is known before risk is evaluated, as in the server.
+    password_valid = _flag(row["Login Successful"], line, "Login Successful")
+    info = _csv_ip_info(row, ip, line)
+    if geoip is not None:
+        info = _with_geoip(info, geoip.lookup(ip))
+    if cities is not None:
+        point = cities.find(info.country, info.region, info.city)
+        if point is not None:
+            info = replace(info, latitude=point[0], longitude=point[1],
+                           accuracy_radius_km=CITY_ACCURACY_RADIUS_KM)
+    user = (row["User ID"] or "").strip()
+    return SignInContext(
+        correlation_id=f"replay-{line}",
+        time=when,
+        ip=ip,
+        user_agent=row["User Agent String"] or "",
+        client_id="replay",
+        username=user,
+        user_id=user,
+        kind=SignInKind.PASSWORD,
+        password_valid=password_valid,
+        device_id=(row.get(DEVICE_COLUMN) or "").strip() or None,
+        ip_info=info,
+    )
+
+
+def score_rows(
+    rows: Iterable[Row],
+    settings: RiskSettings,
+    feeds: Feeds | None = None,
+    *,
+    cities: CityCoordinates | None = None,
+) -> Iterator[ScoredRow]:
+    """Score each row against the rows before it, then learn it; yields one result per row.
+
+    A generator, so a caller can stream a log of any length; ReplayError (naming the line)
+    when a row is malformed or out of order.
+    """
+    feeds = feeds if feeds is not None else Feeds()
     clock = _RowClock()
-    engine = RiskEngine(settings, feeds or Feeds(), InMemoryHistoryRepository(), clock=clock)
-    total = takeovers = attacks = legitimate = 0
-    caught_takeovers: Counter[Level] = Counter()
-    caught_attacks: Counter[Level] = Counter()
-    stepped_up: Counter[Level] = Counter()
-    levels: Counter[Level] = Counter()
-    detections: Counter[str] = Counter()
-    not_evaluated: Counter[str] = Counter()
-    previous = None
-    for line, row in enumerate(rows, start=2):
-        # csv.DictReader fills a short row's missing columns with None.
+    engine = RiskEngine(settings, feeds, InMemoryHistoryRepository(), clock=clock)
+    geoip = feeds if any(feeds.is_loaded(key) for key in MMDB_KEYS) else None
+    previous: datetime | None = None
+    for number, row in enumerate(rows, start=1):
+        line = number + 1
         missing = [column for column in RBA_COLUMNS if row.get(column) is None]
         if missing:
             raise ReplayError(f"line {line}: missing fields: {', '.join(missing)}")
-        when = _time(row["Login Timestamp"], line)
-        if previous is not None and when < previous:
+        ctx = _sign_in(row, line, geoip, cities)
+        if previous is not None and ctx.time < previous:
             raise ReplayError(f"line {line}: rows must be ordered by Login Timestamp")
-        previous = clock.now = when
-        try:
-            ip = normalize_ip(row["IP Address"])
-        except ValueError:
-            raise ReplayError(f"line {line}: {row['IP Address']!r} is not an IP address") from None
-        succeeded = _flag(row["Login Successful"], line, "Login Successful")
-        is_attack = _flag(row["Is Attack IP"], line, "Is Attack IP")
-        is_takeover = _flag(row["Is Account Takeover"], line, "Is Account Takeover")
-        user = row["User ID"].strip()
-        ctx = SignInContext(
-            correlation_id=f"replay-{line}",
-            time=when,
-            ip=ip,
-            user_agent=row["User Agent String"] or "",
-            client_id="replay",
-            username=user,
-            user_id=user,
-            kind=SignInKind.PASSWORD,
-            password_valid=succeeded,
-            ip_info=_ip_info(row, ip, line),
-        )
+        previous = clock.now = ctx.time
         assessment = engine.evaluate(ctx)
+        succeeded = ctx.password_valid is True
         engine.repository.record(ctx, assessment.ip_info, assessment, succeeded)
-        level = assessment.sign_in_risk_level
+        yield ScoredRow(
+            row=number,
+            user=ctx.username,
+            assessment=assessment,
+            succeeded=succeeded,
+            is_attack_ip=_flag(row[LABEL_COLUMNS[0]], line, LABEL_COLUMNS[0]),
+            is_takeover=_flag(row[LABEL_COLUMNS[1]], line, LABEL_COLUMNS[1]),
+        )
+
+
+def tally(
+    scored: Iterable[ScoredRow], *, timer: Callable[[], float] = time.perf_counter
+) -> ReplayReport:
+    """Count what each threshold catches over `scored`, timing the pass that yields it."""
+    started = timer()
+    total = takeovers = attacks = legitimate = episodes = failed_attacks = 0
+    caught_takeovers: Counter[Level] = Counter()
+    caught_attacks: Counter[Level] = Counter()
+    stepped_up: Counter[Level] = Counter()
+    caught_episodes: Counter[Level] = Counter()
+    flagged_failures: Counter[Level] = Counter()
+    levels: Counter[Level] = Counter()
+    detections: Counter[str] = Counter()
+    not_evaluated: Counter[str] = Counter()
+    in_episode: set[str] = set()  # users whose latest row was a takeover
+    for result in scored:
+        level = result.level
         total += 1
         levels[level] += 1
-        detections.update(assessment.risk_event_types)
-        not_evaluated.update(n.detector for n in assessment.not_evaluated)
+        detections.update(result.events)
+        not_evaluated.update(n.detector for n in result.assessment.not_evaluated)
         flagged = [t for t in THRESHOLDS if level >= t]
-        if is_takeover:
+        if result.is_takeover:
             takeovers += 1
             caught_takeovers.update(flagged)
-        if is_attack:
+            if result.user not in in_episode:
+                # An episode is caught only if its first sign-in is: later ones are too late.
+                in_episode.add(result.user)
+                episodes += 1
+                caught_episodes.update(flagged)
+        else:
+            in_episode.discard(result.user)
+        if result.is_attack_ip:
             attacks += 1
             caught_attacks.update(flagged)
-        if succeeded and not is_attack and not is_takeover:
+            if not result.succeeded:
+                failed_attacks += 1
+                flagged_failures.update(flagged)
+        if result.succeeded and not result.is_attack_ip and not result.is_takeover:
             legitimate += 1
             stepped_up.update(flagged)
     return ReplayReport(
@@ -194,62 +442,183 @@ def replay_rows(
         attack_ip_logins=attacks,
         legitimate_logins=legitimate,
         thresholds=tuple(
-            ThresholdResult(t, caught_takeovers[t], caught_attacks[t], stepped_up[t])
+            ThresholdResult(
+                t,
+                caught_takeovers[t],
+                caught_attacks[t],
+                stepped_up[t],
+                caught_episodes[t],
+                flagged_failures[t],
+            )
             for t in THRESHOLDS
         ),
         level_counts=tuple((lvl, levels[lvl]) for lvl in (Level.NONE, *THRESHOLDS)),
         detection_counts=tuple(sorted(detections.items())),
         not_evaluated_counts=tuple(sorted(not_evaluated.items())),
+        takeover_episodes=episodes,
+        failed_attack_attempts=failed_attacks,
+        elapsed_seconds=timer() - started,
     )
 
 
-def replay(path: str | os.PathLike[str], settings: RiskSettings) -> ReplayReport:
-    """Replay the RBA-format CSV at `path` with `settings`; ReplayError if it is malformed."""
-    with Feeds.load(settings) as feeds:
+def replay_rows(
+    rows: Iterable[Row],
+    settings: RiskSettings,
+    feeds: Feeds | None = None,
+    *,
+    cities: CityCoordinates | None = None,
+) -> ReplayReport:
+    """Replay already-parsed CSV rows (dicts keyed by RBA_COLUMNS) and count the outcome."""
+    return tally(score_rows(rows, settings, feeds, cities=cities))
+
+
+def write_levels(scored: Iterable[ScoredRow], out: IO[str]) -> Iterator[ScoredRow]:
+    """Pass `scored` through, writing `row,level,events` lines to `out` as each goes by."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LEVELS_HEADER)
+    for result in scored:
+        writer.writerow((result.row, result.level.value, ";".join(result.events)))
+        yield result
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _naming_log(path: str | os.PathLike[str], scored: Iterator[ScoredRow]) -> Iterator[ScoredRow]:
+    """`scored`, with every error from reading the log named after its file."""
+    try:
+        yield from scored
+    except ReplayError as exc:
+        raise ReplayError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ReplayError(f"{path}: {_reason(exc)}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ReplayError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
+
+
+def _writing_levels(
+    name: str | os.PathLike[str], scored: Iterator[ScoredRow], out: IO[str]
+) -> Iterator[ScoredRow]:
+    """`write_levels`, with a failed write named after the output file."""
+    try:
+        yield from write_levels(scored, out)
+        out.flush()  # a full disk shows here, not when the file is closed
+    except OSError as exc:  # reading errors arrive as ReplayError, named after the log
+        raise ReplayError(f"{name}: cannot write: {_reason(exc)}") from exc
+
+
+def _is_same_file(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def replay(
+    path: str | os.PathLike[str],
+    settings: RiskSettings,
+    *,
+    levels_out: str | os.PathLike[str] | None = None,
+    cities: str | os.PathLike[str] | None = None,
+    timer: Callable[[], float] = time.perf_counter,
+) -> ReplayReport:
+    """Replay the RBA-format CSV at `path`; ReplayError naming the file if one is bad.
+
+    `levels_out` receives one `row,level,events` line per row as it is scored; `cities`
+    is a file for `load_cities`.
+    """
+    places = load_cities(cities) if cities is not None else None
+    with Feeds.load(settings) as feeds, ExitStack() as files:
         try:
-            with open(path, newline="", encoding="utf-8") as handle:
-                reader = csv.DictReader(handle)
-                missing = [c for c in RBA_COLUMNS if c not in (reader.fieldnames or ())]
-                if missing:
-                    raise ReplayError(f"{path}: missing columns: {', '.join(missing)}")
-                return replay_rows(reader, settings, feeds)
+            log = files.enter_context(open(path, newline="", encoding="utf-8"))
+            reader = csv.DictReader(log)
+            missing = [c for c in RBA_COLUMNS if c not in (reader.fieldnames or ())]
         except OSError as exc:
-            raise ReplayError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
-        except ReplayError as exc:
-            if str(exc).startswith(str(path)):
-                raise
-            raise ReplayError(f"{path}: {exc}") from exc
+            raise ReplayError(f"{path}: {_reason(exc)}") from exc
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ReplayError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
+        if missing:
+            raise ReplayError(f"{path}: missing columns: {', '.join(missing)}")
+        scored = _naming_log(path, score_rows(reader, settings, feeds, cities=places))
+        if levels_out is not None:
+            for source in (path, cities):
+                if source is not None and _is_same_file(levels_out, source):
+                    raise ReplayError(f"{levels_out}: is an input of this replay; "
+                                      "refusing to overwrite it")
+            try:
+                out = files.enter_context(open(levels_out, "w", newline="", encoding="utf-8"))
+            except OSError as exc:
+                raise ReplayError(f"{levels_out}: cannot write: {_reason(exc)}") from exc
+            scored = _writing_levels(levels_out, scored, out)
+        return tally(scored, timer=timer)
 
 
 def _rate(part: int, whole: int) -> str:
     return f"{part / whole:6.1%}" if whole else "     -"
 
 
+def _table(header: str, report: ReplayReport, cells: Callable[[ThresholdResult], str]) -> list[str]:
+    return [header] + [f"{r.level.value + '+':<10}  {cells(r)}" for r in report.thresholds]
+
+
+def _cells(*pairs: tuple[int, int]) -> str:
+    return "    ".join(f"{part:>7,} {_rate(part, whole)}" for part, whole in pairs)
+
+
+def _wrapped(text: str) -> list[str]:
+    return textwrap.wrap(text, REPORT_WIDTH, subsequent_indent="  ", break_on_hyphens=False,
+                         break_long_words=False)
+
+
 def format_report(report: ReplayReport) -> str:
-    """The report as a printable table: recall and false-positive rate per threshold."""
-    lines = [
+    """The report as printable tables: what each threshold catches per sign-in and per
+    takeover episode, what it costs legitimate users, and the replay's speed."""
+    lines = _wrapped(
         f"{report.rows:,} sign-ins replayed: {report.takeovers:,} account takeovers, "
         f"{report.attack_ip_logins:,} from attack IPs, "
-        f"{report.legitimate_logins:,} legitimate successful",
-        "",
+        f"{report.legitimate_logins:,} legitimate successful"
+    )
+    lines += [""]
+    lines += _table(
         "step up at  takeovers caught    attack-IP caught    legitimate stepped up",
-    ]
-    for result in report.thresholds:
-        cells = (
-            (result.takeovers_caught, report.takeovers),
-            (result.attack_ip_caught, report.attack_ip_logins),
-            (result.legitimate_stepped_up, report.legitimate_logins),
-        )
-        row = "    ".join(f"{part:>7,} {_rate(part, whole)}" for part, whole in cells)
-        lines.append(f"{result.level.value + '+':<10}  {row}")
-    lines += [
-        "",
-        "sign-in risk levels: " + ", ".join(f"{lvl.value} {n:,}" for lvl, n in report.level_counts),
-    ]
+        report,
+        lambda r: _cells(
+            (r.takeovers_caught, report.takeovers),
+            (r.attack_ip_caught, report.attack_ip_logins),
+            (r.legitimate_stepped_up, report.legitimate_logins),
+        ),
+    )
+    lines += [""]
+    lines += _wrapped(
+        f"{report.takeover_episodes:,} takeover episodes (one user's consecutive takeover "
+        "sign-ins; caught if the first one is)"
+    )
+    lines += _wrapped(f"{report.failed_attack_attempts:,} failed sign-ins from attack IPs")
+    lines += [""]
+    lines += _table(
+        "step up at  episodes caught     failed attacks flagged",
+        report,
+        lambda r: _cells(
+            (r.episodes_caught, report.takeover_episodes),
+            (r.failed_attacks_flagged, report.failed_attack_attempts),
+        ),
+    )
+    lines += [""]
+    lines += _wrapped(
+        "sign-in risk levels: " + ", ".join(f"{lvl.value} {n:,}" for lvl, n in report.level_counts)
+    )
     if report.detection_counts:
-        lines.append("detections: " + ", ".join(f"{k} {n:,}" for k, n in report.detection_counts))
+        lines += _wrapped(
+            "detections: " + ", ".join(f"{k} {n:,}" for k, n in report.detection_counts)
+        )
     if report.not_evaluated_counts:
-        lines.append(
+        lines += _wrapped(
             "not evaluated: " + ", ".join(f"{k} {n:,}" for k, n in report.not_evaluated_counts)
         )
+    speed = report.rows_per_second
+    lines.append(
+        f"replay speed: {report.rows:,} rows in {report.elapsed_seconds:.2f} s"
+        + (f", {speed:,.0f} rows per second" if speed is not None else "")
+    )
     return "\n".join(lines)

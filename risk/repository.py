@@ -7,12 +7,14 @@ query. `InMemoryHistoryRepository` serves tests, the benchmark and replay.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.features import Feature, FeatureKind
+from risk.novelty import NoveltyCounts
 
 if TYPE_CHECKING:
     from risk.engine import Assessment
@@ -59,6 +61,8 @@ class UserProfile:
     first_seen: datetime | None = None
     successful_sign_ins: int = 0
     features: frozenset[Feature] = frozenset()
+    last_seen: Mapping[Feature, datetime] = field(default_factory=dict)
+    """When each feature was last part of a successful sign-in (where known)."""
 
     @property
     def countries(self) -> frozenset[str]:
@@ -87,6 +91,14 @@ class HistoryRepository(Protocol):
         `since` (made-up user names do not count: anyone can type them)."""
         ...
 
+    def novelty_counts(self) -> NoveltyCounts:
+        """How often counted sign-ins showed each kind of property new (may lag a little)."""
+        ...
+
+    def users_with_feature(self, feature: Feature) -> int:
+        """How many users have `feature` in their profile."""
+        ...
+
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
         """How many wrong passwords the account had from `ip` at or after `since`."""
         ...
@@ -102,7 +114,8 @@ class HistoryRepository(Protocol):
 
         `succeeded` means the user ended up signed in (password and any step-up passed):
         only then do the sign-in, its features (`assessment.features`) and its country
-        become history. A wrong password (`kind` password, `password_valid` False) for an
+        become history, and a sign-in weighed for novelty (`assessment.novelty`) adds to
+        `novelty_counts`. A wrong password (`kind` password, `password_valid` False) for an
         existing account (`user_id` set) counts towards `failed_accounts_from_ip` and
         `failed_passwords`; a `mfa_failed` context counts towards `failed_mfa_count`.
         """
@@ -117,7 +130,7 @@ def _ts(moment: datetime) -> float:
 class _Profile:
     first_seen: datetime
     successful_sign_ins: int = 0
-    features: set[Feature] = field(default_factory=set)
+    last_seen: dict[Feature, datetime] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -153,6 +166,8 @@ class InMemoryHistoryRepository:
         self._countries: set[str] = set()
         self._failed_passwords: dict[str, _Timeline] = {}
         self._failed_mfa: dict[str, list[float]] = {}
+        self._novelty: dict[str, int] = {}
+        self._feature_users: dict[Feature, int] = {}
 
     def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
         """The user's latest successful sign-in strictly before `before`, if any."""
@@ -168,7 +183,10 @@ class InMemoryHistoryRepository:
         if profile is None:
             return UserProfile()
         return UserProfile(
-            profile.first_seen, profile.successful_sign_ins, frozenset(profile.features)
+            profile.first_seen,
+            profile.successful_sign_ins,
+            frozenset(profile.last_seen),
+            dict(profile.last_seen),
         )
 
     def org_has_seen_country(self, country: str) -> bool:
@@ -179,6 +197,14 @@ class InMemoryHistoryRepository:
         """How many distinct existing accounts had a wrong password from `ip` since `since`."""
         timeline = self._failed_passwords.get(ip)
         return len(set(timeline.since(_ts(since)))) if timeline else 0
+
+    def novelty_counts(self) -> NoveltyCounts:
+        """How often counted sign-ins showed each kind of property new."""
+        return NoveltyCounts(dict(self._novelty))
+
+    def users_with_feature(self, feature: Feature) -> int:
+        """How many users have `feature` in their profile."""
+        return self._feature_users.get(feature, 0)
 
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
         """How many wrong passwords the account had from `ip` at or after `since`."""
@@ -210,6 +236,13 @@ class InMemoryHistoryRepository:
             profile = self._profiles[ctx.user_id] = _Profile(first_seen=ctx.time)
         profile.first_seen = min(profile.first_seen, ctx.time)
         profile.successful_sign_ins += 1
-        profile.features.update(assessment.features)
+        for feature in assessment.features:
+            seen = profile.last_seen.get(feature)
+            if seen is None:
+                self._feature_users[feature] = self._feature_users.get(feature, 0) + 1
+            profile.last_seen[feature] = ctx.time if seen is None else max(seen, ctx.time)
+        if assessment.novelty is not None:
+            for name in assessment.novelty.counter_names():
+                self._novelty[name] = self._novelty.get(name, 0) + 1
         if ip_info.country:
             self._countries.add(ip_info.country)

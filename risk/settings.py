@@ -10,6 +10,7 @@ from typing import Any
 
 from risk.errors import RiskConfigError
 from risk.levels import Level
+from risk.novelty import KINDS, NoveltyModel
 from risk.vocabulary import RiskEventType
 
 DEFAULT_LEVELS: Mapping[RiskEventType, Level] = {
@@ -55,9 +56,25 @@ class RiskSettings:
 
     learning_period_days: int = 14
     learning_min_sign_ins: int = 10
-    unfamiliar_low_at: int = 2
-    unfamiliar_medium_at: int = 4
-    unfamiliar_high_at: int = 6
+    # unfamiliarFeatures (risk/novelty.py): a level needs both a score among the newest
+    # `_share` of counted sign-ins and at least `_bits` of surprise (2**bits reads "about
+    # one in that many sign-ins looks this new"); shares apply once `novelty_min_counted`
+    # sign-ins are counted.
+    unfamiliar_low_share: float = 0.01
+    unfamiliar_medium_share: float = 0.002
+    unfamiliar_high_share: float = 0.0002
+    unfamiliar_low_bits: float = 5.0
+    unfamiliar_medium_bits: float = 8.0
+    unfamiliar_high_bits: float = 12.0
+    novelty_min_counted: int = 1_000
+    novelty_prior_weight: float = 500.0
+    novelty_user_weight: float = 10.0
+    novelty_forget_days: int = 365
+    novelty_org_common_users: int = 3
+    novelty_weights: tuple[tuple[str, float], ...] = ()
+    # anonymizedIPAddress for an IP the Anonymous-IP database marks as a hosting provider
+    # (where VPN exits and attack tooling run); "none" ignores the flag.
+    hosting_provider_level: Level = Level.LOW
 
     suspicious_ip_window_minutes: int = 60
     suspicious_ip_min_accounts: int = 10
@@ -82,15 +99,44 @@ class RiskSettings:
 
     def __post_init__(self) -> None:
         low, medium, high = (
-            self.unfamiliar_low_at,
-            self.unfamiliar_medium_at,
-            self.unfamiliar_high_at,
+            self.unfamiliar_low_bits,
+            self.unfamiliar_medium_bits,
+            self.unfamiliar_high_bits,
         )
         if not low <= medium <= high:
             raise RiskConfigError(
-                "risk.unfamiliar_medium_at: unfamiliar_low_at <= unfamiliar_medium_at <= "
-                f"unfamiliar_high_at must hold, got {low}, {medium}, {high}"
+                "risk.unfamiliar_medium_bits: unfamiliar_low_bits <= unfamiliar_medium_bits "
+                f"<= unfamiliar_high_bits must hold, got {low:g}, {medium:g}, {high:g}"
             )
+        low, medium, high = (
+            self.unfamiliar_low_share,
+            self.unfamiliar_medium_share,
+            self.unfamiliar_high_share,
+        )
+        if not low >= medium >= high:
+            raise RiskConfigError(
+                "risk.unfamiliar_medium_share: unfamiliar_low_share >= unfamiliar_medium_share "
+                f">= unfamiliar_high_share must hold, got {low:g}, {medium:g}, {high:g}"
+            )
+
+    def unfamiliar_threshold(self, level: Level) -> tuple[float, float]:
+        """`(bits, share)` for reaching `level` in unfamiliarFeatures."""
+        return {
+            Level.LOW: (self.unfamiliar_low_bits, self.unfamiliar_low_share),
+            Level.MEDIUM: (self.unfamiliar_medium_bits, self.unfamiliar_medium_share),
+            Level.HIGH: (self.unfamiliar_high_bits, self.unfamiliar_high_share),
+        }[level]
+
+    @property
+    def novelty_model(self) -> NoveltyModel:
+        """The weighting tunables for risk.novelty."""
+        return NoveltyModel(
+            prior_weight=self.novelty_prior_weight,
+            user_weight=self.novelty_user_weight,
+            forget_days=self.novelty_forget_days,
+            org_common_users=self.novelty_org_common_users,
+            weights=dict(self.novelty_weights),
+        )
 
     def level_for(self, event_type: RiskEventType) -> Level:
         """The configured level of a fixed-level detection."""
@@ -113,6 +159,8 @@ class RiskSettings:
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, raw in data.items():
+            if key in _RENAMED:
+                raise RiskConfigError(f"risk.{key}: {_RENAMED[key]}")
             if key not in known:
                 raise RiskConfigError(
                     f"risk.{key}: unknown key; allowed keys are {', '.join(sorted(known))}"
@@ -218,6 +266,29 @@ def _levels(key: str, raw: object) -> tuple[tuple[RiskEventType, Level], ...]:
     return tuple(sorted(out))
 
 
+def _weights(key: str, raw: object) -> tuple[tuple[str, float], ...]:
+    allowed = f"must be a table of kind = bits (0 to 64) with kinds among {', '.join(KINDS)}"
+    if not isinstance(raw, Mapping):
+        raise _fail(key, allowed, raw)
+    parse_bits = _number(0, 64)
+    out = []
+    for name, value in raw.items():
+        kind = str(name).strip().casefold()
+        if kind not in KINDS:
+            raise _fail(f"{key}.{name}", allowed, name)
+        out.append((kind, parse_bits(f"{key}.{name}", value)))
+    return tuple(sorted(out))
+
+
+_RENAMED = {
+    name: (
+        "unfamiliarFeatures now weighs new properties in bits instead of counting them; "
+        f"use unfamiliar_{name.split('_')[1]}_bits"
+    )
+    for name in ("unfamiliar_low_at", "unfamiliar_medium_at", "unfamiliar_high_at")
+}
+
+
 def _event_type(key: str, raw: object, among: Mapping[RiskEventType, Level]) -> RiskEventType:
     # Case-insensitive, since environment variable names arrive lower-cased.
     by_name = {t.value.casefold(): t for t in among}
@@ -251,9 +322,19 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "impossible_travel_min_distance_km": _number(0, 20_000),
     "learning_period_days": _whole(0, 365),
     "learning_min_sign_ins": _whole(0, 10_000),
-    "unfamiliar_low_at": _whole(1, 7),
-    "unfamiliar_medium_at": _whole(1, 7),
-    "unfamiliar_high_at": _whole(1, 7),
+    "unfamiliar_low_bits": _number(0, 64),
+    "unfamiliar_medium_bits": _number(0, 64),
+    "unfamiliar_high_bits": _number(0, 64),
+    "unfamiliar_low_share": _number(0, 1),
+    "unfamiliar_medium_share": _number(0, 1),
+    "unfamiliar_high_share": _number(0, 1),
+    "novelty_min_counted": _whole(0, 1_000_000_000),
+    "novelty_prior_weight": _number(1, 1_000_000),
+    "novelty_user_weight": _number(0, 10_000),
+    "novelty_forget_days": _whole(1, 3_650),
+    "novelty_org_common_users": _whole(0, 1_000_000),
+    "novelty_weights": _weights,
+    "hosting_provider_level": _level((Level.NONE, *_SEEN_LEVELS)),
     "suspicious_ip_window_minutes": _whole(1, 10_080),
     "suspicious_ip_min_accounts": _whole(2, 1_000_000),
     "brute_force_min_failures": _whole(2, 1_000_000),

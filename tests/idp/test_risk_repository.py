@@ -22,6 +22,7 @@ from risk.context import IpInfo, SignInContext, SignInKind
 from risk.engine import Assessment
 from risk.features import Feature
 from risk.levels import Level
+from risk.novelty import Novelty, Seen, Stage
 from risk.repository import HistoryRepository, InMemoryHistoryRepository, PastSignIn, UserProfile
 from tests.conftest import BACKENDS, _truncate
 
@@ -42,12 +43,15 @@ CHROME: frozenset[Feature] = frozenset({("browser", "Chrome"), ("os", "Windows")
 
 
 def assessment(ctx: SignInContext, ip_info: IpInfo, features: frozenset[Feature],
-               trusted: bool) -> Assessment:
-    """An engine verdict carrying what record() stores: features and the trusted flag."""
+               trusted: bool,
+               observed: tuple[tuple[str, bool, Seen], ...] | None = None) -> Assessment:
+    """An engine verdict carrying what record() stores: features, the trusted flag and,
+    for a user past learning, which kinds of property were new."""
     return Assessment(
         correlation_id=ctx.correlation_id, sign_in_risk_level=Level.NONE, detections=(),
         not_evaluated=(), ip_info=ip_info, trusted_location=trusted, features=features,
         evaluated_at=ctx.time,
+        novelty=None if observed is None else Novelty(Stage.LEARNED, observed, (), 0.0),
     )
 
 
@@ -80,11 +84,13 @@ class Harness:
         )
 
     def succeed(self, name: str, when: datetime, ip_info: IpInfo = LONDON,
-                features: frozenset[Feature] = CHROME, trusted: bool = False) -> None:
+                features: frozenset[Feature] = CHROME, trusted: bool = False,
+                observed: tuple[tuple[str, bool, Seen], ...] | None = None) -> None:
         """A sign-in that ended in tokens."""
         self.user(name)
         ctx = self.context(when, ip_info.ip, name)
-        self.repo.record(ctx, ip_info, assessment(ctx, ip_info, features, trusted), True)
+        self.repo.record(ctx, ip_info, assessment(ctx, ip_info, features, trusted, observed),
+                         True)
 
     def fail_password(self, username: str, when: datetime, ip: str = SPRAYER) -> None:
         """A wrong password typed for `username` (who may not exist)."""
@@ -252,9 +258,50 @@ def test_profile_accumulates_features_without_duplicates(h: Harness) -> None:
     h.succeed("alice", T0 + timedelta(hours=1), LONDON, london)
     h.succeed("alice", T0 + timedelta(hours=2), CHANGCHUN, changchun)
     profile = h.repo.user_profile(h.user("alice"))
+    last_seen = {f: T0 + timedelta(hours=1) for f in london}
+    last_seen |= {f: T0 + timedelta(hours=2) for f in changchun}
     assert profile == UserProfile(first_seen=T0, successful_sign_ins=3,
-                                  features=london | changchun)
+                                  features=london | changchun, last_seen=last_seen)
     assert profile.countries == {"GB", "CN"}
+
+
+def test_last_use_of_a_property_never_moves_back(h: Harness) -> None:
+    """Workers finish sign-ins out of order: an older one must not make a property stale."""
+    h.succeed("alice", T0 + timedelta(days=30), LONDON, CHROME)
+    h.succeed("alice", T0, LONDON, CHROME)
+    profile = h.repo.user_profile(h.user("alice"))
+    assert set(profile.last_seen.values()) == {T0 + timedelta(days=30)}
+
+
+def test_novelty_counts_add_up_what_sign_ins_observed(h: Harness) -> None:
+    new, rare, old = Seen.NEW, Seen.RARE, Seen.FAMILIAR
+    assert h.repo.novelty_counts().counters == {}
+    h.succeed("alice", T0, observed=(("asn", False, rare), ("subnet", True, new)))
+    h.succeed("bob", T0, observed=(("asn", False, old), ("subnet", False, new)))
+    h.succeed("carol", T0, observed=(("asn", False, old), ("subnet", False, old)))
+    # Neither a failure nor a sign-in without novelty weighed is counted.
+    h.succeed("dave", T0)
+    ctx = h.context(T0, LONDON.ip, "alice")
+    h.repo.record(ctx, LONDON, assessment(ctx, LONDON, CHROME, False,
+                                          observed=(("asn", False, new),)), False)
+    counts = h.repo.novelty_counts()
+    assert counts.counters == {
+        "learned.asn.f": 3, "learned.asn.f.rare": 1, "learned.subnet.n": 1,
+        "learned.subnet.n.new": 1, "learned.subnet.f": 2, "learned.subnet.f.new": 1,
+        "learned.bits.0": 3,
+    }
+    assert counts.cell(Stage.LEARNED, "asn", False) == (3, 0, 1)
+
+
+def test_users_with_a_feature_are_counted_once_each(h: Harness) -> None:
+    office = ("asn", "64500")
+    assert h.repo.users_with_feature(office) == 0
+    h.succeed("alice", T0, features=CHROME | {office})
+    h.succeed("alice", T0 + timedelta(hours=1), features=CHROME | {office})
+    h.succeed("bob", T0, features=CHROME | {office})
+    h.fail_password("carol", T0)
+    assert h.repo.users_with_feature(office) == 2
+    assert h.repo.users_with_feature(("browser", "Chrome")) == 2
 
 
 def test_failures_teach_the_profile_nothing(h: Harness) -> None:
@@ -365,7 +412,8 @@ def test_record_of_a_success_updates_every_read(h: Harness) -> None:
     ctx = h.context(T0, LONDON.ip, "alice")
     h.repo.record(ctx, LONDON, assessment(ctx, LONDON, features, True), True)
     assert h.repo.last_successful_sign_in(alice, T0 + MICROSECOND) == past(T0, LONDON, True)
-    assert h.repo.user_profile(alice) == UserProfile(T0, 1, features)
+    assert h.repo.user_profile(alice) == UserProfile(T0, 1, features,
+                                                     dict.fromkeys(features, T0))
     assert h.repo.org_has_seen_country("GB")
     assert h.repo.failed_accounts_from_ip(LONDON.ip, T0) == 0
     assert h.repo.failed_mfa_count(alice, T0) == 0
@@ -426,3 +474,21 @@ def test_concurrent_records_for_one_user_lose_no_count(app: Any) -> None:
             sa.select(sa.func.count()).select_from(UserFeature).where(UserFeature.user_id == alice)
         )
         assert features == len(CHROME) + 6
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_each_process_sees_the_others_novelty_counts_once_its_copy_expires(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idp import riskops
+
+    with app.app_context():
+        first = SqlHarness(riskops.SqlHistoryRepository())
+        second = SqlHarness(riskops.SqlHistoryRepository(), ids=first.ids)
+        assert second.repo.novelty_counts().counters == {}
+        first.succeed("alice", T0, observed=(("asn", False, Seen.NEW),))
+        # Its own sign-ins at once, the other worker's only after the cache time.
+        assert first.repo.novelty_counts().counters["learned.asn.f.new"] == 1
+        assert second.repo.novelty_counts().counters == {}
+        monkeypatch.setattr(riskops, "NOVELTY_COUNTS_SECONDS", -1.0)
+        assert second.repo.novelty_counts().counters["learned.asn.f.new"] == 1

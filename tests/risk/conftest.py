@@ -85,13 +85,16 @@ def build_asn_db(path: Path) -> Path:
 
 
 def build_anonymous_db(path: Path) -> Path:
-    """A GeoIP2-Anonymous-IP-shaped database: a Tor exit range and a VPN range."""
+    """A GeoIP2-Anonymous-IP-shaped database: Tor exit, VPN and hosting provider ranges."""
     writer = _writer("GeoIP2-Anonymous-IP")
     writer.insert_network(
         IPSet(["185.220.101.0/24"]), {"is_anonymous": True, "is_tor_exit_node": True}
     )
     writer.insert_network(IPSet(["1.2.0.0/16"]), {"is_anonymous": True, "is_anonymous_vpn": True})
-    writer.insert_network(IPSet(["52.0.0.0/11"]), {"is_hosting_provider": True})
+    # MaxMind marks hosting providers anonymous too.
+    writer.insert_network(
+        IPSet(["52.0.0.0/11"]), {"is_anonymous": True, "is_hosting_provider": True}
+    )
     writer.to_db_file(str(path))
     return path
 

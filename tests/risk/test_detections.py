@@ -58,8 +58,18 @@ E = RiskEventType
             "London, GB to Changchun, CN, 8,200 km in 40 minutes (12,301 km/h)",
         ),
         (
-            Detection.of(E.UNFAMILIAR_FEATURES, Level.LOW, new_features=("ASN 5607", "device d2")),
-            "2 properties never seen for this user: ASN 5607; device d2",
+            Detection.of(
+                E.UNFAMILIAR_FEATURES,
+                Level.MEDIUM,
+                bits=10.4,
+                one_in=1351,
+                new_features=("network 5607: ...: 8.4 bits", "device d2: ...: 2.0 bits"),
+                low_bits=7.0,
+                medium_bits=10.0,
+                high_bits=14.0,
+            ),
+            "About 1 in 1,351 sign-ins look this new (10.4 bits; low at 7.0, medium at 10.0, "
+            "high at 14.0): network 5607: ...: 8.4 bits; device d2: ...: 2.0 bits",
         ),
         (
             Detection.of(E.LEAKED_CREDENTIALS, Level.HIGH, times_seen=9659365),

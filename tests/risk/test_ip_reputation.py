@@ -80,19 +80,27 @@ def test_listed_ip_fires_with_the_matched_entry(
 
 @pytest.mark.parametrize(
     "ip",
-    [LONDON_IP, "198.98.51.190", "45.9.149.0", "91.93.0.1", "52.1.2.3"],
-    ids=[
-        "clean",
-        "next-to-listed-ip",
-        "after-malicious-block",
-        "after-infected-block",
-        "hosting-only",
-    ],
+    [LONDON_IP, "198.98.51.190", "45.9.149.0", "91.93.0.1"],
+    ids=["clean", "next-to-listed-ip", "after-malicious-block", "after-infected-block"],
 )
 def test_unlisted_ip_does_not_fire(listed_engine: RiskEngine, ip: str) -> None:
     result = listed_engine.evaluate(make_ctx(ip=ip))
     reputation = {"anonymizedIPAddress", "maliciousIPAddress", "malwareInfectedIPAddress"}
     assert not types_of(result) & reputation
+
+
+def test_hosting_provider_fires_at_its_own_configurable_level(listed_engine: RiskEngine) -> None:
+    def hosting(level: Level) -> list[tuple[Level, dict[str, object]]]:
+        settings = replace(listed_engine.settings, hosting_provider_level=level)
+        engine = RiskEngine(settings, listed_engine.feeds, listed_engine.repository)
+        result = engine.evaluate(make_ctx(ip="52.1.2.3"))
+        return [(d.level, d.evidence_dict) for d in result.detections
+                if d.risk_event_type == "anonymizedIPAddress"]
+
+    ((level, evidence),) = hosting(RiskSettings().hosting_provider_level)
+    assert level is Level.LOW and evidence["flags"] == ["hosting provider"]
+    assert hosting(Level.HIGH)[0][0] is Level.HIGH
+    assert hosting(Level.NONE) == []
 
 
 def test_levels_are_configurable(listed_engine: RiskEngine) -> None:

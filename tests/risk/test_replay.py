@@ -1,15 +1,30 @@
 from __future__ import annotations
 
+import csv
+import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from risk.levels import Level
-from risk.replay import RBA_COLUMNS, ReplayError, ThresholdResult, format_report, replay
+from risk.replay import (
+    LABEL_COLUMNS,
+    RBA_COLUMNS,
+    ReplayError,
+    ScoredRow,
+    ThresholdResult,
+    format_report,
+    replay,
+    score_rows,
+    tally,
+)
 from risk.settings import RiskSettings
 from tests.risk import make_rba_sample
+from tests.risk.rba_log import attack_log, write_log
 
 SAMPLE = Path(__file__).with_name("data") / "rba_sample.csv"
+EPISODES = "(one user's consecutive takeover sign-ins; caught if the first one is)"
 
 
 def test_sample_is_what_the_committed_script_generates() -> None:
@@ -22,18 +37,20 @@ def test_replay_of_the_sample_reports_recall_and_false_positives() -> None:
     assert (report.rows, report.takeovers, report.attack_ip_logins) == (605, 14, 42)
     assert report.legitimate_logins == 525
     assert report.thresholds == (
-        ThresholdResult(Level.LOW, 14, 42, 5),
-        ThresholdResult(Level.MEDIUM, 14, 42, 5),
-        ThresholdResult(Level.HIGH, 10, 35, 0),
+        ThresholdResult(Level.LOW, 14, 42, 5, 8, 40),
+        ThresholdResult(Level.MEDIUM, 14, 41, 4, 8, 39),
+        ThresholdResult(Level.HIGH, 14, 39, 4, 8, 37),
     )
+    # Labels alone decide these: 6 planted takeovers and 2 cracked by the spray.
+    assert (report.takeover_episodes, report.failed_attack_attempts) == (8, 40)
     assert dict(report.detection_counts)["passwordSpray"] == 2
     assert dict(report.not_evaluated_counts)["unlikelyTravel"] == 605
 
 
 def test_stricter_learning_changes_the_outcome() -> None:
     report = replay(SAMPLE, RiskSettings(learning_min_sign_ins=1000))
-    assert "unfamiliarFeatures" not in dict(report.detection_counts)
-    assert report.at(Level.MEDIUM).takeovers_caught < 14
+    assert report.at(Level.MEDIUM).takeovers_caught == 2
+    assert report.at(Level.LOW).takeovers_caught == 14
 
 
 def test_format_report_prints_a_table() -> None:
@@ -43,7 +60,16 @@ def test_format_report_prints_a_table() -> None:
         "605 sign-ins replayed: 14 account takeovers, 42 from attack IPs, 525 legitimate successful"
     )
     assert lines[3].split() == ["low+", "14", "100.0%", "42", "100.0%", "5", "1.0%"]
-    assert lines[5].split() == ["high+", "10", "71.4%", "35", "83.3%", "0", "0.0%"]
+    assert lines[5].split() == ["high+", "14", "100.0%", "39", "92.9%", "4", "0.8%"]
+    assert lines[7:9] == [
+        f"8 takeover episodes {EPISODES}",
+        "40 failed sign-ins from attack IPs",
+    ]
+    assert lines[10].split() == ["step", "up", "at", "episodes", "caught", "failed", "attacks",
+                                 "flagged"]
+    assert lines[13].split() == ["high+", "8", "100.0%", "37", "92.5%"]
+    assert lines[-1].startswith("replay speed: 605 rows in ")
+    assert max(len(line) for line in lines) <= 100
 
 
 HEADER = ",".join(RBA_COLUMNS)
@@ -81,3 +107,223 @@ def test_malformed_files_are_reported_with_the_line(
 def test_missing_file_is_a_replay_error(tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match="No such file or directory"):
         replay(tmp_path / "absent.csv", RiskSettings())
+
+
+# attack_log(): rows 1-12 fail from one attack IP for 12 accounts; from the 11th on, the IP
+# has failed for 10 accounts (suspiciousIPAddress, medium). Every right password from it
+# after that is also passwordSpray (high). The rest is one home network and one country.
+ATTACK_LEVELS = ["none"] * 10 + ["medium", "medium", "none", "high", "none", "high", "none",
+                                 "none", "high", "high"]
+SPRAY = "passwordSpray;suspiciousIPAddress"
+ATTACK_EVENTS = [""] * 10 + ["suspiciousIPAddress"] * 2 + ["", SPRAY, "", SPRAY, "", "", SPRAY,
+                                                           SPRAY]
+
+
+def test_every_row_is_scored_in_order() -> None:
+    scored = list(score_rows(attack_log(), RiskSettings()))
+    assert [s.row for s in scored] == list(range(1, 21))
+    assert [s.level.value for s in scored] == ATTACK_LEVELS
+    assert [";".join(sorted(s.events)) for s in scored] == ATTACK_EVENTS
+    assert [s.user for s in scored[12:15]] == ["u1", "u2", "u1"]
+
+
+def test_takeover_episodes_count_once_and_only_by_their_first_sign_in() -> None:
+    report = tally(score_rows(attack_log(), RiskSettings()))
+    assert (report.takeovers, report.takeover_episodes) == (4, 2)
+    # Episode 2 starts unflagged; its flagged second sign-in does not make it caught.
+    assert [r.episodes_caught for r in report.thresholds] == [1, 1, 1]
+    assert [r.takeovers_caught for r in report.thresholds] == [3, 3, 3]
+
+
+def test_failed_attack_attempts_are_counted_apart_from_takeovers() -> None:
+    report = tally(score_rows(attack_log(), RiskSettings()))
+    assert (report.attack_ip_logins, report.failed_attack_attempts) == (16, 12)
+    assert [r.failed_attacks_flagged for r in report.thresholds] == [2, 2, 0]
+    assert [r.attack_ip_caught for r in report.thresholds] == [6, 6, 4]
+    assert report.legitimate_logins == 3
+    assert [r.legitimate_stepped_up for r in report.thresholds] == [0, 0, 0]
+    assert report.level_counts == (
+        (Level.NONE, 14), (Level.LOW, 0), (Level.MEDIUM, 2), (Level.HIGH, 4)
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "episodes"),
+    [
+        ([True, True, True], 1),
+        ([True, False, True], 2),
+        ([False, True, False], 1),
+        ([False, False, False], 0),
+    ],
+    ids=["one-run", "interrupted", "single", "none"],
+)
+def test_an_episode_ends_at_the_users_own_non_takeover_row(
+    labels: list[bool], episodes: int
+) -> None:
+    log = attack_log()
+    own = [log[13], log[15], log[16]]  # u2's rows, with u1's between the first two
+    rows = log[12:13] + [
+        dict(row, **{"Is Account Takeover": str(flag)})
+        for row, flag in zip(own, labels, strict=True)
+    ]
+    rows.insert(2, log[14])
+    assert tally(score_rows(rows, RiskSettings())).takeover_episodes == episodes
+
+
+def test_levels_out_has_one_line_per_row_in_input_order(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.csv", attack_log())
+    out = tmp_path / "levels.csv"
+    report = replay(log, RiskSettings(), levels_out=out)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "row,level,events"
+    assert lines[1] == "1,none,"
+    assert lines[11] == "11,medium,suspiciousIPAddress"
+    table = list(csv.reader(lines[1:]))
+    assert [int(row) for row, _, _ in table] == list(range(1, 21))
+    assert [level for _, level, _ in table] == ATTACK_LEVELS
+    assert [";".join(sorted(events.split(";"))) for _, _, events in table] == ATTACK_EVENTS
+    assert report.rows == 20 and report.failed_attack_attempts == 12
+
+
+def test_levels_out_matches_the_report_of_the_same_pass(tmp_path: Path) -> None:
+    out = tmp_path / "levels.csv"
+    report = replay(SAMPLE, RiskSettings(), levels_out=out)
+    with out.open(newline="", encoding="utf-8") as handle:
+        levels = [row["level"] for row in csv.DictReader(handle)]
+    assert len(levels) == report.rows == 605
+    assert tuple((lvl, levels.count(lvl.value)) for lvl in Level) == report.level_counts
+
+
+def _shuffled_labels(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    shuffle = random.Random(seed)
+    attack = [row["Is Attack IP"] for row in rows]
+    takeover = [row["Is Account Takeover"] for row in rows]
+    shuffle.shuffle(attack)
+    shuffle.shuffle(takeover)
+    return [
+        dict(row, **{"Is Attack IP": a, "Is Account Takeover": t})
+        for row, a, t in zip(rows, attack, takeover, strict=True)
+    ]
+
+
+def _levels(scored: list[ScoredRow]) -> list[tuple[int, str, tuple[str, ...]]]:
+    return [(s.row, s.level.value, s.events) for s in scored]
+
+
+def _sample_rows() -> list[dict[str, str]]:
+    with SAMPLE.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("source", ["sample", "attack-log"])
+def test_labels_never_change_a_level(source: str) -> None:
+    rows = _sample_rows() if source == "sample" else attack_log()
+    baseline = _levels(list(score_rows(rows, RiskSettings())))
+    inverted = [
+        dict(row, **{column: str(row[column] != "True") for column in LABEL_COLUMNS})
+        for row in rows
+    ]
+    for relabelled in (inverted, _shuffled_labels(rows, 1), _shuffled_labels(rows, 2)):
+        assert relabelled != rows
+        assert _levels(list(score_rows(relabelled, RiskSettings()))) == baseline
+
+
+def test_a_row_is_scored_before_any_later_row_is_read() -> None:
+    rows = _sample_rows()
+    full = _levels(list(score_rows(rows, RiskSettings())))
+    for cut in (1, 100, 347, 500):
+        assert _levels(list(score_rows(rows[:cut], RiskSettings()))) == full[:cut]
+
+
+def test_a_row_is_scored_before_the_next_one_is_read() -> None:
+    read = 0
+
+    def counting() -> Iterator[dict[str, str]]:
+        nonlocal read
+        for row in attack_log():
+            read += 1
+            yield row
+
+    for scored in score_rows(counting(), RiskSettings()):
+        assert read == scored.row
+
+
+def test_throughput_is_rows_per_second_of_the_pass() -> None:
+    ticks = iter([10.0, 12.5])
+    report = tally(score_rows(attack_log(), RiskSettings()), timer=lambda: next(ticks))
+    assert report.elapsed_seconds == 2.5
+    assert report.rows_per_second == 8.0
+    assert format_report(report).splitlines()[-1] == (
+        "replay speed: 20 rows in 2.50 s, 8 rows per second"
+    )
+
+
+def test_the_report_of_the_attack_log(tmp_path: Path) -> None:
+    report = replay(write_log(tmp_path / "log.csv", attack_log()), RiskSettings())
+    lines = format_report(report).splitlines()
+    assert lines[0] == (
+        "20 sign-ins replayed: 4 account takeovers, 16 from attack IPs, 3 legitimate successful"
+    )
+    assert [line.split() for line in lines[3:6]] == [
+        ["low+", "3", "75.0%", "6", "37.5%", "0", "0.0%"],
+        ["medium+", "3", "75.0%", "6", "37.5%", "0", "0.0%"],
+        ["high+", "3", "75.0%", "4", "25.0%", "0", "0.0%"],
+    ]
+    assert lines[7:9] == [
+        f"2 takeover episodes {EPISODES}",
+        "12 failed sign-ins from attack IPs",
+    ]
+    assert [line.split() for line in lines[11:14]] == [
+        ["low+", "1", "50.0%", "2", "16.7%"],
+        ["medium+", "1", "50.0%", "2", "16.7%"],
+        ["high+", "1", "50.0%", "0", "0.0%"],
+    ]
+    assert lines[15] == "sign-in risk levels: none 14, low 0, medium 2, high 4"
+    assert lines[16] == "detections: passwordSpray 4, suspiciousIPAddress 6"
+
+
+def test_an_empty_log_reports_no_rates(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text(HEADER + "\n", encoding="utf-8")
+    out = tmp_path / "levels.csv"
+    report = replay(log, RiskSettings(), levels_out=out)
+    assert out.read_text(encoding="utf-8") == "row,level,events\n"
+    lines = format_report(report).splitlines()
+    assert lines[3].split() == ["low+", "0", "-", "0", "-", "0", "-"]
+    assert lines[11].split() == ["low+", "0", "-", "0", "-"]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("missing-dir/levels.csv", "cannot write: No such file or directory"),
+        (".", "cannot write: Is a directory"),
+    ],
+    ids=["missing-folder", "a-folder"],
+)
+def test_an_unwritable_levels_out_is_a_replay_error(
+    tmp_path: Path, target: str, message: str
+) -> None:
+    out = tmp_path / target
+    with pytest.raises(ReplayError) as caught:
+        replay(SAMPLE, RiskSettings(), levels_out=out)
+    assert str(caught.value) == f"{out}: {message}"
+
+
+def test_levels_out_never_overwrites_the_log(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.csv", attack_log())
+    before = log.read_bytes()
+    with pytest.raises(ReplayError, match="is an input of this replay"):
+        replay(log, RiskSettings(), levels_out=tmp_path / "." / "log.csv")
+    assert log.read_bytes() == before
+
+
+def test_a_malformed_log_names_the_log_not_the_levels_file(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text(f"{HEADER}\n{row()}\n{row(ok='maybe')}\n", encoding="utf-8")
+    out = tmp_path / "levels.csv"
+    with pytest.raises(ReplayError) as caught:
+        replay(log, RiskSettings(), levels_out=out)
+    assert str(caught.value).startswith(f"{log}: line 3: Login Successful")
+    # What was scored before the bad row is written.
+    assert out.read_text(encoding="utf-8").splitlines() == ["row,level,events", "1,none,"]

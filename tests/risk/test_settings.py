@@ -89,9 +89,28 @@ def test_values_are_parsed_and_normalized() -> None:
             "risk.levels.newCountry: must be one of low, medium, high, got 'severe'",
         ),
         (
-            {"unfamiliar_low_at": 5},
-            "risk.unfamiliar_medium_at: unfamiliar_low_at <= unfamiliar_medium_at <= "
-            "unfamiliar_high_at must hold, got 5, 4, 6",
+            {"unfamiliar_low_bits": 12},
+            "risk.unfamiliar_medium_bits: unfamiliar_low_bits <= unfamiliar_medium_bits <= "
+            f"unfamiliar_high_bits must hold, got 12, {RiskSettings().unfamiliar_medium_bits:g}, "
+            f"{RiskSettings().unfamiliar_high_bits:g}",
+        ),
+        (
+            {"unfamiliar_medium_at": 4},
+            "risk.unfamiliar_medium_at: unfamiliarFeatures now weighs new properties in bits "
+            "instead of counting them; use unfamiliar_medium_bits",
+        ),
+        (
+            {"novelty_weights": {"asn": 9, "zodiac": 1}},
+            "risk.novelty_weights.zodiac: must be a table of kind = bits (0 to 64) with kinds "
+            "among country, city, asn, subnet, browser, os, device, got 'zodiac'",
+        ),
+        (
+            {"novelty_weights": {"asn": -1}},
+            "risk.novelty_weights.asn: must be a number between 0 and 64, got -1",
+        ),
+        (
+            {"hosting_provider_level": "severe"},
+            "risk.hosting_provider_level: must be one of none, low, medium, high, got 'severe'",
         ),
     ],
     ids=[
@@ -105,6 +124,10 @@ def test_values_are_parsed_and_normalized() -> None:
         "level-not-allowed",
         "levels-bad-value",
         "unfamiliar-order",
+        "renamed-count-key",
+        "weight-unknown-kind",
+        "weight-negative",
+        "hosting-level",
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(
@@ -114,6 +137,16 @@ def test_bad_values_fail_with_one_line_naming_the_key(
         RiskSettings.from_mapping(data)
     assert str(caught.value) == message
     assert "\n" not in str(caught.value)
+
+
+def test_novelty_weights_and_thresholds_parse() -> None:
+    settings = RiskSettings.from_mapping({
+        "novelty_weights": {"ASN": "9.5", "subnet": 0}, "unfamiliar_medium_bits": "11",
+        "hosting_provider_level": "none",
+    })
+    assert settings.novelty_model.weights == {"asn": 9.5, "subnet": 0.0}
+    assert settings.unfamiliar_medium_bits == 11.0
+    assert settings.hosting_provider_level is Level.NONE
 
 
 def test_unknown_key_is_rejected_with_the_allowed_keys() -> None:

@@ -1,0 +1,384 @@
+"""Weighted novelty: how surprising a sign-in's new properties are, in bits.
+
+Counting new properties treats a new IP /24 (most legitimate sign-ins bring one now and
+then) like a new network operator (rare for a legitimate user, present in nearly every
+targeted takeover). Here each new property weighs what it tells, learned without labels:
+
+- **The population.** Over the sign-ins of users past their learning period, how often a
+  property of this kind was new, counted apart for when its coarser parent was new too
+  (a new city is expected in a new country, a new network in a new city, a new /24 on a new
+  network). A kind new in a fraction `r` of sign-ins weighs `-log2(r)` bits: a new /24 on
+  a familiar network (r of about 10%) is 3.3 bits, a new network in a familiar city (r of
+  a few per thousand) about 8.
+- **The user.** How often this user's own sign-ins brought a new value of the kind
+  (distinct values over sign-ins, shrunk towards the population rate) scales `r`: a
+  commuter on three mobile networks is less surprised by a fourth than someone on one
+  home network for 300 sign-ins. The scale is kept within `USER_FACTOR_RANGE`.
+- **Time.** A value unused for `novelty_forget_days` counts as new again.
+
+Until enough sign-ins are counted, prior rates (`PRIOR_RATES`, worth `novelty_prior_weight`
+sign-ins) stand in. Summing bits treats the kinds as independent given their parents,
+in the spirit of Freeman et al. (NDSS 2016), so 2**bits reads as "about one in that many
+sign-ins looks this new". `novelty_weights` in config fixes a kind's weight instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from risk.features import Feature, FeatureKind
+
+if TYPE_CHECKING:
+    from risk.repository import UserProfile
+
+K = FeatureKind
+
+PARENT: Mapping[str, str | None] = {
+    K.COUNTRY.value: None,
+    K.CITY.value: K.COUNTRY.value,
+    K.ASN.value: K.CITY.value,
+    K.SUBNET.value: K.ASN.value,
+    K.BROWSER.value: None,
+    K.OS.value: K.BROWSER.value,
+    K.DEVICE.value: K.OS.value,
+}
+"""Each kind's coarser parent: its novelty is counted apart when the parent is new too."""
+
+KINDS = tuple(PARENT)
+
+LABELS: Mapping[str, str] = {
+    K.ASN.value: "network",
+    K.COUNTRY.value: "country",
+    K.CITY.value: "city",
+    K.SUBNET.value: "address block",
+    K.BROWSER.value: "browser",
+    K.OS.value: "OS",
+    K.DEVICE.value: "device",
+}
+
+PRIOR_RATES: Mapping[tuple[str, bool], float] = {
+    (K.COUNTRY.value, False): 0.005,
+    (K.CITY.value, False): 0.02,
+    (K.CITY.value, True): 0.95,
+    (K.ASN.value, False): 0.005,
+    (K.ASN.value, True): 0.6,
+    (K.SUBNET.value, False): 0.1,
+    (K.SUBNET.value, True): 0.95,
+    (K.BROWSER.value, False): 0.01,
+    (K.OS.value, False): 0.005,
+    (K.OS.value, True): 0.5,
+    (K.DEVICE.value, False): 0.05,
+    (K.DEVICE.value, True): 0.95,
+}
+"""Rates assumed before any sign-in is counted: `(kind, parent new)` -> share of sign-ins
+showing that kind new. Learned counts outweigh them once they pass `novelty_prior_weight`."""
+
+ORG_KINDS = frozenset({K.COUNTRY.value, K.CITY.value, K.ASN.value, K.BROWSER.value, K.OS.value})
+"""Kinds whose new values are told apart by whether other users here have them: a
+legitimate user's new network is mostly one colleagues use too (the office, a big ISP, a
+carrier); a rented server's is not."""
+
+RARE_PRIOR_SHARE = 0.2
+"""Before counts exist, the share of new values assumed rare in the organisation."""
+
+LEARNING_PRIOR_FACTOR = 5.0
+"""Before counts exist, learning users are assumed to bring new properties this much more."""
+
+USER_FACTOR_RANGE = (0.25, 16.0)
+"""How far one user's own history may scale the population rate (at most 2 bits more
+surprising, 4 bits less)."""
+
+NO_DEVICE_COOKIE = "(no device cookie)"
+
+BIN_BITS = 0.25
+"""Width of one bin of the score histogram the level thresholds are read from."""
+TOP_BIN = 160
+"""Scores of 40 bits and more share the last bin."""
+
+
+class Stage(StrEnum):
+    """Users still learning (few sign-ins or days) are compared with their own kind."""
+
+    LEARNING = "learning"
+    LEARNED = "learned"
+
+
+class Seen(StrEnum):
+    """A property's value for this user: familiar, new, or new and rare in the organisation."""
+
+    FAMILIAR = "familiar"
+    NEW = "new"
+    RARE = "rare"
+
+
+def _parent_key(parent_new: bool) -> str:
+    return "n" if parent_new else "f"
+
+
+def score_bin(bits: float) -> int:
+    """The histogram bin of a score."""
+    return min(int(bits / BIN_BITS), TOP_BIN)
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyCounts:
+    """Population counters by name (see `counter_names`): what counted sign-ins showed."""
+
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+    def cell(self, stage: Stage, kind: str, parent_new: bool) -> tuple[int, int, int]:
+        """`(sign_ins, new, rare)`: sign-ins of `stage` that had `kind` with its parent new
+        or familiar; how many showed `kind` new with a value other users here have; how
+        many with a value rare here."""
+        key = f"{stage.value}.{kind}.{_parent_key(parent_new)}"
+        get = self.counters.get
+        return get(key, 0), get(key + ".new", 0), get(key + ".rare", 0)
+
+    def histogram(self, stage: Stage) -> list[int]:
+        """Counted sign-ins of `stage` per score bin."""
+        prefix = f"{stage.value}.bits."
+        bins = [0] * (TOP_BIN + 1)
+        for name, count in self.counters.items():
+            if name.startswith(prefix):
+                bins[int(name[len(prefix):])] += count
+        return bins
+
+    def threshold(self, stage: Stage, share: float) -> tuple[float | None, int]:
+        """The lowest score reached by at most `share` of the counted sign-ins of `stage`,
+        and how many sign-ins that is judged on; None while too few are counted for that
+        share to hold even one sign-in."""
+        bins = self.histogram(stage)
+        total = sum(bins)
+        if total * share < 1:
+            return None, total
+        above = 0
+        # Above every score seen, nothing is counted: that is among the newest of any share.
+        lowest = max(index for index, count in enumerate(bins) if count) + 1
+        for index in range(TOP_BIN, -1, -1):
+            if not bins[index]:
+                continue  # the bar sits on a score some sign-in reached, not in a gap
+            if (above + bins[index]) / total > share:
+                break
+            above += bins[index]
+            lowest = index
+        return lowest * BIN_BITS, total
+
+    def share_at_or_above(self, stage: Stage, bits: float) -> float | None:
+        """The share of counted sign-ins of `stage` that scored at least `bits`' bin."""
+        bins = self.histogram(stage)
+        total = sum(bins)
+        return sum(bins[score_bin(bits):]) / total if total else None
+
+    @classmethod
+    def summed(cls, rows: Iterable[tuple[str, int]]) -> NoveltyCounts:
+        """Counts from `(name, count)` rows, duplicates added up."""
+        counters: dict[str, int] = {}
+        for name, count in rows:
+            counters[name] = counters.get(name, 0) + count
+        return cls(counters)
+
+
+@dataclass(frozen=True, slots=True)
+class NewProperty:
+    """One property new for the user, with the numbers behind its weight."""
+
+    kind: str
+    value: str
+    bits: float
+    rate: float
+    """Share of counted sign-ins that showed this kind new (in this parent context)."""
+    parent_new: bool
+    user_factor: float
+    configured: bool
+    """True when `novelty_weights` fixed the weight."""
+    last_seen_days: float | None
+    """Days since the user last used the value, when it was forgotten rather than never seen."""
+    org_users: int | None = None
+    """How many other users here have the value (for `ORG_KINDS`)."""
+    rare: bool = False
+    """True when so few others have the value that it was weighed as rare here."""
+
+    def explain(self, sign_ins: int) -> str:
+        """E.g. "network 64500: never used by this user in 44 sign-ins; new in 0.3% of
+        sign-ins from a familiar city: 8.4 bits"."""
+        label = LABELS[self.kind]
+        if self.last_seen_days is not None:
+            history = f"not used by this user for {self.last_seen_days:,.0f} days"
+        else:
+            history = f"never used by this user in {sign_ins:,} sign-ins"
+        if self.org_users is not None:
+            people = {0: "no other user", 1: "1 other user"}.get(
+                self.org_users, f"{self.org_users:,} other users")
+            history += f", by {people} here"
+        if self.configured:
+            return f"{label} {self.value}: {history}; weight set in config: {self.bits:.1f} bits"
+        parent = PARENT[self.kind]
+        context = ""
+        if parent is not None:
+            state = "new" if self.parent_new else "familiar"
+            context = f" from a {state} {LABELS[parent]}"
+        habit = ""
+        if self.user_factor >= 1.5:
+            habit = f", {self.user_factor:.1f}x as often for this user"
+        elif self.user_factor <= 0.67:
+            habit = f", {1 / self.user_factor:.1f}x less often for this user"
+        return (
+            f"{label} {self.value}: {history}; "
+            f"{'new and as rare here' if self.rare else 'new'} in {_percent(self.rate)} of sign-ins"
+            f"{context}{habit}: {self.bits:.1f} bits"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Novelty:
+    """How new one sign-in is for its user."""
+
+    stage: Stage
+    observed: tuple[tuple[str, bool, Seen], ...]
+    """`(kind, parent new, seen)` for every kind this sign-in has: what the counts learn."""
+    new: tuple[NewProperty, ...]
+    bits: float
+
+    def counter_names(self) -> tuple[str, ...]:
+        """The population counters this sign-in adds one to once it succeeds."""
+        names = [f"{self.stage.value}.bits.{score_bin(self.bits)}"]
+        for kind, parent_new, seen in self.observed:
+            key = f"{self.stage.value}.{kind}.{_parent_key(parent_new)}"
+            names += [key] if seen is Seen.FAMILIAR else [key, f"{key}.{seen.value}"]
+        return tuple(sorted(names))
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyModel:
+    """The tunables of the weighting (see RiskSettings for their config keys)."""
+
+    prior_weight: float = 500.0
+    user_weight: float = 10.0
+    forget_days: int = 365
+    org_common_users: int = 3
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+
+def _percent(rate: float) -> str:
+    if rate >= 0.1:
+        return f"{rate:.0%}"
+    if rate >= 0.001:
+        return f"{rate:.1%}"
+    return f"{rate:.2%}"
+
+
+def _prior(stage: Stage, kind: str, parent_new: bool) -> float:
+    prior = PRIOR_RATES.get((kind, parent_new), PRIOR_RATES[(kind, False)])
+    # Users still learning bring new properties far more often.
+    return min(prior * LEARNING_PRIOR_FACTOR, 0.95) if stage is Stage.LEARNING else prior
+
+
+def _rate(counts: NoveltyCounts, stage: Stage, kind: str, parent_new: bool, seen: Seen,
+          prior_weight: float) -> float:
+    sign_ins, new, rare = counts.cell(stage, kind, parent_new)
+    prior = _prior(stage, kind, parent_new)
+    if kind in ORG_KINDS:
+        share = RARE_PRIOR_SHARE if seen is Seen.RARE else 1 - RARE_PRIOR_SHARE
+        prior *= share
+    else:
+        new += rare
+    found = rare if seen is Seen.RARE and kind in ORG_KINDS else new
+    return (found + prior * prior_weight) / (sign_ins + prior_weight)
+
+
+def _marginal_rate(counts: NoveltyCounts, stage: Stage, kind: str, prior_weight: float) -> float:
+    sign_ins = found = 0
+    for parent_new in (False, True):
+        cell_sign_ins, new, rare = counts.cell(stage, kind, parent_new)
+        sign_ins += cell_sign_ins
+        found += new + rare
+    prior = _prior(stage, kind, False)
+    return (found + prior * prior_weight) / (sign_ins + prior_weight)
+
+
+def _user_factor(
+    profile: UserProfile, kind: str, marginal: float, user_weight: float
+) -> float:
+    """This user's own rate of new `kind` values over the population's, shrunk and capped."""
+    distinct = sum(1 for k, _ in profile.features if k == kind)
+    earlier = max(profile.successful_sign_ins - 1, 0)
+    own = (max(distinct - 1, 0) + user_weight * marginal) / (earlier + user_weight)
+    low, high = USER_FACTOR_RANGE
+    return min(max(own / marginal, low), high)
+
+
+def weigh(
+    features: frozenset[Feature],
+    profile: UserProfile,
+    counts: NoveltyCounts,
+    model: NoveltyModel,
+    now: datetime,
+    *,
+    stage: Stage = Stage.LEARNED,
+    device_missing: bool = False,
+    org_users: Callable[[Feature], int] | None = None,
+) -> Novelty:
+    """The sign-in's new properties for this user and their weights.
+
+    `device_missing` marks a sign-in without the device cookie by a user who has had one:
+    the device then counts as new. `org_users` answers how many users have a property in
+    their profile; a new value of an `ORG_KINDS` kind that fewer than
+    `model.org_common_users` others have counts as rare.
+    """
+    by_kind = dict(features)
+    if device_missing:
+        by_kind[K.DEVICE.value] = NO_DEVICE_COOKIE
+    is_new: dict[str, bool] = {}
+    forgotten: dict[str, float] = {}
+    for kind, value in by_kind.items():
+        feature = (kind, value)
+        if value == NO_DEVICE_COOKIE or feature not in profile.features:
+            is_new[kind] = True
+            continue
+        last = profile.last_seen.get(feature)
+        days = (now - last).total_seconds() / 86_400 if last is not None else 0.0
+        is_new[kind] = days >= model.forget_days
+        if is_new[kind]:
+            forgotten[kind] = days
+    observed = []
+    new = []
+    for kind in KINDS:
+        if kind not in by_kind:
+            continue
+        parent = PARENT[kind]
+        parent_new = parent is not None and is_new.get(parent, False)
+        others = None
+        if not is_new[kind]:
+            observed.append((kind, parent_new, Seen.FAMILIAR))
+            continue
+        if kind in ORG_KINDS and org_users is not None:
+            others = org_users((kind, by_kind[kind]))
+        seen = Seen.RARE if others is not None and others < model.org_common_users else Seen.NEW
+        observed.append((kind, parent_new, seen))
+        rate = _rate(counts, stage, kind, parent_new, seen, model.prior_weight)
+        marginal = _marginal_rate(counts, stage, kind, model.prior_weight)
+        factor = _user_factor(profile, kind, marginal, model.user_weight)
+        configured = kind in model.weights
+        bits = (
+            model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)
+        )
+        new.append(
+            NewProperty(
+                kind=kind,
+                value=by_kind[kind],
+                bits=bits,
+                rate=rate,
+                parent_new=parent_new,
+                user_factor=factor,
+                configured=configured,
+                last_seen_days=forgotten.get(kind),
+                org_users=others,
+                rare=seen is Seen.RARE,
+            )
+        )
+    return Novelty(stage, tuple(observed), tuple(new), sum(p.bits for p in new))

@@ -1,0 +1,71 @@
+"""Hand-built RBA-format login logs for the replay tests."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from risk.replay import DEVICE_COLUMN, RBA_COLUMNS
+
+START = datetime(2024, 1, 1, 7, 0)
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+
+
+def entry(
+    minute: float,
+    user: str,
+    ip: str,
+    *,
+    ok: bool = True,
+    attack: bool = False,
+    takeover: bool = False,
+    country: str = "NO",
+    region: str = "Oslo",
+    city: str = "Oslo",
+    asn: str = "2119",
+    device: str | None = None,
+) -> dict[str, str]:
+    """One row, `minute` minutes after 07:00 on 2024-01-01."""
+    row = dict(zip(RBA_COLUMNS, (
+        (START + timedelta(minutes=minute)).isoformat(sep=" "),
+        user, ip, country, region, city, asn, CHROME, "Chrome 124.0", "Windows 10", "desktop",
+        str(ok), str(attack), str(takeover),
+    ), strict=True))
+    if device is not None:
+        row[DEVICE_COLUMN] = device
+    return row
+
+
+def write_log(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Write `rows` as an RBA-format CSV, with a Device ID column when any row has one."""
+    columns = list(RBA_COLUMNS)
+    if any(DEVICE_COLUMN in row for row in rows):
+        columns.append(DEVICE_COLUMN)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+ATTACKER = "185.107.1.10"
+
+
+def attack_log() -> list[dict[str, str]]:
+    """20 rows whose levels only count-based detections decide (see test_replay.py)."""
+    rows = [entry(i, f"f{i + 1}", ATTACKER, ok=False, attack=True) for i in range(12)]
+    rows += [
+        entry(12, "u1", "84.208.1.1"),  # 13: legitimate
+        entry(13, "u2", ATTACKER, attack=True, takeover=True),  # 14: episode 1 starts
+        entry(14, "u1", "84.208.1.1"),  # 15: another user's row does not end it
+        entry(15, "u2", ATTACKER, attack=True, takeover=True),  # 16: episode 1 goes on
+        entry(16, "u2", "84.208.1.2"),  # 17: the owner's own row ends it
+        entry(17, "u2", "84.208.7.7", takeover=True),  # 18: episode 2 starts, unflagged
+        entry(18, "u2", ATTACKER, attack=True, takeover=True),  # 19: flagged, too late
+        entry(19, "u3", ATTACKER, attack=True),  # 20: a cracked account, not labelled takeover
+    ]
+    return rows

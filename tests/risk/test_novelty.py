@@ -1,0 +1,190 @@
+"""Weighted novelty: each new property weighs what the population and the user say it tells."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from risk.features import Feature
+from risk.novelty import NoveltyCounts, NoveltyModel, Seen, Stage, weigh
+from risk.repository import UserProfile
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+HOME: frozenset[Feature] = frozenset({
+    ("country", "NO"), ("city", "Oslo, NO"), ("asn", "2119"), ("subnet", "84.208.1.0/24"),
+    ("browser", "Chrome"), ("os", "Windows"),
+})
+
+
+def counted(cells: dict[tuple[str, bool], tuple[int, int]],
+            stage: Stage = Stage.LEARNED) -> NoveltyCounts:
+    """Counters for `(kind, parent new) -> (sign-ins, new)`, all new values common here."""
+    counters = {}
+    for (kind, parent_new), (sign_ins, new) in cells.items():
+        key = f"{stage.value}.{kind}.{'n' if parent_new else 'f'}"
+        counters[key] = sign_ins
+        counters[key + ".new"] = new
+    return NoveltyCounts(counters)
+
+
+# 100,000 counted sign-ins: a new ASN from a familiar city in 0.2% of them, a new /24 on a
+# familiar ASN in 12%, a new /24 on a new ASN nearly always.
+POPULATION = counted({
+    ("country", False): (100_000, 400),
+    ("city", False): (99_600, 1_500),
+    ("city", True): (400, 390),
+    ("asn", False): (98_100, 200),
+    ("asn", True): (1_900, 1_200),
+    ("subnet", False): (98_600, 11_832),
+    ("subnet", True): (1_400, 1_390),
+    ("browser", False): (100_000, 800),
+    ("os", False): (99_200, 300),
+    ("os", True): (800, 500),
+})
+OTHERS = 50
+"""How many other users have any value asked about: every new value is common here."""
+
+
+def common(feature: Feature) -> int:
+    return OTHERS
+# No prior, no user adjustment: weights are the population's alone.
+PLAIN = NoveltyModel(prior_weight=1, user_weight=1e9)
+
+
+def profile(sign_ins: int = 44, extra: frozenset[Feature] = frozenset(),
+            last_seen: datetime = NOW - timedelta(days=1)) -> UserProfile:
+    features = HOME | extra
+    return UserProfile(NOW - timedelta(days=200), sign_ins, features,
+                       dict.fromkeys(features, last_seen))
+
+
+def swap(features: frozenset[Feature], **values: str) -> frozenset[Feature]:
+    return frozenset((k, values.get(k, v)) for k, v in features) | {
+        (k, v) for k, v in values.items() if k not in dict(features)}
+
+
+def test_a_familiar_sign_in_weighs_nothing() -> None:
+    novelty = weigh(HOME, profile(), POPULATION, PLAIN, NOW, org_users=common)
+    assert (novelty.new, novelty.bits) == ((), 0.0)
+    assert ("asn", False, Seen.FAMILIAR) in novelty.observed
+
+
+def test_a_new_network_in_a_familiar_city_outweighs_a_new_address_block() -> None:
+    block = weigh(swap(HOME, subnet="84.208.9.0/24"), profile(), POPULATION, PLAIN, NOW,
+                  org_users=common)
+    network = weigh(swap(HOME, asn="64500", subnet="203.0.113.0/24"), profile(), POPULATION,
+                    PLAIN, NOW, org_users=common)
+    assert [p.kind for p in block.new] == ["subnet"]
+    assert block.bits == pytest.approx(-math.log2(11_833 / 98_601), abs=0.01)  # about 3 bits
+    by_kind = {p.kind: p for p in network.new}
+    assert by_kind["asn"].bits == pytest.approx(-math.log2(201 / 98_101), abs=0.01)  # 8.9
+    # On a new network a new /24 is expected: it adds almost nothing.
+    assert by_kind["subnet"].parent_new and by_kind["subnet"].bits < 0.02
+    assert network.bits > block.bits + 5
+    assert network.observed[2:4] == (("asn", False, Seen.NEW), ("subnet", True, Seen.NEW))
+
+
+def test_explanation_names_the_property_its_history_and_its_rate() -> None:
+    novelty = weigh(swap(HOME, asn="64500"), profile(), POPULATION, PLAIN, NOW, org_users=common)
+    assert novelty.new[0].explain(44) == (
+        "network 64500: never used by this user in 44 sign-ins, by 50 other users here; "
+        "new in 0.2% of sign-ins "
+        "from a familiar city: 8.9 bits"
+    )
+
+
+def test_a_new_city_in_a_new_country_counts_the_country_not_the_city_twice() -> None:
+    abroad = swap(HOME, country="SE", city="Stockholm, SE")
+    novelty = weigh(abroad, profile(), POPULATION, PLAIN, NOW, org_users=common)
+    by_kind = {p.kind: p for p in novelty.new}
+    assert by_kind["country"].bits == pytest.approx(-math.log2(401 / 100_001), abs=0.01)
+    assert by_kind["city"].bits < 0.05
+
+
+def test_prior_stands_in_until_sign_ins_are_counted() -> None:
+    new_asn = swap(HOME, asn="64500")
+    model = NoveltyModel(user_weight=1e9)
+    empty = weigh(new_asn, profile(), NoveltyCounts(), model, NOW, org_users=common)
+    assert empty.new[0].rate == pytest.approx(0.005 * 0.8)
+    learned = weigh(new_asn, profile(), POPULATION, model, NOW, org_users=common)
+    assert learned.new[0].rate == pytest.approx((200 + 2.0) / (98_100 + 500))
+
+
+def test_a_user_who_often_brings_new_networks_is_less_surprised() -> None:
+    model = NoveltyModel(prior_weight=1, user_weight=10)
+    new_asn = swap(HOME, asn="64500")
+    steady = weigh(new_asn, profile(sign_ins=300), POPULATION, model, NOW, org_users=common).new[0]
+    roaming = profile(sign_ins=40, extra=frozenset({("asn", "12929"), ("asn", "29695")}))
+    mobile = weigh(new_asn, roaming, POPULATION, model, NOW, org_users=common).new[0]
+    assert steady.user_factor == 0.25 and steady.bits == pytest.approx(
+        -math.log2(0.25 * 201 / 98_101), abs=0.01)
+    assert mobile.user_factor > 3 and mobile.bits < steady.bits - 3.5
+    assert "as often for this user" in mobile.explain(40)
+    assert "less often for this user" in steady.explain(300)
+
+
+def test_a_property_unused_for_the_forget_period_is_new_again() -> None:
+    old = profile(last_seen=NOW - timedelta(days=400))
+    novelty = weigh(swap(HOME, subnet="84.208.1.0/24"), old, POPULATION,
+                    NoveltyModel(forget_days=365), NOW, org_users=common)
+    assert {p.kind for p in novelty.new} == {k for k, _ in HOME}
+    assert novelty.new[0].explain(44).startswith(
+        "country NO: not used by this user for 400 days")
+    recent = weigh(HOME, profile(last_seen=NOW - timedelta(days=364)), POPULATION,
+                   NoveltyModel(forget_days=365), NOW)
+    assert recent.new == ()
+
+
+def test_a_missing_device_cookie_is_a_new_device() -> None:
+    had_cookie = profile(extra=frozenset({("device", "d1")}))
+    novelty = weigh(HOME, had_cookie, POPULATION, PLAIN, NOW, device_missing=True, org_users=common)
+    assert [(p.kind, p.value) for p in novelty.new] == [("device", "(no device cookie)")]
+
+
+def test_a_new_value_nobody_here_has_weighs_by_how_rarely_that_happens() -> None:
+    """A legitimate user's new network is mostly one colleagues use; a rented server's is
+    not. Rare values are counted apart, so their rate is learned like any other."""
+    rare_counts = NoveltyCounts({**POPULATION.counters, "learned.asn.f.rare": 10})
+    new_asn = swap(HOME, asn="64500")
+    shared = weigh(new_asn, profile(), rare_counts, PLAIN, NOW, org_users=common).new[0]
+    alone = weigh(new_asn, profile(), rare_counts, PLAIN, NOW, org_users=lambda f: 2).new[0]
+    assert alone.bits == pytest.approx(-math.log2((10 + 0.2 * 0.005) / 98_101), abs=0.01)
+    assert alone.bits > shared.bits + 3
+    assert "by 2 other users here; new and as rare here in 0.01% of sign-ins" in alone.explain(44)
+    # Not a kind told apart by the organisation: a device cookie is per user.
+    novelty = weigh(swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW,
+                    org_users=lambda f: 0)
+    assert novelty.observed[-1] == ("device", False, Seen.NEW)
+
+
+def test_counters_name_the_stage_the_cell_and_the_score_bin() -> None:
+    novelty = weigh(swap(HOME, asn="64500"), profile(), POPULATION, PLAIN, NOW,
+                    stage=Stage.LEARNING, org_users=lambda f: 0)
+    names = novelty.counter_names()
+    assert "learning.asn.f" in names and "learning.asn.f.rare" in names
+    assert "learning.country.f" in names and "learning.country.f.new" not in names
+    assert f"learning.bits.{int(novelty.bits / 0.25)}" in names
+
+
+def test_threshold_is_the_lowest_score_the_newest_share_reaches() -> None:
+    counts = NoveltyCounts({"learned.bits.0": 9_000, "learned.bits.20": 990,
+                            "learned.bits.40": 9, "learned.bits.60": 1})
+    assert counts.threshold(Stage.LEARNED, 0.0001) == (15.0, 10_000)
+    assert counts.threshold(Stage.LEARNED, 0.00009) == (None, 10_000)  # under one sign-in
+    only_zero = NoveltyCounts({"learned.bits.0": 500})
+    assert only_zero.threshold(Stage.LEARNED, 0.01) == (0.25, 500)
+    assert counts.threshold(Stage.LEARNED, 0.001) == (10.0, 10_000)
+    assert counts.threshold(Stage.LEARNED, 0.01) == (10.0, 10_000)
+    assert counts.threshold(Stage.LEARNED, 0.1) == (5.0, 10_000)
+    assert counts.threshold(Stage.LEARNING, 0.01) == (None, 0)
+    assert counts.share_at_or_above(Stage.LEARNED, 10.0) == pytest.approx(0.001)
+    assert counts.share_at_or_above(Stage.LEARNED, 12.0) == pytest.approx(0.0001)
+
+
+def test_configured_weight_replaces_the_learned_one() -> None:
+    model = NoveltyModel(weights={"asn": 20.0})
+    novelty = weigh(swap(HOME, asn="64500"), profile(), POPULATION, model, NOW, org_users=common)
+    assert novelty.bits == 20.0
+    assert novelty.new[0].explain(44).endswith("weight set in config: 20.0 bits")

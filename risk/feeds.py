@@ -117,7 +117,6 @@ class Feeds:
     def __init__(self, slots: Mapping[str, _Slot] | None = None, *, cache_size: int = 65_536,
                  check_seconds: float = 5.0) -> None:
         self._slots: dict[str, _Slot] = dict(slots or {})
-        self._retired: list[Any] = []
         self._check_seconds = check_seconds
         self._checked_at = time.monotonic()
         self._lock = threading.Lock()
@@ -198,10 +197,8 @@ class Feeds:
             log.warning("risk.%s: %s: %s", slot.key, slot.path, slot.failed or slot.note)
             slot.signature = signature
             return
-        # Closing waits one generation: a lookup in another thread may still hold it.
-        for old in self._retired:
-            _close(old)
-        self._retired = [slot.value]
+        # The old data is not closed here: a lookup in another thread may still hold it.
+        # It is released (the leaked-password file closed) when the last holder lets go.
         slot.value, slot.signature, slot.note, slot.failed = fresh, signature, "", ""
         if slot.key in MMDB_KEYS:
             self.lookup.cache_clear()  # type: ignore[attr-defined]
@@ -260,8 +257,8 @@ class Feeds:
 
     def close(self) -> None:
         """Close every open database and file."""
-        for value in [*(slot.value for slot in self._slots.values()), *self._retired]:
-            _close(value)
+        for slot in self._slots.values():
+            _close(slot.value)
 
     def __enter__(self) -> Feeds:
         return self

@@ -37,20 +37,21 @@ class LeakedPasswords:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise FeedError(key, path, exc.strerror or type(exc).__name__) from exc
+        # From here the corpus owns the descriptor: closing it is its job alone.
+        corpus = cls(fd, 0, key, path)
         try:
-            size = os.fstat(fd).st_size
+            size = corpus._size = os.fstat(fd).st_size
             if size == 0:
                 raise FeedError(key, path, "file is empty")
-            corpus = cls(fd, size, key, path)
             first = corpus._line_at(0)[0]
             last = corpus._line_at(corpus._line_start(0, size - 1))[0]
             if first > last:
                 raise corpus._broken("the first line sorts after the last")
         except FeedError:
-            os.close(fd)
+            corpus.close()
             raise
         except OSError as exc:
-            os.close(fd)
+            corpus.close()
             raise FeedError(key, path, exc.strerror or type(exc).__name__) from exc
         return corpus
 
@@ -104,5 +105,13 @@ class LeakedPasswords:
         return 0
 
     def close(self) -> None:
-        """Close the file."""
-        os.close(self._fd)
+        """Close the file now (at shutdown; a replaced corpus closes itself when the last
+        lookup holding it lets go, see __del__)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        # Closing in refresh() while another thread's lookup still reads would make its
+        # pread fail, or worse read whatever file took the descriptor number next.
+        self.close()

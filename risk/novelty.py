@@ -130,6 +130,22 @@ class NoveltyCounts:
     """Population counters by name (see `counter_names`): what counted sign-ins showed."""
 
     counters: Mapping[str, int] = field(default_factory=dict)
+    _histograms: dict[str, list[int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def _split(self) -> dict[str, list[int]]:
+        # Read up to four times per evaluation: split the counters into histograms once.
+        if self._histograms is None:
+            histograms: dict[str, list[int]] = {}
+            for name, count in self.counters.items():
+                stage, kind, rest = name.split(".", 2)
+                if kind == "bits":
+                    bins = histograms.setdefault(stage, [0] * (TOP_BIN + 1))
+                    bins[int(rest)] += count
+            object.__setattr__(self, "_histograms", histograms)
+            return histograms
+        return self._histograms
 
     def cell(self, stage: Stage, kind: str, parent_new: bool) -> tuple[int, int, int]:
         """`(sign_ins, new, rare)`: sign-ins of `stage` that had `kind` with its parent new
@@ -141,12 +157,7 @@ class NoveltyCounts:
 
     def histogram(self, stage: Stage) -> list[int]:
         """Counted sign-ins of `stage` per score bin."""
-        prefix = f"{stage.value}.bits."
-        bins = [0] * (TOP_BIN + 1)
-        for name, count in self.counters.items():
-            if name.startswith(prefix):
-                bins[int(name[len(prefix):])] += count
-        return bins
+        return list(self._split().get(stage.value, [0] * (TOP_BIN + 1)))
 
     def threshold(self, stage: Stage, share: float) -> tuple[float | None, int]:
         """The lowest score reached by at most `share` of the counted sign-ins of `stage`,

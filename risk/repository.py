@@ -167,6 +167,7 @@ class InMemoryHistoryRepository:
         self._failed_passwords: dict[str, _Timeline] = {}
         self._failed_mfa: dict[str, list[float]] = {}
         self._novelty: dict[str, int] = {}
+        self._novelty_copy: NoveltyCounts | None = None
         self._feature_users: dict[Feature, int] = {}
 
     def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
@@ -200,7 +201,9 @@ class InMemoryHistoryRepository:
 
     def novelty_counts(self) -> NoveltyCounts:
         """How often counted sign-ins showed each kind of property new."""
-        return NoveltyCounts(dict(self._novelty))
+        if self._novelty_copy is None:
+            self._novelty_copy = NoveltyCounts(dict(self._novelty))
+        return self._novelty_copy
 
     def users_with_feature(self, feature: Feature) -> int:
         """How many users have `feature` in their profile."""
@@ -244,5 +247,6 @@ class InMemoryHistoryRepository:
         if assessment.novelty is not None:
             for name in assessment.novelty.counter_names():
                 self._novelty[name] = self._novelty.get(name, 0) + 1
+            self._novelty_copy = None
         if ip_info.country:
             self._countries.add(ip_info.country)

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+import rba_synth
+
+from risk.replay import RBA_COLUMNS
+from risk.useragent import parse_user_agent
+from tests.bench.conftest import LOGINS, SEED
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$")
+BROWSER_FAMILIES = {
+    "Chrome": "Chrome",
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome",
+    "HeadlessChrome": "Chrome",
+    "Edge": "Edge",
+    "Firefox": "Firefox",
+    "Firefox Mobile": "Firefox",
+    "Safari": "Safari",
+    "Mobile Safari": "Safari",
+    "Samsung Internet": "Samsung Internet",
+    "Mobile Safari UI/WKWebView": "Other",
+}
+OS_FAMILIES = {
+    "Windows": "Windows",
+    "Mac OS X": "macOS",
+    "iOS": "iOS",
+    "Android": "Android",
+    "Linux": "Linux",
+    "Ubuntu": "Linux",
+    "Chrome OS": "ChromeOS",
+    "Other": "Other",
+}
+
+
+def family(text: str) -> str:
+    """The name part of "Name 1.2.3" (names may contain spaces)."""
+    name, _, version = text.rpartition(" ")
+    return name if name and version[:1].isdigit() else text
+
+
+def legit(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r["Login Successful"] == "True" and r["Is Attack IP"] == "False"]
+
+
+def test_same_seed_same_file_and_other_seed_another(tmp_path: Path) -> None:
+    paths = [tmp_path / name for name in ("a.csv", "b.csv", "c.csv")]
+    for path, seed in zip(paths, (SEED, SEED, SEED + 1), strict=True):
+        rba_synth.generate(path, seed, 1500)
+    first, second, other = (path.read_bytes() for path in paths)
+    assert first == second
+    assert first != other
+
+
+def test_columns_formats_and_order(sample_path: Path, sample_rows: list[dict[str, str]]) -> None:
+    header = sample_path.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header == [*RBA_COLUMNS, "Attack Kind", "Episode", "Device ID"]
+    assert abs(len(sample_rows) - LOGINS) < LOGINS * 0.1
+    stamps = [r["Login Timestamp"] for r in sample_rows]
+    assert all(STAMP.match(s) for s in stamps)
+    assert stamps == sorted(stamps)
+    for column in ("Login Successful", "Is Attack IP", "Is Account Takeover"):
+        assert {r[column] for r in sample_rows} == {"True", "False"}
+    assert {r["Attack Kind"] for r in sample_rows} == {"", "naive", "vpn", "targeted", "stuffing"}
+    assert all(r["ASN"].isdigit() and r["User ID"].lstrip("-").isdigit() for r in sample_rows)
+
+
+def test_without_device_ids_there_is_no_device_column(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    rba_synth.generate(path, SEED, 500)
+    assert path.read_text(encoding="utf-8").splitlines()[0].split(",") == [
+        *RBA_COLUMNS,
+        "Attack Kind",
+        "Episode",
+    ]
+
+
+def test_every_attacker_kind_is_present_and_labelled(sample_rows: list[dict[str, str]]) -> None:
+    first_kind: dict[str, str] = {}
+    for row in sample_rows:
+        attacker = row["Attack Kind"] != ""
+        assert (row["Is Attack IP"] == "True") == attacker
+        takeover = row["Is Account Takeover"] == "True"
+        assert takeover == (attacker and row["Login Successful"] == "True")
+        assert (row["Episode"] != "") == takeover
+        if takeover:
+            first_kind.setdefault(row["Episode"], row["Attack Kind"])
+    kinds = Counter(first_kind.values())
+    assert set(kinds) == {"naive", "vpn", "targeted"}
+    assert min(kinds.values()) >= 3
+    stuffing = [r for r in sample_rows if r["Attack Kind"] == "stuffing"]
+    assert len(stuffing) > 50
+    assert all(r["Login Successful"] == "False" for r in stuffing)
+
+
+def test_targeted_rows_copy_the_victim_from_a_new_network(
+    sample_rows: list[dict[str, str]],
+) -> None:
+    history: dict[str, list[dict[str, str]]] = defaultdict(list)
+    checked = 0
+    for row in sample_rows:
+        if row["Attack Kind"] == "targeted" and row["Is Account Takeover"] == "True":
+            before = history[row["User ID"]]
+            assert before, "a victim has signed in before"
+            places = {(r["Country"], r["Region"], r["City"]) for r in before}
+            agents = {(r["Browser Name and Version"], r["OS Name and Version"]) for r in before}
+            assert (row["Country"], row["Region"], row["City"]) in places
+            assert (row["Browser Name and Version"], row["OS Name and Version"]) in agents
+            assert row["User Agent String"] in {r["User Agent String"] for r in before}
+            assert row["ASN"] not in {r["ASN"] for r in before}
+            checked += 1
+        elif row["Login Successful"] == "True" and row["Is Attack IP"] == "False":
+            history[row["User ID"]].append(row)
+    assert checked >= 3
+
+
+def test_vpn_takeovers_come_from_the_victims_country(sample_rows: list[dict[str, str]]) -> None:
+    countries: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in legit(sample_rows):
+        countries[row["User ID"]][row["Country"]] += 1
+    vpn = [r for r in sample_rows if r["Attack Kind"] == "vpn" and r["Episode"]]
+    assert vpn
+    assert all(r["Country"] in countries[r["User ID"]] for r in vpn)
+
+
+def test_user_agents_name_the_families_in_their_columns(
+    sample_rows: list[dict[str, str]],
+) -> None:
+    for row in sample_rows:
+        agent = parse_user_agent(row["User Agent String"])
+        browser = family(row["Browser Name and Version"])
+        if browser in BROWSER_FAMILIES:
+            assert agent.browser_family == BROWSER_FAMILIES[browser], row
+        else:  # scripts and HTTP libraries used by credential stuffing
+            assert row["Device Type"] == "bot" and agent.browser_family == "Other", row
+        assert agent.os_family == OS_FAMILIES[family(row["OS Name and Version"])], row
+
+
+def test_a_slash_24_has_one_asn_and_one_location(sample_rows: list[dict[str, str]]) -> None:
+    blocks: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for row in sample_rows:
+        prefix = row["IP Address"].rsplit(".", 1)[0]
+        blocks[prefix].add((row["ASN"], row["Country"], row["Region"], row["City"]))
+    assert all(len(found) == 1 for found in blocks.values())
+
+
+def test_browsers_upgrade_over_the_year(sample_rows: list[dict[str, str]]) -> None:
+    def newest(month: str) -> int:
+        return max(
+            int(r["Browser Name and Version"].rpartition(" ")[2].split(".")[0])
+            for r in legit(sample_rows)
+            if family(r["Browser Name and Version"]) == "Chrome"
+            and r["Login Timestamp"].startswith(month)
+        )
+
+    assert newest("2024-12") >= newest("2024-01") + 9
+
+
+def test_device_ids_are_mostly_present_and_never_the_victims(
+    sample_rows: list[dict[str, str]],
+) -> None:
+    owners = legit(sample_rows)
+    empty = sum(1 for r in owners if not r["Device ID"]) / len(owners)
+    assert 0.02 < empty < 0.10
+    cookies = {r["Device ID"] for r in owners if r["Device ID"]}
+    attackers = [r for r in sample_rows if r["Is Attack IP"] == "True" and r["Device ID"]]
+    assert attackers
+    assert not any(r["Device ID"] in cookies for r in attackers)
+
+
+@pytest.mark.parametrize(
+    ("logins", "variant", "days", "message"),
+    [(10, "standard", 365, "logins"), (1000, "easy", 365, "variant"), (1000, "hard", 3, "days")],
+    ids=["too-few-logins", "unknown-variant", "too-few-days"],
+)
+def test_bad_parameters_are_refused(logins: int, variant: str, days: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rba_synth.Generator(1, logins, variant, days=days)
+
+
+def test_hard_variant_vpn_attackers_copy_the_victims_agent(tmp_path: Path) -> None:
+    path = tmp_path / "hard.csv"
+    rba_synth.generate(path, SEED, 3000, variant="hard")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    agents: dict[str, set[str]] = defaultdict(set)
+    vpn = 0
+    for row in rows:
+        if row["Attack Kind"] == "vpn" and row["Episode"]:
+            assert row["User Agent String"] in agents[row["User ID"]]
+            vpn += 1
+        elif row["Login Successful"] == "True" and row["Is Attack IP"] == "False":
+            agents[row["User ID"]].add(row["User Agent String"])
+    assert vpn >= 3

@@ -345,6 +345,13 @@ class UnfamiliarFeatures:
         stage = Stage.LEARNING if learning else Stage.LEARNED
         device = FeatureKind.DEVICE.value
         counts = env.repository.novelty_counts()
+        # In a young organisation every value is rare: rarity counts once sign-ins do.
+        counted = sum(counts.histogram(stage))
+        org_users = (
+            env.repository.users_with_feature
+            if counted >= settings.novelty_min_counted
+            else None
+        )
         novelty = env.novelty = weigh(
             env.features,
             profile,
@@ -354,7 +361,7 @@ class UnfamiliarFeatures:
             stage=stage,
             device_missing=ctx.device_id is None
             and any(kind == device for kind, _ in profile.features),
-            org_users=env.repository.users_with_feature,
+            org_users=org_users,
         )
         if not novelty.new:
             return None

@@ -45,9 +45,10 @@ PARENT: Mapping[str, str | None] = {
     K.SUBNET.value: K.ASN.value,
     K.BROWSER.value: None,
     K.OS.value: K.BROWSER.value,
-    K.DEVICE.value: K.OS.value,
+    K.DEVICE.value: K.BROWSER.value,
 }
-"""Each kind's coarser parent: its novelty is counted apart when the parent is new too."""
+"""Each kind's coarser parent: its novelty is counted apart when the parent is new too. The
+device cookie lives in one browser, so a new browser brings a new cookie as a rule."""
 
 KINDS = tuple(PARENT)
 
@@ -215,34 +216,40 @@ class NewProperty:
     """True when so few others have the value that it was weighed as rare here."""
 
     def explain(self, sign_ins: int) -> str:
-        """E.g. "network 64500: never used by this user in 44 sign-ins; new in 0.3% of
-        sign-ins from a familiar city: 8.4 bits"."""
-        label = LABELS[self.kind]
+        """E.g. "network 64500: never used by this user in 44 sign-ins, by 120 other users
+        here; new in 0.3% of sign-ins from a familiar city: 8.4 bits"."""
+        value = self.value
+        if self.kind == K.DEVICE.value and len(value) > 12:
+            value = value[:8] + "..."  # enough to tell devices apart in one list
         if self.last_seen_days is not None:
             history = f"not used by this user for {self.last_seen_days:,.0f} days"
         else:
-            history = f"never used by this user in {sign_ins:,} sign-ins"
+            history = f"never used by this user in {_plural(sign_ins, 'sign-in')}"
         if self.org_users is not None:
-            people = {0: "no other user", 1: "1 other user"}.get(
-                self.org_users, f"{self.org_users:,} other users")
-            history += f", by {people} here"
+            others = "no other user" if not self.org_users else _plural(self.org_users,
+                                                                          "other user")
+            history += f", by {others} here"
+        head = f"{LABELS[self.kind]} {value}: {history}"
         if self.configured:
-            return f"{label} {self.value}: {history}; weight set in config: {self.bits:.1f} bits"
+            return f"{head}; weight set in config: {self.bits:.1f} bits"
         parent = PARENT[self.kind]
         context = ""
         if parent is not None:
-            state = "new" if self.parent_new else "familiar"
-            context = f" from a {state} {LABELS[parent]}"
+            context = f" from a {'new' if self.parent_new else 'familiar'} {LABELS[parent]}"
         habit = ""
         if self.user_factor >= 1.5:
             habit = f", {self.user_factor:.1f}x as often for this user"
         elif self.user_factor <= 0.67:
             habit = f", {1 / self.user_factor:.1f}x less often for this user"
+        how = "new and as rare here" if self.rare else "new"
         return (
-            f"{label} {self.value}: {history}; "
-            f"{'new and as rare here' if self.rare else 'new'} in {_percent(self.rate)} of sign-ins"
-            f"{context}{habit}: {self.bits:.1f} bits"
+            f"{head}; {how} in {_percent(self.rate)} of sign-ins{context}{habit}: "
+            f"{self.bits:.1f} bits"
         )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,16 +296,18 @@ def _prior(stage: Stage, kind: str, parent_new: bool) -> float:
     return min(prior * LEARNING_PRIOR_FACTOR, 0.95) if stage is Stage.LEARNING else prior
 
 
-def _rate(counts: NoveltyCounts, stage: Stage, kind: str, parent_new: bool, seen: Seen,
+def _rate(counts: NoveltyCounts, stage: Stage, kind: str, parent_new: bool, seen: Seen | None,
           prior_weight: float) -> float:
+    """The share of sign-ins showing `kind` new; for `seen` NEW or RARE, new and common or
+    new and rare here (None: not told apart)."""
     sign_ins, new, rare = counts.cell(stage, kind, parent_new)
     prior = _prior(stage, kind, parent_new)
-    if kind in ORG_KINDS:
-        share = RARE_PRIOR_SHARE if seen is Seen.RARE else 1 - RARE_PRIOR_SHARE
-        prior *= share
+    if seen is None or kind not in ORG_KINDS:
+        found = new + rare
+    elif seen is Seen.RARE:
+        found, prior = rare, prior * RARE_PRIOR_SHARE
     else:
-        new += rare
-    found = rare if seen is Seen.RARE and kind in ORG_KINDS else new
+        found, prior = new, prior * (1 - RARE_PRIOR_SHARE)
     return (found + prior * prior_weight) / (sign_ins + prior_weight)
 
 
@@ -371,7 +380,8 @@ def weigh(
             others = org_users((kind, by_kind[kind]))
         seen = Seen.RARE if others is not None and others < model.org_common_users else Seen.NEW
         observed.append((kind, parent_new, seen))
-        rate = _rate(counts, stage, kind, parent_new, seen, model.prior_weight)
+        told_apart = seen if others is not None else None
+        rate = _rate(counts, stage, kind, parent_new, told_apart, model.prior_weight)
         marginal = _marginal_rate(counts, stage, kind, model.prior_weight)
         factor = _user_factor(profile, kind, marginal, model.user_weight)
         configured = kind in model.weights

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pyotp
 
 from tests.browser.test_step_up_browser import PASSWORD, _add_totp, _start_sign_in
@@ -63,3 +65,40 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
     again.get_by_role("button", name="Change password").click()
     again.wait_for_url(f"{server.url}/demo/callback*")
     assert "Signed in as bob" in again.locator("main").inner_text()
+
+
+FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from,
+                                                     browser):
+    settings = replace(risky_settings, risk={**risky_settings.risk, "learning_min_sign_ins": 1,
+                                             "learning_period_days": 0})
+    server = serve(settings)
+    provider = Provider(server.app)
+    provider.user("bob")
+    _add_totp(server, "bob")
+    provider.user("root", groups=["admins"])
+    root_secret = _add_totp(server, "root")
+
+    home = page_from(LONDON)
+    _start_sign_in(server, home, "bob")
+    home.wait_for_url(f"{server.url}/demo/callback*")
+    # "bob" from another country, network and browser: stuck at the verification code.
+    context = browser.new_context(user_agent=FIREFOX_LINUX,
+                                  extra_http_headers={"X-Forwarded-For": CHANGCHUN})
+    thief = context.new_page()
+    _start_sign_in(server, thief, "bob")
+    thief.wait_for_url("**/mfa/verify*")
+    context.close()
+
+    admin = page_from(LONDON)
+    admin_sign_in(server, admin, root_secret)
+    admin.get_by_role("link", name="Risky users").click()
+    admin.get_by_role("link", name="bob").click()
+    evidence = admin.locator("tr[data-type=unfamiliarFeatures] .evidence").inner_text()
+    # The weight of each new property and why, heaviest first.
+    assert evidence.startswith("About 1 in ")
+    assert "country CN: never used by this user in 1 sign-in; new in 0.5% of sign-ins" in evidence
+    assert "browser Firefox: never used by this user in 1 sign-in;" in evidence
+    assert evidence.index("country CN") < evidence.index("address block")

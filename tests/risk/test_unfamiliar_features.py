@@ -132,6 +132,8 @@ def test_missing_cookie_is_not_new_for_users_who_never_had_one(engine: RiskEngin
 
 
 def test_evidence_explains_each_new_property_with_its_weight(engine: RiskEngine) -> None:
+    # Whether others here have a value counts once enough sign-ins are: here at once.
+    engine.settings = replace(engine.settings, novelty_min_counted=0)
     learn(engine)
     level, evidence, _ = attempt(
         engine, ip=NEW_COUNTRY.ip, ip_info=NEW_COUNTRY, user_agent=FIREFOX_LINUX, device_id="d2"
@@ -147,6 +149,18 @@ def test_evidence_explains_each_new_property_with_its_weight(engine: RiskEngine)
                for line in shown)
     assert evidence["stage"] == "learned" and evidence["learned_sign_ins"] == 10
     assert evidence["bits"] == round(sum(float(line.rsplit(": ", 1)[1][:-5]) for line in shown), 1)
+
+
+def test_rarity_in_the_organisation_counts_once_enough_sign_ins_are_counted(
+    engine: RiskEngine,
+) -> None:
+    learn(engine)
+    level, evidence, _ = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN)
+    assert all(", by " not in line for line in evidence["new_features"])  # type: ignore[union-attr]
+    engine.settings = replace(engine.settings, novelty_min_counted=1)
+    _, evidence, _ = attempt(engine, days=17, ip=NEW_CITY.ip, ip_info=NEW_CITY)
+    assert any("by no other user here; new and as rare here" in line
+               for line in evidence["new_features"])  # type: ignore[union-attr]
 
 
 def test_users_still_learning_are_weighed_against_other_learning_users(

@@ -135,23 +135,39 @@ def _start_grace_period(user: User) -> None:
         db.session.commit()
 
 
+def requested_acr(acr_values: str, *, mfa_possible: bool) -> str | None:
+    """The acr the client asked for: the first of its acr_values (a list in order of
+    preference) that this sign-in can satisfy; None when it named none of ours."""
+    known = [value for value in acr_values.split() if value in (ACR_PASSWORD, ACR_MFA)]
+    for value in known:
+        if value == ACR_PASSWORD or mfa_possible:
+            return value
+    # Only the MFA acr was asked for and the user has no second factor yet: registering one
+    # is how it is satisfied.
+    return ACR_MFA if known else None
+
+
 def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: bool,
           skipped_in_flow: bool, acr_values: str) -> Judgement:
     """Evaluate the configured policies for this sign-in."""
     settings = current_app.extensions["idp.settings"]
     _start_grace_period(user)
+    mfa_in_session = bool({"otp", "mfa"} & set(sso.amr))
+    acr_asked = requested_acr(acr_values,
+                              mfa_possible=user.has_totp or mfa_in_flow or mfa_in_session)
     subject = Subject(
         groups=frozenset(user.groups or ()),
         has_totp=user.has_totp,
         registration_grace_started=user.mfa_grace_started_at,
         mfa_in_flow=mfa_in_flow,
-        mfa_in_session=bool({"otp", "mfa"} & set(sso.amr)),
+        mfa_in_session=mfa_in_session,
         registration_skipped_in_flow=skipped_in_flow,
-        client_requires_mfa=ACR_MFA in acr_values.split(),
+        client_requires_mfa=acr_asked == ACR_MFA,
     )
     decision = evaluate_policies(
         settings.policies, sign_in_level=Level.parse(risk["level"]),
         user_level=riskops.user_risk(user.id), subject=subject, now=riskops.now(),
     )
+    # The acr claim says what the user did, whatever was asked for.
     acr = ACR_MFA if subject.mfa_in_flow or subject.mfa_in_session else ACR_PASSWORD
     return Judgement(decision, acr)

@@ -95,6 +95,13 @@ class Client(db.Model, OAuth2ClientMixin):  # type: ignore[name-defined,misc]
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
 
+    def get_default_redirect_uri(self) -> str | None:
+        """The redirect URI a request may leave out: the client's only one, else none."""
+        # With several registered, sending the browser to the first one would guess which
+        # the client meant (Authlib's default); such a request must name one.
+        uris = self.redirect_uris
+        return uris[0] if len(uris) == 1 else None
+
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         # A confidential client may present its secret either way RFC 6749 §2.3.1 allows.
         if self.is_public:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -10,23 +11,28 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.sqla_oauth2 import create_bearer_token_validator
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    MissingAuthorizationError,
     OAuth2Request,
     grants,
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
+from authlib.oauth2.rfc9101.errors import RequestNotSupportedError, RequestUriNotSupportedError
+from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import Flask, current_app, g
+from flask import request as http_request
 
 from .extensions import authorization, db, require_oauth
 from .models import AuthorizationCode, Client, Token, User
@@ -123,6 +129,16 @@ def _check_verifier(item: AuthorizationCode, verifier: str | None) -> None:
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: Client) -> str:
+        if not request.payload.redirect_uri and client.get_default_redirect_uri() is None:
+            # An error without a redirect URI is shown as a page: the client named none.
+            raise InvalidRequestError(
+                "Missing 'redirect_uri': this client has several redirect URIs registered, "
+                "so the request must name one of them.")
+        return str(grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(
+            request, client))
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         authn: Authentication = g.authentication
@@ -224,6 +240,55 @@ class OpenIDCode(_OpenIDCode):
 
     def generate_user_info(self, user: User, scope: str) -> UserInfo:
         return user_claims(user, scope)
+
+
+def trusted_redirect_uri(request: OAuth2Request) -> str | None:
+    """Where an error about an authorization request may go before the request is validated:
+    a redirect URI registered for the named client (or the client's only one), else None."""
+    params = request.payload.datalist
+    if len(params.get("client_id", [])) != 1 or len(params.get("redirect_uri", [])) > 1:
+        return None
+    client = query_client(request.payload.client_id or "")
+    if client is None:
+        return None
+    requested = request.payload.redirect_uri
+    if requested:
+        return requested if client.check_redirect_uri(requested) else None
+    return client.get_default_redirect_uri()
+
+
+class RequestObjectsRefused:
+    """Refuse `request` and `request_uri` (OpenID Connect Core 6.1, 6.2): this provider
+    supports neither, and serving the request with the object ignored would drop what the
+    client put only inside it (state, nonce, max_age, acr_values, the PKCE challenge)."""
+
+    def __call__(self, server: AuthorizationServer) -> None:
+        server.register_hook("before_get_authorization_grant", self.refuse)
+
+    def refuse(self, server: AuthorizationServer, request: OAuth2Request) -> None:
+        """Raise request_not_supported or request_uri_not_supported when either is present."""
+        params = request.payload.datalist
+        error: OAuth2Error
+        if "request" in params:
+            error = RequestNotSupportedError()
+        elif "request_uri" in params:
+            error = RequestUriNotSupportedError()
+        else:
+            return
+        # To the client when its redirect URI can be trusted; otherwise an error page.
+        error.redirect_uri = trusted_redirect_uri(request)
+        raise error
+
+
+class IssuerParameter(_IssuerParameter):
+    """RFC 9207: `iss` in authorization responses, so a client using several providers can
+    tell which one answered (a mix-up attack swaps them)."""
+
+    def get_issuer(self) -> str:
+        return str(settings().issuer)
+
+
+issuer_parameter = IssuerParameter()
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -368,6 +433,62 @@ class Revocation(RevocationEndpoint):
         db.session.commit()
 
 
+# RFC 6750 §2.1: what a bearer token may look like. Anything else is no token of ours and never
+# reaches the database (PostgreSQL refuses NUL bytes with an error).
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+REALM = "idp"
+
+
+class BearerTokenMissing(MissingAuthorizationError):
+    """A request with no bearer token: RFC 6750 §3.1's challenge then carries no error code."""
+
+    description = "A bearer token is required."
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*OAuth2Error.get_headers(self), ("WWW-Authenticate", f'Bearer realm="{REALM}"')]
+
+
+class BearerInvalidRequest(InvalidRequestError):
+    """A malformed resource request (RFC 6750 §3.1 invalid_request, HTTP 400)."""
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        challenge = (f'Bearer realm="{REALM}", error="{self.error}", '
+                     f'error_description="{self.get_error_description()}"')
+        return [*OAuth2Error.get_headers(self), ("WWW-Authenticate", challenge)]
+
+
+def _form_body_tokens() -> list[str]:
+    """The access tokens in a form-encoded request body (RFC 6750 §2.2; never a GET's query)."""
+    if http_request.method == "GET" or \
+            http_request.mimetype != "application/x-www-form-urlencoded":
+        return []
+    return http_request.form.getlist("access_token")
+
+
+class UserInfoProtector(ResourceProtector):
+    """The userinfo endpoint's bearer token: in the Authorization header or in a form body
+    (RFC 6750 §2.1, §2.2), never both."""
+
+    def parse_request_authorization(self, request: Any) -> tuple[Any, str]:
+        header = request.headers.get("Authorization")
+        in_body = _form_body_tokens()
+        if in_body and header is not None:
+            raise BearerInvalidRequest("Send the access token once: in the Authorization "
+                                       "header or in the form body, not both.")
+        if len(in_body) > 1:
+            raise BearerInvalidRequest("'access_token' may be sent only once.")
+        if in_body:
+            return self.get_token_validator("bearer"), in_body[0]
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer":
+            # Nothing, or another scheme (Basic ...): the client did not try a bearer token.
+            raise BearerTokenMissing()
+        return self.get_token_validator("bearer"), token.strip(" ")
+
+
+userinfo_protector = UserInfoProtector()
+
+
 class UserInfoEndpoint(_UserInfoEndpoint):
     def get_issuer(self) -> str:
         return str(settings().issuer)
@@ -380,9 +501,29 @@ class UserInfoEndpoint(_UserInfoEndpoint):
         return app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
 
 
+# Logout parameters that may come once each; two of them would leave the endpoint to guess.
+LOGOUT_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",
+                     "logout_hint")
+
+
 class EndSessionEndpoint(_EndSessionEndpoint):
     def validate_request(self, request: OAuth2Request) -> Any:
+        params = request.payload.datalist
+        for name in LOGOUT_PARAMETERS:
+            if len(params.get(name, [])) > 1:
+                raise InvalidRequestError(f"'{name}' may be sent only once.")
         validated = super().validate_request(request)
+        # A return address that is not the client's must not sign the user out on the way
+        # to a page that says so (RP-Initiated Logout §3, §4).
+        uri = request.payload.data.get("post_logout_redirect_uri")
+        if uri is not None and validated.client is None:
+            raise InvalidRequestError(
+                "The sign-out request has a post_logout_redirect_uri but does not say which "
+                "application sent it (client_id or id_token_hint).")
+        if uri is not None and not self._is_valid_post_logout_redirect_uri(validated.client,
+                                                                              uri):
+            raise InvalidRequestError(
+                "The post_logout_redirect_uri is not registered for this application.")
         claims = validated.id_token_claims
         if claims is not None and not _hint_fits_session(claims):
             # A hint that is expired or names another session proves nothing about this
@@ -396,6 +537,12 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 
     def get_algorithms(self) -> list[str]:
         return ["RS256"]
+
+    def is_post_logout_redirect_uri_legitimate(self, request: OAuth2Request, uri: str,
+                                               client: Client, logout_hint: str | None) -> bool:
+        # Without an ID token the client named itself with client_id and the URI is one it
+        # registered; the user confirms the sign-out before being sent there.
+        return True
 
     def end_session(self, end_session_request: Any) -> None:
         from .sessions import end_current_session
@@ -416,6 +563,8 @@ def _hint_fits_session(claims: dict[str, Any]) -> bool:
 
 class BearerTokenValidator(create_bearer_token_validator(db.session, Token)):  # type: ignore[misc]
     def authenticate_token(self, token_string: str) -> Token | None:
+        if not B64TOKEN.fullmatch(token_string):
+            return None
         token = super().authenticate_token(token_string)
         if token is not None and token.user_id:
             user = db.session.get(User, token.user_id)
@@ -449,9 +598,12 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         authorization.register_grant(RefreshTokenGrant)
         authorization.register_grant(ClientCredentialsGrant)
         authorization.register_endpoint(Revocation)
-        authorization.register_endpoint(UserInfoEndpoint(resource_protector=require_oauth))
+        authorization.register_extension(RequestObjectsRefused())
+        authorization.register_extension(issuer_parameter)
+        authorization.register_endpoint(UserInfoEndpoint(resource_protector=userinfo_protector))
         authorization.register_endpoint(EndSessionEndpoint)
         require_oauth.register_token_validator(BearerTokenValidator())
+        userinfo_protector.register_token_validator(BearerTokenValidator())
         authorization._idp_grants_registered = True  # type: ignore[attr-defined]
     return authorization
 

@@ -29,7 +29,7 @@ from ..decision import (
     record_success,
 )
 from ..extensions import authorization
-from ..oauth import Authentication
+from ..oauth import Authentication, issuer_parameter
 from ..requestinfo import request_id
 from ..sessions import check_csrf, clock_now
 from ..signin_log import record
@@ -88,8 +88,10 @@ def discovery() -> Response:
         acr_values_supported=[ACR_PASSWORD, ACR_MFA],
         prompt_values_supported=["none", "login"],
         claims_parameter_supported=False,
+        # Request objects are refused with request_not_supported / request_uri_not_supported.
         request_parameter_supported=False,
         request_uri_parameter_supported=False,
+        authorization_response_iss_parameter_supported=True,
     )
 
 
@@ -102,11 +104,19 @@ def jwks() -> Response:
     return response
 
 
+def to_client(error: OAuth2Error) -> Any:
+    """An authorization error sent to the client's (validated) redirect URI, with `iss`."""
+    assert error.redirect_uri
+    response = authorization.handle_error_response(None, error)
+    issuer_parameter.add_issuer_parameter(authorization, response)
+    return response
+
+
 def protocol_error(error: OAuth2Error) -> Any:
     """Send an OAuth error to the client's redirect URI, or show it when there is none we trust."""
     log.info("authorization request refused: %s (request id %s)", error.error, request_id())
     if error.redirect_uri:
-        return authorization.handle_error_response(None, error)
+        return to_client(error)
     return render_template(
         "error.html",
         title="This sign-in link is not valid",
@@ -168,6 +178,7 @@ def authorize() -> Any:
         grant = authorization.get_consent_grant(end_user=None if login else ctx.user)
         if max_age_error is not None:
             max_age_error.redirect_uri = grant.redirect_uri
+            max_age_error.state = grant.request.payload.state
             raise max_age_error
     except OAuth2Error as error:
         return protocol_error(error)
@@ -203,7 +214,7 @@ def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> A
                             redirect_uri=grant.redirect_uri)
         error.error = verdict.oauth_error
         error.state = request.values.get("state")
-        return authorization.handle_error_response(None, error)
+        return to_client(error)
     return redirect(authflow.demand(ctx.flow, verdict))
 
 

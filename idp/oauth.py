@@ -132,11 +132,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     @staticmethod
     def validate_authorization_redirect_uri(request: OAuth2Request, client: Client) -> str:
-        if not request.payload.redirect_uri and client.get_default_redirect_uri() is None:
-            # An error without a redirect URI is shown as a page: the client named none.
-            raise InvalidRequestError(
-                "Missing 'redirect_uri': this client has several redirect URIs registered, "
-                "so the request must name one of them.")
+        # An error without a redirect URI is shown as a page: the client named none.
+        if not request.payload.redirect_uri:
+            if client.get_default_redirect_uri() is None:
+                raise InvalidRequestError(
+                    "Missing 'redirect_uri': this client has several redirect URIs "
+                    "registered, so the request must name one of them.")
+            if "openid" in (request.payload.scope or "").split():
+                # OpenID Connect Core 3.1.2.1: an OpenID request must name its redirect URI
+                # even when the client has one (plain OAuth 2.0 may leave a sole one out).
+                raise InvalidRequestError(
+                    "Missing 'redirect_uri': an OpenID Connect request must name one of the "
+                    "application's registered redirect URIs.")
         return str(grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(
             request, client))
 

@@ -112,14 +112,29 @@ def test_redirect_uri_sent_twice_is_an_error_page(provider):
     assert "Location" not in response.headers
 
 
-def test_sole_registered_uri_may_be_left_out(provider):
+def test_sole_registered_uri_may_be_left_out_of_a_plain_oauth_request(provider):
     """OAuth 2.0 §3.1.2.3: with one registered URI the request may omit it."""
     provider.user()
     rp = provider.rp()
-    response = rp.sign_in(redirect_uri=None)
+    response = rp.sign_in(redirect_uri=None, scope="profile")
     code = rp.code_from(response)
     tokens = rp.redeem(code, redirect_uri=None)
     assert tokens.status_code == 200, tokens.get_json()
+    assert "id_token" not in tokens.get_json()
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["no-session", "sso-session"])
+def test_oidcc_ensure_redirect_uri_in_authorization_request(provider, signed_in):
+    """OpenID Connect Core 3.1.2.1: an OpenID request names its redirect URI, even for a
+    client with one registered; the answer is a page, never a redirect."""
+    provider.user()
+    rp = provider.rp()
+    if signed_in:
+        rp.tokens()
+    response = rp.browser.get(rp.authorize_url(redirect_uri=None))
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "must name one of the application" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("uri", ["https://rp.example/cb\x00", "https://rp.example/\u00e9"],

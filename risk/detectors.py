@@ -346,12 +346,8 @@ class UnfamiliarFeatures:
         device = FeatureKind.DEVICE.value
         counts = env.repository.novelty_counts()
         # In a young organisation every value is rare: rarity counts once sign-ins do.
-        counted = sum(counts.histogram(stage))
-        org_users = (
-            env.repository.users_with_feature
-            if counted >= settings.novelty_min_counted
-            else None
-        )
+        enough = counts.counted(stage) >= settings.novelty_min_counted
+        org_users = env.repository.users_with_feature if enough else None
         novelty = env.novelty = weigh(
             env.features,
             profile,
@@ -365,7 +361,7 @@ class UnfamiliarFeatures:
         )
         if not novelty.new:
             return None
-        thresholds = _novelty_thresholds(counts, stage, settings)
+        thresholds = _novelty_thresholds(counts, stage, settings, enough=enough)
         level = next((lvl for lvl, at in thresholds if novelty.bits >= at), None)
         if level is None:
             return None
@@ -393,14 +389,15 @@ class UnfamiliarFeatures:
 
 
 def _novelty_thresholds(
-    counts: NoveltyCounts, stage: Stage, settings: RiskSettings
+    counts: NoveltyCounts, stage: Stage, settings: RiskSettings, *, enough: bool
 ) -> tuple[tuple[Level, float], ...]:
-    """(level, bits to reach it), highest level first."""
+    """(level, bits to reach it), highest level first; `enough`: at least
+    `novelty_min_counted` sign-ins of `stage` are counted."""
     out = []
     for level in (Level.HIGH, Level.MEDIUM, Level.LOW):
         floor, share = settings.unfamiliar_threshold(level)
-        at, counted = counts.threshold(stage, share)
-        if at is not None and counted >= settings.novelty_min_counted:
+        at, _ = counts.threshold(stage, share)
+        if at is not None and enough:
             floor = max(floor, at)
         elif stage is Stage.LEARNING:
             # New users bring new properties all the time: until the organisation's own

@@ -156,15 +156,22 @@ class NoveltyCounts:
         get = self.counters.get
         return get(key, 0), get(key + ".new", 0), get(key + ".rare", 0)
 
+    def _bins(self, stage: Stage) -> list[int]:
+        return self._split().get(stage.value) or [0] * (TOP_BIN + 1)
+
     def histogram(self, stage: Stage) -> list[int]:
         """Counted sign-ins of `stage` per score bin."""
-        return list(self._split().get(stage.value, [0] * (TOP_BIN + 1)))
+        return list(self._bins(stage))
+
+    def counted(self, stage: Stage) -> int:
+        """How many sign-ins of `stage` are counted."""
+        return sum(self._bins(stage))
 
     def threshold(self, stage: Stage, share: float) -> tuple[float | None, int]:
         """The lowest score reached by at most `share` of the counted sign-ins of `stage`,
         and how many sign-ins that is judged on; None while too few are counted for that
         share to hold even one sign-in."""
-        bins = self.histogram(stage)
+        bins = self._bins(stage)
         total = sum(bins)
         if total * share < 1:
             return None, total
@@ -182,7 +189,7 @@ class NoveltyCounts:
 
     def share_at_or_above(self, stage: Stage, bits: float) -> float | None:
         """The share of counted sign-ins of `stage` that scored at least `bits`' bin."""
-        bins = self.histogram(stage)
+        bins = self._bins(stage)
         total = sum(bins)
         return sum(bins[score_bin(bits):]) / total if total else None
 

@@ -64,6 +64,12 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     # First sign-in under the MFA registration policy: the grace period counts from here.
     mfa_grace_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # OpenID Connect standard claims beyond the columns above (given_name, family_name,
+    # phone_number, address ...), keyed by claim name; see idp.claims.
+    claims: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    email_verified: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # When the profile claims last changed (OpenID Connect Core's updated_at).
+    profile_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def has_totp(self) -> bool:
@@ -83,6 +89,12 @@ class Client(db.Model, OAuth2ClientMixin):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(150))
+    # A first-party client is the operator's own app and skips the consent page.
+    first_party: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # Set for clients that registered themselves (RFC 7591); the digest of the
+    # registration access token that manages them (RFC 7592).
+    registered_dynamically: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    registration_token_hash: Mapped[str | None] = mapped_column(sa.String(80))
     # The mixin's client_id column is indexed but not unique; a duplicate would be ambiguous.
     __table_args__ = (sa.UniqueConstraint("client_id", name="uq_oauth2_clients_client_id"),)
 
@@ -119,6 +131,8 @@ class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):  # type: ignore
     expires_at: Mapped[int] = mapped_column(sa.Integer)
     # Set atomically by the first redemption; a second one finds it set and revokes the grant.
     used_at: Mapped[int | None] = mapped_column(sa.Integer)
+    # The request's `claims` parameter (OpenID Connect Core 5.5), as JSON.
+    claims_request: Mapped[str | None] = mapped_column(sa.Text)
 
     def is_expired(self) -> bool:
         import time
@@ -141,6 +155,8 @@ class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
     # The address that rotated it: the same client from there within seconds is a race
     # between two of its own requests (two tabs), not a stolen copy.
     refresh_token_rotated_by: Mapped[str | None] = mapped_column(sa.String(64))
+    # The userinfo part of the authorization request's `claims` parameter, as JSON.
+    claims_request: Mapped[str | None] = mapped_column(sa.Text)
 
     def is_refresh_token_valid(self, now: float) -> bool:
         return (
@@ -376,3 +392,38 @@ class OrgCountry(db.Model):  # type: ignore[name-defined,misc]
 
     country: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Consent(db.Model):  # type: ignore[name-defined,misc]
+    """What a user allowed a third-party client: the scopes, remembered until revoked."""
+
+    __tablename__ = "oauth2_consents"
+
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BackchannelLogout(db.Model):  # type: ignore[name-defined,misc]
+    """A logout token owed to a client (OpenID Connect Back-Channel Logout 1.0), kept until
+    the client has accepted it or the retries are spent."""
+
+    __tablename__ = "backchannel_logouts"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(sa.String(48), index=True)
+    user_id: Mapped[str | None] = mapped_column(sa.String(36))
+    sid: Mapped[str | None] = mapped_column(sa.String(64))
+    # The logout token's jti: the same for every attempt, so a receiver can drop repeats.
+    jti: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    reason: Mapped[str] = mapped_column(sa.String(48))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)

@@ -7,7 +7,7 @@ import time
 from tests.conftest import ISSUER, REDIRECT_URI
 
 
-def test_discovery_names_every_endpoint(client):
+def test_oidcc_discovery_endpoint_verification(client):
     doc = client.get("/.well-known/openid-configuration").get_json()
     assert doc["issuer"] == ISSUER
     for key, path in [
@@ -23,7 +23,7 @@ def test_discovery_names_every_endpoint(client):
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
 
 
-def test_code_flow_issues_verifiable_id_token(provider):
+def test_oidcc_server(provider):
     user_id = provider.user("alice", email="alice@example.org")
     rp = provider.rp()
     tokens = rp.tokens()
@@ -43,7 +43,7 @@ def test_code_flow_issues_verifiable_id_token(provider):
     assert "at_hash" in claims
 
 
-def test_client_secret_post_is_accepted(provider):
+def test_oidcc_server_client_secret_post(provider):
     provider.user()
     rp = provider.rp()
     code = rp.code_from(rp.sign_in())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 
-def test_second_redemption_fails_and_revokes_tokens(provider):
+def test_oidcc_codereuse(provider):
     provider.user()
     rp = provider.rp()
     code = rp.code_from(rp.sign_in())

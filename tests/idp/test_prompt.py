@@ -13,21 +13,21 @@ def _params(response):
     return parse_qs(urlparse(response.location).query)
 
 
-def test_prompt_none_without_session_is_login_required(provider):
+def test_oidcc_prompt_none_not_logged_in(provider):
     rp = provider.rp()
     params = _params(rp.browser.get(rp.authorize_url(prompt="none")))
     assert params["error"] == ["login_required"]
     assert params["state"] == ["st-123"]
 
 
-def test_prompt_none_with_session_issues_code(provider):
+def test_oidcc_prompt_none_logged_in(provider):
     provider.user()
     rp = provider.rp()
     rp.tokens()
     assert rp.code_from(rp.browser.get(rp.authorize_url(prompt="none")))
 
 
-def test_prompt_login_forces_password_again(provider):
+def test_oidcc_prompt_login(provider):
     provider.user()
     rp = provider.rp()
     rp.tokens()
@@ -43,7 +43,7 @@ def test_prompt_none_combined_with_login_is_invalid(provider):
     assert params["error"] == ["invalid_request"]
 
 
-def test_max_age_exceeded_asks_again(provider, make_app, settings):
+def test_oidcc_max_age_1(provider, make_app, settings):
     clock = FrozenClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
     app = make_app(clock=clock)
     from tests.conftest import Provider
@@ -67,7 +67,7 @@ def test_bad_max_age_is_invalid_request(provider):
     assert params["error"] == ["invalid_request"]
 
 
-def test_login_hint_prefills_username(provider):
+def test_oidcc_login_hint(provider):
     rp = provider.rp()
     response = rp.browser.get(rp.authorize_url(login_hint="bob@example.org"))
     page = rp.browser.get(response.location).get_data(as_text=True)

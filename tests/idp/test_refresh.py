@@ -7,7 +7,7 @@ def _refresh(rp, token, ip=None):
     return rp.token_request({"grant_type": "refresh_token", "refresh_token": token}, ip=ip)
 
 
-def test_refresh_rotates(provider):
+def test_oidcc_refresh_token(provider):
     provider.user()
     rp = provider.rp()
     tokens = rp.tokens()

@@ -19,12 +19,12 @@ from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from mfa.recovery import hash_recovery_code, new_recovery_codes
 from risk.detections import user_reported
 from risk.errors import FeedError
-from risk.vocabulary import RiskDetail, RiskEventType
+from risk.vocabulary import RiskDetail, RiskEventType, RiskState
 
-from . import notify, riskops
+from . import backchannel, notify, riskops
 from .errors import InvalidCredentials, PasswordPolicyError
 from .extensions import db
-from .models import RecoveryCode, RiskDetection, User
+from .models import RecoveryCode, RiskDetection, User, UserRisk
 from .sessions import clock_now, revoke_sessions
 
 REPORT_DAYS = 14
@@ -75,10 +75,22 @@ def apply_new_password(user: User, new: str, *, keep_sid: str | None,
     user.password_must_change = False
     db.session.commit()
     # Whoever knew the old password may hold other sessions and refresh tokens: end them.
-    revoke_sessions(user.id, except_sid=keep_sid)
+    revoke_sessions(user.id, except_sid=keep_sid, reason=_session_end_reason(user, detail,
+                                                                             event))
     if detail is not None:
         riskops.remediate(user.id, detail, initiated_by=user.username)
     tell_user(user, event)
+
+
+def _session_end_reason(user: User, detail: RiskDetail | None, event: str) -> str:
+    """Why a new password ends sessions: remediation when it was secured and the user was
+    at risk (or confirmed compromised), else the change or reset itself."""
+    risk = db.session.get(UserRisk, user.id)
+    if detail is not None and risk is not None and risk.risk_state in (
+            RiskState.AT_RISK.value, RiskState.CONFIRMED_COMPROMISED.value):
+        return backchannel.RISK_REMEDIATION
+    return backchannel.PASSWORD_RESET if event == "password_reset" \
+        else backchannel.PASSWORD_CHANGE
 
 
 def bind_totp(user: User, sealed_secret: str, step: int) -> list[str] | None:
@@ -172,5 +184,5 @@ def report_not_me(data: dict[str, Any]) -> bool:
         riskops.raise_user_detection(user.id, user_reported(event=EVENTS[data["e"]]),
                                      correlation_id=correlation_id,
                                      initiated_by=user.username, source="user")
-    revoke_sessions(user.id)
+    revoke_sessions(user.id, reason=backchannel.USER_REPORTED)
     return True

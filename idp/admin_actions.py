@@ -14,7 +14,7 @@ from flask import current_app
 from risk.detections import admin_confirmed_compromised
 from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState
 
-from . import riskops
+from . import backchannel, riskops
 from .errors import IdpError
 from .extensions import db
 from .models import RiskDetection, RiskHistory, User, UserRisk
@@ -81,6 +81,9 @@ def confirm_compromised(user_id: str, admin: str) -> None:
     db.session.commit()
     riskops.recompute(user_id, initiated_by=admin, activity="confirmedCompromised",
                       detail=detail, state=RiskState.CONFIRMED_COMPROMISED)
+    # Whoever holds the account now holds its sessions: end them, and tell every app at
+    # once (as continuous access evaluation does) instead of waiting for tokens to expire.
+    revoke_sessions(user_id, reason=backchannel.COMPROMISED)
 
 
 def require_password_reset(user_id: str, admin: str) -> None:
@@ -100,7 +103,7 @@ def temporary_password(user_id: str, admin: str) -> str:
     password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
     set_password(current_app._get_current_object(), user, password,  # type: ignore[attr-defined]
                  temporary=True)
-    revoke_sessions(user_id)
+    revoke_sessions(user_id, reason=backchannel.TEMPORARY_PASSWORD)
     riskops.remediate(user_id, RiskDetail.ADMIN_GENERATED_TEMPORARY_PASSWORD,
                       initiated_by=admin)
     return password
@@ -109,7 +112,7 @@ def temporary_password(user_id: str, admin: str) -> str:
 def revoke_all_sessions(user_id: str, admin: str) -> None:
     """Sign the user out everywhere and revoke every refresh token."""
     get_user(user_id)
-    revoke_sessions(user_id)
+    revoke_sessions(user_id, reason=backchannel.ADMIN_REVOKE)
     _history(user_id, admin, "sessionsRevoked")
 
 

@@ -33,7 +33,7 @@ def templates_dir() -> Path:
 
 # Endpoints whose callers are programs: their errors are JSON, never HTML pages.
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/",
-                "/healthz", "/readyz", "/metrics")
+                "/healthz", "/readyz", "/metrics", "/register", "/introspect")
 
 log = logging.getLogger("idp")
 request_log = logging.getLogger("idp.request")
@@ -79,16 +79,20 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     app.extensions["idp.on_user_risk_raised"] = on_user_risk_raised
 
-    from .views import account, admin, api, mfa, oauth, ops, reset, signin
+    from .views import account, admin, api, consent, mfa, oauth, ops, reset, signin
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(mfa.bp)
+    app.register_blueprint(consent.bp)
     app.register_blueprint(reset.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    from .views import registration
+
+    app.register_blueprint(registration.bp)
     if settings.demo:
         from .views import demo
 
@@ -143,10 +147,12 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         if response.mimetype == "text/html":
             # Forms post here; a page of a sign-in also lets them lead on to its client.
             targets = " ".join(["'self'", *g.get("form_targets", ())])
+            images = " ".join(["'self'", "data:", *g.get("image_sources", ())])
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault(
                 "Content-Security-Policy",
-                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                "default-src 'none'; style-src 'self' 'unsafe-inline'; "
+                f"img-src {images}; "
                 f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
             )
             response.headers.setdefault("Cache-Control", "no-store")

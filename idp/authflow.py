@@ -6,9 +6,9 @@ at, and the steps passed, each in the SSO session it belongs to. It lives server
 (`idp.flows`); the browser holds only its id.
 
 The authorization endpoint runs `LOGIN_CHECKS`, assesses the sign-in, then runs
-`POLICY_CHECKS`: the first check that fires names a step page or a block, like
-node-oidc-provider's interaction checks. Each step page declares what the flow must
-have passed to reach it with `step_page`; nothing else decides whether a step may run.
+`POLICY_CHECKS` and `CONSENT_CHECKS`: the first check that fires names a step page or a
+block, like node-oidc-provider's interaction checks. Each step page declares what the flow
+must have passed to reach it with `step_page`; nothing else decides whether a step may run.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ from risk.context import SignInContext, SignInKind
 from risk.policy import Action
 
 from . import flows
+from .claims import requested_acr_values
+from .consent import needs_consent, requested_scopes
 from .decision import TEMPORARY_PASSWORD, Judgement, assess, build_context, judge
 from .models import SsoSession, User
+from .oauth import query_client
 from .sessions import clock_now, current_sso, current_user
 
 KIND = "authorize"
@@ -44,6 +47,7 @@ class Step(enum.StrEnum):
     MFA = "mfa"
     REGISTER_MFA = "register_mfa"
     CHANGE_PASSWORD = "change_password"
+    CONSENT = "consent"
 
 
 ENDPOINTS: dict[Step, str] = {
@@ -51,6 +55,7 @@ ENDPOINTS: dict[Step, str] = {
     Step.MFA: "mfa.verify",
     Step.REGISTER_MFA: "mfa.register",
     Step.CHANGE_PASSWORD: "signin.change_password",
+    Step.CONSENT: "consent.consent",
 }
 
 
@@ -78,6 +83,8 @@ class AuthFlow:
     totp_pending: str | None = None
     # Origins of the client's redirect URIs: where this flow's forms may lead.
     form_targets: tuple[str, ...] = ()
+    # The user answered the consent page with "Deny": the client gets access_denied.
+    consent_denied: bool = False
 
     def param(self, name: str) -> str:
         """One parameter of the authorization request ("" when absent)."""
@@ -99,7 +106,7 @@ class AuthFlow:
             return self
         return replace(self, sid=sso.id, passed=frozenset(), pending=None, risk=None,
                        mfa_risk_driven=False, password_change=None,
-                       registration_skipped=False, totp_pending=None)
+                       registration_skipped=False, totp_pending=None, consent_denied=False)
 
     def signed_in(self, sso: SsoSession, risk: dict[str, Any]) -> AuthFlow:
         """The flow after the password, typed in it, started `sso`."""
@@ -205,6 +212,10 @@ REQUIREMENTS: dict[Step, Requirement] = {
         "this flow",
         lambda user: frozenset({Step.PASSWORD, Step.MFA} if user.has_totp
                                else {Step.PASSWORD})),
+    # The endpoint sends the browser here only once every policy check has passed, and runs
+    # them all again after the answer, before it issues the code.
+    Step.CONSENT: Requirement("the password, in this flow or its session",
+                              lambda user: frozenset({Step.PASSWORD})),
 }
 
 
@@ -306,6 +317,9 @@ class Verdict:
     oauth_error: str = "interaction_required"
     mfa_risk_driven: bool = False
     password_change: str | None = None
+    # The relying party gets the error even without prompt=none: the user chose it, so a
+    # blocked page would only strand them.
+    to_client: bool = False
 
     @property
     def blocked(self) -> bool:
@@ -327,7 +341,8 @@ class Context:
     def from_request(cls, max_age: int | None) -> Context:
         return cls(flow=for_request(), user=current_user(), sso=current_sso(),
                    prompts=frozenset(request.values.get("prompt", "").split()),
-                   max_age=max_age, acr_values=request.values.get("acr_values", ""))
+                   max_age=max_age, acr_values=requested_acr_values(
+                       request.values.get("acr_values", ""), request.values.get("claims")))
 
     @property
     def passed(self) -> frozenset[Step]:
@@ -456,6 +471,44 @@ POLICY_CHECKS: tuple[Check, ...] = (
     Check("password_change", "User risk demands a secure password change", _password_change),
     Check("mfa_registration", "The registration policy asks for an authenticator app",
           _mfa_registration),
+)
+
+
+# Entra's codes: the user has not consented to the application / declined to consent.
+CONSENT_REQUIRED = 65001
+CONSENT_DECLINED = 65004
+
+
+def _consent_declined(ctx: Context) -> Verdict | None:
+    assert ctx.flow is not None
+    if not ctx.flow.consent_denied:
+        return None
+    return Verdict("consent_declined", None, CONSENT_DECLINED,
+                   "The user declined to allow the application access.",
+                   oauth_error="access_denied", to_client=True)
+
+
+def _consent_required(ctx: Context) -> Verdict | None:
+    assert ctx.flow is not None and ctx.user is not None
+    client = query_client(ctx.flow.client_id)
+    if client is None:
+        return None
+    scopes = requested_scopes(client, ctx.flow.param("scope"), ctx.flow.param("claims"))
+    # prompt=consent asks once per flow: the answer given in this flow is the fresh one.
+    prompted = "consent" in ctx.prompts and Step.CONSENT not in ctx.passed
+    if not needs_consent(ctx.user.id, client, scopes, prompted=prompted):
+        return None
+    return Verdict("consent_required", Step.CONSENT, CONSENT_REQUIRED,
+                   "The application asks for access the user has not allowed yet.",
+                   oauth_error="consent_required")
+
+
+# Run after every policy check passed, so that only a user who may sign in is asked.
+CONSENT_CHECKS: tuple[Check, ...] = (
+    Check("consent_declined", "The user answered the consent page with Deny",
+          _consent_declined),
+    Check("consent_required", "A third-party client asks for scopes the user has not "
+          "allowed it (or prompt=consent asks again)", _consent_required),
 )
 
 

@@ -111,18 +111,53 @@ def users_group() -> None:
 @users_group.command("add")
 @click.argument("name")
 @click.option("--email", default=None)
+@click.option("--name", "display_name", default=None, help="Display name (the `name` claim).")
 @click.option("--group", "groups", multiple=True, help="Group membership (repeatable).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @with_app
 def users_add(
-    app: Flask, name: str, email: str | None, groups: tuple[str, ...], password_stdin: bool
+    app: Flask, name: str, email: str | None, display_name: str | None,
+    groups: tuple[str, ...], password_stdin: bool
 ) -> None:
     """Create a user."""
+    from .claims import CLAIMS, set_claims
     from .users import create_user
 
+    if display_name:
+        check = CLAIMS["name"].check
+        assert check is not None
+        check("name", display_name)  # refused before the user exists
     password = _read_password(password_stdin)
     user = create_user(app, name, password, email=email, groups=list(groups))
+    if display_name:
+        set_claims(user, {"name": display_name})
     click.echo(f"created user {user.username} ({user.id})")
+
+
+@users_group.command("set-claims")
+@click.argument("name")
+@click.argument("assignments", nargs=-1, metavar="CLAIM=VALUE...")
+@click.option("--unset", "unset", multiple=True, metavar="CLAIM",
+              help="Remove a claim (repeatable); address.FIELD removes one address field.")
+@with_app
+def users_set_claims(app: Flask, name: str, assignments: tuple[str, ...],
+                     unset: tuple[str, ...]) -> None:
+    """Set OpenID Connect profile claims: given_name=Ada, address.locality=Berlin,
+    email_verified=true ...; nothing changes unless every value is valid."""
+    from .claims import parse_assignment, set_claims
+    from .users import find_user
+
+    if not assignments and not unset:
+        _fail("name at least one CLAIM=VALUE or --unset CLAIM")
+    changes: dict[str, Any] = dict(parse_assignment(text) for text in assignments)
+    for claim in unset:
+        if claim in changes:
+            _fail(f"{claim} is both set and unset")
+        changes[claim] = None
+    user = find_user(name)
+    changed = set_claims(user, changes)
+    click.echo(f"updated {', '.join(changed)} for {user.username}" if changed
+               else f"nothing changed for {user.username}")
 
 
 @users_group.command("set-password")
@@ -220,6 +255,13 @@ def clients_group() -> None:
     type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
 )
 @click.option("--scope", "scopes", multiple=True)
+@click.option("--third-party", "third_party", is_flag=True,
+              help="Not the operator's own app: each user is asked to allow its scopes.")
+@click.option("--backchannel-logout-uri", "backchannel_logout_uri", default=None,
+              metavar="URI", help="Where logout tokens are POSTed when a session of the "
+              "user's ends (OpenID Connect Back-Channel Logout).")
+@click.option("--backchannel-logout-session-required", "backchannel_session_required",
+              is_flag=True, help="Every logout token must carry the session's sid.")
 @click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
 @with_app
 def clients_add(
@@ -230,6 +272,9 @@ def clients_add(
     public: bool,
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
+    third_party: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_session_required: bool,
     as_json: bool,
 ) -> None:
     """Register a client and print its credentials."""
@@ -242,6 +287,9 @@ def clients_add(
         public=public,
         grant_types=list(grant_types),
         scopes=list(scopes),
+        first_party=not third_party,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_session_required,
     )
     if as_json:
         click.echo(json.dumps({"client_id": client.client_id, "client_secret": secret}))
@@ -292,6 +340,17 @@ def clients_delete(app: Flask, client_id: str, yes: bool) -> None:
         click.confirm(f"delete client {client.name} ({client_id}) and its tokens?", abort=True)
     delete_client(client)
     click.echo(f"deleted client {client_id}")
+
+
+@clients_group.command("initial-access-token")
+def clients_initial_access_token() -> None:
+    """A new initial access token for dynamic registration, and the digest to configure."""
+    import hashlib
+
+    token = secrets.token_urlsafe(32)
+    click.echo(f"token:  {token}   (give it to who may register clients; not stored)")
+    click.echo(f"digest: {hashlib.sha256(token.encode()).hexdigest()}   "
+               "(add to registration.initial_access_token_sha256)")
 
 
 @cli.group("keys")
@@ -444,6 +503,9 @@ Press Ctrl+C to stop.
     configure(settings.logging.format, settings.logging.level)
     # Our request lines replace werkzeug's, which print query strings (codes, hints).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from .backchannel import enable_background
+
+    enable_background(app)
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
@@ -470,3 +532,7 @@ from .cli_admin import notify_group, policy_group  # noqa: E402
 
 cli.add_command(notify_group)
 cli.add_command(policy_group)
+
+from .cli_backchannel import backchannel_group  # noqa: E402
+
+cli.add_command(backchannel_group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
@@ -13,7 +14,22 @@ from .extensions import db
 from .models import Client, hash_client_secret
 from .oauth import new_client_id
 
-DEFAULT_SCOPES = ["openid", "profile", "email", "offline_access"]
+# The standard claim scopes are all offered: what a client gets is still only what the
+# user has set and the client asks for.
+DEFAULT_SCOPES = ["openid", "profile", "email", "address", "phone", "offline_access"]
+
+
+# Schemes a browser would run or read locally rather than send to a server.
+UNSAFE_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ClientMetadataError(IdpError):
+    """Client metadata that cannot be registered; `error` is RFC 7591's code for it."""
+
+    def __init__(self, message: str, error: str = "invalid_client_metadata") -> None:
+        super().__init__(message)
+        self.error = error
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -22,10 +38,106 @@ def _check_redirect_uri(uri: str) -> None:
         parts.fragment
         or not parts.scheme
         or (parts.scheme in ("http", "https") and not parts.netloc)
+        or not uri.isprintable()
+        or any(c.isspace() for c in uri)
     ):
         raise IdpError(f"redirect URI {uri!r} must be absolute and have no fragment")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if parts.scheme.lower() in UNSAFE_SCHEMES:
+        raise IdpError(f"redirect URI {uri!r}: the {parts.scheme} scheme is not allowed")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise IdpError(f"redirect URI {uri!r}: plain http is allowed only for loopback hosts")
+
+
+def check_backchannel_logout_uri(uri: Any) -> None:
+    """Refuse a back-channel logout URI that is not an absolute http(s) URL without a
+    fragment (Back-Channel Logout §2.2), or is plain http to a host other than loopback."""
+    if not isinstance(uri, str) or len(uri) > 2000:
+        raise IdpError("the back-channel logout URI must be a string of at most 2000 "
+                       "characters")
+    parts = urlparse(uri)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise IdpError(f"back-channel logout URI {uri!r} has an invalid port")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "#" in uri
+        or not uri.isprintable()
+        or any(c.isspace() for c in uri)
+    ):
+        raise IdpError(f"back-channel logout URI {uri!r} must be an absolute http(s) URL "
+                       "without a fragment")
+    if "@" in parts.netloc:
+        raise IdpError(f"back-channel logout URI {uri!r} must not carry credentials")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise IdpError(f"back-channel logout URI {uri!r}: plain http is allowed only for "
+                       "loopback hosts")
+
+
+def check_client_rules(metadata: dict[str, Any], *, check_uris: bool = True) -> None:
+    """The rules every client obeys, however it was registered; ClientMetadataError if not."""
+    if "backchannel_logout_uri" in metadata:
+        # Checked even for the provider's own clients: the provider itself will POST to it.
+        try:
+            check_backchannel_logout_uri(metadata["backchannel_logout_uri"])
+        except IdpError as exc:
+            raise ClientMetadataError(str(exc)) from None
+    if not isinstance(metadata.get("backchannel_logout_session_required", False), bool):
+        raise ClientMetadataError("backchannel_logout_session_required must be true or false")
+    grant_types = metadata.get("grant_types", [])
+    public = metadata.get("token_endpoint_auth_method") == "none"
+    if "client_credentials" in grant_types and public:
+        raise ClientMetadataError("a public client cannot use the client_credentials grant")
+    if "authorization_code" in grant_types and not metadata.get("redirect_uris"):
+        raise ClientMetadataError("the authorization_code grant needs at least one redirect URI",
+                                  "invalid_redirect_uri")
+    if not check_uris:
+        return
+    for uri in metadata.get("redirect_uris", []):
+        try:
+            _check_redirect_uri(uri)
+        except IdpError as exc:
+            raise ClientMetadataError(str(exc), "invalid_redirect_uri") from None
+    for uri in metadata.get("post_logout_redirect_uris", []):
+        try:
+            _check_redirect_uri(uri)
+        except IdpError as exc:
+            raise ClientMetadataError(f"post-logout {exc}") from None
+
+
+def new_client_secret(metadata: dict[str, Any]) -> str | None:
+    """A fresh secret for a confidential client; None for a public one."""
+    return None if metadata.get("token_endpoint_auth_method") == "none" \
+        else secrets.token_urlsafe(32)
+
+
+def save_client(
+    name: str,
+    metadata: dict[str, Any],
+    secret: str | None,
+    *,
+    client_id: str | None = None,
+    registered_dynamically: bool = False,
+    first_party: bool | None = None,
+) -> Client:
+    """Store a client whose metadata passed the checks, its secret only as a digest.
+    Self-registered clients are third parties: they get a consent page."""
+    client = Client(
+        name=name,
+        client_id=client_id or new_client_id(),
+        client_secret=hash_client_secret(secret) if secret else None,
+        client_id_issued_at=int(time.time()),
+        client_secret_expires_at=0,
+        first_party=not registered_dynamically if first_party is None else first_party,
+        registered_dynamically=registered_dynamically,
+    )
+    client.set_client_metadata(metadata)
+    db.session.add(client)
+    db.session.commit()
+    return client
 
 
 def create_client(
@@ -38,38 +150,32 @@ def create_client(
     scopes: list[str],
     client_id: str | None = None,
     own_issuer: bool = False,
+    first_party: bool = True,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
 ) -> tuple[Client, str | None]:
-    """Register a client; returns it with its secret (None for public clients)."""
+    """Register a client; returns it with its secret (None for public clients). A
+    third-party client (`first_party=False`) asks each user's consent."""
     grant_types = grant_types or ["authorization_code", "refresh_token"]
-    if "client_credentials" in grant_types and public:
-        raise IdpError("a public client cannot use the client_credentials grant")
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise IdpError("the authorization_code grant needs at least one --redirect-uri")
+    if backchannel_logout_session_required and not backchannel_logout_uri:
+        raise IdpError("--backchannel-logout-session-required needs a back-channel logout URI")
+    metadata: dict[str, Any] = {
+        "client_name": name,
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": post_logout_redirect_uris,
+        "grant_types": grant_types,
+        "response_types": ["code"] if "authorization_code" in grant_types else [],
+        "scope": " ".join(scopes or DEFAULT_SCOPES),
+        "token_endpoint_auth_method": "none" if public else "client_secret_basic",
+    }
+    if backchannel_logout_uri:
+        metadata["backchannel_logout_uri"] = backchannel_logout_uri
+        metadata["backchannel_logout_session_required"] = backchannel_logout_session_required
     # The provider's own pages live at the issuer the operator configured; others are checked.
-    for uri in [] if own_issuer else [*redirect_uris, *post_logout_redirect_uris]:
-        _check_redirect_uri(uri)
-    secret = None if public else secrets.token_urlsafe(32)
-    client = Client(
-        name=name,
-        client_id=client_id or new_client_id(),
-        client_secret=hash_client_secret(secret) if secret else None,
-        client_id_issued_at=int(time.time()),
-        client_secret_expires_at=0,
-    )
-    client.set_client_metadata(
-        {
-            "client_name": name,
-            "redirect_uris": redirect_uris,
-            "post_logout_redirect_uris": post_logout_redirect_uris,
-            "grant_types": grant_types,
-            "response_types": ["code"] if "authorization_code" in grant_types else [],
-            "scope": " ".join(scopes or DEFAULT_SCOPES),
-            "token_endpoint_auth_method": "none" if public else "client_secret_basic",
-        }
-    )
-    db.session.add(client)
-    db.session.commit()
-    return client, secret
+    check_client_rules(metadata, check_uris=not own_issuer)
+    secret = new_client_secret(metadata)
+    return save_client(name, metadata, secret, client_id=client_id,
+                       first_party=first_party), secret
 
 
 def ensure_demo_client(client_id: str, redirect_uri: str, logout_uri: str) -> Client:
@@ -84,7 +190,7 @@ def ensure_demo_client(client_id: str, redirect_uri: str, logout_uri: str) -> Cl
         post_logout_redirect_uris=[logout_uri],
         public=True,
         grant_types=["authorization_code", "refresh_token"],
-        scopes=["openid", "profile", "email", "groups", "offline_access"],
+        scopes=["openid", "profile", "email", "address", "phone", "groups", "offline_access"],
         client_id=client_id,
     )
     return client
@@ -110,9 +216,11 @@ def rotate_secret(client: Client) -> str:
 
 
 def delete_client(client: Client) -> None:
-    """Delete a client and every token and code issued to it."""
+    """Delete a client and every token, code and user consent issued to it."""
+    from .consent import delete_for_client
     from .models import AuthorizationCode, Token
 
+    delete_for_client(client.client_id)
     db.session.execute(sa.delete(Token).where(Token.client_id == client.client_id))
     db.session.execute(sa.delete(AuthorizationCode).where(
         AuthorizationCode.client_id == client.client_id))

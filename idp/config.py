@@ -169,6 +169,25 @@ class ServerSettings:
     gunicorn: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _check_sha256(value: str) -> str | None:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+        return "must be 64 hex digits, the SHA-256 of an initial access token"
+    return None
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    """Dynamic client registration (RFC 7591/7592); off unless the operator turns it on."""
+
+    enabled: bool = False
+    # Anyone may register, with no initial access token: only for closed networks and tests.
+    open: bool = False
+    # Hex SHA-256 digests of the accepted initial access tokens, so the file holds no secret.
+    initial_access_token_sha256: tuple[str, ...] = _opt(factory=tuple, check=_check_sha256)
+    # Registration attempts (good or bad) one client address may make per hour.
+    per_ip_per_hour: int = _opt(20, low=1, high=100_000)
+
+
 @dataclass(frozen=True)
 class LoggingSettings:
     format: str = _opt("json", choices=("json", "text"))
@@ -193,6 +212,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     # Attack-protection counters live in the database unless a Redis URL is given.
     redis_url: str = _opt("", check=_check_redis_url)
     # Who may read /metrics (judged on the client address the server trusts).
@@ -300,7 +320,7 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
     sections = {
         ENV_PREFIX + name.upper() + "__"
         for name in ("mfa", "policies", "passwords", "tokens", "notifications", "lockout",
-                     "throttle", "logging", "server", "risk")
+                     "throttle", "logging", "server", "risk", "registration")
     }
     for name, raw in environ.items():
         if name in by_env:
@@ -354,6 +374,12 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"passwords.argon2_memory_kib: must be at least 8 x argon2_parallelism "
             f"({8 * hashing.argon2_parallelism}), got {hashing.argon2_memory_kib}")
+    registration = settings.registration
+    if registration.enabled and not registration.open \
+            and not registration.initial_access_token_sha256:
+        raise ConfigError(
+            "registration.initial_access_token_sha256: must list at least one digest while "
+            "registration is enabled (or set registration.open = true to need no token)")
     if not settings.demo:
         if settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(
@@ -374,6 +400,9 @@ def warnings_for(settings: Settings) -> list[str]:
         if network.prefixlen < (8 if network.version == 4 else 32):
             found.append(f"trusted_proxies: {cidr} trusts X-Forwarded-For from a large part of "
                          "the internet; client IPs (and so risk and throttling) are guesswork")
+    if settings.registration.enabled and settings.registration.open:
+        found.append("registration.open: anyone who reaches /register may register clients "
+                     "(throttled per address); use initial access tokens on a public network")
     host = urlparse(settings.issuer).hostname or ""
     if settings.issuer.startswith("http://") and not _is_local(host):
         found.append(f"issuer: {settings.issuer} is plain http on a public name; cookies and "

@@ -26,6 +26,9 @@ DETECTIONS = Counter("idp_risk_detections", "Stored risk detections by riskEvent
 LOCKOUTS = Counter("idp_lockouts", "Accounts locked and addresses throttled", ["reason"])
 REQUEST_SECONDS = Histogram("idp_request_duration_seconds", "Request duration by endpoint",
                             ["endpoint", "method"])
+BACKCHANNEL_LOGOUTS = Counter("idp_backchannel_logout",
+                              "Back-channel logout attempts by result (delivered, failed, "
+                              "refused) and rows given up (gave_up)", ["result"])
 
 
 def exposition() -> tuple[bytes, str]:

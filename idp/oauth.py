@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector, current_token
 from authlib.integrations.sqla_oauth2 import create_bearer_token_validator
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
@@ -29,11 +29,21 @@ from authlib.oauth2.rfc9101.errors import RequestNotSupportedError, RequestUriNo
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
+from authlib.oidc.core.errors import LoginRequiredError
 from authlib.oidc.core.grants import OpenIDCode as _OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from flask import Flask, current_app, g
 from flask import request as http_request
+from joserfc.jwk import KeySet
 
+from .claims import (
+    MalformedClaimsRequest,
+    claims_request_json,
+    load_claims_request,
+    parse_claims_request,
+    release,
+    requested_subject,
+)
 from .extensions import authorization, db, require_oauth
 from .models import AuthorizationCode, Client, Token, User
 from .requestinfo import client_ip
@@ -62,21 +72,24 @@ def settings() -> Any:
     return current_app.extensions["idp.settings"]
 
 
-def user_claims(user: User, scope: str) -> UserInfo:
-    """The claims a scope releases about a user."""
-    info: dict[str, Any] = {"sub": user.id}
-    scopes = set(scope.split())
-    if "profile" in scopes:
-        info["preferred_username"] = user.username
-        if user.display_name:
-            info["name"] = user.display_name
-        info["updated_at"] = int(user.password_changed_at.timestamp())
-    if "email" in scopes and user.email:
-        info["email"] = user.email
-        info["email_verified"] = False
-    if "groups" in scopes:
-        info["groups"] = list(user.groups or [])
-    return UserInfo(info)
+def user_claims(user: User, scope: str, requested: dict[str, Any] | None = None,
+                client: Client | None = None) -> UserInfo:
+    """The claims a scope releases about a user, plus those the client's `claims` request
+    named (at most what the client's registered scope allows)."""
+    return UserInfo(release(user, scope, list(requested or {}),
+                            allowed_scope=client.scope if client is not None else ""))
+
+
+def claims_request_from(request: OAuth2Request) -> dict[str, Any] | None:
+    """The authorization request's `claims` parameter, parsed; InvalidRequestError when it
+    is malformed (the caller's redirect URI is then trusted: the client was validated)."""
+    values = request.payload.datalist.get("claims", [])
+    if len(values) > 1:
+        raise InvalidRequestError("'claims' may be sent only once.")
+    try:
+        return parse_claims_request(values[0] if values else None)
+    except MalformedClaimsRequest as exc:
+        raise InvalidRequestError(str(exc)) from None
 
 
 def revoke_grant(grant_id: str, now: int) -> int:
@@ -165,6 +178,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             expires_at=now_ts() + settings().tokens.code_lifetime_seconds,
+            claims_request=claims_request_json(claims_request_from(request))
+            if "openid" in request.scope.split() else None,
         )
         db.session.add(item)
         db.session.commit()
@@ -215,6 +230,15 @@ class OpenIDCode(_OpenIDCode):
         # Nonces are the client's replay protection; the provider echoes them.
         return False
 
+    def validate_openid_authorization_request(self, grant: Any, redirect_uri: str) -> None:
+        super().validate_openid_authorization_request(grant, redirect_uri)
+        # A malformed claims request is refused before the user signs in, at the client.
+        subject = requested_subject(claims_request_from(grant.request))
+        user = grant.request.user
+        if subject is not None and user is not None and subject != user.id:
+            raise LoginRequiredError("The request asks for an ID token about another user "
+                                     "(claims: id_token.sub); sign in as that user.")
+
     def resolve_client_private_key(self, client: Client) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         return app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
@@ -243,6 +267,13 @@ class OpenIDCode(_OpenIDCode):
             claims["amr"] = authorization_code.amr.split()
         if authorization_code.sid:
             claims["sid"] = authorization_code.sid
+        # Claims the client asked for by name in the ID token (Core 5.5); the scope's own
+        # claims are added by generate_user_info.
+        wanted = load_claims_request(authorization_code.claims_request).get("id_token") or {}
+        user = db.session.get(User, authorization_code.user_id)
+        if wanted and user is not None:
+            released = user_claims(user, "", wanted, query_client(authorization_code.client_id))
+            claims.update({k: v for k, v in released.items() if k != "sub"})
         return claims
 
     def generate_user_info(self, user: User, scope: str) -> UserInfo:
@@ -390,6 +421,12 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     parent: Token | None = g.get("refreshed_from")
     grant_id = code.grant_id if code else (parent.grant_id if parent else None)
     sid = code.sid if code else (parent.sid if parent else None)
+    # The userinfo part of the claims request follows the grant through every refresh.
+    if code:
+        claims_request = claims_request_json(load_claims_request(code.claims_request),
+                                             "userinfo")
+    else:
+        claims_request = parent.claims_request if parent else None
     refresh_days = settings().tokens.refresh_token_lifetime_days
     item = Token(
         client_id=request.client.client_id,
@@ -403,6 +440,7 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         grant_id=grant_id,
         sid=sid,
         refresh_token_expires_at=now + refresh_days * 86400 if token.get("refresh_token") else 0,
+        claims_request=claims_request,
     )
     db.session.add(item)
     db.session.commit()
@@ -501,11 +539,21 @@ class UserInfoEndpoint(_UserInfoEndpoint):
         return str(settings().issuer)
 
     def generate_user_info(self, user: User, scope: str) -> UserInfo:
-        return user_claims(user, scope)
+        token = current_token._get_current_object()
+        requested = load_claims_request(token.claims_request) if token is not None else {}
+        return user_claims(user, scope, requested,
+                           token.get_client() if token is not None else None)
 
     def resolve_private_key(self) -> Any:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        return app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+        key = app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+        # As a set of one, so the signed response names its key's kid (after a rotation the
+        # JWKS holds several).
+        return KeySet([key])
+
+    def get_supported_algorithms(self) -> list[str]:
+        # A client's userinfo_signed_response_alg is registered only as RS256.
+        return ["RS256"]
 
 
 # Logout parameters that may come once each; two of them would leave the endpoint to guess.
@@ -593,6 +641,8 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         "openid",
         "profile",
         "email",
+        "address",
+        "phone",
         "groups",
         "offline_access",
         "idp.admin",
@@ -609,6 +659,12 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         authorization.register_extension(issuer_parameter)
         authorization.register_endpoint(UserInfoEndpoint(resource_protector=userinfo_protector))
         authorization.register_endpoint(EndSessionEndpoint)
+        from .introspection import Introspection
+        from .registration import ConfigurationEndpoint, RegistrationEndpoint
+
+        authorization.register_endpoint(Introspection)
+        authorization.register_endpoint(RegistrationEndpoint)
+        authorization.register_endpoint(ConfigurationEndpoint)
         require_oauth.register_token_validator(BearerTokenValidator())
         userinfo_protector.register_token_validator(BearerTokenValidator())
         authorization._idp_grants_registered = True  # type: ignore[attr-defined]

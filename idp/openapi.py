@@ -12,9 +12,11 @@ from typing import Any
 
 from risk.policy import Result
 
+from .claims import ADDRESS_FIELDS, CLAIMS, SETTABLE
 from .views.api import (
     DETAILS,
     EVENT_TYPES,
+    GRAPH_USER_CLAIMS,
     LEVELS,
     MAX_TOP,
     RESET_MODES,
@@ -214,6 +216,61 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _claim_schema(name: str, nullable: bool) -> dict[str, Any]:
+    claim = CLAIMS[name]
+    if name in ("email_verified", "phone_number_verified"):
+        schema: dict[str, Any] = {"type": "boolean"}
+    elif name == "updated_at":
+        schema = {"type": "integer"}
+    elif name == "groups":
+        schema = {"type": "array", "items": _string()}
+    elif name == "address":
+        schema = {"type": "object", "additionalProperties": False,
+                  "properties": {field: _string(nullable) for field in ADDRESS_FIELDS}}
+    else:
+        schema = _string()
+    if nullable:
+        schema["nullable"] = True
+    schema["description"] = f"Scope {claim.scope}. {claim.description}"
+    return schema
+
+
+def _profile_schemas() -> None:
+    """User, UserUpdate and their claims (one property per claim of idp.claims)."""
+    shown = [name for name in CLAIMS if name != "groups"]
+    SCHEMAS["UserClaims"] = {
+        "type": "object", "additionalProperties": False,
+        "description": "Every OpenID Connect standard claim the user has a value for.",
+        "properties": {name: _claim_schema(name, False) for name in shown}}
+    SCHEMAS["UserClaimsUpdate"] = {
+        "type": "object", "additionalProperties": False,
+        "description": "Claims to set by their OpenID Connect names; null removes one. "
+                       "address replaces the whole address.",
+        "properties": {name: _claim_schema(name, True) for name in SETTABLE}}
+    graph = {prop: _string(True, description=f"The {claim} claim.")
+             for prop, claim in GRAPH_USER_CLAIMS.items()}
+    SCHEMAS["User"] = _object({
+        "id": _string(),
+        "userPrincipalName": _string(description="The user name (preferred_username)."),
+        **graph,
+        "accountEnabled": {"type": "boolean"},
+        "createdDateTime": _time(),
+        "claims": _ref("UserClaims"),
+    }, "Graph's user (the properties that apply here), with `claims`.")
+    SCHEMAS["UserUpdate"] = {
+        "type": "object", "additionalProperties": False,
+        "description": "Graph names for the claims Graph has, `claims` for any settable one; "
+                       "null removes a value. A claim may be named once. Every value is "
+                       "checked (URLs absolute http(s), birthdate YYYY-MM-DD, YYYY or "
+                       "0000-MM-DD, zoneinfo an IANA zone, locale a BCP 47 tag, phone numbers "
+                       "E.164, text without control characters) and nothing changes unless "
+                       "all are valid. updated_at moves to now.",
+        "properties": {**graph, "claims": _ref("UserClaimsUpdate")}}
+
+
+_profile_schemas()
+
+
 def _collection(item: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -352,6 +409,17 @@ def _paths() -> dict[str, Any]:
         "/auditLogs/signIns": {"get": _operation(
             "listSignIns", "List sign-ins", {"200": _json("SignInCollection"), **BAD_REQUEST},
             parameters=_list_parameters(SIGN_INS), tag="auditLogs")},
+        "/users/{id}": {
+            "get": _operation("getUser", "Get a user with their profile claims",
+                              {"200": _json("User"), **NOT_FOUND},
+                              parameters=[USER_ID], tag="users"),
+            "patch": _operation(
+                "updateUser", "Set or remove a user's profile claims",
+                {"200": _json("User", "The user as changed."),
+                 "400": _error("A malformed body, an unknown or read-only property, or an "
+                               "invalid value (the description names it); nothing changed."),
+                 **NOT_FOUND},
+                parameters=[USER_ID], body="UserUpdate", tag="users")},
         "/users/{id}/resetPassword": {"post": _operation(
             "resetPassword", "Reset a user's password",
             {"200": _json("TemporaryPassword", "mode temporaryPassword: the new password, "

@@ -97,12 +97,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        from .backchannel import enable_background
         from .cli import build_app
         from .logs import configure
 
         app = build_app(self.config_path)
         settings = app.extensions["idp.settings"]
         configure(settings.logging.format, settings.logging.level)
+        # Each worker delivers logout tokens from its own thread, started after the fork.
+        enable_background(app)
         return app
 
 

@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import abort, current_app, g, request, session
 
+from . import backchannel
 from .extensions import db
 from .models import SsoSession, Token, User
 from .oauth import now_ts
 
 # Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF token.
-CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "csrf")
+CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "account_sid", "csrf")
 HANDLE_KEY = "sh"
 
 
@@ -97,9 +98,13 @@ def elevate_session(row: SsoSession, amr: set[str]) -> None:
     _hand_out(row)
 
 
-def revoke_sessions(user_id: str, *, except_sid: str | None = None) -> None:
-    """Revoke a user's SSO sessions and every token issued under them."""
+def revoke_sessions(user_id: str, *, except_sid: str | None = None,
+                    reason: str = backchannel.SESSIONS_REVOKED) -> None:
+    """Revoke a user's SSO sessions and every token issued under them, and queue logout
+    tokens for their clients (`reason` says why, in the delivery rows)."""
     now = clock_now()
+    # Before the revocation: it decides which sessions and tokens were still live.
+    queued = backchannel.queue_user_sessions_end(user_id, reason, except_sid=except_sid)
     stmt = sa.update(SsoSession).where(
         SsoSession.user_id == user_id, SsoSession.revoked_at.is_(None)
     )
@@ -117,12 +122,16 @@ def revoke_sessions(user_id: str, *, except_sid: str | None = None) -> None:
         tokens.where(Token.refresh_token_revoked_at == 0).values(refresh_token_revoked_at=ts)
     )
     db.session.commit()
+    if queued:
+        backchannel.wake()
 
 
 def end_current_session() -> None:
     """Sign the browser out: revoke its session row and the tokens issued under it."""
     row = current_sso()
+    queued = 0
     if row is not None:
+        queued = backchannel.queue_session_end(row.user_id, row.id, backchannel.LOGOUT)
         ts = now_ts()
         row.revoked_at = clock_now()
         db.session.execute(
@@ -136,6 +145,8 @@ def end_current_session() -> None:
             .values(refresh_token_revoked_at=ts)
         )
         db.session.commit()
+    if queued:
+        backchannel.wake()
     session.clear()
     g.sso = None
 

@@ -7,7 +7,7 @@ from flask import Flask
 
 from .errors import IdpError
 from .extensions import db
-from .models import User
+from .models import Consent, User
 
 
 def find_user(name: str) -> User:
@@ -78,19 +78,23 @@ def ensure_user(
 
 def set_disabled(user: User, disabled: bool) -> None:
     """Disable (signed out everywhere, no sign-in, no token use) or enable a user."""
+    from .backchannel import USER_DISABLED
     from .sessions import revoke_sessions
 
     user.disabled = disabled
     db.session.commit()
     if disabled:
-        revoke_sessions(user.id)
+        revoke_sessions(user.id, reason=USER_DISABLED)
 
 
 def delete_user(user: User) -> None:
     """Delete a user with their sessions, tokens, factors and risk records."""
+    from .backchannel import USER_DELETED
     from .sessions import revoke_sessions
 
-    revoke_sessions(user.id)
+    revoke_sessions(user.id, reason=USER_DELETED)
+    # SQLite does not enforce the foreign key's ON DELETE CASCADE: the consents go by hand.
+    db.session.execute(sa.delete(Consent).where(Consent.user_id == user.id))
     db.session.delete(user)
     db.session.commit()
 
@@ -98,6 +102,7 @@ def delete_user(user: User) -> None:
 def reset_second_factors(user: User, initiated_by: str) -> None:
     """Remove the user's authenticator and recovery codes (lost phone): the registration
     policy applies again. Recorded in the user's risk history; sessions end."""
+    from .backchannel import SECOND_FACTORS_RESET
     from .models import RecoveryCode, RiskHistory, UserRisk
     from .sessions import clock_now, revoke_sessions
 
@@ -113,4 +118,4 @@ def reset_second_factors(user: User, initiated_by: str) -> None:
         risk_detail=risk.risk_detail if risk else "none",
         note="authenticator app and recovery codes removed"))
     db.session.commit()
-    revoke_sessions(user.id)
+    revoke_sessions(user.id, reason=SECOND_FACTORS_RESET)

@@ -1,15 +1,160 @@
-"""The user's own answers to account emails: "this wasn't me"."""
+"""The user's own pages: the apps they allowed (and removing them), and their answers to
+account emails ("this wasn't me").
+
+The apps page signs the user in through the provider itself, as a first-party relying
+party: the sign-in passes the same risk engine and policies as any other, so a session
+that has only typed a password (and still owes a second factor) never reaches it.
+"""
 
 from __future__ import annotations
 
+import hmac
+import secrets
+from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, render_template, request
+import sqlalchemy as sa
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy.exc import IntegrityError
 
+from .. import flows
 from ..accounts import EVENTS, read_report, report_not_me
-from ..sessions import check_csrf
+from ..clients import create_client
+from ..consent import SCOPE_LINES, allowed_apps, revoke
+from ..extensions import db
+from ..models import AuthorizationCode, Client, SsoSession
+from ..oauth import now_ts
+from ..sessions import check_csrf, current_sso, current_user
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+
+ACCOUNT_CLIENT_ID = "idp-account"
+FLOW_KIND = "account"
+
+
+def _callback_url() -> str:
+    return f"{current_app.extensions['idp.settings'].issuer}/account/callback"
+
+
+def _account_client() -> Client:
+    """The account pages' own first-party client registration, created on first use."""
+    client: Client | None = db.session.scalar(
+        sa.select(Client).filter_by(client_id=ACCOUNT_CLIENT_ID))
+    if client is not None and _callback_url() in client.redirect_uris:
+        return client
+    if client is not None:
+        db.session.delete(client)
+        db.session.commit()
+    try:
+        client, _ = create_client("Your account", redirect_uris=[_callback_url()],
+                                  post_logout_redirect_uris=[], public=True,
+                                  grant_types=["authorization_code"], scopes=["openid"],
+                                  client_id=ACCOUNT_CLIENT_ID, own_issuer=True)
+    except IntegrityError:  # another worker registered it first
+        db.session.rollback()
+        client = db.session.scalar(sa.select(Client).filter_by(client_id=ACCOUNT_CLIENT_ID))
+    assert client is not None
+    return client
+
+
+def signed_in(view: Any) -> Any:
+    """Only a session whose sign-in completed through the account pages' own client."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user, sso = current_user(), current_sso()
+        if user is None or sso is None or session.get("account_sid") != sso.id:
+            return redirect(url_for("account.login"))
+        return view(user, *args, **kwargs)
+
+    return wrapper
+
+
+@bp.get("/login")
+def login() -> Any:
+    """Start the account pages' sign-in: an authorization request of their own client."""
+    _account_client()
+    verifier = secrets.token_urlsafe(48)
+    # The flow's id is the state: bound to this browser, and the verifier stays server-side.
+    state = flows.create(FLOW_KIND, {"verifier": verifier})
+    query = urlencode({
+        "response_type": "code", "client_id": ACCOUNT_CLIENT_ID, "scope": "openid",
+        "redirect_uri": _callback_url(), "state": state,
+        "code_challenge": create_s256_code_challenge(verifier).rstrip("="),
+        "code_challenge_method": "S256",
+    })
+    return redirect(f"{url_for('oauth.authorize')}?{query}")
+
+
+@bp.get("/callback")
+def callback() -> Any:
+    """Finish the sign-in: the code must be this client's, unused, for this session."""
+    state = request.args.get("state", "")
+    found = flows.load(FLOW_KIND, state)
+    pending = found[0] if found is not None and flows.drop(state) else None
+    sso = current_sso()
+    if pending is None or request.args.get("error") or sso is None \
+            or not _spend_code(request.args.get("code", ""), str(pending.get("verifier")), sso):
+        return _sign_in_failed()
+    session["account_sid"] = sso.id
+    return redirect(url_for("account.apps"))
+
+
+def _spend_code(code: str, verifier: str, sso: SsoSession) -> bool:
+    """Whether the code is the account client's, unused, issued in this session to the
+    holder of `verifier`; spent here, in-process, so it buys no token anywhere else."""
+    item = db.session.scalar(sa.select(AuthorizationCode).filter_by(
+        code=code, client_id=ACCOUNT_CLIENT_ID))
+    challenge = create_s256_code_challenge(verifier).rstrip("=")
+    if (item is None or item.used_at is not None or item.is_expired()
+            or item.sid != sso.id or item.user_id != sso.user_id
+            or not hmac.compare_digest(item.code_challenge or "", challenge)):
+        return False
+    item.used_at = now_ts()
+    db.session.commit()
+    return True
+
+
+def _sign_in_failed() -> Any:
+    return render_template(
+        "error.html", title="The sign-in did not complete", error="access_denied",
+        description="Open your account page again to sign in.", request_id="",
+        now=None), 400
+
+
+@bp.get("")
+@signed_in
+def apps(user: Any) -> Any:
+    """The apps this user allowed, each with what it may do and a "Remove access" button."""
+    return render_template("account.html", user=user, apps=allowed_apps(user.id),
+                           scope_lines=SCOPE_LINES, messages=get_flashed_messages())
+
+
+@bp.post("/apps/remove")
+@signed_in
+def remove_app(user: Any) -> Any:
+    """Remove an app's access: the consent goes and the app's tokens stop working."""
+    check_csrf()
+    # Only the signed-in user's own consent can match: the user comes from the session.
+    client_id = request.form.get("client_id", "")[:48]
+    apps = {app.client_id: app.name for app in allowed_apps(user.id)}
+    if client_id in apps and revoke(user.id, client_id):
+        flash(f"{apps[client_id]} can no longer access your account.")
+    else:
+        flash("That app had no access to remove.")
+    return redirect(url_for("account.apps"))
 
 
 @bp.route("/not-me", methods=["GET", "POST"])

@@ -37,8 +37,9 @@ from sqlalchemy.exc import IntegrityError
 
 from risk.vocabulary import RiskEventType
 
-from .. import admin_actions, flows, riskops
+from .. import admin_actions, claims, flows, riskops
 from ..clients import create_client, delete_client, find_client, rotate_secret
+from ..consent import allowed_apps
 from ..decision import ACR_MFA
 from ..errors import ConfigError, IdpError
 from ..extensions import db
@@ -325,7 +326,50 @@ def _user_page(user_id: str, temporary_password: str | None = None) -> Any:
         detections=detections, sign_ins=sign_ins, history=history,
         user_remediations=admin_actions.USER_REMEDIATIONS,
         temporary_password=temporary_password,
+        profile=claims.profile(user), profile_fields=PROFILE_FIELDS,
+        allowed_apps=allowed_apps(user_id),
     )
+
+
+# The profile form: (form field, label, kind) for every settable claim, address by field.
+_LABELS = {"name": "Display name", "profile": "Profile page URL", "picture": "Picture URL",
+           "website": "Website URL", "zoneinfo": "Time zone", "birthdate": "Birth date"}
+PROFILE_FIELDS: list[tuple[str, str, str]] = [
+    *((name, _LABELS.get(name) or name.replace("_", " ").capitalize(),
+       "checkbox" if name.endswith("_verified") else "text")
+      for name in claims.SETTABLE if name != "address"),
+    *((f"address.{field}", "Address: " + field.replace("_", " "),
+       "textarea" if field in ("formatted", "street_address") else "text")
+      for field in claims.ADDRESS_FIELDS),
+]
+
+
+@bp.post("/users/<user_id>/profile")
+@admin_required
+def user_profile(user_id: str) -> Any:
+    """Set the user's OpenID Connect profile claims from the Profile form (empty removes)."""
+    check_csrf()
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, description="No such user.")
+    changes: dict[str, Any] = {}
+    current = claims.profile(user)
+    for field, _, kind in PROFILE_FIELDS:
+        if kind == "checkbox":
+            checked = request.form.get(field) == "yes"
+            # An unticked box for a flag never set leaves it unset, not a change to false.
+            if checked or current.get(field) is not None:
+                changes[field] = checked
+        else:
+            value = request.form.get(field, "").replace("\r\n", "\n").strip()
+            changes[field] = value or None
+    try:
+        changed = claims.set_claims(user, changes)
+    except claims.ClaimError as exc:
+        flash(f"Profile not saved: {exc}.", "error")
+    else:
+        flash(f"Profile saved ({', '.join(changed)})." if changed else "Profile unchanged.")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
 USER_ACTIONS: dict[str, tuple[Callable[[str, str], Any], str]] = {

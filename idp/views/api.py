@@ -36,7 +36,7 @@ from flask import (
 from risk.levels import Level
 from risk.vocabulary import RiskDetail, RiskEventType, RiskState
 
-from .. import admin_actions
+from .. import admin_actions, claims
 from ..extensions import db, require_oauth
 from ..models import RiskDetection, RiskHistory, SignIn, User, UserRisk
 
@@ -606,6 +606,87 @@ def revoke_sign_in_sessions(user_id: str) -> Response:
         abort(404, description=f"no user with id {user_id}")
     admin_actions.revoke_all_sessions(user_id, _admin())
     return jsonify(value=True)
+
+
+# Graph's user properties that are OpenID Connect claims; the rest of the claims are set and
+# shown under `claims` by their OpenID names.
+GRAPH_USER_CLAIMS = {
+    "displayName": "name",
+    "givenName": "given_name",
+    "surname": "family_name",
+    "mail": "email",
+    "mobilePhone": "phone_number",
+    "preferredLanguage": "locale",
+    "streetAddress": "address.street_address",
+    "city": "address.locality",
+    "state": "address.region",
+    "postalCode": "address.postal_code",
+    "country": "address.country",
+}
+
+
+def user_resource(user: User) -> dict[str, Any]:
+    """Graph's user (the properties that apply), plus `claims`: every OpenID Connect claim
+    the user has, by claim name."""
+    values = claims.profile(user)
+    address = values.get("address") or {}
+    graph: dict[str, Any] = {}
+    for prop, name in GRAPH_USER_CLAIMS.items():
+        head, _, field = name.partition(".")
+        graph[prop] = address.get(field) if field else values.get(head)
+    return {
+        "id": user.id,
+        "userPrincipalName": user.username,
+        **graph,
+        "accountEnabled": not user.disabled,
+        "createdDateTime": iso(user.created_at),
+        "claims": values,
+    }
+
+
+@bp.get("/users/<user_id>")
+def get_user(user_id: str) -> Response:
+    """One user with their profile claims."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, description=f"no user with id {user_id}")
+    return jsonify(user_resource(user))
+
+
+def _profile_changes(body: Any) -> dict[str, Any]:
+    """Claim changes from a PATCH body: Graph names at the top, OpenID names under `claims`."""
+    if not isinstance(body, dict):
+        abort(400, description="The body must be a JSON object of user properties.")
+    changes: dict[str, Any] = {}
+    for prop, value in body.items():
+        if prop == "claims":
+            continue
+        if prop not in GRAPH_USER_CLAIMS:
+            abort(400, description=f"{prop[:60]!r} cannot be changed; accepted: "
+                                   f"{', '.join(GRAPH_USER_CLAIMS)}, claims.")
+        changes[GRAPH_USER_CLAIMS[prop]] = value
+    named = body.get("claims", {})
+    if not isinstance(named, dict):
+        abort(400, description="claims must be an object of OpenID Connect claim values.")
+    for name, value in named.items():
+        if name in changes:
+            abort(400, description=f"{name} is set twice (a Graph property and in claims).")
+        changes[name] = value
+    return changes
+
+
+@bp.patch("/users/<user_id>")
+def update_user(user_id: str) -> Response:
+    """Set or remove (null) profile claims; nothing changes unless every value is valid."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, description=f"no user with id {user_id}")
+    changes = _profile_changes(request.get_json(silent=True))
+    try:
+        claims.set_claims(user, changes)
+    except claims.ClaimError as exc:
+        abort(400, description=f"{exc}.")
+    return jsonify(user_resource(user))
 
 
 def _sign_ins_query() -> Any:

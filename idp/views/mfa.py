@@ -16,6 +16,7 @@ from risk.vocabulary import RiskDetail, RiskState, Scope
 from .. import authflow, riskops
 from ..accounts import bind_totp
 from ..authflow import Step, StepContext
+from ..claims import requested_acr_values
 from ..secondfactor import check_code, error_message, record_failure
 from ..secretbox import seal, unseal
 from ..sessions import check_csrf, clock_now, elevate_session
@@ -56,7 +57,8 @@ def register(step: StepContext) -> Any:
     """TOTP registration: QR code, secret, otpauth link; "Skip for now" inside the grace."""
     flow, user, sso = step.flow, step.user, step.sso
     ctx = authflow.Context(flow=flow, user=user, sso=sso, prompts=frozenset(), max_age=None,
-                           acr_values=flow.param("acr_values"))
+                           acr_values=requested_acr_values(flow.param("acr_values"),
+                                                           flow.param("claims")))
     decision = ctx.judgement.decision
     if user.has_totp or decision.action is not Action.REGISTER_MFA:
         # Only a registration the policies ask for may happen here (never on a risky sign-in).

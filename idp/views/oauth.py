@@ -21,6 +21,7 @@ from flask import (
 
 from .. import authflow
 from ..authflow import Step
+from ..claims import claims_supported
 from ..decision import (
     ACR_MFA,
     ACR_PASSWORD,
@@ -53,7 +54,15 @@ def discovery() -> Response:
         jwks_uri=f"{issuer}/jwks.json",
         revocation_endpoint=f"{issuer}/revoke",
         end_session_endpoint=f"{issuer}/logout",
-        scopes_supported=["openid", "profile", "email", "groups", "offline_access"],
+        introspection_endpoint=f"{issuer}/introspect",
+        introspection_endpoint_auth_methods_supported=["client_secret_basic",
+                                                       "client_secret_post"],
+        # Only while dynamic client registration is on (RFC 8414 §2).
+        **({"registration_endpoint": f"{issuer}/register"}
+           if _settings().registration.enabled else {}),
+        userinfo_signing_alg_values_supported=["RS256"],
+        scopes_supported=["openid", "profile", "email", "address", "phone", "groups",
+                          "offline_access"],
         response_types_supported=["code"],
         response_modes_supported=["query"],
         grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
@@ -78,20 +87,18 @@ def discovery() -> Response:
             "amr",
             "acr",
             "at_hash",
-            "preferred_username",
-            "name",
-            "email",
-            "email_verified",
-            "groups",
-            "updated_at",
+            *claims_supported(),
         ],
         acr_values_supported=[ACR_PASSWORD, ACR_MFA],
-        prompt_values_supported=["none", "login"],
-        claims_parameter_supported=False,
+        prompt_values_supported=["none", "login", "consent"],
+        claims_parameter_supported=True,
         # Request objects are refused with request_not_supported / request_uri_not_supported.
         request_parameter_supported=False,
         request_uri_parameter_supported=False,
         authorization_response_iss_parameter_supported=True,
+        # OpenID Connect Back-Channel Logout 1.0: logout tokens carry sub, and sid.
+        backchannel_logout_supported=True,
+        backchannel_logout_session_supported=True,
     )
 
 
@@ -186,7 +193,7 @@ def authorize() -> Any:
     verdict = login
     if verdict is None:
         ctx.assess()
-        verdict = authflow.first_verdict(authflow.POLICY_CHECKS, ctx)
+        verdict = authflow.first_verdict(authflow.POLICY_CHECKS + authflow.CONSENT_CHECKS, ctx)
     if verdict is not None:
         return interrupt(ctx, grant, verdict)
     return issue_code(ctx, grant)
@@ -200,14 +207,15 @@ def _log(ctx: authflow.Context, **fields: Any) -> None:
 
 
 def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> Any:
-    """Send the browser to the verdict's step, or block, or (prompt=none) tell the client."""
+    """Send the browser to the verdict's step, or block, or (prompt=none, or the user's own
+    refusal) tell the client."""
     assert ctx.flow is not None
     if verdict.step is not Step.PASSWORD:
         _log(ctx, outcome="failure" if verdict.blocked else "interrupted",
              error_code=verdict.error_code, reason=verdict.reason)
     if verdict.blocked or "none" in ctx.prompts:
         authflow.finish(ctx.flow)
-        if verdict.blocked and "none" not in ctx.prompts:
+        if verdict.blocked and "none" not in ctx.prompts and not verdict.to_client:
             return blocked_page(verdict.error_code, verdict.reason, ctx.flow.correlation_id)
         plain, _ = plain_reason(verdict.error_code, verdict.reason)
         error = OAuth2Error(description=f"{verdict.error_code}: {plain}",
@@ -245,6 +253,12 @@ def userinfo() -> Any:
 @bp.post("/revoke")
 def revoke() -> Any:
     return authorization.create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+def introspect() -> Any:
+    """RFC 7662 token introspection, for confidential clients (see idp.introspection)."""
+    return authorization.create_endpoint_response("introspection")
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -278,3 +278,65 @@ def test_unknown_gunicorn_setting_stops_serve_in_one_line(tmp_path, database_url
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "idp: configuration error: server.gunicorn.workerz: not a gunicorn setting"]
+
+
+def _user_row(database_url, name):
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT display_name, email, email_verified, claims, profile_updated_at "
+            "FROM users WHERE username = :name"), {"name": name}).one()
+    engine.dispose()
+    claims = row.claims if isinstance(row.claims, dict) else json.loads(row.claims or "{}")
+    return row.display_name, row.email, bool(row.email_verified), claims, row.profile_updated_at
+
+
+def test_users_set_claims(config, database_url):
+    assert run("db", "upgrade", "--config", config).returncode == 0
+    added = run("users", "add", "carol", "--name", "Carol Ann", "--password-stdin",
+                "--config", config, stdin="a-good-password-1\n")
+    assert added.returncode == 0, added.stderr
+    assert _user_row(database_url, "carol")[0] == "Carol Ann"
+    result = run("users", "set-claims", "carol", "given_name=Carol", "family_name=Ann",
+                 "address.locality=Berlin", "address.country=DE", "email=carol@example.org",
+                 "email_verified=true", "phone_number=+49 30 1234567", "--config", config)
+    assert result.returncode == 0, result.stderr
+    assert "given_name" in result.stdout and "address" in result.stdout
+    name, email, verified, claims, updated = _user_row(database_url, "carol")
+    assert (name, email, verified) == ("Carol Ann", "carol@example.org", True)
+    assert claims == {"given_name": "Carol", "family_name": "Ann", "phone_number": "+49301234567",
+                      "address": {"locality": "Berlin", "country": "DE"}}
+    assert updated is not None
+    result = run("users", "set-claims", "carol", "--unset", "family_name", "--unset",
+                 "address.country", "email_verified=False", "--config", config)
+    assert result.returncode == 0, result.stderr
+    _, _, verified, claims, _ = _user_row(database_url, "carol")
+    assert not verified and claims == {"given_name": "Carol", "phone_number": "+49301234567",
+                                       "address": {"locality": "Berlin"}}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["website=javascript:alert(1)"], "website must be an absolute http or https URL"),
+    (["email_verified=yes"], "email_verified must be true or false"),
+    (["preferred_username=root"], "preferred_username cannot be set"),
+    (["nonsense"], "expected CLAIM=VALUE"),
+    (["given_name=Carol", "zoneinfo=Mars/Base"], "zoneinfo must be an IANA time zone"),
+    ([], "at least one"),
+], ids=["javascript-url", "bad-boolean", "read-only", "no-equals", "one-bad-of-two",
+        "nothing"])
+def test_users_set_claims_refuses_in_one_line(config, database_url, args, message):
+    assert run("db", "upgrade", "--config", config).returncode == 0
+    assert run("users", "add", "carol", "--password-stdin", "--config", config,
+               stdin="a-good-password-1\n").returncode == 0
+    result = run("users", "set-claims", "carol", *args, "--config", config)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert _user_row(database_url, "carol")[3] in ({}, None)
+
+
+def test_users_add_refuses_a_bad_display_name_before_creating(config, database_url):
+    assert run("db", "upgrade", "--config", config).returncode == 0
+    result = run("users", "add", "carol", "--name", "Carol\x1b[31m", "--password-stdin",
+                 "--config", config, stdin="a-good-password-1\n")
+    assert result.returncode == 2 and "control" in result.stderr
+    assert "carol" not in run("users", "list", "--config", config).stdout

@@ -11,7 +11,7 @@ from radon.complexity import cc_rank, cc_visit
 import idp
 
 FILES = ["authflow.py", "flows.py", "views/oauth.py", "views/signin.py", "views/mfa.py",
-         "views/reset.py"]
+         "views/reset.py", "views/consent.py", "views/account.py"]
 
 
 @pytest.mark.parametrize("name", FILES)

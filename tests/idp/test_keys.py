@@ -7,7 +7,7 @@ from datetime import timedelta
 import jwt
 
 
-def test_rotation_keeps_old_key_published(provider):
+def test_oidcc_server_rotate_keys(provider):
     from idp.extensions import db
     from idp.keys import rotate
 

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import csrf_from
 
 
-def test_logout_with_id_token_hint_redirects_and_revokes(provider):
+def test_oidcc_rp_initiated_logout(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
@@ -221,3 +221,40 @@ def test_garbage_id_token_hint_is_an_error_page(client):
     response = client.get("/logout?id_token_hint=not.a.jwt")
     assert response.status_code == 400
     assert "Location" not in response.headers
+
+
+def test_oidcc_rp_initiated_logout_no_params(provider):
+    """Nothing says who asks: the user is asked to confirm, and stays signed in until then."""
+    provider.user()
+    rp = provider.rp()
+    rp.tokens()
+    page = rp.browser.get("/logout")
+    assert page.status_code == 200
+    assert 'name="confirm"' in page.get_data(as_text=True)
+    assert rp.code_from(rp.browser.get(rp.authorize_url(prompt="none")))
+
+
+def test_oidcc_rp_initiated_logout_no_state(provider):
+    provider.user()
+    rp = provider.rp(post_logout=["https://rp.example/bye"])
+    tokens = rp.tokens()
+    response = rp.browser.get("/logout?" + urlencode({
+        "id_token_hint": tokens["id_token"],
+        "post_logout_redirect_uri": "https://rp.example/bye"}))
+    assert response.status_code == 302
+    assert response.location == "https://rp.example/bye"
+
+
+def test_oidcc_rp_initiated_logout_modified_id_token_hint(provider):
+    """A hint whose signature does not verify is refused: no sign-out, no redirect."""
+    provider.user()
+    rp = provider.rp(post_logout=["https://rp.example/bye"])
+    tokens = rp.tokens()
+    head, body, signature = tokens["id_token"].split(".")
+    forged = f"{head}.{body}.{('A' if signature[0] != 'A' else 'B') + signature[1:]}"
+    response = rp.browser.get("/logout?" + urlencode({
+        "id_token_hint": forged, "post_logout_redirect_uri": "https://rp.example/bye",
+        "state": "s1"}))
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert rp.code_from(rp.browser.get(rp.authorize_url(prompt="none")))

@@ -376,8 +376,10 @@ class Context:
         assert self.user is not None and self.sso is not None
         return judge(user=self.user, sso=self.sso, risk=self.flow.risk,
                      mfa_in_flow=Step.MFA in self.passed,
+                     # A skip counts in the session it was made in, whether the password
+                     # was typed in this flow or the session's sign-in is reused.
                      skipped_in_flow=self.flow.registration_skipped
-                     and Step.PASSWORD in self.passed,
+                     and Step.PASSWORD in self.flow.proven_in(self.sso),
                      acr_values=self.acr_values)
 
 

@@ -121,3 +121,20 @@ def test_registered_user_is_not_asked(stepup):
     stepup.register_totp()
     rp = stepup.browser_rp(LONDON)
     assert rp.code_from(rp.sign_in())
+
+
+def test_skip_works_for_a_second_app_in_the_same_session(stepup):
+    """Signed in (and skipped) for one app, a second app's sign-in reuses the session: its
+    registration page is offered again, and skipping it must lead to the code, not back."""
+    stepup.user()
+    rp, url, page = _registration_page(stepup)
+    skipped = rp.browser.post(url, data={"csrf_token": csrf_from(page), "action": "skip"})
+    assert rp.code_from(rp.browser.get(skipped.location))
+    second = stepup.rp()
+    second.browser = rp.browser
+    response = second.browser.get(second.authorize_url())
+    assert response.status_code == 302 and "/mfa/register" in response.location, response
+    page = second.browser.get(response.location)
+    skipped = second.browser.post(response.location,
+                                  data={"csrf_token": csrf_from(page), "action": "skip"})
+    assert second.code_from(second.browser.get(skipped.location))

@@ -15,7 +15,7 @@ from authlib.integrations.sqla_oauth2 import (
     OAuth2ClientMixin,
     OAuth2TokenMixin,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
@@ -70,10 +70,23 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     email_verified: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     # When the profile claims last changed (OpenID Connect Core's updated_at).
     profile_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    passkeys: Mapped[list[WebAuthnCredential]] = relationship(
+        back_populates="user", order_by="WebAuthnCredential.created_at",
+        cascade="all, delete-orphan")
 
     @property
     def has_totp(self) -> bool:
         return self.totp_registered_at is not None and self.totp_secret is not None
+
+    @property
+    def has_passkey(self) -> bool:
+        """Whether the user has registered at least one passkey."""
+        return bool(self.passkeys)
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Whether the user has any second factor: TOTP or a passkey."""
+        return self.has_totp or self.has_passkey
 
     def get_user_id(self) -> str:
         return self.id
@@ -427,3 +440,28 @@ class BackchannelLogout(db.Model):  # type: ignore[name-defined,misc]
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(sa.Integer)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class WebAuthnCredential(db.Model):  # type: ignore[name-defined,misc]
+    """A passkey of a user (WebAuthn): its public key and signature counter, named by the
+    user. The credential id is unique: one authenticator's key belongs to one user."""
+
+    __tablename__ = "webauthn_credentials"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    # base64url of the authenticator's credential id (at most 1023 bytes by WebAuthn).
+    credential_id: Mapped[str] = mapped_column(sa.String(1400), unique=True)
+    user_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    transports: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    aaguid: Mapped[str] = mapped_column(sa.String(36), default="")
+    backup_eligible: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="passkeys")

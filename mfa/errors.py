@@ -34,3 +34,31 @@ class InvalidRecoveryCode(MfaError):
 
     def __init__(self) -> None:
         super().__init__("invalid recovery code")
+
+
+class PasskeyError(MfaError):
+    """Base class for every refused passkey (WebAuthn) ceremony."""
+
+
+class MalformedPasskeyResponse(PasskeyError):
+    """The browser's response is not a WebAuthn credential we can read (garbage, not JSON)."""
+
+    def __init__(self) -> None:
+        super().__init__("malformed passkey response")
+
+
+class PasskeyRejected(PasskeyError):
+    """A well-formed response failed a ceremony check; ``check`` names which, for the log."""
+
+    def __init__(self, check: str) -> None:
+        super().__init__(f"passkey refused: {check}")
+        self.check = check
+
+
+class SignCountRegressed(PasskeyError):
+    """The authenticator's signature counter went backwards: a possible cloned authenticator."""
+
+    def __init__(self, stored: int, received: int) -> None:
+        super().__init__(f"sign count {received} not above stored {stored}")
+        self.stored = stored
+        self.received = received

@@ -133,6 +133,15 @@ def main(dist: Path) -> None:
                                   "import idp, pathlib; print(pathlib.Path(idp.__file__))"],
                                  check=True, capture_output=True, text=True, cwd=root).stdout
         expect(str(root) in version, f"idp imported from the venv ({version.strip()})")
+        shipped = subprocess.run([str(venv / "bin" / "python"), "-c", (
+            "import idp, pathlib; from idp.worldmap import shapes; "
+            "t = pathlib.Path(idp.__file__).parent / 'templates'; "
+            "print((t / 'email' / 'account_event.txt').is_file(), "
+            "(t / 'admin' / 'recommendations.html').is_file(), len(shapes()[1]) > 200)")],
+            check=True, capture_output=True, text=True, cwd=root).stdout
+        expect(shipped.split() == ["True", "True", "True"],
+               f"email templates, admin pages and the world map ship in the wheel "
+               f"({shipped.strip()})")
         work = root / "work"
         work.mkdir()
         port = free_port()
@@ -144,6 +153,11 @@ def main(dist: Path) -> None:
                    "TOTP registration after the password", page)
             secret = re.search(r'id="secret">([A-Z2-7]+)<', page.text)
             assert secret is not None
+            # The demo's issuer is an IP address, which no browser takes as a passkey RP ID:
+            # the page offers none, but the script must ship all the same.
+            js = http.get(f"{demo.base}/static/passkey.js", timeout=30)
+            expect(js.status_code == 200 and "navigator.credentials" in js.text,
+                   "the passkey script ships in the wheel", js)
             code = pyotp.TOTP(secret.group(1)).now()
             page = submit(http, page, {"code": code}, ("action", "verify"))
             expect("recovery codes" in page.text.lower(), "recovery codes shown", page)

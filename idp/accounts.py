@@ -1,8 +1,10 @@
 """Changes to a user's credentials: new passwords, a new second factor, and telling the user.
 
-Every new second factor, password change and password reset emails the user (when email
-is configured and the user has an address) with a "this wasn't me" link; following it
-records userReportedSuspiciousActivity (high user risk) and signs the user out everywhere.
+Every new second factor, password change and password reset, and every risky sign-in that
+passed the second-factor challenge, emails the user (when email is configured and the user
+has an address) with a "this wasn't me" link; following it records
+userReportedSuspiciousActivity (high user risk) and signs the user out everywhere. The
+emails are Jinja templates (templates/email/) and rate-limited per user and event.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app, render_template, url_for
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from mfa.recovery import hash_recovery_code, new_recovery_codes
@@ -24,18 +26,26 @@ from risk.vocabulary import RiskDetail, RiskEventType, RiskState
 from . import backchannel, notify, riskops
 from .errors import InvalidCredentials, PasswordPolicyError
 from .extensions import db
-from .models import RecoveryCode, RiskDetection, User, UserRisk
+from .models import RecoveryCode, RiskDetection, SignIn, User, UserRisk
 from .sessions import clock_now, revoke_sessions
 
 REPORT_DAYS = 14
 log = logging.getLogger("idp.accounts")
 
-# What the user is told happened, in the email and on the report page.
+# What the user is told happened, in the email and on the report page (English source
+# text: the templates pass it through the translation function).
 EVENTS = {
     "second_factor": "an authenticator app was added to your account",
+    "passkey_added": "a passkey was added to your account",
     "password_change": "your password was changed",
     "password_reset": "your password was reset",
+    "risky_sign_in": "someone signed in to your account from a place or device we found "
+                     "unusual, and passed the second-factor check",
 }
+# At most this many emails per user and event in a window: a burst of events (an attacker
+# retrying, a script) must not turn the provider into a mail cannon.
+USER_EMAILS_PER_WINDOW = 3
+USER_EMAIL_WINDOW_SECONDS = 3600
 
 
 def new_password_problem(user: User | None, new: str, confirm: str) -> str | None:
@@ -150,22 +160,51 @@ def read_report(token: str) -> dict[str, Any] | None:
     return data
 
 
-def tell_user(user: User, event: str) -> None:
-    """Email the user that `event` happened, with the "this wasn't me" link."""
+def _where(correlation_id: str | None) -> str:
+    """Where a sign-in came from, in words (address and GeoIP place), from the log."""
+    if correlation_id is None:
+        return ""
+    row = db.session.execute(
+        sa.select(SignIn.ip, SignIn.city, SignIn.country).where(
+            SignIn.correlation_id == correlation_id, SignIn.ip.is_not(None))
+        .order_by(SignIn.created_at)).first()
+    if row is None:
+        return ""
+    place = ", ".join(p for p in (row.city, row.country) if p)
+    return f"{row.ip} ({place})" if place else str(row.ip)
+
+
+def _within_rate(user: User, event: str) -> bool:
+    """Count this email against the user's limit for the event; False once it is spent."""
+    counters = current_app.extensions["idp.counters"]
+    count, _ = counters.incr(f"user-email:{event}:{user.id}", USER_EMAIL_WINDOW_SECONDS,
+                             int(clock_now().timestamp()))
+    return bool(count <= USER_EMAILS_PER_WINDOW)
+
+
+def account_email(user: User, event: str, *, correlation_id: str | None = None) -> EmailMessage:
+    """The email telling the user that `event` happened, with the "this wasn't me" link."""
+    values = {"user": user, "event": EVENTS[event], "kind": event,
+              "day": f"{clock_now():%Y-%m-%d}", "time": f"{clock_now():%H:%M}",
+              "where": _where(correlation_id),
+              "link": report_link(user, event), "days": REPORT_DAYS}
+    message = EmailMessage()
+    message["Subject"] = render_template("email/account_event_subject.txt", **values).strip()
+    message.set_content(render_template("email/account_event.txt", **values))
+    return message
+
+
+def tell_user(user: User, event: str, *, correlation_id: str | None = None) -> None:
+    """Email the user that `event` happened (rate-limited per user and event), with the
+    "this wasn't me" link; `correlation_id` names the sign-in, for where it came from."""
     if not notify.enabled() or not user.email:
         return
-    message = EmailMessage()
-    message["Subject"] = f"Was this you? {EVENTS[event].capitalize()}"
-    message.set_content(
-        f"Hello {user.username},\n\n"
-        f"On {clock_now():%Y-%m-%d at %H:%M} UTC {EVENTS[event]}.\n\n"
-        "If this was you, there is nothing to do.\n\n"
-        "If it was not you, open this link within "
-        f"{REPORT_DAYS} days: it signs you out everywhere and tells your administrator.\n\n"
-        f"  {report_link(user, event)}\n"
-    )
+    if not _within_rate(user, event):
+        log.info("account email (%s) for user %s not sent: more than %d in %d s", event,
+                 user.id, USER_EMAILS_PER_WINDOW, USER_EMAIL_WINDOW_SECONDS)
+        return
     try:
-        notify.send(message, [user.email])
+        notify.send(account_email(user, event, correlation_id=correlation_id), [user.email])
     except notify.NotifyError as exc:
         log.warning("account email (%s) for user %s not sent: %s", event, user.id, exc)
 

@@ -89,9 +89,10 @@ def confirm_compromised(user_id: str, admin: str) -> None:
 def require_password_reset(user_id: str, admin: str) -> None:
     """At the next sign-in the user passes TOTP, then chooses a new password."""
     user = get_user(user_id)
-    if not user.has_totp:
-        raise ActionRefused("the user has no TOTP, so a password reset at sign-in would not "
-                            "be secure; generate a temporary password instead")
+    if not user.has_second_factor:
+        raise ActionRefused("the user has no second factor (no TOTP, no passkey), so a "
+                            "password reset at sign-in would not be secure; generate a "
+                            "temporary password instead")
     user.password_must_change = True
     db.session.commit()
     _history(user_id, admin, "passwordResetRequired")
@@ -168,6 +169,17 @@ def detection_action(detection_id: str, action: str, admin: str) -> RiskDetectio
     riskops.recompute(row.user_id, initiated_by=admin, activity=activity, detail=detail,
                       note=f"{row.risk_event_type} detection {row.id}")
     return row
+
+
+def remove_passkey(user_id: str, passkey_id: str, admin: str) -> str | None:
+    """Remove one passkey of the user (lost device); its name, or None if there is none."""
+    from .passkeys import remove
+
+    removed = remove(user_id, passkey_id)
+    if removed is None:
+        return None
+    _history(user_id, admin, "passkeyRemoved")
+    return removed.name
 
 
 def _history(user_id: str, admin: str, activity: str) -> None:

@@ -78,6 +78,9 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     from .notify import on_user_risk_raised
 
     app.extensions["idp.on_user_risk_raised"] = on_user_risk_raised
+    from .i18n import install as install_i18n
+
+    install_i18n(app)
 
     from .views import account, admin, api, consent, mfa, oauth, ops, reset, signin
 
@@ -148,11 +151,13 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
             # Forms post here; a page of a sign-in also lets them lead on to its client.
             targets = " ".join(["'self'", *g.get("form_targets", ())])
             images = " ".join(["'self'", "data:", *g.get("image_sources", ())])
+            # Only the passkey pages run a script: this origin's file, never an inline one.
+            scripts = "script-src 'self'; " if g.get("scripts") else ""
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault(
                 "Content-Security-Policy",
                 "default-src 'none'; style-src 'self' 'unsafe-inline'; "
-                f"img-src {images}; "
+                f"{scripts}img-src {images}; "
                 f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
             )
             response.headers.setdefault("Cache-Control", "no-store")

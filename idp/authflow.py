@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from flask import g, redirect, render_template, request, session, url_for
 
 from risk.context import SignInContext, SignInKind
-from risk.policy import Action
+from risk.policy import ANY, Action
 
 from . import flows
 from .claims import requested_acr_values
@@ -85,6 +85,15 @@ class AuthFlow:
     form_targets: tuple[str, ...] = ()
     # The user answered the consent page with "Deny": the client gets access_denied.
     consent_denied: bool = False
+    # The pending WebAuthn challenge (base64url) of this flow's passkey page; cleared before
+    # an answer is checked, so it is used once and by this flow only.
+    passkey_challenge: str | None = None
+    # The second factor passed in this flow was a passkey (phishing-resistant).
+    passkey_passed: bool = False
+    # For the MFA step: the strength demanded ("any" or "phishing-resistant"), and whether
+    # user risk is due for remediation (a passkey remediates it; TOTP leads to a new password).
+    mfa_strength: str = ANY
+    user_risk_due: bool = False
 
     def param(self, name: str) -> str:
         """One parameter of the authorization request ("" when absent)."""
@@ -106,7 +115,9 @@ class AuthFlow:
             return self
         return replace(self, sid=sso.id, passed=frozenset(), pending=None, risk=None,
                        mfa_risk_driven=False, password_change=None,
-                       registration_skipped=False, totp_pending=None, consent_denied=False)
+                       registration_skipped=False, totp_pending=None, consent_denied=False,
+                       passkey_challenge=None, passkey_passed=False, mfa_strength=ANY,
+                       user_risk_due=False)
 
     def signed_in(self, sso: SsoSession, risk: dict[str, Any]) -> AuthFlow:
         """The flow after the password, typed in it, started `sso`."""
@@ -205,12 +216,16 @@ REQUIREMENTS: dict[Step, Requirement] = {
     Step.PASSWORD: Requirement("a live flow of this browser", lambda user: frozenset()),
     Step.MFA: Requirement("the password, in this flow or its session",
                           lambda user: frozenset({Step.PASSWORD})),
-    Step.REGISTER_MFA: Requirement("the password, in this flow or its session",
-                                   lambda user: frozenset({Step.PASSWORD})),
+    # Adding a factor to those a user has takes one of them first: a password alone cannot.
+    Step.REGISTER_MFA: Requirement(
+        "the password, in this flow or its session, and the second factor passed in this "
+        "flow when the user has one",
+        lambda user: frozenset({Step.PASSWORD, Step.MFA} if user.has_second_factor
+                               else {Step.PASSWORD})),
     Step.CHANGE_PASSWORD: Requirement(
         "the password and, when the user has a second factor, the second factor passed in "
         "this flow",
-        lambda user: frozenset({Step.PASSWORD, Step.MFA} if user.has_totp
+        lambda user: frozenset({Step.PASSWORD, Step.MFA} if user.has_second_factor
                                else {Step.PASSWORD})),
     # The endpoint sends the browser here only once every policy check has passed, and runs
     # them all again after the answer, before it issues the code.
@@ -320,6 +335,9 @@ class Verdict:
     # The relying party gets the error even without prompt=none: the user chose it, so a
     # blocked page would only strand them.
     to_client: bool = False
+    # For the MFA step: the strength demanded, and user risk due for remediation.
+    strength: str = ANY
+    user_risk_due: bool = False
 
     @property
     def blocked(self) -> bool:
@@ -376,6 +394,7 @@ class Context:
         assert self.user is not None and self.sso is not None
         return judge(user=self.user, sso=self.sso, risk=self.flow.risk,
                      mfa_in_flow=Step.MFA in self.passed,
+                     passkey_in_flow=Step.MFA in self.passed and self.flow.passkey_passed,
                      # A skip counts in the session it was made in, whether the password
                      # was typed in this flow or the session's sign-in is reused.
                      skipped_in_flow=self.flow.registration_skipped
@@ -430,16 +449,17 @@ def _mfa_required(ctx: Context) -> Verdict | None:
     if decision.action is not Action.MFA:
         return None
     return Verdict("mfa_required", Step.MFA, decision.error_code, decision.reason,
-                   mfa_risk_driven=decision.risk_driven)
+                   mfa_risk_driven=decision.risk_driven, strength=decision.strength,
+                   user_risk_due=decision.then_change_password)
 
 
 def _temporary_password(ctx: Context) -> Verdict | None:
     assert ctx.user is not None
     if not ctx.user.password_must_change:
         return None
-    if ctx.user.has_totp and Step.MFA not in ctx.passed:
+    if ctx.user.has_second_factor and Step.MFA not in ctx.passed:
         return Verdict("temporary_password", Step.MFA, TEMPORARY_PASSWORD,
-                       "A new password is required; verify with your authenticator app first.")
+                       "A new password is required; verify with your second factor first.")
     return Verdict("temporary_password", Step.CHANGE_PASSWORD, TEMPORARY_PASSWORD,
                    "The password was set by an administrator and must be changed.",
                    password_change="temporary")
@@ -471,7 +491,8 @@ POLICY_CHECKS: tuple[Check, ...] = (
     Check("temporary_password", "An administrator's temporary password must be replaced, "
           "after the second factor when one is registered", _temporary_password),
     Check("password_change", "User risk demands a secure password change", _password_change),
-    Check("mfa_registration", "The registration policy asks for an authenticator app",
+    Check("mfa_registration", "The registration policy (or the client's acr) asks for a "
+          "second factor: an authenticator app or a passkey",
           _mfa_registration),
 )
 
@@ -529,6 +550,8 @@ def demand(flow: AuthFlow, verdict: Verdict) -> str:
     changes: dict[str, Any] = {"pending": verdict.step}
     if verdict.step is Step.MFA:
         changes["mfa_risk_driven"] = verdict.mfa_risk_driven
+        changes["mfa_strength"] = verdict.strength
+        changes["user_risk_due"] = verdict.user_risk_due
     if verdict.step is Step.CHANGE_PASSWORD:
         changes["password_change"] = verdict.password_change
     return step_url(verdict.step, save(replace(flow, **changes)))

@@ -181,9 +181,10 @@ def users_list(app: Flask) -> None:
     """Every user: name, id, groups, second factor, state."""
     from .extensions import db
     from .models import User
+    from .passkeys import factors
 
     for user in db.session.scalars(sa.select(User).order_by(User.username)):
-        factor = "totp" if user.has_totp else "no second factor"
+        factor = ",".join(factors(user)).lower() or "no second factor"
         state = "disabled" if user.disabled else "enabled"
         groups = ",".join(user.groups or []) or "-"
         click.echo(f"{user.username}  {user.id}  groups={groups}  {factor}  {state}")

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from risk.errors import RiskConfigError
+from risk.policy import STRENGTHS
 from risk.settings import RiskSettings
 
 from .errors import ConfigError
@@ -78,6 +79,8 @@ class SignInRiskPolicy:
     state: str = _opt("on", choices=("on", "off", "report-only"))
     mfa_at: str = _opt("medium", choices=THRESHOLDS)
     block_at: str = _opt("never", choices=THRESHOLDS)
+    # The second factor the step-up must use: any, or a passkey ("phishing-resistant").
+    mfa_strength: str = _opt("any", choices=STRENGTHS)
     include_groups: tuple[str, ...] = _opt(factory=lambda: ("*",))
     exclude_groups: tuple[str, ...] = _opt(factory=tuple)
 
@@ -87,6 +90,8 @@ class UserRiskPolicy:
     state: str = _opt("on", choices=("on", "off", "report-only"))
     password_change_at: str = _opt("high", choices=THRESHOLDS)
     block_at: str = _opt("never", choices=THRESHOLDS)
+    # The second factor that must come before the remediation: any, or a passkey.
+    mfa_strength: str = _opt("any", choices=STRENGTHS)
     include_groups: tuple[str, ...] = _opt(factory=lambda: ("*",))
     exclude_groups: tuple[str, ...] = _opt(factory=tuple)
 
@@ -392,14 +397,23 @@ def validate(settings: Settings) -> Settings:
                    database_url=absolute_sqlite_url(settings.database_url))
 
 
+def too_wide_proxies(trusted_proxies: tuple[str, ...]) -> list[str]:
+    """The trusted_proxies CIDRs so wide (shorter than /8, or /32 for IPv6) that anyone on a
+    large part of the internet can set the client IP with X-Forwarded-For."""
+    wide = []
+    for cidr in trusted_proxies:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if network.prefixlen < (8 if network.version == 4 else 32):
+            wide.append(cidr)
+    return wide
+
+
 def warnings_for(settings: Settings) -> list[str]:
     """Settings that work but weaken the provider: said once at start-up."""
     found = []
-    for cidr in settings.trusted_proxies:
-        network = ipaddress.ip_network(cidr, strict=False)
-        if network.prefixlen < (8 if network.version == 4 else 32):
-            found.append(f"trusted_proxies: {cidr} trusts X-Forwarded-For from a large part of "
-                         "the internet; client IPs (and so risk and throttling) are guesswork")
+    for cidr in too_wide_proxies(settings.trusted_proxies):
+        found.append(f"trusted_proxies: {cidr} trusts X-Forwarded-For from a large part of "
+                     "the internet; client IPs (and so risk and throttling) are guesswork")
     if settings.registration.enabled and settings.registration.open:
         found.append("registration.open: anyone who reaches /register may register clients "
                      "(throttled per address); use initial access tokens on a public network")

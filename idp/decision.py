@@ -15,7 +15,13 @@ from flask import current_app, render_template
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.engine import Assessment
 from risk.levels import Level
-from risk.policy import Decision, Subject, in_scope
+from risk.policy import (
+    NO_PASSKEY,
+    RISKY_WITHOUT_MFA,
+    Decision,
+    Subject,
+    in_scope,
+)
 from risk.policy import evaluate as evaluate_policies
 
 from . import riskops
@@ -25,6 +31,9 @@ from .requestinfo import client_ip, device_id, request_id, user_agent
 
 ACR_PASSWORD = "urn:idp:acr:password"
 ACR_MFA = "urn:idp:acr:mfa"
+# Multi-factor with a phishing-resistant factor: a passkey (SPEC "Passkeys").
+ACR_PHISHING_RESISTANT = "urn:idp:acr:phishing-resistant"
+ACRS = (ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT)
 TEMPORARY_PASSWORD = 50055
 
 
@@ -49,8 +58,20 @@ PLAIN_WORDS: dict[int, tuple[str, str]] = {
 }
 
 
+# 53004 for a user who has a second factor, but not the passkey the policy demands.
+NO_PASSKEY_WORDS = (
+    "This sign-in needs a passkey, and your account has none. An authenticator app code "
+    "is not enough here, and for your protection this sign-in cannot be used to add a "
+    "passkey.",
+    "Add a passkey on your account page (/account) from a device and network you usually "
+    "use, then sign in again; or ask your administrator for help with the details below.",
+)
+
+
 def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | None]:
     """The reason and advice a person sees for an error code."""
+    if code == RISKY_WITHOUT_MFA and fallback and NO_PASSKEY in fallback:
+        return NO_PASSKEY_WORDS
     reason, advice = PLAIN_WORDS.get(code or 0, (fallback or "", None))
     return reason, advice
 
@@ -129,32 +150,38 @@ def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
 def _start_grace_period(user: User) -> None:
     """The registration grace period starts at the first sign-in under the policy."""
     policy = current_app.extensions["idp.settings"].policies.mfa_registration
-    if (policy.state == "on" and not user.has_totp and user.mfa_grace_started_at is None
+    if (policy.state == "on" and not user.has_second_factor
+            and user.mfa_grace_started_at is None
             and in_scope(policy, frozenset(user.groups or ()))):
         user.mfa_grace_started_at = riskops.now()
         db.session.commit()
 
 
-def requested_acr(acr_values: str, *, mfa_possible: bool) -> str | None:
+def requested_acr(acr_values: str, *, mfa_possible: bool,
+                  phishing_resistant_possible: bool = False) -> str | None:
     """The acr the client asked for: the first of its acr_values (a list in order of
     preference) that this sign-in can satisfy; None when it named none of ours."""
-    known = [value for value in acr_values.split() if value in (ACR_PASSWORD, ACR_MFA)]
+    known = [value for value in acr_values.split() if value in ACRS]
+    possible = {ACR_PASSWORD: True, ACR_MFA: mfa_possible,
+                ACR_PHISHING_RESISTANT: phishing_resistant_possible}
     for value in known:
-        if value == ACR_PASSWORD or mfa_possible:
+        if possible[value]:
             return value
-    # Only the MFA acr was asked for and the user has no second factor yet: registering one
-    # is how it is satisfied.
-    return ACR_MFA if known else None
+    # None of them can be met with the factors the user has: registering one is how the
+    # first (most preferred) is satisfied.
+    return known[0] if known else None
 
 
 def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: bool,
-          skipped_in_flow: bool, acr_values: str) -> Judgement:
+          skipped_in_flow: bool, acr_values: str, passkey_in_flow: bool = False) -> Judgement:
     """Evaluate the configured policies for this sign-in."""
     settings = current_app.extensions["idp.settings"]
     _start_grace_period(user)
     mfa_in_session = bool({"otp", "mfa"} & set(sso.amr))
-    acr_asked = requested_acr(acr_values,
-                              mfa_possible=user.has_totp or mfa_in_flow or mfa_in_session)
+    passkey_in_session = "hwk" in sso.amr
+    acr_asked = requested_acr(
+        acr_values, mfa_possible=user.has_second_factor or mfa_in_flow or mfa_in_session,
+        phishing_resistant_possible=user.has_passkey or passkey_in_flow or passkey_in_session)
     subject = Subject(
         groups=frozenset(user.groups or ()),
         has_totp=user.has_totp,
@@ -162,12 +189,21 @@ def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: boo
         mfa_in_flow=mfa_in_flow,
         mfa_in_session=mfa_in_session,
         registration_skipped_in_flow=skipped_in_flow,
-        client_requires_mfa=acr_asked == ACR_MFA,
+        client_requires_mfa=acr_asked in (ACR_MFA, ACR_PHISHING_RESISTANT),
+        has_passkey=user.has_passkey,
+        passkey_in_flow=passkey_in_flow,
+        passkey_in_session=passkey_in_session,
+        client_requires_phishing_resistant=acr_asked == ACR_PHISHING_RESISTANT,
     )
     decision = evaluate_policies(
         settings.policies, sign_in_level=Level.parse(risk["level"]),
         user_level=riskops.user_risk(user.id), subject=subject, now=riskops.now(),
     )
     # The acr claim says what the user did, whatever was asked for.
-    acr = ACR_MFA if subject.mfa_in_flow or subject.mfa_in_session else ACR_PASSWORD
+    if subject.passkey_in_flow or subject.passkey_in_session:
+        acr = ACR_PHISHING_RESISTANT
+    elif subject.mfa_in_flow or subject.mfa_in_session:
+        acr = ACR_MFA
+    else:
+        acr = ACR_PASSWORD
     return Judgement(decision, acr)

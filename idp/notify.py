@@ -30,6 +30,7 @@ from risk.vocabulary import ACTIVE_STATES
 from .errors import IdpError
 from .extensions import db
 from .models import RiskDetection, RiskHistory, User, UserRisk
+from .posture import ACTIVE, recommendations
 from .simulate import LABELS, OUTCOMES, Count, Tally, count_not_replayed, logged_sign_ins
 
 SMTP_TIMEOUT_SECONDS = 5
@@ -214,9 +215,11 @@ class Digest:
     # (username, user id, level, state, since) of users still at risk, riskiest first.
     at_risk: tuple[tuple[str, str, str, str, datetime], ...]
     at_risk_total: int
+    # (title, impacted count, action URL) of each active recommendation (idp.posture).
+    recommendations: tuple[tuple[str, int, str], ...] = ()
 
 
-def _new_risky_users(since: datetime, until: datetime) -> dict[str, int]:
+def new_risky_users(since: datetime, until: datetime) -> dict[str, int]:
     """Users whose risk level rose inside the window, counted by the highest level reached."""
     in_window = sa.select(RiskHistory.user_id).where(
         RiskHistory.at >= since, RiskHistory.at <= until)
@@ -265,11 +268,13 @@ def build_digest(days: int, now: datetime) -> Digest:
     return Digest(
         since=since, until=now, days=days, sign_ins=tally,
         failed_attempts=count_not_replayed(since, now),
-        new_risky_users=tuple(_new_risky_users(since, now).items()),
+        new_risky_users=tuple(new_risky_users(since, now).items()),
         detections=tuple(sorted(((t, int(n)) for t, n in detections),
                                 key=lambda item: (-item[1], item[0]))),
         at_risk=tuple((u, i, lv, st, at) for u, i, lv, st, at in top),
         at_risk_total=int(total or 0),
+        recommendations=tuple((r.title, r.impacted_count, r.action_url())
+                              for r in recommendations() if r.status == ACTIVE),
     )
 
 
@@ -301,6 +306,12 @@ def format_digest(digest: Digest) -> str:
     for username, user_id, level, state, since in digest.at_risk:
         lines.append(f"  {username}: {level} risk, {state} (last change {since:{STAMP}})")
         lines.append(f"    {user_link(user_id)}")
+    lines += ["", f"Recommendations ({len(digest.recommendations)} active)"]
+    if not digest.recommendations:
+        lines.append("  none: every recommendation is completed")
+    for title, impacted, url in digest.recommendations:
+        lines.append(f"  {title}: {impacted} affected")
+        lines.append(f"    {url}")
     return "\n".join(lines) + "\n"
 
 

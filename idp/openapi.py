@@ -213,6 +213,19 @@ SCHEMAS: dict[str, Any] = {
         "temporaryPassword": _string(description="Shown once; must be changed at sign-in."),
     }),
     "RevokeResult": _object({"value": {"type": "boolean"}}),
+    "Recommendation": _object({
+        "id": _string(description="Stable id: usersWithoutSecondFactor, "
+                                  "adminsWithoutPhishingResistantFactor, "
+                                  "adminsWithoutSecondFactor, policyNotEnforced, "
+                                  "feedMissingOrStale, compromisedNotRemediated, "
+                                  "clientSecretsNotRotated, trustedProxiesTooWide."),
+        "title": _string(description="What to do, in a line."),
+        "description": _string(description="Why it matters, with any counts."),
+        "impactedCount": {"type": "integer", "minimum": 0,
+                          "description": "How many users or objects it affects."},
+        "status": _enum(["active", "completed"]),
+        "actionUrl": _string(format="uri", description="The dashboard page to act on it."),
+    }, "A recommendation (vulnerability): completed when nothing is affected."),
 }
 
 
@@ -283,6 +296,11 @@ def _collection(item: str) -> dict[str, Any]:
         "additionalProperties": False,
     }
 
+
+SCHEMAS["RecommendationCollection"] = {
+    "type": "object", "required": ["value"], "additionalProperties": False,
+    "properties": {"value": {"type": "array", "items": _ref("Recommendation")}},
+}
 
 for _name in ("RiskyUser", "RiskyUserHistoryItem", "RiskDetection", "SignIn"):
     SCHEMAS[f"{_name}Collection"] = _collection(_name)
@@ -406,6 +424,11 @@ def _paths() -> dict[str, Any]:
             "getRiskDetection", "Get a risk detection",
             {"200": _json("RiskDetection"), **NOT_FOUND},
             parameters=[_path("id", "The detection's id.")])},
+        "/identityProtection/recommendations": {"get": _operation(
+            "listRecommendations", "List recommendations",
+            {"200": _json("RecommendationCollection", "Every recommendation, active ones "
+                                                      "first."),
+             **BAD_REQUEST})},
         "/auditLogs/signIns": {"get": _operation(
             "listSignIns", "List sign-ins", {"200": _json("SignInCollection"), **BAD_REQUEST},
             parameters=_list_parameters(SIGN_INS), tag="auditLogs")},

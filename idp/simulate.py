@@ -5,7 +5,9 @@ earliest row with a policy decision, per correlation id): a challenge later pass
 challenged sign-in, not a challenge and an allowed sign-in. The replay re-decides it with the
 pure `risk.policy.evaluate` from what the row recorded: the sign-in's risk level, the user's
 aggregated risk level, the user's groups (as they are now), whether the user had registered
-TOTP by then, and when the registration grace period started. A registration request counts
+TOTP by then, whether a passkey the user still has was registered by then (so a candidate's
+`mfa_strength = "phishing-resistant"` sends TOTP-only users to 53004), and when the
+registration grace period started. A registration request counts
 as "register TOTP" inside the grace period too: the page interrupts the sign-in even when it
 offers "Skip for now". Requests that never reached a decision (wrong password, locked out,
 unknown user) are counted apart as not replayed.
@@ -42,7 +44,7 @@ from .config import Policies, _build
 from .decision import TEMPORARY_PASSWORD
 from .errors import ConfigError
 from .extensions import db
-from .models import SignIn, User
+from .models import SignIn, User, WebAuthnCredential
 
 ALLOWED = "allowed"
 CHALLENGED = "mfa"
@@ -165,6 +167,7 @@ class LoggedSignIn:
     has_totp: bool
     grace_started: datetime | None
     actual: str
+    has_passkey: bool = False
 
 
 def outcome_of(error_code: int | None) -> str:
@@ -207,9 +210,16 @@ def logged_sign_ins(since: datetime, until: datetime) -> Iterator[LoggedSignIn]:
         .where(window, _decided())
         .subquery()
     )
+    # A removed passkey leaves no trace: the oldest one the user still has stands for all.
+    first_passkey = (
+        sa.select(sa.func.min(WebAuthnCredential.created_at))
+        .where(WebAuthnCredential.user_id == numbered.c.user_id)
+        .scalar_subquery()
+        .label("first_passkey_at")
+    )
     stmt = (
         sa.select(numbered, User.username, User.groups, User.totp_registered_at,
-                  User.mfa_grace_started_at)
+                  User.mfa_grace_started_at, first_passkey)
         .join(User, User.id == numbered.c.user_id)
         .where(numbered.c.n == 1)
         .order_by(numbered.c.created_at, numbered.c.correlation_id)
@@ -226,6 +236,8 @@ def logged_sign_ins(since: datetime, until: datetime) -> Iterator[LoggedSignIn]:
             # A grace period that began later did not run at this sign-in.
             grace_started=grace if grace is not None and grace <= row.created_at else None,
             actual=outcome_of(row.error_code if row.outcome != "success" else None),
+            has_passkey=row.first_passkey_at is not None
+            and row.first_passkey_at <= row.created_at,
         )
 
 
@@ -261,6 +273,7 @@ class _Variant:
 
     def decide(self, sign_in: LoggedSignIn) -> str:
         subject = Subject(groups=sign_in.groups, has_totp=sign_in.has_totp,
+                          has_passkey=sign_in.has_passkey,
                           registration_grace_started=sign_in.grace_started)
         decision = evaluate(self.policies, sign_in_level=sign_in.sign_in_level,
                             user_level=sign_in.user_level, subject=subject, now=sign_in.at)

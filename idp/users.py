@@ -100,22 +100,25 @@ def delete_user(user: User) -> None:
 
 
 def reset_second_factors(user: User, initiated_by: str) -> None:
-    """Remove the user's authenticator and recovery codes (lost phone): the registration
-    policy applies again. Recorded in the user's risk history; sessions end."""
+    """Remove the user's authenticator, passkeys and recovery codes (lost phone): the
+    registration policy applies again. Recorded in the user's risk history; sessions end."""
     from .backchannel import SECOND_FACTORS_RESET
-    from .models import RecoveryCode, RiskHistory, UserRisk
+    from .models import RecoveryCode, RiskHistory, UserRisk, WebAuthnCredential
     from .sessions import clock_now, revoke_sessions
 
     user.totp_secret = None
     user.totp_registered_at = None
     user.totp_last_step = None
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    db.session.execute(sa.delete(WebAuthnCredential)
+                       .where(WebAuthnCredential.user_id == user.id))
+    db.session.expire(user, ["passkeys"])
     risk = db.session.get(UserRisk, user.id)
     db.session.add(RiskHistory(
         user_id=user.id, at=clock_now(), initiated_by=initiated_by,
         activity="secondFactorsReset", risk_level=risk.risk_level if risk else "none",
         risk_state=risk.risk_state if risk else "none",
         risk_detail=risk.risk_detail if risk else "none",
-        note="authenticator app and recovery codes removed"))
+        note="authenticator app, passkeys and recovery codes removed"))
     db.session.commit()
     revoke_sessions(user.id, reason=SECOND_FACTORS_RESET)

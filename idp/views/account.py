@@ -29,12 +29,15 @@ from flask import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from .. import flows
-from ..accounts import EVENTS, read_report, report_not_me
+from mfa.errors import PasskeyError
+
+from .. import flows, passkeys
+from ..accounts import EVENTS, read_report, report_not_me, tell_user
 from ..clients import create_client
 from ..consent import SCOPE_LINES, allowed_apps, revoke
+from ..decision import ACR_MFA
 from ..extensions import db
-from ..models import AuthorizationCode, Client, SsoSession
+from ..models import AuthorizationCode, Client, SsoSession, User
 from ..oauth import now_ts
 from ..sessions import check_csrf, current_sso, current_user
 
@@ -42,6 +45,7 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 
 ACCOUNT_CLIENT_ID = "idp-account"
 FLOW_KIND = "account"
+PASSKEY_KIND = "account-passkey"
 
 
 def _callback_url() -> str:
@@ -84,17 +88,21 @@ def signed_in(view: Any) -> Any:
 
 @bp.get("/login")
 def login() -> Any:
-    """Start the account pages' sign-in: an authorization request of their own client."""
+    """Start the account pages' sign-in: an authorization request of their own client (with
+    `?mfa=1`, one that demands the second factor, to manage passkeys)."""
     _account_client()
     verifier = secrets.token_urlsafe(48)
     # The flow's id is the state: bound to this browser, and the verifier stays server-side.
     state = flows.create(FLOW_KIND, {"verifier": verifier})
-    query = urlencode({
+    params = {
         "response_type": "code", "client_id": ACCOUNT_CLIENT_ID, "scope": "openid",
         "redirect_uri": _callback_url(), "state": state,
         "code_challenge": create_s256_code_challenge(verifier).rstrip("="),
         "code_challenge_method": "S256",
-    })
+    }
+    if request.args.get("mfa") == "1":
+        params["acr_values"] = ACR_MFA
+    query = urlencode(params)
     return redirect(f"{url_for('oauth.authorize')}?{query}")
 
 
@@ -137,9 +145,77 @@ def _sign_in_failed() -> Any:
 @bp.get("")
 @signed_in
 def apps(user: Any) -> Any:
-    """The apps this user allowed, each with what it may do and a "Remove access" button."""
+    """The apps this user allowed, each with what it may do and a "Remove access" button;
+    the user's passkeys, with "Add a passkey" and "Remove"."""
+    return _account_page(user)
+
+
+def _may_manage_factors(user: User, sso: SsoSession) -> bool:
+    """Adding or removing a factor takes one the user has, passed in this session; a user
+    with none may add the first (a risky session never got this far: 53004)."""
+    return not user.has_second_factor or "mfa" in sso.amr
+
+
+def _account_page(user: User, error: str | None = None, status: int = 200) -> Any:
+    sso = current_sso()
+    assert sso is not None
+    manage = _may_manage_factors(user, sso)
+    options = ceremony = None
+    if manage and passkeys.available():
+        started = passkeys.begin_registration(user)
+        # The challenge stays server-side, in a flow of this browser bound to this session.
+        ceremony = flows.create(PASSKEY_KIND, {"user_id": user.id, "sid": sso.id,
+                                               "challenge": started.challenge}, minutes=10)
+        options = started.options
+        passkeys.use_script()
     return render_template("account.html", user=user, apps=allowed_apps(user.id),
-                           scope_lines=SCOPE_LINES, messages=get_flashed_messages())
+                           scope_lines=SCOPE_LINES, messages=get_flashed_messages(),
+                           passkeys=user.passkeys, manage_factors=manage, error=error,
+                           passkey_options=options, ceremony=ceremony), status
+
+
+@bp.post("/passkeys/add")
+@signed_in
+def add_passkey(user: Any) -> Any:
+    """Register a passkey from the account page, against the challenge its page was given."""
+    check_csrf()
+    sso = current_sso()
+    assert sso is not None
+    if not _may_manage_factors(user, sso):
+        return redirect(url_for("account.apps"))
+    name = request.form.get("name", "")
+    problem = passkeys.name_problem(name)
+    if problem:
+        return _account_page(user, problem, 400)
+    ceremony = request.form.get("ceremony", "")
+    found = flows.load(PASSKEY_KIND, ceremony)
+    # Dropped before the check: a challenge is used once, whatever the answer.
+    pending = found[0] if found is not None and flows.drop(ceremony) else None
+    if pending is None or pending.get("user_id") != user.id or pending.get("sid") != sso.id:
+        return _account_page(user, "That passkey request has expired. Try again.", 400)
+    try:
+        passkeys.register(user, request.form.get("credential", ""), pending.get("challenge"),
+                          name)
+    except PasskeyError as exc:
+        return _account_page(user, passkeys.user_message(exc), 400)
+    tell_user(user, "passkey_added")
+    flash(f"Passkey “{name.strip()}” added.")
+    return redirect(url_for("account.apps"))
+
+
+@bp.post("/passkeys/<passkey_id>/remove")
+@signed_in
+def remove_passkey(user: Any, passkey_id: str) -> Any:
+    """Remove one of the user's own passkeys."""
+    check_csrf()
+    sso = current_sso()
+    assert sso is not None
+    if not _may_manage_factors(user, sso):
+        return redirect(url_for("account.apps"))
+    removed = passkeys.remove(user.id, passkey_id[:36])
+    flash(f"Passkey “{removed.name}” removed." if removed
+          else "That passkey was not found.")
+    return redirect(url_for("account.apps"))
 
 
 @bp.post("/apps/remove")

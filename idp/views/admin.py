@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 import tomllib
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import wraps
@@ -35,12 +35,13 @@ from flask import (
 from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 
+from risk.policy import grace_deadline, in_scope
 from risk.vocabulary import RiskEventType
 
-from .. import admin_actions, claims, flows, riskops
+from .. import admin_actions, claims, flows, headline, passkeys, posture, riskops, worldmap
 from ..clients import create_client, delete_client, find_client, rotate_secret
 from ..consent import allowed_apps
-from ..decision import ACR_MFA
+from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..errors import ConfigError, IdpError
 from ..extensions import db
 from ..models import (
@@ -150,7 +151,9 @@ def callback() -> Any:
     # The token came from this process's own token endpoint over no network.
     claims = json.loads(base64.urlsafe_b64decode(tokens["id_token"].split(".")[1] + "=="))
     sso = current_sso()
-    if claims.get("acr") != ACR_MFA or sso is None or claims.get("sid") != sso.id:
+    # A passkey's acr is stronger than the one asked for, and is as good.
+    if claims.get("acr") not in (ACR_MFA, ACR_PHISHING_RESISTANT) or sso is None \
+            or claims.get("sid") != sso.id:
         abort(403, description="The dashboard needs a sign-in with your authenticator app.")
     user = current_user()
     if user is None or _settings().admin_group not in (user.groups or []):
@@ -159,74 +162,107 @@ def callback() -> Any:
     return redirect(pending.get("next") or url_for("admin.overview"))
 
 
-def _days(n: int) -> list[date]:
-    today = riskops.now().date()
-    return [today - timedelta(days=i) for i in range(n - 1, -1, -1)]
+PALETTE = ["#c50f1f", "#ca5010", "#986f0b", "#0b6a0b", "#005b70", "#0b5cd5", "#5c2e91",
+           "#8764b8", "#e3008c", "#498205", "#69797e", "#4f6bed", "#8a1c0f"]
 
 
-def detections_chart(since: datetime, days: list[date]) -> Markup:
-    """Detections per day by type as a stacked bar chart in inline SVG (no scripts, no CDN)."""
-    rows = db.session.execute(
-        sa.select(RiskDetection.detected_at, RiskDetection.risk_event_type)
+def _buckets(days: int) -> tuple[date, int, int]:
+    """The chart's first day, days per bar (1 up to a month, a week up to a quarter, else
+    30) and the number of bars, ending today."""
+    size = 1 if days <= 30 else 7 if days <= 90 else 30
+    count = -(-days // size)
+    first = riskops.now().date() - timedelta(days=count * size - 1)
+    return first, size, count
+
+
+Bars = tuple[list[date], list[str], list[Counter[str]]]
+
+
+def detection_counts(days: int) -> Bars:
+    """Detections by type per bar of the period: each bar's first day, the types that
+    fired (vocabulary order), and the counts."""
+    first, size, count = _buckets(days)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=riskops.now().tzinfo)
+    bars: list[Counter[str]] = [Counter() for _ in range(count)]
+    day_of = sa.func.date(RiskDetection.detected_at)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # date() of a timestamptz is in the session's time zone; the chart's days are UTC.
+        day_of = sa.func.date(sa.func.timezone("UTC", RiskDetection.detected_at))
+    for day, kind, n in db.session.execute(
+        sa.select(day_of, RiskDetection.risk_event_type, sa.func.count())
         .where(RiskDetection.detected_at >= since)
-    ).all()
-    per_day: dict[date, Counter[str]] = defaultdict(Counter)
-    for detected_at, kind in rows:
-        per_day[detected_at.date()][kind] += 1
-    kinds = [k.value for k in RiskEventType if any(per_day[d][k.value] for d in days)]
-    palette = ["#c50f1f", "#ca5010", "#986f0b", "#0b6a0b", "#005b70", "#0b5cd5", "#5c2e91",
-               "#8764b8", "#e3008c", "#498205", "#69797e", "#4f6bed"]
-    width, height, left, bottom = 720, 220, 32, 24
-    peak = max([sum(per_day[d].values()) for d in days] + [1])
-    bar = (width - left) / len(days)
+        .group_by(day_of, RiskDetection.risk_event_type)
+    ):
+        on = day if isinstance(day, date) else date.fromisoformat(str(day))
+        index = (on - first).days // size
+        if 0 <= index < count:
+            bars[index][kind] += int(n)
+    kinds = [k.value for k in RiskEventType if any(bar[k.value] for bar in bars)]
+    starts = [first + timedelta(days=i * size) for i in range(count)]
+    return starts, kinds, bars
+
+
+def detections_chart(counts: Bars, days: int, *, width: int, font: int,
+                     labels: int) -> Markup:
+    """Detections per bar by type as a stacked bar chart in inline SVG (no scripts, no CDN);
+    `font` and `labels` (how many dates under the axis) suit the width it is shown at."""
+    starts, kinds, bars = counts
+    colour = {kind: PALETTE[i % len(PALETTE)] for i, kind in enumerate(kinds)}
+    height, bottom = round(width * 0.42), font * 2
+    left = font * 3
+    peak = max([sum(bar.values()) for bar in bars] + [1])
+    step = (width - left) / len(bars)
+    title = f"Detections by type, last {days} days"
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
-             f'{height + 20 * ((len(kinds) + 3) // 4) + 10}" width="100%" '
-             f'aria-label="Detections per day by type, last {len(days)} days">',
-             f"<title>Detections per day by type, last {len(days)} days</title>",
+             f'{height}" width="100%" aria-label="{title}">', f"<title>{title}</title>",
              f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
              f'stroke="#8a8d99"/>',
-             f'<text x="0" y="12" font-size="11">{peak}</text>',
-             f'<text x="0" y="{height - bottom}" font-size="11">0</text>']
-    scale = (height - bottom - 16) / peak
-    for i, day in enumerate(days):
-        y = height - bottom
-        for k, kind in enumerate(kinds):
-            count = per_day[day][kind]
-            if not count:
+             f'<text x="0" y="{font}" font-size="{font}">{peak}</text>',
+             f'<text x="0" y="{height - bottom}" font-size="{font}">0</text>']
+    scale = (height - bottom - font - 4) / peak
+    every = max(1, -(-len(bars) // labels))
+    for i, (start, bar) in enumerate(zip(starts, bars, strict=True)):
+        y: float = height - bottom
+        for kind in kinds:
+            if not bar[kind]:
                 continue
-            h = count * scale
+            h = bar[kind] * scale
             y -= h
-            parts.append(f'<rect x="{left + i * bar + 1:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" '
-                         f'height="{h:.1f}" fill="{palette[k % len(palette)]}">'
-                         f"<title>{day.isoformat()}: {count} {escape(kind)}</title></rect>")
-        if i == len(days) - 1:  # the newest day, right-aligned so it is not clipped
-            parts.append(f'<text x="{width}" y="{height - 8}" font-size="10" '
-                         f'text-anchor="end">{day.strftime("%d %b")}</text>')
-        elif i % 5 == 0 and i < len(days) - 3:
-            parts.append(f'<text x="{left + i * bar:.1f}" y="{height - 8}" font-size="10">'
-                         f"{day.strftime('%d %b')}</text>")
-    for k, kind in enumerate(kinds):
-        x, y = left + (k % 4) * 170, height + 10 + 20 * (k // 4)
-        parts.append(f'<rect x="{x}" y="{y}" width="12" height="12" '
-                     f'fill="{palette[k % len(palette)]}"/>'
-                     f'<text x="{x + 16}" y="{y + 10}" font-size="11">{escape(kind)}</text>')
+            parts.append(f'<rect x="{left + i * step + 0.5:.1f}" y="{y:.1f}" '
+                         f'width="{max(step - 1, 0.5):.1f}" height="{h:.1f}" '
+                         f'fill="{colour[kind]}"><title>{start.isoformat()}: {bar[kind]} '
+                         f"{escape(kind)}</title></rect>")
+        last = i == len(bars) - 1
+        if last or (i % every == 0 and i < len(bars) - every / 2):
+            anchor = ' text-anchor="end"' if last else ""
+            x = width if last else left + i * step
+            parts.append(f'<text x="{x:.1f}" y="{height - 4}" font-size="{font}"{anchor}>'
+                         f'{start.strftime("%d %b")}</text>')
     if not kinds:
-        parts.append(f'<text x="{left + 8}" y="{height / 2}" font-size="13">No detections in '
-                     f"this period.</text>")
+        parts.append(f'<text x="{left + 8}" y="{height / 2:.0f}" font-size="{font}">'
+                     "No detections in this period.</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def chart_legend(counts: Bars) -> list[tuple[str, str, int]]:
+    """(riskEventType, colour, total) of each type in the chart, for the HTML legend."""
+    _, kinds, bars = counts
+    return [(kind, PALETTE[i % len(PALETTE)], sum(bar[kind] for bar in bars))
+            for i, kind in enumerate(kinds)]
 
 
 @bp.get("")
 @admin_required
 def overview() -> Any:
-    days = _days(30)
-    since = datetime.combine(days[0], datetime.min.time(), tzinfo=riskops.now().tzinfo)
+    days = headline.period_days(request.args.get("days"))
+    now = riskops.now()
+    since = now - timedelta(days=days)
     risky = dict(db.session.execute(
         sa.select(UserRisk.risk_level, sa.func.count()).where(
             UserRisk.risk_state.in_(["atRisk", "confirmedCompromised"]))
         .group_by(UserRisk.risk_level)).all())
-    outcomes = Counter()
+    outcomes: Counter[str] = Counter()
     for outcome, code, count in db.session.execute(
         sa.select(SignIn.outcome, SignIn.error_code, sa.func.count())
         .where(SignIn.created_at >= since, SignIn.kind.in_(["password", "sso"]))
@@ -236,8 +272,29 @@ def overview() -> Any:
             "blocked" if outcome == "failure" and code in (53003, 53004) else
             "challenged" if outcome == "interrupted" else "failed")
         outcomes[key] += count
-    return render_template("admin/overview.html", risky=risky, outcomes=outcomes,
-                           chart=detections_chart(since, days), levels=LEVELS)
+    locations = headline.risky_locations(since, now)
+    counts = detection_counts(days)
+    active = [r for r in posture.recommendations() if r.status == posture.ACTIVE]
+    return render_template(
+        "admin/overview.html", risky=risky, outcomes=outcomes, levels=LEVELS, days=days,
+        periods=headline.PERIODS, figures=headline.headline(days, now),
+        definitions=headline.definitions(), duration=headline.duration_text,
+        chart_wide=detections_chart(counts, days, width=720, font=11, labels=8),
+        chart_narrow=detections_chart(counts, days, width=360, font=13, labels=3),
+        legend=chart_legend(counts), locations=locations,
+        world=worldmap.world_map({loc.country: loc.count for loc in locations},
+                                 f"Risky sign-ins by country, last {days} days"),
+        recommendations=active[:3], more_recommendations=len(active) > 3,
+        tuning=headline.tuning(since, now, riskops.engine().settings, _settings().policies),
+    )
+
+
+@bp.get("/recommendations")
+@admin_required
+def recommendations() -> Any:
+    """Every recommendation with what it affects and where to act."""
+    return render_template("admin/recommendations.html",
+                           recommendations=posture.recommendations())
 
 
 @bp.get("/users")
@@ -262,8 +319,49 @@ def users() -> Any:
 @admin_required
 def directory() -> Any:
     """Every user, with second factor and state: where lifecycle actions start."""
-    rows = db.session.scalars(sa.select(User).order_by(User.username).limit(1000)).all()
-    return render_template("admin/directory.html", users=rows)
+    rows = db.session.scalars(sa.select(User).options(sa.orm.selectinload(User.passkeys))
+                              .order_by(User.username).limit(1000)).all()
+    return render_template("admin/directory.html", users=rows, factors=passkeys.factors)
+
+
+@bp.get("/registration")
+@admin_required
+def registration_campaign() -> Any:
+    """The registration campaign: who has which factor, who has none, and for those under
+    the registration policy whether they are inside the grace period and until when."""
+    policy = _settings().policies.mfa_registration
+    # The passkeys in one more query, not one per user.
+    rows = db.session.scalars(sa.select(User).options(sa.orm.selectinload(User.passkeys))
+                              .order_by(User.username).limit(5000)).all()
+    now = riskops.now()
+    without, counts = [], Counter[str]()
+    for user in rows:
+        kind = "passkey" if user.has_passkey else "totp" if user.has_totp else "none"
+        counts[kind] += 1
+        if kind != "none":
+            continue
+        scoped = policy.state == "on" and in_scope(policy, frozenset(user.groups or ()))
+        deadline = grace_deadline(user.mfa_grace_started_at, policy.grace_period_days) \
+            if scoped and user.mfa_grace_started_at else None
+        status = ("not under the registration policy" if not scoped
+                  else "grace not started (no sign-in yet)" if deadline is None
+                  else "inside the grace period" if deadline > now
+                  else "grace period over: must register at the next sign-in")
+        without.append({"user": user, "status": status, "deadline": deadline})
+    return render_template("admin/registration.html", without=without, counts=counts,
+                           total=len(rows), policy=policy)
+
+
+@bp.post("/users/<user_id>/passkeys/<passkey_id>/remove")
+@admin_required
+def remove_passkey(user_id: str, passkey_id: str) -> Any:
+    """Remove one passkey of a user (a lost or retired device)."""
+    check_csrf()
+    name = admin_actions.remove_passkey(user_id, passkey_id, g.admin.username)
+    if name is None:
+        abort(404, description="No such passkey.")
+    flash(f"Passkey {name} removed.")
+    return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
 @bp.get("/clients")
@@ -467,7 +565,9 @@ block_at = "high"
 @admin_required
 def whatif() -> Any:
     """What the candidate policies would have done to the logged sign-ins."""
-    candidate_text, days, report, error = WHATIF_EXAMPLE, 30, None, None
+    # A link (e.g. from the overview's tuning table) may bring a candidate to start from.
+    candidate_text = request.args.get("candidate", WHATIF_EXAMPLE)[:10_000]
+    days, report, error = 30, None, None
     if request.method == "POST":
         check_csrf()
         candidate_text = request.form.get("candidate", "")[:10_000]

@@ -574,6 +574,16 @@ def risk_detection_action(detection_id: str, action: str) -> tuple[str, int]:
     return "", 204
 
 
+@bp.get("/identityProtection/recommendations")
+def list_recommendations() -> Response:
+    """What weakens this deployment, active ones first (see idp.posture)."""
+    for name in request.args:
+        abort(400, description=f"unknown query parameter {name[:60]!r}; this list takes none.")
+    from ..posture import recommendations
+
+    return jsonify(value=[item.resource() for item in recommendations()])
+
+
 # --- users and the sign-in log --------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from ..claims import claims_supported
 from ..decision import (
     ACR_MFA,
     ACR_PASSWORD,
+    ACR_PHISHING_RESISTANT,
     blocked_page,
     plain_reason,
     record_success,
@@ -89,7 +90,7 @@ def discovery() -> Response:
             "at_hash",
             *claims_supported(),
         ],
-        acr_values_supported=[ACR_PASSWORD, ACR_MFA],
+        acr_values_supported=[ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT],
         prompt_values_supported=["none", "login", "consent"],
         claims_parameter_supported=True,
         # Request objects are refused with request_not_supported / request_uri_not_supported.

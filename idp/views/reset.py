@@ -1,4 +1,5 @@
-"""Self-service password reset: user name, TOTP, new password; it remediates user risk.
+"""Self-service password reset: user name, TOTP or a passkey, new password; it remediates
+user risk.
 
 Its state is a server-side flow (kind "reset") whose id is the only thing in the cookie;
 the flow ends when the new password is set, so a copy of the cookie cannot set another.
@@ -12,10 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from mfa.errors import MfaError, Throttled
+from mfa.errors import MfaError, PasskeyError, Throttled
 from risk.vocabulary import RiskDetail
 
-from .. import flows
+from .. import flows, passkeys
 from ..accounts import apply_new_password, new_password_problem
 from ..extensions import db
 from ..models import User
@@ -56,17 +57,41 @@ def start() -> Any:
     return redirect(url_for("reset.verify"))
 
 
+def _verify_page(flow_id: str, data: dict[str, Any], version: int, error: str | None = None,
+                 status: int = 200) -> Any:
+    """The verification page, for every user name the same: a code form and "Use a passkey",
+    with a fresh challenge kept in the reset flow (the previous one is dead)."""
+    if not passkeys.available():
+        return render_template("reset_verify.html", error=error), status
+    ceremony = passkeys.begin_authentication()
+    try:
+        flows.save(flow_id, {**data, "passkey_challenge": ceremony.challenge}, version)
+    except flows.FlowConflict:
+        return _expired()
+    passkeys.use_script()
+    return render_template("reset_verify.html", error=error,
+                           passkey_options=ceremony.options), status
+
+
 @bp.route("/verify", methods=["GET", "POST"])
 def verify() -> Any:
-    """Prove the account with its authenticator app (the same page for every user name)."""
+    """Prove the account with its authenticator app or a passkey (the same page for every
+    user name)."""
     state = _state()
     if state is None:
         return _expired()
     flow_id, data, version = state
     if request.method == "GET":
-        return render_template("reset_verify.html")
+        return _verify_page(flow_id, data, version)
     check_csrf()
     user = db.session.scalar(sa.select(User).filter_by(username=data["username"]))
+    if request.form.get("action") == "passkey":
+        return _verify_passkey(flow_id, data, version, user)
+    return _verify_code(flow_id, data, version, user)
+
+
+def _verify_code(flow_id: str, data: dict[str, Any], version: int, user: User | None) -> Any:
+    """A code from the named user's authenticator app, or one of their recovery codes."""
     usable = user is not None and user.has_totp and not user.disabled
     try:
         # Every name, real or not, goes through the same throttle and the same check, so
@@ -74,7 +99,33 @@ def verify() -> Any:
         check_code(user if user is not None and usable else Nobody(data["username"]),
                    request.form.get("code", ""), scope="reset")
     except MfaError as exc:
-        return _refused(data, user, exc)
+        return _refused(flow_id, data, version, user, exc)
+    assert user is not None
+    try:
+        flows.save(flow_id, {**data, "verified_user": user.id, "passkey_challenge": None},
+                   version)
+    except flows.FlowConflict:
+        return _expired()
+    return redirect(url_for("reset.new_password"))
+
+
+def _verify_passkey(flow_id: str, data: dict[str, Any], version: int,
+                    user: User | None) -> Any:
+    """A passkey of the named user in place of a code; the flow's challenge is spent first."""
+    challenge = data.get("passkey_challenge")
+    data = {**data, "passkey_challenge": None}
+    try:
+        version = flows.save(flow_id, data, version)
+    except flows.FlowConflict:
+        return _expired()
+    usable = user is not None and not user.disabled
+    try:
+        # An unknown or disabled name owns no passkey: any answer fails as a wrong one does.
+        passkeys.authenticate(request.form.get("credential", ""), challenge,
+                              user_id=user.id if usable and user is not None
+                              else "name:" + data["username"])
+    except PasskeyError as exc:
+        return _refused(flow_id, data, version, user, exc)
     assert user is not None
     try:
         flows.save(flow_id, {**data, "verified_user": user.id}, version)
@@ -83,14 +134,22 @@ def verify() -> Any:
     return redirect(url_for("reset.new_password"))
 
 
-def _refused(data: dict[str, Any], user: User | None, exc: MfaError) -> Any:
-    """Log the wrong code and say so; the reset's own throttle, never the sign-in's."""
+def _refused(flow_id: str, data: dict[str, Any], version: int, user: User | None,
+             exc: MfaError) -> Any:
+    """Log the wrong code or refused passkey and say so; the reset's own throttle, never the
+    sign-in's."""
     throttled = isinstance(exc, Throttled)
+    reason = f"passkey refused ({passkeys.reason(exc)})" if isinstance(exc, PasskeyError) \
+        else type(exc).__name__
     record(correlation_id=data["correlation_id"], kind="reset", outcome="failure", user=user,
            username=data["username"], client_id=None,
-           error_code=LOCKED_OUT if throttled else MFA_FAILED, reason=type(exc).__name__)
-    return render_template("reset_verify.html", error=error_message(exc)), \
-        429 if throttled else 400
+           error_code=LOCKED_OUT if throttled else MFA_FAILED, reason=reason)
+    message = passkeys.user_message(exc) if isinstance(exc, PasskeyError) \
+        else error_message(exc)
+    found = flows.load(KIND, flow_id)
+    if found is None:
+        return _expired()
+    return _verify_page(flow_id, found[0], found[1], message, 429 if throttled else 400)
 
 
 @bp.route("/new", methods=["GET", "POST"])

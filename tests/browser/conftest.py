@@ -32,9 +32,9 @@ def _free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int, host_name: str = "127.0.0.1") -> None:
         self.app = app
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host_name}:{port}"
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -54,14 +54,16 @@ def serve(make_app: Any) -> Any:
 
     servers: list[LiveServer] = []
 
-    def start(base_settings: Any) -> LiveServer:
+    def start(base_settings: Any, host_name: str = "127.0.0.1") -> LiveServer:
+        # Passkeys need a host name (browsers refuse an IP address as WebAuthn RP ID): pass
+        # host_name="localhost"; the server still listens on 127.0.0.1 only.
         port = _free_port()
-        issuer = f"http://127.0.0.1:{port}"
+        issuer = f"http://{host_name}:{port}"
         app = make_app(replace(base_settings, issuer=issuer, demo=True))
         with app.app_context():
             ensure_demo_client("demo-client", f"{issuer}/demo/callback", f"{issuer}/demo")
             db.session.remove()
-        server = LiveServer(app, port)
+        server = LiveServer(app, port, host_name)
         server.start()
         servers.append(server)
         return server

@@ -42,7 +42,7 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
 
     admin = page_from(LONDON)
     admin_sign_in(server, admin, root_secret)
-    assert admin.locator("svg[role=img]").count() == 1
+    assert admin.locator("#chart-wide svg[role=img]").count() == 1
     admin.get_by_role("link", name="Risky users").click()
     admin.get_by_role("link", name="bob").click()
     evidence = admin.locator("tr[data-type=unlikelyTravel] .evidence").inner_text()

@@ -29,7 +29,8 @@ def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
     page.get_by_role("link", name="Users", exact=True).click()
     bob = page.get_by_role("link", name="bob-with-a-rather-long-user-name")
     bob_url = f"{server.url}{bob.get_attribute('href')}"
-    pages = ["/admin", "/admin/users", "/admin/directory", "/admin/signins",
+    pages = ["/admin", "/admin?days=365", "/admin/recommendations", "/admin/users",
+             "/admin/directory", "/admin/signins",
              "/admin/whatif", "/admin/clients"]
     widths = {}
     for path in [*pages, bob_url]:

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlparse
 
 import pyotp
+import pytest
 
 from idp.models import RiskDetection, SsoSession, User, UserRisk
 from tests.conftest import csrf_from
-from tests.idp.conftest import LONDON, form_page
+from tests.idp.conftest import LONDON, TOR, form_page, submit_code
 from tests.idp.test_notify import notifying, smtp  # noqa: F401 (fixtures)
 
 NEW_PASSWORD = "a-fresh-unique-pass"
@@ -109,3 +111,103 @@ def test_no_email_without_an_address(notifying, smtp):  # noqa: F811
     stepup.user("alice")
     _register(stepup, stepup.browser_rp(LONDON))
     assert smtp.messages == []
+
+
+def _risky_sign_in(stepup, secret, ip=TOR):
+    """A sign-in from `ip` that the policy challenges; the user passes the code."""
+    rp = stepup.browser_rp(ip)
+    challenge = rp.sign_in("alice")
+    assert "/mfa/verify" in challenge.location
+    done = submit_code(rp, challenge.location, stepup.code(secret))
+    assert rp.code_from(rp.browser.get(done.location))
+    stepup.clock.advance(seconds=31)  # the next code is a new time step
+
+
+def _to_alice(inbox):
+    return [m for _, to, m in inbox.messages if to == ["alice@example.org"]]
+
+
+def test_risky_sign_in_that_passed_emails_the_user_with_the_not_me_link(notifying, smtp):  # noqa: F811
+    stepup = notifying(smtp.port)
+    user_id = stepup.user("alice", email="alice@example.org")
+    secret = stepup.register_totp()
+    _risky_sign_in(stepup, secret)
+    (message,) = _to_alice(smtp)
+    assert message["Subject"] == ("Was this you? Someone signed in to your account from a "
+                                  "place or device we found unusual, and passed the "
+                                  "second-factor check")
+    body = message.get_content().replace("\r\n", "\n")
+    assert body.startswith("Hello alice,\n\nOn 2026-03-02 at 09:00 UTC someone signed in")
+    assert f"The sign-in came from {TOR}" in body
+    assert secret not in message.as_string()
+    link = _link(body)
+    anyone = stepup.app.test_client()
+    page = anyone.get(link)
+    assert "someone signed in to your account" in page.get_data(as_text=True)
+    done = anyone.post(link.split("?")[0], data={
+        "csrf_token": csrf_from(page), "token": link.split("token=")[1]})
+    assert done.status_code == 200
+    from idp.extensions import db
+
+    detection = stepup.with_app(lambda: db.session.query(RiskDetection).filter_by(
+        user_id=user_id, risk_event_type="userReportedSuspiciousActivity").one())
+    assert (detection.risk_level, detection.source) == ("high", "user")
+    assert stepup.with_app(lambda: db.session.query(SsoSession).filter_by(
+        user_id=user_id, revoked_at=None).count()) == 0
+
+
+def test_a_sign_in_without_risk_sends_nothing(notifying, smtp):  # noqa: F811
+    stepup = notifying(smtp.port)
+    stepup.user("alice", email="alice@example.org")
+    stepup.register_totp()
+    rp = stepup.browser_rp(LONDON)
+    assert rp.code_from(rp.sign_in("alice"))
+    assert _to_alice(smtp) == []
+
+
+def test_user_emails_are_rate_limited_per_user_and_event(notifying, smtp, caplog):  # noqa: F811
+    from idp.accounts import USER_EMAIL_WINDOW_SECONDS, USER_EMAILS_PER_WINDOW
+
+    stepup = notifying(smtp.port)
+    stepup.user("alice", email="alice@example.org")
+    secret = stepup.register_totp()
+    with caplog.at_level(logging.INFO, logger="idp.accounts"):
+        for _ in range(USER_EMAILS_PER_WINDOW + 2):
+            _risky_sign_in(stepup, secret)
+    assert len(_to_alice(smtp)) == USER_EMAILS_PER_WINDOW
+    assert "account email (risky_sign_in) for user" in caplog.text
+    assert "not sent: more than 3 in 3600 s" in caplog.text
+    # Another event has its own allowance ...
+    from idp.accounts import tell_user
+    from idp.users import find_user
+
+    with stepup.app.test_request_context():
+        tell_user(find_user("alice"), "password_change")
+    assert len(_to_alice(smtp)) == USER_EMAILS_PER_WINDOW + 1
+    # ... and the window ends.
+    stepup.clock.advance(seconds=USER_EMAIL_WINDOW_SECONDS)
+    _risky_sign_in(stepup, secret)
+    assert len(_to_alice(smtp)) == USER_EMAILS_PER_WINDOW + 2
+
+
+@pytest.mark.parametrize(("event", "subject"), [
+    ("second_factor", "Was this you? An authenticator app was added to your account"),
+    ("passkey_added", "Was this you? A passkey was added to your account"),
+    ("password_change", "Was this you? Your password was changed"),
+    ("password_reset", "Was this you? Your password was reset"),
+    ("risky_sign_in", "Was this you? Someone signed in to your account from a place or "
+                      "device we found unusual, and passed the second-factor check"),
+], ids=["second-factor", "passkey", "password-change", "password-reset", "risky-sign-in"])
+def test_every_event_has_a_templated_email_with_a_working_link(notifying, smtp, event,  # noqa: F811
+                                                               subject):
+    from idp.accounts import account_email, read_report
+    from idp.users import find_user
+
+    stepup = notifying(smtp.port)
+    stepup.user("alice", email="alice@example.org")
+    with stepup.app.test_request_context():
+        message = account_email(find_user("alice"), event)
+        token = _link(message.get_content()).split("token=")[1]
+        assert read_report(token)["e"] == event
+    assert message["Subject"] == subject
+    assert "If it was not you, open this link within 14 days" in message.get_content()

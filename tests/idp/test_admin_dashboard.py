@@ -52,7 +52,7 @@ def test_admin_signs_in_with_totp_and_sees_overview(stepup):
     page = browser.get("/admin")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Risky users" in html and "<svg" in html and "Detections per day" in html
+    assert "Risky users" in html and "<svg" in html and "Detections by type" in html
 
 
 def test_non_admin_is_refused(stepup):

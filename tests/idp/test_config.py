@@ -69,6 +69,14 @@ block_at = "never"
             "policies.sign_in_risk.state: must be one of on | off | report-only",
         ),
         (
+            '[policies.sign_in_risk]\nmfa_strength = "strong"\n',
+            "policies.sign_in_risk.mfa_strength: must be one of any | phishing-resistant",
+        ),
+        (
+            "[policies.user_risk]\nmfa_strength = 1\n",
+            "policies.user_risk.mfa_strength: must be a string",
+        ),
+        (
             '[policies.mfa_registration]\nstate = "report-only"\n',
             "policies.mfa_registration.state: must be one of on | off",
         ),
@@ -89,6 +97,8 @@ block_at = "never"
         "grace-string",
         "bad-level",
         "bad-state",
+        "bad-strength",
+        "strength-not-string",
         "registration-report-only",
         "unknown-top",
         "unknown-nested",

@@ -259,6 +259,10 @@ Users still at risk (2)
     http://idp.test/admin/users/{dave}
   eve: high risk, atRisk (last change 2026-03-02 09:00 UTC)
     http://idp.test/admin/users/{eve}
+
+Recommendations (1 active)
+  Have every user register a second factor: 2 affected
+    http://idp.test/admin/directory
 """
     assert LEAKED_PASSWORD not in text
 

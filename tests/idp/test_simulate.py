@@ -130,8 +130,8 @@ def test_candidate_blocking_at_medium(logged):
     }
     assert table(text, "userRiskPolicy alone (the other policies off)")["allowed"] == [
         "4 / 3", "4 / 3"]
-    assert "  candidate: on, mfa_at medium, block_at medium, include_groups *, " \
-           "exclude_groups -" in text.splitlines()
+    assert "  candidate: on, mfa_at medium, block_at medium, mfa_strength any, " \
+           "include_groups *, exclude_groups -" in text.splitlines()
 
 
 def test_report_only_and_excluded_group_count_as_allowed(logged):
@@ -251,8 +251,8 @@ def test_cli_simulate_prints_the_report(app, provider, config, tmp_path):
     assert rows["blocked 53003"] == ["0 / 0", "0 / 0", "1 / 1"]
     assert rows["blocked 53004"] == ["2 / 2", "2 / 2", "1 / 1"]
     assert rows["changed by candidate"] == ["1 / 1"]
-    assert "  candidate: on, mfa_at medium, block_at high, include_groups *, " \
-           "exclude_groups -" in result.stdout.splitlines()
+    assert "  candidate: on, mfa_at medium, block_at high, mfa_strength any, " \
+           "include_groups *, exclude_groups -" in result.stdout.splitlines()
     assert result.stderr == ""
 
 
@@ -262,7 +262,7 @@ def test_cli_simulate_prints_the_report(app, provider, config, tmp_path):
      "got 'sometimes'"),
     ('[policies.sign_in_risk]\nblok_at = "high"\n',
      "policies.sign_in_risk.blok_at: unknown key (allowed here: state, mfa_at, block_at, "
-     "include_groups, exclude_groups)"),
+     "mfa_strength, include_groups, exclude_groups)"),
     ('[policies.sign_in]\nblock_at = "high"\n',
      "policies.sign_in: unknown key (allowed here: mfa_registration, sign_in_risk, "
      "user_risk)"),

@@ -35,6 +35,7 @@ class SignIn:
     state: str = "on"
     mfa_at: str = "medium"
     block_at: str = "never"
+    mfa_strength: str = "any"
     include_groups: tuple[str, ...] = ("*",)
     exclude_groups: tuple[str, ...] = ()
 
@@ -44,6 +45,7 @@ class UserP:
     state: str = "on"
     password_change_at: str = "high"
     block_at: str = "never"
+    mfa_strength: str = "any"
     include_groups: tuple[str, ...] = ("*",)
     exclude_groups: tuple[str, ...] = ()
 

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from .errors import IdpError
 from .extensions import db
@@ -176,6 +177,28 @@ def create_client(
     secret = new_client_secret(metadata)
     return save_client(name, metadata, secret, client_id=client_id,
                        first_party=first_party), secret
+
+
+def ensure_own_client(client_id: str, name: str, callback_url: str,
+                      scopes: list[str]) -> Client:
+    """One of the provider's own public clients (admin console, account pages), registered
+    on first use and again when the issuer, and so its callback, changed."""
+    client: Client | None = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    if client is not None and callback_url in client.redirect_uris:
+        return client
+    if client is not None:
+        db.session.delete(client)
+        db.session.commit()
+    try:
+        client, _ = create_client(name, redirect_uris=[callback_url],
+                                  post_logout_redirect_uris=[], public=True,
+                                  grant_types=["authorization_code"], scopes=scopes,
+                                  client_id=client_id, own_issuer=True)
+    except IntegrityError:  # another worker registered it first
+        db.session.rollback()
+        client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    assert client is not None
+    return client
 
 
 def ensure_demo_client(client_id: str, redirect_uri: str, logout_uri: str) -> Client:

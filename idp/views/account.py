@@ -27,13 +27,12 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy.exc import IntegrityError
 
 from mfa.errors import PasskeyError
 
 from .. import flows, passkeys
 from ..accounts import EVENTS, read_report, report_not_me, tell_user
-from ..clients import create_client
+from ..clients import ensure_own_client
 from ..consent import SCOPE_LINES, allowed_apps, revoke
 from ..decision import ACR_MFA
 from ..extensions import db
@@ -54,23 +53,7 @@ def _callback_url() -> str:
 
 def _account_client() -> Client:
     """The account pages' own first-party client registration, created on first use."""
-    client: Client | None = db.session.scalar(
-        sa.select(Client).filter_by(client_id=ACCOUNT_CLIENT_ID))
-    if client is not None and _callback_url() in client.redirect_uris:
-        return client
-    if client is not None:
-        db.session.delete(client)
-        db.session.commit()
-    try:
-        client, _ = create_client("Your account", redirect_uris=[_callback_url()],
-                                  post_logout_redirect_uris=[], public=True,
-                                  grant_types=["authorization_code"], scopes=["openid"],
-                                  client_id=ACCOUNT_CLIENT_ID, own_issuer=True)
-    except IntegrityError:  # another worker registered it first
-        db.session.rollback()
-        client = db.session.scalar(sa.select(Client).filter_by(client_id=ACCOUNT_CLIENT_ID))
-    assert client is not None
-    return client
+    return ensure_own_client(ACCOUNT_CLIENT_ID, "Your account", _callback_url(), ["openid"])
 
 
 def signed_in(view: Any) -> Any:

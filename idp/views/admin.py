@@ -33,13 +33,12 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup, escape
-from sqlalchemy.exc import IntegrityError
 
 from risk.policy import grace_deadline, in_scope
 from risk.vocabulary import RiskEventType
 
 from .. import admin_actions, claims, flows, headline, passkeys, posture, riskops, worldmap
-from ..clients import create_client, delete_client, find_client, rotate_secret
+from ..clients import delete_client, ensure_own_client, find_client, rotate_secret
 from ..consent import allowed_apps
 from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..errors import ConfigError, IdpError
@@ -74,23 +73,8 @@ def _callback_url() -> str:
 
 def _console_client() -> Client:
     """The dashboard's own client registration, created on first use."""
-    client = db.session.scalar(sa.select(Client).filter_by(client_id=CONSOLE_CLIENT_ID))
-    if client is not None and _callback_url() in client.redirect_uris:
-        return client
-    if client is not None:
-        db.session.delete(client)
-        db.session.commit()
-    try:
-        client, _ = create_client("Admin console", redirect_uris=[_callback_url()],
-                                  post_logout_redirect_uris=[], public=True,
-                                  grant_types=["authorization_code"],
-                                  scopes=["openid", "profile", "groups"],
-                                  client_id=CONSOLE_CLIENT_ID, own_issuer=True)
-    except IntegrityError:  # another worker registered it first
-        db.session.rollback()
-        client = db.session.scalar(sa.select(Client).filter_by(client_id=CONSOLE_CLIENT_ID))
-    assert client is not None
-    return client
+    return ensure_own_client(CONSOLE_CLIENT_ID, "Admin console", _callback_url(),
+                             ["openid", "profile", "groups"])
 
 
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         SECRET_KEY_FALLBACKS=list(settings.old_secret_keys),
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.database_url),
         # On https the __Host- prefix pins the cookie to this host, path / and Secure.
         SESSION_COOKIE_NAME=("__Host-idp_session" if settings.issuer.startswith("https://")
                              else "idp_session"),
@@ -167,6 +167,21 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+# A server connection is replaced after this long, before a firewall or the server's idle
+# timeout can cut it unseen.
+POOL_RECYCLE_SECONDS = 1800
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """SQLAlchemy engine options: no pre-ping per checkout (a round trip on every request)."""
+    if database_url.startswith("sqlite:"):
+        return {}
+    # A connection that died with its server (a restart) fails the one request that draws
+    # it; SQLAlchemy sees the disconnect, invalidates it and every older pooled connection,
+    # so the next request connects afresh (tests/idp/test_ops.py proves it).
+    return {"pool_recycle": POOL_RECYCLE_SECONDS}
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

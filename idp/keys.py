@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from joserfc.jwk import KeySet, RSAKey
@@ -52,6 +52,15 @@ def ensure_key(now: datetime) -> None:
         db.session.commit()
 
 
+# Built once and run as Core on the request's connection: the ORM layers cost more than
+# the query itself on this per-request path.
+_PUBLISHED_KIDS = (
+    sa.select(SigningKey.kid)
+    .where(sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > sa.bindparam("now")))
+    .order_by(SigningKey.created_at.desc())
+)
+
+
 class KeyStore:
     """One app's view of the signing keys, with parsed keys cached (parsing costs milliseconds)."""
 
@@ -59,6 +68,7 @@ class KeyStore:
         self._lock = threading.Lock()
         self._parsed: dict[str, RSAKey] = {}
         self._active: tuple[float, str] | None = None
+        self._document: tuple[tuple[str, ...], bytes, str] | None = None
 
     def _parse(self, row: SigningKey) -> RSAKey:
         with self._lock:
@@ -102,9 +112,23 @@ class KeyStore:
         )
         return [self._parse(row) for row in db.session.scalars(stmt)]
 
-    def jwks(self, now: datetime) -> dict[str, Any]:
-        """The public JWK Set document."""
-        return {"keys": [key.as_dict(private=False) for key in self.published(now)]}
+    def jwks_document(self, now: datetime) -> tuple[bytes, str]:
+        """The JWK Set as JSON bytes and its strong ETag, rebuilt when the published kids change."""
+        # A key never changes under its kid, so the list of published kids is the document's
+        # version: one indexed read of a column per request, and a rotation or retirement by
+        # another process shows at the very next request (a TTL would serve stale keys).
+        kids = tuple(db.session.connection().scalars(_PUBLISHED_KIDS, {"now": now}))
+        cached = self._document
+        if cached is not None and cached[0] == kids:
+            return cached[1], cached[2]
+        # The version comes from the same read as the body, so a rotation between the two
+        # queries cannot pin an old body to a new version.
+        keys = self.published(now)
+        body = json.dumps({"keys": [key.as_dict(private=False) for key in keys]},
+                          separators=(",", ":")).encode()
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        self._document = (tuple(str(key.kid) for key in keys), body, etag)
+        return body, etag
 
     def key_set(self, now: datetime) -> KeySet:
         return KeySet(self.published(now))

@@ -179,10 +179,17 @@ class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
         )
 
     def get_user(self) -> User | None:
-        return db.session.get(User, self.user_id) if self.user_id else None
+        # Kept on the instance (which lives for one request): the bearer check, Authlib and
+        # the claims each ask, and the session's identity map holds objects only weakly.
+        if "_loaded_user" not in self.__dict__:
+            self._loaded_user = db.session.get(User, self.user_id) if self.user_id else None
+        return self._loaded_user
 
     def get_client(self) -> Client | None:
-        return db.session.scalar(sa.select(Client).filter_by(client_id=self.client_id))
+        if "_loaded_client" not in self.__dict__:
+            self._loaded_client = db.session.scalar(
+                sa.select(Client).filter_by(client_id=self.client_id))
+        return self._loaded_client
 
 
 class SigningKey(db.Model):  # type: ignore[name-defined,misc]

@@ -200,7 +200,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             .where(AuthorizationCode.id == item.id, AuthorizationCode.used_at.is_(None))
             .values(used_at=now)
         )
-        db.session.commit()
+        # No commit here: the claim commits with the token in save_token, one transaction (a
+        # concurrent redemption waits on the row's write lock, then finds the code used).
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             # A replayed code: revoke everything issued from it (RFC 6749 §4.1.2).
             revoke_grant(item.grant_id, now)
@@ -354,7 +355,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             .values(refresh_token_revoked_at=now, refresh_token_rotated_at=now,
                     refresh_token_rotated_by=client_ip()[:64])
         )
-        db.session.commit()
+        # No commit here: the claim commits with the new token in save_token, one transaction.
+        # A concurrent refresh waits on the row's write lock, then finds it revoked.
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             self._reuse_detected(refresh_token)
         user = refresh_token.get_user()
@@ -622,7 +624,7 @@ class BearerTokenValidator(create_bearer_token_validator(db.session, Token)):  #
             return None
         token = super().authenticate_token(token_string)
         if token is not None and token.user_id:
-            user = db.session.get(User, token.user_id)
+            user = token.get_user()
             if user is None or user.disabled:
                 return None
         return token

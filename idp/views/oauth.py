@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from typing import Any
@@ -44,10 +46,38 @@ def _settings() -> Any:
     return current_app.extensions["idp.settings"]
 
 
+# How long a client may reuse the discovery and JWKS documents before asking again (with
+# If-None-Match, answered 304 while nothing changed).
+STATIC_MAX_AGE_SECONDS = 300
+
+
+def _static_json(body: bytes, etag: str) -> Response:
+    """A precomputed JSON document with its strong ETag; 304 when the client holds it."""
+    if request.if_none_match.contains_weak(etag):
+        response = Response(status=304)
+    else:
+        response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = STATIC_MAX_AGE_SECONDS
+    return response
+
+
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
-    issuer = _settings().issuer
-    return jsonify(
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Settings are fixed for the app's life, so the document is built once per worker.
+    cached = app.extensions.get("idp.discovery")
+    if cached is None:
+        body = json.dumps(_discovery_document(_settings().issuer),
+                          separators=(",", ":")).encode()
+        cached = app.extensions["idp.discovery"] = (body, hashlib.sha256(body).hexdigest()[:32])
+    return _static_json(*cached)
+
+
+def _discovery_document(issuer: str) -> dict[str, Any]:
+    """The OpenID Provider metadata (OpenID Connect Discovery 1.0 §3)."""
+    return dict(
         issuer=issuer,
         authorization_endpoint=f"{issuer}/authorize",
         token_endpoint=f"{issuer}/token",
@@ -106,10 +136,7 @@ def discovery() -> Response:
 @bp.get("/jwks.json")
 def jwks() -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    response = jsonify(app.extensions["idp.keys"].jwks(clock_now()))
-    response.cache_control.max_age = 300
-    response.cache_control.public = True
-    return response
+    return _static_json(*app.extensions["idp.keys"].jwks_document(clock_now()))
 
 
 def to_client(error: OAuth2Error) -> Any:

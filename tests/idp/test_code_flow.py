@@ -84,3 +84,13 @@ def test_sso_session_reused_without_password(provider):
     # Same browser, second authorization: no sign-in page.
     response = rp.browser.get(rp.authorize_url())
     assert rp.code_from(response)
+
+
+def test_discovery_answers_304_to_its_etag(client):
+    first = client.get("/.well-known/openid-configuration")
+    assert first.status_code == 200 and first.mimetype == "application/json"
+    etag = first.headers["ETag"]
+    again = client.get("/.well-known/openid-configuration", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+    assert client.get("/.well-known/openid-configuration").get_json() == first.get_json()

@@ -51,3 +51,54 @@ def test_jwks_has_no_private_parts(client, provider):
     for key in client.get("/jwks.json").get_json()["keys"]:
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
         assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
+
+
+def test_jwks_answers_304_to_its_etag(client, provider):
+    first = client.get("/jwks.json")
+    assert first.status_code == 200 and first.headers["ETag"].startswith('"')
+    assert first.headers["Cache-Control"] in ("public, max-age=300", "max-age=300, public")
+    again = client.get("/jwks.json", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+    other = client.get("/jwks.json", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.get_json() == first.get_json()
+
+
+def test_jwks_changes_at_once_when_another_process_rotates(client, provider):
+    from idp.extensions import db
+    from idp.keys import rotate
+
+    app = provider.app
+    with app.app_context():
+        app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+        db.session.remove()
+    before = client.get("/jwks.json")
+    assert len(before.get_json()["keys"]) == 1
+    with app.app_context():
+        # As `idp keys rotate` would from another process: this worker's caches are untouched.
+        new_kid = rotate(app.extensions["idp.clock"].now(), timedelta(hours=1)).kid
+        db.session.remove()
+    after = client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert [k["kid"] for k in after.get_json()["keys"]][0] == new_kid
+    assert len(after.get_json()["keys"]) == 2
+
+
+def test_retired_key_leaves_the_served_jwks_when_its_window_ends(make_app):
+    from datetime import UTC, datetime
+
+    from idp.clock import FrozenClock
+    from idp.extensions import db
+    from idp.keys import rotate
+
+    clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    app = make_app(clock=clock)
+    client = app.test_client()
+    with app.app_context():
+        app.extensions["idp.keys"].active_key(clock.now())
+        rotate(clock.now(), timedelta(minutes=5))
+        db.session.remove()
+    assert len(client.get("/jwks.json").get_json()["keys"]) == 2
+    clock.advance(minutes=6)
+    assert len(client.get("/jwks.json").get_json()["keys"]) == 1

@@ -87,3 +87,32 @@ def test_detections_are_counted(stepup):
     after = _metric(http.get("/metrics").get_data(as_text=True), "idp_risk_detections_total",
                     risk_event_type="anonymizedIPAddress")
     assert after - before == 1
+
+
+def test_pooled_connections_recover_after_the_database_drops_them(app, settings):
+    """No pre-ping per checkout: after a server restart at most one request fails, then the
+    pool reconnects."""
+    import pytest
+    import sqlalchemy as sa
+
+    from idp.app import engine_options
+    from idp.extensions import db
+
+    if not settings.database_url.startswith("postgresql"):
+        assert engine_options(settings.database_url) == {}
+        pytest.skip("a server restart is a PostgreSQL matter")
+    assert "pool_pre_ping" not in engine_options(settings.database_url)
+    client = app.test_client()
+    assert client.get("/jwks.json").status_code == 200
+    with app.app_context():
+        pids = [db.session.scalar(sa.text("SELECT pg_backend_pid()"))]
+        db.session.remove()
+    admin = sa.create_engine(settings.database_url)
+    with admin.connect() as conn:
+        # As a restart would: the server ends every connection the pool holds.
+        for pid in pids:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    first = client.get("/jwks.json")
+    assert first.status_code in (200, 500)
+    assert [client.get("/jwks.json").status_code for _ in range(3)] == [200, 200, 200]

@@ -10,10 +10,12 @@ targeted takeover). Here each new property weighs what it tells, learned without
   network). A kind new in a fraction `r` of sign-ins weighs `-log2(r)` bits: a new /24 on
   a familiar network (r of about 10%) is 3.3 bits, a new network in a familiar city (r of
   a few per thousand) about 8.
-- **The user.** How often this user's own sign-ins brought a new value of the kind
-  (distinct values over sign-ins, shrunk towards the population rate) scales `r`: a
-  commuter on three mobile networks is less surprised by a fourth than someone on one
-  home network for 300 sign-ins. The scale is kept within `USER_FACTOR_RANGE`.
+- **The user.** How often this user's own sign-ins brought a new value of the kind while
+  its parent was familiar (values beyond one per parent value, over sign-ins, shrunk
+  towards the population's familiar-parent rate) scales `r`: someone who signs in from
+  three networks in their own city is less surprised by a fourth than someone on one home
+  network for 300 sign-ins, while a traveller whose networks came with new cities is not.
+  The scale is kept within `USER_FACTOR_RANGE`.
 - **Time.** A value unused for `novelty_forget_days` counts as new again.
 
 Until enough sign-ins are counted, prior rates (`PRIOR_RATES`, worth `novelty_prior_weight`
@@ -318,25 +320,35 @@ def _rate(counts: NoveltyCounts, stage: Stage, kind: str, parent_new: bool, seen
     return (found + prior * prior_weight) / (sign_ins + prior_weight)
 
 
-def _marginal_rate(counts: NoveltyCounts, stage: Stage, kind: str, prior_weight: float) -> float:
-    sign_ins = found = 0
-    for parent_new in (False, True):
-        cell_sign_ins, new, rare = counts.cell(stage, kind, parent_new)
-        sign_ins += cell_sign_ins
-        found += new + rare
-    prior = _prior(stage, kind, False)
-    return (found + prior * prior_weight) / (sign_ins + prior_weight)
+def _familiar_parent_rate(
+    counts: NoveltyCounts, stage: Stage, kind: str, prior_weight: float
+) -> float:
+    """The share of sign-ins showing `kind` new while its parent (if any) was familiar."""
+    return _rate(counts, stage, kind, False, None, prior_weight)
 
 
 def _user_factor(
-    profile: UserProfile, kind: str, marginal: float, user_weight: float
+    profile: UserProfile, kind: str, population: float, user_weight: float
 ) -> float:
-    """This user's own rate of new `kind` values over the population's, shrunk and capped."""
-    distinct = sum(1 for k, _ in profile.features if k == kind)
+    """This user's own rate of new `kind` values with a familiar parent over the
+    population's, shrunk and capped.
+
+    Each new parent value (a trip's city, a new browser) brings a new value of the kind as
+    a rule, and that is weighed by the parent-new rate already; counting it here too would
+    make a traveller's home network look as changeable as a café-hopper's. So the user's
+    own count is the kind's values beyond one per parent value.
+    """
+    values: dict[str, int] = {}
+    for k, _ in profile.features:
+        values[k] = values.get(k, 0) + 1
+    novel = max(values.get(kind, 0) - 1, 0)
+    parent = PARENT[kind]
+    if parent is not None:
+        novel = max(novel - max(values.get(parent, 0) - 1, 0), 0)
     earlier = max(profile.successful_sign_ins - 1, 0)
-    own = (max(distinct - 1, 0) + user_weight * marginal) / (earlier + user_weight)
+    own = (novel + user_weight * population) / (earlier + user_weight)
     low, high = USER_FACTOR_RANGE
-    return min(max(own / marginal, low), high)
+    return min(max(own / population, low), high)
 
 
 def weigh(
@@ -389,8 +401,8 @@ def weigh(
         observed.append((kind, parent_new, seen))
         told_apart = seen if others is not None else None
         rate = _rate(counts, stage, kind, parent_new, told_apart, model.prior_weight)
-        marginal = _marginal_rate(counts, stage, kind, model.prior_weight)
-        factor = _user_factor(profile, kind, marginal, model.user_weight)
+        population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
+        factor = _user_factor(profile, kind, population, model.user_weight)
         configured = kind in model.weights
         bits = (
             model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)

@@ -125,6 +125,33 @@ def test_a_user_who_often_brings_new_networks_is_less_surprised() -> None:
     assert "less often for this user" in steady.explain(300)
 
 
+@pytest.mark.parametrize(
+    ("places", "factor", "habit"),
+    [
+        ({("city", "Paris, FR"), ("city", "Rome, IT"), ("country", "FR"), ("country", "IT")},
+         0.25, "4.0x less often for this user"),
+        (set(), 16.0, "16.0x as often for this user"),
+    ],
+    ids=["networks-that-came-with-trips", "networks-in-the-home-city"],
+)
+def test_only_networks_beyond_one_per_city_make_a_user_less_surprised(
+    places: set[Feature], factor: float, habit: str
+) -> None:
+    # Two networks besides home: a traveller's came with two new cities (weighed by the
+    # new-city rate when they happened), a cafe-hopper's did not.
+    model = NoveltyModel(prior_weight=1, user_weight=10)
+    extra = frozenset({("asn", "12929"), ("asn", "29695"), *places})
+    new = weigh(swap(HOME, asn="64500"), profile(sign_ins=40, extra=extra), POPULATION, model,
+                NOW, org_users=common).new[0]
+    rate = (200 + 0.005) / (98_100 + 1)
+    assert new.user_factor == factor
+    assert new.bits == pytest.approx(-math.log2(factor * rate), abs=0.01)
+    assert new.explain(40) == (
+        "network 64500: never used by this user in 40 sign-ins, by 50 other users here; "
+        f"new in 0.2% of sign-ins from a familiar city, {habit}: {new.bits:.1f} bits"
+    )
+
+
 def test_a_property_unused_for_the_forget_period_is_new_again() -> None:
     old = profile(last_seen=NOW - timedelta(days=400))
     novelty = weigh(swap(HOME, subnet="84.208.1.0/24"), old, POPULATION,

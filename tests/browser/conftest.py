@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import PASSWORD
 from tests.idp.conftest import feed_files, risky_settings  # noqa: F401  (shared fixtures)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -116,3 +117,17 @@ def page_from(browser: Any) -> Any:
     yield make
     for context in contexts:
         context.close()
+
+
+def start_sign_in(server: Any, page: Any, username: str = "alice", password: str = PASSWORD,
+                  *, blocked: bool = False) -> None:
+    """Open the demo app, follow "Sign in" and submit the form (blocked: wait for the 403)."""
+    page.goto(f"{server.url}/demo")
+    page.get_by_role("link", name="Sign in").click()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    if blocked:
+        with page.expect_response(lambda r: "/authorize" in r.url and r.status == 403):
+            page.get_by_role("button", name="Sign in").click()
+    else:
+        page.get_by_role("button", name="Sign in").click()

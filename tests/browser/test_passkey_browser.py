@@ -11,6 +11,7 @@ from typing import Any
 
 import pyotp
 
+from tests.browser.conftest import start_sign_in
 from tests.conftest import Provider
 from tests.idp.conftest import LONDON, TOR
 
@@ -33,12 +34,6 @@ def _credentials(cdp: Any, authenticator: str) -> list[dict[str, Any]]:
                          {"authenticatorId": authenticator})["credentials"])
 
 
-def _start_sign_in(server: Any, page: Any, username: str = "alice") -> None:
-    page.goto(f"{server.url}/demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _signed_in_with_passkey(server: Any, page: Any, username: str = "alice") -> str:
@@ -51,7 +46,7 @@ def _signed_in_with_passkey(server: Any, page: Any, username: str = "alice") -> 
 
 def _register_on_first_sign_in(server: Any, page: Any, username: str = "alice",
                                name: str = "This laptop") -> None:
-    _start_sign_in(server, page, username)
+    start_sign_in(server, page, username)
     page.wait_for_url("**/mfa/register*")
     page.get_by_label("Passkey name").fill(name)
     page.get_by_role("button", name="Add a passkey").click()
@@ -101,7 +96,7 @@ def test_register_a_passkey_then_step_up_with_it(serve, risky_settings, page_fro
     assert _passkey_count(server) == 1
     # A risky sign-in (Tor exit) in the same browser: the passkey answers the challenge.
     _from(page, TOR)
-    _start_sign_in(server, page)
+    start_sign_in(server, page)
     page.wait_for_url("**/mfa/verify*")
     assert page.get_by_role("button", name="Use a passkey").is_visible()
     page.get_by_role("button", name="Use a passkey").click()
@@ -119,12 +114,7 @@ def test_phishing_resistant_strength_refuses_totp_only(serve, risky_settings, pa
     _add_totp(server, "alice")
     _add_totp(server, "bob")
     page = page_from(TOR)
-    page.goto(f"{server.url}/demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    with page.expect_response(lambda r: "/authorize" in r.url and r.status == 403):
-        page.get_by_role("button", name="Sign in").click()
+    start_sign_in(server, page, blocked=True)
     text = page.locator("main").inner_text()
     assert "53004" in text and "needs a passkey" in text
     assert page.get_by_label("Verification code").count() == 0
@@ -147,7 +137,7 @@ def test_passkey_of_one_user_refused_for_another(serve, risky_settings, page_fro
     [alices] = _credentials(alice_cdp, alice_auth)
     bob_cdp.send("WebAuthn.addCredential", {"authenticatorId": bob_auth, "credential": alices})
     _from(bob_page, TOR)
-    _start_sign_in(server, bob_page, "bob")
+    start_sign_in(server, bob_page, "bob")
     bob_page.wait_for_url("**/mfa/verify*")
     bob_page.get_by_role("button", name="Use a passkey").click()
     bob_page.wait_for_url("**/mfa/verify*")
@@ -174,12 +164,7 @@ def test_risky_session_cannot_register_a_passkey(serve, risky_settings, page_fro
     Provider(server.app).user("alice")
     page = page_from(TOR)
     cdp, authenticator = _authenticator(page)
-    page.goto(f"{server.url}/demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    with page.expect_response(lambda r: "/authorize" in r.url and r.status == 403):
-        page.get_by_role("button", name="Sign in").click()
+    start_sign_in(server, page, blocked=True)
     assert "53004" in page.locator("main").inner_text()
     assert page.get_by_role("button", name="Add a passkey").count() == 0
     assert _credentials(cdp, authenticator) == []

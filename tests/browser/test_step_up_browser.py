@@ -7,18 +7,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 
+from tests.browser.conftest import start_sign_in
 from tests.conftest import Provider
 from tests.idp.conftest import LEAKED_PASSWORD, LISTED_ANON, LONDON, TOR
 
 PASSWORD = "correct horse battery"
 
 
-def _start_sign_in(server, page, username="alice", password=PASSWORD):
-    page.goto(f"{server.url}/demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def _signed_in(server, page, username="alice"):
@@ -46,7 +41,7 @@ def test_registration_with_code_from_the_page(serve, risky_settings, page_from, 
     server = serve(risky_settings)
     Provider(server.app).user("alice")
     page = page_from(LONDON)
-    _start_sign_in(server, page)
+    start_sign_in(server, page)
     page.wait_for_url("**/mfa/register*")
     assert "14 days left" in page.locator("main").inner_text()
     assert page.get_by_role("button", name="Skip for now").is_visible()
@@ -69,7 +64,7 @@ def test_risky_sign_in_with_totp(serve, risky_settings, page_from):
     Provider(server.app).user("alice")
     secret = _add_totp(server)
     page = page_from(TOR)
-    _start_sign_in(server, page)
+    start_sign_in(server, page)
     page.wait_for_url("**/mfa/verify*")
     page.get_by_label("Verification code").fill("000000")
     page.get_by_role("button", name="Verify").click()
@@ -84,7 +79,7 @@ def test_forced_password_change(serve, risky_settings, page_from):
     Provider(server.app).user("alice", LEAKED_PASSWORD)
     secret = _add_totp(server)
     page = page_from(LONDON)
-    _start_sign_in(server, page, password=LEAKED_PASSWORD)
+    start_sign_in(server, page, password=LEAKED_PASSWORD)
     page.wait_for_url("**/mfa/verify*")
     page.get_by_label("Verification code").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Verify").click()
@@ -103,12 +98,7 @@ def test_53004_page(serve, risky_settings, page_from, tmp_path):
     server = serve(risky_settings)
     Provider(server.app).user("alice")
     page = page_from(LISTED_ANON)
-    page.goto(f"{server.url}/demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    with page.expect_response(lambda r: "/authorize" in r.url and r.status == 403):
-        page.get_by_role("button", name="Sign in").click()
+    start_sign_in(server, page, blocked=True)
     text = page.locator("main").inner_text()
     assert "53004" in text
     assert "Request id" in text and "Correlation id" in text and "Time" in text

@@ -9,6 +9,7 @@ Expiry is judged by the app's clock, so tests move time instead of sleeping.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -48,7 +49,8 @@ def _key(key: str) -> str:
     # Typed user names are part of some keys; bound their length, never their meaning.
     if len(key) <= KEY_LIMIT:
         return key
-    return key[:136] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+    # A prefix, "#" and the 64-digit digest: exactly KEY_LIMIT, the column's length.
+    return key[:KEY_LIMIT - 65] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 class _OneFromMany:
@@ -62,9 +64,15 @@ class _OneFromMany:
 
 
 _TABLE = AttackCounter.__table__
-_GET_MANY = sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
-    _TABLE.c.key.in_(sa.bindparam("keys", expanding=True)),
-    _TABLE.c.expires_at > sa.bindparam("now"))
+
+
+@lru_cache(maxsize=8)
+def _get_many(size: int) -> Any:
+    """The read of `size` keys, one bound parameter each: an expanding IN is rendered
+    again on every execution, and this read runs for every posted password."""
+    return sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
+        _TABLE.c.key.in_([sa.bindparam(f"k{i}") for i in range(size)]),
+        _TABLE.c.expires_at > sa.bindparam("now"))
 
 
 def _upsert(key: str, count: int, expires_at: int) -> Any:
@@ -91,7 +99,9 @@ class SqlCounters(_OneFromMany):
 
     def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
         names = {_key(k): k for k in keys}
-        rows = db.session.execute(_GET_MANY, {"keys": list(names), "now": now})
+        params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(names)}
+        params["now"] = now
+        rows = db.session.execute(_get_many(len(names)), params)
         return {names[key]: (int(count), int(expires_at)) for key, count, expires_at in rows}
 
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:

@@ -195,3 +195,28 @@ def test_counts_are_shared_by_two_workers(make_app, settings, clock, store):
     # Unlocked; the right password after ten wrong ones from here is a guessed one: 53004.
     guessed = attacker.guess(name, PASSWORD)
     assert guessed.status_code == 403 and "53004" in guessed.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_get_many_reads_any_number_of_keys(make_app, settings, store):
+    """One read of several counters (the lockout check's) finds exactly the live ones,
+    whatever their number, with repeated and over-long keys."""
+    from idp.counters import KEY_LIMIT
+
+    if store == "redis":
+        settings = replace(settings, redis_url=redis_or_skip())
+    app = make_app(settings)
+    tag = uuid.uuid4().hex[:6]
+    live = [f"live{n}:{tag}" for n in range(5)] + [f"long:{tag}:" + "x" * KEY_LIMIT]
+    with app.test_request_context("/"):
+        counters = app.extensions["idp.counters"]
+        for n, key in enumerate(live):
+            counters.put(key, n + 1, 2000, 1000)
+        counters.put(f"expired:{tag}", 7, 1500, 1000)
+        expected = {key: (n + 1, 2000) for n, key in enumerate(live)}
+        for size in range(1, len(live) + 1):
+            keys = [*live[:size], f"expired:{tag}", f"absent:{tag}"]
+            assert counters.get_many(keys, 1600) == {k: expected[k] for k in live[:size]}
+        assert counters.get_many([live[0], live[0]], 1600) == {live[0]: (1, 2000)}
+        assert counters.get_many([], 1600) == {}
+        assert counters.get(live[-1], 1600) == expected[live[-1]]

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pyotp
 
-from tests.browser.test_step_up_browser import PASSWORD, _add_totp, _start_sign_in
+from tests.browser.conftest import start_sign_in
+from tests.browser.test_step_up_browser import PASSWORD, _add_totp
 from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
 
@@ -34,10 +35,10 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
 
     # bob at home in London, then "bob" in Changchun a moment later, stuck at TOTP.
     home = page_from(LONDON)
-    _start_sign_in(server, home, "bob")
+    start_sign_in(server, home, "bob")
     home.wait_for_url(f"{server.url}/demo/callback*")
     thief = page_from(CHANGCHUN)
-    _start_sign_in(server, thief, "bob")
+    start_sign_in(server, thief, "bob")
     thief.wait_for_url("**/mfa/verify*")
 
     admin = page_from(LONDON)
@@ -55,7 +56,7 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
 
     # bob's next sign-in: TOTP, then the secure password change.
     again = page_from(LONDON)
-    _start_sign_in(server, again, "bob")
+    start_sign_in(server, again, "bob")
     again.wait_for_url("**/mfa/verify*")
     again.get_by_label("Verification code").fill(pyotp.TOTP(bob_secret).now())
     again.get_by_role("button", name="Verify").click()
@@ -82,13 +83,13 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     root_secret = _add_totp(server, "root")
 
     home = page_from(LONDON)
-    _start_sign_in(server, home, "bob")
+    start_sign_in(server, home, "bob")
     home.wait_for_url(f"{server.url}/demo/callback*")
     # "bob" from another country, network and browser: stuck at the verification code.
     context = browser.new_context(user_agent=FIREFOX_LINUX,
                                   extra_http_headers={"X-Forwarded-For": CHANGCHUN})
     thief = context.new_page()
-    _start_sign_in(server, thief, "bob")
+    start_sign_in(server, thief, "bob")
     thief.wait_for_url("**/mfa/verify*")
     context.close()
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tests.browser.conftest import start_sign_in
 from tests.browser.test_admin_browser import admin_sign_in
-from tests.browser.test_step_up_browser import _add_totp, _start_sign_in
+from tests.browser.test_step_up_browser import _add_totp
 from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
 
@@ -17,7 +18,7 @@ def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
     root_secret = _add_totp(server, "root")
     for ip in (LONDON, CHANGCHUN):  # an unlikely-travel detection with long evidence
         context = browser.new_context(extra_http_headers={"X-Forwarded-For": ip})
-        _start_sign_in(server, context.new_page(), "bob-with-a-rather-long-user-name")
+        start_sign_in(server, context.new_page(), "bob-with-a-rather-long-user-name")
         context.close()
 
     phone = browser.new_context(viewport={"width": 390, "height": 844},

@@ -27,6 +27,7 @@ sign-ins looks this new". `novelty_weights` in config fixes a kind's weight inst
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -328,7 +329,8 @@ def _familiar_parent_rate(
 
 
 def _user_factor(
-    profile: UserProfile, kind: str, population: float, user_weight: float
+    profile: UserProfile, values: Mapping[str, int], kind: str, population: float,
+    user_weight: float,
 ) -> float:
     """This user's own rate of new `kind` values with a familiar parent over the
     population's, shrunk and capped.
@@ -338,9 +340,6 @@ def _user_factor(
     make a traveller's home network look as changeable as a café-hopper's. So the user's
     own count is the kind's values beyond one per parent value.
     """
-    values: dict[str, int] = {}
-    for k, _ in profile.features:
-        values[k] = values.get(k, 0) + 1
     novel = max(values.get(kind, 0) - 1, 0)
     parent = PARENT[kind]
     if parent is not None:
@@ -384,6 +383,8 @@ def weigh(
         is_new[kind] = days >= model.forget_days
         if is_new[kind]:
             forgotten[kind] = days
+    # How many values of each kind the user has: counted at the first new kind, once for all.
+    values: Counter[str] | None = None
     observed = []
     new = []
     for kind in KINDS:
@@ -402,7 +403,9 @@ def weigh(
         told_apart = seen if others is not None else None
         rate = _rate(counts, stage, kind, parent_new, told_apart, model.prior_weight)
         population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
-        factor = _user_factor(profile, kind, population, model.user_weight)
+        if values is None:
+            values = Counter(k for k, _ in profile.features)
+        factor = _user_factor(profile, values, kind, population, model.user_weight)
         configured = kind in model.weights
         bits = (
             model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)

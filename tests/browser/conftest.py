@@ -131,3 +131,20 @@ def start_sign_in(server: Any, page: Any, username: str = "alice", password: str
             page.get_by_role("button", name="Sign in").click()
     else:
         page.get_by_role("button", name="Sign in").click()
+
+
+def add_totp(server: Any, username: str = "alice") -> str:
+    """Give a user of the served app TOTP, registered now; returns the secret."""
+    import pyotp
+
+    from idp.extensions import db
+    from idp.secretbox import seal
+    from idp.users import find_user
+
+    with server.app.app_context():
+        user = find_user(username)
+        secret = pyotp.random_base32(32)
+        user.totp_secret = seal(secret)
+        user.totp_registered_at = server.app.extensions["idp.clock"].now()
+        db.session.commit()
+        return secret

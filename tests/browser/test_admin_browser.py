@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pyotp
 
-from tests.browser.conftest import start_sign_in
-from tests.browser.test_step_up_browser import PASSWORD, _add_totp
+from tests.browser.conftest import add_totp, start_sign_in
+from tests.browser.test_step_up_browser import PASSWORD
 from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
 
@@ -29,9 +29,9 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
     server = serve(risky_settings)
     provider = Provider(server.app)
     provider.user("bob")
-    bob_secret = _add_totp(server, "bob")
+    bob_secret = add_totp(server, "bob")
     provider.user("root", groups=["admins"])
-    root_secret = _add_totp(server, "root")
+    root_secret = add_totp(server, "root")
 
     # bob at home in London, then "bob" in Changchun a moment later, stuck at TOTP.
     home = page_from(LONDON)
@@ -78,9 +78,9 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     server = serve(settings)
     provider = Provider(server.app)
     provider.user("bob")
-    _add_totp(server, "bob")
+    add_totp(server, "bob")
     provider.user("root", groups=["admins"])
-    root_secret = _add_totp(server, "root")
+    root_secret = add_totp(server, "root")
 
     home = page_from(LONDON)
     start_sign_in(server, home, "bob")

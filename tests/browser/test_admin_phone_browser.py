@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.browser.conftest import start_sign_in
+from tests.browser.conftest import add_totp, start_sign_in
 from tests.browser.test_admin_browser import admin_sign_in
-from tests.browser.test_step_up_browser import _add_totp
 from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
 
@@ -13,9 +12,9 @@ def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
     server = serve(risky_settings)
     provider = Provider(server.app)
     provider.user("bob-with-a-rather-long-user-name", email="bob@example.org")
-    _add_totp(server, "bob-with-a-rather-long-user-name")
+    add_totp(server, "bob-with-a-rather-long-user-name")
     provider.user("root", groups=["admins"])
-    root_secret = _add_totp(server, "root")
+    root_secret = add_totp(server, "root")
     for ip in (LONDON, CHANGCHUN):  # an unlikely-travel detection with long evidence
         context = browser.new_context(extra_http_headers={"X-Forwarded-For": ip})
         start_sign_in(server, context.new_page(), "bob-with-a-rather-long-user-name")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.browser.conftest import add_totp
 from tests.browser.test_admin_browser import admin_sign_in
-from tests.browser.test_step_up_browser import _add_totp
 from tests.conftest import Provider
 from tests.idp.conftest import LONDON
 from tests.idp.test_overview import EXPECTED, seed
@@ -26,7 +26,7 @@ def overview(serve, risky_settings, browser):
     server = serve(risky_settings)
     provider = Provider(server.app)
     provider.user("root", groups=["admins"])
-    secret = _add_totp(server, "root")
+    secret = add_totp(server, "root")
     seed(server.app, datetime.now(UTC))
     context = browser.new_context(viewport={"width": 1280, "height": 900},
                                   extra_http_headers={"X-Forwarded-For": LONDON})

@@ -9,9 +9,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-import pyotp
-
-from tests.browser.conftest import start_sign_in
+from tests.browser.conftest import add_totp, start_sign_in
 from tests.conftest import Provider
 from tests.idp.conftest import LONDON, TOR
 
@@ -59,19 +57,6 @@ def _from(page: Any, ip: str) -> None:
     page.context.set_extra_http_headers({"X-Forwarded-For": ip})
 
 
-def _add_totp(server: Any, username: str = "alice") -> str:
-    from idp.extensions import db
-    from idp.secretbox import seal
-    from idp.users import find_user
-
-    with server.app.app_context():
-        user = find_user(username)
-        secret = pyotp.random_base32(32)
-        user.totp_secret = seal(secret)
-        user.totp_registered_at = server.app.extensions["idp.clock"].now()
-        db.session.commit()
-        return secret
-
 
 def _passkey_count(server: Any) -> int:
     import sqlalchemy as sa
@@ -111,8 +96,8 @@ def test_phishing_resistant_strength_refuses_totp_only(serve, risky_settings, pa
     server = serve(replace(risky_settings, policies=policies), host_name="localhost")
     Provider(server.app).user("alice")
     Provider(server.app).user("bob")
-    _add_totp(server, "alice")
-    _add_totp(server, "bob")
+    add_totp(server, "alice")
+    add_totp(server, "bob")
     page = page_from(TOR)
     start_sign_in(server, page, blocked=True)
     text = page.locator("main").inner_text()

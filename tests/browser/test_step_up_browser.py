@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 
-from tests.browser.conftest import start_sign_in
+from tests.browser.conftest import add_totp, start_sign_in
 from tests.conftest import Provider
 from tests.idp.conftest import LEAKED_PASSWORD, LISTED_ANON, LONDON, TOR
 
@@ -21,20 +21,6 @@ def _signed_in(server, page, username="alice"):
     assert parse_qs(urlparse(page.url).query)["code"][0]
     assert f"Signed in as {username}" in page.locator("main").inner_text()
 
-
-def _add_totp(server, username="alice"):
-    from idp.extensions import db
-    from idp.users import find_user
-
-    with server.app.app_context():
-        from idp.secretbox import seal
-
-        user = find_user(username)
-        secret = pyotp.random_base32(32)
-        user.totp_secret = seal(secret)
-        user.totp_registered_at = server.app.extensions["idp.clock"].now()
-        db.session.commit()
-        return secret
 
 
 def test_registration_with_code_from_the_page(serve, risky_settings, page_from, tmp_path):
@@ -62,7 +48,7 @@ def test_registration_with_code_from_the_page(serve, risky_settings, page_from, 
 def test_risky_sign_in_with_totp(serve, risky_settings, page_from):
     server = serve(risky_settings)
     Provider(server.app).user("alice")
-    secret = _add_totp(server)
+    secret = add_totp(server)
     page = page_from(TOR)
     start_sign_in(server, page)
     page.wait_for_url("**/mfa/verify*")
@@ -77,7 +63,7 @@ def test_risky_sign_in_with_totp(serve, risky_settings, page_from):
 def test_forced_password_change(serve, risky_settings, page_from):
     server = serve(risky_settings)
     Provider(server.app).user("alice", LEAKED_PASSWORD)
-    secret = _add_totp(server)
+    secret = add_totp(server)
     page = page_from(LONDON)
     start_sign_in(server, page, password=LEAKED_PASSWORD)
     page.wait_for_url("**/mfa/verify*")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
+from flask import Request, current_app
+from flask import request as flask_request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -21,6 +28,29 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+class IssuerRequest(FlaskOAuth2Request):
+    """Authlib's request, its URI under the configured issuer instead of the Host header and
+    the socket's scheme. Behind a TLS-terminating proxy every request arrives as plain http,
+    and any Host header may be sent: Authlib refused either as insecure transport (a 500).
+    The issuer, checked at start-up (which warns about plain http that is not loopback),
+    decides the transport, so Authlib's per-request check is given its https form."""
+
+    def __init__(self, request: Request) -> None:
+        issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
+        query = request.query_string.decode("latin-1")
+        path = f"{request.script_root}{request.path}" + (f"?{query}" if query else "")
+        OAuth2Request.__init__(self, method=request.method, uri=f"https://{issuer.netloc}{path}",
+                               headers=request.headers)
+        self.uri = f"{issuer.scheme}://{issuer.netloc}{path}"
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
+class IssuerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        return IssuerRequest(flask_request._get_current_object())  # type: ignore[attr-defined]
+
+
 db = SQLAlchemy(model_class=Base)
-authorization = AuthorizationServer()
+authorization = IssuerAuthorizationServer()
 require_oauth = ResourceProtector()

@@ -166,6 +166,9 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     from .cli import register_commands
 
     register_commands(app)
+    from .fastpath import StaticDocuments
+
+    app.wsgi_app = StaticDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

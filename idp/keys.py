@@ -18,6 +18,10 @@ from .secretbox import is_sealed, reseal, seal, unseal
 
 # How long a worker trusts its idea of the current key; a rotation reaches every worker within it.
 ACTIVE_KEY_CACHE_SECONDS = 30.0
+# How long a worker serves its JWKS document before reading the published kids again. A new
+# key signs nothing until it has been published this long (see `KeyStore.active_key`), so no
+# worker can sign with a key that another worker's JWKS does not show yet.
+JWKS_RECHECK_SECONDS = 1.0
 
 
 def create_key(now: datetime) -> SigningKey:
@@ -59,6 +63,15 @@ _PUBLISHED_KIDS = (
     .where(sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > sa.bindparam("now")))
     .order_by(SigningKey.created_at.desc())
 )
+# The newest key published for at least JWKS_RECHECK_SECONDS and still published: a key
+# retired by a rotation a moment ago signs until its successor has been in every JWKS.
+_SIGNER = (
+    sa.select(SigningKey)
+    .where(SigningKey.created_at <= sa.bindparam("published_since"),
+           sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > sa.bindparam("now")))
+    .order_by(SigningKey.created_at.desc())
+    .limit(1)
+)
 
 
 class KeyStore:
@@ -68,7 +81,8 @@ class KeyStore:
         self._lock = threading.Lock()
         self._parsed: dict[str, RSAKey] = {}
         self._active: tuple[float, str] | None = None
-        self._document: tuple[tuple[str, ...], bytes, str] | None = None
+        # (kids, body, etag, when the kids were read)
+        self._document: tuple[tuple[str, ...], bytes, str, datetime] | None = None
 
     def _parse(self, row: SigningKey) -> RSAKey:
         with self._lock:
@@ -79,22 +93,22 @@ class KeyStore:
             return key
 
     def active_key(self, now: datetime) -> RSAKey:
-        """The key new tokens are signed with (the newest unretired one)."""
+        """The key new tokens are signed with: the newest one published for at least
+        JWKS_RECHECK_SECONDS (the newest unretired one when there is no such key yet)."""
         cached = self._active
         if cached is not None and time.monotonic() - cached[0] < ACTIVE_KEY_CACHE_SECONDS:
             key = self._parsed.get(cached[1])
             if key is not None:
                 return key
-        stmt = (
-            sa.select(SigningKey)
-            .filter_by(retired_at=None)
-            .order_by(SigningKey.created_at.desc())
-            .limit(1)
-        )
-        row = db.session.scalar(stmt)
+        row = db.session.scalar(_SIGNER, {
+            "published_since": now - timedelta(seconds=JWKS_RECHECK_SECONDS), "now": now})
         if row is None:
-            ensure_key(now)
-            row = db.session.scalar(stmt)
+            newest = (sa.select(SigningKey).filter_by(retired_at=None)
+                      .order_by(SigningKey.created_at.desc()).limit(1))
+            row = db.session.scalar(newest)
+            if row is None:
+                ensure_key(now)
+                row = db.session.scalar(newest)
             assert row is not None
         key = self._parse(row)
         self._active = (time.monotonic(), row.kid)
@@ -112,14 +126,28 @@ class KeyStore:
         )
         return [self._parse(row) for row in db.session.scalars(stmt)]
 
+    def fresh_jwks(self, now: datetime) -> tuple[bytes, str] | None:
+        """The JWKS document and ETag while its kids were read under JWKS_RECHECK_SECONDS ago
+        (never an empty set: the first key may be created by another worker at any time)."""
+        cached = self._document
+        if cached is None or not cached[0]:
+            return None
+        age = (now - cached[3]).total_seconds()
+        return (cached[1], cached[2]) if 0 <= age < JWKS_RECHECK_SECONDS else None
+
     def jwks_document(self, now: datetime) -> tuple[bytes, str]:
         """The JWK Set as JSON bytes and its strong ETag, rebuilt when the published kids change."""
+        fresh = self.fresh_jwks(now)
+        if fresh is not None:
+            return fresh
         # A key never changes under its kid, so the list of published kids is the document's
-        # version: one indexed read of a column per request, and a rotation or retirement by
-        # another process shows at the very next request (a TTL would serve stale keys).
+        # version: one indexed read of a column at most every JWKS_RECHECK_SECONDS. A key
+        # signs only once it has been published that long, so every token's kid is in the
+        # document a worker serves; a retired key may be served that much past its window.
         kids = tuple(db.session.connection().scalars(_PUBLISHED_KIDS, {"now": now}))
         cached = self._document
         if cached is not None and cached[0] == kids:
+            self._document = (kids, cached[1], cached[2], now)
             return cached[1], cached[2]
         # The version comes from the same read as the body, so a rotation between the two
         # queries cannot pin an old body to a new version.
@@ -127,7 +155,7 @@ class KeyStore:
         body = json.dumps({"keys": [key.as_dict(private=False) for key in keys]},
                           separators=(",", ":")).encode()
         etag = hashlib.sha256(body).hexdigest()[:32]
-        self._document = (tuple(str(key.kid) for key in keys), body, etag)
+        self._document = (tuple(str(key.kid) for key in keys), body, etag, now)
         return body, etag
 
     def key_set(self, now: datetime) -> KeySet:

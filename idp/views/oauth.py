@@ -33,6 +33,7 @@ from ..decision import (
     record_success,
 )
 from ..extensions import authorization
+from ..fastpath import static_headers
 from ..oauth import Authentication, issuer_parameter
 from ..requestinfo import request_id
 from ..sessions import check_csrf, clock_now
@@ -46,20 +47,15 @@ def _settings() -> Any:
     return current_app.extensions["idp.settings"]
 
 
-# How long a client may reuse the discovery and JWKS documents before asking again (with
-# If-None-Match, answered 304 while nothing changed).
-STATIC_MAX_AGE_SECONDS = 300
-
-
 def _static_json(body: bytes, etag: str) -> Response:
-    """A precomputed JSON document with its strong ETag; 304 when the client holds it."""
+    """A precomputed JSON document with its strong ETag; 304 when the client holds it.
+    Once built, `idp.fastpath` answers it in front of Flask, with the same headers."""
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
         response = Response(body, mimetype="application/json")
     response.set_etag(etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = STATIC_MAX_AGE_SECONDS
+    response.headers.extend(static_headers(_settings().issuer.startswith("https://")))
     return response
 
 

@@ -6,20 +6,44 @@ from datetime import timedelta
 
 import jwt
 
+from tests.conftest import Provider
 
-def test_oidcc_server_rotate_keys(provider):
+
+def _frozen_provider(make_app):
+    from datetime import UTC, datetime
+
+    from idp.clock import FrozenClock
+
+    # Real time, frozen: relying parties check exp against the wall clock.
+    clock = FrozenClock(datetime.now(UTC))
+    return Provider(make_app(clock=clock)), clock
+
+
+def _rotate_elsewhere(app, publish_for=timedelta(hours=1)):
+    """As `idp keys rotate` would from another process; then this worker's idea of the
+    active key expires (ACTIVE_KEY_CACHE_SECONDS), its JWKS cache does not."""
     from idp.extensions import db
     from idp.keys import rotate
 
+    with app.app_context():
+        kid = rotate(app.extensions["idp.clock"].now(), publish_for).kid
+        app.extensions["idp.keys"].forget_active()
+        db.session.remove()
+    return kid
+
+
+def test_oidcc_server_rotate_keys(make_app):
+    from idp.keys import JWKS_RECHECK_SECONDS
+
+    provider, clock = _frozen_provider(make_app)
     provider.user()
     rp = provider.rp()
     old_token = rp.tokens()["id_token"]
     old_kid = jwt.get_unverified_header(old_token)["kid"]
     app = provider.app
-    with app.app_context():
-        rotate(app.extensions["idp.clock"].now(), timedelta(hours=1))
-        app.extensions["idp.keys"].forget_active()
-        db.session.remove()
+    clock.advance(minutes=1)
+    _rotate_elsewhere(app)
+    clock.advance(seconds=JWKS_RECHECK_SECONDS)
     rp2 = provider.rp()
     new_token = rp2.tokens()["id_token"]
     new_kid = jwt.get_unverified_header(new_token)["kid"]
@@ -28,6 +52,34 @@ def test_oidcc_server_rotate_keys(provider):
     assert kids == [new_kid, old_kid]
     assert rp.verify_id_token(old_token)["sub"]
     assert rp2.verify_id_token(new_token)["sub"]
+
+
+def test_a_new_key_signs_only_once_every_served_jwks_shows_it(make_app):
+    """Workers read the published kids at most every JWKS_RECHECK_SECONDS; a rotated key
+    signs nothing before that, so a token's kid is always in the JWKS a worker serves."""
+    from idp.keys import JWKS_RECHECK_SECONDS
+
+    provider, clock = _frozen_provider(make_app)
+    provider.user()
+    app = provider.app
+    client = app.test_client()
+    old_kid = jwt.get_unverified_header(provider.rp().tokens()["id_token"])["kid"]
+    clock.advance(minutes=1)
+    before = client.get("/jwks.json")
+    assert [k["kid"] for k in before.get_json()["keys"]] == [old_kid]
+    new_kid = _rotate_elsewhere(app)
+    clock.advance(seconds=JWKS_RECHECK_SECONDS / 2)
+    # This worker still serves the document it read; tokens are still signed with a key in it.
+    assert client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]}
+                      ).status_code == 304
+    token = provider.rp().tokens()["id_token"]
+    assert jwt.get_unverified_header(token)["kid"] == old_kid
+    clock.advance(seconds=JWKS_RECHECK_SECONDS / 2)
+    after = client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert [k["kid"] for k in after.get_json()["keys"]] == [new_kid, old_kid]
+    app.extensions["idp.keys"].forget_active()
+    assert jwt.get_unverified_header(provider.rp().tokens()["id_token"])["kid"] == new_kid
 
 
 def test_retired_key_leaves_jwks_after_publish_window(provider):
@@ -62,27 +114,6 @@ def test_jwks_answers_304_to_its_etag(client, provider):
     assert again.headers["ETag"] == first.headers["ETag"]
     other = client.get("/jwks.json", headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.get_json() == first.get_json()
-
-
-def test_jwks_changes_at_once_when_another_process_rotates(client, provider):
-    from idp.extensions import db
-    from idp.keys import rotate
-
-    app = provider.app
-    with app.app_context():
-        app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
-        db.session.remove()
-    before = client.get("/jwks.json")
-    assert len(before.get_json()["keys"]) == 1
-    with app.app_context():
-        # As `idp keys rotate` would from another process: this worker's caches are untouched.
-        new_kid = rotate(app.extensions["idp.clock"].now(), timedelta(hours=1)).kid
-        db.session.remove()
-    after = client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
-    assert after.status_code == 200
-    assert after.headers["ETag"] != before.headers["ETag"]
-    assert [k["kid"] for k in after.get_json()["keys"]][0] == new_kid
-    assert len(after.get_json()["keys"]) == 2
 
 
 def test_retired_key_leaves_the_served_jwks_when_its_window_ends(make_app):

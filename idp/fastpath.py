@@ -1,0 +1,90 @@
+"""The discovery and JWKS documents answered in front of Flask, as precomputed bytes.
+
+Both are the same bytes for every client, fetched by every relying party and library on
+start-up and on every unknown kid. Through Flask such an answer costs several times the
+work itself (a request context, the hooks, Werkzeug's request and response objects); here
+it is a dictionary lookup and a `start_response`. What Flask's path would add is added
+here too: the security headers, the request's log line and its
+`idp_request_duration_seconds` sample under the same endpoint name. Anything this module
+cannot answer from memory (the first request of a worker, a JWKS whose kids are due to be
+read again, another method) goes to Flask, which builds the document.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.http import parse_etags
+
+from .metrics import REQUEST_SECONDS
+
+request_log = logging.getLogger("idp.request")
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+JWKS_PATH = "/jwks.json"
+# Path -> the Flask endpoint that serves it, the name its metrics and logs carry.
+ENDPOINTS = {DISCOVERY_PATH: "oauth.discovery", JWKS_PATH: "oauth.jwks"}
+# How long a client may reuse either document before asking again (with If-None-Match,
+# answered 304 while nothing changed).
+STATIC_MAX_AGE_SECONDS = 300
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def static_headers(https: bool) -> list[tuple[str, str]]:
+    """Headers of both documents, whichever path serves them. Public documents: any origin
+    may read them (a browser-based relying party fetches both)."""
+    headers = [("Cache-Control", f"public, max-age={STATIC_MAX_AGE_SECONDS}"),
+               ("Access-Control-Allow-Origin", "*"),
+               ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+    if https:
+        headers.append(("Strict-Transport-Security", "max-age=63072000"))
+    return headers
+
+
+class StaticDocuments:
+    """WSGI middleware: GET and HEAD of the two documents, when in memory, without Flask."""
+
+    def __init__(self, app: Any, wsgi_app: WsgiApp) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.headers = static_headers(app.extensions["idp.settings"].issuer.startswith("https://"))
+        self.clock = app.extensions["idp.clock"]
+        self.keys = app.extensions["idp.keys"]
+
+    def document(self, path: str) -> tuple[bytes, str] | None:
+        if path == JWKS_PATH:
+            return self.keys.fresh_jwks(self.clock.now())  # type: ignore[no-any-return]
+        return self.app.extensions.get("idp.discovery")  # type: ignore[no-any-return]
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        endpoint = ENDPOINTS.get(path)
+        method = environ.get("REQUEST_METHOD", "")
+        if endpoint is None or method not in ("GET", "HEAD"):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        document = self.document(path)
+        if document is None:
+            return self.wsgi_app(environ, start_response)
+        body, etag = document
+        held = environ.get("HTTP_IF_NONE_MATCH")
+        headers = [*self.headers, ("ETag", f'"{etag}"')]
+        if held and parse_etags(held).contains_weak(etag):
+            status, body = 304, b""
+            start_response("304 NOT MODIFIED", headers)
+        else:
+            status = 200
+            start_response("200 OK", [*headers, ("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
+        seconds = time.perf_counter() - started
+        REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
+        request_log.info("request", extra={
+            "request_id": str(uuid.uuid4()), "method": method, "path": path,
+            "status": status, "duration_ms": round(seconds * 1000, 2)})
+        return [] if method == "HEAD" else [body]

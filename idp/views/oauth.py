@@ -164,15 +164,15 @@ STRICT_PARAMETERS = ("redirect_uri", "response_type", "response_mode", "scope", 
                      "grant_type", "code_challenge", "code_challenge_method", "prompt",
                      "max_age", "acr_values", "token_type_hint", "code_verifier")
 _STRICT_VALUE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+_STRICT_NAMES = frozenset(STRICT_PARAMETERS)
 
 
 @bp.before_request
 def refuse_malformed_parameters() -> Any:
     """A protocol parameter outside RFC 6749's characters is invalid_request, never a 500."""
-    for name in STRICT_PARAMETERS:
-        for value in request.values.getlist(name):
-            if not _STRICT_VALUE.fullmatch(value):
-                return _malformed(f"The '{name}' parameter holds characters it may not hold.")
+    for name, value in request.values.items(multi=True):
+        if name in _STRICT_NAMES and not _STRICT_VALUE.fullmatch(value):
+            return _malformed(f"The '{name}' parameter holds characters it may not hold.")
     return None
 
 

@@ -23,7 +23,7 @@ from risk.detections import user_reported
 from risk.errors import FeedError
 from risk.vocabulary import RiskDetail, RiskEventType, RiskState
 
-from . import backchannel, notify, riskops
+from . import backchannel, notify, risk_engine, user_risk
 from .errors import InvalidCredentials, PasswordPolicyError
 from .extensions import db
 from .models import RecoveryCode, RiskDetection, SignIn, User, UserRisk
@@ -57,7 +57,7 @@ def new_password_problem(user: User | None, new: str, confirm: str) -> str | Non
         hasher.check_policy(new)
     except PasswordPolicyError as exc:
         return str(exc)
-    leaked = riskops.engine().feeds.leaked_passwords
+    leaked = risk_engine.engine().feeds.leaked_passwords
     try:
         seen = leaked.count(new) if leaked is not None else 0
     except FeedError as exc:
@@ -88,7 +88,7 @@ def apply_new_password(user: User, new: str, *, keep_sid: str | None,
     revoke_sessions(user.id, except_sid=keep_sid, reason=_session_end_reason(user, detail,
                                                                              event))
     if detail is not None:
-        riskops.remediate(user.id, detail, initiated_by=user.username)
+        user_risk.remediate(user.id, detail, initiated_by=user.username)
     tell_user(user, event)
 
 
@@ -220,7 +220,7 @@ def report_not_me(data: dict[str, Any]) -> bool:
         RiskDetection.user_id == user.id, RiskDetection.correlation_id == correlation_id,
         RiskDetection.risk_event_type == RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY.value))
     if already is None:
-        riskops.raise_user_detection(user.id, user_reported(event=EVENTS[data["e"]]),
+        user_risk.raise_user_detection(user.id, user_reported(event=EVENTS[data["e"]]),
                                      correlation_id=correlation_id,
                                      initiated_by=user.username, source="user")
     revoke_sessions(user.id, reason=backchannel.USER_REPORTED)

@@ -14,11 +14,11 @@ from flask import current_app
 from risk.detections import admin_confirmed_compromised
 from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState
 
-from . import backchannel, riskops
+from . import backchannel, user_risk
 from .errors import IdpError
 from .extensions import db
 from .models import RiskDetection, RiskHistory, User, UserRisk
-from .sessions import revoke_sessions
+from .sessions import clock_now, revoke_sessions
 from .users import delete_user, reset_second_factors, set_disabled, set_password
 
 # Closed by the user's own remediation: an admin cannot reopen these.
@@ -54,8 +54,8 @@ def dismiss(user_id: str, admin: str) -> None:
     """Dismiss all of a user's risk (Graph: dismiss riskyUsers)."""
     get_user(user_id)
     detail = RiskDetail.ADMIN_DISMISSED_ALL_RISK_FOR_USER
-    riskops.close_detections(user_id, state=RiskState.DISMISSED, detail=detail)
-    riskops.recompute(user_id, initiated_by=admin, activity="dismissed", detail=detail,
+    user_risk.close_detections(user_id, state=RiskState.DISMISSED, detail=detail)
+    user_risk.recompute(user_id, initiated_by=admin, activity="dismissed", detail=detail,
                       state=RiskState.DISMISSED)
 
 
@@ -63,8 +63,8 @@ def confirm_safe(user_id: str, admin: str) -> None:
     """Confirm the user's risky sign-ins were the user (every active detection is safe)."""
     get_user(user_id)
     detail = RiskDetail.ADMIN_CONFIRMED_SIGNIN_SAFE
-    riskops.close_detections(user_id, state=RiskState.CONFIRMED_SAFE, detail=detail)
-    riskops.recompute(user_id, initiated_by=admin, activity="confirmedSafe", detail=detail,
+    user_risk.close_detections(user_id, state=RiskState.CONFIRMED_SAFE, detail=detail)
+    user_risk.recompute(user_id, initiated_by=admin, activity="confirmedSafe", detail=detail,
                       state=RiskState.CONFIRMED_SAFE)
 
 
@@ -72,14 +72,14 @@ def confirm_compromised(user_id: str, admin: str) -> None:
     """Confirm the account is compromised: user risk becomes high until remediated."""
     get_user(user_id)
     detail = RiskDetail.ADMIN_CONFIRMED_USER_COMPROMISED
-    rows = riskops.store_detections(user_id, str(uuid.uuid4()),
+    rows = user_risk.store_detections(user_id, str(uuid.uuid4()),
                                     [admin_confirmed_compromised(admin=admin)], None,
                                     source="admin")
     for row in rows:
         row.risk_state = RiskState.CONFIRMED_COMPROMISED.value
         row.risk_detail = detail.value
     db.session.commit()
-    riskops.recompute(user_id, initiated_by=admin, activity="confirmedCompromised",
+    user_risk.recompute(user_id, initiated_by=admin, activity="confirmedCompromised",
                       detail=detail, state=RiskState.CONFIRMED_COMPROMISED)
     # Whoever holds the account now holds its sessions: end them, and tell every app at
     # once (as continuous access evaluation does) instead of waiting for tokens to expire.
@@ -105,7 +105,7 @@ def temporary_password(user_id: str, admin: str) -> str:
     set_password(current_app._get_current_object(), user, password,  # type: ignore[attr-defined]
                  temporary=True)
     revoke_sessions(user_id, reason=backchannel.TEMPORARY_PASSWORD)
-    riskops.remediate(user_id, RiskDetail.ADMIN_GENERATED_TEMPORARY_PASSWORD,
+    user_risk.remediate(user_id, RiskDetail.ADMIN_GENERATED_TEMPORARY_PASSWORD,
                       initiated_by=admin)
     return password
 
@@ -164,9 +164,9 @@ def detection_action(detection_id: str, action: str, admin: str) -> RiskDetectio
     elif row.risk_state not in {s.value for s in ACTIVE_STATES}:
         raise ActionRefused("the detection is not active")
     row.risk_state, row.risk_detail = state.value, detail.value
-    row.last_updated_at = riskops.now()
+    row.last_updated_at = clock_now()
     db.session.commit()
-    riskops.recompute(row.user_id, initiated_by=admin, activity=activity, detail=detail,
+    user_risk.recompute(row.user_id, initiated_by=admin, activity=activity, detail=detail,
                       note=f"{row.risk_event_type} detection {row.id}")
     return row
 
@@ -184,9 +184,9 @@ def remove_passkey(user_id: str, passkey_id: str, admin: str) -> str | None:
 
 def _history(user_id: str, admin: str, activity: str) -> None:
     """Log an action that leaves the user's risk as it is."""
-    state = db.session.get(UserRisk, user_id) or riskops.recompute(user_id)
+    state = db.session.get(UserRisk, user_id) or user_risk.recompute(user_id)
     db.session.add(RiskHistory(
-        user_id=user_id, at=riskops.now(), initiated_by=admin, activity=activity,
+        user_id=user_id, at=clock_now(), initiated_by=admin, activity=activity,
         risk_level=state.risk_level, risk_state=state.risk_state,
         risk_detail=state.risk_detail,
     ))

@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         with app.app_context():
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
     init_oauth(app)
-    from .riskops import load_engine, on_refresh_token_reuse
+    from .risk_engine import load_engine
+    from .user_risk import on_refresh_token_reuse
 
     app.extensions["idp.risk"] = load_engine(app)
     app.extensions["idp.on_refresh_reuse"] = on_refresh_token_reuse
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault(
                 "Content-Security-Policy",
-                "default-src 'none'; style-src 'self' 'unsafe-inline'; "
+                "default-src 'none'; style-src 'self'; "
                 f"{scripts}img-src {images}; "
                 f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
             )

@@ -24,10 +24,11 @@ from risk.policy import (
 )
 from risk.policy import evaluate as evaluate_policies
 
-from . import riskops
+from . import risk_engine, user_risk
 from .extensions import db
 from .models import SsoSession, User
 from .requestinfo import client_ip, device_id, request_id, user_agent
+from .sessions import clock_now
 
 ACR_PASSWORD = "urn:idp:acr:password"
 ACR_MFA = "urn:idp:acr:mfa"
@@ -82,7 +83,7 @@ def blocked_page(code: int | None, reason: str | None, correlation_id: str,
     plain, default_advice = plain_reason(code, reason)
     return render_template("blocked.html", code=code, reason=plain,
                            advice=advice or default_advice, correlation_id=correlation_id,
-                           request_id=request_id(), now=riskops.now()), 403
+                           request_id=request_id(), now=clock_now()), 403
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def build_context(*, kind: SignInKind, user: User | None, username: str, client_
                   password_valid: bool | None = None) -> SignInContext:
     """The frozen sign-in context the risk engine evaluates."""
     return SignInContext(
-        correlation_id=correlation_id, time=riskops.now(), ip=client_ip(),
+        correlation_id=correlation_id, time=clock_now(), ip=client_ip(),
         user_agent=user_agent(), client_id=client_id, username=username,
         user_id=user.id if user else None, kind=kind, password_valid=password_valid,
         device_id=device_id(), password=password,
@@ -122,15 +123,15 @@ def summarize(assessment: Assessment, sid: str | None) -> dict[str, Any]:
 
 def assess(ctx: SignInContext, user: User | None, sid: str | None) -> dict[str, Any]:
     """Run the engine on a sign-in, store what it detected, and summarise it for the flow."""
-    assessment = riskops.engine().evaluate(ctx)
+    assessment = risk_engine.engine().evaluate(ctx)
     detections = assessment.detections
     if ctx.kind is SignInKind.MFA_FAILED:
         # The sign-in's own detections were stored when its password was checked.
         detections = assessment.user_detections
     # Detections of wrong-password attempts are not the user's risk: anyone can type a name.
     if user is not None and ctx.password_valid is not False and detections:
-        riskops.store_detections(user.id, ctx.correlation_id, detections, assessment.ip_info)
-        riskops.recompute(user.id)
+        user_risk.store_detections(user.id, ctx.correlation_id, detections, assessment.ip_info)
+        user_risk.recompute(user.id)
     return summarize(assessment, sid)
 
 
@@ -144,7 +145,7 @@ def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
         detections=(), not_evaluated=(), ip_info=info, trusted_location=summary["trusted"],
         features=frozenset((k, v) for k, v in summary["features"]), evaluated_at=ctx.time,
     )
-    riskops.engine().repository.record(ctx, info, assessment, True)
+    risk_engine.engine().repository.record(ctx, info, assessment, True)
 
 
 def _start_grace_period(user: User) -> None:
@@ -153,7 +154,7 @@ def _start_grace_period(user: User) -> None:
     if (policy.state == "on" and not user.has_second_factor
             and user.mfa_grace_started_at is None
             and in_scope(policy, frozenset(user.groups or ()))):
-        user.mfa_grace_started_at = riskops.now()
+        user.mfa_grace_started_at = clock_now()
         db.session.commit()
 
 
@@ -197,7 +198,7 @@ def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: boo
     )
     decision = evaluate_policies(
         settings.policies, sign_in_level=Level.parse(risk["level"]),
-        user_level=riskops.user_risk(user.id), subject=subject, now=riskops.now(),
+        user_level=user_risk.current_level(user.id), subject=subject, now=clock_now(),
     )
     # The acr claim says what the user did, whatever was asked for.
     if subject.passkey_in_flow or subject.passkey_in_session:

@@ -21,7 +21,7 @@ from mfa import passkey
 from mfa.errors import MalformedPasskeyResponse, PasskeyError, PasskeyRejected, SignCountRegressed
 from risk.vocabulary import RiskDetail
 
-from . import backchannel, riskops
+from . import backchannel, user_risk
 from .extensions import db
 from .models import User, WebAuthnCredential
 from .sessions import clock_now, revoke_sessions
@@ -210,7 +210,7 @@ def remediate_user_risk(user: User, *, keep_sid: str, correlation_id: str) -> No
     remediation" for passwordless users): the user's other sessions and refresh tokens end,
     as after a secure password change, and the risk is remediated in its history."""
     revoke_sessions(user.id, except_sid=keep_sid, reason=backchannel.RISK_REMEDIATION)
-    riskops.remediate(user.id, RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
+    user_risk.remediate(user.id, RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
                       initiated_by=user.username)
     log.info("user risk remediated by a passkey sign-in", extra={
         "user_id": user.id, "correlation_id": correlation_id})

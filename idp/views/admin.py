@@ -37,7 +37,7 @@ from markupsafe import Markup, escape
 from risk.policy import grace_deadline, in_scope
 from risk.vocabulary import RiskEventType
 
-from .. import admin_actions, claims, flows, headline, passkeys, posture, riskops, worldmap
+from .. import admin_actions, claims, flows, headline, passkeys, posture, risk_engine, worldmap
 from ..clients import delete_client, ensure_own_client, find_client, rotate_secret
 from ..consent import allowed_apps
 from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
@@ -52,7 +52,7 @@ from ..models import (
     User,
     UserRisk,
 )
-from ..sessions import check_csrf, current_sso, current_user
+from ..sessions import check_csrf, clock_now, current_sso, current_user
 from ..simulate import candidate_from_mapping, format_report, simulate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -155,7 +155,7 @@ def _buckets(days: int) -> tuple[date, int, int]:
     30) and the number of bars, ending today."""
     size = 1 if days <= 30 else 7 if days <= 90 else 30
     count = -(-days // size)
-    first = riskops.now().date() - timedelta(days=count * size - 1)
+    first = clock_now().date() - timedelta(days=count * size - 1)
     return first, size, count
 
 
@@ -166,7 +166,7 @@ def detection_counts(days: int) -> Bars:
     """Detections by type per bar of the period: each bar's first day, the types that
     fired (vocabulary order), and the counts."""
     first, size, count = _buckets(days)
-    since = datetime.combine(first, datetime.min.time(), tzinfo=riskops.now().tzinfo)
+    since = datetime.combine(first, datetime.min.time(), tzinfo=clock_now().tzinfo)
     bars: list[Counter[str]] = [Counter() for _ in range(count)]
     day_of = sa.func.date(RiskDetection.detected_at)
     if db.session.get_bind().dialect.name == "postgresql":
@@ -240,7 +240,7 @@ def chart_legend(counts: Bars) -> list[tuple[str, str, int]]:
 @admin_required
 def overview() -> Any:
     days = headline.period_days(request.args.get("days"))
-    now = riskops.now()
+    now = clock_now()
     since = now - timedelta(days=days)
     risky = dict(db.session.execute(
         sa.select(UserRisk.risk_level, sa.func.count()).where(
@@ -269,7 +269,7 @@ def overview() -> Any:
         world=worldmap.world_map({loc.country: loc.count for loc in locations},
                                  f"Risky sign-ins by country, last {days} days"),
         recommendations=active[:3], more_recommendations=len(active) > 3,
-        tuning=headline.tuning(since, now, riskops.engine().settings, _settings().policies),
+        tuning=headline.tuning(since, now, risk_engine.engine().settings, _settings().policies),
     )
 
 
@@ -317,7 +317,7 @@ def registration_campaign() -> Any:
     # The passkeys in one more query, not one per user.
     rows = db.session.scalars(sa.select(User).options(sa.orm.selectinload(User.passkeys))
                               .order_by(User.username).limit(5000)).all()
-    now = riskops.now()
+    now = clock_now()
     without, counts = [], Counter[str]()
     for user in rows:
         kind = "passkey" if user.has_passkey else "totp" if user.has_totp else "none"
@@ -517,7 +517,7 @@ def _parse_time(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=riskops.now().tzinfo)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=clock_now().tzinfo)
 
 
 @bp.get("/signins")
@@ -565,7 +565,7 @@ def whatif() -> Any:
             try:
                 candidate = candidate_from_mapping(tomllib.loads(candidate_text),
                                                    _settings().policies)
-                report = format_report(simulate(candidate, days, riskops.now()))
+                report = format_report(simulate(candidate, days, clock_now()))
             except tomllib.TOMLDecodeError as exc:
                 error = f"The candidate is not valid TOML: {exc}"
             except ConfigError as exc:

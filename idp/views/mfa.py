@@ -14,7 +14,7 @@ from mfa.errors import InvalidCode, InvalidRecoveryCode, PasskeyError, ReplayedC
 from risk.policy import ANY, PHISHING_RESISTANT, USER_RISK, Action, Decision, Result
 from risk.vocabulary import RiskDetail, RiskState, Scope
 
-from .. import authflow, passkeys, riskops
+from .. import authflow, passkeys, user_risk
 from ..accounts import bind_totp, tell_user
 from ..authflow import AuthFlow, Step, StepContext
 from ..claims import requested_acr_values
@@ -101,10 +101,10 @@ def _after_second_factor(flow: AuthFlow, user: User, sso: SsoSession) -> None:
     """Remediate what the factor just passed answers: the sign-in's risk when the challenge
     was risk-driven, and user risk when the policies count this passkey as its remediation."""
     if flow.mfa_risk_driven:
-        riskops.close_detections(user.id, state=RiskState.REMEDIATED,
+        user_risk.close_detections(user.id, state=RiskState.REMEDIATED,
                                  detail=RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
                                  correlation_id=flow.correlation_id, scope=Scope.SIGN_IN)
-        riskops.recompute(user.id, activity="mfaPassed",
+        user_risk.recompute(user.id, activity="mfaPassed",
                           detail=RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY)
         tell_user(user, "risky_sign_in", correlation_id=flow.correlation_id)
     if flow.passkey_passed and _context(flow, user, sso).judgement.decision.result_of(

@@ -257,7 +257,7 @@ def test_remediated_compromise_tells_the_other_sessions_clients(make_app, risky_
                                                                 clock, receiver):
     """A compromised account is remediated by a secured password change in a new session:
     the apps of every other session get a logout token, the new session's app none."""
-    from idp import riskops
+    from idp import user_risk
     from risk.detections import admin_confirmed_compromised
 
     stepup = StepUp(make_app(risky_settings, clock=clock), clock)
@@ -267,7 +267,7 @@ def test_remediated_compromise_tells_the_other_sessions_clients(make_app, risky_
     laptop.browser.environ_base["HTTP_X_FORWARDED_FOR"] = LONDON
     laptop_sid = laptop.verify_id_token(laptop.tokens("alice", "first-password-1")[
         "id_token"])["sid"]
-    stepup.with_app(lambda: riskops.raise_user_detection(
+    stepup.with_app(lambda: user_risk.raise_user_detection(
         user_id, admin_confirmed_compromised(admin="root"), correlation_id="c"))
     phone = logout_rp(stepup, receiver.url)
     phone.browser.environ_base["HTTP_X_FORWARDED_FOR"] = LONDON

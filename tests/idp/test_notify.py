@@ -81,10 +81,10 @@ def notifying(make_app, risky_settings, clock):
 
 def raise_to_high(stepup, user_id):
     """A high user-risk detection, as an administrator's confirmation stores one."""
-    from idp import riskops
+    from idp import user_risk
     from risk.detections import admin_confirmed_compromised
 
-    stepup.with_app(lambda: riskops.raise_user_detection(
+    stepup.with_app(lambda: user_risk.raise_user_detection(
         user_id, admin_confirmed_compromised(admin="root"), correlation_id=str(uuid.uuid4()),
         initiated_by="root", source="admin"))
 

@@ -445,7 +445,7 @@ def test_password_alone_cannot_add_a_passkey_to_a_totp_user(stepup):
 
 
 def test_passkey_remediates_user_risk_without_a_password(stepup):
-    from idp.riskops import raise_user_detection
+    from idp.user_risk import raise_user_detection
     from risk.detections import anomalous_token
 
     user_id = stepup.user()
@@ -474,7 +474,7 @@ def test_passkey_remediates_user_risk_without_a_password(stepup):
 
 
 def test_totp_at_user_risk_still_leads_to_a_password_change(stepup):
-    from idp.riskops import raise_user_detection
+    from idp.user_risk import raise_user_detection
     from risk.detections import anomalous_token
 
     stepup.user()

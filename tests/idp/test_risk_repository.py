@@ -1,7 +1,7 @@
 """One contract for sign-in history: the in-memory repository and the SQL one must agree.
 
 Every scenario runs against `risk.repository.InMemoryHistoryRepository` and against
-`idp.riskops.SqlHistoryRepository` on each database backend. The two learn failures
+`idp.risk_repository.SqlHistoryRepository` on each database backend. The two learn failures
 differently: the in-memory one through `record()`, the SQL one from the sign-in log, so
 the harnesses below write a failure the way each side would see it in production.
 """
@@ -159,7 +159,7 @@ def h(request: pytest.FixtureRequest, database_url: str) -> Any:
     if not database_url:
         yield Harness(InMemoryHistoryRepository())
         return
-    from idp.riskops import SqlHistoryRepository
+    from idp.risk_repository import SqlHistoryRepository
 
     request.getfixturevalue("db")  # enters the app context for the whole test
     yield SqlHarness(SqlHistoryRepository())
@@ -439,7 +439,7 @@ def test_record_of_a_blocked_or_anonymous_sign_in_stores_no_history(h: Harness) 
 def test_concurrent_records_for_one_user_lose_no_count(app: Any) -> None:
     from idp.extensions import db
     from idp.models import UserFeature, UserHistory
-    from idp.riskops import SqlHistoryRepository
+    from idp.risk_repository import SqlHistoryRepository
 
     per_thread = 20
     with app.app_context():
@@ -480,15 +480,15 @@ def test_concurrent_records_for_one_user_lose_no_count(app: Any) -> None:
 def test_each_process_sees_the_others_novelty_counts_once_its_copy_expires(
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from idp import riskops
+    from idp import risk_repository
 
     with app.app_context():
-        first = SqlHarness(riskops.SqlHistoryRepository())
-        second = SqlHarness(riskops.SqlHistoryRepository(), ids=first.ids)
+        first = SqlHarness(risk_repository.SqlHistoryRepository())
+        second = SqlHarness(risk_repository.SqlHistoryRepository(), ids=first.ids)
         assert second.repo.novelty_counts().counters == {}
         first.succeed("alice", T0, observed=(("asn", False, Seen.NEW),))
         # Its own sign-ins at once, the other worker's only after the cache time.
         assert first.repo.novelty_counts().counters["learned.asn.f.new"] == 1
         assert second.repo.novelty_counts().counters == {}
-        monkeypatch.setattr(riskops, "NOVELTY_COUNTS_SECONDS", -1.0)
+        monkeypatch.setattr(risk_repository, "NOVELTY_COUNTS_SECONDS", -1.0)
         assert second.repo.novelty_counts().counters["learned.asn.f.new"] == 1

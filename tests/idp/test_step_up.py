@@ -153,11 +153,11 @@ def test_password_change_revokes_other_sessions(stepup):
     laptop = stepup.browser_rp(LONDON)
     laptop_tokens = laptop.tokens("alice", "first-password-1")
     # The password leaks; the admin marks it so by setting the user's risk through a detection.
-    from idp import riskops
+    from idp import user_risk
     from risk.detections import admin_confirmed_compromised
 
     user_id = stepup.with_app(lambda: User.query.filter_by(username="alice").one().id)
-    stepup.with_app(lambda: riskops.raise_user_detection(
+    stepup.with_app(lambda: user_risk.raise_user_detection(
         user_id, admin_confirmed_compromised(admin="root"), correlation_id="c"))
     phone = stepup.browser_rp(LONDON)
     challenge = phone.sign_in("alice", "first-password-1")

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import Token
-from idp.openapi import document
+from idp.views.api.openapi import document
 from tests.idp.test_api_support import API, AdminApi
 
 # Every operation of the document except the document itself, with its path made concrete.

@@ -113,16 +113,16 @@ def _lines(response):
 
 
 def test_export_sign_ins_oldest_first_in_batches(stepup, monkeypatch):
-    from idp.views import api
+    from idp.views.api import export
 
     _three_sign_ins(stepup)
     admin = AdminApi(stepup)
     listed = admin.value("/auditLogs/signIns")
     # Batches smaller than the log, so the keyset between batches is exercised.
-    monkeypatch.setattr(api, "EXPORT_BATCH", 2)
+    monkeypatch.setattr(export, "EXPORT_BATCH", 2)
     exported = _lines(admin.get("/export/signIns.jsonl"))
     assert exported == list(reversed(listed))
-    monkeypatch.setattr(api, "EXPORT_BATCH", 3)
+    monkeypatch.setattr(export, "EXPORT_BATCH", 3)
     assert _lines(admin.get("/export/signIns.jsonl")) == exported
     since = _lines(admin.get("/export/signIns.jsonl", {"since": "2026-03-02T09:01:00Z"}))
     assert [s["status"]["errorCode"] for s in since] == [50126, 50076]

@@ -415,7 +415,7 @@ def keys_list(app: Flask) -> None:
 @config_option
 def serve(config: str | None, host: str, port: int, workers: int | None,
           threads: int | None) -> None:
-    """Serve the provider with gunicorn."""
+    """Serve the provider with gunicorn (or granian: [server] engine)."""
     from .migrate import check_current
 
     app = build_app(config)
@@ -423,11 +423,18 @@ def serve(config: str | None, host: str, port: int, workers: int | None,
         problem = check_current(app.config["SQLALCHEMY_DATABASE_URI"])
     if problem:
         _fail(problem)
-    from .serve import gunicorn_options, run_gunicorn
+    from .extensions import db
+    from .serve import gunicorn_options, run_granian, run_gunicorn
 
+    server = app.extensions["idp.settings"].server
+    with app.app_context():
+        # The workers make their own connections; none of this process's may reach them.
+        db.engine.dispose()
     try:
-        options = gunicorn_options(app.extensions["idp.settings"].server, host, port, workers,
-                                   threads)
+        if server.engine == "granian":
+            run_granian(config, server, host, port, workers, threads)
+            return
+        options = gunicorn_options(server, host, port, workers, threads)
     except IdpError as exc:
         _fail(f"configuration error: {exc}")
         return

@@ -163,8 +163,12 @@ def _check_redis_url(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """`idp serve` (gunicorn); command-line options override these."""
+    """`idp serve`; command-line options override these."""
 
+    # gunicorn (threaded workers; a stalled request body gives its thread back after the
+    # read timeout) or granian (HTTP in Rust, far less CPU a request; a stalled request body
+    # holds its thread until the client leaves, so it belongs behind a buffering proxy).
+    engine: str = _opt("gunicorn", choices=("gunicorn", "granian"))
     workers: int = _opt(2, low=1, high=64)
     threads: int = _opt(8, low=1, high=256)
     timeout_seconds: int = _opt(60, low=1, high=3600)

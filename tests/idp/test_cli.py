@@ -280,6 +280,22 @@ def test_unknown_gunicorn_setting_stops_serve_in_one_line(tmp_path, database_url
         "idp: configuration error: server.gunicorn.workerz: not a gunicorn setting"]
 
 
+@pytest.mark.parametrize(("server", "message"), [
+    ('engine = "uwsgi"', "server.engine: must be one of"),
+    ('engine = "granian"\n[server.gunicorn]\nmax_requests = 10',
+     "server.gunicorn: gunicorn settings, but server.engine is granian"),
+])
+def test_server_engine_mistakes_stop_serve_in_one_line(tmp_path, database_url, server, message):
+    path = tmp_path / "idp.toml"
+    path.write_text(f'secret_key = "test-secret-key-0123456789"\n'
+                    f'database_url = "{database_url}"\n[server]\n{server}\n')
+    run("db", "upgrade", "--config", str(path))  # refused too when the engine is unknown
+    result = run("serve", "--config", str(path), "--port", "5996")
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("idp: configuration error: ") and message in line, line
+
+
 def _user_row(database_url, name):
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""`idp serve` as operators run it: real gunicorn processes, real sockets."""
+"""`idp serve` as operators run it: real gunicorn (or granian) processes, real sockets."""
 
 from __future__ import annotations
 
@@ -21,12 +21,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    """`idp serve` with one worker of four threads on a migrated SQLite database."""
+@pytest.fixture(params=["gunicorn", "granian"])
+def server(request, tmp_path: Path):
+    """`idp serve` with one worker of four threads on a migrated SQLite database, with
+    each server engine."""
     config = tmp_path / "idp.toml"
     config.write_text('secret_key = "serve-test-secret-key-0123"\n'
-                      f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n')
+                      f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
+                      f'[server]\nengine = "{request.param}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     subprocess.run([sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
                    check=True, env=env, capture_output=True, timeout=120)

@@ -96,8 +96,11 @@ ROW_TITLES = {
     "discovery": "discovery",
     "sign_in": "full sign-in (authorize, login, code, token, userinfo)",
 }
-TARGETS = ("ours-sqlite", "ours-postgresql", "node")
+TARGETS = ("ours-sqlite", "ours-postgresql", "ours-granian-sqlite", "ours-granian-postgresql",
+           "node")
 TARGET_TITLES = {"ours-sqlite": "ours SQLite", "ours-postgresql": "ours PostgreSQL",
+                 "ours-granian-sqlite": "ours granian SQLite",
+                 "ours-granian-postgresql": "ours granian PostgreSQL",
                  "node": "node oidc-provider"}
 
 
@@ -562,10 +565,12 @@ def idp(*args: str, env: Mapping[str, str], stdin: str | None = None) -> str:
     return done.stdout
 
 
-def ours_config(port: int, url: str, argon2: tuple[int, int, int] | None) -> str:
+def ours_config(port: int, url: str, argon2: tuple[int, int, int] | None,
+                engine: str = "gunicorn") -> str:
     text = (f'issuer = "http://127.0.0.1:{port}"\n'
             f'secret_key = "oidc-bench-{secrets.token_urlsafe(24)}"\n'
-            f'database_url = "{url}"\n' + THROTTLE_CONFIG + POLICY_CONFIG)
+            f'database_url = "{url}"\n' + THROTTLE_CONFIG + POLICY_CONFIG
+            + f'[server]\nengine = "{engine}"\n')
     if argon2:
         memory, time_cost, parallelism = argon2
         text += (f"[passwords]\nargon2_memory_kib = {memory}\nargon2_time_cost = {time_cost}\n"
@@ -578,7 +583,8 @@ def serve_ours(key: str, url: str, folder: Path, args: argparse.Namespace,
                backends: Callable[[], dict[int, float]] | None) -> Iterator[Target]:
     port = free_port()
     config = folder / f"{key}.toml"
-    config.write_text(ours_config(port, url, args.argon2))
+    config.write_text(ours_config(port, url, args.argon2,
+                                  "granian" if "-granian-" in key else "gunicorn"))
     env = idp_env(config)
     idp("db", "upgrade", env=env)
     idp("users", "add", USERNAME, "--email", "bench@example.org", "--password-stdin",
@@ -943,6 +949,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="a smoke run: one run, 1 s a row, 0.3 s warm-ups (unless given)")
     parser.add_argument("--only", choices=("ours", "node"))
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--engine", choices=("gunicorn", "granian", "both"), default="both",
+                        help="our server engine ([server] engine; default: both)")
     parser.add_argument("--postgresql-url", default=PG_DEFAULT,
                         help="a scratch database the bench creates and drops (bench_oidc)")
     parser.add_argument("--threads", type=int, default=0,
@@ -978,10 +986,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         pinning = "one CPU: nothing pinned"
     targets: list[str] = []
     if args.only != "node":
-        if args.backend in ("sqlite", "both"):
-            targets.append("ours-sqlite")
-        if args.backend in ("postgresql", "both"):
-            targets.append("ours-postgresql")
+        for engine in ("gunicorn", "granian"):
+            if args.engine not in (engine, "both"):
+                continue
+            prefix = "ours-" if engine == "gunicorn" else "ours-granian-"
+            if args.backend in ("sqlite", "both"):
+                targets.append(prefix + "sqlite")
+            if args.backend in ("postgresql", "both"):
+                targets.append(prefix + "postgresql")
     if args.only != "ours":
         targets.append("node")
     started = datetime.now(UTC)
@@ -1002,13 +1014,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             served: dict[str, Target] = {}
             for key in targets:
                 print(f"starting {key}", file=sys.stderr)
-                if key == "ours-sqlite":
+                if key.endswith("-sqlite"):
                     served[key] = stack.enter_context(serve_ours(
-                        key, f"sqlite:///{folder / 'idp.db'}", folder, args, None))
-                elif key == "ours-postgresql":
-                    backends = stack.enter_context(scratch_postgres(args.postgresql_url))
+                        key, f"sqlite:///{folder / key}.db", folder, args, None))
+                elif key.endswith("-postgresql"):
+                    # One scratch database each: the engines run one after the other.
+                    url = args.postgresql_url + ("_granian" if "-granian-" in key else "")
+                    backends = stack.enter_context(scratch_postgres(url))
                     served[key] = stack.enter_context(serve_ours(
-                        key, args.postgresql_url, folder, args, backends))
+                        key, url, folder, args, backends))
                 else:
                     served[key] = stack.enter_context(serve_node(folder))
             # One unmeasured pass over every row first: node's JIT and Python's caches and
@@ -1109,6 +1123,7 @@ def report(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
     if any(k != "node" for k in summaries):
         notes.append(
             f"ours: `idp serve --workers 1`{f' --threads {args.threads}' if args.threads else ''}"
+            " with [server] engine = \"gunicorn\" (the default) or \"granian\" (ours granian),"
             " as configured otherwise; for one address hammering it, the throttles are "
             "raised ([throttle] failed_per_ip_per_hour = 1000000, [lockout] threshold = "
             "1000), MFA registration is off and the risk policies are report-only (the risk "
@@ -1127,12 +1142,13 @@ def report(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
     if signin_http:
         notes.append("HTTP requests per sign-in: " + ", ".join(
             f"{TARGET_TITLES[k]} {v:.0f}" for k, v in signin_http.items()))
-    pg = summaries.get("ours-postgresql", {})
-    db = [f"{ROW_TITLES[row].split(' (')[0]} {fmt_ms(s['db_cpu_ms_per_request'])}"
-          for row, s in pg.items() if "error" not in s and s.get("db_cpu_ms_per_request")]
-    if db:
-        notes.append("PostgreSQL backends' CPU per operation (not in the figures above): "
-                     + ", ".join(db))
+    for key in (k for k in summaries if k.endswith("-postgresql")):
+        db = [f"{ROW_TITLES[row].split(' (')[0]} {fmt_ms(s['db_cpu_ms_per_request'])}"
+              for row, s in summaries[key].items()
+              if "error" not in s and s.get("db_cpu_ms_per_request")]
+        if db:
+            notes.append(f"{TARGET_TITLES[key]}: the PostgreSQL backends' CPU per operation "
+                         "(not in the figures above): " + ", ".join(db))
     noisy = [f"{TARGET_TITLES[key]} {ROW_TITLES[row].split(' (')[0]} {s['spread']:.2f}x"
              for key, rows in summaries.items() for row, s in rows.items()
              if "error" not in s and s["runs"] > 1 and s["spread"] > 1.25]

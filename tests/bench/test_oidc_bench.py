@@ -173,6 +173,8 @@ def test_config_raises_the_throttles_and_keeps_the_test_database_safe() -> None:
     assert "failed_per_ip_per_hour = 1000000" in text
     assert 'issuer = "http://127.0.0.1:5000"' in text
     assert "argon2_memory_kib = 19456" in text
+    assert 'engine = "gunicorn"' in text
+    assert 'engine = "granian"' in oidc_bench.ours_config(5000, "sqlite:///x.db", None, "granian")
     assert "test" in oidc_bench.PG_PROTECTED
     args = oidc_bench.parse_args(["--quick", "--only", "ours", "--rows", "jwks,discovery"])
     assert (args.runs, args.seconds, args.rows) == (1, 1.0, ["jwks", "discovery"])

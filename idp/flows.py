@@ -42,15 +42,28 @@ def browser_id() -> str:
     return value
 
 
+# Core statements built once: every step of a sign-in runs some of them.
+_FLOWS = AuthFlowRow.__table__
+# Expired flows are removed when a flow is created, a few at a time, so the table stays small.
+_DELETE_STALE = sa.delete(_FLOWS).where(_FLOWS.c.id.in_(
+    sa.select(_FLOWS.c.id).where(_FLOWS.c.expires_at < sa.bindparam("now")).limit(50)
+    .scalar_subquery()))
+_INSERT = sa.insert(_FLOWS)
+_SAVE = (sa.update(_FLOWS)
+         .where(_FLOWS.c.id == sa.bindparam("flow_id"),
+                _FLOWS.c.version == sa.bindparam("old_version"))
+         .values(data=sa.bindparam("new_data"), version=sa.bindparam("new_version")))
+_DROP = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
+
+
 def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
     """Store a new flow of `kind` for this browser and return its id."""
     now = clock_now()
-    # Expired flows are removed here, a few at a time, so the table stays small.
-    stale = sa.select(AuthFlowRow.id).where(AuthFlowRow.expires_at < now).limit(50)
-    db.session.execute(sa.delete(AuthFlowRow).where(AuthFlowRow.id.in_(stale.scalar_subquery())))
+    db.session.execute(_DELETE_STALE, {"now": now})
     flow_id = secrets.token_urlsafe(32)
-    db.session.add(AuthFlowRow(id=flow_id, kind=kind, browser=_digest(browser_id()), data=data,
-                               version=1, expires_at=now + timedelta(minutes=minutes)))
+    db.session.execute(_INSERT, {"id": flow_id, "kind": kind, "browser": _digest(browser_id()),
+                                 "data": data, "version": 1,
+                                 "expires_at": now + timedelta(minutes=minutes)})
     db.session.commit()
     return flow_id
 
@@ -74,11 +87,8 @@ def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:
 
 def save(flow_id: str, data: dict[str, Any], version: int) -> int:
     """Replace a flow's data if nobody saved it since `version`; return the new version."""
-    result = db.session.execute(
-        sa.update(AuthFlowRow)
-        .where(AuthFlowRow.id == flow_id, AuthFlowRow.version == version)
-        .values(data=data, version=version + 1)
-    )
+    result = db.session.execute(_SAVE, {"flow_id": flow_id, "old_version": version,
+                                        "new_data": data, "new_version": version + 1})
     db.session.commit()
     if getattr(result, "rowcount", 0) != 1:
         raise FlowConflict(f"flow {flow_id[:6]}... changed since version {version}")
@@ -88,6 +98,6 @@ def save(flow_id: str, data: dict[str, Any], version: int) -> int:
 def drop(flow_id: str) -> bool:
     """End a flow, its id worthless from now on; True when this call was the one that ended
     it (of two racing requests, only one is)."""
-    result = db.session.execute(sa.delete(AuthFlowRow).where(AuthFlowRow.id == flow_id))
+    result = db.session.execute(_DROP, {"flow_id": flow_id})
     db.session.commit()
     return getattr(result, "rowcount", 0) == 1

@@ -465,7 +465,10 @@ def query_client(client_id: str) -> Client | None:
     if not client_id or len(client_id) > 48 or not client_id.isascii() \
             or not client_id.isprintable():
         return None
-    return db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    return db.session.scalar(_CLIENT, {"client_id": client_id})  # type: ignore[no-any-return]
+
+
+_CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
 
 
 class Revocation(RevocationEndpoint):

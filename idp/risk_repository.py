@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,16 +21,67 @@ from risk.repository import PastSignIn, UserProfile
 from .extensions import db
 from .models import NoveltyCount, OrgCountry, SignIn, UserFeature, UserHistory
 
-
-def _insert(model: Any) -> Any:
-    """An INSERT that understands ON CONFLICT on both supported databases."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 _HISTORY = UserHistory.__table__
+_NOVELTY = NoveltyCount.__table__
+_ORG_COUNTRIES = OrgCountry.__table__
 _FEATURES = UserFeature.__table__
 _SIGN_INS = SignIn.__table__
+
+# The latest place of a sign-in (travel is measured from it).
+_LAST = ("last_at", "last_ip", "last_latitude", "last_longitude", "last_accuracy_radius_km",
+         "last_country", "last_city", "last_trusted_location")
+
+
+@dataclass(frozen=True)
+class _Upserts:
+    history: Any
+    feature: Any
+    novelty: Any
+    org_country: Any
+
+
+def _build_upserts(insert: Any) -> _Upserts:
+    """What a successful sign-in writes, as INSERT ... ON CONFLICT statements with bound
+    parameters, built once per dialect (building them cost more than running them)."""
+    history = insert(_HISTORY).values(
+        {**{name: sa.bindparam(name) for name in ("user_id", "first_seen", *_LAST)},
+         "successful_sign_ins": 1})
+    # Workers finish sign-ins out of order: an older one must not replace the latest
+    # place nor leave a later first_seen.
+    newer = history.excluded.last_at >= _HISTORY.c.last_at
+    earlier = history.excluded.first_seen < _HISTORY.c.first_seen
+    history = history.on_conflict_do_update(index_elements=["user_id"], set_={
+        **{name: sa.case((newer, history.excluded[name]), else_=_HISTORY.c[name])
+           for name in _LAST},
+        "first_seen": sa.case((earlier, history.excluded.first_seen),
+                              else_=_HISTORY.c.first_seen),
+        "successful_sign_ins": _HISTORY.c.successful_sign_ins + 1,
+    })
+    feature = insert(_FEATURES).values(
+        {name: sa.bindparam(name)
+         for name in ("user_id", "kind", "value", "first_seen", "last_seen")})
+    later = sa.or_(_FEATURES.c.last_seen.is_(None),
+                   feature.excluded.last_seen > _FEATURES.c.last_seen)
+    feature = feature.on_conflict_do_update(
+        index_elements=["user_id", "kind", "value"],
+        set_={"last_seen": sa.case((later, feature.excluded.last_seen),
+                                   else_=_FEATURES.c.last_seen)})
+    novelty = insert(_NOVELTY).values(name=sa.bindparam("name"), count=1)
+    novelty = novelty.on_conflict_do_update(
+        index_elements=["name"], set_={"count": _NOVELTY.c.count + novelty.excluded.count})
+    org_country = insert(_ORG_COUNTRIES).values(
+        country=sa.bindparam("country"), first_seen=sa.bindparam("first_seen")
+    ).on_conflict_do_nothing()
+    return _Upserts(history, feature, novelty, org_country)
+
+
+_UPSERTS = {"postgresql": _build_upserts(postgresql.insert),
+            "sqlite": _build_upserts(sqlite.insert)}
+
+
+def _upserts() -> _Upserts:
+    return _UPSERTS[db.session.get_bind().dialect.name]
+
 
 # Core statements, compiled once and cached: on the hot path the ORM's per-row work cost
 # about ten times the queries themselves (see bench/risk_pg_bench.py).
@@ -144,58 +196,31 @@ class SqlHistoryRepository:
         if not succeeded or ctx.user_id is None:
             return
         db.session.info.get("risk_history", {}).pop(ctx.user_id, None)
-        last = {
-            "last_at": ctx.time, "last_ip": ip_info.ip, "last_latitude": ip_info.latitude,
+        upserts = _upserts()
+        db.session.execute(upserts.history, {
+            "user_id": ctx.user_id, "first_seen": ctx.time, "last_at": ctx.time,
+            "last_ip": ip_info.ip, "last_latitude": ip_info.latitude,
             "last_longitude": ip_info.longitude,
             "last_accuracy_radius_km": ip_info.accuracy_radius_km,
             "last_country": ip_info.country, "last_city": ip_info.city,
             "last_trusted_location": assessment.trusted_location,
-        }
-        stmt = _insert(UserHistory).values(
-            user_id=ctx.user_id, first_seen=ctx.time, successful_sign_ins=1, **last
-        )
-        # Workers finish sign-ins out of order: an older one must not replace the latest
-        # place (travel is measured from it) nor leave a later first_seen.
-        newer = stmt.excluded.last_at >= UserHistory.last_at
-        keep_latest = {
-            name: sa.case((newer, stmt.excluded[name]), else_=getattr(UserHistory, name))
-            for name in last
-        }
-        earlier = stmt.excluded.first_seen < UserHistory.first_seen
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={**keep_latest,
-                  "first_seen": sa.case((earlier, stmt.excluded.first_seen),
-                                        else_=UserHistory.first_seen),
-                  "successful_sign_ins": UserHistory.successful_sign_ins + 1},
-        ))
+        })
         if assessment.features:
-            rows = [{"user_id": ctx.user_id, "kind": kind, "value": value[:200],
-                     "first_seen": ctx.time, "last_seen": ctx.time}
-                    for kind, value in sorted(assessment.features)]
-            stmt = _insert(UserFeature).values(rows)
-            later = sa.or_(UserFeature.last_seen.is_(None),
-                           stmt.excluded.last_seen > UserFeature.last_seen)
-            db.session.execute(stmt.on_conflict_do_update(
-                index_elements=["user_id", "kind", "value"],
-                set_={"last_seen": sa.case((later, stmt.excluded.last_seen),
-                                           else_=UserFeature.last_seen)},
-            ))
+            db.session.execute(upserts.feature, [
+                {"user_id": ctx.user_id, "kind": kind, "value": value[:200],
+                 "first_seen": ctx.time, "last_seen": ctx.time}
+                for kind, value in sorted(assessment.features)])
         if assessment.novelty is not None:
             self._count_novelty(assessment.novelty.counter_names())
         if ip_info.country:
-            db.session.execute(_insert(OrgCountry).values(
-                country=ip_info.country, first_seen=ctx.time).on_conflict_do_nothing())
+            db.session.execute(upserts.org_country,
+                               {"country": ip_info.country, "first_seen": ctx.time})
         db.session.commit()
-
 
     def _count_novelty(self, names: Iterable[str]) -> None:
         # Rows in one order in every transaction, so concurrent sign-ins cannot deadlock.
-        rows = [{"name": name, "count": 1} for name in sorted(names)]
-        stmt = _insert(NoveltyCount).values(rows)
-        db.session.execute(stmt.on_conflict_do_update(
-            index_elements=["name"], set_={"count": NoveltyCount.count + stmt.excluded.count},
-        ))
+        rows = [{"name": name} for name in sorted(names)]
+        db.session.execute(_upserts().novelty, rows)
         if self._novelty is not None:
             # This process sees its own sign-ins at once; others' within the cache time.
             at, counts = self._novelty

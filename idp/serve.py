@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import selectors
 import tempfile
@@ -106,7 +107,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         configure(settings.logging.format, settings.logging.level)
         # Each worker delivers logout tokens from its own thread, started after the fork.
         enable_background(app)
-        return app
+        return _frozen(app)
 
 
 def _multiprocess_metrics() -> None:
@@ -171,6 +172,16 @@ def granian_app() -> Any:
     settings = app.extensions["idp.settings"]
     configure(settings.logging.format, settings.logging.level)
     enable_background(app)
+    return _frozen(app)
+
+
+def _frozen(app: Any) -> Any:
+    """The app, with everything built so far moved out of the garbage collector's sight:
+    the app's long-lived objects (routes, templates, compiled statements, the risk engine's
+    tables) never become garbage, yet each full collection walked them all, a pause of tens
+    of milliseconds every few thousand requests."""
+    gc.collect()
+    gc.freeze()
     return app
 
 

@@ -221,3 +221,15 @@ def test_feed_files_rewritten_under_load_kill_no_worker(tmp_path: Path, feed_fil
 def _worker_pids(master: int) -> set[int]:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return {int(pid) for pid in children}
+
+
+def test_workers_freeze_the_app_out_of_the_collectors_sight(app):
+    import gc
+
+    from idp.serve import _frozen
+
+    try:
+        assert _frozen(app) is app
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -20,11 +20,9 @@ from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from mfa.recovery import hash_recovery_code, new_recovery_codes
 from risk.detections import user_reported
-from risk.errors import FeedError
 from risk.vocabulary import RiskDetail, RiskEventType, RiskState
 
-from . import backchannel, notify, risk_engine, user_risk
-from .errors import InvalidCredentials, PasswordPolicyError
+from . import backchannel, notify, user_risk
 from .extensions import db
 from .models import RecoveryCode, RiskDetection, SignIn, User, UserRisk
 from .sessions import clock_now, revoke_sessions
@@ -46,34 +44,6 @@ EVENTS = {
 # retrying, a script) must not turn the provider into a mail cannon.
 USER_EMAILS_PER_WINDOW = 3
 USER_EMAIL_WINDOW_SECONDS = 3600
-
-
-def new_password_problem(user: User | None, new: str, confirm: str) -> str | None:
-    """Why a new password is refused, in words for the user; None when it is acceptable."""
-    hasher = current_app.extensions["idp.passwords"]
-    if new != confirm:
-        return "The two passwords do not match."
-    try:
-        hasher.check_policy(new)
-    except PasswordPolicyError as exc:
-        return str(exc)
-    leaked = risk_engine.engine().feeds.leaked_passwords
-    try:
-        seen = leaked.count(new) if leaked is not None else 0
-    except FeedError as exc:
-        # Unchecked is not accepted: the feed is being replaced, and is back in seconds.
-        log.error("new password not checked: %s", exc)
-        return "The password check is unavailable right now. Try again in a minute."
-    if seen > 0:
-        return ("This password appears in a list of leaked passwords. Choose another one "
-                "you have not used elsewhere.")
-    if user is not None:
-        try:
-            hasher.verify(new, user.password_hash)
-        except InvalidCredentials:
-            return None
-        return "Choose a password different from your current one."
-    return None
 
 
 def apply_new_password(user: User, new: str, *, keep_sid: str | None,

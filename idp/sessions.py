@@ -8,20 +8,22 @@ cookie copied before the change is dead after it.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import abort, current_app, g, request, session
+from flask import current_app, g, session
+from flask_wtf.csrf import generate_csrf
 
 from . import backchannel
 from .extensions import db
 from .models import SsoSession, Token, User
 from .oauth import now_ts
 
-# Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF token.
-CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "account_sid", "csrf")
+# Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF
+# token (Flask-WTF's session key).
+CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "account_sid",
+                "csrf_token")
 HANDLE_KEY = "sh"
 
 
@@ -152,20 +154,6 @@ def end_current_session() -> None:
 
 
 def csrf_token() -> str:
-    token = session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        session["csrf"] = token
-    return token
-
-
-def check_csrf() -> None:
-    """Refuse a form post whose CSRF token does not match the session's."""
-    sent = request.form.get("csrf_token", "")
-    expected = session.get("csrf")
-    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
-        abort(
-            400,
-            description="The form expired or was not sent by this site. Go back, "
-            "reload the page and try again.",
-        )
+    """The page's CSRF token, for the forms' hidden `csrf_token` field: Flask-WTF's, signed,
+    against the random value this session keeps (idp.forms checks it)."""
+    return str(generate_csrf())

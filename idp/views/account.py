@@ -36,9 +36,10 @@ from ..clients import ensure_own_client
 from ..consent import SCOPE_LINES, allowed_apps, revoke
 from ..decision import ACR_MFA
 from ..extensions import db
+from ..forms import AddPasskeyForm, RemoveAppForm, check_csrf
 from ..models import AuthorizationCode, Client, SsoSession, User
 from ..oauth import now_ts
-from ..sessions import check_csrf, current_sso, current_user
+from ..sessions import current_sso, current_user
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -161,24 +162,23 @@ def _account_page(user: User, error: str | None = None, status: int = 200) -> An
 @signed_in
 def add_passkey(user: Any) -> Any:
     """Register a passkey from the account page, against the challenge its page was given."""
-    check_csrf()
+    form = AddPasskeyForm.submitted()
     sso = current_sso()
     assert sso is not None
     if not _may_manage_factors(user, sso):
         return redirect(url_for("account.apps"))
-    name = request.form.get("name", "")
+    name = form.name.data
     problem = passkeys.name_problem(name)
     if problem:
         return _account_page(user, problem, 400)
-    ceremony = request.form.get("ceremony", "")
+    ceremony = form.ceremony.data
     found = flows.load(PASSKEY_KIND, ceremony)
     # Dropped before the check: a challenge is used once, whatever the answer.
     pending = found[0] if found is not None and flows.drop(ceremony) else None
     if pending is None or pending.get("user_id") != user.id or pending.get("sid") != sso.id:
         return _account_page(user, "That passkey request has expired. Try again.", 400)
     try:
-        passkeys.register(user, request.form.get("credential", ""), pending.get("challenge"),
-                          name)
+        passkeys.register(user, form.credential.data, pending.get("challenge"), name)
     except PasskeyError as exc:
         return _account_page(user, passkeys.user_message(exc), 400)
     tell_user(user, "passkey_added")
@@ -205,9 +205,9 @@ def remove_passkey(user: Any, passkey_id: str) -> Any:
 @signed_in
 def remove_app(user: Any) -> Any:
     """Remove an app's access: the consent goes and the app's tokens stop working."""
-    check_csrf()
+    form = RemoveAppForm.submitted()
     # Only the signed-in user's own consent can match: the user comes from the session.
-    client_id = request.form.get("client_id", "")[:48]
+    client_id = form.client_id.data
     apps = {app.client_id: app.name for app in allowed_apps(user.id)}
     if client_id in apps and revoke(user.id, client_id):
         flash(f"{apps[client_id]} can no longer access your account.")

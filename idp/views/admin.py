@@ -43,6 +43,7 @@ from ..consent import allowed_apps
 from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..errors import ConfigError, IdpError
 from ..extensions import db
+from ..forms import WhatIfForm, check_csrf, profile_form
 from ..models import (
     Client,
     RiskDetection,
@@ -52,7 +53,7 @@ from ..models import (
     User,
     UserRisk,
 )
-from ..sessions import check_csrf, clock_now, current_sso, current_user
+from ..sessions import clock_now, current_sso, current_user
 from ..simulate import candidate_from_mapping, format_report, simulate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -424,26 +425,26 @@ PROFILE_FIELDS: list[tuple[str, str, str]] = [
        "textarea" if field in ("formatted", "street_address") else "text")
       for field in claims.ADDRESS_FIELDS),
 ]
+ProfileForm = profile_form(PROFILE_FIELDS)
 
 
 @bp.post("/users/<user_id>/profile")
 @admin_required
 def user_profile(user_id: str) -> Any:
     """Set the user's OpenID Connect profile claims from the Profile form (empty removes)."""
-    check_csrf()
+    form = ProfileForm.submitted()
     user = db.session.get(User, user_id)
     if user is None:
         abort(404, description="No such user.")
     changes: dict[str, Any] = {}
     current = claims.profile(user)
     for field, _, kind in PROFILE_FIELDS:
+        value = form[field].data
         if kind == "checkbox":
-            checked = request.form.get(field) == "yes"
             # An unticked box for a flag never set leaves it unset, not a change to false.
-            if checked or current.get(field) is not None:
-                changes[field] = checked
+            if value or current.get(field) is not None:
+                changes[field] = value
         else:
-            value = request.form.get(field, "").replace("\r\n", "\n").strip()
             changes[field] = value or None
     try:
         changed = claims.set_claims(user, changes)
@@ -553,15 +554,13 @@ def whatif() -> Any:
     candidate_text = request.args.get("candidate", WHATIF_EXAMPLE)[:10_000]
     days, report, error = 30, None, None
     if request.method == "POST":
-        check_csrf()
-        candidate_text = request.form.get("candidate", "")[:10_000]
-        try:
-            days = int(request.form.get("days", "30"))
-            if not 1 <= days <= 365:
-                raise ValueError
-        except ValueError:
-            error = "Days must be a whole number from 1 to 365."
-        if error is None:
+        form = WhatIfForm()
+        valid = form.validate_on_submit()
+        candidate_text = form.candidate.data
+        if not valid:
+            error = form.error
+        else:
+            days = int(form.days.data)
             try:
                 candidate = candidate_from_mapping(tomllib.loads(candidate_text),
                                                    _settings().policies)

@@ -10,9 +10,10 @@ from flask import Blueprint, abort, g, redirect, render_template, request
 from .. import authflow
 from ..authflow import Step, StepContext
 from ..consent import grant, missing, requested_scopes, scope_lines
+from ..forms import ConsentForm
 from ..models import Client
 from ..oauth import query_client
-from ..sessions import check_csrf, clock_now
+from ..sessions import clock_now
 
 bp = Blueprint("consent", __name__)
 
@@ -50,11 +51,10 @@ def consent(step: StepContext) -> Any:
             "consent.html", flow=flow.id, client=client, links=links,
             new_lines=scope_lines(client, new, claims),
             known_lines=scope_lines(client, [s for s in scopes if s not in new], claims))
-    check_csrf()
-    action = request.form.get("action")
-    if action not in ("allow", "deny"):
-        abort(400, description="Choose Allow or Deny.")
-    if action == "deny":
+    form = ConsentForm()
+    if not form.validate_on_submit():
+        abort(400, description=form.error)
+    if form.action.data == "deny":
         flow = authflow.save(replace(flow, pending=None, consent_denied=True))
         return redirect(authflow.resume_url(flow))
     # The flow moves on first: of two posts of this form only one gets past this line.

@@ -18,10 +18,11 @@ from .. import authflow, passkeys, user_risk
 from ..accounts import bind_totp, tell_user
 from ..authflow import AuthFlow, Step, StepContext
 from ..claims import requested_acr_values
+from ..forms import CodeForm, RegisterFactorForm
 from ..models import SsoSession, User
 from ..secondfactor import MFA_FAILED, check_code, error_message, record_failure
 from ..secretbox import seal, unseal
-from ..sessions import check_csrf, clock_now, elevate_session
+from ..sessions import clock_now, elevate_session
 from ..signin_log import record
 
 bp = Blueprint("mfa", __name__, url_prefix="/mfa")
@@ -62,14 +63,14 @@ def verify(step: StepContext) -> Any:
         return redirect(authflow.resume_url(flow))
     if request.method == "GET":
         return _verify_page(flow, user)
-    check_csrf()
-    if request.form.get("action") == "passkey":
-        return _verify_passkey(flow, user, sso)
+    form = CodeForm.submitted()
+    if form.action.data == "passkey":
+        return _verify_passkey(flow, user, sso, form.credential.data)
     if not user.has_totp or flow.mfa_strength == PHISHING_RESISTANT:
         # A phishing-resistant demand is never met by a code, right or wrong.
         return _verify_page(flow, user, NEEDS_PASSKEY, 400)
     try:
-        method = check_code(user, request.form.get("code", ""))
+        method = check_code(user, form.code.data)
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
         record_failure(user, exc, correlation_id=flow.correlation_id, client_id=flow.client_id)
         return _verify_page(flow, user, error_message(exc),
@@ -80,12 +81,12 @@ def verify(step: StepContext) -> Any:
     return redirect(authflow.resume_url(flow))
 
 
-def _verify_passkey(flow: AuthFlow, user: User, sso: SsoSession) -> Any:
+def _verify_passkey(flow: AuthFlow, user: User, sso: SsoSession, credential: str) -> Any:
     """Check a passkey assertion against this flow's challenge, which is spent first."""
     challenge = flow.passkey_challenge
     flow = authflow.save(replace(flow, passkey_challenge=None))
     try:
-        passkeys.authenticate(request.form.get("credential", ""), challenge, user_id=user.id)
+        passkeys.authenticate(credential, challenge, user_id=user.id)
     except PasskeyError as exc:
         record(correlation_id=flow.correlation_id, kind="mfa", outcome="failure", user=user,
                username=None, client_id=flow.client_id, error_code=MFA_FAILED,
@@ -163,8 +164,8 @@ def register(step: StepContext) -> Any:
     flow, page = _page_data(flow, user, decision)
     if request.method == "GET":
         return _register_page(flow, user, page)
-    check_csrf()
-    action = request.form.get("action")
+    form = RegisterFactorForm.submitted()
+    action = form.action.data
     if action == "skip":
         if not decision.skippable:
             return _register_page(flow, user, page,
@@ -173,16 +174,17 @@ def register(step: StepContext) -> Any:
                                      passkey_challenge=None))
         return redirect(authflow.resume_url(flow))
     if action == "passkey":
-        return _register_passkey(flow, user, sso, page)
+        return _register_passkey(flow, user, sso, page, form)
     if not page["totp"]:
         return _register_page(flow, user, page, NEEDS_PASSKEY, 400)
-    return _register_totp(flow, user, sso, page)
+    return _register_totp(flow, user, sso, page, form.code.data)
 
 
-def _register_totp(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any]) -> Any:
+def _register_totp(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any],
+                   code: str) -> Any:
     """Bind the flow's secret once a correct code proves the app holds it."""
     try:
-        proven = totp.verify(page["secret"], request.form.get("code", ""), now=clock_now(),
+        proven = totp.verify(page["secret"], code, now=clock_now(),
                              last_used_step=None)
     except (InvalidCode, ReplayedCode) as exc:
         return _register_page(flow, user, page, error_message(exc), 400)
@@ -198,17 +200,18 @@ def _register_totp(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, 
                            next_fields=parse_qsl(flow.query))
 
 
-def _register_passkey(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any]) -> Any:
+def _register_passkey(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any],
+                      form: RegisterFactorForm) -> Any:
     """Store a new passkey made against this flow's challenge, which is spent first; the
     passkey's user verification counts as the second factor of this sign-in."""
-    name = request.form.get("name", "")
+    name = form.name.data
     problem = passkeys.name_problem(name)
     if problem:
         return _register_page(flow, user, page, problem, 400)
     challenge = flow.passkey_challenge
     flow = authflow.save(replace(flow, passkey_challenge=None))
     try:
-        passkeys.register(user, request.form.get("credential", ""), challenge, name)
+        passkeys.register(user, form.credential.data, challenge, name)
     except PasskeyError as exc:
         return _register_page(flow, user, page, passkeys.user_message(exc), 400)
     flow = authflow.save(flow.passing(Step.REGISTER_MFA, totp_pending=None))

@@ -34,9 +34,10 @@ from ..decision import (
 )
 from ..extensions import authorization
 from ..fastpath import static_headers
+from ..forms import LogoutConfirmForm
 from ..oauth import Authentication, issuer_parameter
 from ..requestinfo import request_id
-from ..sessions import check_csrf, clock_now
+from ..sessions import clock_now
 from ..signin_log import record
 
 bp = Blueprint("oauth", __name__)
@@ -302,10 +303,11 @@ def logout() -> Any:
     if end_request.needs_confirmation:
         if end_request.redirect_uri:
             authflow.allow_form_targets(authflow.origins([end_request.redirect_uri]))
-        if request.method == "GET" or request.form.get("confirm") != "yes":
+        form = LogoutConfirmForm()
+        if request.method == "GET" or form.confirm.data != "yes":
             return render_template(
                 "logout_confirm.html", params=request.values, client=end_request.client
             )
-        check_csrf()
+        form.validate_on_submit()  # a missing or wrong CSRF token: the 400 page
     response = authorization.create_endpoint_response("end_session", end_request)
     return response or render_template("logged_out.html")

@@ -17,11 +17,11 @@ from mfa.errors import MfaError, PasskeyError, Throttled
 from risk.vocabulary import RiskDetail
 
 from .. import flows, passkeys
-from ..accounts import apply_new_password, new_password_problem
+from ..accounts import apply_new_password
 from ..extensions import db
+from ..forms import CodeForm, NewPasswordForm, ResetStartForm
 from ..models import User
 from ..secondfactor import LOCKED_OUT, MFA_FAILED, Nobody, check_code, error_message
-from ..sessions import check_csrf
 from ..signin_log import record
 
 bp = Blueprint("reset", __name__, url_prefix="/password/reset")
@@ -49,9 +49,9 @@ def start() -> Any:
     if request.method == "GET":
         return render_template("reset_start.html", flow=flow,
                                expired=request.args.get("expired"))
-    check_csrf()
+    form = ResetStartForm.submitted()
     session[KIND] = flows.create(KIND, {
-        "username": request.form.get("username", "").strip()[:150],
+        "username": form.username.data,
         "flow": flow[:64], "correlation_id": str(uuid.uuid4()), "verified_user": None,
     }, minutes=RESET_MINUTES)
     return redirect(url_for("reset.verify"))
@@ -83,21 +83,22 @@ def verify() -> Any:
     flow_id, data, version = state
     if request.method == "GET":
         return _verify_page(flow_id, data, version)
-    check_csrf()
+    form = CodeForm.submitted()
     user = db.session.scalar(sa.select(User).filter_by(username=data["username"]))
-    if request.form.get("action") == "passkey":
-        return _verify_passkey(flow_id, data, version, user)
-    return _verify_code(flow_id, data, version, user)
+    if form.action.data == "passkey":
+        return _verify_passkey(flow_id, data, version, user, form.credential.data)
+    return _verify_code(flow_id, data, version, user, form.code.data)
 
 
-def _verify_code(flow_id: str, data: dict[str, Any], version: int, user: User | None) -> Any:
+def _verify_code(flow_id: str, data: dict[str, Any], version: int, user: User | None,
+                 code: str) -> Any:
     """A code from the named user's authenticator app, or one of their recovery codes."""
     usable = user is not None and user.has_totp and not user.disabled
     try:
         # Every name, real or not, goes through the same throttle and the same check, so
         # neither the message nor the time tells which names exist.
         check_code(user if user is not None and usable else Nobody(data["username"]),
-                   request.form.get("code", ""), scope="reset")
+                   code, scope="reset")
     except MfaError as exc:
         return _refused(flow_id, data, version, user, exc)
     assert user is not None
@@ -110,7 +111,7 @@ def _verify_code(flow_id: str, data: dict[str, Any], version: int, user: User | 
 
 
 def _verify_passkey(flow_id: str, data: dict[str, Any], version: int,
-                    user: User | None) -> Any:
+                    user: User | None, credential: str) -> Any:
     """A passkey of the named user in place of a code; the flow's challenge is spent first."""
     challenge = data.get("passkey_challenge")
     data = {**data, "passkey_challenge": None}
@@ -121,7 +122,7 @@ def _verify_passkey(flow_id: str, data: dict[str, Any], version: int,
     usable = user is not None and not user.disabled
     try:
         # An unknown or disabled name owns no passkey: any answer fails as a wrong one does.
-        passkeys.authenticate(request.form.get("credential", ""), challenge,
+        passkeys.authenticate(credential, challenge,
                               user_id=user.id if usable and user is not None
                               else "name:" + data["username"])
     except PasskeyError as exc:
@@ -166,12 +167,11 @@ def new_password() -> Any:
     if request.method == "GET":
         return render_template("change_password.html", endpoint="reset.new_password",
                                reason=reason)
-    check_csrf()
-    new = request.form.get("new_password", "")
-    problem = new_password_problem(user, new, request.form.get("confirm_password", ""))
-    if problem:
+    form = NewPasswordForm(user)
+    if not form.validate_on_submit():
         return render_template("change_password.html", endpoint="reset.new_password",
-                               reason=reason, error=problem), 400
+                               reason=reason, error=form.error), 400
+    new = form.new_password.data
     # The flow is spent before the password changes: a racing copy finds it gone.
     if not flows.drop(flow_id):
         return _expired()

@@ -11,14 +11,15 @@ from risk.context import SignInKind
 from risk.vocabulary import RiskDetail
 
 from .. import authflow, protection
-from ..accounts import apply_new_password, new_password_problem
+from ..accounts import apply_new_password
 from ..authflow import AuthFlow, Step, StepContext
 from ..decision import assess, blocked_page, build_context
 from ..errors import InvalidCredentials
 from ..extensions import db
+from ..forms import NewPasswordForm, SignInForm
 from ..models import User
 from ..requestinfo import client_ip, user_agent
-from ..sessions import check_csrf, elevate_session, start_session
+from ..sessions import elevate_session, start_session
 from ..signin_log import record
 
 bp = Blueprint("signin", __name__)
@@ -37,9 +38,8 @@ def login(flow: AuthFlow) -> Any:
     if request.method == "GET":
         return render_template("login.html", flow=flow.id,
                                username=flow.param("login_hint")[:150])
-    check_csrf()
-    username = request.form.get("username", "").strip()[:150]
-    password = request.form.get("password", "")
+    form = SignInForm.submitted()
+    username, password = form.username.data, form.password.data
     hasher = current_app.extensions["idp.passwords"]
     user = db.session.scalar(_BY_NAME, {"username": username}) if username else None
     refusal = protection.check(username, user)
@@ -103,12 +103,11 @@ def change_password(step: StepContext) -> Any:
               if flow.password_change == "risk" else None)
     if request.method == "GET":
         return render_template("change_password.html", flow=flow.id, reason=reason)
-    check_csrf()
-    new = request.form.get("new_password", "")
-    problem = new_password_problem(user, new, request.form.get("confirm_password", ""))
-    if problem:
+    form = NewPasswordForm(user)
+    if not form.validate_on_submit():
         return render_template("change_password.html", flow=flow.id, reason=reason,
-                               error=problem), 400
+                               error=form.error), 400
+    new = form.new_password.data
     flow = authflow.save(flow.passing(Step.CHANGE_PASSWORD, password_change=None))
     # After the second factor in this flow the change is secure and remediates user risk.
     secured = Step.MFA in flow.passed_in(sso)

@@ -444,9 +444,9 @@ def open_account(browser: Any) -> Any:
 
 
 def remove(browser: Any, client_id: str, csrf: str | None = None) -> Any:
-    assert open_account(browser).status_code == 200
-    with browser.session_transaction() as cookie:
-        token = cookie["csrf"]
+    page = open_account(browser)
+    assert page.status_code == 200
+    token = csrf_from(page)
     data = {"client_id": client_id}
     if csrf != "":
         data["csrf_token"] = csrf or token

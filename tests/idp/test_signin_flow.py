@@ -180,7 +180,7 @@ def test_no_secret_or_location_in_the_cookie(stepup):
     at_register = rp.sign_in()
     rp.browser.get(at_register.location)
     payload = _cookie_payload(rp.browser)
-    assert set(json.loads(payload)) <= {"bid", "flows", "sh", "csrf", "_permanent"}
+    assert set(json.loads(payload)) <= {"bid", "flows", "sh", "csrf_token", "_permanent"}
     for word in ("London", "51.5", "-0.1", "lat", "asn", "risk", "secret"):
         assert word not in payload
 

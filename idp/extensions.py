@@ -51,6 +51,11 @@ class IssuerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return IssuerRequest(flask_request._get_current_object())  # type: ignore[attr-defined]
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded across a commit: a request's session lives only as long as the request,
+# and expiring everything at each commit made every object read after it (the client, the
+# user, the SSO session) a query again, a dozen per sign-in. Updates that must see the row
+# as stored (single-use claims) use conditional UPDATEs and refresh explicitly; ORM-enabled
+# UPDATEs keep the objects they match in step.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 authorization = IssuerAuthorizationServer()
 require_oauth = ResourceProtector()

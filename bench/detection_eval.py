@@ -1,7 +1,7 @@
 """Measure the risk engine's detection quality on synthetic RBA-format logs, against Freeman et al.
 
     python bench/detection_eval.py [--seeds 1,2,3] [--holdout] [--logins 250000]
-        [--variant standard|hard] [--device-ids] [--config CFG.toml] [--cache-dir DIR]
+        [--variant standard|hard|calm] [--device-ids] [--config CFG.toml] [--cache-dir DIR]
 
 For each seed, bench/rba_synth.py generates a labelled log (cached in the temp directory,
 keyed by seed, size, variant and the generator's source). The engine sees a copy with the
@@ -130,6 +130,8 @@ class DatasetResult:
     freeman: FreemanResult
     replay_seconds: float
     freeman_seconds: float
+    population: rba_synth.PopulationStats | None = None
+    """How new the log's legitimate sign-ins are (rba_synth.population_stats)."""
 
     def at(self, level: Level) -> LevelResult:
         """The result for stepping up at `level`."""
@@ -297,7 +299,7 @@ def dataset(cache: Path, seed: int, logins: int, variant: str, device_ids: bool)
     suffix = "-devices" if device_ids else ""
     path = cache / f"rba-{variant}-seed{seed}-{logins}{suffix}-{generator_digest()}.csv"
     if not path.exists():
-        partial = path.with_suffix(".partial")
+        partial = path.with_suffix(f".{os.getpid()}.partial")  # parallel runs do not collide
         rba_synth.generate(partial, seed, logins, variant, device_ids)
         partial.replace(path)
     return path
@@ -382,6 +384,7 @@ def run_dataset(seed: int, args: argparse.Namespace, work: Path, config: Path) -
         baseline,
         replay_seconds,
         freeman_seconds,
+        rba_synth.file_stats(labelled),
     )
 
 
@@ -463,6 +466,9 @@ def format_results(results: Sequence[DatasetResult]) -> str:
             f"({r.rows / r.replay_seconds:,.0f} rows/s, CLI start-up included); "
             f"Freeman {r.freeman_seconds:.1f} s (reading the log included)"
         )
+    for r in results:
+        if r.population is not None:
+            lines.append(f"{r.name} population: {r.population.describe()}")
     return "\n".join(lines)
 
 

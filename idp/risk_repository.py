@@ -92,7 +92,7 @@ _HISTORY_AND_FEATURES = sa.select(
     _HISTORY.c.last_ip, _HISTORY.c.last_latitude, _HISTORY.c.last_longitude,
     _HISTORY.c.last_accuracy_radius_km, _HISTORY.c.last_country, _HISTORY.c.last_city,
     _HISTORY.c.last_trusted_location, _FEATURES.c.kind, _FEATURES.c.value,
-    _FEATURES.c.last_seen,
+    _FEATURES.c.last_seen, _FEATURES.c.first_seen.label("first_used"),
 ).select_from(
     _HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id)
 ).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
@@ -164,6 +164,8 @@ class SqlHistoryRepository:
             features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
             last_seen={(r.kind, r.value): r.last_seen for r in rows
                        if r.kind is not None and r.last_seen is not None},
+            first_used={(r.kind, r.value): r.first_used for r in rows
+                        if r.kind is not None and r.first_used is not None},
         )
 
     def users_with_feature(self, feature: tuple[str, str]) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from risk.assessment import NotEvaluated
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.detections import Detection
 from risk.features import Feature, FeatureKind
@@ -17,14 +17,6 @@ from risk.novelty import Novelty, NoveltyCounts, Stage, weigh
 from risk.repository import HistoryRepository, UserProfile
 from risk.settings import RiskSettings
 from risk.vocabulary import RiskEventType
-
-
-@dataclass(frozen=True, slots=True)
-class NotEvaluated:
-    """A detector that could not judge this sign-in (missing data), and why."""
-
-    detector: str
-    reason: str
 
 
 class DetectorEnv:

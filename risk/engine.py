@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+# Assessment is re-exported: it was defined here, and callers import it from here.
+from risk.assessment import Assessment as Assessment
+from risk.assessment import NotEvaluated
 from risk.context import IpInfo, SignInContext, check_utc
 from risk.detections import Detection
-from risk.detectors import Detector, DetectorEnv, NotEvaluated, default_detectors
-from risk.features import Feature, sign_in_features
+from risk.detectors import Detector, DetectorEnv, default_detectors
+from risk.features import sign_in_features
 from risk.feeds import Feeds
 from risk.iplists import IpRangeSet
 from risk.levels import Level
-from risk.novelty import Novelty
 from risk.repository import HistoryRepository
 from risk.settings import RiskSettings
 from risk.vocabulary import Scope
@@ -27,39 +28,6 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time as a timezone-aware UTC datetime."""
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """The engine's verdict on one sign-in, with everything needed to explain it."""
-
-    correlation_id: str
-    sign_in_risk_level: Level
-    detections: tuple[Detection, ...]
-    not_evaluated: tuple[NotEvaluated, ...]
-    ip_info: IpInfo
-    trusted_location: bool
-    features: frozenset[Feature]
-    evaluated_at: datetime
-    degraded: bool = False
-    """True when a detector raised; the level was then floored at `detector_error_level`."""
-    novelty: Novelty | None = None
-    """How new the sign-in was for its user (None while the user is learning)."""
-
-    @property
-    def sign_in_detections(self) -> tuple[Detection, ...]:
-        """Detections that count towards this sign-in's risk."""
-        return tuple(d for d in self.detections if d.scope is Scope.SIGN_IN)
-
-    @property
-    def user_detections(self) -> tuple[Detection, ...]:
-        """User-risk detections this sign-in raised (e.g. leakedCredentials, mfaFraud)."""
-        return tuple(d for d in self.detections if d.scope is Scope.USER)
-
-    @property
-    def risk_event_types(self) -> tuple[str, ...]:
-        """The riskEventType strings of every detection, for the sign-in log."""
-        return tuple(d.risk_event_type.value for d in self.detections)
 
 
 def aggregate_sign_in_level(

@@ -11,11 +11,16 @@ targeted takeover). Here each new property weighs what it tells, learned without
   a familiar network (r of about 10%) is 3.3 bits, a new network in a familiar city (r of
   a few per thousand) about 8.
 - **The user.** How often this user's own sign-ins brought a new value of the kind while
-  its parent was familiar (values beyond one per parent value, over sign-ins, shrunk
-  towards the population's familiar-parent rate) scales `r`: someone who signs in from
-  three networks in their own city is less surprised by a fourth than someone on one home
-  network for 300 sign-ins, while a traveller whose networks came with new cities is not.
-  The scale is kept within `USER_FACTOR_RANGE`.
+  its parent was familiar (new values beyond one per new parent value, over sign-ins,
+  shrunk towards the population's familiar-parent rate with `novelty_user_weight`) scales
+  `r`: someone who keeps trying new networks in their own city is less surprised by one
+  more than someone on the same few networks for 300 sign-ins, while a traveller whose
+  networks came with new cities is not. Once a user has `novelty_settle_days` behind them,
+  only values first used after those days count, over the sign-ins since (estimated from
+  the share of the user's time they cover): the home line, office, carrier and corporate
+  VPN all arrive in the first days, and are a stable history rather than a habit of
+  novelty. The scale makes a property at most `novelty_user_max_bits` more and
+  `novelty_user_min_bits` less surprising than the population says.
 - **Time.** A value unused for `novelty_forget_days` counts as new again.
 
 Until enough sign-ins are counted, prior rates (`PRIOR_RATES`, worth `novelty_prior_weight`
@@ -30,7 +35,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -92,10 +97,6 @@ RARE_PRIOR_SHARE = 0.2
 
 LEARNING_PRIOR_FACTOR = 5.0
 """Before counts exist, learning users are assumed to bring new properties this much more."""
-
-USER_FACTOR_RANGE = (0.25, 16.0)
-"""How far one user's own history may scale the population rate (at most 2 bits more
-surprising, 4 bits less)."""
 
 NO_DEVICE_COOKIE = "(no device cookie)"
 
@@ -224,6 +225,8 @@ class NewProperty:
     """How many other users here have the value (for `ORG_KINDS`)."""
     rare: bool = False
     """True when so few others have the value that it was weighed as rare here."""
+    habit: UserHabit | None = None
+    """The user's own count behind `user_factor`."""
 
     def explain(self, sign_ins: int) -> str:
         """E.g. "network 64500: never used by this user in 44 sign-ins, by 120 other users
@@ -251,6 +254,8 @@ class NewProperty:
             habit = f", {self.user_factor:.1f}x as often for this user"
         elif self.user_factor <= 0.67:
             habit = f", {1 / self.user_factor:.1f}x less often for this user"
+        if habit and self.habit is not None:
+            habit += f" ({self.habit.describe(LABELS[self.kind], parent)})"
         how = "new and as rare here" if self.rare else "new"
         return (
             f"{head}; {how} in {_percent(self.rate)} of sign-ins{context}{habit}: "
@@ -260,6 +265,31 @@ class NewProperty:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class UserHabit:
+    """How often the user's own sign-ins brought a new value of a kind with its parent
+    familiar: `novel` such values over about `sign_ins` sign-ins, counted since `since_days`
+    days after the user's first sign-in (None: over the whole history)."""
+
+    novel: int
+    sign_ins: float
+    since_days: int | None
+
+    def describe(self, label: str, parent: str | None) -> str:
+        """E.g. "no new networks from a familiar city in about 120 sign-ins after the first
+        14 days"."""
+        count = f"{self.novel:,}" if self.novel else "no"
+        where = f" from a familiar {LABELS[parent]}" if parent is not None else ""
+        since = (
+            f" after the first {_plural(self.since_days, 'day')}"
+            if self.since_days is not None else ""
+        )
+        return (
+            f"{count} new {label}{'' if self.novel == 1 else 's'}{where} in about "
+            f"{_plural(round(self.sign_ins), 'sign-in')}{since}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +320,9 @@ class NoveltyModel:
     forget_days: int = 365
     org_common_users: int = 3
     weights: Mapping[str, float] = field(default_factory=dict)
+    settle_days: int = 14
+    user_max_bits: float = 4.0
+    user_min_bits: float = 4.0
 
 
 def _percent(rate: float) -> str:
@@ -328,26 +361,64 @@ def _familiar_parent_rate(
     return _rate(counts, stage, kind, False, None, prior_weight)
 
 
+class _History:
+    """The user's own counts the user factor reads, worked out once per sign-in.
+
+    Once the user has `settle_days` behind them and first-use times are known, only values
+    first used after that count: the home line, the office, the phone's carrier and the
+    corporate VPN all arrive in a user's first days, and counting them would make someone
+    who has used the same three networks for a year look as changeable as a cafe-hopper.
+    The sign-ins since then are estimated from the share of the user's time they cover.
+    Before that (or without first-use times), every value beyond the first of its kind
+    counts, over every sign-in.
+    """
+
+    __slots__ = ("values", "sign_ins", "since_days")
+
+    def __init__(self, profile: UserProfile, model: NoveltyModel, now: datetime) -> None:
+        earlier = max(profile.successful_sign_ins - 1, 0)
+        first = profile.first_seen
+        settled = None
+        if first is not None and profile.first_used:
+            settled = first + timedelta(days=model.settle_days)
+        if settled is None or first is None or now <= settled:
+            self.values = Counter(k for k, _ in profile.features)
+            for kind in KINDS:
+                self.values[kind] = max(self.values[kind] - 1, 0)
+            self.sign_ins: float = earlier
+            self.since_days: int | None = None
+            return
+        span = (now - first).total_seconds()
+        share = (now - settled).total_seconds() / span if span > 0 else 0.0
+        self.values = Counter(
+            feature[0] for feature in profile.features
+            if profile.first_used.get(feature, first) >= settled
+        )
+        self.sign_ins = earlier * share
+        self.since_days = model.settle_days
+
+
 def _user_factor(
-    profile: UserProfile, values: Mapping[str, int], kind: str, population: float,
-    user_weight: float,
-) -> float:
+    history: _History, kind: str, population: float, model: NoveltyModel
+) -> tuple[float, UserHabit]:
     """This user's own rate of new `kind` values with a familiar parent over the
-    population's, shrunk and capped.
+    population's, shrunk and kept within `model.user_max_bits` more and
+    `model.user_min_bits` less surprising.
 
     Each new parent value (a trip's city, a new browser) brings a new value of the kind as
     a rule, and that is weighed by the parent-new rate already; counting it here too would
     make a traveller's home network look as changeable as a café-hopper's. So the user's
-    own count is the kind's values beyond one per parent value.
+    own count is the kind's new values beyond one per new parent value.
     """
-    novel = max(values.get(kind, 0) - 1, 0)
+    novel = history.values.get(kind, 0)
     parent = PARENT[kind]
     if parent is not None:
-        novel = max(novel - max(values.get(parent, 0) - 1, 0), 0)
-    earlier = max(profile.successful_sign_ins - 1, 0)
-    own = (novel + user_weight * population) / (earlier + user_weight)
-    low, high = USER_FACTOR_RANGE
-    return min(max(own / population, low), high)
+        novel = max(novel - history.values.get(parent, 0), 0)
+    weight = model.user_weight
+    own = (novel + weight * population) / (history.sign_ins + weight)
+    low, high = 2.0 ** -model.user_max_bits, 2.0 ** model.user_min_bits
+    habit = UserHabit(novel, history.sign_ins, history.since_days)
+    return min(max(own / population, low), high), habit
 
 
 def weigh(
@@ -383,8 +454,8 @@ def weigh(
         is_new[kind] = days >= model.forget_days
         if is_new[kind]:
             forgotten[kind] = days
-    # How many values of each kind the user has: counted at the first new kind, once for all.
-    values: Counter[str] | None = None
+    # The user's own counts: worked out at the first new kind, once for all.
+    history: _History | None = None
     observed = []
     new = []
     for kind in KINDS:
@@ -403,9 +474,9 @@ def weigh(
         told_apart = seen if others is not None else None
         rate = _rate(counts, stage, kind, parent_new, told_apart, model.prior_weight)
         population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
-        if values is None:
-            values = Counter(k for k, _ in profile.features)
-        factor = _user_factor(profile, values, kind, population, model.user_weight)
+        if history is None:
+            history = _History(profile, model, now)
+        factor, habit = _user_factor(history, kind, population, model)
         configured = kind in model.weights
         bits = (
             model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)
@@ -422,6 +493,7 @@ def weigh(
                 last_seen_days=forgotten.get(kind),
                 org_users=others,
                 rare=seen is Seen.RARE,
+                habit=habit,
             )
         )
     return Novelty(stage, tuple(observed), tuple(new), sum(p.bits for p in new))

@@ -35,8 +35,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO
 
+from risk.assessment import Assessment
 from risk.context import IpInfo, SignInContext, SignInKind
-from risk.engine import Assessment, RiskEngine
+from risk.engine import RiskEngine
 from risk.errors import RiskError
 from risk.feeds import MMDB_KEYS, Feeds
 from risk.levels import Level

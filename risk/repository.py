@@ -17,7 +17,7 @@ from risk.features import Feature, FeatureKind
 from risk.novelty import NoveltyCounts
 
 if TYPE_CHECKING:
-    from risk.engine import Assessment
+    from risk.assessment import Assessment
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,8 @@ class UserProfile:
     features: frozenset[Feature] = frozenset()
     last_seen: Mapping[Feature, datetime] = field(default_factory=dict)
     """When each feature was last part of a successful sign-in (where known)."""
+    first_used: Mapping[Feature, datetime] = field(default_factory=dict)
+    """When each feature was first part of a successful sign-in (where known)."""
 
     @property
     def countries(self) -> frozenset[str]:
@@ -131,6 +133,7 @@ class _Profile:
     first_seen: datetime
     successful_sign_ins: int = 0
     last_seen: dict[Feature, datetime] = field(default_factory=dict)
+    first_used: dict[Feature, datetime] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -188,6 +191,7 @@ class InMemoryHistoryRepository:
             profile.successful_sign_ins,
             frozenset(profile.last_seen),
             dict(profile.last_seen),
+            dict(profile.first_used),
         )
 
     def org_has_seen_country(self, country: str) -> bool:
@@ -244,6 +248,8 @@ class InMemoryHistoryRepository:
             if seen is None:
                 self._feature_users[feature] = self._feature_users.get(feature, 0) + 1
             profile.last_seen[feature] = ctx.time if seen is None else max(seen, ctx.time)
+            used = profile.first_used.get(feature)
+            profile.first_used[feature] = ctx.time if used is None else min(used, ctx.time)
         if assessment.novelty is not None:
             for name in assessment.novelty.counter_names():
                 self._novelty[name] = self._novelty.get(name, 0) + 1

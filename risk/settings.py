@@ -61,7 +61,7 @@ class RiskSettings:
     # one in that many sign-ins looks this new"); shares apply once `novelty_min_counted`
     # sign-ins are counted.
     unfamiliar_low_share: float = 0.01
-    unfamiliar_medium_share: float = 0.002
+    unfamiliar_medium_share: float = 0.0025
     unfamiliar_high_share: float = 0.0002
     unfamiliar_low_bits: float = 5.0
     unfamiliar_medium_bits: float = 8.0
@@ -72,6 +72,11 @@ class RiskSettings:
     novelty_forget_days: int = 365
     novelty_org_common_users: int = 3
     novelty_weights: tuple[tuple[str, float], ...] = ()
+    # The user's own history (risk/novelty.py): counted from this many days after their first
+    # sign-in, and scaling a property's weight by at most this many bits up / down.
+    novelty_settle_days: int = 14
+    novelty_user_max_bits: float = 4.0
+    novelty_user_min_bits: float = 4.0
     # anonymizedIPAddress for an IP the Anonymous-IP database marks as a hosting provider
     # (where VPN exits and attack tooling run); "none" ignores the flag.
     hosting_provider_level: Level = Level.LOW
@@ -136,6 +141,9 @@ class RiskSettings:
             forget_days=self.novelty_forget_days,
             org_common_users=self.novelty_org_common_users,
             weights=dict(self.novelty_weights),
+            settle_days=self.novelty_settle_days,
+            user_max_bits=self.novelty_user_max_bits,
+            user_min_bits=self.novelty_user_min_bits,
         )
 
     def level_for(self, event_type: RiskEventType) -> Level:
@@ -334,6 +342,9 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "novelty_forget_days": _whole(1, 3_650),
     "novelty_org_common_users": _whole(0, 1_000_000),
     "novelty_weights": _weights,
+    "novelty_settle_days": _whole(0, 3_650),
+    "novelty_user_max_bits": _number(0, 16),
+    "novelty_user_min_bits": _number(0, 16),
     "hosting_provider_level": _level((Level.NONE, *_SEEN_LEVELS)),
     "suspicious_ip_window_minutes": _whole(1, 10_080),
     "suspicious_ip_min_accounts": _whole(2, 1_000_000),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter, defaultdict
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,69 @@ def test_hard_variant_vpn_attackers_copy_the_victims_agent(tmp_path: Path) -> No
         elif row["Login Successful"] == "True" and row["Is Attack IP"] == "False":
             agents[row["User ID"]].add(row["User Agent String"])
     assert vpn >= 3
+
+
+def stats_row(when: str, user: str, ip: str, city: str, asn: str, agent: str = "",
+              attack: bool = False) -> dict[str, str]:
+    agent = agent or ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                      "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36")
+    return {"Login Timestamp": f"{when} 09:00:00.000", "User ID": user, "IP Address": ip,
+            "Country": "NO", "City": city, "ASN": asn, "User Agent String": agent,
+            "Login Successful": "True", "Is Attack IP": str(attack),
+            "Is Account Takeover": str(attack)}
+
+
+def test_population_stats_count_like_the_old_count_based_engine() -> None:
+    rows = [stats_row(f"2024-01-{day:02d}", "u", "84.208.1.7", "Oslo", "2119")
+            for day in range(1, 11)]
+    rows += [
+        # Ten sign-ins over nine days: still learning, so not counted.
+        stats_row("2024-01-12", "u", "10.0.0.1", "Oslo", "64500"),
+        # Past learning: a new network and its /24 in a familiar city (two new properties).
+        stats_row("2024-01-20", "u", "10.0.1.1", "Oslo", "64501"),
+        # A trip: country stays, city, network and /24 are new (three).
+        stats_row("2024-01-21", "u", "10.0.2.1", "Bergen", "64502"),
+        # An attacker's row is no legitimate sign-in, but the user's history learns it.
+        stats_row("2024-01-22", "u", "10.0.3.1", "Oslo", "64503", attack=True),
+    ]
+    stats = rba_synth.population_stats(rows)
+    assert stats == rba_synth.PopulationStats(
+        legitimate=13, past_learning=2, new_network=2, new_network_familiar_city=1,
+        two_new=2, four_new=0)
+    assert stats.describe() == (
+        "13 legitimate sign-ins, 15.4% past learning; with a new network 15.38% (in a "
+        "familiar city 7.69%); with 2+ new properties 15.38%; with 4+ 0.00%")
+
+
+def test_the_calm_variant_is_calmer_and_its_targeted_victims_have_history(
+    tmp_path: Path,
+) -> None:
+    paths = {variant: tmp_path / f"{variant}.csv" for variant in ("standard", "calm")}
+    for variant, path in paths.items():
+        rba_synth.generate(path, SEED, 20_000, variant=variant)
+    standard, calm = (rba_synth.file_stats(path) for path in paths.values())
+    assert calm.share(calm.two_new) < standard.share(standard.two_new) / 3
+    assert calm.share(calm.new_network) < standard.share(standard.new_network) / 3
+    with open(paths["calm"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    history: dict[str, list[str]] = defaultdict(list)
+    targeted = 0
+    for row in rows:
+        ok = row["Login Successful"] == "True"
+        if row["Attack Kind"] == "targeted" and row["Episode"] and ok:
+            earlier = history[row["User ID"]]
+            if row["Episode"] not in {e for e in earlier if e.startswith("E")}:
+                logins = [t for t in earlier if not t.startswith("E")]
+                assert len(logins) >= 10
+                first = datetime.fromisoformat(logins[0])
+                assert datetime.fromisoformat(row["Login Timestamp"]) - first >= timedelta(14)
+                targeted += 1
+            earlier.append(row["Episode"])
+        elif ok and row["Is Attack IP"] == "False":
+            history[row["User ID"]].append(row["Login Timestamp"])
+    assert targeted >= 3
+
+
+def test_the_standard_variant_draws_no_calm_factors() -> None:
+    assert rba_synth.MOBILITY["standard"] == rba_synth.MOBILITY["hard"] == rba_synth.Mobility()
+    assert "standard" not in rba_synth.STUDIED_VICTIMS

@@ -260,8 +260,10 @@ def test_profile_accumulates_features_without_duplicates(h: Harness) -> None:
     profile = h.repo.user_profile(h.user("alice"))
     last_seen = {f: T0 + timedelta(hours=1) for f in london}
     last_seen |= {f: T0 + timedelta(hours=2) for f in changchun}
+    first_used = {f: T0 + timedelta(hours=2) for f in changchun} | dict.fromkeys(london, T0)
     assert profile == UserProfile(first_seen=T0, successful_sign_ins=3,
-                                  features=london | changchun, last_seen=last_seen)
+                                  features=london | changchun, last_seen=last_seen,
+                                  first_used=first_used)
     assert profile.countries == {"GB", "CN"}
 
 
@@ -413,6 +415,7 @@ def test_record_of_a_success_updates_every_read(h: Harness) -> None:
     h.repo.record(ctx, LONDON, assessment(ctx, LONDON, features, True), True)
     assert h.repo.last_successful_sign_in(alice, T0 + MICROSECOND) == past(T0, LONDON, True)
     assert h.repo.user_profile(alice) == UserProfile(T0, 1, features,
+                                                     dict.fromkeys(features, T0),
                                                      dict.fromkeys(features, T0))
     assert h.repo.org_has_seen_country("GB")
     assert h.repo.failed_accounts_from_ip(LONDON.ip, T0) == 0

@@ -113,7 +113,7 @@ def test_prior_stands_in_until_sign_ins_are_counted() -> None:
 
 
 def test_a_user_who_often_brings_new_networks_is_less_surprised() -> None:
-    model = NoveltyModel(prior_weight=1, user_weight=10)
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2)
     new_asn = swap(HOME, asn="64500")
     steady = weigh(new_asn, profile(sign_ins=300), POPULATION, model, NOW, org_users=common).new[0]
     roaming = profile(sign_ins=40, extra=frozenset({("asn", "12929"), ("asn", "29695")}))
@@ -129,8 +129,10 @@ def test_a_user_who_often_brings_new_networks_is_less_surprised() -> None:
     ("places", "factor", "habit"),
     [
         ({("city", "Paris, FR"), ("city", "Rome, IT"), ("country", "FR"), ("country", "IT")},
-         0.25, "4.0x less often for this user"),
-        (set(), 16.0, "16.0x as often for this user"),
+         0.25, "4.0x less often for this user (no new networks from a familiar city in about "
+         "39 sign-ins)"),
+        (set(), 16.0, "16.0x as often for this user (2 new networks from a familiar city in "
+         "about 39 sign-ins)"),
     ],
     ids=["networks-that-came-with-trips", "networks-in-the-home-city"],
 )
@@ -139,7 +141,7 @@ def test_only_networks_beyond_one_per_city_make_a_user_less_surprised(
 ) -> None:
     # Two networks besides home: a traveller's came with two new cities (weighed by the
     # new-city rate when they happened), a cafe-hopper's did not.
-    model = NoveltyModel(prior_weight=1, user_weight=10)
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2)
     extra = frozenset({("asn", "12929"), ("asn", "29695"), *places})
     new = weigh(swap(HOME, asn="64500"), profile(sign_ins=40, extra=extra), POPULATION, model,
                 NOW, org_users=common).new[0]
@@ -215,3 +217,114 @@ def test_configured_weight_replaces_the_learned_one() -> None:
     novelty = weigh(swap(HOME, asn="64500"), profile(), POPULATION, model, NOW, org_users=common)
     assert novelty.bits == 20.0
     assert novelty.new[0].explain(44).endswith("weight set in config: 20.0 bits")
+
+
+# -- the user's own history since settling in (novelty_settle_days) -----------------------
+
+OFFICE_AND_PHONE = frozenset({("asn", "12929"), ("asn", "29695")})
+"""The office's and the phone carrier's networks, besides the home line."""
+
+
+def settled_profile(sign_ins: int, late: frozenset[Feature] = frozenset(),
+                    days: int = 200) -> UserProfile:
+    """A user `days` into their history: home, office and phone networks first used on the
+    first day; `late` values first used a week ago."""
+    first = NOW - timedelta(days=days)
+    features = HOME | OFFICE_AND_PHONE | late
+    first_used = {f: (NOW - timedelta(days=7) if f in late else first) for f in features}
+    return UserProfile(first, sign_ins, features, dict.fromkeys(features, NOW - timedelta(days=1)),
+                       first_used)
+
+
+SETTLED = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2)
+
+
+def test_networks_of_the_first_days_are_a_stable_history_not_a_habit() -> None:
+    # Counted over the whole history, home, office and phone are two networks beyond the
+    # first: a habit of new networks (16x as often). Since settling in, none is new.
+    new_asn = swap(HOME, asn="64500")
+    whole = profile(sign_ins=101, extra=OFFICE_AND_PHONE)
+    before = weigh(new_asn, whole, POPULATION, SETTLED, NOW, org_users=common).new[0]
+    after = weigh(new_asn, settled_profile(101), POPULATION, SETTLED, NOW,
+                  org_users=common).new[0]
+    rate = (200 + 0.005) / (98_100 + 1)
+    assert before.user_factor > 1
+    assert after.user_factor == 0.25
+    assert after.bits == pytest.approx(-math.log2(0.25 * rate), abs=0.01)
+    # 100 earlier sign-ins over 200 days, 186 of them after the first 14: about 93.
+    assert after.explain(101) == (
+        "network 64500: never used by this user in 101 sign-ins, by 50 other users here; "
+        "new in 0.2% of sign-ins from a familiar city, 4.0x less often for this user "
+        "(no new networks from a familiar city in about 93 sign-ins after the first 14 "
+        f"days): {after.bits:.1f} bits"
+    )
+
+
+def test_networks_first_used_after_settling_in_make_a_user_less_surprised() -> None:
+    cafes = frozenset({("asn", "3301"), ("asn", "8473"), ("asn", "5610")})
+    new = weigh(swap(HOME, asn="64500"), settled_profile(101, late=cafes), POPULATION,
+                SETTLED, NOW, org_users=common).new[0]
+    rate = (200 + 0.005) / (98_100 + 1)
+    own = (3 + 10 * rate) / (100 * 186 / 200 + 10)
+    assert new.user_factor == pytest.approx(own / rate)
+    assert new.user_factor > 10
+    assert new.explain(101).endswith(
+        f"{new.user_factor:.1f}x as often for this user (3 new networks from a familiar city "
+        f"in about 93 sign-ins after the first 14 days): {new.bits:.1f} bits")
+
+
+def test_a_new_network_that_came_with_a_new_city_is_not_a_habit() -> None:
+    trips = frozenset({("asn", "3301"), ("city", "Bergen, NO"), ("asn", "8473"),
+                       ("city", "Tromsø, NO")})
+    new = weigh(swap(HOME, asn="64500"), settled_profile(101, late=trips), POPULATION,
+                SETTLED, NOW, org_users=common).new[0]
+    assert new.user_factor == 0.25
+
+
+@pytest.mark.parametrize(("settle_days", "counted_since"), [(14, True), (250, False)],
+                         ids=["settled", "still-settling"])
+def test_settle_days_decide_from_when_the_users_habit_counts(
+    settle_days: int, counted_since: bool
+) -> None:
+    model = NoveltyModel(prior_weight=1, user_weight=10, settle_days=settle_days,
+                         user_max_bits=2)
+    new = weigh(swap(HOME, asn="64500"), settled_profile(101), POPULATION, model, NOW,
+                org_users=common).new[0]
+    text = new.explain(101)
+    if counted_since:
+        assert new.user_factor == 0.25
+        assert f"after the first {settle_days} days" in text
+    else:
+        # 200 days in, 250 to settle: the whole history counts, office and phone included.
+        assert new.user_factor > 1
+        assert "(2 new networks from a familiar city in about 100 sign-ins)" in text
+
+
+@pytest.mark.parametrize(("max_bits", "factor"), [(2.0, 0.25), (4.0, 1 / 16), (0.0, 1.0)])
+def test_user_max_bits_caps_how_much_more_surprising_a_stable_history_makes_it(
+    max_bits: float, factor: float
+) -> None:
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=max_bits)
+    new = weigh(swap(HOME, asn="64500"), settled_profile(1001, days=360), POPULATION, model,
+                NOW, org_users=common).new[0]
+    rate = (200 + 0.005) / (98_100 + 1)
+    assert new.user_factor == pytest.approx(factor)
+    assert new.bits == pytest.approx(-math.log2(factor * rate), abs=0.01)
+    if factor < 1:
+        assert f"{1 / factor:.1f}x less often for this user (no new networks" in new.explain(1001)
+    else:
+        assert "for this user" not in new.explain(1001)
+
+
+@pytest.mark.parametrize(("min_bits", "factor"), [(4.0, 16.0), (1.0, 2.0)])
+def test_user_min_bits_caps_how_much_less_surprising_a_habit_makes_it(
+    min_bits: float, factor: float
+) -> None:
+    cafes = frozenset({("asn", str(64_600 + i)) for i in range(40)})
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_min_bits=min_bits)
+    new = weigh(swap(HOME, asn="64500"), settled_profile(101, late=cafes), POPULATION, model,
+                NOW, org_users=common).new[0]
+    assert new.user_factor == factor
+    assert new.explain(101).endswith(
+        f"{factor:.1f}x as often for this user (40 new networks from a familiar city in "
+        f"about 93 sign-ins after the first 14 days): {new.bits:.1f} bits")

@@ -148,7 +148,9 @@ def test_evidence_explains_each_new_property_with_its_weight(engine: RiskEngine)
     assert any(line.startswith("city Linköping, SE: ") and "from a new country" in line
                for line in shown)
     assert evidence["stage"] == "learned" and evidence["learned_sign_ins"] == 10
-    assert evidence["bits"] == round(sum(float(line.rsplit(": ", 1)[1][:-5]) for line in shown), 1)
+    # Each line's bits are rounded to a tenth: seven lines may be off by 0.05 each.
+    listed = sum(float(line.rsplit(": ", 1)[1][:-5]) for line in shown)
+    assert evidence["bits"] == pytest.approx(listed, abs=0.05 * len(shown))
 
 
 def test_rarity_in_the_organisation_counts_once_enough_sign_ins_are_counted(
@@ -199,3 +201,29 @@ def test_failed_and_blocked_sign_ins_teach_nothing(engine: RiskEngine) -> None:
     assert level is not None
     level, _, _ = attempt(engine, days=19, ip=NEW_COUNTRY.ip, ip_info=NEW_COUNTRY)
     assert level is None
+
+
+@pytest.mark.parametrize(
+    ("settle_days", "habit"),
+    [
+        # 10 / (about 34 + 10) and 10 / (39 + 10): unclamped (novelty_user_max_bits is 4).
+        (14, "4.4x less often for this user (no new networks from a familiar city in about "
+             "34 sign-ins after the first 14 days)"),
+        (365, "4.9x less often for this user (no new networks from a familiar city in about "
+              "39 sign-ins)"),
+    ],
+    ids=["settled", "still-settling"],
+)
+def test_evidence_gives_the_users_own_count_behind_their_habit(
+    engine: RiskEngine, settle_days: int, habit: str
+) -> None:
+    engine.settings = replace(engine.settings, novelty_settle_days=settle_days,
+                              unfamiliar_low_bits=1, unfamiliar_medium_bits=2,
+                              unfamiliar_high_bits=3)
+    learn(engine, sign_ins=40, days=100)
+    level, evidence, _ = attempt(engine, days=101, ip=NEW_ASN.ip, ip_info=NEW_ASN)
+    assert level is Level.HIGH
+    shown = evidence["new_features"]
+    assert isinstance(shown, list)
+    network = next(line for line in shown if line.startswith("network 5607: "))
+    assert habit in network

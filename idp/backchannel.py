@@ -31,10 +31,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from joserfc import jwt
 
+from .clock import now_ts
 from .extensions import db
 from .metrics import BACKCHANNEL_LOGOUTS
 from .models import AuthorizationCode, BackchannelLogout, Client, SsoSession, Token
-from .oauth import now_ts
 
 log = logging.getLogger("idp.backchannel")
 

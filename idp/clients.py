@@ -13,7 +13,21 @@ from sqlalchemy.exc import IntegrityError
 from .errors import IdpError
 from .extensions import db
 from .models import Client, hash_client_secret
-from .oauth import new_client_id
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def query_client(client_id: str) -> Client | None:
+    # Ours are URL-safe tokens; anything else (a NUL from a Basic header, say) is no client.
+    if not client_id or len(client_id) > 48 or not client_id.isascii() \
+            or not client_id.isprintable():
+        return None
+    return db.session.scalar(_CLIENT, {"client_id": client_id})
+
+
+_CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
 
 # The standard claim scopes are all offered: what a client gets is still only what the
 # user has set and the client asks for.

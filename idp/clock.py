@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+
+
+def now_ts() -> int:
+    """Seconds since the epoch, as the token, code and session rows store them."""
+    return int(time.time())
 
 
 class SystemClock:

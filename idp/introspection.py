@@ -9,6 +9,7 @@ A token the caller may not see is reported exactly like an unknown one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +18,13 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 
+from .clock import now_ts
 from .extensions import db
 from .models import Client, Token, User
-from .oauth import B64TOKEN, now_ts
 
+# RFC 6750 §2.1: what a bearer token may look like. Anything else is no token of ours and never
+# reaches the database (PostgreSQL refuses NUL bytes with an error).
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Ours are about 42 to 48 characters; anything much longer is no token of ours.
 MAX_TOKEN_LENGTH = 512
 

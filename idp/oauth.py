@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,7 +41,10 @@ from .claims import (
     release,
     requested_subject,
 )
+from .clients import query_client
+from .clock import now_ts
 from .extensions import authorization, db, require_oauth
+from .introspection import B64TOKEN
 from .models import AuthorizationCode, Client, Token, User
 from .requestinfo import client_ip
 
@@ -62,10 +62,6 @@ class Authentication:
     auth_time: datetime
     amr: tuple[str, ...]
     acr: str
-
-
-def now_ts() -> int:
-    return int(time.time())
 
 
 def settings() -> Any:
@@ -460,17 +456,6 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     db.session.commit()
 
 
-def query_client(client_id: str) -> Client | None:
-    # Ours are URL-safe tokens; anything else (a NUL from a Basic header, say) is no client.
-    if not client_id or len(client_id) > 48 or not client_id.isascii() \
-            or not client_id.isprintable():
-        return None
-    return db.session.scalar(_CLIENT, {"client_id": client_id})  # type: ignore[no-any-return]
-
-
-_CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
-
-
 class Revocation(RevocationEndpoint):
     """RFC 7009; revoking a refresh token revokes every token of its grant."""
 
@@ -495,9 +480,6 @@ class Revocation(RevocationEndpoint):
         db.session.commit()
 
 
-# RFC 6750 §2.1: what a bearer token may look like. Anything else is no token of ours and never
-# reaches the database (PostgreSQL refuses NUL bytes with an error).
-B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 REALM = "idp"
 
 
@@ -699,7 +681,3 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         userinfo_protector.register_token_validator(BearerTokenValidator())
         authorization._idp_grants_registered = True  # type: ignore[attr-defined]
     return authorization
-
-
-def new_client_id() -> str:
-    return secrets.token_urlsafe(18)

@@ -34,12 +34,13 @@ from .clients import (
     ClientMetadataError,
     check_client_rules,
     delete_client,
+    new_client_id,
     new_client_secret,
+    query_client,
     save_client,
 )
 from .extensions import db
 from .models import Client
-from .oauth import new_client_id, query_client
 
 MAX_REDIRECT_URIS = 20
 MAX_CONTACTS = 10

@@ -8,17 +8,16 @@ from flask import Flask, current_app
 from risk.engine import RiskEngine
 from risk.errors import RiskConfigError
 from risk.feeds import Feeds
-from risk.settings import RiskSettings
 
 from .errors import ConfigError
 from .risk_repository import SqlHistoryRepository
 
 
 def load_engine(app: Flask) -> RiskEngine:
-    """Build the process's risk engine; a bad [risk] setting or feed stops start-up."""
-    settings = app.extensions["idp.settings"]
+    """Build the process's risk engine; a feed that cannot be read stops start-up (the
+    [risk] settings themselves were validated with the rest of the configuration)."""
+    risk_settings = app.extensions["idp.settings"].risk
     try:
-        risk_settings = RiskSettings.from_mapping(settings.risk)
         feeds = Feeds.load(risk_settings)
     except RiskConfigError as exc:
         raise ConfigError(str(exc)) from None

@@ -99,8 +99,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from .backchannel import enable_background
-        from .cli import build_app
         from .logs import configure
+        from .startup import build_app
 
         app = build_app(self.config_path)
         settings = app.extensions["idp.settings"]
@@ -165,8 +165,8 @@ def run_gunicorn(config_path: str | None, options: dict[str, Any]) -> None:
 def granian_app() -> Any:
     """A granian worker's app, from the config named by IDP_CONFIG (set by `idp serve`)."""
     from .backchannel import enable_background
-    from .cli import build_app
     from .logs import configure
+    from .startup import build_app
 
     app = build_app(None)
     settings = app.extensions["idp.settings"]

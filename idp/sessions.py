@@ -16,9 +16,9 @@ from flask import current_app, g, session
 from flask_wtf.csrf import generate_csrf
 
 from . import backchannel
+from .clock import now_ts
 from .extensions import db
 from .models import SsoSession, Token, User
-from .oauth import now_ts
 
 # Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF
 # token (Flask-WTF's session key).

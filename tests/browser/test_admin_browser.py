@@ -73,8 +73,8 @@ FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefo
 
 def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from,
                                                      browser):
-    settings = replace(risky_settings, risk={**risky_settings.risk, "learning_min_sign_ins": 1,
-                                             "learning_period_days": 0})
+    settings = replace(risky_settings, risk=replace(risky_settings.risk, learning_min_sign_ins=1,
+                                                    learning_period_days=0))
     server = serve(settings)
     provider = Provider(server.app)
     provider.user("bob")

@@ -356,3 +356,62 @@ def test_users_add_refuses_a_bad_display_name_before_creating(config, database_u
                  "--config", config, stdin="a-good-password-1\n")
     assert result.returncode == 2 and "control" in result.stderr
     assert "carol" not in run("users", "list", "--config", config).stdout
+
+
+# The commands and options are public (SPEC "Command line"): moving them between modules of
+# the idp.cli package must leave every name where it was.
+COMMANDS = {
+    "backchannel deliver": "--config --timeout",
+    "backchannel status": "--config --limit",
+    "clients add": "NAME --backchannel-logout-session-required --backchannel-logout-uri "
+                   "--config --grant-type --json --post-logout-redirect-uri --public "
+                   "--redirect-uri --scope --third-party",
+    "clients delete": "CLIENT_ID --config --yes",
+    "clients initial-access-token": "",
+    "clients list": "--config",
+    "clients rotate-secret": "CLIENT_ID --config --json",
+    "db upgrade": "--config",
+    "demo": "--config --host --port",
+    "keys list": "--config",
+    "keys reseal": "--config",
+    "keys rotate": "--config",
+    "notify digest": "--config --days --dry-run",
+    "policy simulate": "--candidate --config --days",
+    "risk replay": "PATH --cities --config --levels-out",
+    "serve": "--config --host --port --threads --workers",
+    "users add": "NAME --config --email --group --name --password-stdin",
+    "users delete": "NAME --config --yes",
+    "users disable": "NAME --config",
+    "users enable": "NAME --config",
+    "users list": "--config",
+    "users reset-mfa": "NAME --config",
+    "users set-claims": "NAME ASSIGNMENTS --config --unset",
+    "users set-password": "NAME --config --password-stdin --temporary",
+}
+
+
+def test_every_command_and_option_keeps_its_name():
+    import click
+
+    from idp.cli import cli
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+            return
+        options = sorted(o for p in command.params for o in p.opts if o.startswith("--"))
+        arguments = [p.name.upper() for p in command.params if isinstance(p, click.Argument)]
+        yield " ".join(path), " ".join(arguments + options)
+
+    assert dict(walk(cli, [])) == COMMANDS
+
+
+def test_each_command_group_is_a_module_of_its_own():
+    import click
+
+    from idp.cli import cli
+
+    for name, command in cli.commands.items():
+        commands = command.commands.values() if isinstance(command, click.Group) else [command]
+        assert {c.callback.__module__ for c in commands} == {f"idp.cli.{name}"}, name

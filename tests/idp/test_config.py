@@ -201,7 +201,7 @@ def test_missing_feed_file_stops_start_up(tmp_path):
 
 def test_risk_key_from_environment(tmp_path):
     s = _load(tmp_path, "", env={"IDP_RISK__IMPOSSIBLE_TRAVEL_KMH": "1200"})
-    assert s.risk["impossible_travel_kmh"] == 1200
+    assert s.risk.impossible_travel_kmh == 1200
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -215,3 +215,68 @@ def test_sqlite_paths_are_resolved_against_the_working_directory(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     s = _load(tmp_path, f'database_url = "{url}"\n')
     assert s.database_url == expected.format(cwd=tmp_path)
+
+
+def test_the_risk_table_is_parsed_once(tmp_path, monkeypatch):
+    from idp import create_app
+    from risk.settings import RiskSettings
+
+    calls = []
+    parse = RiskSettings.from_mapping.__func__
+    monkeypatch.setattr(RiskSettings, "from_mapping",
+                        classmethod(lambda cls, data: calls.append(data) or parse(cls, data)))
+    settings = _load(tmp_path, f'database_url = "sqlite:///{tmp_path}/x.db"\n'
+                               "[risk]\nimpossible_travel_kmh = 1000\n")
+    assert isinstance(settings.risk, RiskSettings)
+    assert create_app(settings).extensions["idp.risk"].settings is settings.risk
+    assert calls == [{"impossible_travel_kmh": 1000}]
+
+
+def test_replace_validates_like_a_load():
+    from dataclasses import replace
+
+    from idp.config import Settings
+
+    settings = Settings()
+    assert replace(settings.policies.sign_in_risk, mfa_at="high").mfa_at == "high"
+    with pytest.raises(ValueError, match="mfa_at"):
+        replace(settings.policies.sign_in_risk, mfa_at="extreme")
+    assert replace(settings, risk={"impossible_travel_kmh": 1200}).risk.impossible_travel_kmh \
+        == 1200
+
+
+def test_the_strengths_are_the_policy_engines():
+    import typing
+
+    from idp.config import Strength
+    from risk.policy import STRENGTHS
+
+    assert typing.get_args(Strength) == STRENGTHS
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("demo = true\n", {}, "demo: unknown key (allowed here: issuer, secret_key, "),
+    ("", {"IDP_DEMO": "true"}, None),
+    ("[server]\ngunicorn = 3\n", {}, "server.gunicorn: must be a table"),
+    ("", {"IDP_SERVER__GUNICORN__MAX_REQUESTS": "5"},
+     "IDP_SERVER__GUNICORN__MAX_REQUESTS: unknown setting in the environment"),
+    ("", {"IDP_LOCKOUT__FAMILIAR_SEPARATE": "no"},
+     "lockout.familiar_separate: must be true or false, got 'no'"),
+    ('old_secret_keys = "x"\n', {}, "old_secret_keys: must be a list of strings, got 'x'"),
+    ("[server]\nworkers = true\n", {}, "server.workers: must be an integer, got True"),
+], ids=["demo-in-file", "demo-in-environment-ignored", "gunicorn-not-table",
+        "unknown-gunicorn-variable", "bool-from-environment", "list-not-list", "bool-not-int"])
+def test_more_one_line_messages(tmp_path, text, env, message):
+    if message is None:
+        assert _load(tmp_path, text, env=env).demo is False
+        return
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, text, env=env)
+    assert str(err.value).startswith(message)
+
+
+def test_environment_lists_may_be_comma_separated(tmp_path):
+    s = _load(tmp_path, "", env={"IDP_METRICS_ALLOW": "10.0.0.0/8, ::1/128",
+                                 "IDP_SERVER__GUNICORN": "{max_requests = 5}"})
+    assert s.metrics_allow == ("10.0.0.0/8", "::1/128")
+    assert s.server.gunicorn == {"max_requests": 5}

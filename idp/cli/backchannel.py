@@ -6,12 +6,10 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
-backchannel_group: click.Group = click.Group(
+from .common import with_app
+
+backchannel_group = click.Group(
     "backchannel", help="OpenID Connect back-channel logout deliveries.")
-
-
-# idp.cli imports this module at its end, so the group must exist before this import runs.
-from .cli import with_app  # noqa: E402
 
 
 @backchannel_group.command("deliver")
@@ -21,7 +19,7 @@ from .cli import with_app  # noqa: E402
 def deliver(app: Flask, timeout_seconds: float | None) -> None:
     """Send every logout token whose attempt is due now (run it from cron; `idp serve`
     also does this in the background)."""
-    from .backchannel import BATCH, DeliveryRun, deliver_due, prune
+    from ..backchannel import BATCH, DeliveryRun, deliver_due, prune
 
     total = DeliveryRun()
     while True:
@@ -42,8 +40,8 @@ def deliver(app: Flask, timeout_seconds: float | None) -> None:
 @with_app
 def status(app: Flask, limit: int) -> None:
     """Count deliveries by state and list the undelivered ones, newest first."""
-    from .extensions import db
-    from .models import BackchannelLogout as Row
+    from ..extensions import db
+    from ..models import BackchannelLogout as Row
 
     pending = sa.and_(Row.delivered_at.is_(None), Row.next_attempt_at.is_not(None))
     given_up = sa.and_(Row.delivered_at.is_(None), Row.next_attempt_at.is_(None))

@@ -6,19 +6,12 @@ import click
 
 from risk.errors import RiskConfigError, RiskError
 from risk.replay import format_report, replay
-from risk.settings import RiskSettings
 
-from .config import load_settings
-from .errors import ConfigError
+from ..config import load_settings
+from ..errors import ConfigError
+from .common import config_option, fail
 
-
-@click.group("risk", help="Risk engine tools.")
-def risk_group() -> None:
-    """Risk engine tools."""
-
-
-# idp.cli imports this module at its end, so the group must exist before this import runs.
-from .cli import _fail, config_option  # noqa: E402
+risk_group = click.Group("risk", help="Risk engine tools.")
 
 
 @risk_group.command("replay")
@@ -35,17 +28,16 @@ def replay_command(
     """Replay a labelled RBA-format login log; print what each level would catch."""
     try:
         # Only [risk] matters here: no secret key is needed to replay a file.
-        settings = load_settings(config, demo=True)
-        risk_settings = RiskSettings.from_mapping(settings.risk)
-    except (ConfigError, RiskConfigError) as exc:
-        _fail(f"configuration error: {exc}")
+        risk_settings = load_settings(config, demo=True).risk
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
         return
     try:
         report = replay(path, risk_settings, levels_out=levels_out, cities=cities)
     except RiskConfigError as exc:  # a configured feed file cannot be read
-        _fail(f"configuration error: {exc}")
+        fail(f"configuration error: {exc}")
         return
     except RiskError as exc:  # a file is missing, unreadable or malformed; it is named
-        _fail(str(exc))
+        fail(str(exc))
         return
     click.echo(format_report(report))

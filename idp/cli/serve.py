@@ -1,0 +1,44 @@
+"""`idp serve`: gunicorn (or granian) workers, each building the app from the same config."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import IdpError
+from .common import build_app, config_option, fail
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes (default: [server] workers, 2).")
+@click.option("--threads", default=None, type=click.IntRange(1, 256),
+              help="Threads per worker (default: [server] threads, 8).")
+@config_option
+def serve(config: str | None, host: str, port: int, workers: int | None,
+          threads: int | None) -> None:
+    """Serve the provider with gunicorn (or granian: [server] engine)."""
+    from ..migrate import check_current
+
+    app = build_app(config)
+    with app.app_context():
+        problem = check_current(app.config["SQLALCHEMY_DATABASE_URI"])
+    if problem:
+        fail(problem)
+    from ..extensions import db
+    from ..serve import gunicorn_options, run_granian, run_gunicorn
+
+    server = app.extensions["idp.settings"].server
+    with app.app_context():
+        # The workers make their own connections; none of this process's may reach them.
+        db.engine.dispose()
+    try:
+        if server.engine == "granian":
+            run_granian(config, server, host, port, workers, threads)
+            return
+        options = gunicorn_options(server, host, port, workers, threads)
+    except IdpError as exc:
+        fail(f"configuration error: {exc}")
+        return
+    run_gunicorn(config, options)

@@ -24,6 +24,7 @@ from risk.vocabulary import RiskDetail, RiskEventType, RiskState
 
 from . import backchannel, notify, user_risk
 from .extensions import db
+from .i18n import N_, translated_for
 from .models import RecoveryCode, RiskDetection, SignIn, User, UserRisk
 from .sessions import clock_now, revoke_sessions
 
@@ -33,12 +34,12 @@ log = logging.getLogger("idp.accounts")
 # What the user is told happened, in the email and on the report page (English source
 # text: the templates pass it through the translation function).
 EVENTS = {
-    "second_factor": "an authenticator app was added to your account",
-    "passkey_added": "a passkey was added to your account",
-    "password_change": "your password was changed",
-    "password_reset": "your password was reset",
-    "risky_sign_in": "someone signed in to your account from a place or device we found "
-                     "unusual, and passed the second-factor check",
+    "second_factor": N_("an authenticator app was added to your account"),
+    "passkey_added": N_("a passkey was added to your account"),
+    "password_change": N_("your password was changed"),
+    "password_reset": N_("your password was reset"),
+    "risky_sign_in": N_("someone signed in to your account from a place or device we found "
+                        "unusual, and passed the second-factor check"),
 }
 # At most this many emails per user and event in a window: a burst of events (an attacker
 # retrying, a script) must not turn the provider into a mail cannon.
@@ -159,8 +160,11 @@ def account_email(user: User, event: str, *, correlation_id: str | None = None) 
               "where": _where(correlation_id),
               "link": report_link(user, event), "days": REPORT_DAYS}
     message = EmailMessage()
-    message["Subject"] = render_template("email/account_event_subject.txt", **values).strip()
-    message.set_content(render_template("email/account_event.txt", **values))
+    # In the recipient's language (their `locale` claim), whoever's request sends it.
+    with translated_for(user):
+        message["Subject"] = render_template("email/account_event_subject.txt",
+                                             **values).strip()
+        message.set_content(render_template("email/account_event.txt", **values))
     return message
 
 

@@ -17,6 +17,7 @@ from .clock import SystemClock
 from .config import Settings, load_settings, warnings_for
 from .counters import make_counters
 from .extensions import db
+from .i18n import N_, gettext
 from .keys import KeyStore
 from .metrics import REQUEST_SECONDS
 from .oauth import init_oauth
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         # No parameter of ours may hold NUL; PostgreSQL refuses it in text, so stop it here.
         for values in (request.args, request.form):
             if any("\x00" in v for _, v in values.items(multi=True)):
-                abort(400, description="A request parameter contains a NUL character.")
+                abort(400, description=N_("A request parameter contains a NUL character."))
 
     @app.after_request
     def set_device_cookie(response: Any) -> Any:
@@ -164,9 +165,6 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from .cli import register_commands
-
-    register_commands(app)
     from .fastpath import StaticDocuments
 
     app.wsgi_app = StaticDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
@@ -221,9 +219,9 @@ def _register_error_handlers(app: Flask) -> None:
             return jsonify(error=error, error_description=exc.description), status, headers
         return render_template(
             "error.html",
-            title=exc.name,
+            title=gettext(exc.name),
             error=str(status),
-            description=exc.description,
+            description=gettext(exc.description) if exc.description else exc.description,
             request_id=request_id(),
             now=app.extensions["idp.clock"].now(),
         ), status
@@ -239,9 +237,10 @@ def _register_error_handlers(app: Flask) -> None:
             ), 500
         return render_template(
             "error.html",
-            title="Something went wrong",
+            title=gettext("Something went wrong"),
             error="server_error",
-            description="The server could not complete the request. Try again in a moment.",
+            description=gettext("The server could not complete the request. Try again in a "
+                                "moment."),
             request_id=request_id(),
             now=app.extensions["idp.clock"].now(),
         ), 500

@@ -30,10 +30,11 @@ from risk.policy import ANY, Action
 
 from . import flows
 from .claims import requested_acr_values
+from .clients import query_client
 from .consent import needs_consent, requested_scopes
 from .decision import TEMPORARY_PASSWORD, Judgement, assess, build_context, judge
+from .i18n import gettext, use_ui_locales
 from .models import SsoSession, User
-from .oauth import query_client
 from .sessions import clock_now, current_sso, current_user
 
 KIND = "authorize"
@@ -198,8 +199,8 @@ def step_url(step: Step, flow: AuthFlow) -> str:
 
 def expired_page() -> Any:
     return render_template(
-        "error.html", title="This sign-in has expired", error="session_expired",
-        description="Go back to the application you came from and sign in again.",
+        "error.html", title=gettext("This sign-in has expired"), error="session_expired",
+        description=gettext("Go back to the application you came from and sign in again."),
         request_id="", now=clock_now()), 400
 
 
@@ -286,6 +287,7 @@ def flow_page(view: Callable[[AuthFlow], Any]) -> Callable[[], Any]:
         flow = _flow_or_expired()
         if not isinstance(flow, AuthFlow):
             return flow
+        use_ui_locales(flow.param("ui_locales"))
         try:
             return view(flow)
         except flows.FlowConflict:
@@ -304,6 +306,7 @@ def step_page(step: Step) -> Callable[[Callable[[StepContext], Any]], Callable[[
             flow = _flow_or_expired()
             if not isinstance(flow, AuthFlow):
                 return flow
+            use_ui_locales(flow.param("ui_locales"))
             user, sso = current_user(), current_sso()
             if user is None or sso is None or not satisfied(step, flow, user, sso):
                 # Not this step's turn: the authorization endpoint says what is.

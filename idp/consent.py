@@ -17,19 +17,20 @@ from sqlalchemy.exc import IntegrityError
 
 from . import backchannel
 from .claims import CLAIMS, MalformedClaimsRequest, parse_claims_request, requested_claims
+from .clock import now_ts
 from .extensions import db
+from .i18n import N_, gettext
 from .models import AuthorizationCode, Client, Consent, Token
-from .oauth import now_ts
 
 # What each scope lets the app do, in the words the consent page uses ("<app> wants to ...").
 SCOPE_LINES: dict[str, str] = {
-    "openid": "Sign you in with your account",
-    "profile": "See your name and profile details",
-    "email": "See your email address",
-    "address": "See your postal address",
-    "phone": "See your phone number",
-    "groups": "See the groups you belong to",
-    "offline_access": "Stay signed in to the app (keep access while you are away)",
+    "openid": N_("Sign you in with your account"),
+    "profile": N_("See your name and profile details"),
+    "email": N_("See your email address"),
+    "address": N_("See your postal address"),
+    "phone": N_("See your phone number"),
+    "groups": N_("See the groups you belong to"),
+    "offline_access": N_("Stay signed in to the app (keep access while you are away)"),
 }
 # The order in which the page lists scopes: the most basic first.
 SCOPE_ORDER = tuple(SCOPE_LINES)
@@ -104,7 +105,8 @@ def scope_lines(client: Client, scopes: list[str], claims: str | None = None
     by_scope: dict[str, list[str]] = {}
     for name in requested_claims(" ".join(scopes), _claims_request(claims), client.scope):
         by_scope.setdefault(CLAIMS[name].scope, []).append(name)
-    return [ScopeLine(s, SCOPE_LINES.get(s, f"Use the '{s}' permission"),
+    return [ScopeLine(s, gettext(SCOPE_LINES[s]) if s in SCOPE_LINES
+                      else gettext("Use the '%(scope)s' permission", scope=s),
                       tuple(by_scope.get(s, ()))) for s in scopes]
 
 

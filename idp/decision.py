@@ -26,6 +26,7 @@ from risk.policy import evaluate as evaluate_policies
 
 from . import risk_engine, user_risk
 from .extensions import db
+from .i18n import N_, gettext
 from .models import SsoSession, User
 from .requestinfo import client_ip, device_id, request_id, user_agent
 from .sessions import clock_now
@@ -41,36 +42,38 @@ TEMPORARY_PASSWORD = 50055
 # What a person is told for each blocking code: the reason in plain words, and what to do.
 PLAIN_WORDS: dict[int, tuple[str, str]] = {
     53004: (
-        "This sign-in looks unusual, and your account has no authenticator app to confirm "
-        "it is you. For your protection, a risky sign-in cannot be used to set one up.",
-        "Sign in from a device and network you usually use, or ask your administrator for "
-        "help and give them the details below.",
+        N_("This sign-in looks unusual, and your account has no authenticator app to confirm "
+           "it is you. For your protection, a risky sign-in cannot be used to set one up."),
+        N_("Sign in from a device and network you usually use, or ask your administrator for "
+           "help and give them the details below."),
     ),
     50053: (
-        "Your account is temporarily locked to protect it from someone guessing its "
-        "password.",
-        "Wait a little and try again. If you did not try to sign in, tell your administrator.",
+        N_("Your account is temporarily locked to protect it from someone guessing its "
+           "password."),
+        N_("Wait a little and try again. If you did not try to sign in, tell your "
+           "administrator."),
     ),
     53003: (
-        "Your organisation's sign-in policy blocks this sign-in because of its risk.",
-        "Try again later from a device and network you usually use. If it keeps happening, "
-        "contact your administrator with the details below.",
+        N_("Your organisation's sign-in policy blocks this sign-in because of its risk."),
+        N_("Try again later from a device and network you usually use. If it keeps "
+           "happening, contact your administrator with the details below."),
     ),
 }
 
 
 # 53004 for a user who has a second factor, but not the passkey the policy demands.
 NO_PASSKEY_WORDS = (
-    "This sign-in needs a passkey, and your account has none. An authenticator app code "
-    "is not enough here, and for your protection this sign-in cannot be used to add a "
-    "passkey.",
-    "Add a passkey on your account page (/account) from a device and network you usually "
-    "use, then sign in again; or ask your administrator for help with the details below.",
+    N_("This sign-in needs a passkey, and your account has none. An authenticator app code "
+       "is not enough here, and for your protection this sign-in cannot be used to add a "
+       "passkey."),
+    N_("Add a passkey on your account page (/account) from a device and network you usually "
+       "use, then sign in again; or ask your administrator for help with the details below."),
 )
 
 
 def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | None]:
-    """The reason and advice a person sees for an error code."""
+    """The reason and advice a person sees for an error code, in English (the OAuth error's
+    description); `blocked_page` shows them in the reader's language."""
     if code == RISKY_WITHOUT_MFA and fallback and NO_PASSKEY in fallback:
         return NO_PASSKEY_WORDS
     reason, advice = PLAIN_WORDS.get(code or 0, (fallback or "", None))
@@ -81,8 +84,9 @@ def blocked_page(code: int | None, reason: str | None, correlation_id: str,
                  advice: str | None = None) -> Any:
     """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
     plain, default_advice = plain_reason(code, reason)
-    return render_template("blocked.html", code=code, reason=plain,
-                           advice=advice or default_advice, correlation_id=correlation_id,
+    return render_template("blocked.html", code=code, reason=gettext(plain) if plain else plain,
+                           advice=advice or (gettext(default_advice) if default_advice else None),
+                           correlation_id=correlation_id,
                            request_id=request_id(), now=clock_now()), 403
 
 

@@ -28,13 +28,14 @@ from risk.errors import FeedError
 
 from . import risk_engine
 from .errors import InvalidCredentials, PasswordPolicyError
+from .i18n import N_, gettext, lazy_gettext
 from .models import User
 
 # The password rules lived in idp.accounts; operators may filter on its logger name.
 log = logging.getLogger("idp.accounts")
 
-CSRF_FAILED = ("The form expired or was not sent by this site. Go back, reload the page "
-               "and try again.")
+CSRF_FAILED = N_("The form expired or was not sent by this site. Go back, reload the page "
+                 "and try again.")
 # The longest user name looked up or remembered; a longer one is cut, never refused.
 USERNAME_CHARS = 150
 
@@ -75,7 +76,7 @@ class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hints
     def validate(self, extra_validators: Any = None) -> bool:
         # The token first: a forged post costs no password hash and no feed lookup.
         if self.meta.csrf and not self.csrf_token.validate(self):
-            abort(400, description=CSRF_FAILED)
+            abort(400, description=gettext(CSRF_FAILED))
         return bool(super().validate(extra_validators))
 
     @classmethod
@@ -105,8 +106,8 @@ class SignInForm(Form):
     """The sign-in page. Nothing is refused here: an empty or huge name or password is a
     wrong one, answered (and logged) by the view as any other."""
 
-    username = StringField("Username", default="", filters=[_username])
-    password = PasswordField("Password", default="", filters=[_text])
+    username = StringField(lazy_gettext("Username"), default="", filters=[_username])
+    password = PasswordField(lazy_gettext("Password"), default="", filters=[_text])
 
 
 class CodeForm(Form):
@@ -114,7 +115,7 @@ class CodeForm(Form):
     with action=passkey, a passkey's assertion."""
 
     action = StringField(default="", filters=[_text])
-    code = StringField("Verification code", default="", filters=[_text])
+    code = StringField(lazy_gettext("Verification code"), default="", filters=[_text])
     credential = StringField(default="", filters=[_text])
 
 
@@ -128,13 +129,13 @@ class ConsentForm(Form):
     """The consent page's two buttons."""
 
     action = StringField(default="", filters=[_text], validators=[
-        AnyOf(("allow", "deny"), message="Choose Allow or Deny.")])
+        AnyOf(("allow", "deny"), message=lazy_gettext("Choose Allow or Deny."))])
 
 
 class ResetStartForm(Form):
     """The first page of the self-service reset: which account."""
 
-    username = StringField("Username", default="", filters=[_username])
+    username = StringField(lazy_gettext("Username"), default="", filters=[_username])
 
 
 class AddPasskeyForm(Form):
@@ -167,17 +168,24 @@ class Confirmed:
 
     def __call__(self, form: Form, field: Field) -> None:
         if field.data != form[self.other].data:
-            raise StopValidation("The two passwords do not match.")
+            raise StopValidation(gettext("The two passwords do not match."))
 
 
 class PasswordPolicy:
     """The configured length rules (the same ones the CLI and the admin API apply)."""
 
     def __call__(self, form: Form, field: Field) -> None:
+        hasher = current_app.extensions["idp.passwords"]
         try:
-            current_app.extensions["idp.passwords"].check_policy(field.data)
+            hasher.check_policy(field.data)
         except PasswordPolicyError as exc:
-            raise StopValidation(str(exc)) from exc
+            # The rules' words (English for the CLI and the API) in the reader's language.
+            minimum = hasher.settings.min_length
+            message = (gettext("Use at least %(num)d characters.", num=minimum)
+                       if len(field.data) < minimum
+                       else gettext("Use at most %(num)d characters.", num=1024)
+                       if len(field.data) > 1024 else str(exc))
+            raise StopValidation(message) from exc
 
 
 class NotLeaked:
@@ -190,11 +198,11 @@ class NotLeaked:
             seen = leaked.count(field.data) if leaked is not None else 0
         except FeedError as exc:
             log.error("new password not checked: %s", exc)
-            raise StopValidation("The password check is unavailable right now. Try again "
-                                 "in a minute.") from exc
+            raise StopValidation(gettext("The password check is unavailable right now. Try "
+                                         "again in a minute.")) from exc
         if seen > 0:
-            raise StopValidation("This password appears in a list of leaked passwords. "
-                                 "Choose another one you have not used elsewhere.")
+            raise StopValidation(gettext("This password appears in a list of leaked passwords. "
+                                         "Choose another one you have not used elsewhere."))
 
 
 class NotCurrentPassword:
@@ -208,15 +216,17 @@ class NotCurrentPassword:
             current_app.extensions["idp.passwords"].verify(field.data, user.password_hash)
         except InvalidCredentials:
             return
-        raise StopValidation("Choose a password different from your current one.")
+        raise StopValidation(gettext("Choose a password different from your current one."))
 
 
 class NewPasswordForm(Form):
     """The password change (forced or to remediate risk) and the reset's new password."""
 
-    new_password = PasswordField("New password", default="", filters=[_text], validators=[
-        Confirmed("confirm_password"), PasswordPolicy(), NotLeaked(), NotCurrentPassword()])
-    confirm_password = PasswordField("Confirm new password", default="", filters=[_text])
+    new_password = PasswordField(lazy_gettext("New password"), default="", filters=[_text],
+                                 validators=[Confirmed("confirm_password"), PasswordPolicy(),
+                                             NotLeaked(), NotCurrentPassword()])
+    confirm_password = PasswordField(lazy_gettext("Confirm new password"), default="",
+                                     filters=[_text])
 
     def __init__(self, user: User | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -247,7 +257,7 @@ def _whole_days(form: Form, field: Field) -> None:
     except ValueError:
         days = 0
     if not 1 <= days <= 365:
-        raise StopValidation("Days must be a whole number from 1 to 365.")
+        raise StopValidation(gettext("Days must be a whole number from 1 to 365."))
 
 
 class WhatIfForm(Form):

@@ -153,10 +153,10 @@ def duration_text(value: timedelta | None) -> str:
     d, rest = divmod(minutes, 1440)
     h, m = divmod(rest, 60)
     if d:
-        return f"{d} d {h} h"
+        return _("%(d)d d %(h)d h", d=d, h=h)
     if h:
-        return f"{h} h {m} min"
-    return f"{m} min"
+        return _("%(h)d h %(m)d min", h=h, m=m)
+    return _("%(m)d min", m=m)
 
 
 @dataclass(frozen=True)

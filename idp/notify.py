@@ -13,7 +13,7 @@ import logging
 import smtplib
 import ssl
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -29,6 +29,7 @@ from risk.vocabulary import ACTIVE_STATES
 
 from .errors import IdpError
 from .extensions import db
+from .i18n import _, force_locale, recipient_locale
 from .models import RiskDetection, RiskHistory, User, UserRisk
 from .posture import ACTIVE, recommendations
 from .simulate import LABELS, OUTCOMES, Count, Tally, count_not_replayed, logged_sign_ins
@@ -93,9 +94,9 @@ def _where(row: RiskDetection) -> str:
     place = ", ".join(str(p) for p in (location.get("city"), location.get("countryOrRegion"))
                       if p)
     if row.ip and place:
-        return f" from {row.ip} ({place})"
+        return " " + _("from %(ip)s (%(place)s)", ip=row.ip, place=place)
     if row.ip or place:
-        return f" from {row.ip or place}"
+        return " " + _("from %(where)s", where=row.ip or place)
     return ""
 
 
@@ -109,32 +110,36 @@ def user_risk_message(user_id: str, previous: Level, level: Level) -> EmailMessa
         RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
     ).order_by(RiskDetection.detected_at.desc(), RiskDetection.id)))
     who = f"{username} <{user.email}>" if user and user.email else username
+    fields = [(_("User id"), user_id), (_("Risk level"), str(level)),
+              (_("Risk state"), risk.risk_state if risk else "atRisk"),
+              (_("Changed"), f"{(risk.updated_at if risk else _now()):{STAMP}}")]
+    width = max(len(label) for label, _value in fields) + 2
     lines = [
-        f"The user {who} reached {level} user risk (it was {previous}).",
+        _("The user %(who)s reached %(level)s user risk (it was %(previous)s).", who=who,
+          level=str(level), previous=str(previous)),
         "",
-        f"  User id     {user_id}",
-        f"  Risk level  {level}",
-        f"  Risk state  {risk.risk_state if risk else 'atRisk'}",
-        f"  Changed     {(risk.updated_at if risk else _now()):{STAMP}}",
+        *(f"  {label.ljust(width)}{value}" for label, value in fields),
         "",
-        f"Active detections ({len(detections)}):",
+        _("Active detections (%(count)d):", count=len(detections)),
     ]
     for row in detections:
         lines += [
-            f"- {row.risk_event_type} ({row.risk_level} risk), "
-            f"{row.detected_at:{STAMP}}{_where(row)}",
+            "- " + _("%(type)s (%(level)s risk), %(when)s", type=row.risk_event_type,
+                     level=row.risk_level, when=row.detected_at.strftime(STAMP)) + _where(row),
             f"  {row.description or row.risk_event_type}",
         ]
     lines += [
         "",
-        "Review the account, its sign-ins and the evidence, and act on it:",
+        _("Review the account, its sign-ins and the evidence, and act on it:"),
         user_link(user_id),
         "",
-        f"You receive this as an administrator of {_settings().issuer}; this email is sent "
-        f"when a user's risk reaches {_settings().notifications.notify_at}.",
+        _("You receive this as an administrator of %(issuer)s; this email is sent when a "
+          "user's risk reaches %(notify_at)s.", issuer=_settings().issuer,
+          notify_at=_settings().notifications.notify_at),
     ]
     message = EmailMessage()
-    message["Subject"] = f"Risky user: {username} reached {level} user risk"
+    message["Subject"] = _("Risky user: %(name)s reached %(level)s user risk", name=username,
+                           level=str(level))
     message.set_content("\n".join(lines) + "\n")
     return message
 
@@ -183,6 +188,31 @@ def send(message: EmailMessage, recipients: Sequence[str]) -> None:
             f"mail server {config.smtp_host}:{config.smtp_port}: {_cause(exc)}") from None
 
 
+def languages_of(recipients: Sequence[str]) -> dict[str, list[str]]:
+    """The recipients by the language of their email: the `locale` claim of the user with
+    that address when it is a shipped language, else English (configured addresses)."""
+    users: dict[str, User] = {}
+    if recipients:
+        for user in db.session.scalars(sa.select(User).where(User.email.in_(list(recipients)))
+                                       .order_by(User.username)):
+            users.setdefault(str(user.email), user)
+    groups: dict[str, list[str]] = {}
+    for email in recipients:
+        groups.setdefault(recipient_locale(users.get(email)), []).append(email)
+    return groups
+
+
+def send_in_their_languages(build: Callable[[], EmailMessage],
+                            recipients: Sequence[str]) -> None:
+    """Send the message `build` writes to each language's recipients, written in it."""
+    if not recipients:
+        send(build(), recipients)  # NotifyError: no recipients
+    for locale, group in languages_of(recipients).items():
+        with force_locale(locale):
+            message = build()
+        send(message, group)
+
+
 def on_user_risk_raised(user_id: str, previous: Level, level: Level) -> None:
     """Email the admins when a user's risk rises to the configured level; log a mail failure."""
     config = _settings().notifications
@@ -190,7 +220,8 @@ def on_user_risk_raised(user_id: str, previous: Level, level: Level) -> None:
         return
     try:
         recipients = admin_recipients()
-        send(user_risk_message(user_id, previous, level), recipients)
+        send_in_their_languages(lambda: user_risk_message(user_id, previous, level),
+                                recipients)
     except NotifyError as exc:
         log.warning("risky-user email for user %s not sent: %s", user_id, exc)
         return
@@ -279,38 +310,47 @@ def build_digest(days: int, now: datetime) -> Digest:
 
 
 def format_digest(digest: Digest) -> str:
-    """The digest as the plain text of the email."""
-    width = max(len(label) for label in LABELS.values()) + 2
+    """The digest as the plain text of the email (in the language being written)."""
+    labels = {outcome: _(label) for outcome, label in LABELS.items()}
+    width = max(len(label) for label in labels.values()) + 2
     lines = [
-        f"Identity Protection digest for {_settings().issuer}",
-        f"{digest.days} days: {digest.since:{STAMP}} to {digest.until:{STAMP}}",
+        _("Identity Protection digest for %(issuer)s", issuer=_settings().issuer),
+        _("%(days)d days: %(since)s to %(until)s", days=digest.days,
+          since=digest.since.strftime(STAMP), until=digest.until.strftime(STAMP)),
         "",
-        "Sign-ins (each authorization request by its first decision): sign-ins / users",
+        _("Sign-ins (each authorization request by its first decision): sign-ins / users"),
     ]
     for count in digest.sign_ins.counts:
-        lines.append(f"  {count.label.ljust(width)}{count.sign_ins:>6} / {count.users}")
-    lines.append(f"  and {digest.failed_attempts} attempts that failed before any decision "
-                 "(wrong password, locked out, unknown user)")
-    lines += ["", "New risky users (whose risk rose in these days, by the level reached)"]
+        label = labels.get(count.outcome, count.label)
+        lines.append(f"  {label.ljust(width)}{count.sign_ins:>6} / {count.users}")
+    lines.append("  " + _("and %(count)d attempts that failed before any decision (wrong "
+                          "password, locked out, unknown user)", count=digest.failed_attempts))
+    lines += ["", _("New risky users (whose risk rose in these days, by the level reached)")]
     lines += [f"  {level.ljust(width)}{n:>6}" for level, n in digest.new_risky_users]
-    lines += ["", "Detections by type"]
+    lines += ["", _("Detections by type")]
     if digest.detections:
         lines += [f"  {kind.ljust(width)}{n:>6}" for kind, n in digest.detections]
     else:
-        lines.append("  none")
+        lines.append("  " + _("none"))
     shown = len(digest.at_risk)
-    lines += ["", f"Users still at risk ({digest.at_risk_total}"
-              + (f", the {shown} riskiest shown)" if shown < digest.at_risk_total else ")")]
+    lines += ["", _("Users still at risk (%(total)d, the %(shown)d riskiest shown)",
+                    total=digest.at_risk_total, shown=shown)
+              if shown < digest.at_risk_total
+              else _("Users still at risk (%(total)d)", total=digest.at_risk_total)]
     if not digest.at_risk:
-        lines.append("  none")
+        lines.append("  " + _("none"))
     for username, user_id, level, state, since in digest.at_risk:
-        lines.append(f"  {username}: {level} risk, {state} (last change {since:{STAMP}})")
+        lines.append("  " + _("%(name)s: %(level)s risk, %(state)s (last change %(since)s)",
+                              name=username, level=level, state=state,
+                              since=since.strftime(STAMP)))
         lines.append(f"    {user_link(user_id)}")
-    lines += ["", f"Recommendations ({len(digest.recommendations)} active)"]
+    lines += ["", _("Recommendations (%(count)d active)", count=len(digest.recommendations))]
     if not digest.recommendations:
-        lines.append("  none: every recommendation is completed")
+        lines.append("  " + _("none: every recommendation is completed"))
     for title, impacted, url in digest.recommendations:
-        lines.append(f"  {title}: {impacted} affected")
+        # The title was written in English when the digest was gathered: its translation.
+        lines.append("  " + _("%(title)s: %(count)d affected", title=_(title),
+                              count=impacted))
         lines.append(f"    {url}")
     return "\n".join(lines) + "\n"
 
@@ -318,10 +358,16 @@ def format_digest(digest: Digest) -> str:
 def send_digest(days: int) -> tuple[list[str], str]:
     """Email the digest of the last `days` to the admins; return the recipients and the text."""
     now = _now()
-    text = format_digest(build_digest(days, now))
+    digest = build_digest(days, now)
+    text = format_digest(digest)
     recipients = admin_recipients()
-    message = EmailMessage()
-    message["Subject"] = f"Identity Protection digest: {days} days to {now:%Y-%m-%d}"
-    message.set_content(text)
-    send(message, recipients)
+
+    def write() -> EmailMessage:
+        message = EmailMessage()
+        message["Subject"] = _("Identity Protection digest: %(days)d days to %(day)s",
+                               days=days, day=now.strftime("%Y-%m-%d"))
+        message.set_content(format_digest(digest))
+        return message
+
+    send_in_their_languages(write, recipients)
     return recipients, text

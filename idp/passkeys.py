@@ -23,6 +23,7 @@ from risk.vocabulary import RiskDetail
 
 from . import backchannel, user_risk
 from .extensions import db
+from .i18n import gettext, ngettext
 from .models import User, WebAuthnCredential
 from .sessions import clock_now, revoke_sessions
 
@@ -91,9 +92,9 @@ def begin_authentication() -> Ceremony:
 def name_problem(name: str) -> str | None:
     """Why a passkey name is refused, in words for the user; None when it is fine."""
     if not name.strip():
-        return "Give the passkey a name, such as the device it is on."
+        return gettext("Give the passkey a name, such as the device it is on.")
     if len(name) > NAME_MAX or any(not c.isprintable() for c in name):
-        return f"Use at most {NAME_MAX} printable characters for the name."
+        return gettext("Use at most %(max)d printable characters for the name.", max=NAME_MAX)
     return None
 
 
@@ -186,7 +187,7 @@ def factors(user: User) -> list[str]:
     found = ["TOTP"] if user.has_totp else []
     count = len(user.passkeys)
     if count:
-        found.append(f"{count} passkey{'' if count == 1 else 's'}")
+        found.append(ngettext("%(num)d passkey", "%(num)d passkeys", count))
     return found
 
 
@@ -219,13 +220,13 @@ def remediate_user_risk(user: User, *, keep_sid: str, correlation_id: str) -> No
 def user_message(exc: PasskeyError) -> str:
     """What the person is told about a refused passkey."""
     if isinstance(exc, MalformedPasskeyResponse):
-        return "The browser's passkey answer could not be read. Try again."
+        return gettext("The browser's passkey answer could not be read. Try again.")
     if isinstance(exc, SignCountRegressed):
-        return ("That passkey was refused because it may have been copied. Use another "
-                "passkey or your authenticator app, and tell your administrator.")
+        return gettext("That passkey was refused because it may have been copied. Use another "
+                       "passkey or your authenticator app, and tell your administrator.")
     if isinstance(exc, PasskeyRejected) and exc.check.startswith("no challenge"):
-        return "That passkey request has expired or was already used. Try again."
-    return "That passkey was not accepted. Use a passkey registered to your account."
+        return gettext("That passkey request has expired or was already used. Try again.")
+    return gettext("That passkey was not accepted. Use a passkey registered to your account.")
 
 
 __all__ = ["Ceremony", "PasskeyError", "authenticate", "begin_authentication",

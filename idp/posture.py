@@ -24,7 +24,7 @@ from risk.vocabulary import RiskState
 
 from .config import too_wide_proxies
 from .extensions import db
-from .i18n import _
+from .i18n import N_, _
 from .models import Client, User, UserRisk, WebAuthnCredential
 
 # A grace period ending within this many days counts as "near its end".
@@ -43,13 +43,13 @@ FEED_MAX_AGE_DAYS: dict[str, int] = {
     "leaked_passwords": 183,
 }
 FEED_LABELS: dict[str, str] = {
-    "geoip_city_db": "GeoIP city database",
-    "geoip_asn_db": "GeoIP ASN database",
-    "anonymous_ip_db": "Anonymous-IP database",
-    "anonymous_ip_list": "anonymizer IP list",
-    "malicious_ip_list": "malicious IP list",
-    "infected_ip_list": "malware-infected IP list",
-    "leaked_passwords": "leaked-password file",
+    "geoip_city_db": N_("GeoIP city database"),
+    "geoip_asn_db": N_("GeoIP ASN database"),
+    "anonymous_ip_db": N_("Anonymous-IP database"),
+    "anonymous_ip_list": N_("anonymizer IP list"),
+    "malicious_ip_list": N_("malicious IP list"),
+    "infected_ip_list": N_("malware-infected IP list"),
+    "leaked_passwords": N_("leaked-password file"),
 }
 # Feeds a deployment needs, as groups of which one is enough: each group feeds detections
 # that cannot fire without it. The malware-infected list is optional (few have one).
@@ -201,13 +201,13 @@ def feed_problems() -> list[str]:
     now = _now().timestamp()
     problems = []
     for group in FEEDS_NEEDED:
-        if not any(risk.get(key) for key in group):
+        if not any(getattr(risk, key) for key in group):
             problems.append(_("%(label)s (risk.%(key)s): not configured",
-                              label=" or ".join(FEED_LABELS[k] for k in group),
+                              label=_(" or ").join(_(FEED_LABELS[k]) for k in group),
                               key=" or risk.".join(group)))
     for key, max_days in FEED_MAX_AGE_DAYS.items():
-        path = str(risk.get(key) or "")
-        label = FEED_LABELS[key]
+        path = str(getattr(risk, key) or "")
+        label = _(FEED_LABELS[key])
         if not path:
             continue
         try:
@@ -224,7 +224,8 @@ def feed_problems() -> list[str]:
 
 def _feeds() -> Recommendation:
     problems = feed_problems()
-    limits = ", ".join(f"{FEED_LABELS[k]} {d} days" for k, d in FEED_MAX_AGE_DAYS.items())
+    limits = ", ".join(_("%(label)s %(days)d days", label=_(FEED_LABELS[k]), days=d)
+                       for k, d in FEED_MAX_AGE_DAYS.items())
     return Recommendation(
         "feedMissingOrStale", _("Configure the risk feeds and keep them fresh"),
         _("Without a feed its detections cannot fire (no GeoIP: no unlikely travel or new "

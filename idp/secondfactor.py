@@ -15,6 +15,7 @@ from risk.context import SignInKind
 from . import protection
 from .decision import assess, build_context
 from .extensions import db
+from .i18n import gettext
 from .models import RecoveryCode, User
 from .secretbox import unseal
 from .sessions import clock_now
@@ -137,8 +138,9 @@ def record_failure(user: User, exc: MfaError, *, correlation_id: str,
 def error_message(exc: MfaError) -> str:
     """What the person is told about a refused code."""
     if isinstance(exc, Throttled):
-        return (f"Too many wrong codes. Wait {exc.retry_after_seconds} seconds, then try again "
-                f"(error {LOCKED_OUT}).")
+        return gettext("Too many wrong codes. Wait %(seconds)d seconds, then try again "
+                       "(error %(code)d).", seconds=exc.retry_after_seconds, code=LOCKED_OUT)
     if isinstance(exc, ReplayedCode):
-        return "That code was already used. Wait for the next code and enter it."
-    return "That code is not right. Enter the current code from your authenticator app."
+        return gettext("That code was already used. Wait for the next code and enter it.")
+    return gettext("That code is not right. Enter the current code from your authenticator "
+                   "app.")

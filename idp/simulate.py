@@ -40,10 +40,11 @@ from risk.policy import (
     evaluate,
 )
 
-from .config import Policies, _build
+from .config import Policies, section_from_mapping
 from .decision import TEMPORARY_PASSWORD
 from .errors import ConfigError
 from .extensions import db
+from .i18n import N_
 from .models import SignIn, User, WebAuthnCredential
 
 ALLOWED = "allowed"
@@ -53,13 +54,14 @@ CHANGE_PASSWORD = "changePassword"
 BLOCKED_53003 = "blocked53003"
 BLOCKED_53004 = "blocked53004"
 OUTCOMES = (ALLOWED, CHALLENGED, REGISTER, CHANGE_PASSWORD, BLOCKED_53003, BLOCKED_53004)
+# English; the digest email shows them in its reader's language (idp.notify).
 LABELS = {
-    ALLOWED: "allowed",
-    CHALLENGED: "challenged (TOTP)",
-    REGISTER: "register TOTP",
-    CHANGE_PASSWORD: "change password",
-    BLOCKED_53003: "blocked 53003",
-    BLOCKED_53004: "blocked 53004",
+    ALLOWED: N_("allowed"),
+    CHALLENGED: N_("challenged (TOTP)"),
+    REGISTER: N_("register TOTP"),
+    CHANGE_PASSWORD: N_("change password"),
+    BLOCKED_53003: N_("blocked 53003"),
+    BLOCKED_53004: N_("blocked 53004"),
 }
 
 # The error code a decision (or a logged row) carries, as an outcome. 50055 is the
@@ -352,7 +354,7 @@ def candidate_from_mapping(data: Mapping[str, Any], current: Policies) -> Polici
         base = merged.get(name)
         merged[name] = {**base, **table} if isinstance(base, dict) and isinstance(
             table, Mapping) else table
-    return _build(Policies, merged, "policies.")  # type: ignore[no-any-return]
+    return section_from_mapping(Policies, merged, "policies.")
 
 
 def load_candidate(path: str | Path, current: Policies) -> Policies:

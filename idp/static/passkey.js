@@ -82,7 +82,7 @@
   for (var i = 0; i < forms.length; i++) {
     (function (form) {
       if (!window.PublicKeyCredential || !navigator.credentials) {
-        show(form, "This browser cannot use passkeys.");
+        show(form, form.getAttribute("data-unsupported") || "This browser cannot use passkeys.");
         return;
       }
       form.addEventListener("submit", function (event) {
@@ -93,8 +93,10 @@
           // submit() posts without firing this handler again.
           form.submit();
         }).catch(function (error) {
-          show(form, "No passkey was used (" + (error && error.name || "error") +
-            "). Try again, or use another way to verify.");
+          // The page's words, in its language, with {reason} for the browser's error name.
+          var failed = form.getAttribute("data-failed") ||
+            "No passkey was used ({reason}). Try again, or use another way to verify.";
+          show(form, failed.replace("{reason}", error && error.name || "error"));
         });
       });
     })(forms[i]);

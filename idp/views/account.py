@@ -33,12 +33,13 @@ from mfa.errors import PasskeyError
 from .. import flows, passkeys
 from ..accounts import EVENTS, read_report, report_not_me, tell_user
 from ..clients import ensure_own_client
+from ..clock import now_ts
 from ..consent import SCOPE_LINES, allowed_apps, revoke
 from ..decision import ACR_MFA
 from ..extensions import db
 from ..forms import AddPasskeyForm, RemoveAppForm, check_csrf
+from ..i18n import gettext
 from ..models import AuthorizationCode, Client, SsoSession, User
-from ..oauth import now_ts
 from ..sessions import current_sso, current_user
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -121,8 +122,8 @@ def _spend_code(code: str, verifier: str, sso: SsoSession) -> bool:
 
 def _sign_in_failed() -> Any:
     return render_template(
-        "error.html", title="The sign-in did not complete", error="access_denied",
-        description="Open your account page again to sign in.", request_id="",
+        "error.html", title=gettext("The sign-in did not complete"), error="access_denied",
+        description=gettext("Open your account page again to sign in."), request_id="",
         now=None), 400
 
 
@@ -176,13 +177,13 @@ def add_passkey(user: Any) -> Any:
     # Dropped before the check: a challenge is used once, whatever the answer.
     pending = found[0] if found is not None and flows.drop(ceremony) else None
     if pending is None or pending.get("user_id") != user.id or pending.get("sid") != sso.id:
-        return _account_page(user, "That passkey request has expired. Try again.", 400)
+        return _account_page(user, gettext("That passkey request has expired. Try again."), 400)
     try:
         passkeys.register(user, form.credential.data, pending.get("challenge"), name)
     except PasskeyError as exc:
         return _account_page(user, passkeys.user_message(exc), 400)
     tell_user(user, "passkey_added")
-    flash(f"Passkey “{name.strip()}” added.")
+    flash(gettext("Passkey “%(name)s” added.", name=name.strip()))
     return redirect(url_for("account.apps"))
 
 
@@ -196,8 +197,8 @@ def remove_passkey(user: Any, passkey_id: str) -> Any:
     if not _may_manage_factors(user, sso):
         return redirect(url_for("account.apps"))
     removed = passkeys.remove(user.id, passkey_id[:36])
-    flash(f"Passkey “{removed.name}” removed." if removed
-          else "That passkey was not found.")
+    flash(gettext("Passkey “%(name)s” removed.", name=removed.name) if removed
+          else gettext("That passkey was not found."))
     return redirect(url_for("account.apps"))
 
 
@@ -210,9 +211,9 @@ def remove_app(user: Any) -> Any:
     client_id = form.client_id.data
     apps = {app.client_id: app.name for app in allowed_apps(user.id)}
     if client_id in apps and revoke(user.id, client_id):
-        flash(f"{apps[client_id]} can no longer access your account.")
+        flash(gettext("%(app)s can no longer access your account.", app=apps[client_id]))
     else:
-        flash("That app had no access to remove.")
+        flash(gettext("That app had no access to remove."))
     return redirect(url_for("account.apps"))
 
 
@@ -223,9 +224,9 @@ def not_me() -> Any:
     data = read_report(token)
     if data is None:
         return render_template(
-            "error.html", title="This link is not valid", error="invalid_link",
-            description="The link is wrong or older than allowed. If something on your "
-                        "account looks wrong, contact your administrator.",
+            "error.html", title=gettext("This link is not valid"), error="invalid_link",
+            description=gettext("The link is wrong or older than allowed. If something on "
+                                "your account looks wrong, contact your administrator."),
             request_id="", now=None), 400
     if request.method == "GET":
         return render_template("not_me.html", token=token, event=EVENTS[data["e"]])

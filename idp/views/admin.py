@@ -44,6 +44,7 @@ from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..errors import ConfigError, IdpError
 from ..extensions import db
 from ..forms import WhatIfForm, check_csrf, profile_form
+from ..i18n import N_, gettext
 from ..models import (
     Client,
     RiskDetection,
@@ -88,7 +89,8 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
             return redirect(url_for("admin.login", next=request.full_path))
         if _settings().admin_group not in (user.groups or []):
             session.pop("admin_sid", None)
-            abort(403, description="Only members of the admin group can use the dashboard.")
+            abort(403, description=gettext("Only members of the admin group can use the "
+                                           "dashboard."))
         g.admin = user
         return view(*args, **kwargs)
 
@@ -123,7 +125,8 @@ def callback() -> Any:
     found = flows.load("console", flow_id)
     pending = found[0] if found is not None and flows.drop(str(flow_id)) else {}
     if request.args.get("error") or request.args.get("state") != pending.get("state"):
-        abort(400, description="The admin sign-in did not complete. Start again at /admin.")
+        abort(400, description=gettext("The admin sign-in did not complete. Start again at "
+                                               "/admin."))
     with current_app.test_client() as rp:
         response = rp.post("/token", data={
             "grant_type": "authorization_code", "code": request.args.get("code", ""),
@@ -132,17 +135,19 @@ def callback() -> Any:
         })
     tokens = response.get_json() or {}
     if "id_token" not in tokens:
-        abort(400, description="The admin sign-in did not complete. Start again at /admin.")
+        abort(400, description=gettext("The admin sign-in did not complete. Start again at "
+                                               "/admin."))
     # The token came from this process's own token endpoint over no network.
     claims = json.loads(base64.urlsafe_b64decode(tokens["id_token"].split(".")[1] + "=="))
     sso = current_sso()
     # A passkey's acr is stronger than the one asked for, and is as good.
     if claims.get("acr") not in (ACR_MFA, ACR_PHISHING_RESISTANT) or sso is None \
             or claims.get("sid") != sso.id:
-        abort(403, description="The dashboard needs a sign-in with your authenticator app.")
+        abort(403, description=gettext("The dashboard needs a sign-in with your "
+                                               "authenticator app."))
     user = current_user()
     if user is None or _settings().admin_group not in (user.groups or []):
-        abort(403, description="Only members of the admin group can use the dashboard.")
+        abort(403, description=gettext("Only members of the admin group can use the dashboard."))
     session["admin_sid"] = sso.id
     return redirect(pending.get("next") or url_for("admin.overview"))
 
@@ -197,7 +202,7 @@ def detections_chart(counts: Bars, days: int, *, width: int, font: int,
     left = font * 3
     peak = max([sum(bar.values()) for bar in bars] + [1])
     step = (width - left) / len(bars)
-    title = f"Detections by type, last {days} days"
+    title = escape(gettext("Detections by type, last %(days)d days", days=days))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
              f'{height}" width="100%" aria-label="{title}">', f"<title>{title}</title>",
              f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
@@ -225,7 +230,7 @@ def detections_chart(counts: Bars, days: int, *, width: int, font: int,
                          f'{start.strftime("%d %b")}</text>')
     if not kinds:
         parts.append(f'<text x="{left + 8}" y="{height / 2:.0f}" font-size="{font}">'
-                     "No detections in this period.</text>")
+                     f"{escape(gettext('No detections in this period.'))}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -268,7 +273,8 @@ def overview() -> Any:
         chart_narrow=detections_chart(counts, days, width=360, font=13, labels=3),
         legend=chart_legend(counts), locations=locations,
         world=worldmap.world_map({loc.country: loc.count for loc in locations},
-                                 f"Risky sign-ins by country, last {days} days"),
+                                 gettext("Risky sign-ins by country, last %(days)d days",
+                                         days=days)),
         recommendations=active[:3], more_recommendations=len(active) > 3,
         tuning=headline.tuning(since, now, risk_engine.engine().settings, _settings().policies),
     )
@@ -328,10 +334,10 @@ def registration_campaign() -> Any:
         scoped = policy.state == "on" and in_scope(policy, frozenset(user.groups or ()))
         deadline = grace_deadline(user.mfa_grace_started_at, policy.grace_period_days) \
             if scoped and user.mfa_grace_started_at else None
-        status = ("not under the registration policy" if not scoped
-                  else "grace not started (no sign-in yet)" if deadline is None
-                  else "inside the grace period" if deadline > now
-                  else "grace period over: must register at the next sign-in")
+        status = (gettext("not under the registration policy") if not scoped
+                  else gettext("grace not started (no sign-in yet)") if deadline is None
+                  else gettext("inside the grace period") if deadline > now
+                  else gettext("grace period over: must register at the next sign-in"))
         without.append({"user": user, "status": status, "deadline": deadline})
     return render_template("admin/registration.html", without=without, counts=counts,
                            total=len(rows), policy=policy)
@@ -344,8 +350,8 @@ def remove_passkey(user_id: str, passkey_id: str) -> Any:
     check_csrf()
     name = admin_actions.remove_passkey(user_id, passkey_id, g.admin.username)
     if name is None:
-        abort(404, description="No such passkey.")
-    flash(f"Passkey {name} removed.")
+        abort(404, description=gettext("No such passkey."))
+    flash(gettext("Passkey %(name)s removed.", name=name))
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
@@ -368,21 +374,22 @@ def client_action(client_id: str, action: str) -> Any:
     """Rotate a client's secret (shown once, in this response) or delete the client."""
     check_csrf()
     if client_id == CONSOLE_CLIENT_ID:
-        abort(400, description="The admin console's own client is managed by the provider.")
+        abort(400, description=gettext("The admin console's own client is managed by the "
+                                               "provider."))
     try:
         client = find_client(client_id)
         if action == "rotateSecret":
             secret = rotate_secret(client)
-            flash("New client secret generated. It is shown once, below.")
+            flash(gettext("New client secret generated. It is shown once, below."))
             return _clients_page(shown_secret=(client_id, secret))
         if action == "delete":
             delete_client(client)
-            flash(f"Client {client.name} deleted with its tokens.")
+            flash(gettext("Client %(name)s deleted with its tokens.", name=client.name))
             return redirect(url_for("admin.clients"))
     except IdpError as exc:
         flash(str(exc), "error")
         return redirect(url_for("admin.clients"))
-    abort(404, description="No such action.")
+    abort(404, description=gettext("No such action."))
 
 
 @bp.get("/users/<user_id>")
@@ -394,7 +401,7 @@ def user_detail(user_id: str) -> Any:
 def _user_page(user_id: str, temporary_password: str | None = None) -> Any:
     user = db.session.get(User, user_id)
     if user is None:
-        abort(404, description="No such user.")
+        abort(404, description=gettext("No such user."))
     detections = db.session.scalars(
         sa.select(RiskDetection).filter_by(user_id=user_id)
         .order_by(RiskDetection.detected_at.desc()).limit(200)).all()
@@ -415,13 +422,25 @@ def _user_page(user_id: str, temporary_password: str | None = None) -> Any:
 
 
 # The profile form: (form field, label, kind) for every settable claim, address by field.
-_LABELS = {"name": "Display name", "profile": "Profile page URL", "picture": "Picture URL",
-           "website": "Website URL", "zoneinfo": "Time zone", "birthdate": "Birth date"}
+_LABELS = {"name": N_("Display name"), "family_name": N_("Family name"),
+           "given_name": N_("Given name"), "middle_name": N_("Middle name"),
+           "nickname": N_("Nickname"), "profile": N_("Profile page URL"),
+           "picture": N_("Picture URL"), "website": N_("Website URL"), "gender": N_("Gender"),
+           "birthdate": N_("Birth date"), "zoneinfo": N_("Time zone"), "locale": N_("Locale"),
+           "email": N_("Email"), "email_verified": N_("Email verified"),
+           "phone_number": N_("Phone number"),
+           "phone_number_verified": N_("Phone number verified"),
+           "address.formatted": N_("Address: formatted"),
+           "address.street_address": N_("Address: street address"),
+           "address.locality": N_("Address: locality"), "address.region": N_("Address: region"),
+           "address.postal_code": N_("Address: postal code"),
+           "address.country": N_("Address: country")}
 PROFILE_FIELDS: list[tuple[str, str, str]] = [
     *((name, _LABELS.get(name) or name.replace("_", " ").capitalize(),
        "checkbox" if name.endswith("_verified") else "text")
       for name in claims.SETTABLE if name != "address"),
-    *((f"address.{field}", "Address: " + field.replace("_", " "),
+    *((f"address.{field}", _LABELS.get(f"address.{field}") or
+       "Address: " + field.replace("_", " "),
        "textarea" if field in ("formatted", "street_address") else "text")
       for field in claims.ADDRESS_FIELDS),
 ]
@@ -435,7 +454,7 @@ def user_profile(user_id: str) -> Any:
     form = ProfileForm.submitted()
     user = db.session.get(User, user_id)
     if user is None:
-        abort(404, description="No such user.")
+        abort(404, description=gettext("No such user."))
     changes: dict[str, Any] = {}
     current = claims.profile(user)
     for field, _, kind in PROFILE_FIELDS:
@@ -449,24 +468,26 @@ def user_profile(user_id: str) -> Any:
     try:
         changed = claims.set_claims(user, changes)
     except claims.ClaimError as exc:
-        flash(f"Profile not saved: {exc}.", "error")
+        flash(gettext("Profile not saved: %(problem)s.", problem=exc), "error")
     else:
-        flash(f"Profile saved ({', '.join(changed)})." if changed else "Profile unchanged.")
+        flash(gettext("Profile saved (%(claims)s).", claims=", ".join(changed)) if changed
+              else gettext("Profile unchanged."))
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
 USER_ACTIONS: dict[str, tuple[Callable[[str, str], Any], str]] = {
-    "dismiss": (admin_actions.dismiss, "All risk dismissed."),
+    "dismiss": (admin_actions.dismiss, N_("All risk dismissed.")),
     "confirmCompromised": (admin_actions.confirm_compromised,
-                           "Confirmed compromised: the user's risk is high."),
-    "confirmSafe": (admin_actions.confirm_safe, "Confirmed safe."),
+                           N_("Confirmed compromised: the user's risk is high.")),
+    "confirmSafe": (admin_actions.confirm_safe, N_("Confirmed safe.")),
     "requireReset": (admin_actions.require_password_reset,
-                     "At the next sign-in the user verifies with TOTP and sets a new password."),
-    "revokeSessions": (admin_actions.revoke_all_sessions, "Signed out everywhere."),
+                     N_("At the next sign-in the user verifies with TOTP and sets a new "
+                        "password.")),
+    "revokeSessions": (admin_actions.revoke_all_sessions, N_("Signed out everywhere.")),
     "resetMfa": (admin_actions.reset_mfa,
-                 "Second factors removed: the user registers again at the next sign-in."),
-    "disable": (admin_actions.disable_user, "User disabled and signed out everywhere."),
-    "enable": (admin_actions.enable_user, "User enabled."),
+                 N_("Second factors removed: the user registers again at the next sign-in.")),
+    "disable": (admin_actions.disable_user, N_("User disabled and signed out everywhere.")),
+    "enable": (admin_actions.enable_user, N_("User enabled.")),
 }
 
 
@@ -478,19 +499,19 @@ def user_action(user_id: str, action: str) -> Any:
     try:
         if action == "delete":
             admin_actions.remove_user(user_id, admin)
-            flash("User deleted.")
+            flash(gettext("User deleted."))
             return redirect(url_for("admin.users"))
         if action == "temporaryPassword":
             # Shown in this response only: it is never stored, in a cookie or elsewhere.
             password = admin_actions.temporary_password(user_id, admin)
-            flash("Temporary password generated. It is shown once, below.")
+            flash(gettext("Temporary password generated. It is shown once, below."))
             return _user_page(user_id, temporary_password=password)
         elif action in USER_ACTIONS:
             func, message = USER_ACTIONS[action]
             func(user_id, admin)
-            flash(message)
+            flash(gettext(message))
         else:
-            abort(404, description="No such action.")
+            abort(404, description=gettext("No such action."))
     except admin_actions.ActionRefused as exc:
         flash(str(exc), "error")
     return redirect(url_for("admin.user_detail", user_id=user_id))
@@ -502,13 +523,14 @@ def detection_action(detection_id: str, action: str) -> Any:
     check_csrf()
     try:
         row = admin_actions.detection_action(detection_id, action, g.admin.username)
-        flash(f"Detection {row.risk_event_type}: {row.risk_state}.")
+        flash(gettext("Detection %(type)s: %(state)s.", type=row.risk_event_type,
+                      state=row.risk_state))
         user_id = row.user_id
     except admin_actions.ActionRefused as exc:
         flash(str(exc), "error")
         found = db.session.get(RiskDetection, detection_id)
         if found is None:
-            abort(404, description="No such detection.")
+            abort(404, description=gettext("No such detection."))
         user_id = found.user_id
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
@@ -566,7 +588,7 @@ def whatif() -> Any:
                                                    _settings().policies)
                 report = format_report(simulate(candidate, days, clock_now()))
             except tomllib.TOMLDecodeError as exc:
-                error = f"The candidate is not valid TOML: {exc}"
+                error = gettext("The candidate is not valid TOML: %(problem)s", problem=exc)
             except ConfigError as exc:
                 error = str(exc)
     return render_template("admin/whatif.html", candidate=candidate_text, days=days,

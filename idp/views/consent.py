@@ -9,10 +9,10 @@ from flask import Blueprint, abort, g, redirect, render_template, request
 
 from .. import authflow
 from ..authflow import Step, StepContext
+from ..clients import query_client
 from ..consent import grant, missing, requested_scopes, scope_lines
 from ..forms import ConsentForm
 from ..models import Client
-from ..oauth import query_client
 from ..sessions import clock_now
 
 bp = Blueprint("consent", __name__)

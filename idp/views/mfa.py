@@ -19,6 +19,7 @@ from ..accounts import bind_totp, tell_user
 from ..authflow import AuthFlow, Step, StepContext
 from ..claims import requested_acr_values
 from ..forms import CodeForm, RegisterFactorForm
+from ..i18n import N_, gettext
 from ..models import SsoSession, User
 from ..secondfactor import MFA_FAILED, check_code, error_message, record_failure
 from ..secretbox import seal, unseal
@@ -28,8 +29,8 @@ from ..signin_log import record
 bp = Blueprint("mfa", __name__, url_prefix="/mfa")
 
 
-NEEDS_PASSKEY = ("This sign-in needs a passkey: an authenticator app code is not enough here. "
-                 "Use a passkey.")
+NEEDS_PASSKEY = N_("This sign-in needs a passkey: an authenticator app code is not enough "
+                   "here. Use a passkey.")
 
 
 def _context(flow: AuthFlow, user: User, sso: SsoSession) -> authflow.Context:
@@ -68,7 +69,7 @@ def verify(step: StepContext) -> Any:
         return _verify_passkey(flow, user, sso, form.credential.data)
     if not user.has_totp or flow.mfa_strength == PHISHING_RESISTANT:
         # A phishing-resistant demand is never met by a code, right or wrong.
-        return _verify_page(flow, user, NEEDS_PASSKEY, 400)
+        return _verify_page(flow, user, gettext(NEEDS_PASSKEY), 400)
     try:
         method = check_code(user, form.code.data)
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
@@ -169,14 +170,15 @@ def register(step: StepContext) -> Any:
     if action == "skip":
         if not decision.skippable:
             return _register_page(flow, user, page,
-                                  "The grace period is over: register now to continue.", 400)
+                                  gettext("The grace period is over: register now to "
+                                          "continue."), 400)
         flow = authflow.save(replace(flow, pending=None, registration_skipped=True,
                                      passkey_challenge=None))
         return redirect(authflow.resume_url(flow))
     if action == "passkey":
         return _register_passkey(flow, user, sso, page, form)
     if not page["totp"]:
-        return _register_page(flow, user, page, NEEDS_PASSKEY, 400)
+        return _register_page(flow, user, page, gettext(NEEDS_PASSKEY), 400)
     return _register_totp(flow, user, sso, page, form.code.data)
 
 

@@ -35,6 +35,7 @@ from ..decision import (
 from ..extensions import authorization
 from ..fastpath import static_headers
 from ..forms import LogoutConfirmForm
+from ..i18n import gettext
 from ..oauth import Authentication, issuer_parameter
 from ..requestinfo import request_id
 from ..sessions import clock_now
@@ -151,7 +152,7 @@ def protocol_error(error: OAuth2Error) -> Any:
         return to_client(error)
     return render_template(
         "error.html",
-        title="This sign-in link is not valid",
+        title=gettext("This sign-in link is not valid"),
         error=error.error,
         description=error.get_error_description(),
         request_id=request_id(),
@@ -294,7 +295,7 @@ def logout() -> Any:
     except OAuth2Error as error:
         return render_template(
             "error.html",
-            title="This sign-out link is not valid",
+            title=gettext("This sign-out link is not valid"),
             error=error.error,
             description=error.get_error_description(),
             request_id=request_id(),

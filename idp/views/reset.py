@@ -20,6 +20,7 @@ from .. import flows, passkeys
 from ..accounts import apply_new_password
 from ..extensions import db
 from ..forms import CodeForm, NewPasswordForm, ResetStartForm
+from ..i18n import gettext
 from ..models import User
 from ..secondfactor import LOCKED_OUT, MFA_FAILED, Nobody, check_code, error_message
 from ..signin_log import record
@@ -163,7 +164,7 @@ def new_password() -> Any:
     user = db.session.get(User, data["verified_user"])
     if user is None:
         return _expired()
-    reason = "Choose a new password for your account."
+    reason = gettext("Choose a new password for your account.")
     if request.method == "GET":
         return render_template("change_password.html", endpoint="reset.new_password",
                                reason=reason)

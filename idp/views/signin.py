@@ -17,6 +17,7 @@ from ..decision import assess, blocked_page, build_context
 from ..errors import InvalidCredentials
 from ..extensions import db
 from ..forms import NewPasswordForm, SignInForm
+from ..i18n import N_, gettext
 from ..models import User
 from ..requestinfo import client_ip, user_agent
 from ..sessions import elevate_session, start_session
@@ -24,7 +25,7 @@ from ..signin_log import record
 
 bp = Blueprint("signin", __name__)
 
-BAD_CREDENTIALS = "Your account or password is incorrect."
+BAD_CREDENTIALS = N_("Your account or password is incorrect.")
 
 # Built once: every posted guess, refused ones included, runs it (building it per request
 # cost about as much as running it).
@@ -59,7 +60,7 @@ def login(flow: AuthFlow) -> Any:
                reason="invalid user name or password", risk=risk)
         protection.failed(username, user)
         return render_template("login.html", flow=flow.id, username=username,
-                               error=BAD_CREDENTIALS, error_code=exc.code), 401
+                               error=gettext(BAD_CREDENTIALS), error_code=exc.code), 401
     assert user is not None
     protection.succeeded(username, user)
     if verified.new_hash:
@@ -81,16 +82,17 @@ def refused(flow: AuthFlow, username: str, user: User | None,
            username=username, client_id=flow.client_id, error_code=refusal.error_code,
            reason=f"account {refusal.reason}" if refusal.reason == "locked"
            else "IP address throttled")
-    again = f"Try again after {refusal.until:%H:%M:%S} UTC."
+    again = gettext("Try again after %(time)s UTC.", time=refusal.until.strftime("%H:%M:%S"))
     retry = {"Retry-After": str(refusal.retry_after_seconds)}
     if refusal.reason == "locked":
         page, status = blocked_page(refusal.error_code, None, flow.correlation_id,
-                                    advice=f"{again} If you did not try to sign in, tell your "
-                                           "administrator.")
+                                    advice=gettext("%(again)s If you did not try to sign in, "
+                                                   "tell your administrator.", again=again))
         return page, status, retry
     page = render_template("login.html", flow=flow.id, username=username,
-                           error=f"There were too many failed sign-ins from your network. "
-                                 f"{again}", error_code=refusal.error_code)
+                           error=gettext("There were too many failed sign-ins from your "
+                                         "network. %(again)s", again=again),
+                           error_code=refusal.error_code)
     return page, 429, retry
 
 
@@ -99,7 +101,7 @@ def refused(flow: AuthFlow, username: str, user: User | None,
 def change_password(step: StepContext) -> Any:
     """Set a new password: after an admin's temporary one, or to remediate user risk."""
     flow, user, sso = step.flow, step.user, step.sso
-    reason = ("Your account may be at risk. Choose a new password to protect it."
+    reason = (gettext("Your account may be at risk. Choose a new password to protect it.")
               if flow.password_change == "risk" else None)
     if request.method == "GET":
         return render_template("change_password.html", flow=flow.id, reason=reason)

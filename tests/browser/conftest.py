@@ -1,4 +1,11 @@
-"""A live server on a free port and a real Chromium driven by Playwright."""
+"""A live server on a free port and a real Chromium driven by Playwright.
+
+The browser asks for the language of the `ui_locale` fixture (English unless a test module
+parametrizes it, e.g. `pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)`), through
+Playwright's `locale=` (Accept-Language and navigator.language); `words(page)` gives the
+product's words in that page's language, so a test finds "Anmelden" where it means
+"Sign in" (tests/locales.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import os
 import shutil
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +22,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
 from tests.idp.conftest import feed_files, risky_settings  # noqa: F401  (shared fixtures)
+from tests.locales import texts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -93,44 +102,68 @@ def browser() -> Any:
         browser.close()
 
 
+# The language each open page's browser context asks for, by page (see `words`).
+_PAGE_LOCALES: dict[int, str] = {}
+
+
 @pytest.fixture
-def page(browser: Any) -> Any:
-    context = browser.new_context()
+def ui_locale() -> str:
+    """The browser's language; a module parametrizes it to run its tests in each one."""
+    return "en"
+
+
+def _new_page(browser: Any, locale: str, **options: Any) -> tuple[Any, Any]:
+    context = browser.new_context(locale=locale, **options)
     page = context.new_page()
     page.set_default_timeout(15000)
+    _PAGE_LOCALES[id(page)] = locale
+    return context, page
+
+
+def words(page: Any) -> Callable[..., str]:
+    """The product's words in the language `page`'s browser asks for."""
+    return texts(_PAGE_LOCALES.get(id(page), "en"))
+
+
+@pytest.fixture
+def page(browser: Any, ui_locale: str) -> Any:
+    context, page = _new_page(browser, ui_locale)
     yield page
+    _PAGE_LOCALES.pop(id(page), None)
     context.close()
 
 
 @pytest.fixture
-def page_from(browser: Any) -> Any:
+def page_from(browser: Any, ui_locale: str) -> Any:
     """A page whose requests claim to come from `ip` (X-Forwarded-For via the trusted proxy)."""
-    contexts = []
+    opened = []
 
     def make(ip: str) -> Any:
-        context = browser.new_context(extra_http_headers={"X-Forwarded-For": ip})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15000)
+        context, page = _new_page(browser, ui_locale,
+                                  extra_http_headers={"X-Forwarded-For": ip})
+        opened.append((context, page))
         return page
 
     yield make
-    for context in contexts:
+    for context, page in opened:
+        _PAGE_LOCALES.pop(id(page), None)
         context.close()
 
 
 def start_sign_in(server: Any, page: Any, username: str = "alice", password: str = PASSWORD,
                   *, blocked: bool = False) -> None:
-    """Open the demo app, follow "Sign in" and submit the form (blocked: wait for the 403)."""
+    """Open the demo app, follow "Sign in" and submit the form (blocked: wait for the 403),
+    in the page's language."""
+    t = words(page)
     page.goto(f"{server.url}/demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
+    page.get_by_role("link", name=t("Sign in")).click()
+    page.get_by_label(t("Username")).fill(username)
+    page.get_by_label(t("Password")).fill(password)
     if blocked:
         with page.expect_response(lambda r: "/authorize" in r.url and r.status == 403):
-            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("button", name=t("Sign in")).click()
     else:
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name=t("Sign in")).click()
 
 
 def add_totp(server: Any, username: str = "alice") -> str:

@@ -1,13 +1,20 @@
 """Consent for a third-party app as a person walks it in Chromium: allow, remembered,
-removed on the account page, asked again."""
+removed on the account page, asked again; in each shipped language."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
+import pytest
+
+from tests.browser.conftest import words
 from tests.conftest import PASSWORD, Provider, RelyingParty
+from tests.locales import LOCALES
 
 SCOPE = "openid profile email offline_access"
+
+pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)
 
 
 class App(RelyingParty):
@@ -44,21 +51,24 @@ def _back_at_the_app(page, app: App) -> dict[str, list[str]]:
 def test_allow_remember_and_remove_access(live_server, page, tmp_path):
     Provider(live_server.app).user("alice", email="alice@example.org")
     app = App(live_server)
+    t = words(page)
     page.goto(app.url(scope=SCOPE))
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Username")).fill("alice")
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_url("**/consent?flow=*")
     main = page.locator("main")
-    assert "Allow Photo Printer to access your account?" in page.get_by_role(
+    assert t("Allow %(name)s to access your account?", name="Photo Printer") in page.get_by_role(
         "heading", level=1).inner_text()
     lines = page.locator("#consent-scopes li").all_inner_texts()
-    for expected in ("Sign you in", "See your name and profile details",
-                     "See your email address", "Stay signed in to the app"):
-        assert any(line.startswith(expected) for line in lines), lines
-    assert "Photo Printer wants to" in main.inner_text()
+    for expected in ("Sign you in with your account", "See your name and profile details",
+                     "See your email address",
+                     "Stay signed in to the app (keep access while you are away)"):
+        assert any(line.startswith(t(expected)) for line in lines), lines
+    wants = t('<strong id="client-name">%(name)s</strong> wants to:', name="Photo Printer")
+    assert re.sub(r"<[^>]+>", "", wants) in main.inner_text()
     page.screenshot(path=str(tmp_path / "consent.png"))
-    page.get_by_role("button", name="Allow").click()
+    page.get_by_role("button", name=t("Allow")).click()
     first = _back_at_the_app(page, app)
     assert first["state"] == ["st-123"] and first["code"][0]
     assert first["iss"] == [live_server.url]
@@ -72,13 +82,14 @@ def test_allow_remember_and_remove_access(live_server, page, tmp_path):
 
     page.goto(f"{live_server.url}/account")
     page.wait_for_url(f"{live_server.url}/account")
-    assert page.get_by_role("heading", name="Apps you allowed").is_visible()
+    assert page.get_by_role("heading", name=t("Apps you allowed")).is_visible()
     row = page.locator("#allowed-apps section", has_text="Photo Printer")
-    assert "See your email address" in row.inner_text()
+    assert t("See your email address") in row.inner_text()
     page.screenshot(path=str(tmp_path / "account.png"))
-    row.get_by_role("button", name="Remove access").click()
+    row.get_by_role("button", name=t("Remove access")).click()
     page.wait_for_url(f"{live_server.url}/account")
-    assert "Photo Printer can no longer access your account." in main.inner_text()
+    assert t("%(app)s can no longer access your account.", app="Photo Printer") in (
+        main.inner_text())
     assert page.locator("#no-apps").is_visible()
 
     # The app's refresh token is dead, and the next sign-in asks again.
@@ -88,17 +99,18 @@ def test_allow_remember_and_remove_access(live_server, page, tmp_path):
     assert refreshed.get_json()["error"] == "invalid_grant"
     page.goto(app.url(scope=SCOPE, nonce="third"))
     page.wait_for_url("**/consent?flow=*")
-    assert page.get_by_role("button", name="Allow").is_visible()
+    assert page.get_by_role("button", name=t("Allow")).is_visible()
 
 
 def test_deny_returns_access_denied_to_the_app(live_server, page):
     Provider(live_server.app).user("alice")
     app = App(live_server)
+    t = words(page)
     page.goto(app.url(scope="openid email"))
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Deny").click()
+    page.get_by_label(t("Username")).fill("alice")
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
+    page.get_by_role("button", name=t("Deny")).click()
     answer = _back_at_the_app(page, app)
     assert answer["error"] == ["access_denied"] and answer["state"] == ["st-123"]
     assert "code" not in answer

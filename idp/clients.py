@@ -235,7 +235,7 @@ def ensure_demo_client(client_id: str, redirect_uri: str, logout_uri: str) -> Cl
 
 def find_client(client_id: str) -> Client:
     """The client with this id, or an error naming it."""
-    client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
+    client: Client | None = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
     if client is None:
         raise IdpError(f"no client with id {client_id!r}")
     return client

@@ -28,7 +28,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class IssuerRequest(FlaskOAuth2Request):
+class IssuerRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is untyped
     """Authlib's request, its URI under the configured issuer instead of the Host header and
     the socket's scheme. Behind a TLS-terminating proxy every request arrives as plain http,
     and any Host header may be sent: Authlib refused either as insecure transport (a 500).
@@ -46,7 +46,7 @@ class IssuerRequest(FlaskOAuth2Request):
         self.payload = FlaskOAuth2Payload(request)
 
 
-class IssuerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
+class IssuerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Authlib is untyped
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         return IssuerRequest(flask_request._get_current_object())  # type: ignore[attr-defined]
 

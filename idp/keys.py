@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import Key, KeySet, RSAKey
 
 from .extensions import db
 from .models import SigningKey, User
@@ -159,7 +159,8 @@ class KeyStore:
         return body, etag
 
     def key_set(self, now: datetime) -> KeySet:
-        return KeySet(self.published(now))
+        keys: list[Key] = list(self.published(now))  # KeySet takes a list of any key type
+        return KeySet(keys)
 
 
 def reseal_all() -> tuple[int, int]:

@@ -118,7 +118,8 @@ class Client(db.Model, OAuth2ClientMixin):  # type: ignore[name-defined,misc]
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        method: str = self.token_endpoint_auth_method  # Authlib's mixin is untyped
+        return method == "none"
 
     def get_default_redirect_uri(self) -> str | None:
         """The redirect URI a request may leave out: the client's only one, else none."""

@@ -135,7 +135,7 @@ def authenticate(response: str, challenge: object, *, user_id: str) -> WebAuthnC
     its signature counter on; raise a PasskeyError when refused."""
     expected = _decode_challenge(challenge)
     credential = passkey.parse_assertion(response)
-    row = db.session.scalar(sa.select(WebAuthnCredential).filter_by(
+    row: WebAuthnCredential | None = db.session.scalar(sa.select(WebAuthnCredential).filter_by(
         credential_id=passkey.encode_id(credential.raw_id)))
     if row is None:
         raise PasskeyRejected("unknown credential")

@@ -36,7 +36,8 @@ class PasswordHasher:
 
     def hash(self, password: str) -> str:
         """Return an argon2id hash of the password."""
-        return self.context.hash(password)
+        hashed: str = self.context.hash(password)  # passlib is untyped; hash() returns str
+        return hashed
 
     def verify(self, password: str, stored_hash: str | None) -> Verified:
         """Return Verified when the password matches, else raise InvalidCredentials."""

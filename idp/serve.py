@@ -117,13 +117,15 @@ def _multiprocess_metrics() -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-metrics-")
     from prometheus_client import values
 
-    values.ValueClass = values.get_value_class()
+    # prometheus_client leaves get_value_class unannotated.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def _child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    # prometheus_client leaves mark_process_dead unannotated.
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def gunicorn_options(server: Any, host: str, port: int, workers: int | None,

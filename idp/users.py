@@ -12,7 +12,7 @@ from .models import Consent, User
 
 def find_user(name: str) -> User:
     """The user with this user name, or an error naming it."""
-    user = db.session.scalar(sa.select(User).filter_by(username=name))
+    user: User | None = db.session.scalar(sa.select(User).filter_by(username=name))
     if user is None:
         raise IdpError(f"no user named {name!r}")
     return user
@@ -69,7 +69,7 @@ def ensure_user(
     groups: list[str] | None = None,
 ) -> User:
     """Create the user, or reset its password if it exists (used by `idp demo`)."""
-    user = db.session.scalar(sa.select(User).filter_by(username=name))
+    user: User | None = db.session.scalar(sa.select(User).filter_by(username=name))
     if user is None:
         return create_user(app, name, password, email=email, groups=groups)
     set_password(app, user, password)

@@ -88,7 +88,7 @@ def callback() -> Any:
         if result and "id_token" in result:
             payload = result["id_token"].split(".")[1]
             result["id_token_claims"] = json.loads(base64.urlsafe_b64decode(payload + "=="))
-    response = make_response(
+    page = make_response(
         render_template(
             "demo.html",
             authorize_url="/demo",
@@ -96,5 +96,5 @@ def callback() -> Any:
             result_json=json.dumps(result, indent=2),
         )
     )
-    response.delete_cookie(COOKIE, path="/demo")
-    return response
+    page.delete_cookie(COOKIE, path="/demo")
+    return page

@@ -172,9 +172,12 @@ _STRICT_NAMES = frozenset(STRICT_PARAMETERS)
 @bp.before_request
 def refuse_malformed_parameters() -> Any:
     """A protocol parameter outside RFC 6749's characters is invalid_request, never a 500."""
-    for name, value in request.values.items(multi=True):
-        if name in _STRICT_NAMES and not _STRICT_VALUE.fullmatch(value):
-            return _malformed(f"The '{name}' parameter holds characters it may not hold.")
+    # args, then form, as request.values.items(multi=True) walks them: Werkzeug annotates that
+    # as yielding lists of values (it yields each str), MultiDict.items(multi=True) correctly.
+    for source in request.values.dicts:
+        for name, value in source.items(multi=True):
+            if name in _STRICT_NAMES and not _STRICT_VALUE.fullmatch(value):
+                return _malformed(f"The '{name}' parameter holds characters it may not hold.")
     return None
 
 

@@ -44,6 +44,7 @@ from idp import create_app
 from idp.config import demo_settings
 from idp.extensions import db
 from idp.migrate import upgrade
+from idp.services import services
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.feeds import Feeds
 from risk.levels import Level
@@ -288,7 +289,7 @@ def evaluate(app: Any, habits: list[tuple[str, str, int, str, int]], evaluations
     levels: dict[Level, int] = {}
     events: dict[str, int] = {}
     with app.app_context():
-        engine = app.extensions["idp.risk"]
+        engine = services(app).risk
         for index in range(evaluations):
             user_id, name, network, agent, third = habits[rng.randrange(len(habits))]
             roll = rng.random()

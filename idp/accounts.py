@@ -26,6 +26,7 @@ from . import backchannel, notify, user_risk
 from .extensions import db
 from .i18n import N_, translated_for
 from .models import RecoveryCode, RiskDetection, SignIn, User, UserRisk
+from .services import services
 from .sessions import clock_now, revoke_sessions
 
 REPORT_DAYS = 14
@@ -51,7 +52,7 @@ def apply_new_password(user: User, new: str, *, keep_sid: str | None,
                        detail: RiskDetail | None, event: str) -> None:
     """Store the new password, end other sessions, remediate risk when it was secured, and
     tell the user."""
-    user.password_hash = current_app.extensions["idp.passwords"].hash(new)
+    user.password_hash = services().passwords.hash(new)
     user.password_changed_at = clock_now()
     user.password_must_change = False
     db.session.commit()
@@ -116,7 +117,7 @@ def _serializer() -> URLSafeTimedSerializer:
 def report_link(user: User, event: str) -> str:
     """The signed "this wasn't me" link for one event of one user."""
     token = _serializer().dumps({"u": user.id, "e": event, "n": uuid.uuid4().hex})
-    issuer = current_app.extensions["idp.settings"].issuer
+    issuer = services().settings.issuer
     return f"{issuer}{url_for('account.not_me', token=token)}"
 
 
@@ -147,7 +148,7 @@ def _where(correlation_id: str | None) -> str:
 
 def _within_rate(user: User, event: str) -> bool:
     """Count this email against the user's limit for the event; False once it is spent."""
-    counters = current_app.extensions["idp.counters"]
+    counters = services().counters
     count, _ = counters.incr(f"user-email:{event}:{user.id}", USER_EMAIL_WINDOW_SECONDS,
                              int(clock_now().timestamp()))
     return bool(count <= USER_EMAILS_PER_WINDOW)

@@ -13,17 +13,22 @@ import sqlalchemy as sa
 from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from .clock import SystemClock
+from .clock import Clock, SystemClock
 from .config import Settings, load_settings, warnings_for
 from .counters import make_counters
 from .extensions import db
 from .i18n import N_, gettext
 from .keys import KeyStore
 from .metrics import REQUEST_SECONDS
+from .notify import on_user_risk_raised
 from .oauth import init_oauth
 from .passwords import PasswordHasher
 from .requestinfo import device_cookie_name, device_id, request_id
+from .risk_engine import load_engine
+from .secretbox import make_box
+from .services import EXTENSION, Services, services
 from .sessions import csrf_token
+from .user_risk import on_refresh_token_reuse
 
 
 def templates_dir() -> Path:
@@ -40,7 +45,7 @@ log = logging.getLogger("idp")
 request_log = logging.getLogger("idp.request")
 
 
-def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the Flask app from validated settings (read from IDP_CONFIG when not given)."""
     settings = settings or load_settings()
     app = Flask("idp", template_folder=str(templates_dir()))
@@ -60,11 +65,18 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
     )
     # Authlib logs issued tokens at DEBUG; tokens must never reach a log, whatever the root level.
     logging.getLogger("authlib").setLevel(logging.INFO)
-    app.extensions["idp.settings"] = settings
-    app.extensions["idp.clock"] = clock or SystemClock()
-    app.extensions["idp.keys"] = KeyStore()
-    app.extensions["idp.passwords"] = PasswordHasher(settings.passwords)
-    app.extensions["idp.counters"] = make_counters(settings.redis_url)
+    clock = clock or SystemClock()
+    app.extensions[EXTENSION] = Services(
+        settings=settings,
+        clock=clock,
+        keys=KeyStore(),
+        passwords=PasswordHasher(settings.passwords),
+        counters=make_counters(settings.redis_url),
+        risk=load_engine(settings.risk, clock),
+        box=make_box(settings.secret_key, settings.old_secret_keys),
+        on_refresh_reuse=on_refresh_token_reuse,
+        on_user_risk_raised=on_user_risk_raised,
+    )
     for warning in warnings_for(settings):
         log.warning("%s", warning)
     db.init_app(app)
@@ -72,14 +84,6 @@ def create_app(settings: Settings | None = None, *, clock: Any = None) -> Flask:
         with app.app_context():
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
     init_oauth(app)
-    from .risk_engine import load_engine
-    from .user_risk import on_refresh_token_reuse
-
-    app.extensions["idp.risk"] = load_engine(app)
-    app.extensions["idp.on_refresh_reuse"] = on_refresh_token_reuse
-    from .notify import on_user_risk_raised
-
-    app.extensions["idp.on_user_risk_raised"] = on_user_risk_raised
     from .i18n import install as install_i18n
 
     install_i18n(app)
@@ -223,7 +227,7 @@ def _register_error_handlers(app: Flask) -> None:
             error=str(status),
             description=gettext(exc.description) if exc.description else exc.description,
             request_id=request_id(),
-            now=app.extensions["idp.clock"].now(),
+            now=services(app).clock.now(),
         ), status
 
     @app.errorhandler(Exception)
@@ -242,5 +246,5 @@ def _register_error_handlers(app: Flask) -> None:
             description=gettext("The server could not complete the request. Try again in a "
                                 "moment."),
             request_id=request_id(),
-            now=app.extensions["idp.clock"].now(),
+            now=services(app).clock.now(),
         ), 500

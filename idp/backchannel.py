@@ -31,10 +31,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from joserfc import jwt
 
-from .clock import now_ts
 from .extensions import db
 from .metrics import BACKCHANNEL_LOGOUTS
 from .models import AuthorizationCode, BackchannelLogout, Client, SsoSession, Token
+from .services import now_ts, services
 
 log = logging.getLogger("idp.backchannel")
 
@@ -85,7 +85,7 @@ def session_required(client: Client) -> bool:
 
 
 def _now() -> datetime:
-    now: datetime = current_app.extensions["idp.clock"].now()
+    now: datetime = services().clock.now()
     return now
 
 
@@ -128,7 +128,7 @@ def queue_client_access_end(user_id: str, client_id: str, reason: str) -> int:
 
 
 def _live_token() -> Any:
-    # Token rows carry wall-clock timestamps (now_ts), not the app clock's.
+    # Token rows carry the app clock's time in whole seconds (now_ts).
     ts = now_ts()
     return sa.or_(
         sa.and_(Token.refresh_token.is_not(None), Token.refresh_token_revoked_at == 0,
@@ -167,11 +167,11 @@ def _queue(user_id: str, pairs: Iterable[Any], reason: str) -> int:
 def logout_token(*, client_id: str, user_id: str | None, sid: str | None, jti: str,
                  now: datetime) -> str:
     """A logout token (Back-Channel Logout §2.4) signed with the provider's active key."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    key = app.extensions["idp.keys"].active_key(now)
+    found = services()
+    key = found.keys.active_key(now)
     iat = int(now.timestamp())
     claims: dict[str, Any] = {
-        "iss": app.extensions["idp.settings"].issuer,
+        "iss": found.settings.issuer,
         "aud": client_id,
         "iat": iat,
         "exp": iat + TOKEN_LIFETIME_SECONDS,
@@ -476,10 +476,10 @@ class Dispatcher:
 
 def dispatcher(app: Flask) -> Dispatcher:
     """The app's dispatcher (made on first use)."""
-    found = app.extensions.get("idp.backchannel")
-    if found is None:
-        found = app.extensions.setdefault("idp.backchannel", Dispatcher(app))
-    return found  # type: ignore[no-any-return]
+    caches = services(app).caches
+    if caches.backchannel is None:
+        caches.backchannel = Dispatcher(app)
+    return caches.backchannel
 
 
 def enable_background(app: Flask) -> Dispatcher:
@@ -493,6 +493,6 @@ def enable_background(app: Flask) -> Dispatcher:
 
 def wake() -> None:
     """Tell this process's delivery thread that rows were queued (no-op without one)."""
-    found = current_app.extensions.get("idp.backchannel")
+    found = services().caches.backchannel
     if found is not None:
         found.wake()

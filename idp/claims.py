@@ -19,11 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
-from flask import current_app
-
 from .errors import IdpError
 from .extensions import db
 from .models import User
+from .services import services
 
 # A claims request longer than this is refused: it has no business being large (a full
 # request naming every claim twice is about 1 KB) and it is stored with the code and tokens.
@@ -333,7 +332,7 @@ def set_claims(user: User, changes: Mapping[str, Any]) -> list[str]:
         setattr(user, column, value)
     # A new dict, so the JSON column sees the change.
     user.claims = stored
-    user.profile_updated_at = current_app.extensions["idp.clock"].now()
+    user.profile_updated_at = services().clock.now()
     db.session.commit()
     return changed
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from .errors import IdpError
 from .extensions import db
 from .models import Client, hash_client_secret
+from .services import now_ts
 
 
 def new_client_id() -> str:
@@ -144,7 +144,7 @@ def save_client(
         name=name,
         client_id=client_id or new_client_id(),
         client_secret=hash_client_secret(secret) if secret else None,
-        client_id_issued_at=int(time.time()),
+        client_id_issued_at=now_ts(),
         client_secret_expires_at=0,
         first_party=not registered_dynamically if first_party is None else first_party,
         registered_dynamically=registered_dynamically,
@@ -247,7 +247,7 @@ def rotate_secret(client: Client) -> str:
         raise IdpError(f"client {client.client_id!r} is public: it has no secret")
     secret = secrets.token_urlsafe(32)
     client.client_secret = hash_client_secret(secret)
-    client.client_id_issued_at = int(time.time())
+    client.client_id_issued_at = now_ts()
     db.session.commit()
     return secret
 

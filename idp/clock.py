@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 
-def now_ts() -> int:
-    """Seconds since the epoch, as the token, code and session rows store them."""
-    return int(time.time())
+class Clock(Protocol):
+    """What the app reads the time from (`services().clock`)."""
+
+    def now(self) -> datetime: ...
 
 
 class SystemClock:

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from . import backchannel
 from .claims import CLAIMS, MalformedClaimsRequest, parse_claims_request, requested_claims
-from .clock import now_ts
 from .extensions import db
 from .i18n import N_, gettext
 from .models import AuthorizationCode, Client, Consent, Token
+from .services import now_ts
 
 # What each scope lets the app do, in the words the consent page uses ("<app> wants to ...").
 SCOPE_LINES: dict[str, str] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, render_template
+from flask import render_template
 
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.engine import Assessment
@@ -29,6 +29,7 @@ from .extensions import db
 from .i18n import N_, gettext
 from .models import SsoSession, User
 from .requestinfo import client_ip, device_id, request_id, user_agent
+from .services import services
 from .sessions import clock_now
 
 ACR_PASSWORD = "urn:idp:acr:password"
@@ -154,7 +155,7 @@ def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
 
 def _start_grace_period(user: User) -> None:
     """The registration grace period starts at the first sign-in under the policy."""
-    policy = current_app.extensions["idp.settings"].policies.mfa_registration
+    policy = services().settings.policies.mfa_registration
     if (policy.state == "on" and not user.has_second_factor
             and user.mfa_grace_started_at is None
             and in_scope(policy, frozenset(user.groups or ()))):
@@ -180,7 +181,7 @@ def requested_acr(acr_values: str, *, mfa_possible: bool,
 def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: bool,
           skipped_in_flow: bool, acr_values: str, passkey_in_flow: bool = False) -> Judgement:
     """Evaluate the configured policies for this sign-in."""
-    settings = current_app.extensions["idp.settings"]
+    settings = services().settings
     _start_grace_period(user)
     mfa_in_session = bool({"otp", "mfa"} & set(sso.amr))
     passkey_in_session = "hwk" in sso.amr

@@ -8,11 +8,13 @@ from urllib.parse import urlsplit
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
-from flask import Request, current_app
+from flask import Request
 from flask import request as flask_request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .services import services
 
 # Stable constraint names so Alembic migrations look the same on SQLite and PostgreSQL.
 NAMING = {
@@ -36,7 +38,7 @@ class IssuerRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is unt
     decides the transport, so Authlib's per-request check is given its https form."""
 
     def __init__(self, request: Request) -> None:
-        issuer = urlsplit(current_app.extensions["idp.settings"].issuer)
+        issuer = urlsplit(services().settings.issuer)
         query = request.query_string.decode("latin-1")
         path = f"{request.script_root}{request.path}" + (f"?{query}" if query else "")
         OAuth2Request.__init__(self, method=request.method, uri=f"https://{issuer.netloc}{path}",

@@ -21,6 +21,7 @@ from typing import Any
 from werkzeug.http import parse_etags
 
 from .metrics import REQUEST_SECONDS
+from .services import services
 
 request_log = logging.getLogger("idp.request")
 
@@ -52,14 +53,14 @@ class StaticDocuments:
     def __init__(self, app: Any, wsgi_app: WsgiApp) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
-        self.headers = static_headers(app.extensions["idp.settings"].issuer.startswith("https://"))
-        self.clock = app.extensions["idp.clock"]
-        self.keys = app.extensions["idp.keys"]
+        self.headers = static_headers(services(app).settings.issuer.startswith("https://"))
+        self.clock = services(app).clock
+        self.keys = services(app).keys
 
     def document(self, path: str) -> tuple[bytes, str] | None:
         if path == JWKS_PATH:
-            return self.keys.fresh_jwks(self.clock.now())  # type: ignore[no-any-return]
-        return self.app.extensions.get("idp.discovery")  # type: ignore[no-any-return]
+            return self.keys.fresh_jwks(self.clock.now())
+        return services(self.app).caches.discovery
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:

@@ -30,6 +30,7 @@ from . import risk_engine
 from .errors import InvalidCredentials, PasswordPolicyError
 from .i18n import N_, gettext, lazy_gettext
 from .models import User
+from .services import services
 
 # The password rules lived in idp.accounts; operators may filter on its logger name.
 log = logging.getLogger("idp.accounts")
@@ -175,7 +176,7 @@ class PasswordPolicy:
     """The configured length rules (the same ones the CLI and the admin API apply)."""
 
     def __call__(self, form: Form, field: Field) -> None:
-        hasher = current_app.extensions["idp.passwords"]
+        hasher = services().passwords
         try:
             hasher.check_policy(field.data)
         except PasswordPolicyError as exc:
@@ -213,7 +214,7 @@ class NotCurrentPassword:
         if user is None:
             return
         try:
-            current_app.extensions["idp.passwords"].verify(field.data, user.password_hash)
+            services().passwords.verify(field.data, user.password_hash)
         except InvalidCredentials:
             return
         raise StopValidation(gettext("Choose a password different from your current one."))

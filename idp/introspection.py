@@ -16,11 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import current_app
 
-from .clock import now_ts
 from .extensions import db
 from .models import Client, Token, User
+from .services import now_ts, services
 
 # RFC 6750 §2.1: what a bearer token may look like. Anything else is no token of ours and never
 # reaches the database (PostgreSQL refuses NUL bytes with an error).
@@ -88,7 +87,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             "exp": expires_at,
             "iat": row.issued_at,
             "aud": row.client_id,
-            "iss": current_app.extensions["idp.settings"].issuer,
+            "iss": services().settings.issuer,
         }
         if user is not None:
             payload["sub"] = user.id

@@ -18,20 +18,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
-from flask import current_app
 
 from risk.levels import Level
 from risk.vocabulary import ACTIVE_STATES
 
+from .config import Settings
 from .errors import IdpError
 from .extensions import db
 from .i18n import _, force_locale, recipient_locale
 from .models import RiskDetection, RiskHistory, User, UserRisk
 from .posture import ACTIVE, recommendations
+from .services import services
 from .simulate import LABELS, OUTCOMES, Count, Tally, count_not_replayed, logged_sign_ins
 
 SMTP_TIMEOUT_SECONDS = 5
@@ -45,12 +45,12 @@ class NotifyError(IdpError):
     """An email could not be sent; the message names the server and cause, never a secret."""
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _now() -> datetime:
-    return current_app.extensions["idp.clock"].now()  # type: ignore[no-any-return]
+    return services().clock.now()
 
 
 def enabled() -> bool:

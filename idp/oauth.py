@@ -42,11 +42,12 @@ from .claims import (
     requested_subject,
 )
 from .clients import query_client
-from .clock import now_ts
+from .config import Settings
 from .extensions import authorization, db, require_oauth
 from .introspection import B64TOKEN
 from .models import AuthorizationCode, Client, Token, User
 from .requestinfo import client_ip
+from .services import now_ts, services
 
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 # Two refreshes of one token by the same client from the same address this close together
@@ -64,8 +65,8 @@ class Authentication:
     acr: str
 
 
-def settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def settings() -> Settings:
+    return services().settings
 
 
 def user_claims(user: User, scope: str, requested: dict[str, Any] | None = None,
@@ -238,8 +239,8 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]  # Authlib is untyped
                                      "(claims: id_token.sub); sign in as that user.")
 
     def resolve_client_private_key(self, client: Client) -> Any:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        return app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+        found = services()
+        return found.keys.active_key(found.clock.now())
 
     def get_client_algorithm(self, client: Client) -> str:
         return "RS256"
@@ -394,7 +395,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Auth
             "refresh token reused; token family revoked",
             extra={"client_id": item.client_id, "grant_id": item.grant_id},
         )
-        hook = current_app.extensions.get("idp.on_refresh_reuse")
+        hook = services().on_refresh_reuse
         if hook is not None and item.user_id:
             hook(item)
         raise InvalidGrantError("The refresh token was already used; the session is revoked.")
@@ -549,8 +550,8 @@ class UserInfoEndpoint(_UserInfoEndpoint):  # type: ignore[misc]  # Authlib is u
                            token.get_client() if token is not None else None)
 
     def resolve_private_key(self) -> Any:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        key = app.extensions["idp.keys"].active_key(app.extensions["idp.clock"].now())
+        found = services()
+        key = found.keys.active_key(found.clock.now())
         # As a set of one, so the signed response names its key's kid (after a rotation the
         # JWKS holds several).
         return KeySet([key])
@@ -591,8 +592,8 @@ class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]  # Authlib 
         return validated
 
     def get_server_jwks(self) -> Any:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        return app.extensions["idp.keys"].key_set(app.extensions["idp.clock"].now())
+        found = services()
+        return found.keys.key_set(found.clock.now())
 
     def get_algorithms(self) -> list[str]:
         return ["RS256"]
@@ -615,7 +616,7 @@ def _hint_fits_session(claims: dict[str, Any]) -> bool:
 
     sso = current_sso()
     exp = claims.get("exp")
-    now = current_app.extensions["idp.clock"].now().timestamp()
+    now = services().clock.now().timestamp()
     return (sso is not None and isinstance(exp, int | float) and exp > now
             and claims.get("sid") == sso.id and claims.get("sub") == sso.user_id)
 
@@ -648,7 +649,7 @@ class BearerTokenValidator(create_bearer_token_validator(db.session, Token)):  #
 
 def init_oauth(app: Flask) -> AuthorizationServer:
     """Bind the authorization server and resource protector to the app."""
-    tokens = app.extensions["idp.settings"].tokens
+    tokens = services(app).settings.tokens
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": tokens.access_token_lifetime_seconds,

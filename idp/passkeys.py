@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import g
 from sqlalchemy.exc import IntegrityError
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
@@ -25,6 +25,7 @@ from . import backchannel, user_risk
 from .extensions import db
 from .i18n import gettext, ngettext
 from .models import User, WebAuthnCredential
+from .services import services
 from .sessions import clock_now, revoke_sessions
 
 log = logging.getLogger("idp.passkeys")
@@ -35,7 +36,7 @@ MAX_PER_USER = 20
 
 def relying_party() -> passkey.RelyingParty:
     """This provider as a WebAuthn relying party, from its issuer."""
-    settings = current_app.extensions["idp.settings"]
+    settings = services().settings
     return passkey.RelyingParty.from_issuer(settings.issuer, settings.mfa.totp_issuer)
 
 

@@ -18,14 +18,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import current_app
 
 from risk.vocabulary import RiskState
 
-from .config import too_wide_proxies
+from .config import Settings, too_wide_proxies
 from .extensions import db
 from .i18n import N_, _
 from .models import Client, User, UserRisk, WebAuthnCredential
+from .services import services
 
 # A grace period ending within this many days counts as "near its end".
 GRACE_NEAR_END_DAYS = 3
@@ -95,12 +95,12 @@ class Recommendation:
 SHOWN_IMPACTED = 50
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _now() -> datetime:
-    return current_app.extensions["idp.clock"].now()  # type: ignore[no-any-return]
+    return services().clock.now()
 
 
 def group_members(group: str) -> list[User]:

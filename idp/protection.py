@@ -15,19 +15,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from risk.features import FeatureKind
 from risk.netutil import subnet_of
 
+from .config import Settings
 from .counters import Counters
 from .extensions import db
 from .metrics import LOCKOUTS
 from .models import User, UserFeature
 from .requestinfo import client_ip, device_id
+from .services import services
 
 LOCKED_OUT = 50053
 FAILURE_MEMORY_SECONDS = 86400  # wrong passwords older than a day are forgotten
@@ -48,15 +48,15 @@ class Refusal:
 
 
 def counters() -> Counters:
-    return current_app.extensions["idp.counters"]  # type: ignore[no-any-return]
+    return services().counters
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _now() -> datetime:
-    return current_app.extensions["idp.clock"].now()  # type: ignore[no-any-return]
+    return services().clock.now()
 
 
 def _name(username: str) -> str:

@@ -39,8 +39,10 @@ from .clients import (
     query_client,
     save_client,
 )
+from .config import Settings
 from .extensions import db
 from .models import Client
+from .services import services
 
 MAX_REDIRECT_URIS = 20
 MAX_CONTACTS = 10
@@ -245,8 +247,8 @@ def _bearer() -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _supported_scopes() -> list[str]:

@@ -7,7 +7,9 @@ import re
 import uuid
 from functools import lru_cache
 
-from flask import current_app, g, request
+from flask import g, request
+
+from .services import services
 
 
 @lru_cache(maxsize=64)
@@ -31,7 +33,7 @@ def client_ip() -> str:
     """The client's address: X-Forwarded-For is honoured only through trusted proxies."""
     if "client_ip" in g:
         return str(g.client_ip)
-    trusted = _networks(current_app.extensions["idp.settings"].trusted_proxies)
+    trusted = _networks(services().settings.trusted_proxies)
     peer = _parse(request.remote_addr or "") or ipaddress.ip_address("0.0.0.0")
     chain = [peer]
     if any(peer in net for net in trusted):
@@ -63,7 +65,7 @@ def request_id() -> str:
 
 def device_cookie_name() -> str:
     """The device cookie's name (with the __Host- prefix when the issuer is https)."""
-    issuer: str = current_app.extensions["idp.settings"].issuer
+    issuer: str = services().settings.issuer
     return "__Host-idp_device" if issuer.startswith("https://") else "idp_device"
 
 

@@ -8,14 +8,14 @@ it still open, and `idp keys reseal` seals everything again under the new key.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
 
 from .errors import IdpError
+from .services import services
 
 _PREFIX = "v1:"
 
@@ -30,15 +30,13 @@ def _fernet(secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def _box() -> MultiFernet:
+def make_box(secret_key: str, old_secret_keys: Iterable[str] = ()) -> MultiFernet:
     """Seals with the current secret_key; opens with it or any of `old_secret_keys`."""
-    box = current_app.extensions.get("idp.secretbox")
-    if box is None:
-        keys = [current_app.config["SECRET_KEY"],
-                *current_app.config.get("SECRET_KEY_FALLBACKS", ())]
-        box = current_app.extensions["idp.secretbox"] = MultiFernet(
-            [_fernet(key) for key in keys])
-    return box
+    return MultiFernet([_fernet(key) for key in (secret_key, *old_secret_keys)])
+
+
+def _box() -> MultiFernet:
+    return services().box
 
 
 def is_sealed(stored: str) -> bool:

@@ -14,6 +14,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from .services import services
+
 # A request's headers and body must arrive within this many seconds of each other: a
 # client that sends a few bytes and stalls gives its thread back instead of holding it.
 READ_TIMEOUT_SECONDS = 10
@@ -103,7 +105,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from .startup import build_app
 
         app = build_app(self.config_path)
-        settings = app.extensions["idp.settings"]
+        settings = services(app).settings
         configure(settings.logging.format, settings.logging.level)
         # Each worker delivers logout tokens from its own thread, started after the fork.
         enable_background(app)
@@ -171,7 +173,7 @@ def granian_app() -> Any:
     from .startup import build_app
 
     app = build_app(None)
-    settings = app.extensions["idp.settings"]
+    settings = services(app).settings
     configure(settings.logging.format, settings.logging.level)
     enable_background(app)
     return _frozen(app)

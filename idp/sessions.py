@@ -12,13 +12,13 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, g, session
+from flask import g, session
 from flask_wtf.csrf import generate_csrf
 
 from . import backchannel
-from .clock import now_ts
 from .extensions import db
 from .models import SsoSession, Token, User
+from .services import now_ts, services
 
 # Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF
 # token (Flask-WTF's session key).
@@ -28,7 +28,7 @@ HANDLE_KEY = "sh"
 
 
 def clock_now() -> datetime:
-    now: datetime = current_app.extensions["idp.clock"].now()
+    now: datetime = services().clock.now()
     return now
 
 
@@ -78,7 +78,7 @@ def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSe
     if previous is not None:
         # This browser's earlier session ends; tokens already issued from it are kept.
         previous.revoked_at = now
-    hours = current_app.extensions["idp.settings"].tokens.session_lifetime_hours
+    hours = services().settings.tokens.session_lifetime_hours
     row = SsoSession(
         id=secrets.token_urlsafe(32),
         user_id=user.id,

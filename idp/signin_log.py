@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import g
 
 from risk.levels import Level
 from risk.policy import Decision
@@ -14,6 +14,7 @@ from .extensions import db
 from .metrics import SIGN_INS
 from .models import SignIn, User, UserRisk
 from .requestinfo import client_ip, device_id, user_agent
+from .services import services
 
 _SIGN_INS = SignIn.__table__
 _INSERT = sa.insert(_SIGN_INS)
@@ -28,7 +29,7 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
     """Append one sign-in row and commit it (one Core INSERT: it runs on every attempt,
     refused guesses included)."""
     row: dict[str, Any] = {
-        "created_at": current_app.extensions["idp.clock"].now(),
+        "created_at": services().clock.now(),
         "correlation_id": correlation_id,
         "user_id": user.id if user else None,
         "username": (user.username if user else username or "")[:150],

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from risk.levels import Level
 from risk.policy import (
@@ -46,6 +45,7 @@ from .errors import ConfigError
 from .extensions import db
 from .i18n import N_
 from .models import SignIn, User, WebAuthnCredential
+from .services import services
 
 ALLOWED = "allowed"
 CHALLENGED = "mfa"
@@ -315,7 +315,7 @@ def only(policies: Policies, name: str) -> Policies:
 def simulate(candidate_policies: Policies, days: int, now: datetime, *,
              current_policies: Policies | None = None) -> SimulationReport:
     """Replay the last `days` of logged sign-ins under the candidate and the current policies."""
-    current = current_policies or current_app.extensions["idp.settings"].policies
+    current = current_policies or services().settings.policies
     since = now - timedelta(days=days)
     overall = _Pair(OVERALL, current, candidate_policies)
     alone = [_Pair(name, only(current, name), only(candidate_policies, name))

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from risk.context import IpInfo
 from risk.detections import Detection, anomalous_token
@@ -21,6 +20,7 @@ from .extensions import db
 from .metrics import DETECTIONS
 from .models import RiskDetection, RiskHistory, UserRisk
 from .risk_engine import engine
+from .services import services
 from .sessions import clock_now
 
 SYSTEM = "system"
@@ -106,7 +106,7 @@ def recompute(user_id: str, *, initiated_by: str = SYSTEM, activity: str = "risk
         ))
     db.session.commit()
     if level > previous:
-        hook = current_app.extensions.get("idp.on_user_risk_raised")
+        hook = services().on_user_risk_raised
         if hook is not None:
             hook(user_id, previous, level)
     return row

@@ -8,6 +8,7 @@ from flask import Flask
 from .errors import IdpError
 from .extensions import db
 from .models import Consent, User
+from .services import services
 
 
 def find_user(name: str) -> User:
@@ -32,9 +33,9 @@ def create_user(
         raise IdpError("a user name is 1 to 150 characters without spaces")
     if db.session.scalar(sa.select(User.id).filter_by(username=name)) is not None:
         raise IdpError(f"a user named {name!r} already exists")
-    hasher = app.extensions["idp.passwords"]
+    hasher = services(app).passwords
     hasher.check_policy(password)
-    now = app.extensions["idp.clock"].now()
+    now = services(app).clock.now()
     user = User(
         username=name,
         email=email,
@@ -52,10 +53,10 @@ def create_user(
 
 def set_password(app: Flask, user: User, password: str, *, temporary: bool = False) -> None:
     """Replace a user's password; a temporary one must be changed at the next sign-in."""
-    hasher = app.extensions["idp.passwords"]
+    hasher = services(app).passwords
     hasher.check_policy(password)
     user.password_hash = hasher.hash(password)
-    user.password_changed_at = app.extensions["idp.clock"].now()
+    user.password_changed_at = services(app).clock.now()
     user.password_must_change = temporary
     db.session.commit()
 

@@ -272,15 +272,26 @@ class RelyingParty:
         return dict(response.get_json())
 
     def verify_id_token(self, id_token: str) -> dict[str, Any]:
-        """Check the ID token with PyJWT against the published JWKS, as a real RP would."""
+        """Check the ID token with PyJWT against the published JWKS, as a real RP would;
+        its times against the provider's clock (frozen in some tests), which a real RP
+        shares as the wall clock."""
+        from idp.services import services
+
         jwks = self.app.test_client().get("/jwks.json").get_json()
         kid = jwt.get_unverified_header(id_token)["kid"]
         key = next(jwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
-        return dict(
+        claims = dict(
             jwt.decode(
-                id_token, key.key, algorithms=["RS256"], audience=self.client_id, issuer=ISSUER
+                id_token, key.key, algorithms=["RS256"], audience=self.client_id, issuer=ISSUER,
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         )
+        now = services(self.app).clock.now().timestamp()
+        if not claims["iat"] <= now:
+            raise jwt.ImmatureSignatureError("The token is not yet valid (iat)")
+        if not now < claims["exp"]:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        return claims
 
 
 def csrf_from(page: Any) -> str:

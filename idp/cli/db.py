@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from ..services import services
 from .common import with_app
 
 db_group = click.Group("db", help="Database schema.")
@@ -18,6 +19,6 @@ def db_upgrade(app: Flask) -> None:
     from ..migrate import upgrade
 
     upgrade(app.config["SQLALCHEMY_DATABASE_URI"])
-    ensure_key(app.extensions["idp.clock"].now())
+    ensure_key(services(app).clock.now())
     reseal_clear_keys()
     click.echo("database is up to date")

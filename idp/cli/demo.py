@@ -12,6 +12,7 @@ import click
 
 from ..config import Settings, demo_settings, load_settings
 from ..errors import ConfigError
+from ..services import services
 from .common import config_option, fail
 
 DEMO_USER = "demo"
@@ -70,7 +71,7 @@ def demo(config: str | None, host: str, port: int) -> None:
         return
     with app.app_context():
         upgrade(settings.database_url)
-        ensure_key(app.extensions["idp.clock"].now())
+        ensure_key(services(app).clock.now())
         reseal_clear_keys()
         ensure_demo_client(DEMO_CLIENT_ID, f"{issuer}/demo/callback", f"{issuer}/demo")
         ensure_user(app, DEMO_USER, DEMO_PASSWORD, email="demo@example.org", groups=["users"])

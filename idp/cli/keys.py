@@ -8,6 +8,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
+from ..services import services
 from .common import fail, with_app
 
 keys_group = click.Group("keys", help="Signing keys.")
@@ -19,11 +20,11 @@ def keys_rotate(app: Flask) -> None:
     """Make a new signing key current; old keys stay in the JWKS until their tokens expire."""
     from ..keys import rotate
 
-    tokens = app.extensions["idp.settings"].tokens
+    tokens = services(app).settings.tokens
     publish_for = timedelta(
         seconds=max(tokens.id_token_lifetime_seconds, tokens.access_token_lifetime_seconds) + 300
     )
-    row = rotate(app.extensions["idp.clock"].now(), publish_for)
+    row = rotate(services(app).clock.now(), publish_for)
     click.echo(f"new signing key {row.kid}; previous keys published for {publish_for}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from ..services import services
 from .common import fail, with_app
 
 notify_group = click.Group("notify", help="Email notifications to admins.")
@@ -24,7 +25,7 @@ def notify_digest(app: Flask, days: int, dry_run: bool) -> None:
     from ..notify import NotifyError, build_digest, enabled, format_digest, send_digest
 
     if dry_run:
-        click.echo(format_digest(build_digest(days, app.extensions["idp.clock"].now())), nl=False)
+        click.echo(format_digest(build_digest(days, services(app).clock.now())), nl=False)
         return
     if not enabled():
         click.echo("notifications are off: set [notifications] smtp_host")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from ..services import services
 from .common import with_app
 
 policy_group = click.Group("policy", help="Conditional access policies.")
@@ -21,8 +22,8 @@ def policy_simulate(app: Flask, candidate_path: str, days: int) -> None:
     """Replay the logged sign-ins under candidate policies, next to the current ones."""
     from ..simulate import format_report, load_candidate, simulate
 
-    current = app.extensions["idp.settings"].policies
+    current = services(app).settings.policies
     candidate = load_candidate(candidate_path, current)
-    report = simulate(candidate, days, app.extensions["idp.clock"].now(),
+    report = simulate(candidate, days, services(app).clock.now(),
                       current_policies=current)
     click.echo(format_report(report))

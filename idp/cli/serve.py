@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import IdpError
+from ..services import services
 from .common import build_app, config_option, fail
 
 
@@ -29,7 +30,7 @@ def serve(config: str | None, host: str, port: int, workers: int | None,
     from ..extensions import db
     from ..serve import gunicorn_options, run_granian, run_gunicorn
 
-    server = app.extensions["idp.settings"].server
+    server = services(app).settings.server
     with app.app_context():
         # The workers make their own connections; none of this process's may reach them.
         db.engine.dispose()

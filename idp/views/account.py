@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import (
     Blueprint,
-    current_app,
     flash,
     get_flashed_messages,
     redirect,
@@ -33,13 +32,13 @@ from mfa.errors import PasskeyError
 from .. import flows, passkeys
 from ..accounts import EVENTS, read_report, report_not_me, tell_user
 from ..clients import ensure_own_client
-from ..clock import now_ts
 from ..consent import SCOPE_LINES, allowed_apps, revoke
 from ..decision import ACR_MFA
 from ..extensions import db
 from ..forms import AddPasskeyForm, RemoveAppForm, check_csrf
 from ..i18n import gettext
 from ..models import AuthorizationCode, Client, SsoSession, User
+from ..services import now_ts, services
 from ..sessions import current_sso, current_user
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -50,7 +49,7 @@ PASSKEY_KIND = "account-passkey"
 
 
 def _callback_url() -> str:
-    return f"{current_app.extensions['idp.settings'].issuer}/account/callback"
+    return f"{services().settings.issuer}/account/callback"
 
 
 def _account_client() -> Client:

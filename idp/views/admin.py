@@ -39,6 +39,7 @@ from risk.vocabulary import RiskEventType
 
 from .. import admin_actions, claims, flows, headline, passkeys, posture, risk_engine, worldmap
 from ..clients import delete_client, ensure_own_client, find_client, rotate_secret
+from ..config import Settings
 from ..consent import allowed_apps
 from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..errors import ConfigError, IdpError
@@ -54,6 +55,7 @@ from ..models import (
     User,
     UserRisk,
 )
+from ..services import services
 from ..sessions import clock_now, current_sso, current_user
 from ..simulate import candidate_from_mapping, format_report, simulate
 
@@ -65,8 +67,8 @@ STATES = ("atRisk", "confirmedCompromised", "remediated", "dismissed", "confirme
 PAGE_SIZE = 50
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _callback_url() -> str:

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, make_response, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from ..services import services
+
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
 CLIENT_ID = "demo-client"
@@ -29,7 +31,7 @@ def _b64url(data: bytes) -> str:
 
 @bp.get("")
 def start() -> Any:
-    issuer = current_app.extensions["idp.settings"].issuer
+    issuer = services().settings.issuer
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(16)
     query = urlencode(
@@ -59,7 +61,7 @@ def start() -> Any:
 
 @bp.get("/callback")
 def callback() -> Any:
-    issuer = current_app.extensions["idp.settings"].issuer
+    issuer = services().settings.issuer
     try:
         pending = _serializer().loads(request.cookies.get(COOKIE, ""), max_age=1800)
     except BadSignature:

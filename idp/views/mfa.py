@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 
 from mfa import totp
 from mfa.errors import InvalidCode, InvalidRecoveryCode, PasskeyError, ReplayedCode, Throttled
@@ -23,6 +23,7 @@ from ..i18n import N_, gettext
 from ..models import SsoSession, User
 from ..secondfactor import MFA_FAILED, check_code, error_message, record_failure
 from ..secretbox import seal, unseal
+from ..services import services
 from ..sessions import clock_now, elevate_session
 from ..signin_log import record
 
@@ -147,7 +148,7 @@ def _page_data(flow: AuthFlow, user: User, decision: Decision) -> tuple[AuthFlow
             flow = authflow.save(replace(flow, totp_pending=seal(totp.new_secret())))
         assert flow.totp_pending is not None
         secret = unseal(flow.totp_pending)
-        issuer = current_app.extensions["idp.settings"].mfa.totp_issuer
+        issuer = services().settings.mfa.totp_issuer
         uri = totp.provisioning_uri(secret, account=user.username, issuer=issuer)
         page.update(secret=secret, uri=uri, qr=totp.qr_svg(uri))
     return flow, page

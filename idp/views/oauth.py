@@ -13,7 +13,6 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import (
     Blueprint,
     Response,
-    current_app,
     g,
     jsonify,
     redirect,
@@ -24,6 +23,7 @@ from flask import (
 from .. import authflow
 from ..authflow import Step
 from ..claims import claims_supported
+from ..config import Settings
 from ..decision import (
     ACR_MFA,
     ACR_PASSWORD,
@@ -38,6 +38,7 @@ from ..forms import LogoutConfirmForm
 from ..i18n import gettext
 from ..oauth import Authentication, issuer_parameter
 from ..requestinfo import request_id
+from ..services import services
 from ..sessions import clock_now
 from ..signin_log import record
 
@@ -45,8 +46,8 @@ bp = Blueprint("oauth", __name__)
 log = logging.getLogger("idp.oauth")
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _static_json(body: bytes, etag: str) -> Response:
@@ -63,13 +64,13 @@ def _static_json(body: bytes, etag: str) -> Response:
 
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    caches = services().caches
     # Settings are fixed for the app's life, so the document is built once per worker.
-    cached = app.extensions.get("idp.discovery")
+    cached = caches.discovery
     if cached is None:
         body = json.dumps(_discovery_document(_settings().issuer),
                           separators=(",", ":")).encode()
-        cached = app.extensions["idp.discovery"] = (body, hashlib.sha256(body).hexdigest()[:32])
+        cached = caches.discovery = (body, hashlib.sha256(body).hexdigest()[:32])
     return _static_json(*cached)
 
 
@@ -133,8 +134,7 @@ def _discovery_document(issuer: str) -> dict[str, Any]:
 
 @bp.get("/jwks.json")
 def jwks() -> Response:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return _static_json(*app.extensions["idp.keys"].jwks_document(clock_now()))
+    return _static_json(*services().keys.jwks_document(clock_now()))
 
 
 def to_client(error: OAuth2Error) -> Any:

@@ -6,11 +6,12 @@ import ipaddress
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, jsonify
+from flask import Blueprint, Response, abort, jsonify
 
 from ..extensions import db
 from ..metrics import exposition
 from ..requestinfo import client_ip
+from ..services import services
 
 bp = Blueprint("ops", __name__)
 
@@ -32,7 +33,7 @@ def readyz() -> Any:
     except sa.exc.SQLAlchemyError as exc:
         db.session.rollback()
         checks["database"] = f"error: {type(exc).__name__}"
-    feeds = current_app.extensions["idp.risk"].feeds
+    feeds = services().risk.feeds
     feeds.refresh()
     checks["feeds"] = feeds.status()
     ready = checks["database"] == "ok" and all(
@@ -44,7 +45,7 @@ def readyz() -> Any:
 @bp.get("/metrics")
 def metrics() -> Any:
     """Prometheus text format, only to the addresses of `metrics_allow`."""
-    allowed = current_app.extensions["idp.settings"].metrics_allow
+    allowed = services().settings.metrics_allow
     address = ipaddress.ip_address(client_ip())
     if not any(address in ipaddress.ip_network(cidr, strict=False) for cidr in allowed):
         abort(403, description="Metrics are not served to this address (see metrics_allow).")

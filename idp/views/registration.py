@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..config import Settings
 from ..extensions import authorization
 from ..protection import counters
 from ..requestinfo import client_ip, request_id
+from ..services import services
 
 bp = Blueprint("registration", __name__)
 log = logging.getLogger("idp.registration")
@@ -21,8 +23,8 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_DEPTH = 16
 
 
-def _settings() -> Any:
-    return current_app.extensions["idp.settings"]
+def _settings() -> Settings:
+    return services().settings
 
 
 def _error(status: int, error: str, description: str,
@@ -44,7 +46,7 @@ def registration_enabled() -> Any:
 
 def _throttled() -> Any:
     """Registration attempts per client address and hour, counted whatever their outcome."""
-    now = int(current_app.extensions["idp.clock"].now().timestamp())
+    now = int(services().clock.now().timestamp())
     count, window_end = counters().incr(f"register:ip:{client_ip()}", 3600, now)
     if count <= _settings().registration.per_ip_per_hour:
         return None

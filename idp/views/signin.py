@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 
 from risk.context import SignInKind
 from risk.vocabulary import RiskDetail
@@ -20,6 +20,7 @@ from ..forms import NewPasswordForm, SignInForm
 from ..i18n import N_, gettext
 from ..models import User
 from ..requestinfo import client_ip, user_agent
+from ..services import services
 from ..sessions import elevate_session, start_session
 from ..signin_log import record
 
@@ -41,7 +42,7 @@ def login(flow: AuthFlow) -> Any:
                                username=flow.param("login_hint")[:150])
     form = SignInForm.submitted()
     username, password = form.username.data, form.password.data
-    hasher = current_app.extensions["idp.passwords"]
+    hasher = services().passwords
     user = db.session.scalar(_BY_NAME, {"username": username}) if username else None
     refusal = protection.check(username, user)
     if refusal is not None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from idp.services import services
 from tests.conftest import PASSWORD
 from tests.idp.conftest import feed_files, risky_settings  # noqa: F401  (shared fixtures)
 from tests.locales import texts
@@ -178,6 +179,6 @@ def add_totp(server: Any, username: str = "alice") -> str:
         user = find_user(username)
         secret = pyotp.random_base32(32)
         user.totp_secret = seal(secret)
-        user.totp_registered_at = server.app.extensions["idp.clock"].now()
+        user.totp_registered_at = services(server.app).clock.now()
         db.session.commit()
         return secret

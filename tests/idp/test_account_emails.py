@@ -11,6 +11,7 @@ import pyotp
 import pytest
 
 from idp.models import RiskDetection, SsoSession, User, UserRisk
+from idp.services import services
 from tests.conftest import csrf_from
 from tests.idp.conftest import LONDON, TOR, form_page, submit_code
 from tests.idp.test_notify import notifying, smtp  # noqa: F401 (fixtures)
@@ -102,7 +103,7 @@ def test_password_reset_and_change_email_the_user(notifying, smtp):  # noqa: F81
     from idp.extensions import db
 
     user = stepup.with_app(lambda: db.session.query(User).filter_by(username="alice").one())
-    hasher = stepup.app.extensions["idp.passwords"]
+    hasher = services(stepup.app).passwords
     assert hasher.verify(NEW_PASSWORD, user.password_hash)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from idp.config import LockoutSettings, ThrottleSettings
 from idp.models import SignIn
+from idp.services import services
 from tests.conftest import PASSWORD, Provider, csrf_from
 
 OFFICE = "81.2.69.160"
@@ -68,7 +69,7 @@ def test_lockout_after_threshold_answers_right_and_wrong_alike(protected, clock,
     attacker = Guesser(provider, ELSEWHERE)
     for _ in range(10):
         assert attacker.guess("alice", "wrong guess").status_code == 401
-    hasher = provider.app.extensions["idp.passwords"]
+    hasher = services(provider.app).passwords
     calls = []
     original = hasher.verify
     monkeypatch.setattr(hasher, "verify", lambda *a: calls.append(1) or original(*a))
@@ -209,7 +210,7 @@ def test_get_many_reads_any_number_of_keys(make_app, settings, store):
     tag = uuid.uuid4().hex[:6]
     live = [f"live{n}:{tag}" for n in range(5)] + [f"long:{tag}:" + "x" * KEY_LIMIT]
     with app.test_request_context("/"):
-        counters = app.extensions["idp.counters"]
+        counters = services(app).counters
         for n, key in enumerate(live):
             counters.put(key, n + 1, 2000, 1000)
         counters.put(f"expired:{tag}", 7, 1500, 1000)

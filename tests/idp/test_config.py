@@ -6,6 +6,7 @@ import pytest
 
 from idp.config import load_settings
 from idp.errors import ConfigError
+from idp.services import services
 
 GOOD_SECRET = 'secret_key = "0123456789abcdef-long-enough"\n'
 
@@ -228,7 +229,7 @@ def test_the_risk_table_is_parsed_once(tmp_path, monkeypatch):
     settings = _load(tmp_path, f'database_url = "sqlite:///{tmp_path}/x.db"\n'
                                "[risk]\nimpossible_travel_kmh = 1000\n")
     assert isinstance(settings.risk, RiskSettings)
-    assert create_app(settings).extensions["idp.risk"].settings is settings.risk
+    assert services(create_app(settings)).risk.settings is settings.risk
     assert calls == [{"impossible_travel_kmh": 1000}]
 
 

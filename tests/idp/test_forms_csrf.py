@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.models import SignIn, User, UserRisk
+from idp.services import services
 from idp.users import find_user, set_password
 from tests.conftest import PASSWORD, csrf_from
 from tests.idp.conftest import LONDON, TOR, form_page
@@ -299,7 +300,7 @@ def _problem(app, new, confirm, user=None):
 
 def test_new_password_rules_in_order(provider):
     app = provider.app
-    shortest = app.extensions["idp.passwords"].settings.min_length
+    shortest = services(app).passwords.settings.min_length
     # The confirmation first, then the length, each stopping the rest.
     assert _problem(app, "a", "b") == "The two passwords do not match."
     assert _problem(app, "a", "a") == f"Use at least {shortest} characters."

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import jwt
 
+from idp.services import services
 from tests.conftest import Provider
 
 
@@ -26,8 +27,8 @@ def _rotate_elsewhere(app, publish_for=timedelta(hours=1)):
     from idp.keys import rotate
 
     with app.app_context():
-        kid = rotate(app.extensions["idp.clock"].now(), publish_for).kid
-        app.extensions["idp.keys"].forget_active()
+        kid = rotate(services(app).clock.now(), publish_for).kid
+        services(app).keys.forget_active()
         db.session.remove()
     return kid
 
@@ -78,7 +79,7 @@ def test_a_new_key_signs_only_once_every_served_jwks_shows_it(make_app):
     after = client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
     assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
     assert [k["kid"] for k in after.get_json()["keys"]] == [new_kid, old_kid]
-    app.extensions["idp.keys"].forget_active()
+    services(app).keys.forget_active()
     assert jwt.get_unverified_header(provider.rp().tokens()["id_token"])["kid"] == new_kid
 
 
@@ -87,8 +88,8 @@ def test_retired_key_leaves_jwks_after_publish_window(provider):
 
     app = provider.app
     with app.app_context():
-        store = app.extensions["idp.keys"]
-        now = app.extensions["idp.clock"].now()
+        store = services(app).keys
+        now = services(app).clock.now()
         first = store.active_key(now).kid
         rotate(now, timedelta(minutes=5))
         published = [k.kid for k in store.published(now + timedelta(minutes=4))]
@@ -127,7 +128,7 @@ def test_retired_key_leaves_the_served_jwks_when_its_window_ends(make_app):
     app = make_app(clock=clock)
     client = app.test_client()
     with app.app_context():
-        app.extensions["idp.keys"].active_key(clock.now())
+        services(app).keys.active_key(clock.now())
         rotate(clock.now(), timedelta(minutes=5))
         db.session.remove()
     assert len(client.get("/jwks.json").get_json()["keys"]) == 2

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from idp.secretbox import SecretUnreadable, seal, unseal
+from idp.services import services
 
 
 def test_round_trip_and_no_clear_text(app):
@@ -68,7 +69,7 @@ def test_secret_key_rotation_with_reseal(make_app, settings):
     new_key = "the-new-secret-key-0123456789"
     without_old = make_app(replace(settings, secret_key=new_key))
     with without_old.app_context(), pytest.raises(SecretUnreadable):
-        without_old.extensions["idp.keys"].active_key(without_old.extensions["idp.clock"].now())
+        services(without_old).keys.active_key(services(without_old).clock.now())
     rotating = make_app(replace(settings, secret_key=new_key,
                                 old_secret_keys=(settings.secret_key,)))
     with rotating.app_context():

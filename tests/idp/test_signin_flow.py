@@ -16,6 +16,7 @@ import pytest
 
 from idp.authflow import REQUIREMENTS, Step
 from idp.models import AuthFlowRow, SsoSession, User, UserRisk
+from idp.services import services
 from tests.conftest import PASSWORD, csrf_from
 from tests.idp.conftest import LEAKED_PASSWORD, LONDON, TOR, form_page, submit_code
 
@@ -43,7 +44,7 @@ def _user(stepup, name="alice") -> User:
 def _password_works(stepup, password: str) -> bool:
     from idp.errors import InvalidCredentials
 
-    hasher = stepup.app.extensions["idp.passwords"]
+    hasher = services(stepup.app).passwords
     try:
         hasher.verify(password, _user(stepup).password_hash)
     except InvalidCredentials:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from idp.models import SignIn
+from idp.services import services
 from risk.policy import MFA_REGISTRATION, SIGN_IN_RISK, USER_RISK
 from tests.conftest import PASSWORD
 from tests.idp.conftest import LEAKED_PASSWORD, LISTED_ANON, LONDON, TOR, submit_code, with_policy
@@ -90,7 +91,7 @@ def logged(stepup):
 
 
 def test_current_policies_replay_what_happened(logged):
-    report = run_simulation(logged, logged.app.extensions["idp.settings"].policies)
+    report = run_simulation(logged, services(logged.app).settings.policies)
     overall = report.overall
     assert (report.sign_ins, report.users, report.not_replayed) == (4, 3, 0)
     assert counts(overall.actual) == {"allowed": (1, 1), "mfa": (2, 2), "blocked53004": (1, 1)}
@@ -100,7 +101,7 @@ def test_current_policies_replay_what_happened(logged):
 
 
 def test_candidate_blocking_at_medium(logged):
-    settings = logged.app.extensions["idp.settings"]
+    settings = services(logged.app).settings
     report = run_simulation(logged, candidate(settings, "sign_in_risk", block_at="medium"))
     overall = report.overall
     assert counts(overall.current) == {"allowed": (1, 1), "mfa": (2, 2), "blocked53004": (1, 1)}
@@ -135,7 +136,7 @@ def test_candidate_blocking_at_medium(logged):
 
 
 def test_report_only_and_excluded_group_count_as_allowed(logged):
-    settings = logged.app.extensions["idp.settings"]
+    settings = services(logged.app).settings
     report = run_simulation(logged, candidate(settings, "sign_in_risk", state="report-only"))
     # Bob (no TOTP) is still sent to register by the registration policy.
     assert counts(report.overall.candidate) == {"allowed": (3, 2), "registerMfa": (1, 1)}
@@ -155,7 +156,7 @@ def test_days_window_edges(stepup):
     log_row(stepup.app, user_id, start - timedelta(microseconds=1))
     log_row(stepup.app, user_id, now, outcome="failure", error_code=53003, level="high")
     log_row(stepup.app, user_id, now + timedelta(seconds=1))
-    report = run_simulation(stepup, stepup.app.extensions["idp.settings"].policies, days=7)
+    report = run_simulation(stepup, services(stepup.app).settings.policies, days=7)
     assert (report.since, report.until) == (start, now)
     assert counts(report.overall.actual) == {"allowed": (1, 1), "blocked53003": (1, 1)}
     assert report.sign_ins == 2
@@ -178,7 +179,7 @@ def test_one_decision_per_authorization_and_unreplayable_rows(stepup):
     log_row(stepup.app, user_id, at, kind="sso", outcome="interrupted", error_code=50135,
             user_level="high")
     log_row(stepup.app, user_id, at, outcome="interrupted", error_code=50055)
-    report = run_simulation(stepup, stepup.app.extensions["idp.settings"].policies)
+    report = run_simulation(stepup, services(stepup.app).settings.policies)
     assert counts(report.overall.actual) == {"mfa": (1, 1), "changePassword": (2, 1)}
     # The temporary password is no policy's doing: the replay allows that sign-in.
     assert counts(report.overall.current) == {"allowed": (1, 1), "mfa": (1, 1),
@@ -191,7 +192,7 @@ def test_totp_registered_after_the_sign_in_does_not_count(stepup):
     at = stepup.clock.now() - timedelta(days=1)
     log_row(stepup.app, user_id, at, outcome="failure", error_code=53004, level="medium")
     stepup.register_totp("alice")  # now, a day after the sign-in
-    report = run_simulation(stepup, stepup.app.extensions["idp.settings"].policies)
+    report = run_simulation(stepup, services(stepup.app).settings.policies)
     assert counts(report.overall.current) == {"blocked53004": (1, 1)}
 
 
@@ -200,7 +201,7 @@ def test_leaked_password_user_risk_replays_as_password_change(stepup):
     stepup.register_totp("alice")
     rp = stepup.browser_rp(LONDON)
     assert "/mfa/verify" in rp.sign_in("alice", LEAKED_PASSWORD).location
-    settings = stepup.app.extensions["idp.settings"]
+    settings = services(stepup.app).settings
     report = run_simulation(stepup, candidate(settings, "user_risk", block_at="high"))
     assert counts(report.overall.actual) == {"changePassword": (1, 1)}
     assert counts(report.overall.current) == {"changePassword": (1, 1)}

@@ -151,3 +151,35 @@ def test_lowercase_bearer_scheme_is_accepted(signed_in):
     response = http.get("/userinfo", headers={"Authorization": f"bearer {access}"})
     assert response.status_code == 200
     assert response.get_json()["sub"] == user_id
+
+
+def test_tokens_take_their_times_from_the_app_clock(make_app, settings):
+    """Issue and expiry times come from the app clock, not the wall clock: a token issued
+    under a frozen clock carries that clock's iat, and ends when that clock passes its expiry."""
+    from datetime import UTC, datetime
+
+    from idp.clock import FrozenClock
+    from idp.extensions import db
+    from tests.conftest import Provider
+
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    clock = FrozenClock(start)
+    provider = Provider(make_app(clock=clock))
+    provider.user("alice")
+    rp = provider.rp()
+    tokens = rp.tokens()
+    issued = int(start.timestamp())
+    claims = rp.verify_id_token(tokens["id_token"])
+    assert claims["iat"] == claims["auth_time"] == issued
+    assert claims["exp"] == issued + settings.tokens.id_token_lifetime_seconds
+    with provider.app.app_context():
+        row = db.session.scalar(sa.select(Token).filter_by(access_token=tokens["access_token"]))
+        assert (row.issued_at, row.expires_in) == (issued, tokens["expires_in"])
+        db.session.remove()
+
+    http = provider.app.test_client()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    clock.advance(seconds=tokens["expires_in"] - 1)
+    assert http.get("/userinfo", headers=bearer).status_code == 200
+    clock.advance(seconds=2)
+    _invalid_token(http.get("/userinfo", headers=bearer))

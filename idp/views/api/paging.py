@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, jsonify, request
+from flask import Response, abort, jsonify, request
 
 from ...extensions import db
+from ...services import services
 from . import odata
 from .listing import Listing
 
@@ -38,7 +39,7 @@ def list_conditions(listing: Listing, allowed: tuple[str, ...] = odata.LIST_OPTI
 def _next_link(token: str) -> str:
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "$skiptoken"]
     args.append(("$skiptoken", token))
-    base = current_app.extensions["idp.settings"].issuer.rstrip("/")
+    base = services().settings.issuer.rstrip("/")
     return f"{base}{request.path}?{urlencode(args)}"
 
 

@@ -44,8 +44,14 @@ def free_port() -> int:
 
 
 def idp(*args: str, env: dict[str, str], stdin: str | None = None) -> str:
-    return subprocess.run([sys.executable, "-m", "idp", *args], env=env, input=stdin,
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "idp", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 class Browser:
@@ -54,16 +60,26 @@ class Browser:
     def __init__(self, base: str, client_id: str, ip: str) -> None:
         self.http = requests.Session()
         self.http.headers["X-Forwarded-For"] = ip
-        start = self.http.get(f"{base}/authorize", params={
-            "response_type": "code", "client_id": client_id, "scope": "openid",
-            "redirect_uri": "https://rp.example/cb"}, allow_redirects=False)
+        start = self.http.get(
+            f"{base}/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client_id,
+                "scope": "openid",
+                "redirect_uri": "https://rp.example/cb",
+            },
+            allow_redirects=False,
+        )
         self.url = base + start.headers["Location"]
         page = self.http.get(self.url).text
         self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
     def guess(self, username: str, password: str) -> int:
-        return self.http.post(self.url, allow_redirects=False, data={
-            "csrf_token": self.csrf, "username": username, "password": password}).status_code
+        return self.http.post(
+            self.url,
+            allow_redirects=False,
+            data={"csrf_token": self.csrf, "username": username, "password": password},
+        ).status_code
 
 
 def main() -> None:
@@ -75,22 +91,41 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="idp-attack-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'idp.db'}"
     config = folder / "idp.toml"
-    config.write_text(f'secret_key = "attack-bench-secret-key-0123"\ndatabase_url = "{url}"\n'
-                      '[throttle]\nfailed_per_ip_per_hour = 20\n'
-                      '[policies.mfa_registration]\nstate = "off"\n')
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
-           "IDP_CONFIG": str(config)}
+    config.write_text(
+        f'secret_key = "attack-bench-secret-key-0123"\ndatabase_url = "{url}"\n'
+        "[throttle]\nfailed_per_ip_per_hour = 20\n"
+        '[policies.mfa_registration]\nstate = "off"\n'
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+        "IDP_CONFIG": str(config),
+    }
     idp("db", "upgrade", env=env)
     idp("users", "add", "alice", "--password-stdin", env=env, stdin=PASSWORD + "\n")
-    client_id = json.loads(idp("clients", "add", "bench", "--redirect-uri",
-                               "https://rp.example/cb", "--json", env=env))["client_id"]
+    client_id = json.loads(
+        idp("clients", "add", "bench", "--redirect-uri", "https://rp.example/cb", "--json", env=env)
+    )["client_id"]
     port = free_port()
     log = folder / "serve.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "idp", "serve", "--port", str(port), "--workers", "1",
-             "--threads", "1"], env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "idp",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--threads",
+                "1",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         worker = None
         for _ in range(300):
@@ -124,9 +159,12 @@ def main() -> None:
         for _ in range(args.guesses):
             plain.get(f"{base}/jwks.json")
         rows["for scale: GET /jwks.json"] = (
-            process_cpu_seconds(worker) - before) * 1000 / args.guesses
-        for name, browser, user, status in (("account locked", locked, "alice", 403),
-                                            ("IP throttled", throttled, "bob", 429)):
+            (process_cpu_seconds(worker) - before) * 1000 / args.guesses
+        )
+        for name, browser, user, status in (
+            ("account locked", locked, "alice", 403),
+            ("IP throttled", throttled, "bob", 429),
+        ):
             before = process_cpu_seconds(worker)
             statuses = {browser.guess(user, f"guess {n}") for n in range(args.guesses)}
             assert statuses == {status}, statuses
@@ -147,13 +185,17 @@ def main() -> None:
         hasher.verify(PASSWORD, stored)
         costs.append((time.process_time() - start) * 1000)
     verify = statistics.median(costs)
-    print(f"CPU {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"database {url.split(':')[0]}, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"CPU {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"database {url.split(':')[0]}, load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"one argon2id verify (64 MiB, t=3, p=4): {verify:.1f} ms CPU (median of 7)")
     for name, cost in rows.items():
         label = name if name.startswith("for scale") else f"refused guess, {name}"
-        print(f"{label}: {cost:.2f} ms server CPU per request ({args.guesses} requests) "
-              f"= {100 * cost / verify:.2f}% of a verify")
+        print(
+            f"{label}: {cost:.2f} ms server CPU per request ({args.guesses} requests) "
+            f"= {100 * cost / verify:.2f}% of a verify"
+        )
 
 
 if __name__ == "__main__":

@@ -96,12 +96,20 @@ ROW_TITLES = {
     "discovery": "discovery",
     "sign_in": "full sign-in (authorize, login, code, token, userinfo)",
 }
-TARGETS = ("ours-sqlite", "ours-postgresql", "ours-granian-sqlite", "ours-granian-postgresql",
-           "node")
-TARGET_TITLES = {"ours-sqlite": "ours SQLite", "ours-postgresql": "ours PostgreSQL",
-                 "ours-granian-sqlite": "ours granian SQLite",
-                 "ours-granian-postgresql": "ours granian PostgreSQL",
-                 "node": "node oidc-provider"}
+TARGETS = (
+    "ours-sqlite",
+    "ours-postgresql",
+    "ours-granian-sqlite",
+    "ours-granian-postgresql",
+    "node",
+)
+TARGET_TITLES = {
+    "ours-sqlite": "ours SQLite",
+    "ours-postgresql": "ours PostgreSQL",
+    "ours-granian-sqlite": "ours granian SQLite",
+    "ours-granian-postgresql": "ours granian PostgreSQL",
+    "node": "node oidc-provider",
+}
 
 
 class BenchError(Exception):
@@ -186,8 +194,11 @@ def summarize(runs: Sequence[Measurement]) -> dict[str, Any]:
     """Medians over runs of a row's figures."""
     rates = [run.per_cpu_second for run in runs]
     cpu_per_op = [run.cpu_seconds / run.requests for run in runs if run.requests]
-    db = [run.db_cpu_seconds / run.requests for run in runs
-          if run.db_cpu_seconds is not None and run.requests]
+    db = [
+        run.db_cpu_seconds / run.requests
+        for run in runs
+        if run.db_cpu_seconds is not None and run.requests
+    ]
     return {
         "per_cpu_second": statistics.median(rates),
         "spread": max(rates) / min(rates) if min(rates) > 0 else float("inf"),
@@ -195,8 +206,9 @@ def summarize(runs: Sequence[Measurement]) -> dict[str, Any]:
         "p50_ms": statistics.median(run.p50_ms for run in runs),
         "p99_ms": statistics.median(run.p99_ms for run in runs),
         "requests": sum(run.requests for run in runs),
-        "http_per_request": (sum(run.http_requests for run in runs)
-                             / max(1, sum(run.requests for run in runs))),
+        "http_per_request": (
+            sum(run.http_requests for run in runs) / max(1, sum(run.requests for run in runs))
+        ),
         "db_cpu_ms_per_request": 1000 * statistics.median(db) if db else None,
         "runs": len(runs),
     }
@@ -224,12 +236,15 @@ def cell(summary: Mapping[str, Any] | None) -> str:
         return "–"
     if "error" in summary:
         return "failed"
-    return (f"{fmt_rate(summary['per_cpu_second'])} /CPU-s "
-            f"(p50 {fmt_ms(summary['p50_ms'])}, p99 {fmt_ms(summary['p99_ms'])})")
+    return (
+        f"{fmt_rate(summary['per_cpu_second'])} /CPU-s "
+        f"(p50 {fmt_ms(summary['p50_ms'])}, p99 {fmt_ms(summary['p99_ms'])})"
+    )
 
 
-def format_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                 argon2: Mapping[str, Any] | None = None) -> str:
+def format_table(
+    results: Mapping[str, Mapping[str, Mapping[str, Any]]], argon2: Mapping[str, Any] | None = None
+) -> str:
     """The Markdown table: endpoint | ours SQLite | ours PostgreSQL | node | ratio to node.
 
     results[target][row] is a summary (see summarize) or {"error": text}; argon2 holds the
@@ -277,23 +292,34 @@ def format_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]],
         has_node = "node" in results
 
         def line(title: str, mine: list[str], theirs: str, ratio: str = "") -> None:
-            lines.append("| " + " | ".join([title, *mine, *([theirs, ratio] if has_node else [])])
-                         + " |")
+            lines.append(
+                "| " + " | ".join([title, *mine, *([theirs, ratio] if has_node else [])]) + " |"
+            )
 
         signins = [results[t].get("sign_in") for t in ours]
         done = [s if s and "error" not in s else None for s in signins]
-        line(f"argon2 ceiling ({argon2['label']})",
-             [f"{fmt_rate(1000 / verify_ms)} /CPU-s ({fmt_ms(verify_ms)} CPU a verify)"
-              for _ in ours], "–")
-        line("sign-in rate / argon2 ceiling",
-             [f"{100 * s['per_cpu_second'] * verify_ms / 1000:.0f}%" if s else "–"
-              for s in done], "–")
+        line(
+            f"argon2 ceiling ({argon2['label']})",
+            [
+                f"{fmt_rate(1000 / verify_ms)} /CPU-s ({fmt_ms(verify_ms)} CPU a verify)"
+                for _ in ours
+            ],
+            "–",
+        )
+        line(
+            "sign-in rate / argon2 ceiling",
+            [f"{100 * s['per_cpu_second'] * verify_ms / 1000:.0f}%" if s else "–" for s in done],
+            "–",
+        )
         theirs = node.get("sign_in")
-        line("non-hashing CPU of a sign-in (server CPU per sign-in minus one verify)",
-             [fmt_ms(s["cpu_ms_per_request"] - verify_ms) if s else "–" for s in done],
-             f"{fmt_ms(theirs['cpu_ms_per_request'])} (no hashing)"
-             if theirs and "error" not in theirs else "–",
-             ratios("sign_in", verify_ms) if has_node else "")
+        line(
+            "non-hashing CPU of a sign-in (server CPU per sign-in minus one verify)",
+            [fmt_ms(s["cpu_ms_per_request"] - verify_ms) if s else "–" for s in done],
+            f"{fmt_ms(theirs['cpu_ms_per_request'])} (no hashing)"
+            if theirs and "error" not in theirs
+            else "–",
+            ratios("sign_in", verify_ms) if has_node else "",
+        )
     return "\n".join(lines)
 
 
@@ -330,8 +356,13 @@ class Connection:
         self.conn: http.client.HTTPConnection | None = None
         self.count = 0
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
@@ -339,8 +370,12 @@ class Connection:
                 self.conn.request(method, path, body=body, headers=dict(headers or {}))
                 answer = self.conn.getresponse()
                 data = answer.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    http.client.CannotSendRequest):
+            except (
+                http.client.RemoteDisconnected,
+                ConnectionResetError,
+                BrokenPipeError,
+                http.client.CannotSendRequest,
+            ):
                 # The server closed an idle keep-alive connection before reading this one.
                 self.close()
                 if attempt:
@@ -371,8 +406,11 @@ class Browser:
             jar.load(header)
             for name, morsel in jar.items():
                 expires = morsel["expires"]
-                gone = morsel["max-age"] in ("0", "-1") or (
-                    expires and _past(expires)) or not morsel.value
+                gone = (
+                    morsel["max-age"] in ("0", "-1")
+                    or (expires and _past(expires))
+                    or not morsel.value
+                )
                 if gone:
                     self.cookies.pop(name, None)
                 else:
@@ -427,8 +465,9 @@ class FormParser(HTMLParser):
         elif tag == "input":
             kind = a.get("type", "text").lower()
             if kind == "submit":
-                self.forms[-1].buttons.append((a.get("name", ""), a.get("value", ""),
-                                               a.get("value", "")))
+                self.forms[-1].buttons.append(
+                    (a.get("name", ""), a.get("value", ""), a.get("value", ""))
+                )
             elif a.get("name"):
                 self.forms[-1].fields.append((a["name"], kind, a.get("value", "")))
         elif tag == "button" and a.get("type", "submit").lower() == "submit":
@@ -456,8 +495,7 @@ def fill(page: str, username: str, password: str) -> tuple[str, dict[str, str]]:
     forms = [f for f in parser.forms if f.method == "post"]
     if not forms:
         raise BenchError(f"no form on the page: {page[:300]!r}")
-    form = next((f for f in forms if any(kind == "password" for _, kind, _ in f.fields)),
-                forms[0])
+    form = next((f for f in forms if any(kind == "password" for _, kind, _ in f.fields)), forms[0])
     values: dict[str, str] = {}
     for name, kind, value in form.fields:
         if kind == "password":
@@ -515,8 +553,9 @@ def wait_until_up(base: str, log: Path, process: subprocess.Popen[Any], seconds:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise BenchError(f"the server exited ({process.returncode}):\n"
-                             f"{log.read_text()[-3000:]}")
+            raise BenchError(
+                f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+            )
         try:
             answer = Connection(base).request("GET", "/.well-known/openid-configuration")
             if answer.status == 200:
@@ -524,8 +563,9 @@ def wait_until_up(base: str, log: Path, process: subprocess.Popen[Any], seconds:
         except OSError:
             pass
         time.sleep(0.1)
-    raise BenchError(f"the server at {base} did not answer within {seconds:.0f} s:\n"
-                     f"{log.read_text()[-3000:]}")
+    raise BenchError(
+        f"the server at {base} did not answer within {seconds:.0f} s:\n{log.read_text()[-3000:]}"
+    )
 
 
 def discover(target: Target) -> None:
@@ -553,48 +593,99 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 
 def idp_env(config: Path) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
-            "IDP_CONFIG": str(config)}
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+        "IDP_CONFIG": str(config),
+    }
 
 
 def idp(*args: str, env: Mapping[str, str], stdin: str | None = None) -> str:
-    done = subprocess.run([sys.executable, "-m", "idp", *args], env=dict(env), input=stdin,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "idp", *args],
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise BenchError(f"idp {' '.join(args)} failed:\n{done.stderr[-2000:]}")
     return done.stdout
 
 
-def ours_config(port: int, url: str, argon2: tuple[int, int, int] | None,
-                engine: str = "gunicorn") -> str:
-    text = (f'issuer = "http://127.0.0.1:{port}"\n'
-            f'secret_key = "oidc-bench-{secrets.token_urlsafe(24)}"\n'
-            f'database_url = "{url}"\n' + THROTTLE_CONFIG + POLICY_CONFIG
-            + f'[server]\nengine = "{engine}"\n')
+def ours_config(
+    port: int, url: str, argon2: tuple[int, int, int] | None, engine: str = "gunicorn"
+) -> str:
+    text = (
+        f'issuer = "http://127.0.0.1:{port}"\n'
+        f'secret_key = "oidc-bench-{secrets.token_urlsafe(24)}"\n'
+        f'database_url = "{url}"\n'
+        + THROTTLE_CONFIG
+        + POLICY_CONFIG
+        + f'[server]\nengine = "{engine}"\n'
+    )
     if argon2:
         memory, time_cost, parallelism = argon2
-        text += (f"[passwords]\nargon2_memory_kib = {memory}\nargon2_time_cost = {time_cost}\n"
-                 f"argon2_parallelism = {parallelism}\n")
+        text += (
+            f"[passwords]\nargon2_memory_kib = {memory}\nargon2_time_cost = {time_cost}\n"
+            f"argon2_parallelism = {parallelism}\n"
+        )
     return text
 
 
 @contextlib.contextmanager
-def serve_ours(key: str, url: str, folder: Path, args: argparse.Namespace,
-               backends: Callable[[], dict[int, float]] | None) -> Iterator[Target]:
+def serve_ours(
+    key: str,
+    url: str,
+    folder: Path,
+    args: argparse.Namespace,
+    backends: Callable[[], dict[int, float]] | None,
+) -> Iterator[Target]:
     port = free_port()
     config = folder / f"{key}.toml"
-    config.write_text(ours_config(port, url, args.argon2,
-                                  "granian" if "-granian-" in key else "gunicorn"))
+    config.write_text(
+        ours_config(port, url, args.argon2, "granian" if "-granian-" in key else "gunicorn")
+    )
     env = idp_env(config)
     idp("db", "upgrade", env=env)
-    idp("users", "add", USERNAME, "--email", "bench@example.org", "--password-stdin",
-        env=env, stdin=PASSWORD + "\n")
-    cc = json.loads(idp("clients", "add", "bench-cc", "--grant-type", "client_credentials",
-                        "--scope", CC_SCOPE, "--json", env=env))
-    rp = json.loads(idp("clients", "add", "bench-rp", "--redirect-uri", REDIRECT_URI,
-                        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                        *[x for s in SIGN_IN_SCOPE.split() for x in ("--scope", s)],
-                        "--json", env=env))
+    idp(
+        "users",
+        "add",
+        USERNAME,
+        "--email",
+        "bench@example.org",
+        "--password-stdin",
+        env=env,
+        stdin=PASSWORD + "\n",
+    )
+    cc = json.loads(
+        idp(
+            "clients",
+            "add",
+            "bench-cc",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            CC_SCOPE,
+            "--json",
+            env=env,
+        )
+    )
+    rp = json.loads(
+        idp(
+            "clients",
+            "add",
+            "bench-rp",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            *[x for s in SIGN_IN_SCOPE.split() for x in ("--scope", s)],
+            "--json",
+            env=env,
+        )
+    )
     log = folder / f"{key}.log"
     metrics = folder / f"{key}-metrics"
     metrics.mkdir()
@@ -602,14 +693,25 @@ def serve_ours(key: str, url: str, folder: Path, args: argparse.Namespace,
     if args.threads:
         command += ["--threads", str(args.threads)]
     with log.open("w") as out:
-        process = subprocess.Popen(command, env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=pin(SERVER_CPU))
+        process = subprocess.Popen(
+            command,
+            env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=pin(SERVER_CPU),
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base, log, process, 60)
-        target = Target(key, base, process.pid, {**cc, "scope": CC_SCOPE},
-                        {**rp, "redirect_uri": REDIRECT_URI}, db_backends=backends)
+        target = Target(
+            key,
+            base,
+            process.pid,
+            {**cc, "scope": CC_SCOPE},
+            {**rp, "redirect_uri": REDIRECT_URI},
+            db_backends=backends,
+        )
         discover(target)
         yield target
     finally:
@@ -623,20 +725,33 @@ def node_modules_ready() -> bool:
 def ensure_node() -> str:
     node = shutil.which("node")
     if node is None:
-        raise BenchError("node is not installed: the node oidc-provider rows need node 20.19 "
-                         "or later (or run with --only ours)")
+        raise BenchError(
+            "node is not installed: the node oidc-provider rows need node 20.19 "
+            "or later (or run with --only ours)"
+        )
     if not node_modules_ready():
         npm = shutil.which("npm")
-        print(f"installing node oidc-provider into {NODE_DIR / 'node_modules'} (npm install)",
-              file=sys.stderr)
-        done = subprocess.run(
-            [npm or "npm", "install", "--no-package-lock", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR, capture_output=True, text=True) if npm else None
+        print(
+            f"installing node oidc-provider into {NODE_DIR / 'node_modules'} (npm install)",
+            file=sys.stderr,
+        )
+        done = (
+            subprocess.run(
+                [npm or "npm", "install", "--no-package-lock", "--no-audit", "--no-fund"],
+                cwd=NODE_DIR,
+                capture_output=True,
+                text=True,
+            )
+            if npm
+            else None
+        )
         if done is None or done.returncode or not node_modules_ready():
             detail = done.stderr[-2000:] if done else "npm is not installed"
-            raise BenchError(f"could not install node oidc-provider with `npm install` in "
-                             f"{NODE_DIR} (it needs the npm registry, or copy a node_modules "
-                             f"there); or run with --only ours.\n{detail}")
+            raise BenchError(
+                f"could not install node oidc-provider with `npm install` in "
+                f"{NODE_DIR} (it needs the npm registry, or copy a node_modules "
+                f"there); or run with --only ours.\n{detail}"
+            )
     return node
 
 
@@ -645,21 +760,28 @@ def serve_node(folder: Path) -> Iterator[Target]:
     node = ensure_node()
     port = free_port()
     cc = {"client_id": "bench-cc", "client_secret": secrets.token_urlsafe(32), "scope": CC_SCOPE}
-    rp = {"client_id": "bench-rp", "client_secret": secrets.token_urlsafe(32),
-          "redirect_uri": REDIRECT_URI}
+    rp = {
+        "client_id": "bench-rp",
+        "client_secret": secrets.token_urlsafe(32),
+        "redirect_uri": REDIRECT_URI,
+    }
     clients = folder / "node-clients.json"
     clients.write_text(json.dumps({"cc": cc, "rp": rp}))
     log = folder / "node.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [node, str(NODE_DIR / "server.mjs"), "--port", str(port), "--clients", str(clients)],
-            cwd=NODE_DIR, env={**os.environ, "NODE_ENV": "production"}, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=pin(SERVER_CPU))
+            cwd=NODE_DIR,
+            env={**os.environ, "NODE_ENV": "production"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=pin(SERVER_CPU),
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(base, log, process, 30)
-        target = Target("node", base, process.pid, cc, rp,
-                        cc_extra={"resource": NODE_RESOURCE})
+        target = Target("node", base, process.pid, cc, rp, cc_extra={"resource": NODE_RESOURCE})
         discover(target)
         yield target
     finally:
@@ -675,8 +797,10 @@ def scratch_postgres(url: str) -> Iterator[Callable[[], dict[int, float]]]:
     parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
     name = parts.path.lstrip("/")
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or name in PG_PROTECTED:
-        raise BenchError(f"refusing to create and drop database {name!r}: name a scratch one "
-                         "(default bench_oidc)")
+        raise BenchError(
+            f"refusing to create and drop database {name!r}: name a scratch one "
+            "(default bench_oidc)"
+        )
     admin = parts._replace(path="/postgres").geturl()
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
@@ -684,13 +808,16 @@ def scratch_postgres(url: str) -> Iterator[Callable[[], dict[int, float]]]:
             conn.execute(f"CREATE DATABASE {name}")
         watcher = psycopg.connect(admin, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        raise BenchError(f"PostgreSQL at {parts.hostname}:{parts.port or 5432}: {exc}"
-                         " (or run with --backend sqlite)") from None
+        raise BenchError(
+            f"PostgreSQL at {parts.hostname}:{parts.port or 5432}: {exc}"
+            " (or run with --backend sqlite)"
+        ) from None
 
     def backends() -> dict[int, float]:
         rows = watcher.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,)).fetchall()
+            (name,),
+        ).fetchall()
         cpu = {}
         for (pid,) in rows:
             with contextlib.suppress(OSError):
@@ -716,14 +843,19 @@ def basic(client: Mapping[str, str]) -> str:
 FORM = "application/x-www-form-urlencoded"
 
 
-def token_request(target: Target, conn: Connection, client: Mapping[str, str],
-                  form: Mapping[str, str]) -> dict[str, Any]:
-    answer = conn.request("POST", target.path("token"), urlencode(form).encode(),
-                          {"Authorization": basic(client), "Content-Type": FORM,
-                           "Accept": "application/json"})
+def token_request(
+    target: Target, conn: Connection, client: Mapping[str, str], form: Mapping[str, str]
+) -> dict[str, Any]:
+    answer = conn.request(
+        "POST",
+        target.path("token"),
+        urlencode(form).encode(),
+        {"Authorization": basic(client), "Content-Type": FORM, "Accept": "application/json"},
+    )
     if answer.status != 200:
-        raise BenchError(f"{target.key} token ({form.get('grant_type')}): {answer.status} "
-                         f"{answer.body[:300]!r}")
+        raise BenchError(
+            f"{target.key} token ({form.get('grant_type')}): {answer.status} {answer.body[:300]!r}"
+        )
     data: dict[str, Any] = answer.json()
     return data
 
@@ -735,11 +867,18 @@ def sign_in(target: Target, conn: Connection) -> dict[str, Any]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     state = secrets.token_urlsafe(12)
-    query = urlencode({
-        "response_type": "code", "client_id": target.rp["client_id"],
-        "redirect_uri": REDIRECT_URI, "scope": SIGN_IN_SCOPE, "state": state,
-        "nonce": secrets.token_urlsafe(12),
-        "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256"})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": target.rp["client_id"],
+            "redirect_uri": REDIRECT_URI,
+            "scope": SIGN_IN_SCOPE,
+            "state": state,
+            "nonce": secrets.token_urlsafe(12),
+            "code_challenge": challenge.rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+        }
+    )
     url = f"{target.endpoints['authorize']}?{query}"
     answer = browser.go("GET", url)
     for _ in range(12):
@@ -753,16 +892,26 @@ def sign_in(target: Target, conn: Connection) -> dict[str, Any]:
             url = urljoin(url, action or url)
             answer = browser.go("POST", url, values)
         else:
-            raise BenchError(f"{target.key} sign-in at {urlsplit(url).path}: {answer.status} "
-                             f"{answer.body[:300]!r}")
+            raise BenchError(
+                f"{target.key} sign-in at {urlsplit(url).path}: {answer.status} "
+                f"{answer.body[:300]!r}"
+            )
     else:
         raise BenchError(f"{target.key} sign-in did not come back to the client")
     params = parse_qs(urlsplit(url).query)
     if params.get("state") != [state] or "code" not in params:
         raise BenchError(f"{target.key} sign-in came back without a code: {url}")
-    tokens = token_request(target, conn, target.rp, {
-        "grant_type": "authorization_code", "code": params["code"][0],
-        "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+    tokens = token_request(
+        target,
+        conn,
+        target.rp,
+        {
+            "grant_type": "authorization_code",
+            "code": params["code"][0],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+        },
+    )
     userinfo(target, conn, tokens["access_token"])
     if "refresh_token" not in tokens:
         raise BenchError(f"{target.key} issued no refresh token: {sorted(tokens)}")
@@ -770,7 +919,7 @@ def sign_in(target: Target, conn: Connection) -> dict[str, Any]:
 
 
 def token_format(token: str) -> str:
-    """"JWT RS256" for a signed JWT, "opaque" for anything else."""
+    """ "JWT RS256" for a signed JWT, "opaque" for anything else."""
     parts = token.split(".")
     if len(parts) == 3:
         with contextlib.suppress(ValueError, UnicodeDecodeError):
@@ -781,9 +930,11 @@ def token_format(token: str) -> str:
 
 
 def userinfo(target: Target, conn: Connection, access_token: str) -> None:
-    answer = conn.request("GET", target.path("userinfo"),
-                          headers={"Authorization": f"Bearer {access_token}",
-                                   "Accept": "application/json"})
+    answer = conn.request(
+        "GET",
+        target.path("userinfo"),
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+    )
     if answer.status != 200:
         raise BenchError(f"{target.key} userinfo: {answer.status} {answer.body[:300]!r}")
 
@@ -799,23 +950,32 @@ def operation(row: str, target: Target, conn: Connection) -> Callable[[], None]:
     if row == "client_credentials":
         form = {"grant_type": "client_credentials", "scope": CC_SCOPE, **target.cc_extra}
         target.facts["client_credentials"] = token_format(
-            token_request(target, conn, target.cc, form)["access_token"])
+            token_request(target, conn, target.cc, form)["access_token"]
+        )
 
         def client_credentials() -> None:
             token_request(target, conn, target.cc, form)
+
         return client_credentials
     if row == "refresh":
         first = sign_in(target, conn)["refresh_token"]
-        second = token_request(target, conn, target.rp, {
-            "grant_type": "refresh_token", "refresh_token": first}).get("refresh_token")
-        target.facts["refresh"] = ("rotated on every use" if second and second != first
-                                   else "NOT rotated")
+        second = token_request(
+            target, conn, target.rp, {"grant_type": "refresh_token", "refresh_token": first}
+        ).get("refresh_token")
+        target.facts["refresh"] = (
+            "rotated on every use" if second and second != first else "NOT rotated"
+        )
         state = {"refresh_token": second or first}
 
         def refresh() -> None:
-            tokens = token_request(target, conn, target.rp, {
-                "grant_type": "refresh_token", "refresh_token": state["refresh_token"]})
+            tokens = token_request(
+                target,
+                conn,
+                target.rp,
+                {"grant_type": "refresh_token", "refresh_token": state["refresh_token"]},
+            )
             state["refresh_token"] = tokens.get("refresh_token", state["refresh_token"])
+
         return refresh
     if row == "userinfo":
         access_token = sign_in(target, conn)["access_token"]
@@ -823,14 +983,17 @@ def operation(row: str, target: Target, conn: Connection) -> Callable[[], None]:
     if row in ("jwks", "discovery"):
         return lambda: get_ok(target, conn, row)
     if row == "sign_in":
+
         def whole_sign_in() -> None:
             sign_in(target, conn)
+
         return whole_sign_in
     raise ValueError(row)
 
 
-def measure(target: Target, row: str, seconds: float, warmup: float,
-            concurrency: int) -> Measurement:
+def measure(
+    target: Target, row: str, seconds: float, warmup: float, concurrency: int
+) -> Measurement:
     """Warm up, then run the row for `seconds` on `concurrency` keep-alive connections,
     reading the server's CPU time just before and just after."""
     conns = [Connection(target.base) for _ in range(concurrency)]
@@ -891,12 +1054,19 @@ def measure(target: Target, row: str, seconds: float, warmup: float,
     if not flat:
         raise BenchError(f"{target.key} {row}: no request finished in {seconds} s")
     return Measurement(
-        requests=len(flat), cpu_seconds=cpu_delta(before, after), wall_seconds=wall,
-        p50_ms=percentile(flat, 50), p99_ms=percentile(flat, 99),
+        requests=len(flat),
+        cpu_seconds=cpu_delta(before, after),
+        wall_seconds=wall,
+        p50_ms=percentile(flat, 50),
+        p99_ms=percentile(flat, 99),
         http_requests=sum(c.count for c in conns) - http_before,
-        db_cpu_seconds=(cpu_delta(db_before, db_after)
-                        if db_before is not None and db_after is not None else None),
-        load_average=os.getloadavg()[0])
+        db_cpu_seconds=(
+            cpu_delta(db_before, db_after)
+            if db_before is not None and db_after is not None
+            else None
+        ),
+        load_average=os.getloadavg()[0],
+    )
 
 
 # --- argon2 -------------------------------------------------------------------------
@@ -909,8 +1079,9 @@ def argon2_verify_cpu(cost: tuple[int, int, int] | None, repeat: int) -> dict[st
 
     settings = PasswordSettings()
     if cost:
-        settings = PasswordSettings(argon2_memory_kib=cost[0], argon2_time_cost=cost[1],
-                                    argon2_parallelism=cost[2])
+        settings = PasswordSettings(
+            argon2_memory_kib=cost[0], argon2_time_cost=cost[1], argon2_parallelism=cost[2]
+        )
     hasher = PasswordHasher(settings)
     stored = hasher.hash(PASSWORD)
     costs = []
@@ -918,11 +1089,18 @@ def argon2_verify_cpu(cost: tuple[int, int, int] | None, repeat: int) -> dict[st
         start = time.process_time()
         hasher.verify(PASSWORD, stored)
         costs.append(time.process_time() - start)
-    label = (f"argon2id m={settings.argon2_memory_kib} KiB, t={settings.argon2_time_cost}, "
-             f"p={settings.argon2_parallelism}")
-    return {"cpu_ms": 1000 * statistics.median(costs), "label": label,
-            "memory_kib": settings.argon2_memory_kib, "time_cost": settings.argon2_time_cost,
-            "parallelism": settings.argon2_parallelism, "repeat": repeat}
+    label = (
+        f"argon2id m={settings.argon2_memory_kib} KiB, t={settings.argon2_time_cost}, "
+        f"p={settings.argon2_parallelism}"
+    )
+    return {
+        "cpu_ms": 1000 * statistics.median(costs),
+        "label": label,
+        "memory_kib": settings.argon2_memory_kib,
+        "time_cost": settings.argon2_time_cost,
+        "parallelism": settings.argon2_parallelism,
+        "repeat": repeat,
+    }
 
 
 # --- the run ------------------------------------------------------------------------
@@ -932,34 +1110,61 @@ def parse_cost(text: str) -> tuple[int, int, int]:
     try:
         memory, time_cost, parallelism = (int(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError("give MEMORY_KIB,TIME_COST,PARALLELISM, "
-                                         "e.g. 19456,2,1") from None
+        raise argparse.ArgumentTypeError(
+            "give MEMORY_KIB,TIME_COST,PARALLELISM, e.g. 19456,2,1"
+        ) from None
     return memory, time_cost, parallelism
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--runs", type=int, help="runs per row, of which the median (3)")
-    parser.add_argument("--seconds", type=float,
-                        help="measured seconds per row and run, the sign-in row twice that (3)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="measured seconds per row and run, the sign-in row twice that (3)",
+    )
     parser.add_argument("--warmup", type=float, help="warm-up seconds per row (1)")
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="keep-alive connections at once (1: latency without queueing)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: one run, 1 s a row, 0.3 s warm-ups (unless given)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="keep-alive connections at once (1: latency without queueing)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: one run, 1 s a row, 0.3 s warm-ups (unless given)",
+    )
     parser.add_argument("--only", choices=("ours", "node"))
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--engine", choices=("gunicorn", "granian", "both"), default="both",
-                        help="our server engine ([server] engine; default: both)")
-    parser.add_argument("--postgresql-url", default=PG_DEFAULT,
-                        help="a scratch database the bench creates and drops (bench_oidc)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="idp serve --threads (default: the product's [server] threads)")
-    parser.add_argument("--argon2", type=parse_cost, default=None, metavar="M,T,P",
-                        help="password cost for our server, e.g. 19456,2,1 (default: the "
-                             "product's default)")
-    parser.add_argument("--rows", default=",".join(ROWS),
-                        help=f"comma-separated subset of {','.join(ROWS)}")
+    parser.add_argument(
+        "--engine",
+        choices=("gunicorn", "granian", "both"),
+        default="both",
+        help="our server engine ([server] engine; default: both)",
+    )
+    parser.add_argument(
+        "--postgresql-url",
+        default=PG_DEFAULT,
+        help="a scratch database the bench creates and drops (bench_oidc)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="idp serve --threads (default: the product's [server] threads)",
+    )
+    parser.add_argument(
+        "--argon2",
+        type=parse_cost,
+        default=None,
+        metavar="M,T,P",
+        help="password cost for our server, e.g. 19456,2,1 (default: the product's default)",
+    )
+    parser.add_argument(
+        "--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}"
+    )
     parser.add_argument("--json", dest="json_out", type=Path, help="write the raw figures here")
     args = parser.parse_args(argv)
     defaults = (1, 1.0, 0.3) if args.quick else (3, 3.0, 1.0)
@@ -998,8 +1203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets.append("node")
     started = datetime.now(UTC)
     load_start = os.getloadavg()
-    print(f"oidc_bench {started:%Y-%m-%d %H:%M} UTC: {cpu_model()}, {os.cpu_count()} cores, "
-          f"load average {load_start[0]:.2f}; {pinning}", file=sys.stderr)
+    print(
+        f"oidc_bench {started:%Y-%m-%d %H:%M} UTC: {cpu_model()}, {os.cpu_count()} cores, "
+        f"load average {load_start[0]:.2f}; {pinning}",
+        file=sys.stderr,
+    )
 
     argon2 = None
     if any(t != "node" for t in targets) and "sign_in" in args.rows:
@@ -1015,14 +1223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key in targets:
                 print(f"starting {key}", file=sys.stderr)
                 if key.endswith("-sqlite"):
-                    served[key] = stack.enter_context(serve_ours(
-                        key, f"sqlite:///{folder / key}.db", folder, args, None))
+                    served[key] = stack.enter_context(
+                        serve_ours(key, f"sqlite:///{folder / key}.db", folder, args, None)
+                    )
                 elif key.endswith("-postgresql"):
                     # One scratch database each: the engines run one after the other.
                     url = args.postgresql_url + ("_granian" if "-granian-" in key else "")
                     backends = stack.enter_context(scratch_postgres(url))
-                    served[key] = stack.enter_context(serve_ours(
-                        key, url, folder, args, backends))
+                    served[key] = stack.enter_context(serve_ours(key, url, folder, args, backends))
                 else:
                     served[key] = stack.enter_context(serve_node(folder))
             # One unmeasured pass over every row first: node's JIT and Python's caches and
@@ -1037,25 +1245,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"{key} {row}: failed: {exc}", file=sys.stderr)
             for run in range(args.runs):
                 # Each run starts with another server, so drift over time is spread.
-                order = targets[run % len(targets):] + targets[:run % len(targets)]
+                order = targets[run % len(targets) :] + targets[: run % len(targets)]
                 for key in order:
                     for row in args.rows:
                         if row in failures[key]:
                             continue
                         seconds = args.seconds * (2 if row == "sign_in" else 1)
                         try:
-                            result = measure(served[key], row, seconds, args.warmup,
-                                             args.concurrency)
+                            result = measure(
+                                served[key], row, seconds, args.warmup, args.concurrency
+                            )
                         except (BenchError, OSError, KeyError, ValueError) as exc:
                             failures[key][row] = str(exc)
                             print(f"{key} {row}: failed: {exc}", file=sys.stderr)
                             continue
                         raw[key].setdefault(row, []).append(result)
-                        print(f"run {run + 1}/{args.runs} {key:16} {row:18} "
-                              f"{result.per_cpu_second:9.1f} /CPU-s  p50 {result.p50_ms:7.2f} ms"
-                              f"  p99 {result.p99_ms:7.2f} ms  ({result.requests} in "
-                              f"{result.wall_seconds:.1f} s, {result.cpu_seconds:.2f} CPU-s)",
-                              file=sys.stderr)
+                        print(
+                            f"run {run + 1}/{args.runs} {key:16} {row:18} "
+                            f"{result.per_cpu_second:9.1f} /CPU-s  p50 {result.p50_ms:7.2f} ms"
+                            f"  p99 {result.p99_ms:7.2f} ms  ({result.requests} in "
+                            f"{result.wall_seconds:.1f} s, {result.cpu_seconds:.2f} CPU-s)",
+                            file=sys.stderr,
+                        )
             facts = {key: dict(target.facts) for key, target in served.items()}
     except BenchError as exc:
         print(f"oidc_bench: {exc}", file=sys.stderr)
@@ -1071,22 +1282,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_end = os.getloadavg()
     print(report(summaries, argon2, args, started, load_start, load_end, pinning, facts))
     if args.json_out:
-        args.json_out.write_text(json.dumps({
-            "date": started.isoformat(),
-            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
-                        "python": platform.python_version(), "node": node_version(targets),
-                        "load_average_start": load_start, "load_average_end": load_end,
-                        "pinning": pinning},
-            "settings": {"runs": args.runs, "seconds": args.seconds, "warmup": args.warmup,
-                         "concurrency": args.concurrency, "threads": args.threads or None,
-                         "ours_config": THROTTLE_CONFIG + POLICY_CONFIG},
-            "argon2": argon2,
-            "facts": facts,
-            "summary": summaries,
-            "runs": {key: {row: [{**asdict(m), "per_cpu_second": m.per_cpu_second}
-                                 for m in runs] for row, runs in raw[key].items()}
-                     for key in targets},
-        }, indent=2) + "\n")
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "date": started.isoformat(),
+                    "machine": {
+                        "cpu": cpu_model(),
+                        "cores": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "node": node_version(targets),
+                        "load_average_start": load_start,
+                        "load_average_end": load_end,
+                        "pinning": pinning,
+                    },
+                    "settings": {
+                        "runs": args.runs,
+                        "seconds": args.seconds,
+                        "warmup": args.warmup,
+                        "concurrency": args.concurrency,
+                        "threads": args.threads or None,
+                        "ours_config": THROTTLE_CONFIG + POLICY_CONFIG,
+                    },
+                    "argon2": argon2,
+                    "facts": facts,
+                    "summary": summaries,
+                    "runs": {
+                        key: {
+                            row: [{**asdict(m), "per_cpu_second": m.per_cpu_second} for m in runs]
+                            for row, runs in raw[key].items()
+                        }
+                        for key in targets
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 1 if any(failures.values()) else 0
 
 
@@ -1100,10 +1331,16 @@ def node_version(targets: Sequence[str]) -> str | None:
     return version
 
 
-def report(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
-           argon2: Mapping[str, Any] | None, args: argparse.Namespace, started: datetime,
-           load_start: Sequence[float], load_end: Sequence[float], pinning: str,
-           facts: Mapping[str, Mapping[str, str]]) -> str:
+def report(
+    summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    argon2: Mapping[str, Any] | None,
+    args: argparse.Namespace,
+    started: datetime,
+    load_start: Sequence[float],
+    load_end: Sequence[float],
+    pinning: str,
+    facts: Mapping[str, Mapping[str, str]],
+) -> str:
     lines = [
         f"## OIDC benchmark, {started:%Y-%m-%d %H:%M} UTC",
         "",
@@ -1123,48 +1360,70 @@ def report(summaries: Mapping[str, Mapping[str, Mapping[str, Any]]],
     if any(k != "node" for k in summaries):
         notes.append(
             f"ours: `idp serve --workers 1`{f' --threads {args.threads}' if args.threads else ''}"
-            " with [server] engine = \"gunicorn\" (the default) or \"granian\" (ours granian),"
+            ' with [server] engine = "gunicorn" (the default) or "granian" (ours granian),'
             " as configured otherwise; for one address hammering it, the throttles are "
             "raised ([throttle] failed_per_ip_per_hour = 1000000, [lockout] threshold = "
             "1000), MFA registration is off and the risk policies are report-only (the risk "
-            "engine still runs on every sign-in).")
+            "engine still runs on every sign-in)."
+        )
     if "node" in summaries:
-        notes.append("node: oidc-provider in memory, RS256 JWT access tokens for client "
-                     "credentials (resource indicator), refresh tokens rotated, sign-in "
-                     "through its development interactions (login, then consent).")
-    for fact, label in (("client_credentials", "client-credentials access tokens"),
-                        ("refresh", "refresh tokens")):
+        notes.append(
+            "node: oidc-provider in memory, RS256 JWT access tokens for client "
+            "credentials (resource indicator), refresh tokens rotated, sign-in "
+            "through its development interactions (login, then consent)."
+        )
+    for fact, label in (
+        ("client_credentials", "client-credentials access tokens"),
+        ("refresh", "refresh tokens"),
+    ):
         seen = [f"{TARGET_TITLES[k]} {f[fact]}" for k, f in facts.items() if fact in f]
         if seen:
             notes.append(f"{label}: " + ", ".join(seen))
     if argon2 and argon2["cpu_ms"] > 1 and any(k != "node" for k in summaries):
-        notes.append("the non-hashing row subtracts one verify measured in this process from "
-                     "the server's CPU per sign-in: with a costly hash it is within the noise "
-                     "of the verify (it can even come out negative); `--argon2 8,1,1 --rows "
-                     "sign_in` measures it directly, the verify then costing about 0.04 ms.")
-    signin_http = {k: s["sign_in"]["http_per_request"] for k, s in summaries.items()
-                   if "sign_in" in s and "error" not in s["sign_in"]}
+        notes.append(
+            "the non-hashing row subtracts one verify measured in this process from "
+            "the server's CPU per sign-in: with a costly hash it is within the noise "
+            "of the verify (it can even come out negative); `--argon2 8,1,1 --rows "
+            "sign_in` measures it directly, the verify then costing about 0.04 ms."
+        )
+    signin_http = {
+        k: s["sign_in"]["http_per_request"]
+        for k, s in summaries.items()
+        if "sign_in" in s and "error" not in s["sign_in"]
+    }
     if signin_http:
-        notes.append("HTTP requests per sign-in: " + ", ".join(
-            f"{TARGET_TITLES[k]} {v:.0f}" for k, v in signin_http.items()))
+        notes.append(
+            "HTTP requests per sign-in: "
+            + ", ".join(f"{TARGET_TITLES[k]} {v:.0f}" for k, v in signin_http.items())
+        )
     for key in (k for k in summaries if k.endswith("-postgresql")):
-        db = [f"{ROW_TITLES[row].split(' (')[0]} {fmt_ms(s['db_cpu_ms_per_request'])}"
-              for row, s in summaries[key].items()
-              if "error" not in s and s.get("db_cpu_ms_per_request")]
+        db = [
+            f"{ROW_TITLES[row].split(' (')[0]} {fmt_ms(s['db_cpu_ms_per_request'])}"
+            for row, s in summaries[key].items()
+            if "error" not in s and s.get("db_cpu_ms_per_request")
+        ]
         if db:
-            notes.append(f"{TARGET_TITLES[key]}: the PostgreSQL backends' CPU per operation "
-                         "(not in the figures above): " + ", ".join(db))
-    noisy = [f"{TARGET_TITLES[key]} {ROW_TITLES[row].split(' (')[0]} {s['spread']:.2f}x"
-             for key, rows in summaries.items() for row, s in rows.items()
-             if "error" not in s and s["runs"] > 1 and s["spread"] > 1.25]
+            notes.append(
+                f"{TARGET_TITLES[key]}: the PostgreSQL backends' CPU per operation "
+                "(not in the figures above): " + ", ".join(db)
+            )
+    noisy = [
+        f"{TARGET_TITLES[key]} {ROW_TITLES[row].split(' (')[0]} {s['spread']:.2f}x"
+        for key, rows in summaries.items()
+        for row, s in rows.items()
+        if "error" not in s and s["runs"] > 1 and s["spread"] > 1.25
+    ]
     if noisy:
-        notes.append("runs of a row that differ by more than 25% (fastest / slowest; a busy "
-                     "machine or a drifting server, see --json): " + ", ".join(noisy))
+        notes.append(
+            "runs of a row that differ by more than 25% (fastest / slowest; a busy "
+            "machine or a drifting server, see --json): " + ", ".join(noisy)
+        )
     for key, rows in summaries.items():
         for row, summary in rows.items():
             if "error" in summary:
-                notes.append(f"{TARGET_TITLES[key]} {ROW_TITLES[row]} failed: "
-                             f"{summary['error'][:500]}")
+                notes.append(
+                    f"{TARGET_TITLES[key]} {ROW_TITLES[row]} failed: {summary['error'][:500]}"
+                )
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines)
 

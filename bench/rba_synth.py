@@ -1730,7 +1730,6 @@ class Generator:
     def _takeover(self, kind: str, t: float) -> None:
         rng, world = self.rng, self.world
         if kind == "targeted":
-
             studied = STUDIED_VICTIMS.get(self.variant)
 
             def feasible(user: User) -> bool:

@@ -108,8 +108,9 @@ def places(feeds: Feeds) -> list[IpInfo]:
     return [feeds.lookup(f"{network_prefix(n)}.0.1") for n in range(NETWORKS)]
 
 
-def generate(users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
-             ) -> tuple[Tables, list[tuple[str, str, int, str, int]]]:
+def generate(
+    users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
+) -> tuple[Tables, list[tuple[str, str, int, str, int]]]:
     """Every row, and each user's (id, name, home network, agent, third octet)."""
     tables = Tables()
     span = HISTORY_DAYS * 86_400
@@ -120,18 +121,41 @@ def generate(users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
     habits = []
     row_id = 0
 
-    def sign_in(when: datetime, user_id: str | None, name: str, ip: str, agent: str,
-                kind: str, outcome: str, error_code: int | None, device: str | None,
-                place: IpInfo | None) -> None:
+    def sign_in(
+        when: datetime,
+        user_id: str | None,
+        name: str,
+        ip: str,
+        agent: str,
+        kind: str,
+        outcome: str,
+        error_code: int | None,
+        device: str | None,
+        place: IpInfo | None,
+    ) -> None:
         nonlocal row_id
         row_id += 1
-        tables.sign_ins.append(line(
-            f"{row_id:036d}", when, uuid.UUID(int=rng.getrandbits(128)), user_id, name,
-            "bench-app", ip, agent, kind, outcome, error_code, device,
-            place.country if place else None, place.city if place else None,
-            place.latitude if place else None, place.longitude if place else None,
-            place.asn if place else None,
-        ))
+        tables.sign_ins.append(
+            line(
+                f"{row_id:036d}",
+                when,
+                uuid.UUID(int=rng.getrandbits(128)),
+                user_id,
+                name,
+                "bench-app",
+                ip,
+                agent,
+                kind,
+                outcome,
+                error_code,
+                device,
+                place.country if place else None,
+                place.city if place else None,
+                place.latitude if place else None,
+                place.longitude if place else None,
+                place.asn if place else None,
+            )
+        )
 
     for index in range(users):
         user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -140,8 +164,9 @@ def generate(users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
         device = f"dev-{index}"
         habits.append((user_id, name, network, agent, third))
         created = START - timedelta(days=1)
-        tables.users.append(line(user_id, name, '["users"]', "bench-not-a-hash", created,
-                                 False, created, False))
+        tables.users.append(
+            line(user_id, name, '["users"]', "bench-not-a-hash", created, False, created, False)
+        )
         browser, system = families[agent].browser_family, families[agent].os_family
         features: dict[tuple[str, str], datetime] = {}
         first: datetime | None = None
@@ -157,8 +182,7 @@ def generate(users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
                 ip = random_ip(rng, where)
             roll = rng.random()
             if roll < FAILED_PASSWORD_RATE:
-                sign_in(when, user_id, name, ip, agent, "password", "failure", 50126, device,
-                        None)
+                sign_in(when, user_id, name, ip, agent, "password", "failure", 50126, device, None)
                 continue
             if roll < FAILED_PASSWORD_RATE + FAILED_MFA_RATE:
                 sign_in(when, user_id, name, ip, agent, "mfa", "failure", None, device, None)
@@ -168,8 +192,12 @@ def generate(users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
             successes += 1
             first = first or when
             last = (when, ip, place)
-            seen = [("subnet", subnet_of(ip)), ("browser", browser), ("os", system),
-                    ("device", device)]
+            seen = [
+                ("subnet", subnet_of(ip)),
+                ("browser", browser),
+                ("os", system),
+                ("device", device),
+            ]
             if place.asn is not None:
                 seen.append(("asn", str(place.asn)))
             if place.country:
@@ -183,12 +211,24 @@ def generate(users: int, sign_ins: int, geo: list[IpInfo], rng: random.Random
         if last is None or first is None:
             continue
         when, ip, place = last
-        tables.history.append(line(
-            user_id, first, successes, when, ip, place.latitude, place.longitude,
-            place.accuracy_radius_km, place.country, place.city, False,
-        ))
-        tables.features.extend(line(user_id, kind, value, since)
-                               for (kind, value), since in features.items())
+        tables.history.append(
+            line(
+                user_id,
+                first,
+                successes,
+                when,
+                ip,
+                place.latitude,
+                place.longitude,
+                place.accuracy_radius_km,
+                place.country,
+                place.city,
+                False,
+            )
+        )
+        tables.features.extend(
+            line(user_id, kind, value, since) for (kind, value), since in features.items()
+        )
 
     now = START + timedelta(days=HISTORY_DAYS)
     for row in range(spray_rows):
@@ -258,8 +298,11 @@ def load(url: str, tables: Tables) -> None:
             ("users", USER_COLUMNS, tables.users),
             ("risk_user_history", HISTORY_COLUMNS, tables.history),
             ("risk_user_features", FEATURE_COLUMNS, tables.features),
-            ("risk_org_countries", "country, first_seen",
-             [line(c, t) for c, t in sorted(tables.countries.items())]),
+            (
+                "risk_org_countries",
+                "country, first_seen",
+                [line(c, t) for c, t in sorted(tables.countries.items())],
+            ),
             ("sign_ins", SIGN_IN_COLUMNS, tables.sign_ins),
         ):
             started = time.perf_counter()
@@ -270,20 +313,25 @@ def load(url: str, tables: Tables) -> None:
         for statement in restore:
             driver.execute(statement)
         driver.commit()
-        print(f"  {len(restore)} indexes and foreign keys rebuilt in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"  {len(restore)} indexes and foreign keys rebuilt in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         started = time.perf_counter()
         driver.autocommit = True
-        driver.execute("VACUUM ANALYZE users, risk_user_history, risk_user_features, "
-                       "risk_org_countries, sign_ins")
+        driver.execute(
+            "VACUUM ANALYZE users, risk_user_history, risk_user_features, "
+            "risk_org_countries, sign_ins"
+        )
         print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
     finally:
         raw.close()
         engine.dispose()
 
 
-def evaluate(app: Any, habits: list[tuple[str, str, int, str, int]], evaluations: int,
-             rng: random.Random) -> None:
+def evaluate(
+    app: Any, habits: list[tuple[str, str, int, str, int]], evaluations: int, rng: random.Random
+) -> None:
     now = START + timedelta(days=HISTORY_DAYS)
     timings: list[float] = []
     levels: dict[Level, int] = {}
@@ -301,10 +349,15 @@ def evaluate(app: Any, habits: list[tuple[str, str, int, str, int]], evaluations
             else:
                 ip = rng.choice(SPRAY_IPS)
             ctx = SignInContext(
-                correlation_id=f"bench-{index}", time=now + timedelta(milliseconds=100 * index),
+                correlation_id=f"bench-{index}",
+                time=now + timedelta(milliseconds=100 * index),
                 ip=ip,
-                user_agent=agent, client_id="bench-app", username=name, user_id=user_id,
-                kind=SignInKind.PASSWORD, password_valid=True,
+                user_agent=agent,
+                client_id="bench-app",
+                username=name,
+                user_id=user_id,
+                kind=SignInKind.PASSWORD,
+                password_valid=True,
                 device_id=f"dev-{name[4:]}" if roll < 0.95 else None,
             )
             # A request has its connection by the time it evaluates (it loaded the user).
@@ -332,8 +385,11 @@ def evaluate(app: Any, habits: list[tuple[str, str, int, str, int]], evaluations
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--database-url", required=True,
-                        help="postgresql+psycopg://... (a private schema is created in it)")
+    parser.add_argument(
+        "--database-url",
+        required=True,
+        help="postgresql+psycopg://... (a private schema is created in it)",
+    )
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--sign-ins", type=int, default=1_000_000)
     parser.add_argument("--evaluations", type=int, default=5_000)
@@ -363,9 +419,11 @@ def main() -> None:
                 geo = places(feeds)
             started = time.perf_counter()
             tables, habits = generate(args.users, args.sign_ins, geo, rng)
-            print(f"generated {len(tables.sign_ins):,} sign-in rows, {len(tables.users):,} "
-                  f"users, {len(tables.features):,} features in "
-                  f"{time.perf_counter() - started:.1f} s")
+            print(
+                f"generated {len(tables.sign_ins):,} sign-in rows, {len(tables.users):,} "
+                f"users, {len(tables.features):,} features in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
             started = time.perf_counter()
             load(url, tables)
             print(f"loaded in {time.perf_counter() - started:.1f} s")

@@ -39,8 +39,10 @@ EVENTS = {
     "passkey_added": N_("a passkey was added to your account"),
     "password_change": N_("your password was changed"),
     "password_reset": N_("your password was reset"),
-    "risky_sign_in": N_("someone signed in to your account from a place or device we found "
-                        "unusual, and passed the second-factor check"),
+    "risky_sign_in": N_(
+        "someone signed in to your account from a place or device we found "
+        "unusual, and passed the second-factor check"
+    ),
 }
 # At most this many emails per user and event in a window: a burst of events (an attacker
 # retrying, a script) must not turn the provider into a mail cannon.
@@ -48,8 +50,9 @@ USER_EMAILS_PER_WINDOW = 3
 USER_EMAIL_WINDOW_SECONDS = 3600
 
 
-def apply_new_password(user: User, new: str, *, keep_sid: str | None,
-                       detail: RiskDetail | None, event: str) -> None:
+def apply_new_password(
+    user: User, new: str, *, keep_sid: str | None, detail: RiskDetail | None, event: str
+) -> None:
     """Store the new password, end other sessions, remediate risk when it was secured, and
     tell the user."""
     user.password_hash = services().passwords.hash(new)
@@ -57,8 +60,7 @@ def apply_new_password(user: User, new: str, *, keep_sid: str | None,
     user.password_must_change = False
     db.session.commit()
     # Whoever knew the old password may hold other sessions and refresh tokens: end them.
-    revoke_sessions(user.id, except_sid=keep_sid, reason=_session_end_reason(user, detail,
-                                                                             event))
+    revoke_sessions(user.id, except_sid=keep_sid, reason=_session_end_reason(user, detail, event))
     if detail is not None:
         user_risk.remediate(user.id, detail, initiated_by=user.username)
     tell_user(user, event)
@@ -68,11 +70,13 @@ def _session_end_reason(user: User, detail: RiskDetail | None, event: str) -> st
     """Why a new password ends sessions: remediation when it was secured and the user was
     at risk (or confirmed compromised), else the change or reset itself."""
     risk = db.session.get(UserRisk, user.id)
-    if detail is not None and risk is not None and risk.risk_state in (
-            RiskState.AT_RISK.value, RiskState.CONFIRMED_COMPROMISED.value):
+    if (
+        detail is not None
+        and risk is not None
+        and risk.risk_state in (RiskState.AT_RISK.value, RiskState.CONFIRMED_COMPROMISED.value)
+    ):
         return backchannel.RISK_REMEDIATION
-    return backchannel.PASSWORD_RESET if event == "password_reset" \
-        else backchannel.PASSWORD_CHANGE
+    return backchannel.PASSWORD_RESET if event == "password_reset" else backchannel.PASSWORD_CHANGE
 
 
 def bind_totp(user: User, sealed_secret: str, step: int) -> list[str] | None:
@@ -96,8 +100,9 @@ def replace_recovery_codes(user_id: str) -> list[str]:
     """New recovery codes for the user (the old ones stop working); commits."""
     codes = new_recovery_codes()
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-    db.session.add_all(RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(c))
-                       for c in codes)
+    db.session.add_all(
+        RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(c)) for c in codes
+    )
     db.session.commit()
     return codes
 
@@ -110,8 +115,9 @@ class _ClockSigner(TimestampSigner):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="idp.not-me",
-                                  signer=_ClockSigner)
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"], salt="idp.not-me", signer=_ClockSigner
+    )
 
 
 def report_link(user: User, event: str) -> str:
@@ -137,9 +143,10 @@ def _where(correlation_id: str | None) -> str:
     if correlation_id is None:
         return ""
     row = db.session.execute(
-        sa.select(SignIn.ip, SignIn.city, SignIn.country).where(
-            SignIn.correlation_id == correlation_id, SignIn.ip.is_not(None))
-        .order_by(SignIn.created_at)).first()
+        sa.select(SignIn.ip, SignIn.city, SignIn.country)
+        .where(SignIn.correlation_id == correlation_id, SignIn.ip.is_not(None))
+        .order_by(SignIn.created_at)
+    ).first()
     if row is None:
         return ""
     place = ", ".join(p for p in (row.city, row.country) if p)
@@ -149,22 +156,28 @@ def _where(correlation_id: str | None) -> str:
 def _within_rate(user: User, event: str) -> bool:
     """Count this email against the user's limit for the event; False once it is spent."""
     counters = services().counters
-    count, _ = counters.incr(f"user-email:{event}:{user.id}", USER_EMAIL_WINDOW_SECONDS,
-                             int(clock_now().timestamp()))
+    count, _ = counters.incr(
+        f"user-email:{event}:{user.id}", USER_EMAIL_WINDOW_SECONDS, int(clock_now().timestamp())
+    )
     return bool(count <= USER_EMAILS_PER_WINDOW)
 
 
 def account_email(user: User, event: str, *, correlation_id: str | None = None) -> EmailMessage:
     """The email telling the user that `event` happened, with the "this wasn't me" link."""
-    values = {"user": user, "event": EVENTS[event], "kind": event,
-              "day": f"{clock_now():%Y-%m-%d}", "time": f"{clock_now():%H:%M}",
-              "where": _where(correlation_id),
-              "link": report_link(user, event), "days": REPORT_DAYS}
+    values = {
+        "user": user,
+        "event": EVENTS[event],
+        "kind": event,
+        "day": f"{clock_now():%Y-%m-%d}",
+        "time": f"{clock_now():%H:%M}",
+        "where": _where(correlation_id),
+        "link": report_link(user, event),
+        "days": REPORT_DAYS,
+    }
     message = EmailMessage()
     # In the recipient's language (their `locale` claim), whoever's request sends it.
     with translated_for(user):
-        message["Subject"] = render_template("email/account_event_subject.txt",
-                                             **values).strip()
+        message["Subject"] = render_template("email/account_event_subject.txt", **values).strip()
         message.set_content(render_template("email/account_event.txt", **values))
     return message
 
@@ -175,8 +188,13 @@ def tell_user(user: User, event: str, *, correlation_id: str | None = None) -> N
     if not notify.enabled() or not user.email:
         return
     if not _within_rate(user, event):
-        log.info("account email (%s) for user %s not sent: more than %d in %d s", event,
-                 user.id, USER_EMAILS_PER_WINDOW, USER_EMAIL_WINDOW_SECONDS)
+        log.info(
+            "account email (%s) for user %s not sent: more than %d in %d s",
+            event,
+            user.id,
+            USER_EMAILS_PER_WINDOW,
+            USER_EMAIL_WINDOW_SECONDS,
+        )
         return
     try:
         notify.send(account_email(user, event, correlation_id=correlation_id), [user.email])
@@ -191,12 +209,20 @@ def report_not_me(data: dict[str, Any]) -> bool:
     if user is None:
         return False
     correlation_id = str(uuid.UUID(hex=data["n"]))
-    already = db.session.scalar(sa.select(RiskDetection.id).where(
-        RiskDetection.user_id == user.id, RiskDetection.correlation_id == correlation_id,
-        RiskDetection.risk_event_type == RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY.value))
+    already = db.session.scalar(
+        sa.select(RiskDetection.id).where(
+            RiskDetection.user_id == user.id,
+            RiskDetection.correlation_id == correlation_id,
+            RiskDetection.risk_event_type == RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY.value,
+        )
+    )
     if already is None:
-        user_risk.raise_user_detection(user.id, user_reported(event=EVENTS[data["e"]]),
-                                     correlation_id=correlation_id,
-                                     initiated_by=user.username, source="user")
+        user_risk.raise_user_detection(
+            user.id,
+            user_reported(event=EVENTS[data["e"]]),
+            correlation_id=correlation_id,
+            initiated_by=user.username,
+            source="user",
+        )
     revoke_sessions(user.id, reason=backchannel.USER_REPORTED)
     return True

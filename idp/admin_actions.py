@@ -22,19 +22,27 @@ from .sessions import clock_now, revoke_sessions
 from .users import delete_user, reset_second_factors, set_disabled, set_password
 
 # Closed by the user's own remediation: an admin cannot reopen these.
-USER_REMEDIATIONS = frozenset({
-    RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY.value,
-    RiskDetail.USER_PERFORMED_SECURED_PASSWORD_CHANGE.value,
-    RiskDetail.USER_PERFORMED_SECURED_PASSWORD_RESET.value,
-})
+USER_REMEDIATIONS = frozenset(
+    {
+        RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY.value,
+        RiskDetail.USER_PERFORMED_SECURED_PASSWORD_CHANGE.value,
+        RiskDetail.USER_PERFORMED_SECURED_PASSWORD_RESET.value,
+    }
+)
 
 # Detection actions: the state they set, the riskDetail, and the history activity.
 DETECTION_ACTIONS: dict[str, tuple[RiskState, RiskDetail, str]] = {
     "resolve": (RiskState.REMEDIATED, RiskDetail.NONE, "detectionResolved"),
-    "falsePositive": (RiskState.CONFIRMED_SAFE, RiskDetail.ADMIN_CONFIRMED_SIGNIN_SAFE,
-                      "detectionMarkedFalsePositive"),
-    "ignore": (RiskState.DISMISSED, RiskDetail.ADMIN_DISMISSED_ALL_RISK_FOR_USER,
-               "detectionIgnored"),
+    "falsePositive": (
+        RiskState.CONFIRMED_SAFE,
+        RiskDetail.ADMIN_CONFIRMED_SIGNIN_SAFE,
+        "detectionMarkedFalsePositive",
+    ),
+    "ignore": (
+        RiskState.DISMISSED,
+        RiskDetail.ADMIN_DISMISSED_ALL_RISK_FOR_USER,
+        "detectionIgnored",
+    ),
     "reactivate": (RiskState.AT_RISK, RiskDetail.NONE, "detectionReactivated"),
 }
 
@@ -55,8 +63,9 @@ def dismiss(user_id: str, admin: str) -> None:
     get_user(user_id)
     detail = RiskDetail.ADMIN_DISMISSED_ALL_RISK_FOR_USER
     user_risk.close_detections(user_id, state=RiskState.DISMISSED, detail=detail)
-    user_risk.recompute(user_id, initiated_by=admin, activity="dismissed", detail=detail,
-                      state=RiskState.DISMISSED)
+    user_risk.recompute(
+        user_id, initiated_by=admin, activity="dismissed", detail=detail, state=RiskState.DISMISSED
+    )
 
 
 def confirm_safe(user_id: str, admin: str) -> None:
@@ -64,23 +73,33 @@ def confirm_safe(user_id: str, admin: str) -> None:
     get_user(user_id)
     detail = RiskDetail.ADMIN_CONFIRMED_SIGNIN_SAFE
     user_risk.close_detections(user_id, state=RiskState.CONFIRMED_SAFE, detail=detail)
-    user_risk.recompute(user_id, initiated_by=admin, activity="confirmedSafe", detail=detail,
-                      state=RiskState.CONFIRMED_SAFE)
+    user_risk.recompute(
+        user_id,
+        initiated_by=admin,
+        activity="confirmedSafe",
+        detail=detail,
+        state=RiskState.CONFIRMED_SAFE,
+    )
 
 
 def confirm_compromised(user_id: str, admin: str) -> None:
     """Confirm the account is compromised: user risk becomes high until remediated."""
     get_user(user_id)
     detail = RiskDetail.ADMIN_CONFIRMED_USER_COMPROMISED
-    rows = user_risk.store_detections(user_id, str(uuid.uuid4()),
-                                    [admin_confirmed_compromised(admin=admin)], None,
-                                    source="admin")
+    rows = user_risk.store_detections(
+        user_id, str(uuid.uuid4()), [admin_confirmed_compromised(admin=admin)], None, source="admin"
+    )
     for row in rows:
         row.risk_state = RiskState.CONFIRMED_COMPROMISED.value
         row.risk_detail = detail.value
     db.session.commit()
-    user_risk.recompute(user_id, initiated_by=admin, activity="confirmedCompromised",
-                      detail=detail, state=RiskState.CONFIRMED_COMPROMISED)
+    user_risk.recompute(
+        user_id,
+        initiated_by=admin,
+        activity="confirmedCompromised",
+        detail=detail,
+        state=RiskState.CONFIRMED_COMPROMISED,
+    )
     # Whoever holds the account now holds its sessions: end them, and tell every app at
     # once (as continuous access evaluation does) instead of waiting for tokens to expire.
     revoke_sessions(user_id, reason=backchannel.COMPROMISED)
@@ -90,9 +109,11 @@ def require_password_reset(user_id: str, admin: str) -> None:
     """At the next sign-in the user passes TOTP, then chooses a new password."""
     user = get_user(user_id)
     if not user.has_second_factor:
-        raise ActionRefused("the user has no second factor (no TOTP, no passkey), so a "
-                            "password reset at sign-in would not be secure; generate a "
-                            "temporary password instead")
+        raise ActionRefused(
+            "the user has no second factor (no TOTP, no passkey), so a "
+            "password reset at sign-in would not be secure; generate a "
+            "temporary password instead"
+        )
     user.password_must_change = True
     db.session.commit()
     _history(user_id, admin, "passwordResetRequired")
@@ -102,11 +123,14 @@ def temporary_password(user_id: str, admin: str) -> str:
     """Replace the password with a random one (shown once) that must be changed at sign-in."""
     user = get_user(user_id)
     password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
-    set_password(current_app._get_current_object(), user, password,  # type: ignore[attr-defined]
-                 temporary=True)
+    set_password(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        user,
+        password,
+        temporary=True,
+    )
     revoke_sessions(user_id, reason=backchannel.TEMPORARY_PASSWORD)
-    user_risk.remediate(user_id, RiskDetail.ADMIN_GENERATED_TEMPORARY_PASSWORD,
-                      initiated_by=admin)
+    user_risk.remediate(user_id, RiskDetail.ADMIN_GENERATED_TEMPORARY_PASSWORD, initiated_by=admin)
     return password
 
 
@@ -166,8 +190,13 @@ def detection_action(detection_id: str, action: str, admin: str) -> RiskDetectio
     row.risk_state, row.risk_detail = state.value, detail.value
     row.last_updated_at = clock_now()
     db.session.commit()
-    user_risk.recompute(row.user_id, initiated_by=admin, activity=activity, detail=detail,
-                      note=f"{row.risk_event_type} detection {row.id}")
+    user_risk.recompute(
+        row.user_id,
+        initiated_by=admin,
+        activity=activity,
+        detail=detail,
+        note=f"{row.risk_event_type} detection {row.id}",
+    )
     return row
 
 
@@ -185,9 +214,15 @@ def remove_passkey(user_id: str, passkey_id: str, admin: str) -> str | None:
 def _history(user_id: str, admin: str, activity: str) -> None:
     """Log an action that leaves the user's risk as it is."""
     state = db.session.get(UserRisk, user_id) or user_risk.recompute(user_id)
-    db.session.add(RiskHistory(
-        user_id=user_id, at=clock_now(), initiated_by=admin, activity=activity,
-        risk_level=state.risk_level, risk_state=state.risk_state,
-        risk_detail=state.risk_detail,
-    ))
+    db.session.add(
+        RiskHistory(
+            user_id=user_id,
+            at=clock_now(),
+            initiated_by=admin,
+            activity=activity,
+            risk_level=state.risk_level,
+            risk_state=state.risk_state,
+            risk_detail=state.risk_detail,
+        )
+    )
     db.session.commit()

@@ -38,8 +38,19 @@ def templates_dir() -> Path:
 
 
 # Endpoints whose callers are programs: their errors are JSON, never HTML pages.
-API_PREFIXES = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/",
-                "/healthz", "/readyz", "/metrics", "/register", "/introspect")
+API_PREFIXES = (
+    "/token",
+    "/userinfo",
+    "/revoke",
+    "/jwks.json",
+    "/.well-known/",
+    "/api/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/register",
+    "/introspect",
+)
 
 log = logging.getLogger("idp")
 request_log = logging.getLogger("idp.request")
@@ -55,8 +66,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.database_url),
         # On https the __Host- prefix pins the cookie to this host, path / and Secure.
-        SESSION_COOKIE_NAME=("__Host-idp_session" if settings.issuer.startswith("https://")
-                             else "idp_session"),
+        SESSION_COOKIE_NAME=(
+            "__Host-idp_session" if settings.issuer.startswith("https://") else "idp_session"
+        ),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.issuer.startswith("https://"),
@@ -120,10 +132,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         seconds = time.perf_counter() - started if started is not None else 0.0
         REQUEST_SECONDS.labels(request.endpoint or "unknown", request.method).observe(seconds)
         # The path only: query strings can hold codes, tokens and id_token_hint values.
-        request_log.info("request", extra={
-            **g.get("log_fields", {}), "request_id": request_id(), "method": request.method,
-            "path": request.path, "status": response.status_code,
-            "duration_ms": round(seconds * 1000, 2)})
+        request_log.info(
+            "request",
+            extra={
+                **g.get("log_fields", {}),
+                "request_id": request_id(),
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )
         return response
 
     @app.before_request
@@ -138,9 +157,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         device_cookie = device_cookie_name()
         # A random id per browser: "never seen this device" is one of unfamiliarFeatures.
         if request.blueprint in ("signin", "mfa") and device_id() is None:
-            response.set_cookie(device_cookie, secrets.token_urlsafe(24),
-                                max_age=400 * 86400, httponly=True, samesite="Lax",
-                                secure=settings.issuer.startswith("https://"))
+            response.set_cookie(
+                device_cookie,
+                secrets.token_urlsafe(24),
+                max_age=400 * 86400,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.issuer.startswith("https://"),
+            )
         return response
 
     https = settings.issuer.startswith("https://")
@@ -243,8 +267,9 @@ def _register_error_handlers(app: Flask) -> None:
             "error.html",
             title=gettext("Something went wrong"),
             error="server_error",
-            description=gettext("The server could not complete the request. Try again in a "
-                                "moment."),
+            description=gettext(
+                "The server could not complete the request. Try again in a moment."
+            ),
             request_id=request_id(),
             now=services(app).clock.now(),
         ), 500

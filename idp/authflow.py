@@ -114,11 +114,22 @@ class AuthFlow:
         """The flow continued in `sso`; steps passed in another session no longer count."""
         if self.sid == sso.id:
             return self
-        return replace(self, sid=sso.id, passed=frozenset(), pending=None, risk=None,
-                       mfa_risk_driven=False, password_change=None,
-                       registration_skipped=False, totp_pending=None, consent_denied=False,
-                       passkey_challenge=None, passkey_passed=False, mfa_strength=ANY,
-                       user_risk_due=False)
+        return replace(
+            self,
+            sid=sso.id,
+            passed=frozenset(),
+            pending=None,
+            risk=None,
+            mfa_risk_driven=False,
+            password_change=None,
+            registration_skipped=False,
+            totp_pending=None,
+            consent_denied=False,
+            passkey_challenge=None,
+            passkey_passed=False,
+            mfa_strength=ANY,
+            user_risk_due=False,
+        )
 
     def signed_in(self, sso: SsoSession, risk: dict[str, Any]) -> AuthFlow:
         """The flow after the password, typed in it, started `sso`."""
@@ -143,8 +154,11 @@ def _request_key() -> str:
 
 def _cookie_map() -> dict[str, str]:
     mapping = session.get("flows")
-    return {k: v for k, v in mapping.items() if isinstance(v, str)} \
-        if isinstance(mapping, dict) else {}
+    return (
+        {k: v for k, v in mapping.items() if isinstance(v, str)}
+        if isinstance(mapping, dict)
+        else {}
+    )
 
 
 def load(flow_id: object) -> AuthFlow | None:
@@ -166,9 +180,14 @@ def for_request() -> AuthFlow | None:
 
 def start(client_id: str, redirect_uris: Iterable[str]) -> AuthFlow:
     """A new flow for the authorization request being served."""
-    flow = AuthFlow(id="", version=1, client_id=client_id,
-                    query=urlencode(list(request.values.items(multi=True))),
-                    correlation_id=str(uuid.uuid4()), form_targets=origins(redirect_uris))
+    flow = AuthFlow(
+        id="",
+        version=1,
+        client_id=client_id,
+        query=urlencode(list(request.values.items(multi=True))),
+        correlation_id=str(uuid.uuid4()),
+        form_targets=origins(redirect_uris),
+    )
     flow_id = flows.create(KIND, flow._data())
     mapping = _cookie_map()
     mapping[_request_key()] = flow_id
@@ -199,9 +218,13 @@ def step_url(step: Step, flow: AuthFlow) -> str:
 
 def expired_page() -> Any:
     return render_template(
-        "error.html", title=gettext("This sign-in has expired"), error="session_expired",
+        "error.html",
+        title=gettext("This sign-in has expired"),
+        error="session_expired",
         description=gettext("Go back to the application you came from and sign in again."),
-        request_id="", now=clock_now()), 400
+        request_id="",
+        now=clock_now(),
+    ), 400
 
 
 # What each step page requires: the steps the flow must have passed in the current session.
@@ -215,23 +238,29 @@ class Requirement:
 # waiting at that step.
 REQUIREMENTS: dict[Step, Requirement] = {
     Step.PASSWORD: Requirement("a live flow of this browser", lambda user: frozenset()),
-    Step.MFA: Requirement("the password, in this flow or its session",
-                          lambda user: frozenset({Step.PASSWORD})),
+    Step.MFA: Requirement(
+        "the password, in this flow or its session", lambda user: frozenset({Step.PASSWORD})
+    ),
     # Adding a factor to those a user has takes one of them first: a password alone cannot.
     Step.REGISTER_MFA: Requirement(
         "the password, in this flow or its session, and the second factor passed in this "
         "flow when the user has one",
-        lambda user: frozenset({Step.PASSWORD, Step.MFA} if user.has_second_factor
-                               else {Step.PASSWORD})),
+        lambda user: frozenset(
+            {Step.PASSWORD, Step.MFA} if user.has_second_factor else {Step.PASSWORD}
+        ),
+    ),
     Step.CHANGE_PASSWORD: Requirement(
         "the password and, when the user has a second factor, the second factor passed in "
         "this flow",
-        lambda user: frozenset({Step.PASSWORD, Step.MFA} if user.has_second_factor
-                               else {Step.PASSWORD})),
+        lambda user: frozenset(
+            {Step.PASSWORD, Step.MFA} if user.has_second_factor else {Step.PASSWORD}
+        ),
+    ),
     # The endpoint sends the browser here only once every policy check has passed, and runs
     # them all again after the answer, before it issues the code.
-    Step.CONSENT: Requirement("the password, in this flow or its session",
-                              lambda user: frozenset({Step.PASSWORD})),
+    Step.CONSENT: Requirement(
+        "the password, in this flow or its session", lambda user: frozenset({Step.PASSWORD})
+    ),
 }
 
 
@@ -360,10 +389,16 @@ class Context:
 
     @classmethod
     def from_request(cls, max_age: int | None) -> Context:
-        return cls(flow=for_request(), user=current_user(), sso=current_sso(),
-                   prompts=frozenset(request.values.get("prompt", "").split()),
-                   max_age=max_age, acr_values=requested_acr_values(
-                       request.values.get("acr_values", ""), request.values.get("claims")))
+        return cls(
+            flow=for_request(),
+            user=current_user(),
+            sso=current_sso(),
+            prompts=frozenset(request.values.get("prompt", "").split()),
+            max_age=max_age,
+            acr_values=requested_acr_values(
+                request.values.get("acr_values", ""), request.values.get("claims")
+            ),
+        )
 
     @property
     def passed(self) -> frozenset[Step]:
@@ -381,28 +416,37 @@ class Context:
             self.flow = save(self.flow.bound_to(self.sso))
         risk = self.flow.risk
         if not risk or risk.get("sid") != self.sso.id:
-            self.flow = save(replace(self.flow, risk=assess(self.sign_in_context(), self.user,
-                                                            self.sso.id)))
+            self.flow = save(
+                replace(self.flow, risk=assess(self.sign_in_context(), self.user, self.sso.id))
+            )
 
     def sign_in_context(self) -> SignInContext:
         """What the risk engine sees of this authorization request."""
         assert self.flow is not None and self.user is not None
-        return build_context(kind=self.kind, user=self.user, username=self.user.username,
-                             client_id=self.flow.client_id,
-                             correlation_id=self.flow.correlation_id)
+        return build_context(
+            kind=self.kind,
+            user=self.user,
+            username=self.user.username,
+            client_id=self.flow.client_id,
+            correlation_id=self.flow.correlation_id,
+        )
 
     @cached_property
     def judgement(self) -> Judgement:
         assert self.flow is not None and self.flow.risk is not None
         assert self.user is not None and self.sso is not None
-        return judge(user=self.user, sso=self.sso, risk=self.flow.risk,
-                     mfa_in_flow=Step.MFA in self.passed,
-                     passkey_in_flow=Step.MFA in self.passed and self.flow.passkey_passed,
-                     # A skip counts in the session it was made in, whether the password
-                     # was typed in this flow or the session's sign-in is reused.
-                     skipped_in_flow=self.flow.registration_skipped
-                     and Step.PASSWORD in self.flow.proven_in(self.sso),
-                     acr_values=self.acr_values)
+        return judge(
+            user=self.user,
+            sso=self.sso,
+            risk=self.flow.risk,
+            mfa_in_flow=Step.MFA in self.passed,
+            passkey_in_flow=Step.MFA in self.passed and self.flow.passkey_passed,
+            # A skip counts in the session it was made in, whether the password
+            # was typed in this flow or the session's sign-in is reused.
+            skipped_in_flow=self.flow.registration_skipped
+            and Step.PASSWORD in self.flow.proven_in(self.sso),
+            acr_values=self.acr_values,
+        )
 
 
 @dataclass(frozen=True)
@@ -416,26 +460,37 @@ class Check:
 
 def _login(reason: str, fires: Callable[[Context], bool]) -> Callable[[Context], Verdict | None]:
     def test(ctx: Context) -> Verdict | None:
-        return Verdict(reason, Step.PASSWORD, oauth_error="login_required") if fires(ctx) \
-            else None
+        return Verdict(reason, Step.PASSWORD, oauth_error="login_required") if fires(ctx) else None
 
     return test
 
 
 def _max_age_exceeded(ctx: Context) -> bool:
     assert ctx.sso is not None
-    return (ctx.max_age is not None
-            and clock_now().timestamp() - ctx.sso.auth_time.timestamp() > ctx.max_age)
+    return (
+        ctx.max_age is not None
+        and clock_now().timestamp() - ctx.sso.auth_time.timestamp() > ctx.max_age
+    )
 
 
 LOGIN_CHECKS: tuple[Check, ...] = (
-    Check("no_session", "No signed-in session in this browser",
-          _login("no_session", lambda ctx: ctx.user is None or ctx.sso is None)),
-    Check("login_prompt", "prompt=login asks for the password within this request",
-          _login("login_prompt",
-                 lambda ctx: "login" in ctx.prompts and Step.PASSWORD not in ctx.passed)),
-    Check("max_age", "The session's authentication is older than max_age",
-          _login("max_age", _max_age_exceeded)),
+    Check(
+        "no_session",
+        "No signed-in session in this browser",
+        _login("no_session", lambda ctx: ctx.user is None or ctx.sso is None),
+    ),
+    Check(
+        "login_prompt",
+        "prompt=login asks for the password within this request",
+        _login(
+            "login_prompt", lambda ctx: "login" in ctx.prompts and Step.PASSWORD not in ctx.passed
+        ),
+    ),
+    Check(
+        "max_age",
+        "The session's authentication is older than max_age",
+        _login("max_age", _max_age_exceeded),
+    ),
 )
 
 
@@ -443,17 +498,24 @@ def _policy_block(ctx: Context) -> Verdict | None:
     decision = ctx.judgement.decision
     if decision.action is not Action.BLOCK:
         return None
-    return Verdict("policy_block", None, decision.error_code, decision.reason,
-                   oauth_error="access_denied")
+    return Verdict(
+        "policy_block", None, decision.error_code, decision.reason, oauth_error="access_denied"
+    )
 
 
 def _mfa_required(ctx: Context) -> Verdict | None:
     decision = ctx.judgement.decision
     if decision.action is not Action.MFA:
         return None
-    return Verdict("mfa_required", Step.MFA, decision.error_code, decision.reason,
-                   mfa_risk_driven=decision.risk_driven, strength=decision.strength,
-                   user_risk_due=decision.then_change_password)
+    return Verdict(
+        "mfa_required",
+        Step.MFA,
+        decision.error_code,
+        decision.reason,
+        mfa_risk_driven=decision.risk_driven,
+        strength=decision.strength,
+        user_risk_due=decision.then_change_password,
+    )
 
 
 def _temporary_password(ctx: Context) -> Verdict | None:
@@ -461,19 +523,32 @@ def _temporary_password(ctx: Context) -> Verdict | None:
     if not ctx.user.password_must_change:
         return None
     if ctx.user.has_second_factor and Step.MFA not in ctx.passed:
-        return Verdict("temporary_password", Step.MFA, TEMPORARY_PASSWORD,
-                       "A new password is required; verify with your second factor first.")
-    return Verdict("temporary_password", Step.CHANGE_PASSWORD, TEMPORARY_PASSWORD,
-                   "The password was set by an administrator and must be changed.",
-                   password_change="temporary")
+        return Verdict(
+            "temporary_password",
+            Step.MFA,
+            TEMPORARY_PASSWORD,
+            "A new password is required; verify with your second factor first.",
+        )
+    return Verdict(
+        "temporary_password",
+        Step.CHANGE_PASSWORD,
+        TEMPORARY_PASSWORD,
+        "The password was set by an administrator and must be changed.",
+        password_change="temporary",
+    )
 
 
 def _password_change(ctx: Context) -> Verdict | None:
     decision = ctx.judgement.decision
     if decision.action is not Action.CHANGE_PASSWORD:
         return None
-    return Verdict("password_change", Step.CHANGE_PASSWORD, decision.error_code,
-                   decision.reason, password_change="risk")
+    return Verdict(
+        "password_change",
+        Step.CHANGE_PASSWORD,
+        decision.error_code,
+        decision.reason,
+        password_change="risk",
+    )
 
 
 def _mfa_registration(ctx: Context) -> Verdict | None:
@@ -487,16 +562,29 @@ def _mfa_registration(ctx: Context) -> Verdict | None:
 # is already the order of risk.policy's actions; a temporary password comes before risk's
 # password change because either way the user sets a new one).
 POLICY_CHECKS: tuple[Check, ...] = (
-    Check("policy_block", "A policy blocks the sign-in (53003; 53004 without a second factor)",
-          _policy_block),
-    Check("mfa_required", "Sign-in risk, user risk or the client's acr_values demand the "
-          "second factor", _mfa_required),
-    Check("temporary_password", "An administrator's temporary password must be replaced, "
-          "after the second factor when one is registered", _temporary_password),
+    Check(
+        "policy_block",
+        "A policy blocks the sign-in (53003; 53004 without a second factor)",
+        _policy_block,
+    ),
+    Check(
+        "mfa_required",
+        "Sign-in risk, user risk or the client's acr_values demand the second factor",
+        _mfa_required,
+    ),
+    Check(
+        "temporary_password",
+        "An administrator's temporary password must be replaced, "
+        "after the second factor when one is registered",
+        _temporary_password,
+    ),
     Check("password_change", "User risk demands a secure password change", _password_change),
-    Check("mfa_registration", "The registration policy (or the client's acr) asks for a "
-          "second factor: an authenticator app or a passkey",
-          _mfa_registration),
+    Check(
+        "mfa_registration",
+        "The registration policy (or the client's acr) asks for a "
+        "second factor: an authenticator app or a passkey",
+        _mfa_registration,
+    ),
 )
 
 
@@ -509,9 +597,14 @@ def _consent_declined(ctx: Context) -> Verdict | None:
     assert ctx.flow is not None
     if not ctx.flow.consent_denied:
         return None
-    return Verdict("consent_declined", None, CONSENT_DECLINED,
-                   "The user declined to allow the application access.",
-                   oauth_error="access_denied", to_client=True)
+    return Verdict(
+        "consent_declined",
+        None,
+        CONSENT_DECLINED,
+        "The user declined to allow the application access.",
+        oauth_error="access_denied",
+        to_client=True,
+    )
 
 
 def _consent_required(ctx: Context) -> Verdict | None:
@@ -524,17 +617,24 @@ def _consent_required(ctx: Context) -> Verdict | None:
     prompted = "consent" in ctx.prompts and Step.CONSENT not in ctx.passed
     if not needs_consent(ctx.user.id, client, scopes, prompted=prompted):
         return None
-    return Verdict("consent_required", Step.CONSENT, CONSENT_REQUIRED,
-                   "The application asks for access the user has not allowed yet.",
-                   oauth_error="consent_required")
+    return Verdict(
+        "consent_required",
+        Step.CONSENT,
+        CONSENT_REQUIRED,
+        "The application asks for access the user has not allowed yet.",
+        oauth_error="consent_required",
+    )
 
 
 # Run after every policy check passed, so that only a user who may sign in is asked.
 CONSENT_CHECKS: tuple[Check, ...] = (
-    Check("consent_declined", "The user answered the consent page with Deny",
-          _consent_declined),
-    Check("consent_required", "A third-party client asks for scopes the user has not "
-          "allowed it (or prompt=consent asks again)", _consent_required),
+    Check("consent_declined", "The user answered the consent page with Deny", _consent_declined),
+    Check(
+        "consent_required",
+        "A third-party client asks for scopes the user has not "
+        "allowed it (or prompt=consent asks again)",
+        _consent_required,
+    ),
 )
 
 

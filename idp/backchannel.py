@@ -42,8 +42,13 @@ EVENT = "http://schemas.openid.net/event/backchannel-logout"
 TOKEN_LIFETIME_SECONDS = 120
 TIMEOUT_SECONDS = 5.0
 # Waits after the 1st, 2nd ... failed attempt; after the last one the row is given up.
-BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
-           timedelta(hours=1), timedelta(hours=6))
+BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(hours=6),
+)
 MAX_ATTEMPTS = len(BACKOFF) + 1
 # A claimed row is left alone this long: far longer than an attempt (name resolution,
 # connecting, and at most twice the timeout for the answer), so a worker that died
@@ -92,9 +97,9 @@ def _now() -> datetime:
 def queue_session_end(user_id: str, sid: str, reason: str) -> int:
     """Add a row for each client used in one session that is ending; the caller commits."""
     codes = sa.select(AuthorizationCode.client_id, AuthorizationCode.sid).where(
-        AuthorizationCode.user_id == user_id, AuthorizationCode.sid == sid)
-    tokens = sa.select(Token.client_id, Token.sid).where(
-        Token.user_id == user_id, Token.sid == sid)
+        AuthorizationCode.user_id == user_id, AuthorizationCode.sid == sid
+    )
+    tokens = sa.select(Token.client_id, Token.sid).where(Token.user_id == user_id, Token.sid == sid)
     return _queue(user_id, db.session.execute(sa.union(codes, tokens)), reason)
 
 
@@ -103,17 +108,21 @@ def queue_user_sessions_end(user_id: str, reason: str, *, except_sid: str | None
     clients still holding live tokens of the user; the caller commits. Call it before the
     sessions and tokens are revoked."""
     active = sa.select(SsoSession.id).where(
-        SsoSession.user_id == user_id, SsoSession.revoked_at.is_(None),
-        SsoSession.expires_at > _now())
+        SsoSession.user_id == user_id,
+        SsoSession.revoked_at.is_(None),
+        SsoSession.expires_at > _now(),
+    )
     if except_sid:
         active = active.where(SsoSession.id != except_sid)
     # A token outliving its SSO session (a refresh token lasts days) still keeps the
     # client signed in, so its client is told too.
     live = _live_token()
     codes = sa.select(AuthorizationCode.client_id, AuthorizationCode.sid).where(
-        AuthorizationCode.user_id == user_id, AuthorizationCode.sid.in_(active))
+        AuthorizationCode.user_id == user_id, AuthorizationCode.sid.in_(active)
+    )
     tokens = sa.select(Token.client_id, Token.sid).where(
-        Token.user_id == user_id, sa.or_(Token.sid.in_(active), live))
+        Token.user_id == user_id, sa.or_(Token.sid.in_(active), live)
+    )
     if except_sid:
         tokens = tokens.where(sa.or_(Token.sid.is_(None), Token.sid != except_sid))
     return _queue(user_id, db.session.execute(sa.union(codes, tokens)), reason)
@@ -123,7 +132,8 @@ def queue_client_access_end(user_id: str, client_id: str, reason: str) -> int:
     """Add a row per session in which one client still holds a live token of the user (its
     access is being taken away); the caller commits. Call it before the tokens are revoked."""
     tokens = sa.select(Token.client_id, Token.sid).where(
-        Token.user_id == user_id, Token.client_id == client_id, _live_token())
+        Token.user_id == user_id, Token.client_id == client_id, _live_token()
+    )
     return _queue(user_id, db.session.execute(tokens), reason)
 
 
@@ -131,8 +141,11 @@ def _live_token() -> Any:
     # Token rows carry the app clock's time in whole seconds (now_ts).
     ts = now_ts()
     return sa.or_(
-        sa.and_(Token.refresh_token.is_not(None), Token.refresh_token_revoked_at == 0,
-                Token.refresh_token_expires_at > ts),
+        sa.and_(
+            Token.refresh_token.is_not(None),
+            Token.refresh_token_revoked_at == 0,
+            Token.refresh_token_expires_at > ts,
+        ),
         sa.and_(Token.access_token_revoked_at == 0, Token.issued_at + Token.expires_in > ts),
     )
 
@@ -142,8 +155,10 @@ def _queue(user_id: str, pairs: Iterable[Any], reason: str) -> int:
     if not wanted:
         return 0
     clients = {
-        c.client_id: c for c in db.session.scalars(
-            sa.select(Client).where(Client.client_id.in_({cid for cid, _ in wanted})))
+        c.client_id: c
+        for c in db.session.scalars(
+            sa.select(Client).where(Client.client_id.in_({cid for cid, _ in wanted}))
+        )
         if logout_uri(c)
     }
     now = _now()
@@ -154,18 +169,33 @@ def _queue(user_id: str, pairs: Iterable[Any], reason: str) -> int:
             continue
         if sid is None and session_required(client):
             # The client asked for a sid in every token, and this grant had none to give.
-            log.info("back-channel logout to client %s skipped: it requires a sid and the "
-                     "grant has none (%s)", client_id, reason, extra={"client_id": client_id})
+            log.info(
+                "back-channel logout to client %s skipped: it requires a sid and the "
+                "grant has none (%s)",
+                client_id,
+                reason,
+                extra={"client_id": client_id},
+            )
             continue
-        db.session.add(BackchannelLogout(
-            client_id=client_id, user_id=user_id, sid=sid, jti=secrets.token_urlsafe(24),
-            reason=reason, created_at=now, attempts=0, next_attempt_at=now))
+        db.session.add(
+            BackchannelLogout(
+                client_id=client_id,
+                user_id=user_id,
+                sid=sid,
+                jti=secrets.token_urlsafe(24),
+                reason=reason,
+                created_at=now,
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
         queued += 1
     return queued
 
 
-def logout_token(*, client_id: str, user_id: str | None, sid: str | None, jti: str,
-                 now: datetime) -> str:
+def logout_token(
+    *, client_id: str, user_id: str | None, sid: str | None, jti: str, now: datetime
+) -> str:
     """A logout token (Back-Channel Logout §2.4) signed with the provider's active key."""
     found = services()
     key = found.keys.active_key(now)
@@ -221,13 +251,18 @@ def deliver_due(*, limit: int = BATCH, timeout_seconds: float | None = None) -> 
         timeout_seconds = dispatcher(app).timeout_seconds
     run = DeliveryRun()
     now = _now()
-    due = list(db.session.scalars(
-        sa.select(BackchannelLogout.id)
-        .where(BackchannelLogout.delivered_at.is_(None),
-               BackchannelLogout.next_attempt_at.is_not(None),
-               BackchannelLogout.next_attempt_at <= now)
-        .order_by(BackchannelLogout.next_attempt_at)
-        .limit(limit)))
+    due = list(
+        db.session.scalars(
+            sa.select(BackchannelLogout.id)
+            .where(
+                BackchannelLogout.delivered_at.is_(None),
+                BackchannelLogout.next_attempt_at.is_not(None),
+                BackchannelLogout.next_attempt_at <= now,
+            )
+            .order_by(BackchannelLogout.next_attempt_at)
+            .limit(limit)
+        )
+    )
     db.session.commit()
     for row_id in due:
         # The clock read again for each row: a lease must run from when it is taken.
@@ -242,9 +277,12 @@ def _claim(row_id: str, now: datetime) -> bool:
     """Take a due row for one attempt; False when another worker took it first."""
     claimed = db.session.execute(
         sa.update(BackchannelLogout)
-        .where(BackchannelLogout.id == row_id, BackchannelLogout.delivered_at.is_(None),
-               BackchannelLogout.next_attempt_at.is_not(None),
-               BackchannelLogout.next_attempt_at <= now)
+        .where(
+            BackchannelLogout.id == row_id,
+            BackchannelLogout.delivered_at.is_(None),
+            BackchannelLogout.next_attempt_at.is_not(None),
+            BackchannelLogout.next_attempt_at <= now,
+        )
         .values(next_attempt_at=now + LEASE, attempts=BackchannelLogout.attempts + 1)
     )
     db.session.commit()
@@ -259,29 +297,44 @@ def _attempt(row_id: str, run: DeliveryRun, timeout_seconds: float) -> None:
     uri = logout_uri(client) if client is not None else None
     client_id, reason, attempts = row.client_id, row.reason, row.attempts
     if uri is None:
-        outcome = Outcome(None, "the client no longer exists or has no back-channel logout "
-                                "URI", refused=True)
+        outcome = Outcome(
+            None, "the client no longer exists or has no back-channel logout URI", refused=True
+        )
     else:
-        body = urlencode({"logout_token": logout_token(
-            client_id=client_id, user_id=row.user_id, sid=row.sid, jti=row.jti,
-            now=_now())})
+        body = urlencode(
+            {
+                "logout_token": logout_token(
+                    client_id=client_id, user_id=row.user_id, sid=row.sid, jti=row.jti, now=_now()
+                )
+            }
+        )
         public_only = client is None or bool(client.registered_dynamically)
         # No transaction stays open while the client's server takes its time.
         db.session.commit()
-        outcome = post_logout_token(uri, body, timeout_seconds=timeout_seconds,
-                                    public_only=public_only)
+        outcome = post_logout_token(
+            uri, body, timeout_seconds=timeout_seconds, public_only=public_only
+        )
     now = _now()
     # Errors can quote the client's server (a bad status line): no control characters
     # reach the log, the table or an operator's terminal.
-    error = "".join(c if c.isprintable() else "?" for c in outcome.error[:ERROR_CHARS]) \
-        if outcome.error else None
+    error = (
+        "".join(c if c.isprintable() else "?" for c in outcome.error[:ERROR_CHARS])
+        if outcome.error
+        else None
+    )
     values: dict[str, Any] = {"last_status": outcome.status, "last_error": error}
     if outcome.delivered:
         values.update(delivered_at=now, next_attempt_at=None)
         run.delivered += 1
         BACKCHANNEL_LOGOUTS.labels("delivered").inc()
-        log.info("back-channel logout to client %s (%s) delivered: HTTP %s, attempt %s",
-                 client_id, reason, outcome.status, attempts, extra={"client_id": client_id})
+        log.info(
+            "back-channel logout to client %s (%s) delivered: HTTP %s, attempt %s",
+            client_id,
+            reason,
+            outcome.status,
+            attempts,
+            extra={"client_id": client_id},
+        )
     else:
         result = "refused" if outcome.refused else "failed"
         BACKCHANNEL_LOGOUTS.labels(result).inc()
@@ -293,24 +346,41 @@ def _attempt(row_id: str, run: DeliveryRun, timeout_seconds: float) -> None:
             values["next_attempt_at"] = None
             run.gave_up += 1
             BACKCHANNEL_LOGOUTS.labels("gave_up").inc()
-            log.warning("back-channel logout to client %s (%s) given up after attempt %s: %s",
-                        client_id, reason, attempts, error,
-                        extra={"client_id": client_id})
+            log.warning(
+                "back-channel logout to client %s (%s) given up after attempt %s: %s",
+                client_id,
+                reason,
+                attempts,
+                error,
+                extra={"client_id": client_id},
+            )
         else:
             values["next_attempt_at"] = now + BACKOFF[attempts - 1]
-            log.warning("back-channel logout to client %s (%s) failed, attempt %s of %s: %s; "
-                        "retry after %s", client_id, reason, attempts, MAX_ATTEMPTS,
-                        error, BACKOFF[attempts - 1], extra={"client_id": client_id})
-    db.session.execute(sa.update(BackchannelLogout)
-                       .where(BackchannelLogout.id == row_id).values(**values))
+            log.warning(
+                "back-channel logout to client %s (%s) failed, attempt %s of %s: %s; "
+                "retry after %s",
+                client_id,
+                reason,
+                attempts,
+                MAX_ATTEMPTS,
+                error,
+                BACKOFF[attempts - 1],
+                extra={"client_id": client_id},
+            )
+    db.session.execute(
+        sa.update(BackchannelLogout).where(BackchannelLogout.id == row_id).values(**values)
+    )
     db.session.commit()
 
 
 def prune() -> int:
     """Delete delivered and given-up rows older than RETAIN; return how many."""
-    result = db.session.execute(sa.delete(BackchannelLogout).where(
-        BackchannelLogout.next_attempt_at.is_(None),
-        BackchannelLogout.created_at < _now() - RETAIN))
+    result = db.session.execute(
+        sa.delete(BackchannelLogout).where(
+            BackchannelLogout.next_attempt_at.is_(None),
+            BackchannelLogout.created_at < _now() - RETAIN,
+        )
+    )
     db.session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -325,12 +395,16 @@ def is_public_address(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return bool(ip.is_global) and not (
-        ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified)
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
 
 
-def post_logout_token(uri: str, body: str, *, timeout_seconds: float,
-                      public_only: bool) -> Outcome:
+def post_logout_token(uri: str, body: str, *, timeout_seconds: float, public_only: bool) -> Outcome:
     """POST the form body to the client's URI (no redirects followed); with `public_only`,
     refuse a host that resolves to a non-public address and connect to the checked one."""
     try:
@@ -349,12 +423,16 @@ def post_logout_token(uri: str, body: str, *, timeout_seconds: float,
             return Outcome(None, f"cannot resolve {host}: {exc}")
         addresses = [str(info[4][0]) for info in found]
         if not addresses or not all(is_public_address(a) for a in addresses):
-            return Outcome(None, f"refused: {host} resolves to a loopback, private, link-local "
-                                 "or reserved address", refused=True)
+            return Outcome(
+                None,
+                f"refused: {host} resolves to a loopback, private, link-local or reserved address",
+                refused=True,
+            )
         # Connect to the address just checked: resolving again could answer differently.
         pinned = addresses[0]
-    connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
-                        else http.client.HTTPConnection)
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
     connection = connection_class(host, port, timeout=timeout_seconds)
     if pinned is not None:
         address = pinned
@@ -372,12 +450,17 @@ def post_logout_token(uri: str, body: str, *, timeout_seconds: float,
     watchdog.daemon = True
     watchdog.start()
     try:
-        connection.request("POST", path, body=body.encode(), headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "*/*",
-            "Cache-Control": "no-store",
-            "User-Agent": "idp-backchannel-logout",
-        })
+        connection.request(
+            "POST",
+            path,
+            body=body.encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "*/*",
+                "Cache-Control": "no-store",
+                "User-Agent": "idp-backchannel-logout",
+            },
+        )
         status = connection.getresponse().status
     except (OSError, http.client.HTTPException, ValueError) as exc:
         if cut.is_set():
@@ -429,8 +512,7 @@ class Dispatcher:
             self._pid = os.getpid()
             # A first sweep at once: rows may be waiting from before this process started.
             self._wake.set()
-            self._thread = threading.Thread(target=self._run, name="idp-backchannel",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="idp-backchannel", daemon=True)
             self._thread.start()
 
     def _running_here(self) -> bool:

@@ -27,8 +27,7 @@ from .services import services
 # A claims request longer than this is refused: it has no business being large (a full
 # request naming every claim twice is about 1 KB) and it is stored with the code and tokens.
 MAX_CLAIMS_REQUEST_CHARS = 4096
-ADDRESS_FIELDS = ("formatted", "street_address", "locality", "region", "postal_code",
-                  "country")
+ADDRESS_FIELDS = ("formatted", "street_address", "locality", "region", "postal_code", "country")
 # The claims request members this provider reads; others are ignored (Core 5.5).
 CLAIMS_REQUEST_MEMBERS = ("userinfo", "id_token")
 # Claims about the authentication itself, requestable in the id_token member but not kept on
@@ -62,8 +61,9 @@ def _text(max_chars: int, *, newlines: bool = False) -> Callable[[str, Any], str
             if char == "\n" and newlines:
                 continue
             if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn"):
-                raise ClaimError(f"{name} holds a control or unassigned character "
-                                 f"(U+{ord(char):04X})")
+                raise ClaimError(
+                    f"{name} holds a control or unassigned character (U+{ord(char):04X})"
+                )
         if value != value.strip():
             raise ClaimError(f"{name} must not start or end with white space")
         return value
@@ -82,8 +82,15 @@ def _url(name: str, raw: Any) -> str:
 def _email(name: str, raw: Any) -> str:
     value = _text(254)(name, raw)
     local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in value) \
-            or "@" in domain or domain.startswith(".") or domain.endswith("."):
+    if (
+        not at
+        or not local
+        or not domain
+        or any(c.isspace() for c in value)
+        or "@" in domain
+        or domain.startswith(".")
+        or domain.endswith(".")
+    ):
         raise ClaimError(f"{name} must be an email address like someone@example.org")
     return value
 
@@ -132,8 +139,10 @@ def _zoneinfo(name: str, raw: Any) -> str:
 
 
 # language[-script][-region][-variant]...: the subset of BCP 47 that locales use.
-_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|\d{3}))?"
-                     r"(?:-(?:[A-Za-z0-9]{5,8}|\d[A-Za-z0-9]{3}))*")
+_LOCALE = re.compile(
+    r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|\d{3}))?"
+    r"(?:-(?:[A-Za-z0-9]{5,8}|\d[A-Za-z0-9]{3}))*"
+)
 
 
 def _locale(name: str, raw: Any) -> str:
@@ -151,8 +160,9 @@ def _phone(name: str, raw: Any) -> str:
     # Spaces and hyphens between digit groups are how people write numbers; E.164 has none.
     compact = re.sub(r"(?<=\d)[ \-](?=\d)", "", value)
     if not _PHONE.fullmatch(compact):
-        raise ClaimError(f"{name} must be an E.164 number such as +14155550100 "
-                         "(optionally ;ext=123)")
+        raise ClaimError(
+            f"{name} must be an E.164 number such as +14155550100 (optionally ;ext=123)"
+        )
     return compact
 
 
@@ -171,8 +181,7 @@ def _address(name: str, value: Any) -> dict[str, str] | None:
         raise ClaimError(f"{name} must be an object with some of: {', '.join(ADDRESS_FIELDS)}")
     unknown = sorted(set(value) - set(ADDRESS_FIELDS))
     if unknown:
-        raise ClaimError(f"{name} has no field {unknown[0]!r}; fields: "
-                         f"{', '.join(ADDRESS_FIELDS)}")
+        raise ClaimError(f"{name} has no field {unknown[0]!r}; fields: {', '.join(ADDRESS_FIELDS)}")
     cleaned = {}
     for field in ADDRESS_FIELDS:
         item = value.get(field)
@@ -202,34 +211,60 @@ class Claim:
 
 
 _NAME = _text(200)
-CLAIMS: dict[str, Claim] = {claim.name: claim for claim in (
-    Claim("name", "profile", _NAME, "display_name", "Full name, as displayed."),
-    Claim("family_name", "profile", _NAME, description="Surname(s)."),
-    Claim("given_name", "profile", _NAME, description="Given name(s) or first name(s)."),
-    Claim("middle_name", "profile", _NAME, description="Middle name(s)."),
-    Claim("nickname", "profile", _NAME, description="Casual name."),
-    Claim("preferred_username", "profile", None, "special",
-          "The user name (set when the user is created)."),
-    Claim("profile", "profile", _url, description="Profile page URL."),
-    Claim("picture", "profile", _url, description="Picture URL."),
-    Claim("website", "profile", _url, description="Web page or blog URL."),
-    Claim("gender", "profile", _text(50), description="female, male, or another value."),
-    Claim("birthdate", "profile", _birthdate, description="YYYY-MM-DD, YYYY or 0000-MM-DD."),
-    Claim("zoneinfo", "profile", _zoneinfo, description="IANA time zone, e.g. Europe/Paris."),
-    Claim("locale", "profile", _locale, description="BCP 47 language tag, e.g. en-US."),
-    Claim("updated_at", "profile", None, "special",
-          "When the profile last changed (seconds since the epoch)."),
-    Claim("email", "email", _email, "email", "Email address."),
-    Claim("email_verified", "email", _boolean, "email_verified",
-          "Whether the email address was verified."),
-    Claim("address", "address", _address,
-          description="Postal address: " + ", ".join(ADDRESS_FIELDS) + "."),
-    Claim("phone_number", "phone", _phone, description="E.164 phone number."),
-    Claim("phone_number_verified", "phone", _boolean,
-          description="Whether the phone number was verified."),
-    # Not a standard claim: the provider's group memberships, as before.
-    Claim("groups", "groups", None, "special", "Group memberships."),
-)}
+CLAIMS: dict[str, Claim] = {
+    claim.name: claim
+    for claim in (
+        Claim("name", "profile", _NAME, "display_name", "Full name, as displayed."),
+        Claim("family_name", "profile", _NAME, description="Surname(s)."),
+        Claim("given_name", "profile", _NAME, description="Given name(s) or first name(s)."),
+        Claim("middle_name", "profile", _NAME, description="Middle name(s)."),
+        Claim("nickname", "profile", _NAME, description="Casual name."),
+        Claim(
+            "preferred_username",
+            "profile",
+            None,
+            "special",
+            "The user name (set when the user is created).",
+        ),
+        Claim("profile", "profile", _url, description="Profile page URL."),
+        Claim("picture", "profile", _url, description="Picture URL."),
+        Claim("website", "profile", _url, description="Web page or blog URL."),
+        Claim("gender", "profile", _text(50), description="female, male, or another value."),
+        Claim("birthdate", "profile", _birthdate, description="YYYY-MM-DD, YYYY or 0000-MM-DD."),
+        Claim("zoneinfo", "profile", _zoneinfo, description="IANA time zone, e.g. Europe/Paris."),
+        Claim("locale", "profile", _locale, description="BCP 47 language tag, e.g. en-US."),
+        Claim(
+            "updated_at",
+            "profile",
+            None,
+            "special",
+            "When the profile last changed (seconds since the epoch).",
+        ),
+        Claim("email", "email", _email, "email", "Email address."),
+        Claim(
+            "email_verified",
+            "email",
+            _boolean,
+            "email_verified",
+            "Whether the email address was verified.",
+        ),
+        Claim(
+            "address",
+            "address",
+            _address,
+            description="Postal address: " + ", ".join(ADDRESS_FIELDS) + ".",
+        ),
+        Claim("phone_number", "phone", _phone, description="E.164 phone number."),
+        Claim(
+            "phone_number_verified",
+            "phone",
+            _boolean,
+            description="Whether the phone number was verified.",
+        ),
+        # Not a standard claim: the provider's group memberships, as before.
+        Claim("groups", "groups", None, "special", "Group memberships."),
+    )
+}
 SCOPES = tuple(dict.fromkeys(claim.scope for claim in CLAIMS.values()))
 SETTABLE = tuple(name for name, claim in CLAIMS.items() if claim.settable)
 # A verified flag is about one value: it is released only beside that value.
@@ -281,8 +316,10 @@ def _parse_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
         name, dot, field = key.partition(".")
         if dot:
             if name != "address" or field not in ADDRESS_FIELDS:
-                raise ClaimError(f"unknown claim {key[:60]!r}; address fields are "
-                                 + ", ".join(f"address.{f}" for f in ADDRESS_FIELDS))
+                raise ClaimError(
+                    f"unknown claim {key[:60]!r}; address fields are "
+                    + ", ".join(f"address.{f}" for f in ADDRESS_FIELDS)
+                )
             address_parts[field] = value
             continue
         claim = CLAIMS.get(key)
@@ -368,14 +405,14 @@ def _wanted(scope: str, requested: Iterable[str], allowed_scope: str | None) -> 
         claim = CLAIMS.get(name)
         # A claim asked for by name comes without its scope, but never past what the client
         # was registered for: the claims parameter must not widen an admin's restriction.
-        if claim is not None and name not in names and (allowed is None
-                                                        or claim.scope in allowed):
+        if claim is not None and name not in names and (allowed is None or claim.scope in allowed):
             names.append(name)
     return names
 
 
-def release(user: User, scope: str, requested: Iterable[str] = (),
-            allowed_scope: str | None = None) -> dict[str, Any]:
+def release(
+    user: User, scope: str, requested: Iterable[str] = (), allowed_scope: str | None = None
+) -> dict[str, Any]:
     """The claims released about `user` for a granted `scope` plus those requested by name
     (`allowed_scope`: the client's registered scope, which limits those); `sub` first."""
     info: dict[str, Any] = {"sub": user.id}
@@ -390,8 +427,9 @@ def release(user: User, scope: str, requested: Iterable[str] = (),
     return info
 
 
-def requested_claims(scope: str, claims_request: dict[str, Any] | None,
-                     allowed_scope: str | None = None) -> list[str]:
+def requested_claims(
+    scope: str, claims_request: dict[str, Any] | None, allowed_scope: str | None = None
+) -> list[str]:
     """The names of the user claims that a grant of `scope` with this (parsed) claims request
     would release, in userinfo or the ID token (`sub` is always released and not listed)."""
     requested: list[str] = []
@@ -423,8 +461,9 @@ def _member(name: str, value: Any) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for claim, spec in value.items():
         if not _storable(claim):
-            raise MalformedClaimsRequest("The 'claims' parameter holds a NUL byte or an "
-                                         "invalid character.")
+            raise MalformedClaimsRequest(
+                "The 'claims' parameter holds a NUL byte or an invalid character."
+            )
         if spec is not None and not isinstance(spec, dict):
             raise MalformedClaimsRequest(f"'claims.{name}.{claim}' must be null or an object.")
         spec = spec or {}
@@ -432,12 +471,15 @@ def _member(name: str, value: Any) -> dict[str, Any]:
         if essential is not None and not isinstance(essential, bool):
             raise MalformedClaimsRequest(f"'essential' of '{claim}' must be true or false.")
         if not _scalar(one) or not _storable(one):
-            raise MalformedClaimsRequest(f"'value' of '{claim}' must be a string, number or "
-                                         "boolean.")
-        if many is not None and (not isinstance(many, list)
-                                 or not all(_scalar(v) and _storable(v) for v in many)):
-            raise MalformedClaimsRequest(f"'values' of '{claim}' must be an array of strings, "
-                                         "numbers or booleans.")
+            raise MalformedClaimsRequest(
+                f"'value' of '{claim}' must be a string, number or boolean."
+            )
+        if many is not None and (
+            not isinstance(many, list) or not all(_scalar(v) and _storable(v) for v in many)
+        ):
+            raise MalformedClaimsRequest(
+                f"'values' of '{claim}' must be an array of strings, numbers or booleans."
+            )
         if claim not in CLAIMS and not (name == "id_token" and claim in AUTHENTICATION_CLAIMS):
             continue  # unknown claims are ignored (Core 5.5)
         entry: dict[str, Any] = {}
@@ -458,7 +500,8 @@ def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
         return None
     if len(raw) > MAX_CLAIMS_REQUEST_CHARS:
         raise MalformedClaimsRequest(
-            f"The 'claims' parameter is longer than {MAX_CLAIMS_REQUEST_CHARS} characters.")
+            f"The 'claims' parameter is longer than {MAX_CLAIMS_REQUEST_CHARS} characters."
+        )
     if "\x00" in raw:
         raise MalformedClaimsRequest("The 'claims' parameter holds a NUL byte.")
     try:

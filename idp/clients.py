@@ -21,8 +21,12 @@ def new_client_id() -> str:
 
 def query_client(client_id: str) -> Client | None:
     # Ours are URL-safe tokens; anything else (a NUL from a Basic header, say) is no client.
-    if not client_id or len(client_id) > 48 or not client_id.isascii() \
-            or not client_id.isprintable():
+    if (
+        not client_id
+        or len(client_id) > 48
+        or not client_id.isascii()
+        or not client_id.isprintable()
+    ):
         return None
     return db.session.scalar(_CLIENT, {"client_id": client_id})
 
@@ -67,8 +71,7 @@ def check_backchannel_logout_uri(uri: Any) -> None:
     """Refuse a back-channel logout URI that is not an absolute http(s) URL without a
     fragment (Back-Channel Logout §2.2), or is plain http to a host other than loopback."""
     if not isinstance(uri, str) or len(uri) > 2000:
-        raise IdpError("the back-channel logout URI must be a string of at most 2000 "
-                       "characters")
+        raise IdpError("the back-channel logout URI must be a string of at most 2000 characters")
     parts = urlparse(uri)
     try:
         port = parts.port
@@ -83,13 +86,15 @@ def check_backchannel_logout_uri(uri: Any) -> None:
         or not uri.isprintable()
         or any(c.isspace() for c in uri)
     ):
-        raise IdpError(f"back-channel logout URI {uri!r} must be an absolute http(s) URL "
-                       "without a fragment")
+        raise IdpError(
+            f"back-channel logout URI {uri!r} must be an absolute http(s) URL without a fragment"
+        )
     if "@" in parts.netloc:
         raise IdpError(f"back-channel logout URI {uri!r} must not carry credentials")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise IdpError(f"back-channel logout URI {uri!r}: plain http is allowed only for "
-                       "loopback hosts")
+        raise IdpError(
+            f"back-channel logout URI {uri!r}: plain http is allowed only for loopback hosts"
+        )
 
 
 def check_client_rules(metadata: dict[str, Any], *, check_uris: bool = True) -> None:
@@ -107,8 +112,9 @@ def check_client_rules(metadata: dict[str, Any], *, check_uris: bool = True) -> 
     if "client_credentials" in grant_types and public:
         raise ClientMetadataError("a public client cannot use the client_credentials grant")
     if "authorization_code" in grant_types and not metadata.get("redirect_uris"):
-        raise ClientMetadataError("the authorization_code grant needs at least one redirect URI",
-                                  "invalid_redirect_uri")
+        raise ClientMetadataError(
+            "the authorization_code grant needs at least one redirect URI", "invalid_redirect_uri"
+        )
     if not check_uris:
         return
     for uri in metadata.get("redirect_uris", []):
@@ -125,8 +131,9 @@ def check_client_rules(metadata: dict[str, Any], *, check_uris: bool = True) -> 
 
 def new_client_secret(metadata: dict[str, Any]) -> str | None:
     """A fresh secret for a confidential client; None for a public one."""
-    return None if metadata.get("token_endpoint_auth_method") == "none" \
-        else secrets.token_urlsafe(32)
+    return (
+        None if metadata.get("token_endpoint_auth_method") == "none" else secrets.token_urlsafe(32)
+    )
 
 
 def save_client(
@@ -189,12 +196,10 @@ def create_client(
     # The provider's own pages live at the issuer the operator configured; others are checked.
     check_client_rules(metadata, check_uris=not own_issuer)
     secret = new_client_secret(metadata)
-    return save_client(name, metadata, secret, client_id=client_id,
-                       first_party=first_party), secret
+    return save_client(name, metadata, secret, client_id=client_id, first_party=first_party), secret
 
 
-def ensure_own_client(client_id: str, name: str, callback_url: str,
-                      scopes: list[str]) -> Client:
+def ensure_own_client(client_id: str, name: str, callback_url: str, scopes: list[str]) -> Client:
     """One of the provider's own public clients (admin console, account pages), registered
     on first use and again when the issuer, and so its callback, changed."""
     client: Client | None = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
@@ -204,10 +209,16 @@ def ensure_own_client(client_id: str, name: str, callback_url: str,
         db.session.delete(client)
         db.session.commit()
     try:
-        client, _ = create_client(name, redirect_uris=[callback_url],
-                                  post_logout_redirect_uris=[], public=True,
-                                  grant_types=["authorization_code"], scopes=scopes,
-                                  client_id=client_id, own_issuer=True)
+        client, _ = create_client(
+            name,
+            redirect_uris=[callback_url],
+            post_logout_redirect_uris=[],
+            public=True,
+            grant_types=["authorization_code"],
+            scopes=scopes,
+            client_id=client_id,
+            own_issuer=True,
+        )
     except IntegrityError:  # another worker registered it first
         db.session.rollback()
         client = db.session.scalar(sa.select(Client).filter_by(client_id=client_id))
@@ -259,7 +270,8 @@ def delete_client(client: Client) -> None:
 
     delete_for_client(client.client_id)
     db.session.execute(sa.delete(Token).where(Token.client_id == client.client_id))
-    db.session.execute(sa.delete(AuthorizationCode).where(
-        AuthorizationCode.client_id == client.client_id))
+    db.session.execute(
+        sa.delete(AuthorizationCode).where(AuthorizationCode.client_id == client.client_id)
+    )
     db.session.delete(client)
     db.session.commit()

@@ -126,8 +126,11 @@ def _risk_table(value: object) -> RiskSettings:
 
 
 def _string_list(value: object) -> object:
-    if isinstance(value, str) or not isinstance(value, list | tuple) \
-            or not all(isinstance(item, str) for item in value):
+    if (
+        isinstance(value, str)
+        or not isinstance(value, list | tuple)
+        or not all(isinstance(item, str) for item in value)
+    ):
         raise ValueError(f"must be a list of strings, got {value!r}")
     return value
 
@@ -305,7 +308,8 @@ def _fields_of(cls: Any) -> dict[str, FieldInfo]:
 # --- Sources: the TOML file and the environment, read by pydantic-settings ---------------
 
 _SOURCES: ContextVar[tuple[str | os.PathLike[str] | None, Mapping[str, str]]] = ContextVar(
-    "idp_config_sources")
+    "idp_config_sources"
+)
 
 
 class _TomlFile(TomlConfigSettingsSource):
@@ -355,8 +359,11 @@ def _env_name(path: tuple[str, ...]) -> str:
 def _environment_names() -> tuple[dict[str, tuple[tuple[str, ...], Any]], tuple[str, ...]]:
     """Every key's variable name (with its path and kind), and the tables' name prefixes."""
     known = {_env_name(path): (path, kind) for path, kind in _leaves(Settings)}
-    tables = tuple(_env_name((name,)) + ENV_DELIMITER for name, info in _fields_of(Settings).items()
-                   if is_dataclass(info.annotation) or name == "risk")
+    tables = tuple(
+        _env_name((name,)) + ENV_DELIMITER
+        for name, info in _fields_of(Settings).items()
+        if is_dataclass(info.annotation) or name == "risk"
+    )
     return known, tables
 
 
@@ -380,7 +387,7 @@ class _Environment(PydanticBaseSettingsSource):
             if variable in known:
                 path, kind = known[variable]
             elif variable.startswith(risk):
-                path, kind = ("risk", variable[len(risk):].lower()), Any
+                path, kind = ("risk", variable[len(risk) :].lower()), Any
             elif variable.startswith(tables):
                 raise ConfigError(f"{variable}: unknown setting in the environment")
             else:
@@ -407,8 +414,9 @@ class _FileAndEnvironment(BaseSettings):
     """Settings' fields (all but `demo`) as pydantic-settings reads them: the environment over
     the TOML file over the defaults."""
 
-    model_config = SettingsConfigDict(extra="forbid", env_prefix=ENV_PREFIX,
-                                      env_nested_delimiter=ENV_DELIMITER)
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -425,18 +433,32 @@ class _FileAndEnvironment(BaseSettings):
 
 
 _Loader: type[BaseSettings] = create_model(  # type: ignore[call-overload]
-    "Settings", __base__=_FileAndEnvironment,
-    **{name: (info.annotation, info) for name, info in _fields_of(Settings).items()
-       if name != "demo"},
+    "Settings",
+    __base__=_FileAndEnvironment,
+    **{
+        name: (info.annotation, info)
+        for name, info in _fields_of(Settings).items()
+        if name != "demo"
+    },
 )
 
 
 # --- Errors: one line naming the key, what is allowed, and the value given -------------
 
-_TYPE_NAMES = {"int_type": "an integer", "string_type": "a string", "bool_type": "true or false",
-               "float_type": "a number"}
-_TABLE_ERRORS = {"dataclass_type", "dataclass_exact_type", "model_type", "dict_type",
-                 "model_attributes_type", "dataclass_args_type"}
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "float_type": "a number",
+}
+_TABLE_ERRORS = {
+    "dataclass_type",
+    "dataclass_exact_type",
+    "model_type",
+    "dict_type",
+    "model_attributes_type",
+    "dataclass_args_type",
+}
 _UNKNOWN_ERRORS = {"extra_forbidden", "unexpected_keyword_argument"}
 
 
@@ -525,8 +547,9 @@ def load_settings(
         loaded = _validated(_Loader, _Loader)
     finally:
         _SOURCES.reset(token)
-    settings = Settings(**{name: getattr(loaded, name) for name in _field_names(Settings)},
-                        demo=demo)
+    settings = Settings(
+        **{name: getattr(loaded, name) for name in _field_names(Settings)}, demo=demo
+    )
     return validate(settings)
 
 
@@ -536,13 +559,18 @@ def validate(settings: Settings) -> Settings:
     if hashing.argon2_memory_kib < 8 * hashing.argon2_parallelism:
         raise ConfigError(
             f"passwords.argon2_memory_kib: must be at least 8 x argon2_parallelism "
-            f"({8 * hashing.argon2_parallelism}), got {hashing.argon2_memory_kib}")
+            f"({8 * hashing.argon2_parallelism}), got {hashing.argon2_memory_kib}"
+        )
     registration = settings.registration
-    if registration.enabled and not registration.open \
-            and not registration.initial_access_token_sha256:
+    if (
+        registration.enabled
+        and not registration.open
+        and not registration.initial_access_token_sha256
+    ):
         raise ConfigError(
             "registration.initial_access_token_sha256: must list at least one digest while "
-            "registration is enabled (or set registration.open = true to need no token)")
+            "registration is enabled (or set registration.open = true to need no token)"
+        )
     if not settings.demo:
         if settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(
@@ -551,8 +579,11 @@ def validate(settings: Settings) -> Settings:
             )
         if len(settings.secret_key) < 16:
             raise ConfigError("secret_key: must be at least 16 characters of random text")
-    return replace(settings, issuer=settings.issuer.rstrip("/"),
-                   database_url=absolute_sqlite_url(settings.database_url))
+    return replace(
+        settings,
+        issuer=settings.issuer.rstrip("/"),
+        database_url=absolute_sqlite_url(settings.database_url),
+    )
 
 
 def too_wide_proxies(trusted_proxies: tuple[str, ...]) -> list[str]:
@@ -570,15 +601,21 @@ def warnings_for(settings: Settings) -> list[str]:
     """Settings that work but weaken the provider: said once at start-up."""
     found = []
     for cidr in too_wide_proxies(settings.trusted_proxies):
-        found.append(f"trusted_proxies: {cidr} trusts X-Forwarded-For from a large part of "
-                     "the internet; client IPs (and so risk and throttling) are guesswork")
+        found.append(
+            f"trusted_proxies: {cidr} trusts X-Forwarded-For from a large part of "
+            "the internet; client IPs (and so risk and throttling) are guesswork"
+        )
     if settings.registration.enabled and settings.registration.open:
-        found.append("registration.open: anyone who reaches /register may register clients "
-                     "(throttled per address); use initial access tokens on a public network")
+        found.append(
+            "registration.open: anyone who reaches /register may register clients "
+            "(throttled per address); use initial access tokens on a public network"
+        )
     host = urlparse(settings.issuer).hostname or ""
     if settings.issuer.startswith("http://") and not _is_local(host):
-        found.append(f"issuer: {settings.issuer} is plain http on a public name; cookies and "
-                     "tokens travel unencrypted (serve it over https behind a TLS proxy)")
+        found.append(
+            f"issuer: {settings.issuer} is plain http on a public name; cookies and "
+            "tokens travel unencrypted (serve it over https behind a TLS proxy)"
+        )
     return found
 
 
@@ -601,7 +638,7 @@ def absolute_sqlite_url(url: str) -> str:
     prefix = "sqlite:///"
     if not url.startswith(prefix) or url.startswith(prefix + "/"):
         return url
-    path, sep, query = url[len(prefix):].partition("?")
+    path, sep, query = url[len(prefix) :].partition("?")
     if path in ("", ":memory:"):
         return url
     return f"{prefix}{os.path.abspath(path)}{sep}{query}"
@@ -619,5 +656,12 @@ def demo_settings(instance_path: str, **overrides: Any) -> Settings:
     return validate(_validated(lambda: replace(base, **overrides), Settings))
 
 
-__all__ = ["ConfigError", "Settings", "demo_settings", "load_settings", "section_from_mapping",
-           "validate", "warnings_for"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "demo_settings",
+    "load_settings",
+    "section_from_mapping",
+    "validate",
+    "warnings_for",
+]

@@ -88,26 +88,36 @@ def missing(user_id: str, client: Client, scopes: list[str]) -> list[str]:
     return [s for s in scopes if s not in have]
 
 
-def needs_consent(user_id: str, client: Client | None, scopes: list[str], *,
-                  prompted: bool) -> bool:
+def needs_consent(
+    user_id: str, client: Client | None, scopes: list[str], *, prompted: bool
+) -> bool:
     """Whether this authorization must show the consent page before a code is issued: a
     third-party client, and prompt=consent, no consent yet, or scopes not allowed yet."""
     if client is None or client.first_party:
         return False
-    return prompted or stored(user_id, client.client_id) is None \
+    return (
+        prompted
+        or stored(user_id, client.client_id) is None
         or bool(missing(user_id, client, scopes))
+    )
 
 
-def scope_lines(client: Client, scopes: list[str], claims: str | None = None
-                ) -> list[ScopeLine]:
+def scope_lines(client: Client, scopes: list[str], claims: str | None = None) -> list[ScopeLine]:
     """The page's lines for these scopes, each with the claims it would release (an unknown
     scope is named as it is)."""
     by_scope: dict[str, list[str]] = {}
     for name in requested_claims(" ".join(scopes), _claims_request(claims), client.scope):
         by_scope.setdefault(CLAIMS[name].scope, []).append(name)
-    return [ScopeLine(s, gettext(SCOPE_LINES[s]) if s in SCOPE_LINES
-                      else gettext("Use the '%(scope)s' permission", scope=s),
-                      tuple(by_scope.get(s, ()))) for s in scopes]
+    return [
+        ScopeLine(
+            s,
+            gettext(SCOPE_LINES[s])
+            if s in SCOPE_LINES
+            else gettext("Use the '%(scope)s' permission", scope=s),
+            tuple(by_scope.get(s, ())),
+        )
+        for s in scopes
+    ]
 
 
 def grant(user_id: str, client_id: str, scopes: list[str], now: datetime) -> Consent:
@@ -115,8 +125,9 @@ def grant(user_id: str, client_id: str, scopes: list[str], now: datetime) -> Con
     for _ in range(2):
         consent = stored(user_id, client_id)
         if consent is None:
-            consent = Consent(user_id=user_id, client_id=client_id, scopes=[],
-                              granted_at=now, updated_at=now)
+            consent = Consent(
+                user_id=user_id, client_id=client_id, scopes=[], granted_at=now, updated_at=now
+            )
             db.session.add(consent)
         known = list(consent.scopes or ())
         consent.scopes = known + [s for s in scopes if s not in known]
@@ -138,16 +149,24 @@ def allowed_apps(user_id: str) -> list[AllowedApp]:
         .where(Consent.user_id == user_id)
         .order_by(Consent.updated_at.desc())
     ).all()
-    return [AllowedApp(consent.client_id, name or consent.client_id,
-                       tuple(consent.scopes or ()), consent.granted_at, consent.updated_at)
-            for consent, name in rows]
+    return [
+        AllowedApp(
+            consent.client_id,
+            name or consent.client_id,
+            tuple(consent.scopes or ()),
+            consent.granted_at,
+            consent.updated_at,
+        )
+        for consent, name in rows
+    ]
 
 
 def revoke(user_id: str, client_id: str) -> bool:
     """Remove the user's consent for a client and revoke every token and unused code the
     client holds for the user; False, touching nothing, when there was no consent."""
     removed = db.session.execute(
-        sa.delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+        sa.delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id)
+    )
     if not getattr(removed, "rowcount", 0):
         db.session.rollback()
         return False
@@ -155,14 +174,20 @@ def revoke(user_id: str, client_id: str) -> bool:
     queued = backchannel.queue_client_access_end(user_id, client_id, backchannel.CONSENT_REVOKED)
     now = now_ts()
     tokens = sa.update(Token).where(Token.user_id == user_id, Token.client_id == client_id)
-    db.session.execute(tokens.where(Token.access_token_revoked_at == 0)
-                       .values(access_token_revoked_at=now))
-    db.session.execute(tokens.where(Token.refresh_token_revoked_at == 0)
-                       .values(refresh_token_revoked_at=now))
+    db.session.execute(
+        tokens.where(Token.access_token_revoked_at == 0).values(access_token_revoked_at=now)
+    )
+    db.session.execute(
+        tokens.where(Token.refresh_token_revoked_at == 0).values(refresh_token_revoked_at=now)
+    )
     # A code issued a moment ago would otherwise still buy tokens after the removal.
-    db.session.execute(sa.delete(AuthorizationCode).where(
-        AuthorizationCode.user_id == user_id, AuthorizationCode.client_id == client_id,
-        AuthorizationCode.used_at.is_(None)))
+    db.session.execute(
+        sa.delete(AuthorizationCode).where(
+            AuthorizationCode.user_id == user_id,
+            AuthorizationCode.client_id == client_id,
+            AuthorizationCode.used_at.is_(None),
+        )
+    )
     db.session.commit()
     if queued:
         backchannel.wake()

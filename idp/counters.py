@@ -50,7 +50,7 @@ def _key(key: str) -> str:
     if len(key) <= KEY_LIMIT:
         return key
     # A prefix, "#" and the 64-digit digest: exactly KEY_LIMIT, the column's length.
-    return key[:KEY_LIMIT - 65] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+    return key[: KEY_LIMIT - 65] + "#" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 class _OneFromMany:
@@ -72,7 +72,8 @@ def _get_many(size: int) -> Any:
     again on every execution, and this read runs for every posted password."""
     return sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
         _TABLE.c.key.in_([sa.bindparam(f"k{i}") for i in range(size)]),
-        _TABLE.c.expires_at > sa.bindparam("now"))
+        _TABLE.c.expires_at > sa.bindparam("now"),
+    )
 
 
 def _upsert(key: str, count: int, expires_at: int) -> Any:
@@ -87,12 +88,19 @@ class SqlCounters(_OneFromMany):
 
     def incr(self, key: str, window_seconds: int, now: int) -> tuple[int, int]:
         expired = _TABLE.c.expires_at <= now
-        stmt = _upsert(key, 1, now + window_seconds).on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={"count": sa.case((expired, 1), else_=_TABLE.c.count + 1),
-                  "expires_at": sa.case((expired, now + window_seconds),
-                                        else_=_TABLE.c.expires_at)},
-        ).returning(_TABLE.c.count, _TABLE.c.expires_at)
+        stmt = (
+            _upsert(key, 1, now + window_seconds)
+            .on_conflict_do_update(
+                index_elements=[_TABLE.c.key],
+                set_={
+                    "count": sa.case((expired, 1), else_=_TABLE.c.count + 1),
+                    "expires_at": sa.case(
+                        (expired, now + window_seconds), else_=_TABLE.c.expires_at
+                    ),
+                },
+            )
+            .returning(_TABLE.c.count, _TABLE.c.expires_at)
+        )
         row = db.session.execute(stmt).one()
         db.session.commit()
         return int(row[0]), int(row[1])
@@ -105,8 +113,11 @@ class SqlCounters(_OneFromMany):
         return {names[key]: (int(count), int(expires_at)) for key, count, expires_at in rows}
 
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:
-        db.session.execute(_upsert(key, value, expires_at).on_conflict_do_update(
-            index_elements=[_TABLE.c.key], set_={"count": value, "expires_at": expires_at}))
+        db.session.execute(
+            _upsert(key, value, expires_at).on_conflict_do_update(
+                index_elements=[_TABLE.c.key], set_={"count": value, "expires_at": expires_at}
+            )
+        )
         # Expired rows are removed here, a few at a time.
         stale = sa.select(_TABLE.c.key).where(_TABLE.c.expires_at <= now).limit(50)
         db.session.execute(sa.delete(_TABLE).where(_TABLE.c.key.in_(stale.scalar_subquery())))

@@ -43,32 +43,40 @@ TEMPORARY_PASSWORD = 50055
 # What a person is told for each blocking code: the reason in plain words, and what to do.
 PLAIN_WORDS: dict[int, tuple[str, str]] = {
     53004: (
-        N_("This sign-in looks unusual, and your account has no authenticator app to confirm "
-           "it is you. For your protection, a risky sign-in cannot be used to set one up."),
-        N_("Sign in from a device and network you usually use, or ask your administrator for "
-           "help and give them the details below."),
+        N_(
+            "This sign-in looks unusual, and your account has no authenticator app to confirm "
+            "it is you. For your protection, a risky sign-in cannot be used to set one up."
+        ),
+        N_(
+            "Sign in from a device and network you usually use, or ask your administrator for "
+            "help and give them the details below."
+        ),
     ),
     50053: (
-        N_("Your account is temporarily locked to protect it from someone guessing its "
-           "password."),
-        N_("Wait a little and try again. If you did not try to sign in, tell your "
-           "administrator."),
+        N_("Your account is temporarily locked to protect it from someone guessing its password."),
+        N_("Wait a little and try again. If you did not try to sign in, tell your administrator."),
     ),
     53003: (
         N_("Your organisation's sign-in policy blocks this sign-in because of its risk."),
-        N_("Try again later from a device and network you usually use. If it keeps "
-           "happening, contact your administrator with the details below."),
+        N_(
+            "Try again later from a device and network you usually use. If it keeps "
+            "happening, contact your administrator with the details below."
+        ),
     ),
 }
 
 
 # 53004 for a user who has a second factor, but not the passkey the policy demands.
 NO_PASSKEY_WORDS = (
-    N_("This sign-in needs a passkey, and your account has none. An authenticator app code "
-       "is not enough here, and for your protection this sign-in cannot be used to add a "
-       "passkey."),
-    N_("Add a passkey on your account page (/account) from a device and network you usually "
-       "use, then sign in again; or ask your administrator for help with the details below."),
+    N_(
+        "This sign-in needs a passkey, and your account has none. An authenticator app code "
+        "is not enough here, and for your protection this sign-in cannot be used to add a "
+        "passkey."
+    ),
+    N_(
+        "Add a passkey on your account page (/account) from a device and network you usually "
+        "use, then sign in again; or ask your administrator for help with the details below."
+    ),
 )
 
 
@@ -81,14 +89,20 @@ def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | Non
     return reason, advice
 
 
-def blocked_page(code: int | None, reason: str | None, correlation_id: str,
-                 advice: str | None = None) -> Any:
+def blocked_page(
+    code: int | None, reason: str | None, correlation_id: str, advice: str | None = None
+) -> Any:
     """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
     plain, default_advice = plain_reason(code, reason)
-    return render_template("blocked.html", code=code, reason=gettext(plain) if plain else plain,
-                           advice=advice or (gettext(default_advice) if default_advice else None),
-                           correlation_id=correlation_id,
-                           request_id=request_id(), now=clock_now()), 403
+    return render_template(
+        "blocked.html",
+        code=code,
+        reason=gettext(plain) if plain else plain,
+        advice=advice or (gettext(default_advice) if default_advice else None),
+        correlation_id=correlation_id,
+        request_id=request_id(),
+        now=clock_now(),
+    ), 403
 
 
 @dataclass(frozen=True)
@@ -99,15 +113,29 @@ class Judgement:
     acr: str
 
 
-def build_context(*, kind: SignInKind, user: User | None, username: str, client_id: str,
-                  correlation_id: str, password: str | None = None,
-                  password_valid: bool | None = None) -> SignInContext:
+def build_context(
+    *,
+    kind: SignInKind,
+    user: User | None,
+    username: str,
+    client_id: str,
+    correlation_id: str,
+    password: str | None = None,
+    password_valid: bool | None = None,
+) -> SignInContext:
     """The frozen sign-in context the risk engine evaluates."""
     return SignInContext(
-        correlation_id=correlation_id, time=clock_now(), ip=client_ip(),
-        user_agent=user_agent(), client_id=client_id, username=username,
-        user_id=user.id if user else None, kind=kind, password_valid=password_valid,
-        device_id=device_id(), password=password,
+        correlation_id=correlation_id,
+        time=clock_now(),
+        ip=client_ip(),
+        user_agent=user_agent(),
+        client_id=client_id,
+        username=username,
+        user_id=user.id if user else None,
+        kind=kind,
+        password_valid=password_valid,
+        device_id=device_id(),
+        password=password,
     )
 
 
@@ -121,8 +149,12 @@ def summarize(assessment: Assessment, sid: str | None) -> dict[str, Any]:
         "not_evaluated": [[n.detector, n.reason] for n in assessment.not_evaluated],
         "features": sorted([list(f) for f in assessment.features]),
         "trusted": assessment.trusted_location,
-        "country": info.country, "city": info.city, "lat": info.latitude,
-        "lon": info.longitude, "radius_km": info.accuracy_radius_km, "asn": info.asn,
+        "country": info.country,
+        "city": info.city,
+        "lat": info.latitude,
+        "lon": info.longitude,
+        "radius_km": info.accuracy_radius_km,
+        "asn": info.asn,
     }
 
 
@@ -142,13 +174,24 @@ def assess(ctx: SignInContext, user: User | None, sid: str | None) -> dict[str, 
 
 def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
     """The sign-in ended in tokens: it becomes history the detectors learn from."""
-    info = IpInfo(ip=ctx.ip, country=summary["country"], city=summary["city"],
-                  latitude=summary["lat"], longitude=summary["lon"],
-                  accuracy_radius_km=summary.get("radius_km"), asn=summary["asn"])
+    info = IpInfo(
+        ip=ctx.ip,
+        country=summary["country"],
+        city=summary["city"],
+        latitude=summary["lat"],
+        longitude=summary["lon"],
+        accuracy_radius_km=summary.get("radius_km"),
+        asn=summary["asn"],
+    )
     assessment = Assessment(
-        correlation_id=ctx.correlation_id, sign_in_risk_level=Level.parse(summary["level"]),
-        detections=(), not_evaluated=(), ip_info=info, trusted_location=summary["trusted"],
-        features=frozenset((k, v) for k, v in summary["features"]), evaluated_at=ctx.time,
+        correlation_id=ctx.correlation_id,
+        sign_in_risk_level=Level.parse(summary["level"]),
+        detections=(),
+        not_evaluated=(),
+        ip_info=info,
+        trusted_location=summary["trusted"],
+        features=frozenset((k, v) for k, v in summary["features"]),
+        evaluated_at=ctx.time,
     )
     risk_engine.engine().repository.record(ctx, info, assessment, True)
 
@@ -156,20 +199,27 @@ def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
 def _start_grace_period(user: User) -> None:
     """The registration grace period starts at the first sign-in under the policy."""
     policy = services().settings.policies.mfa_registration
-    if (policy.state == "on" and not user.has_second_factor
-            and user.mfa_grace_started_at is None
-            and in_scope(policy, frozenset(user.groups or ()))):
+    if (
+        policy.state == "on"
+        and not user.has_second_factor
+        and user.mfa_grace_started_at is None
+        and in_scope(policy, frozenset(user.groups or ()))
+    ):
         user.mfa_grace_started_at = clock_now()
         db.session.commit()
 
 
-def requested_acr(acr_values: str, *, mfa_possible: bool,
-                  phishing_resistant_possible: bool = False) -> str | None:
+def requested_acr(
+    acr_values: str, *, mfa_possible: bool, phishing_resistant_possible: bool = False
+) -> str | None:
     """The acr the client asked for: the first of its acr_values (a list in order of
     preference) that this sign-in can satisfy; None when it named none of ours."""
     known = [value for value in acr_values.split() if value in ACRS]
-    possible = {ACR_PASSWORD: True, ACR_MFA: mfa_possible,
-                ACR_PHISHING_RESISTANT: phishing_resistant_possible}
+    possible = {
+        ACR_PASSWORD: True,
+        ACR_MFA: mfa_possible,
+        ACR_PHISHING_RESISTANT: phishing_resistant_possible,
+    }
     for value in known:
         if possible[value]:
             return value
@@ -178,16 +228,26 @@ def requested_acr(acr_values: str, *, mfa_possible: bool,
     return known[0] if known else None
 
 
-def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: bool,
-          skipped_in_flow: bool, acr_values: str, passkey_in_flow: bool = False) -> Judgement:
+def judge(
+    *,
+    user: User,
+    sso: SsoSession,
+    risk: dict[str, Any],
+    mfa_in_flow: bool,
+    skipped_in_flow: bool,
+    acr_values: str,
+    passkey_in_flow: bool = False,
+) -> Judgement:
     """Evaluate the configured policies for this sign-in."""
     settings = services().settings
     _start_grace_period(user)
     mfa_in_session = bool({"otp", "mfa"} & set(sso.amr))
     passkey_in_session = "hwk" in sso.amr
     acr_asked = requested_acr(
-        acr_values, mfa_possible=user.has_second_factor or mfa_in_flow or mfa_in_session,
-        phishing_resistant_possible=user.has_passkey or passkey_in_flow or passkey_in_session)
+        acr_values,
+        mfa_possible=user.has_second_factor or mfa_in_flow or mfa_in_session,
+        phishing_resistant_possible=user.has_passkey or passkey_in_flow or passkey_in_session,
+    )
     subject = Subject(
         groups=frozenset(user.groups or ()),
         has_totp=user.has_totp,
@@ -202,8 +262,11 @@ def judge(*, user: User, sso: SsoSession, risk: dict[str, Any], mfa_in_flow: boo
         client_requires_phishing_resistant=acr_asked == ACR_PHISHING_RESISTANT,
     )
     decision = evaluate_policies(
-        settings.policies, sign_in_level=Level.parse(risk["level"]),
-        user_level=user_risk.current_level(user.id), subject=subject, now=clock_now(),
+        settings.policies,
+        sign_in_level=Level.parse(risk["level"]),
+        user_level=user_risk.current_level(user.id),
+        subject=subject,
+        now=clock_now(),
     )
     # The acr claim says what the user did, whatever was asked for.
     if subject.passkey_in_flow or subject.passkey_in_session:

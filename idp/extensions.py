@@ -41,8 +41,12 @@ class IssuerRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is unt
         issuer = urlsplit(services().settings.issuer)
         query = request.query_string.decode("latin-1")
         path = f"{request.script_root}{request.path}" + (f"?{query}" if query else "")
-        OAuth2Request.__init__(self, method=request.method, uri=f"https://{issuer.netloc}{path}",
-                               headers=request.headers)
+        OAuth2Request.__init__(
+            self,
+            method=request.method,
+            uri=f"https://{issuer.netloc}{path}",
+            headers=request.headers,
+        )
         self.uri = f"{issuer.scheme}://{issuer.netloc}{path}"
         self._request = request
         self.payload = FlaskOAuth2Payload(request)

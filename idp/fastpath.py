@@ -39,9 +39,12 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def static_headers(https: bool) -> list[tuple[str, str]]:
     """Headers of both documents, whichever path serves them. Public documents: any origin
     may read them (a browser-based relying party fetches both)."""
-    headers = [("Cache-Control", f"public, max-age={STATIC_MAX_AGE_SECONDS}"),
-               ("Access-Control-Allow-Origin", "*"),
-               ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+    headers = [
+        ("Cache-Control", f"public, max-age={STATIC_MAX_AGE_SECONDS}"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
     if https:
         headers.append(("Strict-Transport-Security", "max-age=63072000"))
     return headers
@@ -62,8 +65,9 @@ class StaticDocuments:
             return self.keys.fresh_jwks(self.clock.now())
         return services(self.app).caches.discovery
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         endpoint = ENDPOINTS.get(path)
         method = environ.get("REQUEST_METHOD", "")
@@ -81,11 +85,24 @@ class StaticDocuments:
             start_response("304 NOT MODIFIED", headers)
         else:
             status = 200
-            start_response("200 OK", [*headers, ("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK",
+                [
+                    *headers,
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                ],
+            )
         seconds = time.perf_counter() - started
         REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
-        request_log.info("request", extra={
-            "request_id": str(uuid.uuid4()), "method": method, "path": path,
-            "status": status, "duration_ms": round(seconds * 1000, 2)})
+        request_log.info(
+            "request",
+            extra={
+                "request_id": str(uuid.uuid4()),
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )
         return [] if method == "HEAD" else [body]

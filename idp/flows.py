@@ -45,14 +45,20 @@ def browser_id() -> str:
 # Core statements built once: every step of a sign-in runs some of them.
 _FLOWS = AuthFlowRow.__table__
 # Expired flows are removed when a flow is created, a few at a time, so the table stays small.
-_DELETE_STALE = sa.delete(_FLOWS).where(_FLOWS.c.id.in_(
-    sa.select(_FLOWS.c.id).where(_FLOWS.c.expires_at < sa.bindparam("now")).limit(50)
-    .scalar_subquery()))
+_DELETE_STALE = sa.delete(_FLOWS).where(
+    _FLOWS.c.id.in_(
+        sa.select(_FLOWS.c.id)
+        .where(_FLOWS.c.expires_at < sa.bindparam("now"))
+        .limit(50)
+        .scalar_subquery()
+    )
+)
 _INSERT = sa.insert(_FLOWS)
-_SAVE = (sa.update(_FLOWS)
-         .where(_FLOWS.c.id == sa.bindparam("flow_id"),
-                _FLOWS.c.version == sa.bindparam("old_version"))
-         .values(data=sa.bindparam("new_data"), version=sa.bindparam("new_version")))
+_SAVE = (
+    sa.update(_FLOWS)
+    .where(_FLOWS.c.id == sa.bindparam("flow_id"), _FLOWS.c.version == sa.bindparam("old_version"))
+    .values(data=sa.bindparam("new_data"), version=sa.bindparam("new_version"))
+)
 _DROP = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
 
 
@@ -61,15 +67,28 @@ def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> s
     now = clock_now()
     db.session.execute(_DELETE_STALE, {"now": now})
     flow_id = secrets.token_urlsafe(32)
-    db.session.execute(_INSERT, {"id": flow_id, "kind": kind, "browser": _digest(browser_id()),
-                                 "data": data, "version": 1,
-                                 "expires_at": now + timedelta(minutes=minutes)})
+    db.session.execute(
+        _INSERT,
+        {
+            "id": flow_id,
+            "kind": kind,
+            "browser": _digest(browser_id()),
+            "data": data,
+            "version": 1,
+            "expires_at": now + timedelta(minutes=minutes),
+        },
+    )
     db.session.commit()
     return flow_id
 
 
-_LOAD = sa.select(AuthFlowRow.kind, AuthFlowRow.browser, AuthFlowRow.data, AuthFlowRow.version,
-                  AuthFlowRow.expires_at).where(AuthFlowRow.id == sa.bindparam("id"))
+_LOAD = sa.select(
+    AuthFlowRow.kind,
+    AuthFlowRow.browser,
+    AuthFlowRow.data,
+    AuthFlowRow.version,
+    AuthFlowRow.expires_at,
+).where(AuthFlowRow.id == sa.bindparam("id"))
 
 
 def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:
@@ -78,17 +97,23 @@ def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:
         return None
     row = db.session.execute(_LOAD, {"id": flow_id}).first()
     browser = session.get(BROWSER_KEY)
-    if (row is None or row.kind != kind or not isinstance(browser, str)
-            or not secrets.compare_digest(row.browser, _digest(browser))
-            or row.expires_at <= clock_now()):
+    if (
+        row is None
+        or row.kind != kind
+        or not isinstance(browser, str)
+        or not secrets.compare_digest(row.browser, _digest(browser))
+        or row.expires_at <= clock_now()
+    ):
         return None
     return dict(row.data), row.version
 
 
 def save(flow_id: str, data: dict[str, Any], version: int) -> int:
     """Replace a flow's data if nobody saved it since `version`; return the new version."""
-    result = db.session.execute(_SAVE, {"flow_id": flow_id, "old_version": version,
-                                        "new_data": data, "new_version": version + 1})
+    result = db.session.execute(
+        _SAVE,
+        {"flow_id": flow_id, "old_version": version, "new_data": data, "new_version": version + 1},
+    )
     db.session.commit()
     if getattr(result, "rowcount", 0) != 1:
         raise FlowConflict(f"flow {flow_id[:6]}... changed since version {version}")

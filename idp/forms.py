@@ -35,8 +35,9 @@ from .services import services
 # The password rules lived in idp.accounts; operators may filter on its logger name.
 log = logging.getLogger("idp.accounts")
 
-CSRF_FAILED = N_("The form expired or was not sent by this site. Go back, reload the page "
-                 "and try again.")
+CSRF_FAILED = N_(
+    "The form expired or was not sent by this site. Go back, reload the page and try again."
+)
 # The longest user name looked up or remembered; a longer one is cut, never refused.
 USERNAME_CHARS = 150
 
@@ -68,8 +69,7 @@ class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hints
         def csrf_secret(self) -> list[Any]:
             """Signed with the current secret key (the last); a page signed before a key
             rotation still posts while the old key is a fallback, as its session does."""
-            return [*(current_app.config.get("SECRET_KEY_FALLBACKS") or ()),
-                    current_app.secret_key]
+            return [*(current_app.config.get("SECRET_KEY_FALLBACKS") or ()), current_app.secret_key]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(formdata=request.form, **kwargs)
@@ -129,8 +129,11 @@ class RegisterFactorForm(CodeForm):
 class ConsentForm(Form):
     """The consent page's two buttons."""
 
-    action = StringField(default="", filters=[_text], validators=[
-        AnyOf(("allow", "deny"), message=lazy_gettext("Choose Allow or Deny."))])
+    action = StringField(
+        default="",
+        filters=[_text],
+        validators=[AnyOf(("allow", "deny"), message=lazy_gettext("Choose Allow or Deny."))],
+    )
 
 
 class ResetStartForm(Form):
@@ -182,10 +185,13 @@ class PasswordPolicy:
         except PasswordPolicyError as exc:
             # The rules' words (English for the CLI and the API) in the reader's language.
             minimum = hasher.settings.min_length
-            message = (gettext("Use at least %(num)d characters.", num=minimum)
-                       if len(field.data) < minimum
-                       else gettext("Use at most %(num)d characters.", num=1024)
-                       if len(field.data) > 1024 else str(exc))
+            message = (
+                gettext("Use at least %(num)d characters.", num=minimum)
+                if len(field.data) < minimum
+                else gettext("Use at most %(num)d characters.", num=1024)
+                if len(field.data) > 1024
+                else str(exc)
+            )
             raise StopValidation(message) from exc
 
 
@@ -199,11 +205,16 @@ class NotLeaked:
             seen = leaked.count(field.data) if leaked is not None else 0
         except FeedError as exc:
             log.error("new password not checked: %s", exc)
-            raise StopValidation(gettext("The password check is unavailable right now. Try "
-                                         "again in a minute.")) from exc
+            raise StopValidation(
+                gettext("The password check is unavailable right now. Try again in a minute.")
+            ) from exc
         if seen > 0:
-            raise StopValidation(gettext("This password appears in a list of leaked passwords. "
-                                         "Choose another one you have not used elsewhere."))
+            raise StopValidation(
+                gettext(
+                    "This password appears in a list of leaked passwords. "
+                    "Choose another one you have not used elsewhere."
+                )
+            )
 
 
 class NotCurrentPassword:
@@ -223,11 +234,20 @@ class NotCurrentPassword:
 class NewPasswordForm(Form):
     """The password change (forced or to remediate risk) and the reset's new password."""
 
-    new_password = PasswordField(lazy_gettext("New password"), default="", filters=[_text],
-                                 validators=[Confirmed("confirm_password"), PasswordPolicy(),
-                                             NotLeaked(), NotCurrentPassword()])
-    confirm_password = PasswordField(lazy_gettext("Confirm new password"), default="",
-                                     filters=[_text])
+    new_password = PasswordField(
+        lazy_gettext("New password"),
+        default="",
+        filters=[_text],
+        validators=[
+            Confirmed("confirm_password"),
+            PasswordPolicy(),
+            NotLeaked(),
+            NotCurrentPassword(),
+        ],
+    )
+    confirm_password = PasswordField(
+        lazy_gettext("Confirm new password"), default="", filters=[_text]
+    )
 
     def __init__(self, user: User | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -246,9 +266,12 @@ def _profile_text(value: Any) -> str:
 def profile_form(fields: list[tuple[str, str, str]]) -> type[Form]:
     """The admin's Profile form of a user: one field per settable claim, (name, label,
     kind) with kind "checkbox", "text" or "textarea"."""
-    attributes = {name: StringField(label, default="", filters=[_ticked]) if kind == "checkbox"
-                  else StringField(label, default="", filters=[_profile_text])
-                  for name, label, kind in fields}
+    attributes = {
+        name: StringField(label, default="", filters=[_ticked])
+        if kind == "checkbox"
+        else StringField(label, default="", filters=[_profile_text])
+        for name, label, kind in fields
+    }
     return type("ProfileForm", (Form,), attributes)
 
 

@@ -30,9 +30,13 @@ DEFAULT_PERIOD = 30
 SIGN_IN_KINDS = ("password", "sso")
 RISKY_STATES = (RiskState.AT_RISK.value, RiskState.CONFIRMED_COMPROMISED.value)
 # A user's risk episode ends when the risk is remediated or an admin dismisses it.
-CLOSED_STATES = (RiskState.REMEDIATED.value, RiskState.DISMISSED.value,
-                 RiskState.CONFIRMED_SAFE.value)
+CLOSED_STATES = (
+    RiskState.REMEDIATED.value,
+    RiskState.DISMISSED.value,
+    RiskState.CONFIRMED_SAFE.value,
+)
 FALSE_POSITIVE_STATES = (RiskState.DISMISSED.value, RiskState.CONFIRMED_SAFE.value)
+
 
 def definitions() -> dict[str, str]:
     """What each headline figure counts, in the reader's language."""
@@ -40,17 +44,21 @@ def definitions() -> dict[str, str]:
         "attacksBlocked": _(
             "Risky sign-ins (sign-in risk low or above) that never got tokens: blocked by a "
             "policy (53003, 53004) or stopped at a challenge that was not passed. Each "
-            "authorization request counts once."),
+            "authorization request counts once."
+        ),
         "challengedPassed": _(
             "Sign-ins challenged for a second factor (50076: by a risk policy, or because the "
             "app asked for one), and how many of them passed it and got tokens. Each "
-            "authorization request counts once."),
+            "authorization request counts once."
+        ),
         "usersProtected": _(
             "Users whose risk went from at risk (or confirmed compromised) to remediated, "
-            "dismissed or confirmed safe in the period."),
+            "dismissed or confirmed safe in the period."
+        ),
         "meanTimeToRemediate": _(
             "For each user whose risk was closed in the period: the time from the change that "
-            "first made the user risky to the change that closed it, averaged."),
+            "first made the user risky to the change that closed it, averaged."
+        ),
         "newHighRiskUsers": _("Users whose user risk rose to high in the period."),
     }
 
@@ -83,35 +91,57 @@ def _sign_in_outcomes(since: datetime, until: datetime) -> dict[str, int]:
     risky = sa.func.max(sa.case((SignIn.risk_level_during_sign_in != "none", 1), else_=0))
     got_tokens = sa.func.max(sa.case((SignIn.outcome == "success", 1), else_=0))
     challenged = sa.func.max(sa.case((SignIn.error_code == MFA_REQUIRED, 1), else_=0))
-    blocked = sa.func.max(sa.case(
-        (SignIn.error_code.in_([BLOCKED_BY_POLICY, RISKY_WITHOUT_MFA]), 1), else_=0))
+    blocked = sa.func.max(
+        sa.case((SignIn.error_code.in_([BLOCKED_BY_POLICY, RISKY_WITHOUT_MFA]), 1), else_=0)
+    )
     per_request = (
-        sa.select(risky.label("risky"), got_tokens.label("ok"),
-                  challenged.label("challenged"), blocked.label("blocked"))
-        .where(SignIn.created_at >= since, SignIn.created_at <= until,
-               SignIn.kind.in_(SIGN_IN_KINDS))
+        sa.select(
+            risky.label("risky"),
+            got_tokens.label("ok"),
+            challenged.label("challenged"),
+            blocked.label("blocked"),
+        )
+        .where(
+            SignIn.created_at >= since, SignIn.created_at <= until, SignIn.kind.in_(SIGN_IN_KINDS)
+        )
         .group_by(SignIn.correlation_id)
     ).subquery()
-    row = db.session.execute(sa.select(
-        sa.func.coalesce(sa.func.sum(sa.case(
-            (sa.and_(per_request.c.risky == 1, per_request.c.ok == 0), 1), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(per_request.c.challenged), 0),
-        sa.func.coalesce(sa.func.sum(sa.case(
-            (sa.and_(per_request.c.challenged == 1, per_request.c.ok == 1), 1), else_=0)), 0),
-    )).one()
-    return {"attacksBlocked": int(row[0]), "challenged": int(row[1]),
-            "challengedPassed": int(row[2])}
+    row = db.session.execute(
+        sa.select(
+            sa.func.coalesce(
+                sa.func.sum(
+                    sa.case((sa.and_(per_request.c.risky == 1, per_request.c.ok == 0), 1), else_=0)
+                ),
+                0,
+            ),
+            sa.func.coalesce(sa.func.sum(per_request.c.challenged), 0),
+            sa.func.coalesce(
+                sa.func.sum(
+                    sa.case(
+                        (sa.and_(per_request.c.challenged == 1, per_request.c.ok == 1), 1), else_=0
+                    )
+                ),
+                0,
+            ),
+        )
+    ).one()
+    return {
+        "attacksBlocked": int(row[0]),
+        "challenged": int(row[1]),
+        "challengedPassed": int(row[2]),
+    }
 
 
 def _episodes(since: datetime, until: datetime) -> list[tuple[str, timedelta]]:
     """(user id, duration) of each user risk episode closed inside the window."""
     closed_here = sa.select(RiskHistory.user_id).where(
-        RiskHistory.at >= since, RiskHistory.at <= until,
-        RiskHistory.risk_state.in_(CLOSED_STATES))
+        RiskHistory.at >= since, RiskHistory.at <= until, RiskHistory.risk_state.in_(CLOSED_STATES)
+    )
     rows = db.session.execute(
         sa.select(RiskHistory.user_id, RiskHistory.at, RiskHistory.risk_state)
         .where(RiskHistory.user_id.in_(closed_here), RiskHistory.at <= until)
-        .order_by(RiskHistory.user_id, RiskHistory.at, RiskHistory.id))
+        .order_by(RiskHistory.user_id, RiskHistory.at, RiskHistory.id)
+    )
     found: list[tuple[str, timedelta]] = []
     started: dict[str, datetime] = {}
     for user_id, at, state in rows:
@@ -137,8 +167,11 @@ def headline(days: int, now: datetime) -> Headline:
     episodes = _episodes(since, now)
     mean = (sum((d for _, d in episodes), timedelta()) / len(episodes)) if episodes else None
     return Headline(
-        days=days, since=since, attacks_blocked=outcomes["attacksBlocked"],
-        challenged=outcomes["challenged"], challenged_passed=outcomes["challengedPassed"],
+        days=days,
+        since=since,
+        attacks_blocked=outcomes["attacksBlocked"],
+        challenged=outcomes["challenged"],
+        challenged_passed=outcomes["challengedPassed"],
         users_protected=len({user_id for user_id, _ in episodes}),
         mean_time_to_remediate=mean,
         new_high_risk_users=_new_high_risk_users(since, now),
@@ -173,17 +206,28 @@ def risky_locations(since: datetime, until: datetime) -> list[Location]:
     once), busiest first."""
     rows = db.session.execute(
         sa.select(SignIn.country, SignIn.city, sa.func.count(sa.distinct(SignIn.correlation_id)))
-        .where(SignIn.created_at >= since, SignIn.created_at <= until,
-               SignIn.kind.in_(SIGN_IN_KINDS), SignIn.risk_level_during_sign_in != "none",
-               SignIn.country.is_not(None))
-        .group_by(SignIn.country, SignIn.city))
+        .where(
+            SignIn.created_at >= since,
+            SignIn.created_at <= until,
+            SignIn.kind.in_(SIGN_IN_KINDS),
+            SignIn.risk_level_during_sign_in != "none",
+            SignIn.country.is_not(None),
+        )
+        .group_by(SignIn.country, SignIn.city)
+    )
     cities: dict[str, Counter[str]] = defaultdict(Counter)
     for country, city, count in rows:
         cities[str(country)][city or ""] += int(count)
-    found = [Location(country, sum(c.values()),
-                      tuple(sorted(((k, n) for k, n in c.items() if k),
-                                   key=lambda item: (-item[1], item[0]))))
-             for country, c in cities.items()]
+    found = [
+        Location(
+            country,
+            sum(c.values()),
+            tuple(
+                sorted(((k, n) for k, n in c.items() if k), key=lambda item: (-item[1], item[0]))
+            ),
+        )
+        for country, c in cities.items()
+    ]
     return sorted(found, key=lambda loc: (-loc.count, loc.country))
 
 
@@ -221,27 +265,35 @@ def _thresholds(settings: RiskSettings) -> dict[str, str]:
         RiskEventType.UNLIKELY_TRAVEL.value: (
             f"faster than {s.impossible_travel_kmh:g} km/h over "
             f"{s.impossible_travel_min_distance_km:g} km or more "
-            f"(high at {s.impossible_travel_high_factor:g}×)"),
+            f"(high at {s.impossible_travel_high_factor:g}×)"
+        ),
         RiskEventType.UNFAMILIAR_FEATURES.value: (
             f"{s.unfamiliar_low_bits:g} / {s.unfamiliar_medium_bits:g} / "
-            f"{s.unfamiliar_high_bits:g} bits of surprise for low / medium / high"),
+            f"{s.unfamiliar_high_bits:g} bits of surprise for low / medium / high"
+        ),
         RiskEventType.SUSPICIOUS_IP_ADDRESS.value: (
             f"{s.suspicious_ip_min_accounts} accounts failing from one IP in "
-            f"{s.suspicious_ip_window_minutes} min"),
+            f"{s.suspicious_ip_window_minutes} min"
+        ),
         RiskEventType.PASSWORD_SPRAY.value: (
             f"{s.password_spray_min_accounts} accounts from one IP in "
-            f"{s.password_spray_window_minutes} min"),
+            f"{s.password_spray_window_minutes} min"
+        ),
         RiskEventType.MFA_FRAUD.value: (
-            f"{s.mfa_fraud_min_failures} failed codes in {s.mfa_fraud_window_minutes} min"),
+            f"{s.mfa_fraud_min_failures} failed codes in {s.mfa_fraud_window_minutes} min"
+        ),
         RiskEventType.LEAKED_CREDENTIALS.value: "password in the leaked-password file",
     }
 
 
 # Detections raised for the user as a whole; the rest raise one sign-in's risk.
-_USER_SCOPE = {RiskEventType.LEAKED_CREDENTIALS.value, RiskEventType.ANOMALOUS_TOKEN.value,
-               RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED.value,
-               RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY.value,
-               RiskEventType.MFA_FRAUD.value}
+_USER_SCOPE = {
+    RiskEventType.LEAKED_CREDENTIALS.value,
+    RiskEventType.ANOMALOUS_TOKEN.value,
+    RiskEventType.ADMIN_CONFIRMED_USER_COMPROMISED.value,
+    RiskEventType.USER_REPORTED_SUSPICIOUS_ACTIVITY.value,
+    RiskEventType.MFA_FRAUD.value,
+}
 
 
 def _candidate(level: Level, current: str) -> str:
@@ -251,23 +303,30 @@ def _candidate(level: Level, current: str) -> str:
     return level.value
 
 
-def tuning(since: datetime, until: datetime, risk_settings: RiskSettings,
-           policies: Any) -> list[TuningRow]:
+def tuning(
+    since: datetime, until: datetime, risk_settings: RiskSettings, policies: Any
+) -> list[TuningRow]:
     """Per detection type: fired, marked false positive, confirmed, and its thresholds."""
     confirmed_later = sa.exists().where(
         RiskHistory.user_id == RiskDetection.user_id,
         RiskHistory.activity == RiskState.CONFIRMED_COMPROMISED.value,
-        RiskHistory.at >= RiskDetection.detected_at)
-    confirmed = sa.or_(RiskDetection.risk_state == RiskState.CONFIRMED_COMPROMISED.value,
-                       confirmed_later)
+        RiskHistory.at >= RiskDetection.detected_at,
+    )
+    confirmed = sa.or_(
+        RiskDetection.risk_state == RiskState.CONFIRMED_COMPROMISED.value, confirmed_later
+    )
     rows = db.session.execute(
-        sa.select(RiskDetection.risk_event_type, RiskDetection.risk_level,
-                  RiskDetection.scope, sa.func.count(),
-                  sa.func.sum(sa.case((RiskDetection.risk_state.in_(FALSE_POSITIVE_STATES), 1),
-                                      else_=0)),
-                  sa.func.sum(sa.case((confirmed, 1), else_=0)))
+        sa.select(
+            RiskDetection.risk_event_type,
+            RiskDetection.risk_level,
+            RiskDetection.scope,
+            sa.func.count(),
+            sa.func.sum(sa.case((RiskDetection.risk_state.in_(FALSE_POSITIVE_STATES), 1), else_=0)),
+            sa.func.sum(sa.case((confirmed, 1), else_=0)),
+        )
         .where(RiskDetection.detected_at >= since, RiskDetection.detected_at <= until)
-        .group_by(RiskDetection.risk_event_type, RiskDetection.risk_level, RiskDetection.scope))
+        .group_by(RiskDetection.risk_event_type, RiskDetection.risk_level, RiskDetection.scope)
+    )
     fired: Counter[str] = Counter()
     false_positive: Counter[str] = Counter()
     confirmed_count: Counter[str] = Counter()
@@ -288,17 +347,32 @@ def tuning(since: datetime, until: datetime, risk_settings: RiskSettings,
         else:
             base = Level.MEDIUM
         level = Level.parse(levels[kind].most_common(1)[0][0]) if levels[kind] else base
-        user_scope = (scopes[kind].most_common(1)[0][0] == Scope.USER.value
-                      if scopes[kind] else kind in _USER_SCOPE)
-        policy, key = (("user_risk", "password_change_at") if user_scope
-                       else ("sign_in_risk", "mfa_at"))
+        user_scope = (
+            scopes[kind].most_common(1)[0][0] == Scope.USER.value
+            if scopes[kind]
+            else kind in _USER_SCOPE
+        )
+        policy, key = (
+            ("user_risk", "password_change_at") if user_scope else ("sign_in_risk", "mfa_at")
+        )
         value = getattr(getattr(policies, policy), key)
         threshold = thresholds.get(kind, "")
         if event in DEFAULT_LEVELS:
             threshold = f"level {base.value}" + (f"; {threshold}" if threshold else "")
         if not risk_settings.is_enabled(event):
             threshold = "turned off (risk.disabled_detections)"
-        found.append(TuningRow(kind, fired[kind], false_positive[kind], confirmed_count[kind],
-                               level.value, threshold, policy, key, value,
-                               _candidate(level, value)))
+        found.append(
+            TuningRow(
+                kind,
+                fired[kind],
+                false_positive[kind],
+                confirmed_count[kind],
+                level.value,
+                threshold,
+                policy,
+                key,
+                value,
+                _candidate(level, value),
+            )
+        )
     return sorted(found, key=lambda row: (-row.fired, row.risk_event_type))

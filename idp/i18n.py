@@ -23,17 +23,40 @@ import flask_babel
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "N_", "_", "force_locale", "gettext", "install",
-           "language", "lazy_gettext", "ngettext", "recipient_locale", "translated_for",
-           "use_ui_locales"]
+__all__ = [
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "N_",
+    "_",
+    "force_locale",
+    "gettext",
+    "install",
+    "language",
+    "lazy_gettext",
+    "ngettext",
+    "recipient_locale",
+    "translated_for",
+    "use_ui_locales",
+]
 
 DEFAULT_LOCALE = "en"
 # The shipped languages: English (the source text) and one catalogue per other language.
 LOCALES = ("en", "de")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 # Programs' endpoints: their text (errors, the admin API's documents) stays English.
-ENGLISH_ONLY = ("/token", "/userinfo", "/revoke", "/jwks.json", "/.well-known/", "/api/",
-                "/healthz", "/readyz", "/metrics", "/register", "/introspect")
+ENGLISH_ONLY = (
+    "/token",
+    "/userinfo",
+    "/revoke",
+    "/jwks.json",
+    "/.well-known/",
+    "/api/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/register",
+    "/introspect",
+)
 
 
 # Flask-Babel's functions, typed (it ships no hints): the catalogue of the request's language.
@@ -62,18 +85,29 @@ def N_(message: str) -> str:
 
 # The HTTP errors' names and Werkzeug's descriptions, as the HTML error page shows them.
 HTTP_TEXTS = (
-    N_("Bad Request"), N_("Forbidden"), N_("Not Found"), N_("Method Not Allowed"),
-    N_("Request Entity Too Large"), N_("Too Many Requests"), N_("Internal Server Error"),
+    N_("Bad Request"),
+    N_("Forbidden"),
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Request Entity Too Large"),
+    N_("Too Many Requests"),
+    N_("Internal Server Error"),
     N_("The browser (or proxy) sent a request that this server could not understand."),
-    N_("You don't have the permission to access the requested resource. It is either "
-       "read-protected or not readable by the server."),
-    N_("The requested URL was not found on the server. If you entered the URL manually "
-       "please check your spelling and try again."),
+    N_(
+        "You don't have the permission to access the requested resource. It is either "
+        "read-protected or not readable by the server."
+    ),
+    N_(
+        "The requested URL was not found on the server. If you entered the URL manually "
+        "please check your spelling and try again."
+    ),
     N_("The method is not allowed for the requested URL."),
     N_("The data value transmitted exceeds the capacity limit."),
     N_("This user has exceeded an allotted request count. Try again later."),
-    N_("The server encountered an internal error and was unable to complete your request. "
-       "Either the server is overloaded or there is an error in the application."),
+    N_(
+        "The server encountered an internal error and was unable to complete your request. "
+        "Either the server is overloaded or there is an error in the application."
+    ),
 )
 
 
@@ -133,6 +167,10 @@ def translated_for(user: Any) -> Iterator[None]:
 def install(app: Flask) -> None:
     """Flask-Babel for the app: `_`, `gettext`, `ngettext` and `{% trans %}` in templates,
     and `html_lang()` for the pages' <html lang>."""
-    Babel(app, locale_selector=select_locale, default_locale=DEFAULT_LOCALE,
-          default_translation_directories=str(TRANSLATIONS))
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_locale=DEFAULT_LOCALE,
+        default_translation_directories=str(TRANSLATIONS),
+    )
     app.jinja_env.globals.update(html_lang=language)

@@ -52,8 +52,11 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         # Malformed strings (NUL, non-ASCII, huge) never reach the database.
         if len(token_string) > MAX_TOKEN_LENGTH or not B64TOKEN.fullmatch(token_string):
             return None
-        order = ["refresh_token", "access_token"] if token_type_hint == "refresh_token" \
+        order = (
+            ["refresh_token", "access_token"]
+            if token_type_hint == "refresh_token"
             else ["access_token", "refresh_token"]
+        )
         for kind in order:
             column = Token.access_token if kind == "access_token" else Token.refresh_token
             row = db.session.scalar(sa.select(Token).where(column == token_string))

@@ -32,7 +32,9 @@ def create_key(now: datetime) -> SigningKey:
     )
     # Sealed: a database dump without the secret_key cannot sign tokens.
     row = SigningKey(
-        kid=kid, alg="RS256", private_jwk=seal(json.dumps(key.as_dict(private=True))),
+        kid=kid,
+        alg="RS256",
+        private_jwk=seal(json.dumps(key.as_dict(private=True))),
         created_at=now,
     )
     db.session.add(row)
@@ -67,8 +69,10 @@ _PUBLISHED_KIDS = (
 # retired by a rotation a moment ago signs until its successor has been in every JWKS.
 _SIGNER = (
     sa.select(SigningKey)
-    .where(SigningKey.created_at <= sa.bindparam("published_since"),
-           sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > sa.bindparam("now")))
+    .where(
+        SigningKey.created_at <= sa.bindparam("published_since"),
+        sa.or_(SigningKey.retired_at.is_(None), SigningKey.publish_until > sa.bindparam("now")),
+    )
     .order_by(SigningKey.created_at.desc())
     .limit(1)
 )
@@ -100,11 +104,16 @@ class KeyStore:
             key = self._parsed.get(cached[1])
             if key is not None:
                 return key
-        row = db.session.scalar(_SIGNER, {
-            "published_since": now - timedelta(seconds=JWKS_RECHECK_SECONDS), "now": now})
+        row = db.session.scalar(
+            _SIGNER, {"published_since": now - timedelta(seconds=JWKS_RECHECK_SECONDS), "now": now}
+        )
         if row is None:
-            newest = (sa.select(SigningKey).filter_by(retired_at=None)
-                      .order_by(SigningKey.created_at.desc()).limit(1))
+            newest = (
+                sa.select(SigningKey)
+                .filter_by(retired_at=None)
+                .order_by(SigningKey.created_at.desc())
+                .limit(1)
+            )
             row = db.session.scalar(newest)
             if row is None:
                 ensure_key(now)
@@ -152,8 +161,9 @@ class KeyStore:
         # The version comes from the same read as the body, so a rotation between the two
         # queries cannot pin an old body to a new version.
         keys = self.published(now)
-        body = json.dumps({"keys": [key.as_dict(private=False) for key in keys]},
-                          separators=(",", ":")).encode()
+        body = json.dumps(
+            {"keys": [key.as_dict(private=False) for key in keys]}, separators=(",", ":")
+        ).encode()
         etag = hashlib.sha256(body).hexdigest()[:32]
         self._document = (tuple(str(key.kid) for key in keys), body, etag, now)
         return body, etag
@@ -178,8 +188,9 @@ def reseal_all() -> tuple[int, int]:
 
 def reseal_clear_keys() -> int:
     """Seal signing keys that older versions stored in clear; return how many."""
-    clear = [row for row in db.session.scalars(sa.select(SigningKey))
-             if not is_sealed(row.private_jwk)]
+    clear = [
+        row for row in db.session.scalars(sa.select(SigningKey)) if not is_sealed(row.private_jwk)
+    ]
     for row in clear:
         row.private_jwk = seal(row.private_jwk)
     db.session.commit()

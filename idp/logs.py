@@ -16,8 +16,18 @@ from typing import Any
 
 from flask import g, has_request_context
 
-FIELDS = ("request_id", "correlation_id", "client_id", "user_id", "outcome", "error_code",
-          "method", "path", "status", "duration_ms")
+FIELDS = (
+    "request_id",
+    "correlation_id",
+    "client_id",
+    "user_id",
+    "outcome",
+    "error_code",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+)
 
 
 class RequestContext(logging.Filter):
@@ -38,8 +48,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
@@ -57,8 +68,11 @@ def configure(log_format: str, level: str) -> None:
     """Send the idp's logs to stderr, one line each, in `log_format` ("json" or "text")."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestContext())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -19,16 +19,24 @@ from prometheus_client import (
     multiprocess,
 )
 
-SIGN_INS = Counter("idp_sign_ins", "Sign-in log rows by kind, outcome and error code",
-                   ["kind", "outcome", "error_code"])
-DETECTIONS = Counter("idp_risk_detections", "Stored risk detections by riskEventType",
-                     ["risk_event_type"])
+SIGN_INS = Counter(
+    "idp_sign_ins",
+    "Sign-in log rows by kind, outcome and error code",
+    ["kind", "outcome", "error_code"],
+)
+DETECTIONS = Counter(
+    "idp_risk_detections", "Stored risk detections by riskEventType", ["risk_event_type"]
+)
 LOCKOUTS = Counter("idp_lockouts", "Accounts locked and addresses throttled", ["reason"])
-REQUEST_SECONDS = Histogram("idp_request_duration_seconds", "Request duration by endpoint",
-                            ["endpoint", "method"])
-BACKCHANNEL_LOGOUTS = Counter("idp_backchannel_logout",
-                              "Back-channel logout attempts by result (delivered, failed, "
-                              "refused) and rows given up (gave_up)", ["result"])
+REQUEST_SECONDS = Histogram(
+    "idp_request_duration_seconds", "Request duration by endpoint", ["endpoint", "method"]
+)
+BACKCHANNEL_LOGOUTS = Counter(
+    "idp_backchannel_logout",
+    "Back-channel logout attempts by result (delivered, failed, "
+    "refused) and rows given up (gave_up)",
+    ["result"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

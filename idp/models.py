@@ -72,8 +72,10 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     # When the profile claims last changed (OpenID Connect Core's updated_at).
     profile_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     passkeys: Mapped[list[WebAuthnCredential]] = relationship(
-        back_populates="user", order_by="WebAuthnCredential.created_at",
-        cascade="all, delete-orphan")
+        back_populates="user",
+        order_by="WebAuthnCredential.created_at",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def has_totp(self) -> bool:
@@ -192,7 +194,8 @@ class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
     def get_client(self) -> Client | None:
         if "_loaded_client" not in self.__dict__:
             self._loaded_client = db.session.scalar(
-                sa.select(Client).filter_by(client_id=self.client_id))
+                sa.select(Client).filter_by(client_id=self.client_id)
+            )
         return self._loaded_client
 
 
@@ -262,9 +265,7 @@ class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "recovery_codes"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    user_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(sa.String(128))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -353,9 +354,7 @@ class RiskHistory(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "risk_history"
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     initiated_by: Mapped[str] = mapped_column(sa.String(150))
     activity: Mapped[str] = mapped_column(sa.String(64))
@@ -462,9 +461,7 @@ class WebAuthnCredential(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     # base64url of the authenticator's credential id (at most 1023 bytes by WebAuthn).
     credential_id: Mapped[str] = mapped_column(sa.String(1400), unique=True)
-    user_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
     sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     transports: Mapped[list[str]] = mapped_column(sa.JSON, default=list)

@@ -75,13 +75,20 @@ def admin_recipients() -> list[str]:
     # A textual pre-filter on the stored JSON (escaped or not) keeps this one narrow query on
     # both databases; the exact membership test is in Python.
     text = sa.cast(User.groups, sa.Text)
-    rows = db.session.execute(sa.select(User.email, User.groups).where(
-        User.email.is_not(None), User.email != "", User.disabled.is_(False),
-        sa.or_(text.contains(json.dumps(group), autoescape=True),
-               text.contains(group, autoescape=True)),
-    ).order_by(User.username))
-    return list(dict.fromkeys(
-        email for email, groups in rows if email and group in (groups or [])))
+    rows = db.session.execute(
+        sa.select(User.email, User.groups)
+        .where(
+            User.email.is_not(None),
+            User.email != "",
+            User.disabled.is_(False),
+            sa.or_(
+                text.contains(json.dumps(group), autoescape=True),
+                text.contains(group, autoescape=True),
+            ),
+        )
+        .order_by(User.username)
+    )
+    return list(dict.fromkeys(email for email, groups in rows if email and group in (groups or [])))
 
 
 def user_link(user_id: str) -> str:
@@ -91,8 +98,7 @@ def user_link(user_id: str) -> str:
 
 def _where(row: RiskDetection) -> str:
     location = row.location or {}
-    place = ", ".join(str(p) for p in (location.get("city"), location.get("countryOrRegion"))
-                      if p)
+    place = ", ".join(str(p) for p in (location.get("city"), location.get("countryOrRegion")) if p)
     if row.ip and place:
         return " " + _("from %(ip)s (%(place)s)", ip=row.ip, place=place)
     if row.ip or place:
@@ -105,18 +111,31 @@ def user_risk_message(user_id: str, previous: Level, level: Level) -> EmailMessa
     user = db.session.get(User, user_id)
     risk = db.session.get(UserRisk, user_id)
     username = user.username if user else user_id
-    detections = list(db.session.scalars(sa.select(RiskDetection).where(
-        RiskDetection.user_id == user_id,
-        RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
-    ).order_by(RiskDetection.detected_at.desc(), RiskDetection.id)))
+    detections = list(
+        db.session.scalars(
+            sa.select(RiskDetection)
+            .where(
+                RiskDetection.user_id == user_id,
+                RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
+            )
+            .order_by(RiskDetection.detected_at.desc(), RiskDetection.id)
+        )
+    )
     who = f"{username} <{user.email}>" if user and user.email else username
-    fields = [(_("User id"), user_id), (_("Risk level"), str(level)),
-              (_("Risk state"), risk.risk_state if risk else "atRisk"),
-              (_("Changed"), f"{(risk.updated_at if risk else _now()):{STAMP}}")]
+    fields = [
+        (_("User id"), user_id),
+        (_("Risk level"), str(level)),
+        (_("Risk state"), risk.risk_state if risk else "atRisk"),
+        (_("Changed"), f"{(risk.updated_at if risk else _now()):{STAMP}}"),
+    ]
     width = max(len(label) for label, _value in fields) + 2
     lines = [
-        _("The user %(who)s reached %(level)s user risk (it was %(previous)s).", who=who,
-          level=str(level), previous=str(previous)),
+        _(
+            "The user %(who)s reached %(level)s user risk (it was %(previous)s).",
+            who=who,
+            level=str(level),
+            previous=str(previous),
+        ),
         "",
         *(f"  {label.ljust(width)}{value}" for label, value in fields),
         "",
@@ -124,8 +143,14 @@ def user_risk_message(user_id: str, previous: Level, level: Level) -> EmailMessa
     ]
     for row in detections:
         lines += [
-            "- " + _("%(type)s (%(level)s risk), %(when)s", type=row.risk_event_type,
-                     level=row.risk_level, when=row.detected_at.strftime(STAMP)) + _where(row),
+            "- "
+            + _(
+                "%(type)s (%(level)s risk), %(when)s",
+                type=row.risk_event_type,
+                level=row.risk_level,
+                when=row.detected_at.strftime(STAMP),
+            )
+            + _where(row),
             f"  {row.description or row.risk_event_type}",
         ]
     lines += [
@@ -133,13 +158,17 @@ def user_risk_message(user_id: str, previous: Level, level: Level) -> EmailMessa
         _("Review the account, its sign-ins and the evidence, and act on it:"),
         user_link(user_id),
         "",
-        _("You receive this as an administrator of %(issuer)s; this email is sent when a "
-          "user's risk reaches %(notify_at)s.", issuer=_settings().issuer,
-          notify_at=_settings().notifications.notify_at),
+        _(
+            "You receive this as an administrator of %(issuer)s; this email is sent when a "
+            "user's risk reaches %(notify_at)s.",
+            issuer=_settings().issuer,
+            notify_at=_settings().notifications.notify_at,
+        ),
     ]
     message = EmailMessage()
-    message["Subject"] = _("Risky user: %(name)s reached %(level)s user risk", name=username,
-                           level=str(level))
+    message["Subject"] = _(
+        "Risky user: %(name)s reached %(level)s user risk", name=username, level=str(level)
+    )
     message.set_content("\n".join(lines) + "\n")
     return message
 
@@ -151,8 +180,11 @@ def _redact(text: str) -> str:
 
 def _cause(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
-        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(
-            exc.smtp_error, bytes) else str(exc.smtp_error)
+        reply = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
         return _redact(f"{type(exc).__name__}: {exc.smtp_code} {reply}")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return f"every recipient was refused ({', '.join(sorted(exc.recipients))})"
@@ -175,17 +207,21 @@ def send(message: EmailMessage, recipients: Sequence[str]) -> None:
     message["Message-ID"] = make_msgid("idp", domain=domain)
     local_name = urlparse(_settings().issuer).hostname or "localhost"
     try:
-        with smtplib.SMTP(config.smtp_host, config.smtp_port, local_hostname=local_name,
-                          timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+        with smtplib.SMTP(
+            config.smtp_host,
+            config.smtp_port,
+            local_hostname=local_name,
+            timeout=SMTP_TIMEOUT_SECONDS,
+        ) as smtp:
             if config.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if config.smtp_username:
                 smtp.login(config.smtp_username, config.smtp_password)
-            smtp.send_message(message, from_addr=config.from_address,
-                              to_addrs=list(recipients))
+            smtp.send_message(message, from_addr=config.from_address, to_addrs=list(recipients))
     except (smtplib.SMTPException, OSError) as exc:
         raise NotifyError(
-            f"mail server {config.smtp_host}:{config.smtp_port}: {_cause(exc)}") from None
+            f"mail server {config.smtp_host}:{config.smtp_port}: {_cause(exc)}"
+        ) from None
 
 
 def languages_of(recipients: Sequence[str]) -> dict[str, list[str]]:
@@ -193,8 +229,9 @@ def languages_of(recipients: Sequence[str]) -> dict[str, list[str]]:
     that address when it is a shipped language, else English (configured addresses)."""
     users: dict[str, User] = {}
     if recipients:
-        for user in db.session.scalars(sa.select(User).where(User.email.in_(list(recipients)))
-                                       .order_by(User.username)):
+        for user in db.session.scalars(
+            sa.select(User).where(User.email.in_(list(recipients))).order_by(User.username)
+        ):
             users.setdefault(str(user.email), user)
     groups: dict[str, list[str]] = {}
     for email in recipients:
@@ -202,8 +239,7 @@ def languages_of(recipients: Sequence[str]) -> dict[str, list[str]]:
     return groups
 
 
-def send_in_their_languages(build: Callable[[], EmailMessage],
-                            recipients: Sequence[str]) -> None:
+def send_in_their_languages(build: Callable[[], EmailMessage], recipients: Sequence[str]) -> None:
     """Send the message `build` writes to each language's recipients, written in it."""
     if not recipients:
         send(build(), recipients)  # NotifyError: no recipients
@@ -220,13 +256,11 @@ def on_user_risk_raised(user_id: str, previous: Level, level: Level) -> None:
         return
     try:
         recipients = admin_recipients()
-        send_in_their_languages(lambda: user_risk_message(user_id, previous, level),
-                                recipients)
+        send_in_their_languages(lambda: user_risk_message(user_id, previous, level), recipients)
     except NotifyError as exc:
         log.warning("risky-user email for user %s not sent: %s", user_id, exc)
         return
-    log.info("risky-user email for user %s (%s) sent to %d admins", user_id, level,
-             len(recipients))
+    log.info("risky-user email for user %s (%s) sent to %d admins", user_id, level, len(recipients))
 
 
 @dataclass(frozen=True)
@@ -253,7 +287,8 @@ class Digest:
 def new_risky_users(since: datetime, until: datetime) -> dict[str, int]:
     """Users whose risk level rose inside the window, counted by the highest level reached."""
     in_window = sa.select(RiskHistory.user_id).where(
-        RiskHistory.at >= since, RiskHistory.at <= until)
+        RiskHistory.at >= since, RiskHistory.at <= until
+    )
     rows = db.session.execute(
         sa.select(RiskHistory.user_id, RiskHistory.at, RiskHistory.risk_level)
         .where(RiskHistory.user_id.in_(in_window), RiskHistory.at <= until)
@@ -287,25 +322,36 @@ def build_digest(days: int, now: datetime) -> Digest:
     at_risk_filter = UserRisk.risk_state.in_([s.value for s in ACTIVE_STATES])
     rank = sa.case({"high": 3, "medium": 2, "low": 1}, value=UserRisk.risk_level, else_=0)
     top = db.session.execute(
-        sa.select(User.username, User.id, UserRisk.risk_level, UserRisk.risk_state,
-                  UserRisk.updated_at)
+        sa.select(
+            User.username, User.id, UserRisk.risk_level, UserRisk.risk_state, UserRisk.updated_at
+        )
         .join(User, User.id == UserRisk.user_id)
         .where(at_risk_filter, UserRisk.risk_level != "none")
         .order_by(rank.desc(), UserRisk.updated_at.desc(), User.username)
         .limit(TOP_RISKY_USERS)
     )
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(UserRisk).where(
-        at_risk_filter, UserRisk.risk_level != "none"))
+    total = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(UserRisk)
+        .where(at_risk_filter, UserRisk.risk_level != "none")
+    )
     return Digest(
-        since=since, until=now, days=days, sign_ins=tally,
+        since=since,
+        until=now,
+        days=days,
+        sign_ins=tally,
         failed_attempts=count_not_replayed(since, now),
         new_risky_users=tuple(new_risky_users(since, now).items()),
-        detections=tuple(sorted(((t, int(n)) for t, n in detections),
-                                key=lambda item: (-item[1], item[0]))),
+        detections=tuple(
+            sorted(((t, int(n)) for t, n in detections), key=lambda item: (-item[1], item[0]))
+        ),
         at_risk=tuple((u, i, lv, st, at) for u, i, lv, st, at in top),
         at_risk_total=int(total or 0),
-        recommendations=tuple((r.title, r.impacted_count, r.action_url())
-                              for r in recommendations() if r.status == ACTIVE),
+        recommendations=tuple(
+            (r.title, r.impacted_count, r.action_url())
+            for r in recommendations()
+            if r.status == ACTIVE
+        ),
     )
 
 
@@ -315,16 +361,26 @@ def format_digest(digest: Digest) -> str:
     width = max(len(label) for label in labels.values()) + 2
     lines = [
         _("Identity Protection digest for %(issuer)s", issuer=_settings().issuer),
-        _("%(days)d days: %(since)s to %(until)s", days=digest.days,
-          since=digest.since.strftime(STAMP), until=digest.until.strftime(STAMP)),
+        _(
+            "%(days)d days: %(since)s to %(until)s",
+            days=digest.days,
+            since=digest.since.strftime(STAMP),
+            until=digest.until.strftime(STAMP),
+        ),
         "",
         _("Sign-ins (each authorization request by its first decision): sign-ins / users"),
     ]
     for count in digest.sign_ins.counts:
         label = labels.get(count.outcome, count.label)
         lines.append(f"  {label.ljust(width)}{count.sign_ins:>6} / {count.users}")
-    lines.append("  " + _("and %(count)d attempts that failed before any decision (wrong "
-                          "password, locked out, unknown user)", count=digest.failed_attempts))
+    lines.append(
+        "  "
+        + _(
+            "and %(count)d attempts that failed before any decision (wrong "
+            "password, locked out, unknown user)",
+            count=digest.failed_attempts,
+        )
+    )
     lines += ["", _("New risky users (whose risk rose in these days, by the level reached)")]
     lines += [f"  {level.ljust(width)}{n:>6}" for level, n in digest.new_risky_users]
     lines += ["", _("Detections by type")]
@@ -333,24 +389,36 @@ def format_digest(digest: Digest) -> str:
     else:
         lines.append("  " + _("none"))
     shown = len(digest.at_risk)
-    lines += ["", _("Users still at risk (%(total)d, the %(shown)d riskiest shown)",
-                    total=digest.at_risk_total, shown=shown)
-              if shown < digest.at_risk_total
-              else _("Users still at risk (%(total)d)", total=digest.at_risk_total)]
+    lines += [
+        "",
+        _(
+            "Users still at risk (%(total)d, the %(shown)d riskiest shown)",
+            total=digest.at_risk_total,
+            shown=shown,
+        )
+        if shown < digest.at_risk_total
+        else _("Users still at risk (%(total)d)", total=digest.at_risk_total),
+    ]
     if not digest.at_risk:
         lines.append("  " + _("none"))
     for username, user_id, level, state, since in digest.at_risk:
-        lines.append("  " + _("%(name)s: %(level)s risk, %(state)s (last change %(since)s)",
-                              name=username, level=level, state=state,
-                              since=since.strftime(STAMP)))
+        lines.append(
+            "  "
+            + _(
+                "%(name)s: %(level)s risk, %(state)s (last change %(since)s)",
+                name=username,
+                level=level,
+                state=state,
+                since=since.strftime(STAMP),
+            )
+        )
         lines.append(f"    {user_link(user_id)}")
     lines += ["", _("Recommendations (%(count)d active)", count=len(digest.recommendations))]
     if not digest.recommendations:
         lines.append("  " + _("none: every recommendation is completed"))
     for title, impacted, url in digest.recommendations:
         # The title was written in English when the digest was gathered: its translation.
-        lines.append("  " + _("%(title)s: %(count)d affected", title=_(title),
-                              count=impacted))
+        lines.append("  " + _("%(title)s: %(count)d affected", title=_(title), count=impacted))
         lines.append(f"    {url}")
     return "\n".join(lines) + "\n"
 
@@ -364,8 +432,11 @@ def send_digest(days: int) -> tuple[list[str], str]:
 
     def write() -> EmailMessage:
         message = EmailMessage()
-        message["Subject"] = _("Identity Protection digest: %(days)d days to %(day)s",
-                               days=days, day=now.strftime("%Y-%m-%d"))
+        message["Subject"] = _(
+            "Identity Protection digest: %(days)d days to %(day)s",
+            days=days,
+            day=now.strftime("%Y-%m-%d"),
+        )
         message.set_content(format_digest(digest))
         return message
 

@@ -69,12 +69,19 @@ def settings() -> Settings:
     return services().settings
 
 
-def user_claims(user: User, scope: str, requested: dict[str, Any] | None = None,
-                client: Client | None = None) -> UserInfo:
+def user_claims(
+    user: User, scope: str, requested: dict[str, Any] | None = None, client: Client | None = None
+) -> UserInfo:
     """The claims a scope releases about a user, plus those the client's `claims` request
     named (at most what the client's registered scope allows)."""
-    return UserInfo(release(user, scope, list(requested or {}),
-                            allowed_scope=client.scope if client is not None else ""))
+    return UserInfo(
+        release(
+            user,
+            scope,
+            list(requested or {}),
+            allowed_scope=client.scope if client is not None else "",
+        )
+    )
 
 
 def claims_request_from(request: OAuth2Request) -> dict[str, Any] | None:
@@ -126,8 +133,10 @@ def _check_verifier(item: AuthorizationCode, verifier: str | None) -> None:
     check runs again after it, on the same values)."""
     if not item.code_challenge:
         if verifier:
-            raise InvalidRequestError("The authorization request had no 'code_challenge', "
-                                      "but a 'code_verifier' was provided.")
+            raise InvalidRequestError(
+                "The authorization request had no 'code_challenge', "
+                "but a 'code_verifier' was provided."
+            )
         return
     if not verifier:
         raise InvalidRequestError("Missing 'code_verifier'")
@@ -148,15 +157,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             if client.get_default_redirect_uri() is None:
                 raise InvalidRequestError(
                     "Missing 'redirect_uri': this client has several redirect URIs "
-                    "registered, so the request must name one of them.")
+                    "registered, so the request must name one of them."
+                )
             if "openid" in (request.payload.scope or "").split():
                 # OpenID Connect Core 3.1.2.1: an OpenID request must name its redirect URI
                 # even when the client has one (plain OAuth 2.0 may leave a sole one out).
                 raise InvalidRequestError(
                     "Missing 'redirect_uri': an OpenID Connect request must name one of the "
-                    "application's registered redirect URIs.")
-        return str(grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(
-            request, client))
+                    "application's registered redirect URIs."
+                )
+        return str(
+            grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
+        )
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         authn: Authentication = g.authentication
@@ -177,7 +189,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             code_challenge_method=data.get("code_challenge_method"),
             expires_at=now_ts() + settings().tokens.code_lifetime_seconds,
             claims_request=claims_request_json(claims_request_from(request))
-            if "openid" in request.scope.split() else None,
+            if "openid" in request.scope.split()
+            else None,
         )
         db.session.add(item)
         db.session.commit()
@@ -235,8 +248,10 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]  # Authlib is untyped
         subject = requested_subject(claims_request_from(grant.request))
         user = grant.request.user
         if subject is not None and user is not None and subject != user.id:
-            raise LoginRequiredError("The request asks for an ID token about another user "
-                                     "(claims: id_token.sub); sign in as that user.")
+            raise LoginRequiredError(
+                "The request asks for an ID token about another user "
+                "(claims: id_token.sub); sign in as that user."
+            )
 
     def resolve_client_private_key(self, client: Client) -> Any:
         found = services()
@@ -361,8 +376,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Auth
         claimed = db.session.execute(
             sa.update(Token)
             .where(Token.id == refresh_token.id, Token.refresh_token_revoked_at == 0)
-            .values(refresh_token_revoked_at=now, refresh_token_rotated_at=now,
-                    refresh_token_rotated_by=client_ip()[:64])
+            .values(
+                refresh_token_revoked_at=now,
+                refresh_token_rotated_at=now,
+                refresh_token_rotated_by=client_ip()[:64],
+            )
         )
         # No commit here: the claim commits with the new token in save_token, one transaction.
         # A concurrent refresh waits on the row's write lock, then finds it revoked.
@@ -381,12 +399,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Auth
     def _reuse_detected(self, item: Token) -> None:
         db.session.refresh(item)
         rotated_at = item.refresh_token_rotated_at or 0
-        if (0 <= now_ts() - rotated_at <= REFRESH_RACE_SECONDS
-                and item.refresh_token_rotated_by == client_ip()[:64]
-                and item.client_id == self.request.client.client_id):
+        if (
+            0 <= now_ts() - rotated_at <= REFRESH_RACE_SECONDS
+            and item.refresh_token_rotated_by == client_ip()[:64]
+            and item.client_id == self.request.client.client_id
+        ):
             current_app.logger.info(
                 "refresh token presented twice by its client within %ss: a race, not theft",
-                REFRESH_RACE_SECONDS, extra={"client_id": item.client_id})
+                REFRESH_RACE_SECONDS,
+                extra={"client_id": item.client_id},
+            )
             raise InvalidGrantError("The refresh token was just used by another request.")
         if item.grant_id:
             revoke_grant(item.grant_id, now_ts())
@@ -435,27 +457,30 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     sid = code.sid if code else (parent.sid if parent else None)
     # The userinfo part of the claims request follows the grant through every refresh.
     if code:
-        claims_request = claims_request_json(load_claims_request(code.claims_request),
-                                             "userinfo")
+        claims_request = claims_request_json(load_claims_request(code.claims_request), "userinfo")
     else:
         claims_request = parent.claims_request if parent else None
     refresh_days = settings().tokens.refresh_token_lifetime_days
     # A Core INSERT: nothing reads the row back in this request, and the ORM's unit of work
     # cost more than the statement.
-    db.session.execute(sa.insert(Token.__table__).values(
-        client_id=request.client.client_id,
-        user_id=user.id if user else None,
-        token_type=token["token_type"],
-        access_token=token["access_token"],
-        refresh_token=token.get("refresh_token"),
-        scope=token.get("scope", ""),
-        issued_at=now,
-        expires_in=token["expires_in"],
-        grant_id=grant_id,
-        sid=sid,
-        refresh_token_expires_at=now + refresh_days * 86400 if token.get("refresh_token") else 0,
-        claims_request=claims_request,
-    ))
+    db.session.execute(
+        sa.insert(Token.__table__).values(
+            client_id=request.client.client_id,
+            user_id=user.id if user else None,
+            token_type=token["token_type"],
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            scope=token.get("scope", ""),
+            issued_at=now,
+            expires_in=token["expires_in"],
+            grant_id=grant_id,
+            sid=sid,
+            refresh_token_expires_at=now + refresh_days * 86400
+            if token.get("refresh_token")
+            else 0,
+            claims_request=claims_request,
+        )
+    )
     db.session.commit()
 
 
@@ -467,11 +492,13 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]  # Authlib is untype
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         if token_type_hint != "refresh_token":
             item: Token | None = db.session.scalar(
-                sa.select(Token).filter_by(access_token=token_string))
+                sa.select(Token).filter_by(access_token=token_string)
+            )
             if item is not None:
                 return item
         by_refresh: Token | None = db.session.scalar(
-            sa.select(Token).filter_by(refresh_token=token_string))
+            sa.select(Token).filter_by(refresh_token=token_string)
+        )
         return by_refresh
 
     def revoke_token(self, token: Token, request: OAuth2Request) -> None:
@@ -502,15 +529,16 @@ class BearerInvalidRequest(InvalidRequestError):  # type: ignore[misc]  # Authli
     """A malformed resource request (RFC 6750 §3.1 invalid_request, HTTP 400)."""
 
     def get_headers(self) -> list[tuple[str, str]]:
-        challenge = (f'Bearer realm="{REALM}", error="{self.error}", '
-                     f'error_description="{self.get_error_description()}"')
+        challenge = (
+            f'Bearer realm="{REALM}", error="{self.error}", '
+            f'error_description="{self.get_error_description()}"'
+        )
         return [*OAuth2Error.get_headers(self), ("WWW-Authenticate", challenge)]
 
 
 def _form_body_tokens() -> list[str]:
     """The access tokens in a form-encoded request body (RFC 6750 §2.2; never a GET's query)."""
-    if http_request.method == "GET" or \
-            http_request.mimetype != "application/x-www-form-urlencoded":
+    if http_request.method == "GET" or http_request.mimetype != "application/x-www-form-urlencoded":
         return []
     return http_request.form.getlist("access_token")
 
@@ -523,8 +551,10 @@ class UserInfoProtector(ResourceProtector):  # type: ignore[misc]  # Authlib is 
         header = request.headers.get("Authorization")
         in_body = _form_body_tokens()
         if in_body and header is not None:
-            raise BearerInvalidRequest("Send the access token once: in the Authorization "
-                                       "header or in the form body, not both.")
+            raise BearerInvalidRequest(
+                "Send the access token once: in the Authorization "
+                "header or in the form body, not both."
+            )
         if len(in_body) > 1:
             raise BearerInvalidRequest("'access_token' may be sent only once.")
         if in_body:
@@ -546,8 +576,9 @@ class UserInfoEndpoint(_UserInfoEndpoint):  # type: ignore[misc]  # Authlib is u
     def generate_user_info(self, user: User, scope: str) -> UserInfo:
         token = current_token._get_current_object()
         requested = load_claims_request(token.claims_request) if token is not None else {}
-        return user_claims(user, scope, requested,
-                           token.get_client() if token is not None else None)
+        return user_claims(
+            user, scope, requested, token.get_client() if token is not None else None
+        )
 
     def resolve_private_key(self) -> Any:
         found = services()
@@ -562,8 +593,13 @@ class UserInfoEndpoint(_UserInfoEndpoint):  # type: ignore[misc]  # Authlib is u
 
 
 # Logout parameters that may come once each; two of them would leave the endpoint to guess.
-LOGOUT_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state",
-                     "logout_hint")
+LOGOUT_PARAMETERS = (
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "logout_hint",
+)
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]  # Authlib is untyped
@@ -579,11 +615,12 @@ class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]  # Authlib 
         if uri is not None and validated.client is None:
             raise InvalidRequestError(
                 "The sign-out request has a post_logout_redirect_uri but does not say which "
-                "application sent it (client_id or id_token_hint).")
-        if uri is not None and not self._is_valid_post_logout_redirect_uri(validated.client,
-                                                                              uri):
+                "application sent it (client_id or id_token_hint)."
+            )
+        if uri is not None and not self._is_valid_post_logout_redirect_uri(validated.client, uri):
             raise InvalidRequestError(
-                "The post_logout_redirect_uri is not registered for this application.")
+                "The post_logout_redirect_uri is not registered for this application."
+            )
         claims = validated.id_token_claims
         if claims is not None and not _hint_fits_session(claims):
             # A hint that is expired or names another session proves nothing about this
@@ -598,8 +635,9 @@ class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]  # Authlib 
     def get_algorithms(self) -> list[str]:
         return ["RS256"]
 
-    def is_post_logout_redirect_uri_legitimate(self, request: OAuth2Request, uri: str,
-                                               client: Client, logout_hint: str | None) -> bool:
+    def is_post_logout_redirect_uri_legitimate(
+        self, request: OAuth2Request, uri: str, client: Client, logout_hint: str | None
+    ) -> bool:
         # Without an ID token the client named itself with client_id and the URI is one it
         # registered; the user confirms the sign-out before being sent there.
         return True
@@ -617,8 +655,13 @@ def _hint_fits_session(claims: dict[str, Any]) -> bool:
     sso = current_sso()
     exp = claims.get("exp")
     now = services().clock.now().timestamp()
-    return (sso is not None and isinstance(exp, int | float) and exp > now
-            and claims.get("sid") == sso.id and claims.get("sub") == sso.user_id)
+    return (
+        sso is not None
+        and isinstance(exp, int | float)
+        and exp > now
+        and claims.get("sid") == sso.id
+        and claims.get("sub") == sso.user_id
+    )
 
 
 # A bearer token with its user and client, in one round trip instead of three.

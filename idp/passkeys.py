@@ -78,16 +78,23 @@ def begin_registration(user: User) -> Ceremony:
     challenge = passkey.new_challenge()
     exclude = [(base64url_to_bytes(p.credential_id), p.transports or []) for p in user.passkeys]
     options = passkey.registration_options(
-        relying_party(), user_handle=user_handle(user), user_name=user.username,
-        display_name=user.display_name or user.username, challenge=challenge, exclude=exclude)
+        relying_party(),
+        user_handle=user_handle(user),
+        user_name=user.username,
+        display_name=user.display_name or user.username,
+        challenge=challenge,
+        exclude=exclude,
+    )
     return Ceremony(options, encode_challenge(challenge))
 
 
 def begin_authentication() -> Ceremony:
     """Options to ask the browser for any of this provider's passkeys."""
     challenge = passkey.new_challenge()
-    return Ceremony(passkey.authentication_options(relying_party(), challenge=challenge),
-                    encode_challenge(challenge))
+    return Ceremony(
+        passkey.authentication_options(relying_party(), challenge=challenge),
+        encode_challenge(challenge),
+    )
 
 
 def name_problem(name: str) -> str | None:
@@ -107,24 +114,32 @@ def register(user: User, response: str, challenge: object, name: str) -> WebAuth
     try:
         new = passkey.verify_registration(relying_party(), credential, challenge=expected)
     except PasskeyRejected as exc:
-        log.info("passkey registration refused", extra={"user_id": user.id,
-                                                        "check": exc.check})
+        log.info("passkey registration refused", extra={"user_id": user.id, "check": exc.check})
         raise
     if len(user.passkeys) >= MAX_PER_USER:
         raise PasskeyRejected("too many passkeys")
     row = WebAuthnCredential(
-        credential_id=passkey.encode_id(new.credential_id), user_id=user.id,
-        public_key=new.public_key, sign_count=new.sign_count, transports=list(new.transports),
-        name=name.strip()[:NAME_MAX], aaguid=new.aaguid, backup_eligible=new.backup_eligible,
-        backed_up=new.backed_up, created_at=clock_now())
+        credential_id=passkey.encode_id(new.credential_id),
+        user_id=user.id,
+        public_key=new.public_key,
+        sign_count=new.sign_count,
+        transports=list(new.transports),
+        name=name.strip()[:NAME_MAX],
+        aaguid=new.aaguid,
+        backup_eligible=new.backup_eligible,
+        backed_up=new.backed_up,
+        created_at=clock_now(),
+    )
     db.session.add(row)
     try:
         db.session.commit()
     except IntegrityError:
         # The credential id is registered already (to this user or another): never twice.
         db.session.rollback()
-        log.warning("passkey registration refused: credential id already registered",
-                    extra={"user_id": user.id})
+        log.warning(
+            "passkey registration refused: credential id already registered",
+            extra={"user_id": user.id},
+        )
         raise PasskeyRejected("credential already registered") from None
     db.session.refresh(user)
     log.info("passkey registered", extra={"user_id": user.id, "passkey_id": row.id})
@@ -136,35 +151,52 @@ def authenticate(response: str, challenge: object, *, user_id: str) -> WebAuthnC
     its signature counter on; raise a PasskeyError when refused."""
     expected = _decode_challenge(challenge)
     credential = passkey.parse_assertion(response)
-    row: WebAuthnCredential | None = db.session.scalar(sa.select(WebAuthnCredential).filter_by(
-        credential_id=passkey.encode_id(credential.raw_id)))
+    row: WebAuthnCredential | None = db.session.scalar(
+        sa.select(WebAuthnCredential).filter_by(credential_id=passkey.encode_id(credential.raw_id))
+    )
     if row is None:
         raise PasskeyRejected("unknown credential")
     if row.user_id != user_id:
-        log.warning("passkey of another user presented", extra={
-            "user_id": user_id, "owner_id": row.user_id, "passkey_id": row.id})
+        log.warning(
+            "passkey of another user presented",
+            extra={"user_id": user_id, "owner_id": row.user_id, "passkey_id": row.id},
+        )
         raise PasskeyRejected("credential of another user")
-    stored = passkey.StoredPasskey(credential_id=base64url_to_bytes(row.credential_id),
-                                   public_key=row.public_key, sign_count=row.sign_count,
-                                   user_handle=row.user_id.encode())
+    stored = passkey.StoredPasskey(
+        credential_id=base64url_to_bytes(row.credential_id),
+        public_key=row.public_key,
+        sign_count=row.sign_count,
+        user_handle=row.user_id.encode(),
+    )
     try:
-        assertion = passkey.verify_assertion(relying_party(), credential, challenge=expected,
-                                             stored=stored)
+        assertion = passkey.verify_assertion(
+            relying_party(), credential, challenge=expected, stored=stored
+        )
     except SignCountRegressed as exc:
-        log.warning("passkey sign count went back: possible cloned authenticator", extra={
-            "user_id": user_id, "passkey_id": row.id, "stored_count": exc.stored,
-            "received_count": exc.received})
+        log.warning(
+            "passkey sign count went back: possible cloned authenticator",
+            extra={
+                "user_id": user_id,
+                "passkey_id": row.id,
+                "stored_count": exc.stored,
+                "received_count": exc.received,
+            },
+        )
         raise
     except PasskeyRejected as exc:
-        log.info("passkey assertion refused", extra={"user_id": user_id, "passkey_id": row.id,
-                                                     "check": exc.check})
+        log.info(
+            "passkey assertion refused",
+            extra={"user_id": user_id, "passkey_id": row.id, "check": exc.check},
+        )
         raise
     # Conditional on the counter read: of two racing uses of one assertion, one wins.
     moved = db.session.execute(
         sa.update(WebAuthnCredential)
         .where(WebAuthnCredential.id == row.id, WebAuthnCredential.sign_count == row.sign_count)
-        .values(sign_count=assertion.sign_count, last_used_at=clock_now(),
-                backed_up=assertion.backed_up))
+        .values(
+            sign_count=assertion.sign_count, last_used_at=clock_now(), backed_up=assertion.backed_up
+        )
+    )
     db.session.commit()
     if getattr(moved, "rowcount", 0) != 1:
         raise PasskeyRejected("credential used concurrently")
@@ -212,10 +244,13 @@ def remediate_user_risk(user: User, *, keep_sid: str, correlation_id: str) -> No
     remediation" for passwordless users): the user's other sessions and refresh tokens end,
     as after a secure password change, and the risk is remediated in its history."""
     revoke_sessions(user.id, except_sid=keep_sid, reason=backchannel.RISK_REMEDIATION)
-    user_risk.remediate(user.id, RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
-                      initiated_by=user.username)
-    log.info("user risk remediated by a passkey sign-in", extra={
-        "user_id": user.id, "correlation_id": correlation_id})
+    user_risk.remediate(
+        user.id, RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY, initiated_by=user.username
+    )
+    log.info(
+        "user risk remediated by a passkey sign-in",
+        extra={"user_id": user.id, "correlation_id": correlation_id},
+    )
 
 
 def user_message(exc: PasskeyError) -> str:
@@ -223,12 +258,22 @@ def user_message(exc: PasskeyError) -> str:
     if isinstance(exc, MalformedPasskeyResponse):
         return gettext("The browser's passkey answer could not be read. Try again.")
     if isinstance(exc, SignCountRegressed):
-        return gettext("That passkey was refused because it may have been copied. Use another "
-                       "passkey or your authenticator app, and tell your administrator.")
+        return gettext(
+            "That passkey was refused because it may have been copied. Use another "
+            "passkey or your authenticator app, and tell your administrator."
+        )
     if isinstance(exc, PasskeyRejected) and exc.check.startswith("no challenge"):
         return gettext("That passkey request has expired or was already used. Try again.")
     return gettext("That passkey was not accepted. Use a passkey registered to your account.")
 
 
-__all__ = ["Ceremony", "PasskeyError", "authenticate", "begin_authentication",
-           "begin_registration", "factors", "register", "remove"]
+__all__ = [
+    "Ceremony",
+    "PasskeyError",
+    "authenticate",
+    "begin_authentication",
+    "begin_registration",
+    "factors",
+    "register",
+    "remove",
+]

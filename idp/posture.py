@@ -87,9 +87,14 @@ class Recommendation:
 
     def resource(self) -> dict[str, Any]:
         """The admin API's shape: id, title, description, impactedCount, status, actionUrl."""
-        return {"id": self.id, "title": self.title, "description": self.description,
-                "impactedCount": self.impacted_count, "status": self.status,
-                "actionUrl": self.action_url()}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "impactedCount": self.impacted_count,
+            "status": self.status,
+            "actionUrl": self.action_url(),
+        }
 
 
 SHOWN_IMPACTED = 50
@@ -108,11 +113,17 @@ def group_members(group: str) -> list[User]:
     # A textual pre-filter on the stored JSON keeps this one narrow query on both databases;
     # the exact membership test is in Python.
     text = sa.cast(User.groups, sa.Text)
-    rows = db.session.scalars(sa.select(User).where(
-        User.disabled.is_(False),
-        sa.or_(text.contains(json.dumps(group), autoescape=True),
-               text.contains(group, autoescape=True)),
-    ).order_by(User.username))
+    rows = db.session.scalars(
+        sa.select(User)
+        .where(
+            User.disabled.is_(False),
+            sa.or_(
+                text.contains(json.dumps(group), autoescape=True),
+                text.contains(group, autoescape=True),
+            ),
+        )
+        .order_by(User.username)
+    )
     return [user for user in rows if group in (user.groups or [])]
 
 
@@ -120,15 +131,25 @@ def phishing_resistant_user_ids(user_ids: list[str]) -> set[str]:
     """Which of these users hold a phishing-resistant factor: a passkey (WebAuthn)."""
     if not user_ids:
         return set()
-    return set(db.session.scalars(sa.select(WebAuthnCredential.user_id).where(
-        WebAuthnCredential.user_id.in_(user_ids)).distinct()))
+    return set(
+        db.session.scalars(
+            sa.select(WebAuthnCredential.user_id)
+            .where(WebAuthnCredential.user_id.in_(user_ids))
+            .distinct()
+        )
+    )
 
 
 def _without_second_factor() -> Recommendation:
-    no_totp = sa.and_(User.disabled.is_(False),
-                      sa.or_(User.totp_registered_at.is_(None), User.totp_secret.is_(None)))
-    rows = db.session.execute(sa.select(User.id, User.username, User.mfa_grace_started_at)
-                              .where(no_totp).order_by(User.username)).all()
+    no_totp = sa.and_(
+        User.disabled.is_(False),
+        sa.or_(User.totp_registered_at.is_(None), User.totp_secret.is_(None)),
+    )
+    rows = db.session.execute(
+        sa.select(User.id, User.username, User.mfa_grace_started_at)
+        .where(no_totp)
+        .order_by(User.username)
+    ).all()
     holders = phishing_resistant_user_ids([row.id for row in rows])
     rows = [row for row in rows if row.id not in holders]
     now = _now()
@@ -141,11 +162,18 @@ def _without_second_factor() -> Recommendation:
         "and a risky sign-in cannot be challenged: it is blocked (53004) instead. "
         "%(past)d of them are past the end of their registration grace period and "
         "%(near)d are within %(days)d days of it.",
-        past=past, near=near, days=GRACE_NEAR_END_DAYS)
+        past=past,
+        near=near,
+        days=GRACE_NEAR_END_DAYS,
+    )
     return Recommendation(
-        "usersWithoutSecondFactor", _("Have every user register a second factor"),
-        description, len(rows), "/admin/directory",
-        tuple(row.username for row in rows[:SHOWN_IMPACTED]))
+        "usersWithoutSecondFactor",
+        _("Have every user register a second factor"),
+        description,
+        len(rows),
+        "/admin/directory",
+        tuple(row.username for row in rows[:SHOWN_IMPACTED]),
+    )
 
 
 def _admins() -> list[User]:
@@ -159,11 +187,15 @@ def _admins_without_phishing_resistant() -> Recommendation:
     return Recommendation(
         "adminsWithoutPhishingResistantFactor",
         _("Give every administrator a phishing-resistant factor (a passkey)"),
-        _("A code from an authenticator app can be phished in real time by a proxy page; "
-          "a passkey is bound to this site and cannot. Administrators are the accounts "
-          "attackers want most."),
-        len(lacking), "/admin/directory",
-        tuple(user.username for user in lacking[:SHOWN_IMPACTED]))
+        _(
+            "A code from an authenticator app can be phished in real time by a proxy page; "
+            "a passkey is bound to this site and cannot. Administrators are the accounts "
+            "attackers want most."
+        ),
+        len(lacking),
+        "/admin/directory",
+        tuple(user.username for user in lacking[:SHOWN_IMPACTED]),
+    )
 
 
 def _admins_without_any() -> Recommendation:
@@ -171,27 +203,37 @@ def _admins_without_any() -> Recommendation:
     holders = phishing_resistant_user_ids([user.id for user in admins])
     lacking = [user for user in admins if not user.has_totp and user.id not in holders]
     return Recommendation(
-        "adminsWithoutSecondFactor", _("Have every administrator register a second factor"),
-        _("An administrator with only a password cannot open the dashboard (it demands a "
-          "second factor) and is one leaked password away from a takeover of the provider."),
-        len(lacking), "/admin/directory",
-        tuple(user.username for user in lacking[:SHOWN_IMPACTED]))
+        "adminsWithoutSecondFactor",
+        _("Have every administrator register a second factor"),
+        _(
+            "An administrator with only a password cannot open the dashboard (it demands a "
+            "second factor) and is one leaked password away from a takeover of the provider."
+        ),
+        len(lacking),
+        "/admin/directory",
+        tuple(user.username for user in lacking[:SHOWN_IMPACTED]),
+    )
 
 
 def _policies_not_enforced() -> Recommendation:
     policies = _settings().policies
-    names = [name for name in ("sign_in_risk", "user_risk")
-             if getattr(policies, name).state != "on"]
+    names = [
+        name for name in ("sign_in_risk", "user_risk") if getattr(policies, name).state != "on"
+    ]
     # The what-if page opens with these policies turned on, ready to replay.
     candidate = "".join(f'[policies.{name}]\nstate = "on"\n' for name in names)
     return Recommendation(
-        "policyNotEnforced", _("Enforce the sign-in risk and user risk policies"),
-        _("A risk policy that is off or in report-only evaluates sign-ins but challenges or "
-          "blocks none: risky sign-ins get tokens. Try the policy on the what-if page with "
-          "state = \"on\", then set it in [policies.*] of the configuration."),
-        len(names), "/admin/whatif" + (f"?{urlencode({'candidate': candidate})}"
-                                       if names else ""),
-        tuple(f"{name}: {getattr(policies, name).state}" for name in names))
+        "policyNotEnforced",
+        _("Enforce the sign-in risk and user risk policies"),
+        _(
+            "A risk policy that is off or in report-only evaluates sign-ins but challenges or "
+            "blocks none: risky sign-ins get tokens. Try the policy on the what-if page with "
+            'state = "on", then set it in [policies.*] of the configuration.'
+        ),
+        len(names),
+        "/admin/whatif" + (f"?{urlencode({'candidate': candidate})}" if names else ""),
+        tuple(f"{name}: {getattr(policies, name).state}" for name in names),
+    )
 
 
 def feed_problems() -> list[str]:
@@ -202,9 +244,13 @@ def feed_problems() -> list[str]:
     problems = []
     for group in FEEDS_NEEDED:
         if not any(getattr(risk, key) for key in group):
-            problems.append(_("%(label)s (risk.%(key)s): not configured",
-                              label=_(" or ").join(_(FEED_LABELS[k]) for k in group),
-                              key=" or risk.".join(group)))
+            problems.append(
+                _(
+                    "%(label)s (risk.%(key)s): not configured",
+                    label=_(" or ").join(_(FEED_LABELS[k]) for k in group),
+                    key=" or risk.".join(group),
+                )
+            )
     for key, max_days in FEED_MAX_AGE_DAYS.items():
         path = str(getattr(risk, key) or "")
         label = _(FEED_LABELS[key])
@@ -213,64 +259,107 @@ def feed_problems() -> list[str]:
         try:
             age_days = (now - os.stat(path).st_mtime) / 86400
         except OSError:
-            problems.append(_("%(label)s (risk.%(key)s): cannot be read", label=label,
-                              key=key))
+            problems.append(_("%(label)s (risk.%(key)s): cannot be read", label=label, key=key))
             continue
         if age_days > max_days:
-            problems.append(_("%(label)s (risk.%(key)s): %(age)d days old, more than %(max)d",
-                              label=label, key=key, age=age_days, max=max_days))
+            problems.append(
+                _(
+                    "%(label)s (risk.%(key)s): %(age)d days old, more than %(max)d",
+                    label=label,
+                    key=key,
+                    age=age_days,
+                    max=max_days,
+                )
+            )
     return problems
 
 
 def _feeds() -> Recommendation:
     problems = feed_problems()
-    limits = ", ".join(_("%(label)s %(days)d days", label=_(FEED_LABELS[k]), days=d)
-                       for k, d in FEED_MAX_AGE_DAYS.items())
+    limits = ", ".join(
+        _("%(label)s %(days)d days", label=_(FEED_LABELS[k]), days=d)
+        for k, d in FEED_MAX_AGE_DAYS.items()
+    )
     return Recommendation(
-        "feedMissingOrStale", _("Configure the risk feeds and keep them fresh"),
-        _("Without a feed its detections cannot fire (no GeoIP: no unlikely travel or new "
-          "country; no leaked-password file: no leaked credentials), and an old file misses "
-          "new Tor exits, botnets and leaks. Limits: %(limits)s.", limits=limits),
-        len(problems), "/admin/recommendations#feedMissingOrStale", tuple(problems))
+        "feedMissingOrStale",
+        _("Configure the risk feeds and keep them fresh"),
+        _(
+            "Without a feed its detections cannot fire (no GeoIP: no unlikely travel or new "
+            "country; no leaked-password file: no leaked credentials), and an old file misses "
+            "new Tor exits, botnets and leaks. Limits: %(limits)s.",
+            limits=limits,
+        ),
+        len(problems),
+        "/admin/recommendations#feedMissingOrStale",
+        tuple(problems),
+    )
 
 
 def _client_secrets() -> Recommendation:
     cutoff = int((_now() - timedelta(days=CLIENT_SECRET_MAX_AGE_DAYS)).timestamp())
-    clients = db.session.scalars(sa.select(Client).where(
-        Client.client_secret.is_not(None), Client.client_secret != "",
-        Client.client_id_issued_at < cutoff).order_by(Client.name)).all()
+    clients = db.session.scalars(
+        sa.select(Client)
+        .where(
+            Client.client_secret.is_not(None),
+            Client.client_secret != "",
+            Client.client_id_issued_at < cutoff,
+        )
+        .order_by(Client.name)
+    ).all()
     old = [client for client in clients if not client.is_public]
     return Recommendation(
-        "clientSecretsNotRotated", _("Rotate client secrets older than %(days)d days",
-                                     days=CLIENT_SECRET_MAX_AGE_DAYS),
-        _("A secret that never changes has had years to leak through logs, backups and old "
-          "laptops, and whoever holds it can act as the app. Rotate it on the Clients page "
-          "and deploy the new one."),
-        len(old), "/admin/clients",
-        tuple(f"{client.name} ({client.client_id})" for client in old[:SHOWN_IMPACTED]))
+        "clientSecretsNotRotated",
+        _("Rotate client secrets older than %(days)d days", days=CLIENT_SECRET_MAX_AGE_DAYS),
+        _(
+            "A secret that never changes has had years to leak through logs, backups and old "
+            "laptops, and whoever holds it can act as the app. Rotate it on the Clients page "
+            "and deploy the new one."
+        ),
+        len(old),
+        "/admin/clients",
+        tuple(f"{client.name} ({client.client_id})" for client in old[:SHOWN_IMPACTED]),
+    )
 
 
 def _trusted_proxies() -> Recommendation:
     wide = too_wide_proxies(_settings().trusted_proxies)
     return Recommendation(
-        "trustedProxiesTooWide", _("Narrow trusted_proxies to your own proxies"),
-        _("X-Forwarded-For is believed from these networks, and they span a large part of "
-          "the internet: anyone there can choose the client IP the risk engine, the throttle "
-          "and the sign-in log see. List only the load balancers in front of the provider."),
-        len(wide), "/admin/recommendations#trustedProxiesTooWide", tuple(wide))
+        "trustedProxiesTooWide",
+        _("Narrow trusted_proxies to your own proxies"),
+        _(
+            "X-Forwarded-For is believed from these networks, and they span a large part of "
+            "the internet: anyone there can choose the client IP the risk engine, the throttle "
+            "and the sign-in log see. List only the load balancers in front of the provider."
+        ),
+        len(wide),
+        "/admin/recommendations#trustedProxiesTooWide",
+        tuple(wide),
+    )
 
 
 def _compromised() -> Recommendation:
-    rows = db.session.execute(
-        sa.select(User.username).join(UserRisk, UserRisk.user_id == User.id)
-        .where(UserRisk.risk_state == RiskState.CONFIRMED_COMPROMISED.value)
-        .order_by(User.username)).scalars().all()
+    rows = (
+        db.session.execute(
+            sa.select(User.username)
+            .join(UserRisk, UserRisk.user_id == User.id)
+            .where(UserRisk.risk_state == RiskState.CONFIRMED_COMPROMISED.value)
+            .order_by(User.username)
+        )
+        .scalars()
+        .all()
+    )
     return Recommendation(
-        "compromisedNotRemediated", _("Remediate users confirmed compromised"),
-        _("Someone else holds these accounts' password. Until the user changes it (after "
-          "the second factor) or you set a temporary one, the attacker can keep trying it; "
-          "require a password reset or disable the account."),
-        len(rows), "/admin/users?state=confirmedCompromised", tuple(rows[:SHOWN_IMPACTED]))
+        "compromisedNotRemediated",
+        _("Remediate users confirmed compromised"),
+        _(
+            "Someone else holds these accounts' password. Until the user changes it (after "
+            "the second factor) or you set a temporary one, the attacker can keep trying it; "
+            "require a password reset or disable the account."
+        ),
+        len(rows),
+        "/admin/users?state=confirmedCompromised",
+        tuple(rows[:SHOWN_IMPACTED]),
+    )
 
 
 CHECKS: tuple[Callable[[], Recommendation], ...] = (
@@ -289,4 +378,3 @@ def recommendations() -> list[Recommendation]:
     """Every recommendation, active ones first, each group in order of importance."""
     found = [check() for check in CHECKS]
     return [r for r in found if r.status == ACTIVE] + [r for r in found if r.status != ACTIVE]
-

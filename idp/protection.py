@@ -64,24 +64,36 @@ def _name(username: str) -> str:
 
 
 def bucket(user: User | None) -> str:
-    """"familiar" when this browser or network has signed in as the user before."""
+    """ "familiar" when this browser or network has signed in as the user before."""
     if not _settings().lockout.familiar_separate:
         return "all"
     if user is None:
         return "unfamiliar"
-    found = db.session.execute(_KNOWN_PLACE, {
-        "user_id": user.id, "subnet": subnet_of(client_ip()), "device": device_id() or ""},
+    found = db.session.execute(
+        _KNOWN_PLACE,
+        {"user_id": user.id, "subnet": subnet_of(client_ip()), "device": device_id() or ""},
     ).first()
     return "familiar" if found else "unfamiliar"
 
 
 # Has the user signed in from this /24 (IPv6 /48) or this device before?
-_KNOWN_PLACE = sa.select(UserFeature.user_id).where(
-    UserFeature.user_id == sa.bindparam("user_id"),
-    sa.or_(sa.and_(UserFeature.kind == FeatureKind.SUBNET.value,
-                   UserFeature.value == sa.bindparam("subnet")),
-           sa.and_(UserFeature.kind == FeatureKind.DEVICE.value,
-                   UserFeature.value == sa.bindparam("device")))).limit(1)
+_KNOWN_PLACE = (
+    sa.select(UserFeature.user_id)
+    .where(
+        UserFeature.user_id == sa.bindparam("user_id"),
+        sa.or_(
+            sa.and_(
+                UserFeature.kind == FeatureKind.SUBNET.value,
+                UserFeature.value == sa.bindparam("subnet"),
+            ),
+            sa.and_(
+                UserFeature.kind == FeatureKind.DEVICE.value,
+                UserFeature.value == sa.bindparam("device"),
+            ),
+        ),
+    )
+    .limit(1)
+)
 
 
 def _group(username: str, user: User | None) -> str:

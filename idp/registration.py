@@ -56,17 +56,15 @@ WEB_PAGE_FIELDS = ("client_uri", "logo_uri", "policy_uri", "tos_uri", "initiate_
 IGNORED_FIELDS = ("client_id", "client_secret", "software_statement")
 # Metadata that would need something this provider does not do; refused, with the reason.
 REFUSED_FIELDS = {
-    "jwks": "client keys are not used here (no private_key_jwt, request objects or "
-            "encryption)",
-    "jwks_uri": "client keys are not used here (no private_key_jwt, request objects or "
-                "encryption)",
+    "jwks": "client keys are not used here (no private_key_jwt, request objects or encryption)",
+    "jwks_uri": "client keys are not used here (no private_key_jwt, request objects or encryption)",
     "sector_identifier_uri": "pairwise subject identifiers are not supported",
     "request_uris": "request_uri is not supported",
     "request_object_signing_alg": "request objects are not supported",
     "request_object_encryption_alg": "request objects are not supported",
     "request_object_encryption_enc": "request objects are not supported",
     "token_endpoint_auth_signing_alg": "only client_secret_basic, client_secret_post and "
-                                       "none authenticate clients here",
+    "none authenticate clients here",
     "id_token_encrypted_response_alg": "encrypted ID tokens are not supported",
     "id_token_encrypted_response_enc": "encrypted ID tokens are not supported",
     "userinfo_encrypted_response_alg": "encrypted userinfo responses are not supported",
@@ -88,8 +86,12 @@ def _text(data: dict[str, Any], name: str, limit: int = MAX_TEXT_LENGTH) -> str 
     value = data.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit \
-            or not value.isprintable():
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > limit
+        or not value.isprintable()
+    ):
         raise _bad(f"'{name}' must be printable text of at most {limit} characters")
     return value
 
@@ -99,16 +101,18 @@ def _strings(data: dict[str, Any], name: str, limit: int) -> list[str] | None:
     value = data.get(name)
     if value is None:
         return None
-    if not isinstance(value, list) or len(value) > limit \
-            or not all(isinstance(v, str) for v in value):
+    if (
+        not isinstance(value, list)
+        or len(value) > limit
+        or not all(isinstance(v, str) for v in value)
+    ):
         raise _bad(f"'{name}' must be a list of at most {limit} strings")
     return list(value)
 
 
 def _uri_text(uri: str, name: str) -> None:
     if len(uri) > MAX_URI_LENGTH or not uri.isprintable() or any(c.isspace() for c in uri):
-        raise _bad(f"'{name}' holds a URI that is too long or has spaces or control "
-                   "characters")
+        raise _bad(f"'{name}' holds a URI that is too long or has spaces or control characters")
 
 
 def check_web_page(uri: Any, name: str) -> str:
@@ -177,13 +181,18 @@ def validate_metadata(data: Any, supported_scopes: list[str]) -> dict[str, Any]:
     if response_types is not None and response_types != ["code"]:
         raise _bad("'response_types' may only be [\"code\"]")
     redirect_uris = data.get("redirect_uris")
-    if not isinstance(redirect_uris, list) or not redirect_uris \
-            or not all(isinstance(u, str) for u in redirect_uris):
-        raise ClientMetadataError("'redirect_uris' must be a non-empty list of URIs",
-                                  "invalid_redirect_uri")
+    if (
+        not isinstance(redirect_uris, list)
+        or not redirect_uris
+        or not all(isinstance(u, str) for u in redirect_uris)
+    ):
+        raise ClientMetadataError(
+            "'redirect_uris' must be a non-empty list of URIs", "invalid_redirect_uri"
+        )
     if len(redirect_uris) > MAX_REDIRECT_URIS:
-        raise ClientMetadataError(f"at most {MAX_REDIRECT_URIS} redirect URIs",
-                                  "invalid_redirect_uri")
+        raise ClientMetadataError(
+            f"at most {MAX_REDIRECT_URIS} redirect URIs", "invalid_redirect_uri"
+        )
     for uri in redirect_uris:
         if len(uri) > MAX_URI_LENGTH:
             raise ClientMetadataError("a redirect URI is too long", "invalid_redirect_uri")
@@ -211,8 +220,10 @@ def validate_metadata(data: Any, supported_scopes: list[str]) -> dict[str, Any]:
             metadata[name] = check_web_page(data[name], name)
     contacts = _strings(data, "contacts", MAX_CONTACTS)
     if contacts is not None:
-        if not all(0 < len(c) <= 320 and c.isprintable() and not any(x.isspace() for x in c)
-                   for c in contacts):
+        if not all(
+            0 < len(c) <= 320 and c.isprintable() and not any(x.isspace() for x in c)
+            for c in contacts
+        ):
             raise _bad("'contacts' must be addresses without spaces, at most 320 characters")
         metadata["contacts"] = contacts
     if data.get("backchannel_logout_uri") is not None:
@@ -223,8 +234,7 @@ def validate_metadata(data: Any, supported_scopes: list[str]) -> dict[str, Any]:
             if not isinstance(data[name], bool):
                 raise _bad(f"'{name}' must be true or false")
             metadata[name] = data[name]
-    if data.get("backchannel_logout_session_required") and "backchannel_logout_uri" \
-            not in metadata:
+    if data.get("backchannel_logout_session_required") and "backchannel_logout_uri" not in metadata:
         raise _bad("'backchannel_logout_session_required' needs a 'backchannel_logout_uri'")
     for name in ("id_token_signed_response_alg", "userinfo_signed_response_alg"):
         if data.get(name) is not None:
@@ -259,8 +269,11 @@ _DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
 def _as_oauth_error(error: ClientMetadataError) -> OAuth2Error:
-    cls = InvalidRedirectURIError if error.error == "invalid_redirect_uri" \
+    cls = (
+        InvalidRedirectURIError
+        if error.error == "invalid_redirect_uri"
         else InvalidClientMetadataError
+    )
     # RFC 6749 limits error_description to printable ASCII without '"' and '\'; the
     # message may quote what the client sent.
     return cls(_DESCRIPTION.sub("?", str(error))[:300])
@@ -297,8 +310,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):  # type: ignore[misc]
         if token is None and config.open:
             return InitialAccess(open=True)
         if token is None:
-            raise InvalidTokenError("An initial access token is required to register.",
-                                    realm="idp")
+            raise InvalidTokenError("An initial access token is required to register.", realm="idp")
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
         # Every configured digest is compared, in constant time, whatever matched first.
         matched = False
@@ -324,18 +336,23 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):  # type: ignore[misc]
             info["client_secret"] = secret
         return info
 
-    def save_client(self, client_info: dict[str, Any], client_metadata: dict[str, Any],
-                    request: Any) -> Client:
+    def save_client(
+        self, client_info: dict[str, Any], client_metadata: dict[str, Any], request: Any
+    ) -> Client:
         request.idp_registration_token = secrets.token_urlsafe(32)
         client = save_client(
             client_metadata.get("client_name") or "Unnamed application",
-            client_metadata, request.idp_secret, client_id=client_info["client_id"],
+            client_metadata,
+            request.idp_secret,
+            client_id=client_info["client_id"],
             registered_dynamically=True,
         )
         client.registration_token_hash = token_digest(request.idp_registration_token)
         db.session.commit()
-        current_app.logger.info("client registered itself", extra={
-            "client_id": client.client_id, "open_registration": request.credential.open})
+        current_app.logger.info(
+            "client registered itself",
+            extra={"client_id": client.client_id, "open_registration": request.credential.open},
+        )
         return client
 
     def generate_client_registration_info(self, client: Client, request: Any) -> dict[str, Any]:
@@ -371,11 +388,17 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):  # type: ignore[misc]
         stored = client.registration_token_hash if client is not None else None
         presented = token_digest(token or "")
         good = hmac.compare_digest(stored or _NO_CLIENT_DIGEST, presented)
-        if token is None or client is None or not stored or not good \
-                or not client.registered_dynamically:
+        if (
+            token is None
+            or client is None
+            or not stored
+            or not good
+            or not client.registered_dynamically
+        ):
             # A wrong token, another client's token and an unknown client look alike.
-            raise InvalidTokenError("The registration access token is not valid for this "
-                                    "client.", realm="idp")
+            raise InvalidTokenError(
+                "The registration access token is not valid for this client.", realm="idp"
+            )
         request.idp_client = client
         return RegistrationToken(client.client_id)
 
@@ -413,15 +436,17 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):  # type: ignore[misc]
                 raise InvalidRequestError(f"'{name}' must be a string.")
         return super().create_update_client_response(client, request)
 
-    def update_client(self, client: Client, client_metadata: dict[str, Any],
-                      request: Any) -> Client:
+    def update_client(
+        self, client: Client, client_metadata: dict[str, Any], request: Any
+    ) -> Client:
         # A secret is issued at registration only: moving between public and confidential
         # would need one issued or withdrawn here, so that takes a new registration.
         was_public = client.is_public
         if (client_metadata["token_endpoint_auth_method"] == "none") != was_public:
             raise InvalidClientMetadataError(
                 "'token_endpoint_auth_method' cannot switch between public (none) and "
-                "confidential; register a new client instead")
+                "confidential; register a new client instead"
+            )
         # RFC 7592 §2.2: the request replaces the metadata; omitted fields are dropped.
         client.set_client_metadata(client_metadata)
         client.name = client_metadata.get("client_name") or "Unnamed application"
@@ -430,8 +455,9 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):  # type: ignore[misc]
 
     def delete_client(self, client: Client, request: Any) -> None:
         delete_client(client)
-        current_app.logger.info("client deleted its registration",
-                                extra={"client_id": client.client_id})
+        current_app.logger.info(
+            "client deleted its registration", extra={"client_id": client.client_id}
+        )
 
     def get_server_metadata(self) -> dict[str, Any]:
         return {}

@@ -28,8 +28,16 @@ _FEATURES = UserFeature.__table__
 _SIGN_INS = SignIn.__table__
 
 # The latest place of a sign-in (travel is measured from it).
-_LAST = ("last_at", "last_ip", "last_latitude", "last_longitude", "last_accuracy_radius_km",
-         "last_country", "last_city", "last_trusted_location")
+_LAST = (
+    "last_at",
+    "last_ip",
+    "last_latitude",
+    "last_longitude",
+    "last_accuracy_radius_km",
+    "last_country",
+    "last_city",
+    "last_trusted_location",
+)
 
 
 @dataclass(frozen=True)
@@ -44,39 +52,59 @@ def _build_upserts(insert: Any) -> _Upserts:
     """What a successful sign-in writes, as INSERT ... ON CONFLICT statements with bound
     parameters, built once per dialect (building them cost more than running them)."""
     history = insert(_HISTORY).values(
-        {**{name: sa.bindparam(name) for name in ("user_id", "first_seen", *_LAST)},
-         "successful_sign_ins": 1})
+        {
+            **{name: sa.bindparam(name) for name in ("user_id", "first_seen", *_LAST)},
+            "successful_sign_ins": 1,
+        }
+    )
     # Workers finish sign-ins out of order: an older one must not replace the latest
     # place nor leave a later first_seen.
     newer = history.excluded.last_at >= _HISTORY.c.last_at
     earlier = history.excluded.first_seen < _HISTORY.c.first_seen
-    history = history.on_conflict_do_update(index_elements=["user_id"], set_={
-        **{name: sa.case((newer, history.excluded[name]), else_=_HISTORY.c[name])
-           for name in _LAST},
-        "first_seen": sa.case((earlier, history.excluded.first_seen),
-                              else_=_HISTORY.c.first_seen),
-        "successful_sign_ins": _HISTORY.c.successful_sign_ins + 1,
-    })
+    history = history.on_conflict_do_update(
+        index_elements=["user_id"],
+        set_={
+            **{
+                name: sa.case((newer, history.excluded[name]), else_=_HISTORY.c[name])
+                for name in _LAST
+            },
+            "first_seen": sa.case(
+                (earlier, history.excluded.first_seen), else_=_HISTORY.c.first_seen
+            ),
+            "successful_sign_ins": _HISTORY.c.successful_sign_ins + 1,
+        },
+    )
     feature = insert(_FEATURES).values(
-        {name: sa.bindparam(name)
-         for name in ("user_id", "kind", "value", "first_seen", "last_seen")})
-    later = sa.or_(_FEATURES.c.last_seen.is_(None),
-                   feature.excluded.last_seen > _FEATURES.c.last_seen)
+        {
+            name: sa.bindparam(name)
+            for name in ("user_id", "kind", "value", "first_seen", "last_seen")
+        }
+    )
+    later = sa.or_(
+        _FEATURES.c.last_seen.is_(None), feature.excluded.last_seen > _FEATURES.c.last_seen
+    )
     feature = feature.on_conflict_do_update(
         index_elements=["user_id", "kind", "value"],
-        set_={"last_seen": sa.case((later, feature.excluded.last_seen),
-                                   else_=_FEATURES.c.last_seen)})
+        set_={
+            "last_seen": sa.case((later, feature.excluded.last_seen), else_=_FEATURES.c.last_seen)
+        },
+    )
     novelty = insert(_NOVELTY).values(name=sa.bindparam("name"), count=1)
     novelty = novelty.on_conflict_do_update(
-        index_elements=["name"], set_={"count": _NOVELTY.c.count + novelty.excluded.count})
-    org_country = insert(_ORG_COUNTRIES).values(
-        country=sa.bindparam("country"), first_seen=sa.bindparam("first_seen")
-    ).on_conflict_do_nothing()
+        index_elements=["name"], set_={"count": _NOVELTY.c.count + novelty.excluded.count}
+    )
+    org_country = (
+        insert(_ORG_COUNTRIES)
+        .values(country=sa.bindparam("country"), first_seen=sa.bindparam("first_seen"))
+        .on_conflict_do_nothing()
+    )
     return _Upserts(history, feature, novelty, org_country)
 
 
-_UPSERTS = {"postgresql": _build_upserts(postgresql.insert),
-            "sqlite": _build_upserts(sqlite.insert)}
+_UPSERTS = {
+    "postgresql": _build_upserts(postgresql.insert),
+    "sqlite": _build_upserts(sqlite.insert),
+}
 
 
 def _upserts() -> _Upserts:
@@ -87,39 +115,67 @@ def _upserts() -> _Upserts:
 # about ten times the queries themselves (see bench/risk_pg_bench.py).
 # One query answers both last_successful_sign_in and user_profile: the history row with
 # the user's features joined to it.
-_HISTORY_AND_FEATURES = sa.select(
-    _HISTORY.c.first_seen, _HISTORY.c.successful_sign_ins, _HISTORY.c.last_at,
-    _HISTORY.c.last_ip, _HISTORY.c.last_latitude, _HISTORY.c.last_longitude,
-    _HISTORY.c.last_accuracy_radius_km, _HISTORY.c.last_country, _HISTORY.c.last_city,
-    _HISTORY.c.last_trusted_location, _FEATURES.c.kind, _FEATURES.c.value,
-    _FEATURES.c.last_seen, _FEATURES.c.first_seen.label("first_used"),
-).select_from(
-    _HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id)
-).where(_HISTORY.c.user_id == sa.bindparam("user_id"))
+_HISTORY_AND_FEATURES = (
+    sa.select(
+        _HISTORY.c.first_seen,
+        _HISTORY.c.successful_sign_ins,
+        _HISTORY.c.last_at,
+        _HISTORY.c.last_ip,
+        _HISTORY.c.last_latitude,
+        _HISTORY.c.last_longitude,
+        _HISTORY.c.last_accuracy_radius_km,
+        _HISTORY.c.last_country,
+        _HISTORY.c.last_city,
+        _HISTORY.c.last_trusted_location,
+        _FEATURES.c.kind,
+        _FEATURES.c.value,
+        _FEATURES.c.last_seen,
+        _FEATURES.c.first_seen.label("first_used"),
+    )
+    .select_from(_HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id))
+    .where(_HISTORY.c.user_id == sa.bindparam("user_id"))
+)
 _ORG_COUNTRY = sa.select(sa.literal(1)).where(
-    OrgCountry.__table__.c.country == sa.bindparam("country"))
+    OrgCountry.__table__.c.country == sa.bindparam("country")
+)
 # Only existing accounts count: anyone can type made-up names from a shared address.
 _FAILED_ACCOUNTS = sa.select(sa.func.count(sa.distinct(_SIGN_INS.c.user_id))).where(
-    _SIGN_INS.c.ip == sa.bindparam("ip"), _SIGN_INS.c.created_at >= sa.bindparam("since"),
-    _SIGN_INS.c.kind == "password", _SIGN_INS.c.error_code == 50126,
+    _SIGN_INS.c.ip == sa.bindparam("ip"),
+    _SIGN_INS.c.created_at >= sa.bindparam("since"),
+    _SIGN_INS.c.kind == "password",
+    _SIGN_INS.c.error_code == 50126,
     _SIGN_INS.c.user_id.is_not(None),
 )
-_FAILED_PASSWORDS = sa.select(sa.func.count()).select_from(_SIGN_INS).where(
-    _SIGN_INS.c.user_id == sa.bindparam("user_id"), _SIGN_INS.c.ip == sa.bindparam("ip"),
-    _SIGN_INS.c.created_at >= sa.bindparam("since"),
-    _SIGN_INS.c.kind == "password", _SIGN_INS.c.error_code == 50126,
+_FAILED_PASSWORDS = (
+    sa.select(sa.func.count())
+    .select_from(_SIGN_INS)
+    .where(
+        _SIGN_INS.c.user_id == sa.bindparam("user_id"),
+        _SIGN_INS.c.ip == sa.bindparam("ip"),
+        _SIGN_INS.c.created_at >= sa.bindparam("since"),
+        _SIGN_INS.c.kind == "password",
+        _SIGN_INS.c.error_code == 50126,
+    )
 )
-_FAILED_MFA = sa.select(sa.func.count()).select_from(_SIGN_INS).where(
-    _SIGN_INS.c.user_id == sa.bindparam("user_id"),
-    _SIGN_INS.c.created_at >= sa.bindparam("since"),
-    _SIGN_INS.c.kind == "mfa", _SIGN_INS.c.outcome == "failure",
+_FAILED_MFA = (
+    sa.select(sa.func.count())
+    .select_from(_SIGN_INS)
+    .where(
+        _SIGN_INS.c.user_id == sa.bindparam("user_id"),
+        _SIGN_INS.c.created_at >= sa.bindparam("since"),
+        _SIGN_INS.c.kind == "mfa",
+        _SIGN_INS.c.outcome == "failure",
+    )
 )
 
 
 _NOVELTY = NoveltyCount.__table__
 _NOVELTY_COUNTS = sa.select(_NOVELTY.c.name, _NOVELTY.c.count)
-_USERS_WITH_FEATURE = sa.select(sa.func.count()).select_from(_FEATURES).where(
-    _FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value"))
+_USERS_WITH_FEATURE = (
+    sa.select(sa.func.count())
+    .select_from(_FEATURES)
+    .where(_FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value"))
+)
 NOVELTY_COUNTS_SECONDS = 30.0
 """How long a process reuses the population counts it read (they move slowly)."""
 
@@ -148,9 +204,13 @@ class SqlHistoryRepository:
             return None
         row = rows[0]
         return PastSignIn(
-            time=row.last_at, ip=row.last_ip, latitude=row.last_latitude,
-            longitude=row.last_longitude, accuracy_radius_km=row.last_accuracy_radius_km,
-            country=row.last_country, city=row.last_city,
+            time=row.last_at,
+            ip=row.last_ip,
+            latitude=row.last_latitude,
+            longitude=row.last_longitude,
+            accuracy_radius_km=row.last_accuracy_radius_km,
+            country=row.last_country,
+            city=row.last_city,
             trusted_location=row.last_trusted_location,
         )
 
@@ -162,10 +222,16 @@ class SqlHistoryRepository:
             first_seen=rows[0].first_seen,
             successful_sign_ins=rows[0].successful_sign_ins,
             features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
-            last_seen={(r.kind, r.value): r.last_seen for r in rows
-                       if r.kind is not None and r.last_seen is not None},
-            first_used={(r.kind, r.value): r.first_used for r in rows
-                        if r.kind is not None and r.first_used is not None},
+            last_seen={
+                (r.kind, r.value): r.last_seen
+                for r in rows
+                if r.kind is not None and r.last_seen is not None
+            },
+            first_used={
+                (r.kind, r.value): r.first_used
+                for r in rows
+                if r.kind is not None and r.first_used is not None
+            },
         )
 
     def users_with_feature(self, feature: tuple[str, str]) -> int:
@@ -176,8 +242,10 @@ class SqlHistoryRepository:
         """Every process's counts, re-read at most every NOVELTY_COUNTS_SECONDS."""
         if self._novelty is None or time.monotonic() - self._novelty[0] > NOVELTY_COUNTS_SECONDS:
             rows = _run(_NOVELTY_COUNTS).all()
-            self._novelty = (time.monotonic(), NoveltyCounts.summed(
-                (r.name, r.count) for r in rows))
+            self._novelty = (
+                time.monotonic(),
+                NoveltyCounts.summed((r.name, r.count) for r in rows),
+            )
         return self._novelty[1]
 
     def org_has_seen_country(self, country: str) -> bool:
@@ -192,31 +260,49 @@ class SqlHistoryRepository:
     def failed_mfa_count(self, user_id: str, since: datetime) -> int:
         return int(_run(_FAILED_MFA, user_id=user_id, since=since).scalar() or 0)
 
-    def record(self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment,
-               succeeded: bool) -> None:
+    def record(
+        self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment, succeeded: bool
+    ) -> None:
         # Failed attempts are already history: they are sign-in log rows.
         if not succeeded or ctx.user_id is None:
             return
         db.session.info.get("risk_history", {}).pop(ctx.user_id, None)
         upserts = _upserts()
-        db.session.execute(upserts.history, {
-            "user_id": ctx.user_id, "first_seen": ctx.time, "last_at": ctx.time,
-            "last_ip": ip_info.ip, "last_latitude": ip_info.latitude,
-            "last_longitude": ip_info.longitude,
-            "last_accuracy_radius_km": ip_info.accuracy_radius_km,
-            "last_country": ip_info.country, "last_city": ip_info.city,
-            "last_trusted_location": assessment.trusted_location,
-        })
+        db.session.execute(
+            upserts.history,
+            {
+                "user_id": ctx.user_id,
+                "first_seen": ctx.time,
+                "last_at": ctx.time,
+                "last_ip": ip_info.ip,
+                "last_latitude": ip_info.latitude,
+                "last_longitude": ip_info.longitude,
+                "last_accuracy_radius_km": ip_info.accuracy_radius_km,
+                "last_country": ip_info.country,
+                "last_city": ip_info.city,
+                "last_trusted_location": assessment.trusted_location,
+            },
+        )
         if assessment.features:
-            db.session.execute(upserts.feature, [
-                {"user_id": ctx.user_id, "kind": kind, "value": value[:200],
-                 "first_seen": ctx.time, "last_seen": ctx.time}
-                for kind, value in sorted(assessment.features)])
+            db.session.execute(
+                upserts.feature,
+                [
+                    {
+                        "user_id": ctx.user_id,
+                        "kind": kind,
+                        "value": value[:200],
+                        "first_seen": ctx.time,
+                        "last_seen": ctx.time,
+                    }
+                    for kind, value in sorted(assessment.features)
+                ],
+            )
         if assessment.novelty is not None:
             self._count_novelty(assessment.novelty.counter_names())
         if ip_info.country:
-            db.session.execute(upserts.org_country,
-                               {"country": ip_info.country, "first_seen": ctx.time})
+            db.session.execute(
+                upserts.org_country, {"country": ip_info.country, "first_seen": ctx.time}
+            )
         db.session.commit()
 
     def _count_novelty(self, names: Iterable[str]) -> None:
@@ -226,5 +312,7 @@ class SqlHistoryRepository:
         if self._novelty is not None:
             # This process sees its own sign-ins at once; others' within the cache time.
             at, counts = self._novelty
-            self._novelty = (at, NoveltyCounts.summed(
-                [*counts.counters.items(), *((r["name"], 1) for r in rows)]))
+            self._novelty = (
+                at,
+                NoveltyCounts.summed([*counts.counters.items(), *((r["name"], 1) for r in rows)]),
+            )

@@ -30,8 +30,9 @@ def claim_step(user: User | Nobody, step: int) -> None:
     """Record the accepted time step atomically; a step not above the last is a replay."""
     claimed = db.session.execute(
         sa.update(User)
-        .where(User.id == user.id,
-               sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .where(
+            User.id == user.id, sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step)
+        )
         .values(totp_last_step=step)
     )
     db.session.commit()
@@ -82,8 +83,11 @@ RECOVERY_CODES = 10
 
 def _claim_recovery_code(user: User | Nobody, code: str) -> None:
     """Spend the matching unused recovery code with one conditional UPDATE, or raise."""
-    rows = db.session.execute(sa.select(RecoveryCode.id, RecoveryCode.code_hash).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))).all()
+    rows = db.session.execute(
+        sa.select(RecoveryCode.id, RecoveryCode.code_hash).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+        )
+    ).all()
     hashes = [row.code_hash for row in rows]
     # As many hashes to check for every user, so the time says nothing of how many are left.
     hashes += [_NO_CODE_HASH] * (RECOVERY_CODES - len(hashes))
@@ -122,25 +126,41 @@ def check_code(user: User | Nobody, code: str, *, scope: str = "mfa") -> str:
     return method
 
 
-def record_failure(user: User, exc: MfaError, *, correlation_id: str,
-                   client_id: str | None) -> None:
+def record_failure(
+    user: User, exc: MfaError, *, correlation_id: str, client_id: str | None
+) -> None:
     """Log a wrong code; repeated ones after a correct password raise mfaFraud."""
-    ctx = build_context(kind=SignInKind.MFA_FAILED, user=user, username=user.username,
-                        client_id=client_id or "", correlation_id=correlation_id)
+    ctx = build_context(
+        kind=SignInKind.MFA_FAILED,
+        user=user,
+        username=user.username,
+        client_id=client_id or "",
+        correlation_id=correlation_id,
+    )
     # The engine counts the attempt it evaluates, so it runs before the attempt is logged.
     if not isinstance(exc, Throttled):
         assess(ctx, user, None)
     code = LOCKED_OUT if isinstance(exc, Throttled) else MFA_FAILED
-    record(correlation_id=correlation_id, kind="mfa", outcome="failure", user=user,
-           username=None, client_id=client_id, error_code=code, reason=type(exc).__name__)
+    record(
+        correlation_id=correlation_id,
+        kind="mfa",
+        outcome="failure",
+        user=user,
+        username=None,
+        client_id=client_id,
+        error_code=code,
+        reason=type(exc).__name__,
+    )
 
 
 def error_message(exc: MfaError) -> str:
     """What the person is told about a refused code."""
     if isinstance(exc, Throttled):
-        return gettext("Too many wrong codes. Wait %(seconds)d seconds, then try again "
-                       "(error %(code)d).", seconds=exc.retry_after_seconds, code=LOCKED_OUT)
+        return gettext(
+            "Too many wrong codes. Wait %(seconds)d seconds, then try again (error %(code)d).",
+            seconds=exc.retry_after_seconds,
+            code=LOCKED_OUT,
+        )
     if isinstance(exc, ReplayedCode):
         return gettext("That code was already used. Wait for the next code and enter it.")
-    return gettext("That code is not right. Enter the current code from your authenticator "
-                   "app.")
+    return gettext("That code is not right. Enter the current code from your authenticator app.")

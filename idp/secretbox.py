@@ -25,8 +25,9 @@ class SecretUnreadable(IdpError):
 
 
 def _fernet(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"idp totp secrets").derive(secret_key.encode())
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"idp totp secrets").derive(
+        secret_key.encode()
+    )
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -52,10 +53,11 @@ def seal(secret: str) -> str:
 def _open(stored: str, how: Callable[[bytes], bytes]) -> bytes:
     """Apply `how` (decrypt, or rotate) to a sealed value's token."""
     try:
-        return how(stored[len(_PREFIX):].encode())
+        return how(stored[len(_PREFIX) :].encode())
     except InvalidToken:
-        raise SecretUnreadable("a stored secret cannot be decrypted with secret_key or any "
-                               "of old_secret_keys") from None
+        raise SecretUnreadable(
+            "a stored secret cannot be decrypted with secret_key or any of old_secret_keys"
+        ) from None
 
 
 def unseal(stored: str) -> str:

@@ -46,8 +46,9 @@ class SlowClientSafeWorker(ThreadWorker):  # type: ignore[misc]
         conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
         conn.timeout = time.monotonic() + READ_TIMEOUT_SECONDS
         self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ,
-                             partial(self.on_pending_socket_readable, conn))
+        self.poller.register(
+            conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
+        )
 
     def handle(self, conn: Any) -> Any:
         if not getattr(conn, "idp_read_timeout", False):
@@ -130,8 +131,9 @@ def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def gunicorn_options(server: Any, host: str, port: int, workers: int | None,
-                     threads: int | None) -> dict[str, Any]:
+def gunicorn_options(
+    server: Any, host: str, port: int, workers: int | None, threads: int | None
+) -> dict[str, Any]:
     """gunicorn's settings from [server] and the command line; IdpError on an unknown one."""
     from gunicorn.config import KNOWN_SETTINGS
 
@@ -189,8 +191,14 @@ def _frozen(app: Any) -> Any:
     return app
 
 
-def run_granian(config_path: str | None, server: Any, host: str, port: int,
-                workers: int | None, threads: int | None) -> None:
+def run_granian(
+    config_path: str | None,
+    server: Any,
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int | None,
+) -> None:
     """Serve with granian: HTTP parsed in Rust, so a request costs a fraction of gunicorn's
     CPU, and clients that are slow to send their headers hold no thread (they are closed
     after READ_TIMEOUT_SECONDS). A request body is read by the app's thread as it arrives,
@@ -204,17 +212,25 @@ def run_granian(config_path: str | None, server: Any, host: str, port: int,
         from granian.http import HTTP1Settings
         from granian.server import Server
     except ImportError:
-        raise IdpError("server.engine = \"granian\" needs the granian package "
-                       "(pip install 'idp[granian]')") from None
+        raise IdpError(
+            "server.engine = \"granian\" needs the granian package (pip install 'idp[granian]')"
+        ) from None
     if config_path:
         os.environ["IDP_CONFIG"] = str(config_path)
     _multiprocess_metrics()
     Server(
-        "idp.serve:granian_app", factory=True, address=host, port=port,
-        interface=Interfaces.WSGI, http=HTTPModes.http1, websockets=False,
-        workers=workers or server.workers, blocking_threads=threads or server.threads,
+        "idp.serve:granian_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers or server.workers,
+        blocking_threads=threads or server.threads,
         http1_settings=HTTP1Settings(header_read_timeout=READ_TIMEOUT_SECONDS * 1000),
-        respawn_failed_workers=True, workers_kill_timeout=server.graceful_timeout_seconds,
+        respawn_failed_workers=True,
+        workers_kill_timeout=server.graceful_timeout_seconds,
         # Our own request line (see idp.logs) replaces an access log.
         log_access=False,
     ).serve()

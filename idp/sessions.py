@@ -22,8 +22,7 @@ from .services import now_ts, services
 
 # Cookie keys kept when the session handle changes: ids of flows in flight and the CSRF
 # token (Flask-WTF's session key).
-CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "account_sid",
-                "csrf_token")
+CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "account_sid", "csrf_token")
 HANDLE_KEY = "sh"
 
 
@@ -37,9 +36,11 @@ def current_sso() -> SsoSession | None:
     if "sso" in g:
         return g.sso  # type: ignore[no-any-return]
     handle = session.get(HANDLE_KEY)
-    row = db.session.scalar(
-        sa.select(SsoSession).filter_by(handle_hash=_digest(handle))
-    ) if isinstance(handle, str) else None
+    row = (
+        db.session.scalar(sa.select(SsoSession).filter_by(handle_hash=_digest(handle)))
+        if isinstance(handle, str)
+        else None
+    )
     if row is not None and not row.is_active(clock_now()):
         row = None
     g.sso = row
@@ -100,8 +101,9 @@ def elevate_session(row: SsoSession, amr: set[str]) -> None:
     _hand_out(row)
 
 
-def revoke_sessions(user_id: str, *, except_sid: str | None = None,
-                    reason: str = backchannel.SESSIONS_REVOKED) -> None:
+def revoke_sessions(
+    user_id: str, *, except_sid: str | None = None, reason: str = backchannel.SESSIONS_REVOKED
+) -> None:
     """Revoke a user's SSO sessions and every token issued under them, and queue logout
     tokens for their clients (`reason` says why, in the delivery rows)."""
     now = clock_now()

@@ -19,13 +19,23 @@ from .services import services
 _SIGN_INS = SignIn.__table__
 _INSERT = sa.insert(_SIGN_INS)
 _USER_RISK = sa.select(UserRisk.risk_level, UserRisk.risk_state, UserRisk.risk_detail).where(
-    UserRisk.user_id == sa.bindparam("user_id"))
+    UserRisk.user_id == sa.bindparam("user_id")
+)
 
 
-def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
-           username: str | None, client_id: str | None, error_code: int | None = None,
-           reason: str | None = None, risk: dict[str, Any] | None = None,
-           decision: Decision | None = None) -> None:
+def record(
+    *,
+    correlation_id: str,
+    kind: str,
+    outcome: str,
+    user: User | None,
+    username: str | None,
+    client_id: str | None,
+    error_code: int | None = None,
+    reason: str | None = None,
+    risk: dict[str, Any] | None = None,
+    decision: Decision | None = None,
+) -> None:
     """Append one sign-in row and commit it (one Core INSERT: it runs on every attempt,
     refused guesses included)."""
     row: dict[str, Any] = {
@@ -50,8 +60,12 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
         row.update(
             risk_event_types=list(risk["events"]),
             not_evaluated=[{"detector": d, "reason": r} for d, r in risk["not_evaluated"]],
-            country=risk["country"], city=risk["city"], latitude=risk["lat"],
-            longitude=risk["lon"], asn=risk["asn"])
+            country=risk["country"],
+            city=risk["city"],
+            latitude=risk["lat"],
+            longitude=risk["lon"],
+            asn=risk["asn"],
+        )
     row["risk_level_during_sign_in"] = row["risk_level_aggregated"] = during.value
     state = db.session.execute(_USER_RISK, {"user_id": user.id}).first() if user else None
     if state is not None:
@@ -59,11 +73,18 @@ def record(*, correlation_id: str, kind: str, outcome: str, user: User | None,
         row["risk_level_aggregated"] = max(during, Level.parse(state.risk_level)).value
         row["risk_state"], row["risk_detail"] = state.risk_state, state.risk_detail
     if decision is not None:
-        row["policies"] = [{"displayName": r.policy, "result": r.result.value,
-                            "reason": r.reason} for r in decision.results]
+        row["policies"] = [
+            {"displayName": r.policy, "result": r.result.value, "reason": r.reason}
+            for r in decision.results
+        ]
     db.session.execute(_INSERT, [row])
     db.session.commit()
     # The request's log line says which attempt it was.
-    g.log_fields = {"correlation_id": correlation_id, "client_id": client_id,
-                    "user_id": row["user_id"], "outcome": outcome, "error_code": error_code}
+    g.log_fields = {
+        "correlation_id": correlation_id,
+        "client_id": client_id,
+        "user_id": row["user_id"],
+        "outcome": outcome,
+        "error_code": error_code,
+    }
     SIGN_INS.labels(kind, outcome, str(error_code or 0)).inc()

@@ -183,8 +183,9 @@ def _decided() -> sa.ColumnElement[bool]:
         SignIn.kind.in_(REPLAYED_KINDS),
         SignIn.user_id.is_not(None),
         # NULL-safe, so that sa.not_() of this counts every other row.
-        sa.or_(SignIn.outcome == "success",
-               sa.func.coalesce(SignIn.error_code, 0).in_(_DECIDED_CODES)),
+        sa.or_(
+            SignIn.outcome == "success", sa.func.coalesce(SignIn.error_code, 0).in_(_DECIDED_CODES)
+        ),
     )
 
 
@@ -200,14 +201,24 @@ def logged_sign_ins(since: datetime, until: datetime) -> Iterator[LoggedSignIn]:
     window = sa.and_(SignIn.created_at >= since, SignIn.created_at <= until)
     numbered = (
         sa.select(
-            SignIn.correlation_id, SignIn.user_id, SignIn.created_at, SignIn.outcome,
-            SignIn.error_code, SignIn.risk_level_during_sign_in, SignIn.risk_level_aggregated,
-            sa.func.row_number().over(
+            SignIn.correlation_id,
+            SignIn.user_id,
+            SignIn.created_at,
+            SignIn.outcome,
+            SignIn.error_code,
+            SignIn.risk_level_during_sign_in,
+            SignIn.risk_level_aggregated,
+            sa.func.row_number()
+            .over(
                 partition_by=SignIn.correlation_id,
                 # A flow's success comes after its steps; on a tie of times it sorts last.
-                order_by=(SignIn.created_at, sa.case((SignIn.outcome == "success", 1), else_=0),
-                          SignIn.id),
-            ).label("n"),
+                order_by=(
+                    SignIn.created_at,
+                    sa.case((SignIn.outcome == "success", 1), else_=0),
+                    SignIn.id,
+                ),
+            )
+            .label("n"),
         )
         .where(window, _decided())
         .subquery()
@@ -220,8 +231,14 @@ def logged_sign_ins(since: datetime, until: datetime) -> Iterator[LoggedSignIn]:
         .label("first_passkey_at")
     )
     stmt = (
-        sa.select(numbered, User.username, User.groups, User.totp_registered_at,
-                  User.mfa_grace_started_at, first_passkey)
+        sa.select(
+            numbered,
+            User.username,
+            User.groups,
+            User.totp_registered_at,
+            User.mfa_grace_started_at,
+            first_passkey,
+        )
         .join(User, User.id == numbered.c.user_id)
         .where(numbered.c.n == 1)
         .order_by(numbered.c.created_at, numbered.c.correlation_id)
@@ -230,27 +247,36 @@ def logged_sign_ins(since: datetime, until: datetime) -> Iterator[LoggedSignIn]:
     for row in db.session.execute(stmt):
         registered, grace = row.totp_registered_at, row.mfa_grace_started_at
         yield LoggedSignIn(
-            correlation_id=row.correlation_id, user_id=row.user_id, username=row.username,
-            at=row.created_at, sign_in_level=_level(row.risk_level_during_sign_in),
+            correlation_id=row.correlation_id,
+            user_id=row.user_id,
+            username=row.username,
+            at=row.created_at,
+            sign_in_level=_level(row.risk_level_during_sign_in),
             user_level=_level(row.risk_level_aggregated),
             groups=frozenset(row.groups or ()),
             has_totp=registered is not None and registered <= row.created_at,
             # A grace period that began later did not run at this sign-in.
             grace_started=grace if grace is not None and grace <= row.created_at else None,
             actual=outcome_of(row.error_code if row.outcome != "success" else None),
-            has_passkey=row.first_passkey_at is not None
-            and row.first_passkey_at <= row.created_at,
+            has_passkey=row.first_passkey_at is not None and row.first_passkey_at <= row.created_at,
         )
 
 
 def count_not_replayed(since: datetime, until: datetime) -> int:
     """Logged password/SSO attempts of the window that never reached a policy decision."""
-    return int(db.session.scalar(
-        sa.select(sa.func.count()).select_from(SignIn).where(
-            SignIn.created_at >= since, SignIn.created_at <= until,
-            SignIn.kind.in_(REPLAYED_KINDS), sa.not_(_decided()),
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(SignIn)
+            .where(
+                SignIn.created_at >= since,
+                SignIn.created_at <= until,
+                SignIn.kind.in_(REPLAYED_KINDS),
+                sa.not_(_decided()),
+            )
         )
-    ) or 0)
+        or 0
+    )
 
 
 class _Tallier:
@@ -274,11 +300,19 @@ class _Variant:
         self.tallier = _Tallier()
 
     def decide(self, sign_in: LoggedSignIn) -> str:
-        subject = Subject(groups=sign_in.groups, has_totp=sign_in.has_totp,
-                          has_passkey=sign_in.has_passkey,
-                          registration_grace_started=sign_in.grace_started)
-        decision = evaluate(self.policies, sign_in_level=sign_in.sign_in_level,
-                            user_level=sign_in.user_level, subject=subject, now=sign_in.at)
+        subject = Subject(
+            groups=sign_in.groups,
+            has_totp=sign_in.has_totp,
+            has_passkey=sign_in.has_passkey,
+            registration_grace_started=sign_in.grace_started,
+        )
+        decision = evaluate(
+            self.policies,
+            sign_in_level=sign_in.sign_in_level,
+            user_level=sign_in.user_level,
+            subject=subject,
+            now=sign_in.at,
+        )
         outcome = outcome_of(decision.error_code)
         self.tallier.add(outcome, sign_in.user_id)
         return outcome
@@ -300,26 +334,41 @@ class _Pair:
             self.changed_users.add(sign_in.user_id)
 
     def comparison(self, actual: Tally | None = None) -> Comparison:
-        return Comparison(self.name, self.current.tallier.tally(),
-                          self.candidate.tallier.tally(), self.changed,
-                          len(self.changed_users), actual)
+        return Comparison(
+            self.name,
+            self.current.tallier.tally(),
+            self.candidate.tallier.tally(),
+            self.changed,
+            len(self.changed_users),
+            actual,
+        )
 
 
 def only(policies: Policies, name: str) -> Policies:
     """The policy set with every policy but `name` switched off."""
-    off = {attr: replace(getattr(policies, attr), state="off")
-           for policy, attr in POLICY_ATTRIBUTES.items() if policy != name}
+    off = {
+        attr: replace(getattr(policies, attr), state="off")
+        for policy, attr in POLICY_ATTRIBUTES.items()
+        if policy != name
+    }
     return replace(policies, **off)
 
 
-def simulate(candidate_policies: Policies, days: int, now: datetime, *,
-             current_policies: Policies | None = None) -> SimulationReport:
+def simulate(
+    candidate_policies: Policies,
+    days: int,
+    now: datetime,
+    *,
+    current_policies: Policies | None = None,
+) -> SimulationReport:
     """Replay the last `days` of logged sign-ins under the candidate and the current policies."""
     current = current_policies or services().settings.policies
     since = now - timedelta(days=days)
     overall = _Pair(OVERALL, current, candidate_policies)
-    alone = [_Pair(name, only(current, name), only(candidate_policies, name))
-             for name in POLICY_ATTRIBUTES]
+    alone = [
+        _Pair(name, only(current, name), only(candidate_policies, name))
+        for name in POLICY_ATTRIBUTES
+    ]
     actual = _Tallier()
     sign_ins = 0
     users: set[str] = set()
@@ -331,11 +380,16 @@ def simulate(candidate_policies: Policies, days: int, now: datetime, *,
         for pair in alone:
             pair.replay(sign_in)
     return SimulationReport(
-        since=since, until=now, days=days, sign_ins=sign_ins, users=len(users),
+        since=since,
+        until=now,
+        days=days,
+        sign_ins=sign_ins,
+        users=len(users),
         not_replayed=count_not_replayed(since, now),
         overall=overall.comparison(actual.tally()),
         policies=tuple(pair.comparison() for pair in alone),
-        current_policies=current, candidate_policies=candidate_policies,
+        current_policies=current,
+        candidate_policies=candidate_policies,
     )
 
 
@@ -345,15 +399,16 @@ def candidate_from_mapping(data: Mapping[str, Any], current: Policies) -> Polici
         if key != "policies":
             raise ConfigError(f"{key}: unknown key (a candidate holds only [policies.*] tables)")
     if "policies" not in data:
-        raise ConfigError("policies: missing (e.g. [policies.sign_in_risk] block_at = \"high\")")
+        raise ConfigError('policies: missing (e.g. [policies.sign_in_risk] block_at = "high")')
     changes = data["policies"]
     if not isinstance(changes, Mapping):
         raise ConfigError("policies: must be a table")
     merged: dict[str, Any] = asdict(current)
     for name, table in changes.items():
         base = merged.get(name)
-        merged[name] = {**base, **table} if isinstance(base, dict) and isinstance(
-            table, Mapping) else table
+        merged[name] = (
+            {**base, **table} if isinstance(base, dict) and isinstance(table, Mapping) else table
+        )
     return section_from_mapping(Policies, merged, "policies.")
 
 
@@ -391,17 +446,25 @@ def _cell(sign_ins: int, users: int) -> str:
 def _table(columns: list[tuple[str, Tally]], comparison: Comparison) -> list[str]:
     """Outcome rows by columns, and a last row counting what the candidate changes."""
     labels = [LABELS[o] for o in OUTCOMES] + ["changed by candidate"]
-    cells = [[_cell(tally[o].sign_ins, tally[o].users) for o in OUTCOMES] + [""]
-             for _, tally in columns]
+    cells = [
+        [_cell(tally[o].sign_ins, tally[o].users) for o in OUTCOMES] + [""] for _, tally in columns
+    ]
     cells[-1][-1] = _cell(comparison.changed_sign_ins, comparison.changed_users)
     width = max(len(label) for label in labels) + 2
-    widths = [max(len(name), *(len(c) for c in col)) + 3
-              for (name, _), col in zip(columns, cells, strict=True)]
-    lines = [" " * (width + 2) + "".join(
-        name.rjust(w) for (name, _), w in zip(columns, widths, strict=True))]
+    widths = [
+        max(len(name), *(len(c) for c in col)) + 3
+        for (name, _), col in zip(columns, cells, strict=True)
+    ]
+    lines = [
+        " " * (width + 2)
+        + "".join(name.rjust(w) for (name, _), w in zip(columns, widths, strict=True))
+    ]
     for i, label in enumerate(labels):
-        lines.append("  " + label.ljust(width) + "".join(
-            col[i].rjust(w) for col, w in zip(cells, widths, strict=True)))
+        lines.append(
+            "  "
+            + label.ljust(width)
+            + "".join(col[i].rjust(w) for col, w in zip(cells, widths, strict=True))
+        )
     return lines
 
 
@@ -419,8 +482,14 @@ def format_report(report: SimulationReport) -> str:
     ]
     overall = report.overall
     assert overall.actual is not None
-    lines += _table([("actual", overall.actual), ("current", overall.current),
-                     ("candidate", overall.candidate)], overall)
+    lines += _table(
+        [
+            ("actual", overall.actual),
+            ("current", overall.current),
+            ("candidate", overall.candidate),
+        ],
+        overall,
+    )
     for item in report.policies:
         current = describe_policy(report.current_policies, item.policy)
         candidate = describe_policy(report.candidate_policies, item.policy)

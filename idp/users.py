@@ -111,15 +111,20 @@ def reset_second_factors(user: User, initiated_by: str) -> None:
     user.totp_registered_at = None
     user.totp_last_step = None
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    db.session.execute(sa.delete(WebAuthnCredential)
-                       .where(WebAuthnCredential.user_id == user.id))
+    db.session.execute(sa.delete(WebAuthnCredential).where(WebAuthnCredential.user_id == user.id))
     db.session.expire(user, ["passkeys"])
     risk = db.session.get(UserRisk, user.id)
-    db.session.add(RiskHistory(
-        user_id=user.id, at=clock_now(), initiated_by=initiated_by,
-        activity="secondFactorsReset", risk_level=risk.risk_level if risk else "none",
-        risk_state=risk.risk_state if risk else "none",
-        risk_detail=risk.risk_detail if risk else "none",
-        note="authenticator app, passkeys and recovery codes removed"))
+    db.session.add(
+        RiskHistory(
+            user_id=user.id,
+            at=clock_now(),
+            initiated_by=initiated_by,
+            activity="secondFactorsReset",
+            risk_level=risk.risk_level if risk else "none",
+            risk_state=risk.risk_state if risk else "none",
+            risk_detail=risk.risk_detail if risk else "none",
+            note="authenticator app, passkeys and recovery codes removed",
+        )
+    )
     db.session.commit()
     revoke_sessions(user.id, reason=SECOND_FACTORS_RESET)

@@ -35,8 +35,7 @@ GRID = 2
 def _parse_transform(text: str | None) -> Matrix:
     if not text:
         return IDENTITY
-    numbers = [float(n) for n in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?",
-                                             text)]
+    numbers = [float(n) for n in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", text)]
     if text.startswith("matrix") and len(numbers) == 6:
         return (numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5])
     if text.startswith("translate") and numbers:
@@ -47,8 +46,14 @@ def _parse_transform(text: str | None) -> Matrix:
 def _compose(outer: Matrix, inner: Matrix) -> Matrix:
     a, b, c, d, e, f = outer
     a2, b2, c2, d2, e2, f2 = inner
-    return (a * a2 + c * b2, b * a2 + d * b2, a * c2 + c * d2, b * c2 + d * d2,
-            a * e2 + c * f2 + e, b * e2 + d * f2 + f)
+    return (
+        a * a2 + c * b2,
+        b * a2 + d * b2,
+        a * c2 + c * d2,
+        b * c2 + d * d2,
+        a * e2 + c * f2 + e,
+        b * e2 + d * f2 + f,
+    )
 
 
 def _subpaths(d: str) -> Iterator[list[tuple[float, float]]]:
@@ -70,7 +75,7 @@ def _subpaths(d: str) -> Iterator[list[tuple[float, float]]]:
                 continue
         lower = command.lower()
         relative = command.islower()
-        args = [float(t) for t in tokens[i:i + _ARITY[lower]]]
+        args = [float(t) for t in tokens[i : i + _ARITY[lower]]]
         i += _ARITY[lower]
         if lower == "h":
             x = x + args[0] if relative else args[0]
@@ -134,16 +139,17 @@ def shapes() -> tuple[str, dict[str, str]]:
             for points in _subpaths(element.get("d", "")):
                 flat: list[tuple[int, int]] = []
                 for px, py in points:
-                    point = (round((a * px + c * py + e) / GRID),
-                             round((b * px + d * py + f) / GRID))
+                    point = (
+                        round((a * px + c * py + e) / GRID),
+                        round((b * px + d * py + f) / GRID),
+                    )
                     if not flat or flat[-1] != point:
                         flat.append(point)
                 if len(set(flat)) >= 3:
                     parts.append(_relative(flat))
         if parts:
             found[code] = found.get(code, "") + "".join(parts)
-    x, y, width, height = (float(n) / GRID for n in (root.get("viewBox") or "0 0 1000 500")
-                           .split())
+    x, y, width, height = (float(n) / GRID for n in (root.get("viewBox") or "0 0 1000 500").split())
     return f"{x:g} {y:g} {width:g} {height:g}", found
 
 
@@ -169,20 +175,23 @@ def world_map(counts: dict[str, int], label: str) -> Markup:
     view_box, outlines = shapes()
     by_code = {code.lower(): n for code, n in counts.items() if n > 0}
     peak = max(by_code.values(), default=0)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="{view_box}" '
-             f'width="100%" aria-label="{escape(label)}" class="world-map">'
-             f"<title>{escape(label)}</title>"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="{view_box}" '
+        f'width="100%" aria-label="{escape(label)}" class="world-map">'
+        f"<title>{escape(label)}</title>"
+    ]
     quiet = [d for code, d in outlines.items() if code not in by_code]
-    parts.append(f'<path fill="{EMPTY}" stroke="#ffffff" stroke-width=".5" '
-                 f'd="{"".join(quiet)}"/>')
+    parts.append(f'<path fill="{EMPTY}" stroke="#ffffff" stroke-width=".5" d="{"".join(quiet)}"/>')
     # Countries with risky sign-ins last, so their outline is drawn on top.
     for code in sorted(by_code, key=lambda c: by_code[c]):
         if code not in outlines:
             continue
         n = by_code[code]
         noun = "risky sign-in" if n == 1 else "risky sign-ins"
-        parts.append(f'<path data-country="{escape(code.upper())}" fill="{shade(n, peak)}" '
-                     f'stroke="#5b5e6b" stroke-width=".6" d="{outlines[code]}">'
-                     f"<title>{escape(code.upper())}: {n} {noun}</title></path>")
+        parts.append(
+            f'<path data-country="{escape(code.upper())}" fill="{shade(n, peak)}" '
+            f'stroke="#5b5e6b" stroke-width=".6" d="{outlines[code]}">'
+            f"<title>{escape(code.upper())}: {n} {noun}</title></path>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

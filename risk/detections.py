@@ -134,8 +134,9 @@ _DESCRIBERS: dict[RiskEventType, Callable[[Mapping[str, EvidenceValue]], str]] =
     RiskEventType.SUSPICIOUS_IP_ADDRESS: lambda e: (
         f"{e.get('ip')} typed {_num(e.get('failed_passwords_for_account'))} wrong passwords "
         f"for this account in the last {_num(e.get('window_minutes'))} minutes before the "
-        "right one" if "failed_passwords_for_account" in e else
-        f"{e.get('ip')} failed sign-ins for {_num(e.get('failed_accounts'))} accounts "
+        "right one"
+        if "failed_passwords_for_account" in e
+        else f"{e.get('ip')} failed sign-ins for {_num(e.get('failed_accounts'))} accounts "
         f"in the last {_num(e.get('window_minutes'))} minutes"
     ),
     RiskEventType.PASSWORD_SPRAY: lambda e: (

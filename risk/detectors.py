@@ -211,8 +211,7 @@ class SuspiciousIpAddress:
 
     @staticmethod
     def _guessed(ctx: SignInContext, env: DetectorEnv, since: datetime) -> Result:
-        if (ctx.kind != SignInKind.PASSWORD or ctx.password_valid is not True
-                or ctx.user_id is None):
+        if ctx.kind != SignInKind.PASSWORD or ctx.password_valid is not True or ctx.user_id is None:
             return None
         settings = env.settings
         guesses = env.repository.failed_passwords(ctx.user_id, env.ip_info.ip, since)

@@ -114,8 +114,13 @@ class Feeds:
     file is read with pread, so a file truncated under the server never crashes it.
     """
 
-    def __init__(self, slots: Mapping[str, _Slot] | None = None, *, cache_size: int = 65_536,
-                 check_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        slots: Mapping[str, _Slot] | None = None,
+        *,
+        cache_size: int = 65_536,
+        check_seconds: float = 5.0,
+    ) -> None:
         self._slots: dict[str, _Slot] = dict(slots or {})
         self._check_seconds = check_seconds
         self._checked_at = time.monotonic()
@@ -136,8 +141,9 @@ class Feeds:
             for slot in slots.values():
                 _close(slot.value)
             raise
-        return cls(slots, cache_size=settings.geoip_cache_size,
-                   check_seconds=settings.feed_check_seconds)
+        return cls(
+            slots, cache_size=settings.geoip_cache_size, check_seconds=settings.feed_check_seconds
+        )
 
     def _value(self, key: str) -> Any:
         slot = self._slots.get(key)
@@ -189,8 +195,7 @@ class Feeds:
         try:
             fresh = _load(slot.key, slot.path)
         except FeedError as exc:
-            slot.note = f"a newer file was refused ({exc.reason}); the data loaded before " \
-                        "is in use"
+            slot.note = f"a newer file was refused ({exc.reason}); the data loaded before is in use"
             if slot.key == LEAKED_KEY and slot.signature and slot.signature[0] == signature[0]:
                 # Rewritten in place: the descriptor in use reads the broken file too.
                 slot.failed = f"the file was rewritten in place and is unreadable ({exc.reason})"
@@ -206,9 +211,12 @@ class Feeds:
 
     def status(self) -> dict[str, str]:
         """Each configured feed: "loaded" (with a note on a refused newer file) or why not."""
-        return {key: f"failed: {slot.failed}" if slot.failed
-                else "loaded" + (f"; {slot.note}" if slot.note else "")
-                for key, slot in self._slots.items()}
+        return {
+            key: f"failed: {slot.failed}"
+            if slot.failed
+            else "loaded" + (f"; {slot.note}" if slot.note else "")
+            for key, slot in self._slots.items()
+        }
 
     def is_loaded(self, key: str) -> bool:
         """Whether the feed of config key `key` is usable for lookups."""

@@ -56,9 +56,11 @@ class LeakedPasswords:
         return corpus
 
     def _broken(self, detail: str) -> FeedError:
-        return FeedError(self.key, self.path,
-                         f"expected uppercase SHA-1 'HASH:COUNT' lines ordered by hash "
-                         f"({detail})")
+        return FeedError(
+            self.key,
+            self.path,
+            f"expected uppercase SHA-1 'HASH:COUNT' lines ordered by hash ({detail})",
+        )
 
     def _read(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
@@ -97,7 +99,7 @@ class LeakedPasswords:
             line, following = self._line_at(start)
             candidate = line[:_HASH_LEN]
             if candidate == target:
-                return int(line[_HASH_LEN + 1:])
+                return int(line[_HASH_LEN + 1 :])
             if candidate < target:
                 low = following
             else:

@@ -195,7 +195,7 @@ class NoveltyCounts:
         """The share of counted sign-ins of `stage` that scored at least `bits`' bin."""
         bins = self._bins(stage)
         total = sum(bins)
-        return sum(bins[score_bin(bits):]) / total if total else None
+        return sum(bins[score_bin(bits) :]) / total if total else None
 
     @classmethod
     def summed(cls, rows: Iterable[tuple[str, int]]) -> NoveltyCounts:
@@ -239,8 +239,9 @@ class NewProperty:
         else:
             history = f"never used by this user in {_plural(sign_ins, 'sign-in')}"
         if self.org_users is not None:
-            others = "no other user" if not self.org_users else _plural(self.org_users,
-                                                                          "other user")
+            others = (
+                "no other user" if not self.org_users else _plural(self.org_users, "other user")
+            )
             history += f", by {others} here"
         head = f"{LABELS[self.kind]} {value}: {history}"
         if self.configured:
@@ -284,7 +285,8 @@ class UserHabit:
         where = f" from a familiar {LABELS[parent]}" if parent is not None else ""
         since = (
             f" after the first {_plural(self.since_days, 'day')}"
-            if self.since_days is not None else ""
+            if self.since_days is not None
+            else ""
         )
         return (
             f"{count} new {label}{'' if self.novel == 1 else 's'}{where} in about "
@@ -339,8 +341,14 @@ def _prior(stage: Stage, kind: str, parent_new: bool) -> float:
     return min(prior * LEARNING_PRIOR_FACTOR, 0.95) if stage is Stage.LEARNING else prior
 
 
-def _rate(counts: NoveltyCounts, stage: Stage, kind: str, parent_new: bool, seen: Seen | None,
-          prior_weight: float) -> float:
+def _rate(
+    counts: NoveltyCounts,
+    stage: Stage,
+    kind: str,
+    parent_new: bool,
+    seen: Seen | None,
+    prior_weight: float,
+) -> float:
     """The share of sign-ins showing `kind` new; for `seen` NEW or RARE, new and common or
     new and rare here (None: not told apart)."""
     sign_ins, new, rare = counts.cell(stage, kind, parent_new)
@@ -391,7 +399,8 @@ class _History:
         span = (now - first).total_seconds()
         share = (now - settled).total_seconds() / span if span > 0 else 0.0
         self.values = Counter(
-            feature[0] for feature in profile.features
+            feature[0]
+            for feature in profile.features
             if profile.first_used.get(feature, first) >= settled
         )
         self.sign_ins = earlier * share
@@ -416,7 +425,7 @@ def _user_factor(
         novel = max(novel - history.values.get(parent, 0), 0)
     weight = model.user_weight
     own = (novel + weight * population) / (history.sign_ins + weight)
-    low, high = 2.0 ** -model.user_max_bits, 2.0 ** model.user_min_bits
+    low, high = 2.0**-model.user_max_bits, 2.0**model.user_min_bits
     habit = UserHabit(novel, history.sign_ins, history.since_days)
     return min(max(own / population, low), high), habit
 
@@ -478,9 +487,7 @@ def weigh(
             history = _History(profile, model, now)
         factor, habit = _user_factor(history, kind, population, model)
         configured = kind in model.weights
-        bits = (
-            model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)
-        )
+        bits = model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)
         new.append(
             NewProperty(
                 kind=kind,

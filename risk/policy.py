@@ -359,8 +359,9 @@ def evaluate(
     # One challenge answers every demand: the strongest factor any of them asks for.
     factor = (
         PHISHING_RESISTANT
-        if any(d.factor == PHISHING_RESISTANT and d.action is not Action.REGISTER_MFA
-               for d in demands)
+        if any(
+            d.factor == PHISHING_RESISTANT and d.action is not Action.REGISTER_MFA for d in demands
+        )
         else ANY
     )
     if top.action is Action.CHANGE_PASSWORD and not subject.passed_in_flow(factor):

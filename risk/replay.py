@@ -262,8 +262,9 @@ def _coordinate(row: Mapping[str, str | None], column: str, limit: float, line: 
     except ValueError:
         value = math.nan
     if not -limit <= value <= limit:  # NaN fails both comparisons
-        raise ReplayError(f"line {line}: {column} {text!r} is not a number from -{limit:g} "
-                          f"to {limit:g}")
+        raise ReplayError(
+            f"line {line}: {column} {text!r} is not a number from -{limit:g} to {limit:g}"
+        )
     return value
 
 
@@ -339,8 +340,12 @@ def _sign_in(
     if cities is not None:
         point = cities.find(info.country, info.region, info.city)
         if point is not None:
-            info = replace(info, latitude=point[0], longitude=point[1],
-                           accuracy_radius_km=CITY_ACCURACY_RADIUS_KM)
+            info = replace(
+                info,
+                latitude=point[0],
+                longitude=point[1],
+                accuracy_radius_km=CITY_ACCURACY_RADIUS_KM,
+            )
     user = (row["User ID"] or "").strip()
     return SignInContext(
         correlation_id=f"replay-{line}",
@@ -545,8 +550,9 @@ def replay(
         if levels_out is not None:
             for source in (path, cities):
                 if source is not None and _is_same_file(levels_out, source):
-                    raise ReplayError(f"{levels_out}: is an input of this replay; "
-                                      "refusing to overwrite it")
+                    raise ReplayError(
+                        f"{levels_out}: is an input of this replay; refusing to overwrite it"
+                    )
             try:
                 out = files.enter_context(open(levels_out, "w", newline="", encoding="utf-8"))
             except OSError as exc:
@@ -568,8 +574,9 @@ def _cells(*pairs: tuple[int, int]) -> str:
 
 
 def _wrapped(text: str) -> list[str]:
-    return textwrap.wrap(text, REPORT_WIDTH, subsequent_indent="  ", break_on_hyphens=False,
-                         break_long_words=False)
+    return textwrap.wrap(
+        text, REPORT_WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
+    )
 
 
 def format_report(report: ReplayReport) -> str:

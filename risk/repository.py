@@ -228,8 +228,11 @@ class InMemoryHistoryRepository:
     ) -> None:
         """Store one attempt after it was decided (see HistoryRepository.record)."""
         when = _ts(ctx.time)
-        if (ctx.kind == SignInKind.PASSWORD and ctx.password_valid is False
-                and ctx.user_id is not None):
+        if (
+            ctx.kind == SignInKind.PASSWORD
+            and ctx.password_valid is False
+            and ctx.user_id is not None
+        ):
             timeline = self._failed_passwords.setdefault(ip_info.ip, _Timeline())
             timeline.add(when, ctx.user_id)
         if ctx.kind == SignInKind.MFA_FAILED and ctx.user_id is not None:

@@ -97,10 +97,12 @@ def database_url(
 def settings(database_url: str, tmp_path: Path) -> Settings:
     base = demo_settings(str(tmp_path))
     # Protocol tests sign in users without TOTP; the step-up tests turn registration back on.
-    policies = replace(base.policies, mfa_registration=replace(
-        base.policies.mfa_registration, state="off"))
-    return replace(base, issuer=ISSUER, database_url=database_url, passwords=FAST_HASH,
-                   policies=policies)
+    policies = replace(
+        base.policies, mfa_registration=replace(base.policies.mfa_registration, state="off")
+    )
+    return replace(
+        base, issuer=ISSUER, database_url=database_url, passwords=FAST_HASH, policies=policies
+    )
 
 
 @pytest.fixture
@@ -237,8 +239,9 @@ class RelyingParty:
         assert "code" in params, params
         return params["code"][0]
 
-    def token_request(self, data: dict[str, Any], auth: str = "basic",
-                      ip: str | None = None) -> Any:
+    def token_request(
+        self, data: dict[str, Any], auth: str = "basic", ip: str | None = None
+    ) -> Any:
         """POST to the token endpoint (from `ip` when given, as the client's server)."""
         http = self.app.test_client()
         if ip:
@@ -264,8 +267,9 @@ class RelyingParty:
         data.update(extra)
         return self.token_request({k: v for k, v in data.items() if v is not None})
 
-    def tokens(self, username: str = "alice", password: str = PASSWORD,
-               **params: Any) -> dict[str, Any]:
+    def tokens(
+        self, username: str = "alice", password: str = PASSWORD, **params: Any
+    ) -> dict[str, Any]:
         """The whole flow: sign in, redeem the code, return the token response."""
         response = self.redeem(self.code_from(self.sign_in(username, password, **params)))
         assert response.status_code == 200, response.get_data(as_text=True)
@@ -282,7 +286,11 @@ class RelyingParty:
         key = next(jwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
         claims = dict(
             jwt.decode(
-                id_token, key.key, algorithms=["RS256"], audience=self.client_id, issuer=ISSUER,
+                id_token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self.client_id,
+                issuer=ISSUER,
                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         )

@@ -34,8 +34,7 @@ def texts(locale: str) -> Callable[..., str]:
     """The product's words in `locale`: t("Sign in"), t("Error %(code)s", code=53004)."""
     catalogue = _catalogue(locale)
 
-    def t(message: str, plural: str | None = None, n: int | None = None,
-          **variables: Any) -> str:
+    def t(message: str, plural: str | None = None, n: int | None = None, **variables: Any) -> str:
         if plural is not None and n is not None:
             text = catalogue.ngettext(message, plural, n)
             variables.setdefault("num", n)

@@ -28,7 +28,10 @@ def _keys(cls: type, prefix: str = "") -> list[str]:
 def test_every_key_is_in_the_reference():
     keys = _keys(Settings) + [f"risk.{f.name}" for f in fields(RiskSettings)]
     # A row names a key in full, or its table's prefix and then the last part.
-    missing = [key for key in keys if f"`{key}`" not in DOC
-               and not (f"`{key.rsplit('.', 1)[0]}." in DOC
-                        and f"`{key.rsplit('.', 1)[-1]}`" in DOC)]
+    missing = [
+        key
+        for key in keys
+        if f"`{key}`" not in DOC
+        and not (f"`{key.rsplit('.', 1)[0]}." in DOC and f"`{key.rsplit('.', 1)[-1]}`" in DOC)
+    ]
     assert missing == []

@@ -36,7 +36,8 @@ def _modules() -> dict[str, Path]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -72,8 +73,9 @@ def _targets(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             base = node.module or ""
         imported.add(base)
         # `from package import module` imports the module.
-        imported.update(f"{base}.{alias.name}" for alias in node.names
-                        if f"{base}.{alias.name}" in modules)
+        imported.update(
+            f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules
+        )
     own_packages = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
     if path.name == "__init__.py":
         own_packages.add(name)
@@ -169,7 +171,8 @@ def test_function_level_imports_and_parent_packages_count(tmp_path, monkeypatch)
     (package / "sub" / "low.py").write_text("def f():\n    from ..top import x\n")
     (package / "top.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .other import y\n"
-        "from .sub.low import f\n")
+        "from .sub.low import f\n"
+    )
     (package / "other.py").write_text("from .top import f\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     graph = import_graph()

@@ -27,10 +27,21 @@ from .users import users_group
 __all__ = ["build_app", "cli", "main", "register_commands"]
 
 cli = click.version_option(package_name="idp", prog_name="idp")(
-    click.Group("idp", help="OpenID Connect provider with risk-based sign-in."))
+    click.Group("idp", help="OpenID Connect provider with risk-based sign-in.")
+)
 
-for command in (db_group, users_group, clients_group, keys_group, serve, demo, risk_group,
-                notify_group, policy_group, backchannel_group):
+for command in (
+    db_group,
+    users_group,
+    clients_group,
+    keys_group,
+    serve,
+    demo,
+    risk_group,
+    notify_group,
+    policy_group,
+    backchannel_group,
+):
     cli.add_command(command)
 
 

@@ -9,12 +9,18 @@ from flask import Flask
 from .common import with_app
 
 backchannel_group = click.Group(
-    "backchannel", help="OpenID Connect back-channel logout deliveries.")
+    "backchannel", help="OpenID Connect back-channel logout deliveries."
+)
 
 
 @backchannel_group.command("deliver")
-@click.option("--timeout", "timeout_seconds", default=None, type=click.FloatRange(0.1, 60),
-              help="Seconds to wait for each client (default 5).")
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    default=None,
+    type=click.FloatRange(0.1, 60),
+    help="Seconds to wait for each client (default 5).",
+)
 @with_app
 def deliver(app: Flask, timeout_seconds: float | None) -> None:
     """Send every logout token whose attempt is due now (run it from cron; `idp serve`
@@ -29,14 +35,21 @@ def deliver(app: Flask, timeout_seconds: float | None) -> None:
         if run.attempted + run.skipped < BATCH:
             break
     pruned = prune()
-    click.echo(f"delivered {total.delivered}, failed {total.failed} (will retry unless given "
-               f"up), refused {total.refused}, given up {total.gave_up}; removed {pruned} "
-               "finished rows older than 30 days")
+    click.echo(
+        f"delivered {total.delivered}, failed {total.failed} (will retry unless given "
+        f"up), refused {total.refused}, given up {total.gave_up}; removed {pruned} "
+        "finished rows older than 30 days"
+    )
 
 
 @backchannel_group.command("status")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000),
-              help="How many undelivered rows to list.")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many undelivered rows to list.",
+)
 @with_app
 def status(app: Flask, limit: int) -> None:
     """Count deliveries by state and list the undelivered ones, newest first."""
@@ -46,16 +59,30 @@ def status(app: Flask, limit: int) -> None:
     pending = sa.and_(Row.delivered_at.is_(None), Row.next_attempt_at.is_not(None))
     given_up = sa.and_(Row.delivered_at.is_(None), Row.next_attempt_at.is_(None))
     counts = {
-        "delivered": Row.delivered_at.is_not(None), "pending": pending, "given up": given_up,
+        "delivered": Row.delivered_at.is_not(None),
+        "pending": pending,
+        "given up": given_up,
     }
-    click.echo(", ".join(
-        f"{name} {db.session.scalar(sa.select(sa.func.count()).select_from(Row).where(cond))}"
-        for name, cond in counts.items()))
-    rows = db.session.scalars(sa.select(Row).where(Row.delivered_at.is_(None))
-                              .order_by(Row.created_at.desc()).limit(limit))
+    click.echo(
+        ", ".join(
+            f"{name} {db.session.scalar(sa.select(sa.func.count()).select_from(Row).where(cond))}"
+            for name, cond in counts.items()
+        )
+    )
+    rows = db.session.scalars(
+        sa.select(Row)
+        .where(Row.delivered_at.is_(None))
+        .order_by(Row.created_at.desc())
+        .limit(limit)
+    )
     for row in rows:
-        state = (f"next attempt {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
-                 if row.next_attempt_at else "given up")
-        click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S}  client {row.client_id}  "
-                   f"{row.reason}  attempts {row.attempts}  {state}  "
-                   f"{row.last_error or '-'}")
+        state = (
+            f"next attempt {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+            if row.next_attempt_at
+            else "given up"
+        )
+        click.echo(
+            f"{row.created_at:%Y-%m-%d %H:%M:%S}  client {row.client_id}  "
+            f"{row.reason}  attempts {row.attempts}  {state}  "
+            f"{row.last_error or '-'}"
+        )

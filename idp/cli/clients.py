@@ -26,13 +26,26 @@ clients_group = click.Group("clients", help="Manage OAuth clients (relying parti
     type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
 )
 @click.option("--scope", "scopes", multiple=True)
-@click.option("--third-party", "third_party", is_flag=True,
-              help="Not the operator's own app: each user is asked to allow its scopes.")
-@click.option("--backchannel-logout-uri", "backchannel_logout_uri", default=None,
-              metavar="URI", help="Where logout tokens are POSTed when a session of the "
-              "user's ends (OpenID Connect Back-Channel Logout).")
-@click.option("--backchannel-logout-session-required", "backchannel_session_required",
-              is_flag=True, help="Every logout token must carry the session's sid.")
+@click.option(
+    "--third-party",
+    "third_party",
+    is_flag=True,
+    help="Not the operator's own app: each user is asked to allow its scopes.",
+)
+@click.option(
+    "--backchannel-logout-uri",
+    "backchannel_logout_uri",
+    default=None,
+    metavar="URI",
+    help="Where logout tokens are POSTed when a session of the "
+    "user's ends (OpenID Connect Back-Channel Logout).",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    "backchannel_session_required",
+    is_flag=True,
+    help="Every logout token must carry the session's sid.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
 @with_app
 def clients_add(
@@ -120,5 +133,7 @@ def clients_initial_access_token() -> None:
 
     token = secrets.token_urlsafe(32)
     click.echo(f"token:  {token}   (give it to who may register clients; not stored)")
-    click.echo(f"digest: {hashlib.sha256(token.encode()).hexdigest()}   "
-               "(add to registration.initial_access_token_sha256)")
+    click.echo(
+        f"digest: {hashlib.sha256(token.encode()).hexdigest()}   "
+        "(add to registration.initial_access_token_sha256)"
+    )

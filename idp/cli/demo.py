@@ -40,8 +40,9 @@ def _demo_settings(instance: Path, config: str | None) -> Settings:
     if not config:
         return base
     loaded = load_settings(config, demo=True)
-    url = base.database_url if loaded.database_url == Settings().database_url \
-        else loaded.database_url
+    url = (
+        base.database_url if loaded.database_url == Settings().database_url else loaded.database_url
+    )
     return replace(loaded, database_url=url, secret_key=loaded.secret_key or base.secret_key)
 
 

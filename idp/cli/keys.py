@@ -41,8 +41,10 @@ def keys_reseal(app: Flask) -> None:
     except SecretUnreadable as exc:
         fail(f"{exc}: add the secret_key they were sealed with to old_secret_keys")
         return
-    click.echo(f"resealed {keys} signing keys and {secrets_} TOTP secrets under the current "
-               "secret_key; old_secret_keys can now be emptied")
+    click.echo(
+        f"resealed {keys} signing keys and {secrets_} TOTP secrets under the current "
+        "secret_key; old_secret_keys can now be emptied"
+    )
 
 
 @keys_group.command("list")
@@ -54,7 +56,14 @@ def keys_list(app: Flask) -> None:
 
     rows = db.session.scalars(sa.select(SigningKey).order_by(SigningKey.created_at))
     for row in rows:
-        state = "current" if row.retired_at is None else (
-            f"retired {row.retired_at:%Y-%m-%d %H:%M}, published until "
-            f"{row.publish_until:%Y-%m-%d %H:%M}" if row.publish_until else "retired")
+        state = (
+            "current"
+            if row.retired_at is None
+            else (
+                f"retired {row.retired_at:%Y-%m-%d %H:%M}, published until "
+                f"{row.publish_until:%Y-%m-%d %H:%M}"
+                if row.publish_until
+                else "retired"
+            )
+        )
         click.echo(f"{row.kid}  {row.alg}  created {row.created_at:%Y-%m-%d %H:%M}  {state}")

@@ -12,8 +12,13 @@ notify_group = click.Group("notify", help="Email notifications to admins.")
 
 
 @notify_group.command("digest")
-@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366),
-              help="How many days back the digest covers.")
+@click.option(
+    "--days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 366),
+    help="How many days back the digest covers.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the digest; send nothing.")
 @with_app
 def notify_digest(app: Flask, days: int, dry_run: bool) -> None:

@@ -16,11 +16,17 @@ risk_group = click.Group("risk", help="Risk engine tools.")
 
 @risk_group.command("replay")
 @click.argument("path", metavar="FILE.csv")
-@click.option("--levels-out", metavar="OUT.csv",
-              help="Write each row's level and riskEventTypes here (row,level,events).")
-@click.option("--cities", metavar="CITIES.csv",
-              help="Coordinates by place (country,region,city,latitude,longitude), so that "
-                   "unlikelyTravel can evaluate.")
+@click.option(
+    "--levels-out",
+    metavar="OUT.csv",
+    help="Write each row's level and riskEventTypes here (row,level,events).",
+)
+@click.option(
+    "--cities",
+    metavar="CITIES.csv",
+    help="Coordinates by place (country,region,city,latitude,longitude), so that "
+    "unlikelyTravel can evaluate.",
+)
 @config_option
 def replay_command(
     config: str | None, path: str, levels_out: str | None, cities: str | None

@@ -12,13 +12,22 @@ from .common import build_app, config_option, fail
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=None, type=click.IntRange(1, 64),
-              help="Worker processes (default: [server] workers, 2).")
-@click.option("--threads", default=None, type=click.IntRange(1, 256),
-              help="Threads per worker (default: [server] threads, 8).")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Worker processes (default: [server] workers, 2).",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="Threads per worker (default: [server] threads, 8).",
+)
 @config_option
-def serve(config: str | None, host: str, port: int, workers: int | None,
-          threads: int | None) -> None:
+def serve(
+    config: str | None, host: str, port: int, workers: int | None, threads: int | None
+) -> None:
     """Serve the provider with gunicorn (or granian: [server] engine)."""
     from ..migrate import check_current
 

@@ -21,8 +21,12 @@ users_group = click.Group("users", help="Manage users.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @with_app
 def users_add(
-    app: Flask, name: str, email: str | None, display_name: str | None,
-    groups: tuple[str, ...], password_stdin: bool
+    app: Flask,
+    name: str,
+    email: str | None,
+    display_name: str | None,
+    groups: tuple[str, ...],
+    password_stdin: bool,
 ) -> None:
     """Create a user."""
     from ..claims import CLAIMS, set_claims
@@ -42,11 +46,17 @@ def users_add(
 @users_group.command("set-claims")
 @click.argument("name")
 @click.argument("assignments", nargs=-1, metavar="CLAIM=VALUE...")
-@click.option("--unset", "unset", multiple=True, metavar="CLAIM",
-              help="Remove a claim (repeatable); address.FIELD removes one address field.")
+@click.option(
+    "--unset",
+    "unset",
+    multiple=True,
+    metavar="CLAIM",
+    help="Remove a claim (repeatable); address.FIELD removes one address field.",
+)
 @with_app
-def users_set_claims(app: Flask, name: str, assignments: tuple[str, ...],
-                     unset: tuple[str, ...]) -> None:
+def users_set_claims(
+    app: Flask, name: str, assignments: tuple[str, ...], unset: tuple[str, ...]
+) -> None:
     """Set OpenID Connect profile claims: given_name=Ada, address.locality=Berlin,
     email_verified=true ...; nothing changes unless every value is valid."""
     from ..claims import parse_assignment, set_claims
@@ -61,8 +71,11 @@ def users_set_claims(app: Flask, name: str, assignments: tuple[str, ...],
         changes[claim] = None
     user = find_user(name)
     changed = set_claims(user, changes)
-    click.echo(f"updated {', '.join(changed)} for {user.username}" if changed
-               else f"nothing changed for {user.username}")
+    click.echo(
+        f"updated {', '.join(changed)} for {user.username}"
+        if changed
+        else f"nothing changed for {user.username}"
+    )
 
 
 @users_group.command("set-password")
@@ -127,8 +140,7 @@ def users_delete(app: Flask, name: str, yes: bool) -> None:
 
     user = find_user(name)
     if not yes:
-        click.confirm(f"delete user {name} and their sessions, tokens and history?",
-                      abort=True)
+        click.confirm(f"delete user {name} and their sessions, tokens and history?", abort=True)
     delete_user(user)
     click.echo(f"deleted {name}")
 

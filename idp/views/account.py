@@ -79,8 +79,11 @@ def login() -> Any:
     # The flow's id is the state: bound to this browser, and the verifier stays server-side.
     state = flows.create(FLOW_KIND, {"verifier": verifier})
     params = {
-        "response_type": "code", "client_id": ACCOUNT_CLIENT_ID, "scope": "openid",
-        "redirect_uri": _callback_url(), "state": state,
+        "response_type": "code",
+        "client_id": ACCOUNT_CLIENT_ID,
+        "scope": "openid",
+        "redirect_uri": _callback_url(),
+        "state": state,
         "code_challenge": create_s256_code_challenge(verifier).rstrip("="),
         "code_challenge_method": "S256",
     }
@@ -97,8 +100,12 @@ def callback() -> Any:
     found = flows.load(FLOW_KIND, state)
     pending = found[0] if found is not None and flows.drop(state) else None
     sso = current_sso()
-    if pending is None or request.args.get("error") or sso is None \
-            or not _spend_code(request.args.get("code", ""), str(pending.get("verifier")), sso):
+    if (
+        pending is None
+        or request.args.get("error")
+        or sso is None
+        or not _spend_code(request.args.get("code", ""), str(pending.get("verifier")), sso)
+    ):
         return _sign_in_failed()
     session["account_sid"] = sso.id
     return redirect(url_for("account.apps"))
@@ -107,12 +114,18 @@ def callback() -> Any:
 def _spend_code(code: str, verifier: str, sso: SsoSession) -> bool:
     """Whether the code is the account client's, unused, issued in this session to the
     holder of `verifier`; spent here, in-process, so it buys no token anywhere else."""
-    item = db.session.scalar(sa.select(AuthorizationCode).filter_by(
-        code=code, client_id=ACCOUNT_CLIENT_ID))
+    item = db.session.scalar(
+        sa.select(AuthorizationCode).filter_by(code=code, client_id=ACCOUNT_CLIENT_ID)
+    )
     challenge = create_s256_code_challenge(verifier).rstrip("=")
-    if (item is None or item.used_at is not None or item.is_expired()
-            or item.sid != sso.id or item.user_id != sso.user_id
-            or not hmac.compare_digest(item.code_challenge or "", challenge)):
+    if (
+        item is None
+        or item.used_at is not None
+        or item.is_expired()
+        or item.sid != sso.id
+        or item.user_id != sso.user_id
+        or not hmac.compare_digest(item.code_challenge or "", challenge)
+    ):
         return False
     item.used_at = now_ts()
     db.session.commit()
@@ -121,9 +134,13 @@ def _spend_code(code: str, verifier: str, sso: SsoSession) -> bool:
 
 def _sign_in_failed() -> Any:
     return render_template(
-        "error.html", title=gettext("The sign-in did not complete"), error="access_denied",
-        description=gettext("Open your account page again to sign in."), request_id="",
-        now=None), 400
+        "error.html",
+        title=gettext("The sign-in did not complete"),
+        error="access_denied",
+        description=gettext("Open your account page again to sign in."),
+        request_id="",
+        now=None,
+    ), 400
 
 
 @bp.get("")
@@ -148,14 +165,25 @@ def _account_page(user: User, error: str | None = None, status: int = 200) -> An
     if manage and passkeys.available():
         started = passkeys.begin_registration(user)
         # The challenge stays server-side, in a flow of this browser bound to this session.
-        ceremony = flows.create(PASSKEY_KIND, {"user_id": user.id, "sid": sso.id,
-                                               "challenge": started.challenge}, minutes=10)
+        ceremony = flows.create(
+            PASSKEY_KIND,
+            {"user_id": user.id, "sid": sso.id, "challenge": started.challenge},
+            minutes=10,
+        )
         options = started.options
         passkeys.use_script()
-    return render_template("account.html", user=user, apps=allowed_apps(user.id),
-                           scope_lines=SCOPE_LINES, messages=get_flashed_messages(),
-                           passkeys=user.passkeys, manage_factors=manage, error=error,
-                           passkey_options=options, ceremony=ceremony), status
+    return render_template(
+        "account.html",
+        user=user,
+        apps=allowed_apps(user.id),
+        scope_lines=SCOPE_LINES,
+        messages=get_flashed_messages(),
+        passkeys=user.passkeys,
+        manage_factors=manage,
+        error=error,
+        passkey_options=options,
+        ceremony=ceremony,
+    ), status
 
 
 @bp.post("/passkeys/add")
@@ -196,8 +224,11 @@ def remove_passkey(user: Any, passkey_id: str) -> Any:
     if not _may_manage_factors(user, sso):
         return redirect(url_for("account.apps"))
     removed = passkeys.remove(user.id, passkey_id[:36])
-    flash(gettext("Passkey “%(name)s” removed.", name=removed.name) if removed
-          else gettext("That passkey was not found."))
+    flash(
+        gettext("Passkey “%(name)s” removed.", name=removed.name)
+        if removed
+        else gettext("That passkey was not found.")
+    )
     return redirect(url_for("account.apps"))
 
 
@@ -223,14 +254,19 @@ def not_me() -> Any:
     data = read_report(token)
     if data is None:
         return render_template(
-            "error.html", title=gettext("This link is not valid"), error="invalid_link",
-            description=gettext("The link is wrong or older than allowed. If something on "
-                                "your account looks wrong, contact your administrator."),
-            request_id="", now=None), 400
+            "error.html",
+            title=gettext("This link is not valid"),
+            error="invalid_link",
+            description=gettext(
+                "The link is wrong or older than allowed. If something on "
+                "your account looks wrong, contact your administrator."
+            ),
+            request_id="",
+            now=None,
+        ), 400
     if request.method == "GET":
         return render_template("not_me.html", token=token, event=EVENTS[data["e"]])
     check_csrf()
     if not report_not_me(data):
-        return render_template("not_me.html", token=token, event=EVENTS[data["e"]],
-                               gone=True), 404
+        return render_template("not_me.html", token=token, event=EVENTS[data["e"]], gone=True), 404
     return render_template("not_me.html", event=EVENTS[data["e"]], done=True)

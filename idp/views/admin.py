@@ -77,8 +77,9 @@ def _callback_url() -> str:
 
 def _console_client() -> Client:
     """The dashboard's own client registration, created on first use."""
-    return ensure_own_client(CONSOLE_CLIENT_ID, "Admin console", _callback_url(),
-                             ["openid", "profile", "groups"])
+    return ensure_own_client(
+        CONSOLE_CLIENT_ID, "Admin console", _callback_url(), ["openid", "profile", "groups"]
+    )
 
 
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,8 +92,9 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
             return redirect(url_for("admin.login", next=request.full_path))
         if _settings().admin_group not in (user.groups or []):
             session.pop("admin_sid", None)
-            abort(403, description=gettext("Only members of the admin group can use the "
-                                           "dashboard."))
+            abort(
+                403, description=gettext("Only members of the admin group can use the dashboard.")
+            )
         g.admin = user
         return view(*args, **kwargs)
 
@@ -107,16 +109,27 @@ def login() -> Any:
     state = secrets.token_urlsafe(16)
     next_url = request.args.get("next", "")
     # The verifier stays server-side; the cookie holds only the flow's id.
-    session["admin_login"] = flows.create("console", {
-        "verifier": verifier, "state": state,
-        "next": next_url if next_url.startswith("/admin") else "/admin"})
+    session["admin_login"] = flows.create(
+        "console",
+        {
+            "verifier": verifier,
+            "state": state,
+            "next": next_url if next_url.startswith("/admin") else "/admin",
+        },
+    )
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    query = urlencode({
-        "response_type": "code", "client_id": CONSOLE_CLIENT_ID,
-        "redirect_uri": _callback_url(), "scope": "openid profile groups", "state": state,
-        "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256",
-        "acr_values": ACR_MFA,
-    })
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": CONSOLE_CLIENT_ID,
+            "redirect_uri": _callback_url(),
+            "scope": "openid profile groups",
+            "state": state,
+            "code_challenge": challenge.rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+            "acr_values": ACR_MFA,
+        }
+    )
     return redirect(f"{url_for('oauth.authorize')}?{query}")
 
 
@@ -127,26 +140,37 @@ def callback() -> Any:
     found = flows.load("console", flow_id)
     pending = found[0] if found is not None and flows.drop(str(flow_id)) else {}
     if request.args.get("error") or request.args.get("state") != pending.get("state"):
-        abort(400, description=gettext("The admin sign-in did not complete. Start again at "
-                                               "/admin."))
+        abort(
+            400, description=gettext("The admin sign-in did not complete. Start again at /admin.")
+        )
     with current_app.test_client() as rp:
-        response = rp.post("/token", data={
-            "grant_type": "authorization_code", "code": request.args.get("code", ""),
-            "redirect_uri": _callback_url(), "client_id": CONSOLE_CLIENT_ID,
-            "code_verifier": pending.get("verifier", ""),
-        })
+        response = rp.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": request.args.get("code", ""),
+                "redirect_uri": _callback_url(),
+                "client_id": CONSOLE_CLIENT_ID,
+                "code_verifier": pending.get("verifier", ""),
+            },
+        )
     tokens = response.get_json() or {}
     if "id_token" not in tokens:
-        abort(400, description=gettext("The admin sign-in did not complete. Start again at "
-                                               "/admin."))
+        abort(
+            400, description=gettext("The admin sign-in did not complete. Start again at /admin.")
+        )
     # The token came from this process's own token endpoint over no network.
     claims = json.loads(base64.urlsafe_b64decode(tokens["id_token"].split(".")[1] + "=="))
     sso = current_sso()
     # A passkey's acr is stronger than the one asked for, and is as good.
-    if claims.get("acr") not in (ACR_MFA, ACR_PHISHING_RESISTANT) or sso is None \
-            or claims.get("sid") != sso.id:
-        abort(403, description=gettext("The dashboard needs a sign-in with your "
-                                               "authenticator app."))
+    if (
+        claims.get("acr") not in (ACR_MFA, ACR_PHISHING_RESISTANT)
+        or sso is None
+        or claims.get("sid") != sso.id
+    ):
+        abort(
+            403, description=gettext("The dashboard needs a sign-in with your authenticator app.")
+        )
     user = current_user()
     if user is None or _settings().admin_group not in (user.groups or []):
         abort(403, description=gettext("Only members of the admin group can use the dashboard."))
@@ -154,8 +178,21 @@ def callback() -> Any:
     return redirect(pending.get("next") or url_for("admin.overview"))
 
 
-PALETTE = ["#c50f1f", "#ca5010", "#986f0b", "#0b6a0b", "#005b70", "#0b5cd5", "#5c2e91",
-           "#8764b8", "#e3008c", "#498205", "#69797e", "#4f6bed", "#8a1c0f"]
+PALETTE = [
+    "#c50f1f",
+    "#ca5010",
+    "#986f0b",
+    "#0b6a0b",
+    "#005b70",
+    "#0b5cd5",
+    "#5c2e91",
+    "#8764b8",
+    "#e3008c",
+    "#498205",
+    "#69797e",
+    "#4f6bed",
+    "#8a1c0f",
+]
 
 
 def _buckets(days: int) -> tuple[date, int, int]:
@@ -194,8 +231,7 @@ def detection_counts(days: int) -> Bars:
     return starts, kinds, bars
 
 
-def detections_chart(counts: Bars, days: int, *, width: int, font: int,
-                     labels: int) -> Markup:
+def detections_chart(counts: Bars, days: int, *, width: int, font: int, labels: int) -> Markup:
     """Detections per bar by type as a stacked bar chart in inline SVG (no scripts, no CDN);
     `font` and `labels` (how many dates under the axis) suit the width it is shown at."""
     starts, kinds, bars = counts
@@ -205,12 +241,15 @@ def detections_chart(counts: Bars, days: int, *, width: int, font: int,
     peak = max([sum(bar.values()) for bar in bars] + [1])
     step = (width - left) / len(bars)
     title = escape(gettext("Detections by type, last %(days)d days", days=days))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
-             f'{height}" width="100%" aria-label="{title}">', f"<title>{title}</title>",
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
-             f'stroke="#8a8d99"/>',
-             f'<text x="0" y="{font}" font-size="{font}">{peak}</text>',
-             f'<text x="0" y="{height - bottom}" font-size="{font}">0</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} '
+        f'{height}" width="100%" aria-label="{title}">',
+        f"<title>{title}</title>",
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
+        f'stroke="#8a8d99"/>',
+        f'<text x="0" y="{font}" font-size="{font}">{peak}</text>',
+        f'<text x="0" y="{height - bottom}" font-size="{font}">0</text>',
+    ]
     scale = (height - bottom - font - 4) / peak
     every = max(1, -(-len(bars) // labels))
     for i, (start, bar) in enumerate(zip(starts, bars, strict=True)):
@@ -220,19 +259,25 @@ def detections_chart(counts: Bars, days: int, *, width: int, font: int,
                 continue
             h = bar[kind] * scale
             y -= h
-            parts.append(f'<rect x="{left + i * step + 0.5:.1f}" y="{y:.1f}" '
-                         f'width="{max(step - 1, 0.5):.1f}" height="{h:.1f}" '
-                         f'fill="{colour[kind]}"><title>{start.isoformat()}: {bar[kind]} '
-                         f"{escape(kind)}</title></rect>")
+            parts.append(
+                f'<rect x="{left + i * step + 0.5:.1f}" y="{y:.1f}" '
+                f'width="{max(step - 1, 0.5):.1f}" height="{h:.1f}" '
+                f'fill="{colour[kind]}"><title>{start.isoformat()}: {bar[kind]} '
+                f"{escape(kind)}</title></rect>"
+            )
         last = i == len(bars) - 1
         if last or (i % every == 0 and i < len(bars) - every / 2):
             anchor = ' text-anchor="end"' if last else ""
             x = width if last else left + i * step
-            parts.append(f'<text x="{x:.1f}" y="{height - 4}" font-size="{font}"{anchor}>'
-                         f'{start.strftime("%d %b")}</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 4}" font-size="{font}"{anchor}>'
+                f"{start.strftime('%d %b')}</text>"
+            )
     if not kinds:
-        parts.append(f'<text x="{left + 8}" y="{height / 2:.0f}" font-size="{font}">'
-                     f"{escape(gettext('No detections in this period.'))}</text>")
+        parts.append(
+            f'<text x="{left + 8}" y="{height / 2:.0f}" font-size="{font}">'
+            f"{escape(gettext('No detections in this period.'))}</text>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -240,8 +285,10 @@ def detections_chart(counts: Bars, days: int, *, width: int, font: int,
 def chart_legend(counts: Bars) -> list[tuple[str, str, int]]:
     """(riskEventType, colour, total) of each type in the chart, for the HTML legend."""
     _, kinds, bars = counts
-    return [(kind, PALETTE[i % len(PALETTE)], sum(bar[kind] for bar in bars))
-            for i, kind in enumerate(kinds)]
+    return [
+        (kind, PALETTE[i % len(PALETTE)], sum(bar[kind] for bar in bars))
+        for i, kind in enumerate(kinds)
+    ]
 
 
 @bp.get("")
@@ -250,34 +297,54 @@ def overview() -> Any:
     days = headline.period_days(request.args.get("days"))
     now = clock_now()
     since = now - timedelta(days=days)
-    risky = dict(db.session.execute(
-        sa.select(UserRisk.risk_level, sa.func.count()).where(
-            UserRisk.risk_state.in_(["atRisk", "confirmedCompromised"]))
-        .group_by(UserRisk.risk_level)).all())
+    risky = dict(
+        db.session.execute(
+            sa.select(UserRisk.risk_level, sa.func.count())
+            .where(UserRisk.risk_state.in_(["atRisk", "confirmedCompromised"]))
+            .group_by(UserRisk.risk_level)
+        ).all()
+    )
     outcomes: Counter[str] = Counter()
     for outcome, code, count in db.session.execute(
         sa.select(SignIn.outcome, SignIn.error_code, sa.func.count())
         .where(SignIn.created_at >= since, SignIn.kind.in_(["password", "sso"]))
         .group_by(SignIn.outcome, SignIn.error_code)
     ):
-        key = "allowed" if outcome == "success" else (
-            "blocked" if outcome == "failure" and code in (53003, 53004) else
-            "challenged" if outcome == "interrupted" else "failed")
+        key = (
+            "allowed"
+            if outcome == "success"
+            else (
+                "blocked"
+                if outcome == "failure" and code in (53003, 53004)
+                else "challenged"
+                if outcome == "interrupted"
+                else "failed"
+            )
+        )
         outcomes[key] += count
     locations = headline.risky_locations(since, now)
     counts = detection_counts(days)
     active = [r for r in posture.recommendations() if r.status == posture.ACTIVE]
     return render_template(
-        "admin/overview.html", risky=risky, outcomes=outcomes, levels=LEVELS, days=days,
-        periods=headline.PERIODS, figures=headline.headline(days, now),
-        definitions=headline.definitions(), duration=headline.duration_text,
+        "admin/overview.html",
+        risky=risky,
+        outcomes=outcomes,
+        levels=LEVELS,
+        days=days,
+        periods=headline.PERIODS,
+        figures=headline.headline(days, now),
+        definitions=headline.definitions(),
+        duration=headline.duration_text,
         chart_wide=detections_chart(counts, days, width=720, font=11, labels=8),
         chart_narrow=detections_chart(counts, days, width=360, font=13, labels=3),
-        legend=chart_legend(counts), locations=locations,
-        world=worldmap.world_map({loc.country: loc.count for loc in locations},
-                                 gettext("Risky sign-ins by country, last %(days)d days",
-                                         days=days)),
-        recommendations=active[:3], more_recommendations=len(active) > 3,
+        legend=chart_legend(counts),
+        locations=locations,
+        world=worldmap.world_map(
+            {loc.country: loc.count for loc in locations},
+            gettext("Risky sign-ins by country, last %(days)d days", days=days),
+        ),
+        recommendations=active[:3],
+        more_recommendations=len(active) > 3,
         tuning=headline.tuning(since, now, risk_engine.engine().settings, _settings().policies),
     )
 
@@ -286,8 +353,7 @@ def overview() -> Any:
 @admin_required
 def recommendations() -> Any:
     """Every recommendation with what it affects and where to act."""
-    return render_template("admin/recommendations.html",
-                           recommendations=posture.recommendations())
+    return render_template("admin/recommendations.html", recommendations=posture.recommendations())
 
 
 @bp.get("/users")
@@ -304,16 +370,21 @@ def users() -> Any:
         stmt = stmt.where(UserRisk.risk_state != "none")
     rank = sa.case({"high": 0, "medium": 1, "low": 2}, value=UserRisk.risk_level, else_=3)
     rows = db.session.execute(stmt.order_by(rank, UserRisk.updated_at.desc()).limit(500)).all()
-    return render_template("admin/users.html", rows=rows, level=level, state=state,
-                           levels=LEVELS, states=STATES)
+    return render_template(
+        "admin/users.html", rows=rows, level=level, state=state, levels=LEVELS, states=STATES
+    )
 
 
 @bp.get("/directory")
 @admin_required
 def directory() -> Any:
     """Every user, with second factor and state: where lifecycle actions start."""
-    rows = db.session.scalars(sa.select(User).options(sa.orm.selectinload(User.passkeys))
-                              .order_by(User.username).limit(1000)).all()
+    rows = db.session.scalars(
+        sa.select(User)
+        .options(sa.orm.selectinload(User.passkeys))
+        .order_by(User.username)
+        .limit(1000)
+    ).all()
     return render_template("admin/directory.html", users=rows, factors=passkeys.factors)
 
 
@@ -324,8 +395,12 @@ def registration_campaign() -> Any:
     the registration policy whether they are inside the grace period and until when."""
     policy = _settings().policies.mfa_registration
     # The passkeys in one more query, not one per user.
-    rows = db.session.scalars(sa.select(User).options(sa.orm.selectinload(User.passkeys))
-                              .order_by(User.username).limit(5000)).all()
+    rows = db.session.scalars(
+        sa.select(User)
+        .options(sa.orm.selectinload(User.passkeys))
+        .order_by(User.username)
+        .limit(5000)
+    ).all()
     now = clock_now()
     without, counts = [], Counter[str]()
     for user in rows:
@@ -334,15 +409,24 @@ def registration_campaign() -> Any:
         if kind != "none":
             continue
         scoped = policy.state == "on" and in_scope(policy, frozenset(user.groups or ()))
-        deadline = grace_deadline(user.mfa_grace_started_at, policy.grace_period_days) \
-            if scoped and user.mfa_grace_started_at else None
-        status = (gettext("not under the registration policy") if not scoped
-                  else gettext("grace not started (no sign-in yet)") if deadline is None
-                  else gettext("inside the grace period") if deadline > now
-                  else gettext("grace period over: must register at the next sign-in"))
+        deadline = (
+            grace_deadline(user.mfa_grace_started_at, policy.grace_period_days)
+            if scoped and user.mfa_grace_started_at
+            else None
+        )
+        status = (
+            gettext("not under the registration policy")
+            if not scoped
+            else gettext("grace not started (no sign-in yet)")
+            if deadline is None
+            else gettext("inside the grace period")
+            if deadline > now
+            else gettext("grace period over: must register at the next sign-in")
+        )
         without.append({"user": user, "status": status, "deadline": deadline})
-    return render_template("admin/registration.html", without=without, counts=counts,
-                           total=len(rows), policy=policy)
+    return render_template(
+        "admin/registration.html", without=without, counts=counts, total=len(rows), policy=policy
+    )
 
 
 @bp.post("/users/<user_id>/passkeys/<passkey_id>/remove")
@@ -366,8 +450,13 @@ def clients() -> Any:
 def _clients_page(shown_secret: tuple[str, str] | None = None) -> Any:
     rows = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
     keys = db.session.scalars(sa.select(SigningKey).order_by(SigningKey.created_at.desc())).all()
-    return render_template("admin/clients.html", clients=rows, keys=keys,
-                           shown_secret=shown_secret, console_id=CONSOLE_CLIENT_ID)
+    return render_template(
+        "admin/clients.html",
+        clients=rows,
+        keys=keys,
+        shown_secret=shown_secret,
+        console_id=CONSOLE_CLIENT_ID,
+    )
 
 
 @bp.post("/clients/<client_id>/<action>")
@@ -376,8 +465,9 @@ def client_action(client_id: str, action: str) -> Any:
     """Rotate a client's secret (shown once, in this response) or delete the client."""
     check_csrf()
     if client_id == CONSOLE_CLIENT_ID:
-        abort(400, description=gettext("The admin console's own client is managed by the "
-                                               "provider."))
+        abort(
+            400, description=gettext("The admin console's own client is managed by the provider.")
+        )
     try:
         client = find_client(client_id)
         if action == "rotateSecret":
@@ -405,46 +495,78 @@ def _user_page(user_id: str, temporary_password: str | None = None) -> Any:
     if user is None:
         abort(404, description=gettext("No such user."))
     detections = db.session.scalars(
-        sa.select(RiskDetection).filter_by(user_id=user_id)
-        .order_by(RiskDetection.detected_at.desc()).limit(200)).all()
+        sa.select(RiskDetection)
+        .filter_by(user_id=user_id)
+        .order_by(RiskDetection.detected_at.desc())
+        .limit(200)
+    ).all()
     sign_ins = db.session.scalars(
-        sa.select(SignIn).filter_by(user_id=user_id)
-        .order_by(SignIn.created_at.desc()).limit(PAGE_SIZE)).all()
+        sa.select(SignIn)
+        .filter_by(user_id=user_id)
+        .order_by(SignIn.created_at.desc())
+        .limit(PAGE_SIZE)
+    ).all()
     history = db.session.scalars(
-        sa.select(RiskHistory).filter_by(user_id=user_id)
-        .order_by(RiskHistory.at.desc()).limit(200)).all()
+        sa.select(RiskHistory).filter_by(user_id=user_id).order_by(RiskHistory.at.desc()).limit(200)
+    ).all()
     return render_template(
-        "admin/user.html", user=user, risk=db.session.get(UserRisk, user_id),
-        detections=detections, sign_ins=sign_ins, history=history,
+        "admin/user.html",
+        user=user,
+        risk=db.session.get(UserRisk, user_id),
+        detections=detections,
+        sign_ins=sign_ins,
+        history=history,
         user_remediations=admin_actions.USER_REMEDIATIONS,
         temporary_password=temporary_password,
-        profile=claims.profile(user), profile_fields=PROFILE_FIELDS,
+        profile=claims.profile(user),
+        profile_fields=PROFILE_FIELDS,
         allowed_apps=allowed_apps(user_id),
     )
 
 
 # The profile form: (form field, label, kind) for every settable claim, address by field.
-_LABELS = {"name": N_("Display name"), "family_name": N_("Family name"),
-           "given_name": N_("Given name"), "middle_name": N_("Middle name"),
-           "nickname": N_("Nickname"), "profile": N_("Profile page URL"),
-           "picture": N_("Picture URL"), "website": N_("Website URL"), "gender": N_("Gender"),
-           "birthdate": N_("Birth date"), "zoneinfo": N_("Time zone"), "locale": N_("Locale"),
-           "email": N_("Email"), "email_verified": N_("Email verified"),
-           "phone_number": N_("Phone number"),
-           "phone_number_verified": N_("Phone number verified"),
-           "address.formatted": N_("Address: formatted"),
-           "address.street_address": N_("Address: street address"),
-           "address.locality": N_("Address: locality"), "address.region": N_("Address: region"),
-           "address.postal_code": N_("Address: postal code"),
-           "address.country": N_("Address: country")}
+_LABELS = {
+    "name": N_("Display name"),
+    "family_name": N_("Family name"),
+    "given_name": N_("Given name"),
+    "middle_name": N_("Middle name"),
+    "nickname": N_("Nickname"),
+    "profile": N_("Profile page URL"),
+    "picture": N_("Picture URL"),
+    "website": N_("Website URL"),
+    "gender": N_("Gender"),
+    "birthdate": N_("Birth date"),
+    "zoneinfo": N_("Time zone"),
+    "locale": N_("Locale"),
+    "email": N_("Email"),
+    "email_verified": N_("Email verified"),
+    "phone_number": N_("Phone number"),
+    "phone_number_verified": N_("Phone number verified"),
+    "address.formatted": N_("Address: formatted"),
+    "address.street_address": N_("Address: street address"),
+    "address.locality": N_("Address: locality"),
+    "address.region": N_("Address: region"),
+    "address.postal_code": N_("Address: postal code"),
+    "address.country": N_("Address: country"),
+}
 PROFILE_FIELDS: list[tuple[str, str, str]] = [
-    *((name, _LABELS.get(name) or name.replace("_", " ").capitalize(),
-       "checkbox" if name.endswith("_verified") else "text")
-      for name in claims.SETTABLE if name != "address"),
-    *((f"address.{field}", _LABELS.get(f"address.{field}") or
-       "Address: " + field.replace("_", " "),
-       "textarea" if field in ("formatted", "street_address") else "text")
-      for field in claims.ADDRESS_FIELDS),
+    *(
+        (
+            name,
+            _LABELS.get(name) or name.replace("_", " ").capitalize(),
+            "checkbox" if name.endswith("_verified") else "text",
+        )
+        for name in claims.SETTABLE
+        if name != "address"
+    ),
+    *(
+        (
+            f"address.{field}",
+            _LABELS.get(f"address.{field}") or "Address: " + field.replace("_", " "),
+            "textarea" if field in ("formatted", "street_address") else "text",
+        )
+        for field in claims.ADDRESS_FIELDS
+    ),
 ]
 ProfileForm = profile_form(PROFILE_FIELDS)
 
@@ -472,22 +594,30 @@ def user_profile(user_id: str) -> Any:
     except claims.ClaimError as exc:
         flash(gettext("Profile not saved: %(problem)s.", problem=exc), "error")
     else:
-        flash(gettext("Profile saved (%(claims)s).", claims=", ".join(changed)) if changed
-              else gettext("Profile unchanged."))
+        flash(
+            gettext("Profile saved (%(claims)s).", claims=", ".join(changed))
+            if changed
+            else gettext("Profile unchanged.")
+        )
     return redirect(url_for("admin.user_detail", user_id=user_id))
 
 
 USER_ACTIONS: dict[str, tuple[Callable[[str, str], Any], str]] = {
     "dismiss": (admin_actions.dismiss, N_("All risk dismissed.")),
-    "confirmCompromised": (admin_actions.confirm_compromised,
-                           N_("Confirmed compromised: the user's risk is high.")),
+    "confirmCompromised": (
+        admin_actions.confirm_compromised,
+        N_("Confirmed compromised: the user's risk is high."),
+    ),
     "confirmSafe": (admin_actions.confirm_safe, N_("Confirmed safe.")),
-    "requireReset": (admin_actions.require_password_reset,
-                     N_("At the next sign-in the user verifies with TOTP and sets a new "
-                        "password.")),
+    "requireReset": (
+        admin_actions.require_password_reset,
+        N_("At the next sign-in the user verifies with TOTP and sets a new password."),
+    ),
     "revokeSessions": (admin_actions.revoke_all_sessions, N_("Signed out everywhere.")),
-    "resetMfa": (admin_actions.reset_mfa,
-                 N_("Second factors removed: the user registers again at the next sign-in.")),
+    "resetMfa": (
+        admin_actions.reset_mfa,
+        N_("Second factors removed: the user registers again at the next sign-in."),
+    ),
     "disable": (admin_actions.disable_user, N_("User disabled and signed out everywhere.")),
     "enable": (admin_actions.enable_user, N_("User enabled.")),
 }
@@ -525,8 +655,11 @@ def detection_action(detection_id: str, action: str) -> Any:
     check_csrf()
     try:
         row = admin_actions.detection_action(detection_id, action, g.admin.username)
-        flash(gettext("Detection %(type)s: %(state)s.", type=row.risk_event_type,
-                      state=row.risk_state))
+        flash(
+            gettext(
+                "Detection %(type)s: %(state)s.", type=row.risk_event_type, state=row.risk_state
+            )
+        )
         user_id = row.user_id
     except admin_actions.ActionRefused as exc:
         flash(str(exc), "error")
@@ -586,15 +719,17 @@ def whatif() -> Any:
         else:
             days = int(form.days.data)
             try:
-                candidate = candidate_from_mapping(tomllib.loads(candidate_text),
-                                                   _settings().policies)
+                candidate = candidate_from_mapping(
+                    tomllib.loads(candidate_text), _settings().policies
+                )
                 report = format_report(simulate(candidate, days, clock_now()))
             except tomllib.TOMLDecodeError as exc:
                 error = gettext("The candidate is not valid TOML: %(problem)s", problem=exc)
             except ConfigError as exc:
                 error = str(exc)
-    return render_template("admin/whatif.html", candidate=candidate_text, days=days,
-                           report=report, error=error)
+    return render_template(
+        "admin/whatif.html", candidate=candidate_text, days=days, report=report, error=error
+    )
 
 
 @bp.post("/logout")

@@ -25,8 +25,11 @@ CLIENT_LINKS = ("logo_uri", "client_uri", "policy_uri", "tos_uri")
 def client_links(client: Client) -> dict[str, str]:
     """The app's own https links (logo, home page, privacy policy, terms of service)."""
     metadata = client.client_metadata
-    return {name: metadata[name] for name in CLIENT_LINKS
-            if isinstance(metadata.get(name), str) and metadata[name].startswith("https://")}
+    return {
+        name: metadata[name]
+        for name in CLIENT_LINKS
+        if isinstance(metadata.get(name), str) and metadata[name].startswith("https://")
+    }
 
 
 @bp.route("/consent", methods=["GET", "POST"])
@@ -48,9 +51,13 @@ def consent(step: StepContext) -> Any:
             # The app's logo is the one image from elsewhere this page may show.
             g.image_sources = authflow.origins([links["logo_uri"]])
         return render_template(
-            "consent.html", flow=flow.id, client=client, links=links,
+            "consent.html",
+            flow=flow.id,
+            client=client,
+            links=links,
             new_lines=scope_lines(client, new, claims),
-            known_lines=scope_lines(client, [s for s in scopes if s not in new], claims))
+            known_lines=scope_lines(client, [s for s in scopes if s not in new], claims),
+        )
     form = ConsentForm()
     if not form.validate_on_submit():
         abort(400, description=form.error)

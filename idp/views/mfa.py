@@ -30,14 +30,20 @@ from ..signin_log import record
 bp = Blueprint("mfa", __name__, url_prefix="/mfa")
 
 
-NEEDS_PASSKEY = N_("This sign-in needs a passkey: an authenticator app code is not enough "
-                   "here. Use a passkey.")
+NEEDS_PASSKEY = N_(
+    "This sign-in needs a passkey: an authenticator app code is not enough here. Use a passkey."
+)
 
 
 def _context(flow: AuthFlow, user: User, sso: SsoSession) -> authflow.Context:
-    return authflow.Context(flow=flow, user=user, sso=sso, prompts=frozenset(), max_age=None,
-                            acr_values=requested_acr_values(flow.param("acr_values"),
-                                                            flow.param("claims")))
+    return authflow.Context(
+        flow=flow,
+        user=user,
+        sso=sso,
+        prompts=frozenset(),
+        max_age=None,
+        acr_values=requested_acr_values(flow.param("acr_values"), flow.param("claims")),
+    )
 
 
 def _verify_page(flow: AuthFlow, user: User, error: str | None = None, status: int = 200) -> Any:
@@ -50,10 +56,14 @@ def _verify_page(flow: AuthFlow, user: User, error: str | None = None, status: i
         options = ceremony.options
         passkeys.use_script()
     return render_template(
-        "mfa_verify.html", flow=flow.id, error=error, passkey_options=options,
+        "mfa_verify.html",
+        flow=flow.id,
+        error=error,
+        passkey_options=options,
         code_allowed=user.has_totp and flow.mfa_strength != PHISHING_RESISTANT,
         passkey_required=flow.mfa_strength == PHISHING_RESISTANT,
-        user_risk_due=flow.user_risk_due and user.has_passkey), status
+        user_risk_due=flow.user_risk_due and user.has_passkey,
+    ), status
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -75,8 +85,9 @@ def verify(step: StepContext) -> Any:
         method = check_code(user, form.code.data)
     except (InvalidCode, ReplayedCode, Throttled, InvalidRecoveryCode) as exc:
         record_failure(user, exc, correlation_id=flow.correlation_id, client_id=flow.client_id)
-        return _verify_page(flow, user, error_message(exc),
-                            429 if isinstance(exc, Throttled) else 400)
+        return _verify_page(
+            flow, user, error_message(exc), 429 if isinstance(exc, Throttled) else 400
+        )
     flow = authflow.save(flow.passing(Step.MFA, passkey_challenge=None))
     elevate_session(sso, {"otp" if method == "otp" else "rc", "mfa"})
     _after_second_factor(flow, user, sso)
@@ -90,9 +101,16 @@ def _verify_passkey(flow: AuthFlow, user: User, sso: SsoSession, credential: str
     try:
         passkeys.authenticate(credential, challenge, user_id=user.id)
     except PasskeyError as exc:
-        record(correlation_id=flow.correlation_id, kind="mfa", outcome="failure", user=user,
-               username=None, client_id=flow.client_id, error_code=MFA_FAILED,
-               reason=f"passkey refused ({passkeys.reason(exc)})")
+        record(
+            correlation_id=flow.correlation_id,
+            kind="mfa",
+            outcome="failure",
+            user=user,
+            username=None,
+            client_id=flow.client_id,
+            error_code=MFA_FAILED,
+            reason=f"passkey refused ({passkeys.reason(exc)})",
+        )
         return _verify_page(flow, user, passkeys.user_message(exc), 400)
     flow = authflow.save(flow.passing(Step.MFA, passkey_passed=True))
     elevate_session(sso, {"hwk", "mfa"})
@@ -104,19 +122,30 @@ def _after_second_factor(flow: AuthFlow, user: User, sso: SsoSession) -> None:
     """Remediate what the factor just passed answers: the sign-in's risk when the challenge
     was risk-driven, and user risk when the policies count this passkey as its remediation."""
     if flow.mfa_risk_driven:
-        user_risk.close_detections(user.id, state=RiskState.REMEDIATED,
-                                 detail=RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
-                                 correlation_id=flow.correlation_id, scope=Scope.SIGN_IN)
-        user_risk.recompute(user.id, activity="mfaPassed",
-                          detail=RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY)
+        user_risk.close_detections(
+            user.id,
+            state=RiskState.REMEDIATED,
+            detail=RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
+            correlation_id=flow.correlation_id,
+            scope=Scope.SIGN_IN,
+        )
+        user_risk.recompute(
+            user.id,
+            activity="mfaPassed",
+            detail=RiskDetail.USER_PASSED_MFA_DRIVEN_BY_RISK_BASED_POLICY,
+        )
         tell_user(user, "risky_sign_in", correlation_id=flow.correlation_id)
-    if flow.passkey_passed and _context(flow, user, sso).judgement.decision.result_of(
-            USER_RISK).result is Result.SUCCESS:
+    if (
+        flow.passkey_passed
+        and _context(flow, user, sso).judgement.decision.result_of(USER_RISK).result
+        is Result.SUCCESS
+    ):
         passkeys.remediate_user_risk(user, keep_sid=sso.id, correlation_id=flow.correlation_id)
 
 
-def _register_page(flow: AuthFlow, user: User, page: dict[str, Any], error: str | None = None,
-                   status: int = 200) -> Any:
+def _register_page(
+    flow: AuthFlow, user: User, page: dict[str, Any], error: str | None = None, status: int = 200
+) -> Any:
     """The registration page with a fresh passkey challenge kept in the flow (none when the
     issuer is an IP address, which no browser accepts as RP ID)."""
     options = None
@@ -125,8 +154,9 @@ def _register_page(flow: AuthFlow, user: User, page: dict[str, Any], error: str 
         flow = authflow.save(replace(flow, passkey_challenge=ceremony.challenge))
         passkeys.use_script()
         options = ceremony.options
-    return render_template("mfa_register.html", **page, error=error,
-                           passkey_options=options), status
+    return render_template(
+        "mfa_register.html", **page, error=error, passkey_options=options
+    ), status
 
 
 def _registration_wanted(decision: Decision, user: User) -> bool:
@@ -140,9 +170,13 @@ def _page_data(flow: AuthFlow, user: User, decision: Decision) -> tuple[AuthFlow
     """What the registration page shows; the authenticator app's part only when a code may
     be the factor (a new secret for each attempt, kept sealed in the flow until proven)."""
     totp_allowed = decision.strength == ANY and not user.has_totp
-    page: dict[str, Any] = {"flow": flow.id, "skippable": decision.skippable,
-                            "days_left": decision.grace_days_left, "totp": totp_allowed,
-                            "passkey_required": decision.strength == PHISHING_RESISTANT}
+    page: dict[str, Any] = {
+        "flow": flow.id,
+        "skippable": decision.skippable,
+        "days_left": decision.grace_days_left,
+        "totp": totp_allowed,
+        "passkey_required": decision.strength == PHISHING_RESISTANT,
+    }
     if totp_allowed:
         if flow.totp_pending is None:
             flow = authflow.save(replace(flow, totp_pending=seal(totp.new_secret())))
@@ -170,11 +204,16 @@ def register(step: StepContext) -> Any:
     action = form.action.data
     if action == "skip":
         if not decision.skippable:
-            return _register_page(flow, user, page,
-                                  gettext("The grace period is over: register now to "
-                                          "continue."), 400)
-        flow = authflow.save(replace(flow, pending=None, registration_skipped=True,
-                                     passkey_challenge=None))
+            return _register_page(
+                flow,
+                user,
+                page,
+                gettext("The grace period is over: register now to continue."),
+                400,
+            )
+        flow = authflow.save(
+            replace(flow, pending=None, registration_skipped=True, passkey_challenge=None)
+        )
         return redirect(authflow.resume_url(flow))
     if action == "passkey":
         return _register_passkey(flow, user, sso, page, form)
@@ -183,28 +222,29 @@ def register(step: StepContext) -> Any:
     return _register_totp(flow, user, sso, page, form.code.data)
 
 
-def _register_totp(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any],
-                   code: str) -> Any:
+def _register_totp(
+    flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any], code: str
+) -> Any:
     """Bind the flow's secret once a correct code proves the app holds it."""
     try:
-        proven = totp.verify(page["secret"], code, now=clock_now(),
-                             last_used_step=None)
+        proven = totp.verify(page["secret"], code, now=clock_now(), last_used_step=None)
     except (InvalidCode, ReplayedCode) as exc:
         return _register_page(flow, user, page, error_message(exc), 400)
-    flow = authflow.save(flow.passing(Step.REGISTER_MFA, totp_pending=None,
-                                      passkey_challenge=None))
+    flow = authflow.save(flow.passing(Step.REGISTER_MFA, totp_pending=None, passkey_challenge=None))
     codes = bind_totp(user, seal(page["secret"]), proven)
     if codes is None:
         # Another attempt registered an authenticator first: that one must be used.
         return redirect(authflow.resume_url(flow))
     flow = authflow.save(flow.passing(Step.MFA))
     elevate_session(sso, {"otp", "mfa"})
-    return render_template("mfa_recovery_codes.html", codes=codes,
-                           next_fields=parse_qsl(flow.query))
+    return render_template(
+        "mfa_recovery_codes.html", codes=codes, next_fields=parse_qsl(flow.query)
+    )
 
 
-def _register_passkey(flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any],
-                      form: RegisterFactorForm) -> Any:
+def _register_passkey(
+    flow: AuthFlow, user: User, sso: SsoSession, page: dict[str, Any], form: RegisterFactorForm
+) -> Any:
     """Store a new passkey made against this flow's challenge, which is spent first; the
     passkey's user verification counts as the second factor of this sign-in."""
     name = form.name.data

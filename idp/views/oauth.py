@@ -68,8 +68,7 @@ def discovery() -> Response:
     # Settings are fixed for the app's life, so the document is built once per worker.
     cached = caches.discovery
     if cached is None:
-        body = json.dumps(_discovery_document(_settings().issuer),
-                          separators=(",", ":")).encode()
+        body = json.dumps(_discovery_document(_settings().issuer), separators=(",", ":")).encode()
         cached = caches.discovery = (body, hashlib.sha256(body).hexdigest()[:32])
     return _static_json(*cached)
 
@@ -85,14 +84,23 @@ def _discovery_document(issuer: str) -> dict[str, Any]:
         revocation_endpoint=f"{issuer}/revoke",
         end_session_endpoint=f"{issuer}/logout",
         introspection_endpoint=f"{issuer}/introspect",
-        introspection_endpoint_auth_methods_supported=["client_secret_basic",
-                                                       "client_secret_post"],
+        introspection_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
         # Only while dynamic client registration is on (RFC 8414 §2).
-        **({"registration_endpoint": f"{issuer}/register"}
-           if _settings().registration.enabled else {}),
+        **(
+            {"registration_endpoint": f"{issuer}/register"}
+            if _settings().registration.enabled
+            else {}
+        ),
         userinfo_signing_alg_values_supported=["RS256"],
-        scopes_supported=["openid", "profile", "email", "address", "phone", "groups",
-                          "offline_access"],
+        scopes_supported=[
+            "openid",
+            "profile",
+            "email",
+            "address",
+            "phone",
+            "groups",
+            "offline_access",
+        ],
         response_types_supported=["code"],
         response_modes_supported=["query"],
         grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
@@ -162,9 +170,21 @@ def protocol_error(error: OAuth2Error) -> Any:
 
 # Protocol parameters whose values RFC 6749 limits to printable ASCII (Appendix A); Authlib
 # echoes some of them in error descriptions, which may not hold anything else.
-STRICT_PARAMETERS = ("redirect_uri", "response_type", "response_mode", "scope", "client_id",
-                     "grant_type", "code_challenge", "code_challenge_method", "prompt",
-                     "max_age", "acr_values", "token_type_hint", "code_verifier")
+STRICT_PARAMETERS = (
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "client_id",
+    "grant_type",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "acr_values",
+    "token_type_hint",
+    "code_verifier",
+)
 _STRICT_VALUE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _STRICT_NAMES = frozenset(STRICT_PARAMETERS)
 
@@ -182,13 +202,17 @@ def refuse_malformed_parameters() -> Any:
 
 
 def _malformed(description: str) -> Any:
-    log.info("refused %s %s: %s (request id %s)", request.method, request.path, description,
-             request_id())
+    log.info(
+        "refused %s %s: %s (request id %s)", request.method, request.path, description, request_id()
+    )
     if request.path == "/authorize":
         # No redirect URI is trusted yet: protocol_error shows the error, never redirects.
         return protocol_error(InvalidRequestError(description))
-    return jsonify(error="invalid_request", error_description=description), 400, {
-        "Cache-Control": "no-store"}
+    return (
+        jsonify(error="invalid_request", error_description=description),
+        400,
+        {"Cache-Control": "no-store"},
+    )
 
 
 def _max_age() -> int | None:
@@ -230,9 +254,16 @@ def authorize() -> Any:
 
 def _log(ctx: authflow.Context, **fields: Any) -> None:
     assert ctx.flow is not None
-    record(correlation_id=ctx.flow.correlation_id, kind=ctx.kind.value, user=ctx.user,
-           username=None, client_id=ctx.flow.client_id, risk=ctx.flow.risk,
-           decision=ctx.judgement.decision, **fields)
+    record(
+        correlation_id=ctx.flow.correlation_id,
+        kind=ctx.kind.value,
+        user=ctx.user,
+        username=None,
+        client_id=ctx.flow.client_id,
+        risk=ctx.flow.risk,
+        decision=ctx.judgement.decision,
+        **fields,
+    )
 
 
 def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> Any:
@@ -240,15 +271,20 @@ def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> A
     refusal) tell the client."""
     assert ctx.flow is not None
     if verdict.step is not Step.PASSWORD:
-        _log(ctx, outcome="failure" if verdict.blocked else "interrupted",
-             error_code=verdict.error_code, reason=verdict.reason)
+        _log(
+            ctx,
+            outcome="failure" if verdict.blocked else "interrupted",
+            error_code=verdict.error_code,
+            reason=verdict.reason,
+        )
     if verdict.blocked or "none" in ctx.prompts:
         authflow.finish(ctx.flow)
         if verdict.blocked and "none" not in ctx.prompts and not verdict.to_client:
             return blocked_page(verdict.error_code, verdict.reason, ctx.flow.correlation_id)
         plain, _ = plain_reason(verdict.error_code, verdict.reason)
-        error = OAuth2Error(description=f"{verdict.error_code}: {plain}",
-                            redirect_uri=grant.redirect_uri)
+        error = OAuth2Error(
+            description=f"{verdict.error_code}: {plain}", redirect_uri=grant.redirect_uri
+        )
         error.error = verdict.oauth_error
         error.state = request.values.get("state")
         return to_client(error)
@@ -258,8 +294,9 @@ def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> A
 def issue_code(ctx: authflow.Context, grant: Any) -> Any:
     """Every check passed: issue the code, log the success, and learn the sign-in."""
     assert ctx.flow is not None and ctx.user is not None and ctx.sso is not None
-    g.authentication = Authentication(sid=ctx.sso.id, auth_time=ctx.sso.auth_time,
-                                      amr=tuple(ctx.sso.amr), acr=ctx.judgement.acr)
+    g.authentication = Authentication(
+        sid=ctx.sso.id, auth_time=ctx.sso.auth_time, amr=tuple(ctx.sso.amr), acr=ctx.judgement.acr
+    )
     response = authorization.create_authorization_response(grant=grant, grant_user=ctx.user)
     risk = ctx.flow.risk
     assert risk is not None

@@ -37,9 +37,9 @@ def readyz() -> Any:
     feeds.refresh()
     checks["feeds"] = feeds.status()
     ready = checks["database"] == "ok" and all(
-        v.startswith("loaded") for v in checks["feeds"].values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), \
-        200 if ready else 503
+        v.startswith("loaded") for v in checks["feeds"].values()
+    )
+    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
 
 
 @bp.get("/metrics")

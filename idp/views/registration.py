@@ -27,11 +27,13 @@ def _settings() -> Settings:
     return services().settings
 
 
-def _error(status: int, error: str, description: str,
-           headers: dict[str, str] | None = None) -> Any:
+def _error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Any:
     log.info("registration request refused: %s (request id %s)", error, request_id())
-    return jsonify(error=error, error_description=description), status, {
-        "Cache-Control": "no-store", **(headers or {})}
+    return (
+        jsonify(error=error, error_description=description),
+        status,
+        {"Cache-Control": "no-store", **(headers or {})},
+    )
 
 
 @bp.before_request
@@ -50,9 +52,12 @@ def _throttled() -> Any:
     count, window_end = counters().incr(f"register:ip:{client_ip()}", 3600, now)
     if count <= _settings().registration.per_ip_per_hour:
         return None
-    return _error(429, "too_many_requests",
-                  "Too many registration requests from this address; try again later.",
-                  {"Retry-After": str(max(1, window_end - now))})
+    return _error(
+        429,
+        "too_many_requests",
+        "Too many registration requests from this address; try again later.",
+        {"Retry-After": str(max(1, window_end - now))},
+    )
 
 
 def _body_problem() -> Any:
@@ -60,12 +65,14 @@ def _body_problem() -> Any:
     if request.mimetype != "application/json":
         return _error(400, "invalid_request", "Send the client metadata as application/json.")
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        return _error(413, "invalid_request",
-                      f"The client metadata may be at most {MAX_BODY_BYTES} bytes.")
+        return _error(
+            413, "invalid_request", f"The client metadata may be at most {MAX_BODY_BYTES} bytes."
+        )
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
-        return _error(413, "invalid_request",
-                      f"The client metadata may be at most {MAX_BODY_BYTES} bytes.")
+        return _error(
+            413, "invalid_request", f"The client metadata may be at most {MAX_BODY_BYTES} bytes."
+        )
     try:
         # Parsed once, by Flask, which keeps the result: Authlib reads that same object
         # later instead of parsing again further down the stack.
@@ -75,8 +82,9 @@ def _body_problem() -> Any:
     if not isinstance(data, dict):
         return _error(400, "invalid_request", "The client metadata must be a JSON object.")
     if _depth(data) > MAX_DEPTH:
-        return _error(400, "invalid_request",
-                      f"The client metadata may nest at most {MAX_DEPTH} levels deep.")
+        return _error(
+            400, "invalid_request", f"The client metadata may nest at most {MAX_DEPTH} levels deep."
+        )
     return None
 
 
@@ -86,8 +94,9 @@ def _depth(value: Any) -> int:
     while pending:
         item, level = pending.pop()
         deepest = max(deepest, level)
-        children = item.values() if isinstance(item, dict) else item \
-            if isinstance(item, list) else ()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
         pending.extend((child, level + 1) for child in children)
     return deepest
 

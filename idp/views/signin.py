@@ -38,8 +38,7 @@ _BY_NAME = sa.select(User).where(User.username == sa.bindparam("username"))
 def login(flow: AuthFlow) -> Any:
     """Ask for the user name and password, then continue the authorization request."""
     if request.method == "GET":
-        return render_template("login.html", flow=flow.id,
-                               username=flow.param("login_hint")[:150])
+        return render_template("login.html", flow=flow.id, username=flow.param("login_hint")[:150])
     form = SignInForm.submitted()
     username, password = form.username.data, form.password.data
     hasher = services().passwords
@@ -52,48 +51,90 @@ def login(flow: AuthFlow) -> Any:
             password, user.password_hash if user and not user.disabled else None
         )
     except InvalidCredentials as exc:
-        ctx = build_context(kind=SignInKind.PASSWORD, user=user, username=username,
-                            client_id=flow.client_id, correlation_id=flow.correlation_id,
-                            password=password, password_valid=False)
+        ctx = build_context(
+            kind=SignInKind.PASSWORD,
+            user=user,
+            username=username,
+            client_id=flow.client_id,
+            correlation_id=flow.correlation_id,
+            password=password,
+            password_valid=False,
+        )
         risk = assess(ctx, user, None)
-        record(correlation_id=flow.correlation_id, kind="password", outcome="failure",
-               user=user, username=username, client_id=flow.client_id, error_code=exc.code,
-               reason="invalid user name or password", risk=risk)
+        record(
+            correlation_id=flow.correlation_id,
+            kind="password",
+            outcome="failure",
+            user=user,
+            username=username,
+            client_id=flow.client_id,
+            error_code=exc.code,
+            reason="invalid user name or password",
+            risk=risk,
+        )
         protection.failed(username, user)
-        return render_template("login.html", flow=flow.id, username=username,
-                               error=gettext(BAD_CREDENTIALS), error_code=exc.code), 401
+        return render_template(
+            "login.html",
+            flow=flow.id,
+            username=username,
+            error=gettext(BAD_CREDENTIALS),
+            error_code=exc.code,
+        ), 401
     assert user is not None
     protection.succeeded(username, user)
     if verified.new_hash:
         user.password_hash = verified.new_hash
         db.session.commit()
     sso = start_session(user, ["pwd"], client_ip(), user_agent())
-    ctx = build_context(kind=SignInKind.PASSWORD, user=user, username=username,
-                        client_id=flow.client_id, correlation_id=flow.correlation_id,
-                        password=password, password_valid=True)
+    ctx = build_context(
+        kind=SignInKind.PASSWORD,
+        user=user,
+        username=username,
+        client_id=flow.client_id,
+        correlation_id=flow.correlation_id,
+        password=password,
+        password_valid=True,
+    )
     flow = authflow.save(flow.signed_in(sso, assess(ctx, user, sso.id)))
     return redirect(authflow.resume_url(flow))
 
 
-def refused(flow: AuthFlow, username: str, user: User | None,
-            refusal: protection.Refusal) -> Any:
+def refused(flow: AuthFlow, username: str, user: User | None, refusal: protection.Refusal) -> Any:
     """The same answer to a right and a wrong password while locked out or throttled: the
     blocked page (403) for a locked account, the sign-in page (429) for a throttled IP."""
-    record(correlation_id=flow.correlation_id, kind="password", outcome="failure", user=user,
-           username=username, client_id=flow.client_id, error_code=refusal.error_code,
-           reason=f"account {refusal.reason}" if refusal.reason == "locked"
-           else "IP address throttled")
+    record(
+        correlation_id=flow.correlation_id,
+        kind="password",
+        outcome="failure",
+        user=user,
+        username=username,
+        client_id=flow.client_id,
+        error_code=refusal.error_code,
+        reason=f"account {refusal.reason}"
+        if refusal.reason == "locked"
+        else "IP address throttled",
+    )
     again = gettext("Try again after %(time)s UTC.", time=refusal.until.strftime("%H:%M:%S"))
     retry = {"Retry-After": str(refusal.retry_after_seconds)}
     if refusal.reason == "locked":
-        page, status = blocked_page(refusal.error_code, None, flow.correlation_id,
-                                    advice=gettext("%(again)s If you did not try to sign in, "
-                                                   "tell your administrator.", again=again))
+        page, status = blocked_page(
+            refusal.error_code,
+            None,
+            flow.correlation_id,
+            advice=gettext(
+                "%(again)s If you did not try to sign in, tell your administrator.", again=again
+            ),
+        )
         return page, status, retry
-    page = render_template("login.html", flow=flow.id, username=username,
-                           error=gettext("There were too many failed sign-ins from your "
-                                         "network. %(again)s", again=again),
-                           error_code=refusal.error_code)
+    page = render_template(
+        "login.html",
+        flow=flow.id,
+        username=username,
+        error=gettext(
+            "There were too many failed sign-ins from your network. %(again)s", again=again
+        ),
+        error_code=refusal.error_code,
+    )
     return page, 429, retry
 
 
@@ -102,20 +143,28 @@ def refused(flow: AuthFlow, username: str, user: User | None,
 def change_password(step: StepContext) -> Any:
     """Set a new password: after an admin's temporary one, or to remediate user risk."""
     flow, user, sso = step.flow, step.user, step.sso
-    reason = (gettext("Your account may be at risk. Choose a new password to protect it.")
-              if flow.password_change == "risk" else None)
+    reason = (
+        gettext("Your account may be at risk. Choose a new password to protect it.")
+        if flow.password_change == "risk"
+        else None
+    )
     if request.method == "GET":
         return render_template("change_password.html", flow=flow.id, reason=reason)
     form = NewPasswordForm(user)
     if not form.validate_on_submit():
-        return render_template("change_password.html", flow=flow.id, reason=reason,
-                               error=form.error), 400
+        return render_template(
+            "change_password.html", flow=flow.id, reason=reason, error=form.error
+        ), 400
     new = form.new_password.data
     flow = authflow.save(flow.passing(Step.CHANGE_PASSWORD, password_change=None))
     # After the second factor in this flow the change is secure and remediates user risk.
     secured = Step.MFA in flow.passed_in(sso)
-    apply_new_password(user, new, keep_sid=sso.id, event="password_change",
-                       detail=RiskDetail.USER_PERFORMED_SECURED_PASSWORD_CHANGE
-                       if secured else None)
+    apply_new_password(
+        user,
+        new,
+        keep_sid=sso.id,
+        event="password_change",
+        detail=RiskDetail.USER_PERFORMED_SECURED_PASSWORD_CHANGE if secured else None,
+    )
     elevate_session(sso, set())
     return redirect(authflow.resume_url(flow))

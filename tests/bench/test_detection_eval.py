@@ -178,8 +178,16 @@ def test_one_pass_gives_labels_and_a_freeman_score_per_row(
 
 def test_the_report_prints_each_datasets_population_statistics() -> None:
     stats = rba_synth.PopulationStats(10_000, 8_500, 30, 10, 25, 9)
-    result = de.DatasetResult("seed 1 (calm)", 10_100, result_with(90, 8, 30, 89.5).levels,
-                              result_with(90, 8, 30, 89.5).freeman, 1.0, 1.0, stats)
+    result = de.DatasetResult(
+        "seed 1 (calm)",
+        10_100,
+        result_with(90, 8, 30, 89.5).levels,
+        result_with(90, 8, 30, 89.5).freeman,
+        1.0,
+        1.0,
+        stats,
+    )
     assert de.format_results([result]).splitlines()[-1] == (
         "seed 1 (calm) population: 10,000 legitimate sign-ins, 85.0% past learning; with a new "
-        "network 0.30% (in a familiar city 0.10%); with 2+ new properties 0.25%; with 4+ 0.09%")
+        "network 0.30% (in a familiar city 0.10%); with 2+ new properties 0.25%; with 4+ 0.09%"
+    )

@@ -56,9 +56,11 @@ def test_percentile_interpolates() -> None:
 
 
 def test_summarize_takes_medians() -> None:
-    runs = [oidc_bench.Measurement(100, 1.0, 1.0, 2.0, 9.0, 100),
-            oidc_bench.Measurement(100, 0.5, 1.0, 1.0, 5.0, 100),
-            oidc_bench.Measurement(100, 0.25, 1.0, 3.0, 7.0, 100)]
+    runs = [
+        oidc_bench.Measurement(100, 1.0, 1.0, 2.0, 9.0, 100),
+        oidc_bench.Measurement(100, 0.5, 1.0, 1.0, 5.0, 100),
+        oidc_bench.Measurement(100, 0.25, 1.0, 3.0, 7.0, 100),
+    ]
     summary = oidc_bench.summarize(runs)
     assert summary["per_cpu_second"] == 200
     assert summary["cpu_ms_per_request"] == pytest.approx(5.0)
@@ -69,25 +71,39 @@ def test_summarize_takes_medians() -> None:
 
 
 def summary(rate: float, p50: float, cpu_ms: float | None = None) -> dict[str, Any]:
-    return {"per_cpu_second": rate, "p50_ms": p50, "p99_ms": 2 * p50,
-            "cpu_ms_per_request": cpu_ms if cpu_ms is not None else 1000 / rate,
-            "http_per_request": 1.0}
+    return {
+        "per_cpu_second": rate,
+        "p50_ms": p50,
+        "p99_ms": 2 * p50,
+        "cpu_ms_per_request": cpu_ms if cpu_ms is not None else 1000 / rate,
+        "http_per_request": 1.0,
+    }
 
 
 def test_table_has_the_issues_columns_ratios_and_the_argon2_rows() -> None:
     results = {
-        "ours-sqlite": {"client_credentials": summary(105, 9.5), "jwks": summary(222, 4.5),
-                        "sign_in": summary(2.0, 440, cpu_ms=500)},
-        "ours-postgresql": {"client_credentials": summary(95, 10.5),
-                            "jwks": {"error": "boom"}, "sign_in": summary(2.0, 450, 500)},
-        "node": {"client_credentials": summary(350, 2.8), "jwks": summary(4440, 0.2),
-                 "sign_in": summary(64, 15.6, cpu_ms=15.6)},
+        "ours-sqlite": {
+            "client_credentials": summary(105, 9.5),
+            "jwks": summary(222, 4.5),
+            "sign_in": summary(2.0, 440, cpu_ms=500),
+        },
+        "ours-postgresql": {
+            "client_credentials": summary(95, 10.5),
+            "jwks": {"error": "boom"},
+            "sign_in": summary(2.0, 450, 500),
+        },
+        "node": {
+            "client_credentials": summary(350, 2.8),
+            "jwks": summary(4440, 0.2),
+            "sign_in": summary(64, 15.6, cpu_ms=15.6),
+        },
     }
     argon2 = {"cpu_ms": 400.0, "label": "argon2id m=65536 KiB, t=3, p=4"}
     table = oidc_bench.format_table(results, argon2)
     lines = table.splitlines()
-    assert lines[0] == ("| endpoint | ours SQLite | ours PostgreSQL | node oidc-provider | "
-                        "ratio to node |")
+    assert lines[0] == (
+        "| endpoint | ours SQLite | ours PostgreSQL | node oidc-provider | ratio to node |"
+    )
     assert all(line.count("|") == 6 for line in lines), table
     cc = next(line for line in lines if line.startswith("| client credentials"))
     assert "105 /CPU-s (p50 9.50 ms, p99 19.0 ms)" in cc
@@ -112,7 +128,13 @@ def test_table_for_one_server_has_no_ratio() -> None:
 
 def test_rates_read_like_the_issue() -> None:
     assert [oidc_bench.fmt_rate(v) for v in (4664.2, 347.4, 58.2, 12.34, 2.31, 0.456)] == [
-        "4,664", "347", "58", "12.3", "2.3", "0.46"]
+        "4,664",
+        "347",
+        "58",
+        "12.3",
+        "2.3",
+        "0.46",
+    ]
 
 
 LOGIN = """<form method="post" action="/login?flow=abc">
@@ -137,11 +159,17 @@ NODE_CONSENT = """<form autocomplete="off" action="/interaction/xyz" method="pos
 
 def test_fill_signs_in_and_allows() -> None:
     assert oidc_bench.fill(LOGIN, "u", "p") == (
-        "/login?flow=abc", {"csrf_token": "t0k", "username": "u", "password": "p"})
+        "/login?flow=abc",
+        {"csrf_token": "t0k", "username": "u", "password": "p"},
+    )
     assert oidc_bench.fill(NODE_LOGIN, "u", "p") == (
-        "/interaction/xyz", {"prompt": "login", "login": "u", "password": "p"})
+        "/interaction/xyz",
+        {"prompt": "login", "login": "u", "password": "p"},
+    )
     assert oidc_bench.fill(CONSENT, "u", "p") == (
-        "/consent?flow=abc", {"csrf_token": "t0k", "action": "allow"})
+        "/consent?flow=abc",
+        {"csrf_token": "t0k", "action": "allow"},
+    )
     assert oidc_bench.fill(NODE_CONSENT, "u", "p") == ("/interaction/xyz", {"prompt": "consent"})
     with pytest.raises(oidc_bench.BenchError):
         oidc_bench.fill("<p>no form</p>", "u", "p")

@@ -201,19 +201,31 @@ def test_hard_variant_vpn_attackers_copy_the_victims_agent(tmp_path: Path) -> No
     assert vpn >= 3
 
 
-def stats_row(when: str, user: str, ip: str, city: str, asn: str, agent: str = "",
-              attack: bool = False) -> dict[str, str]:
-    agent = agent or ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-                      "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36")
-    return {"Login Timestamp": f"{when} 09:00:00.000", "User ID": user, "IP Address": ip,
-            "Country": "NO", "City": city, "ASN": asn, "User Agent String": agent,
-            "Login Successful": "True", "Is Attack IP": str(attack),
-            "Is Account Takeover": str(attack)}
+def stats_row(
+    when: str, user: str, ip: str, city: str, asn: str, agent: str = "", attack: bool = False
+) -> dict[str, str]:
+    agent = agent or (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    )
+    return {
+        "Login Timestamp": f"{when} 09:00:00.000",
+        "User ID": user,
+        "IP Address": ip,
+        "Country": "NO",
+        "City": city,
+        "ASN": asn,
+        "User Agent String": agent,
+        "Login Successful": "True",
+        "Is Attack IP": str(attack),
+        "Is Account Takeover": str(attack),
+    }
 
 
 def test_population_stats_count_like_the_old_count_based_engine() -> None:
-    rows = [stats_row(f"2024-01-{day:02d}", "u", "84.208.1.7", "Oslo", "2119")
-            for day in range(1, 11)]
+    rows = [
+        stats_row(f"2024-01-{day:02d}", "u", "84.208.1.7", "Oslo", "2119") for day in range(1, 11)
+    ]
     rows += [
         # Ten sign-ins over nine days: still learning, so not counted.
         stats_row("2024-01-12", "u", "10.0.0.1", "Oslo", "64500"),
@@ -226,11 +238,17 @@ def test_population_stats_count_like_the_old_count_based_engine() -> None:
     ]
     stats = rba_synth.population_stats(rows)
     assert stats == rba_synth.PopulationStats(
-        legitimate=13, past_learning=2, new_network=2, new_network_familiar_city=1,
-        two_new=2, four_new=0)
+        legitimate=13,
+        past_learning=2,
+        new_network=2,
+        new_network_familiar_city=1,
+        two_new=2,
+        four_new=0,
+    )
     assert stats.describe() == (
         "13 legitimate sign-ins, 15.4% past learning; with a new network 15.38% (in a "
-        "familiar city 7.69%); with 2+ new properties 15.38%; with 4+ 0.00%")
+        "familiar city 7.69%); with 2+ new properties 15.38%; with 4+ 0.00%"
+    )
 
 
 def test_the_calm_variant_is_calmer_and_its_targeted_victims_have_history(

@@ -140,8 +140,7 @@ def page_from(browser: Any, ui_locale: str) -> Any:
     opened = []
 
     def make(ip: str) -> Any:
-        context, page = _new_page(browser, ui_locale,
-                                  extra_http_headers={"X-Forwarded-For": ip})
+        context, page = _new_page(browser, ui_locale, extra_http_headers={"X-Forwarded-For": ip})
         opened.append((context, page))
         return page
 
@@ -151,8 +150,14 @@ def page_from(browser: Any, ui_locale: str) -> Any:
         context.close()
 
 
-def start_sign_in(server: Any, page: Any, username: str = "alice", password: str = PASSWORD,
-                  *, blocked: bool = False) -> None:
+def start_sign_in(
+    server: Any,
+    page: Any,
+    username: str = "alice",
+    password: str = PASSWORD,
+    *,
+    blocked: bool = False,
+) -> None:
     """Open the demo app, follow "Sign in" and submit the form (blocked: wait for the 403),
     in the page's language."""
     t = words(page)

@@ -24,8 +24,7 @@ def admin_sign_in(server, page, secret, username="root"):
     page.wait_for_url(f"{server.url}/admin")
 
 
-def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page_from,
-                                                     tmp_path):
+def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page_from, tmp_path):
     server = serve(risky_settings)
     provider = Provider(server.app)
     provider.user("bob")
@@ -71,10 +70,11 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 
 
-def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from,
-                                                     browser):
-    settings = replace(risky_settings, risk=replace(risky_settings.risk, learning_min_sign_ins=1,
-                                                    learning_period_days=0))
+def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from, browser):
+    settings = replace(
+        risky_settings,
+        risk=replace(risky_settings.risk, learning_min_sign_ins=1, learning_period_days=0),
+    )
     server = serve(settings)
     provider = Provider(server.app)
     provider.user("bob")
@@ -86,8 +86,9 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     start_sign_in(server, home, "bob")
     home.wait_for_url(f"{server.url}/demo/callback*")
     # "bob" from another country, network and browser: stuck at the verification code.
-    context = browser.new_context(user_agent=FIREFOX_LINUX,
-                                  extra_http_headers={"X-Forwarded-For": CHANGCHUN})
+    context = browser.new_context(
+        user_agent=FIREFOX_LINUX, extra_http_headers={"X-Forwarded-For": CHANGCHUN}
+    )
     thief = context.new_page()
     start_sign_in(server, thief, "bob")
     thief.wait_for_url("**/mfa/verify*")

@@ -20,8 +20,9 @@ def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
         start_sign_in(server, context.new_page(), "bob-with-a-rather-long-user-name")
         context.close()
 
-    phone = browser.new_context(viewport={"width": 390, "height": 844},
-                                extra_http_headers={"X-Forwarded-For": LONDON})
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, extra_http_headers={"X-Forwarded-For": LONDON}
+    )
     page = phone.new_page()
     page.set_default_timeout(15000)
     admin_sign_in(server, page, root_secret)
@@ -29,9 +30,16 @@ def test_admin_pages_fit_a_phone(serve, risky_settings, browser, tmp_path):
     page.get_by_role("link", name="Users", exact=True).click()
     bob = page.get_by_role("link", name="bob-with-a-rather-long-user-name")
     bob_url = f"{server.url}{bob.get_attribute('href')}"
-    pages = ["/admin", "/admin?days=365", "/admin/recommendations", "/admin/users",
-             "/admin/directory", "/admin/signins",
-             "/admin/whatif", "/admin/clients"]
+    pages = [
+        "/admin",
+        "/admin?days=365",
+        "/admin/recommendations",
+        "/admin/users",
+        "/admin/directory",
+        "/admin/signins",
+        "/admin/whatif",
+        "/admin/clients",
+    ]
     widths = {}
     for path in [*pages, bob_url]:
         page.goto(path if path.startswith("http") else f"{server.url}{path}")

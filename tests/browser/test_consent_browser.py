@@ -29,9 +29,14 @@ class App(RelyingParty):
         self.redirect_uri = f"http://localhost:{port}/photo-printer/cb"
         with server.app.app_context():
             client, secret = create_client(
-                "Photo Printer", redirect_uris=[self.redirect_uri],
-                post_logout_redirect_uris=[], public=False, grant_types=[],
-                scopes=SCOPE.split(), first_party=False)
+                "Photo Printer",
+                redirect_uris=[self.redirect_uri],
+                post_logout_redirect_uris=[],
+                public=False,
+                grant_types=[],
+                scopes=SCOPE.split(),
+                first_party=False,
+            )
             client_id = client.client_id
         super().__init__(server.app, client_id, secret)
         self.server = server
@@ -58,12 +63,17 @@ def test_allow_remember_and_remove_access(live_server, page, tmp_path):
     page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_url("**/consent?flow=*")
     main = page.locator("main")
-    assert t("Allow %(name)s to access your account?", name="Photo Printer") in page.get_by_role(
-        "heading", level=1).inner_text()
+    assert (
+        t("Allow %(name)s to access your account?", name="Photo Printer")
+        in page.get_by_role("heading", level=1).inner_text()
+    )
     lines = page.locator("#consent-scopes li").all_inner_texts()
-    for expected in ("Sign you in with your account", "See your name and profile details",
-                     "See your email address",
-                     "Stay signed in to the app (keep access while you are away)"):
+    for expected in (
+        "Sign you in with your account",
+        "See your name and profile details",
+        "See your email address",
+        "Stay signed in to the app (keep access while you are away)",
+    ):
         assert any(line.startswith(t(expected)) for line in lines), lines
     wants = t('<strong id="client-name">%(name)s</strong> wants to:', name="Photo Printer")
     assert re.sub(r"<[^>]+>", "", wants) in main.inner_text()
@@ -89,12 +99,14 @@ def test_allow_remember_and_remove_access(live_server, page, tmp_path):
     row.get_by_role("button", name=t("Remove access")).click()
     page.wait_for_url(f"{live_server.url}/account")
     assert t("%(app)s can no longer access your account.", app="Photo Printer") in (
-        main.inner_text())
+        main.inner_text()
+    )
     assert page.locator("#no-apps").is_visible()
 
     # The app's refresh token is dead, and the next sign-in asks again.
-    refreshed = app.token_request({"grant_type": "refresh_token",
-                                   "refresh_token": tokens["refresh_token"]})
+    refreshed = app.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 400
     assert refreshed.get_json()["error"] == "invalid_grant"
     page.goto(app.url(scope=SCOPE, nonce="third"))

@@ -19,10 +19,18 @@ from tests.idp.test_overview import seed
 # The templates of whole pages (neither a layout nor a partial), and those this walk does not
 # reach: forms and notices of the same make, on the same layout.
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-PAGES = {p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")
-         if p.name != "base.html" and "{% extends" in p.read_text()}
-UNVISITED = {"change_password.html", "logged_out.html", "not_me.html", "reset_done.html",
-             "reset_verify.html"}
+PAGES = {
+    p.relative_to(TEMPLATES).as_posix()
+    for p in TEMPLATES.rglob("*.html")
+    if p.name != "base.html" and "{% extends" in p.read_text()
+}
+UNVISITED = {
+    "change_password.html",
+    "logged_out.html",
+    "not_me.html",
+    "reset_done.html",
+    "reset_verify.html",
+}
 
 # Runs in every document before its own content: records what the browser refused.
 WATCH = """
@@ -48,8 +56,9 @@ class Watched:
     of every document they load."""
 
     def __init__(self, browser, ip: str = LONDON) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                           extra_http_headers={"X-Forwarded-For": ip})
+        self.context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Forwarded-For": ip}
+        )
         self.context.add_init_script(WATCH)
         self.console: list[str] = []
         self.policies: dict[str, str] = {}
@@ -57,9 +66,14 @@ class Watched:
         self.page.set_default_timeout(15000)
         # An error status is logged too (the 401 of a wrong password, the 403 of a block, the
         # 404 of /favicon.ico): not this test's concern. A refused style would be.
-        self.page.on("console", lambda m: m.type == "error"
-                     and not m.text.startswith("Failed to load resource: the server responded")
-                     and self.console.append(m.text))
+        self.page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and not m.text.startswith("Failed to load resource: the server responded")
+                and self.console.append(m.text)
+            ),
+        )
         self.page.on("pageerror", lambda e: self.console.append(str(e)))
         self.page.on("response", self._response)
         self.checked: list[str] = []
@@ -91,7 +105,8 @@ class Watched:
     def style(self, selector: str, prop: str) -> str:
         return self.page.evaluate(
             "([s, p]) => getComputedStyle(document.querySelector(s)).getPropertyValue(p)",
-            [selector, prop])
+            [selector, prop],
+        )
 
     def close(self) -> None:
         self.context.close()
@@ -100,8 +115,9 @@ class Watched:
 def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
     server = serve(risky_settings)
     rendered: set[str] = set()
-    template_rendered.connect(lambda _, template, **__: rendered.add(template.name),
-                              server.app, weak=False)
+    template_rendered.connect(
+        lambda _, template, **__: rendered.add(template.name), server.app, weak=False
+    )
     provider = Provider(server.app)
     provider.user("alice", email="alice@example.org")
     provider.user("carol")  # no second factor: blocked from an anonymising network
@@ -189,9 +205,15 @@ def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
     nav = page.locator("nav.admin").bounding_box()
     out = page.locator("nav.admin form.sign-out button").bounding_box()
     assert abs((nav["x"] + nav["width"]) - (out["x"] + out["width"])) < 1
-    for path in ("/admin?days=90", "/admin/recommendations", "/admin/users",
-                 "/admin/directory", "/admin/registration", "/admin/signins",
-                 "/admin/clients"):
+    for path in (
+        "/admin?days=90",
+        "/admin/recommendations",
+        "/admin/users",
+        "/admin/directory",
+        "/admin/registration",
+        "/admin/signins",
+        "/admin/clients",
+    ):
         page.goto(f"{server.url}{path}")
         admin.check(path)
     page.get_by_role("link", name="Users", exact=True).click()

@@ -12,8 +12,13 @@ from tests.conftest import Provider
 from tests.idp.conftest import LONDON
 from tests.idp.test_overview import EXPECTED, seed
 
-FIGURES = ("attacks-blocked", "challenged-passed", "users-protected", "mean-time-to-remediate",
-           "new-high-risk-users")
+FIGURES = (
+    "attacks-blocked",
+    "challenged-passed",
+    "users-protected",
+    "mean-time-to-remediate",
+    "new-high-risk-users",
+)
 
 
 def _figures(page):
@@ -28,8 +33,9 @@ def overview(serve, risky_settings, browser):
     provider.user("root", groups=["admins"])
     secret = add_totp(server, "root")
     seed(server.app, datetime.now(UTC))
-    context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                  extra_http_headers={"X-Forwarded-For": LONDON})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Forwarded-For": LONDON}
+    )
     page = context.new_page()
     page.set_default_timeout(15000)
     admin_sign_in(server, page, secret)
@@ -69,8 +75,14 @@ def test_overview_at_1280_and_390(overview, tmp_path):
         recommendations = page.locator("#recommendations li")
         assert 1 <= recommendations.count() <= 3
         page.screenshot(path=str(tmp_path / f"overview-{width}.png"), full_page=True)
-        for part in ("figures", "recommendations", "risky-map", "chart-wide", "chart-narrow",
-                     "tuning"):
+        for part in (
+            "figures",
+            "recommendations",
+            "risky-map",
+            "chart-wide",
+            "chart-narrow",
+            "tuning",
+        ):
             if page.locator(f"#{part}").is_visible():
                 page.locator(f"#{part}").screenshot(path=str(tmp_path / f"{part}-{width}.png"))
 
@@ -78,13 +90,17 @@ def test_overview_at_1280_and_390(overview, tmp_path):
     page.get_by_role("link", name="90 days").click()
     page.wait_for_url("**/admin?days=90")
     assert page.locator("#attacks-blocked").inner_text() == EXPECTED[90]["attacks-blocked"]
-    assert page.locator("#mean-time-to-remediate").inner_text() == \
-        EXPECTED[90]["mean-time-to-remediate"]
+    assert (
+        page.locator("#mean-time-to-remediate").inner_text()
+        == EXPECTED[90]["mean-time-to-remediate"]
+    )
 
     page.locator('#tuning tr[data-type="unlikelyTravel"] a').click()
     page.wait_for_url("**/admin/whatif?candidate=*")
-    assert page.get_by_label("Candidate policies").input_value() == \
-        '[policies.sign_in_risk]\nmfa_at = "high"\n'
+    assert (
+        page.get_by_label("Candidate policies").input_value()
+        == '[policies.sign_in_risk]\nmfa_at = "high"\n'
+    )
     page.get_by_role("button", name="Simulate").click()
     assert page.locator("#report").is_visible()
 

@@ -20,18 +20,26 @@ def _authenticator(page: Any) -> tuple[Any, str]:
     """A CTAP2 platform authenticator with resident keys and user verification."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
-    found = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True,
-        "automaticPresenceSimulation": True}})
+    found = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
     return cdp, found["authenticatorId"]
 
 
 def _credentials(cdp: Any, authenticator: str) -> list[dict[str, Any]]:
-    return list(cdp.send("WebAuthn.getCredentials",
-                         {"authenticatorId": authenticator})["credentials"])
-
-
+    return list(
+        cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+    )
 
 
 def _signed_in_with_passkey(server: Any, page: Any, username: str = "alice") -> str:
@@ -42,8 +50,9 @@ def _signed_in_with_passkey(server: Any, page: Any, username: str = "alice") -> 
     return text
 
 
-def _register_on_first_sign_in(server: Any, page: Any, username: str = "alice",
-                               name: str = "This laptop") -> None:
+def _register_on_first_sign_in(
+    server: Any, page: Any, username: str = "alice", name: str = "This laptop"
+) -> None:
     start_sign_in(server, page, username)
     page.wait_for_url("**/mfa/register*")
     page.get_by_label("Passkey name").fill(name)
@@ -55,7 +64,6 @@ def _from(page: Any, ip: str) -> None:
     """The same browser (and authenticator), signed out, now coming from `ip`."""
     page.context.clear_cookies()
     page.context.set_extra_http_headers({"X-Forwarded-For": ip})
-
 
 
 def _passkey_count(server: Any) -> int:
@@ -91,8 +99,12 @@ def test_register_a_passkey_then_step_up_with_it(serve, risky_settings, page_fro
 
 
 def test_phishing_resistant_strength_refuses_totp_only(serve, risky_settings, page_from):
-    policies = replace(risky_settings.policies, sign_in_risk=replace(
-        risky_settings.policies.sign_in_risk, mfa_strength="phishing-resistant"))
+    policies = replace(
+        risky_settings.policies,
+        sign_in_risk=replace(
+            risky_settings.policies.sign_in_risk, mfa_strength="phishing-resistant"
+        ),
+    )
     server = serve(replace(risky_settings, policies=policies), host_name="localhost")
     Provider(server.app).user("alice")
     Provider(server.app).user("bob")
@@ -117,8 +129,10 @@ def test_passkey_of_one_user_refused_for_another(serve, risky_settings, page_fro
     _register_on_first_sign_in(server, bob_page, "bob", name="Bob's laptop")
     # Bob's authenticator now holds Alice's passkey instead of his own.
     [bobs] = _credentials(bob_cdp, bob_auth)
-    bob_cdp.send("WebAuthn.removeCredential", {"authenticatorId": bob_auth,
-                                               "credentialId": bobs["credentialId"]})
+    bob_cdp.send(
+        "WebAuthn.removeCredential",
+        {"authenticatorId": bob_auth, "credentialId": bobs["credentialId"]},
+    )
     [alices] = _credentials(alice_cdp, alice_auth)
     bob_cdp.send("WebAuthn.addCredential", {"authenticatorId": bob_auth, "credential": alices})
     _from(bob_page, TOR)
@@ -138,8 +152,12 @@ def _last_mfa_failure(server: Any) -> str | None:
     from idp.models import SignIn
 
     with server.app.app_context():
-        reason = db.session.scalar(sa.select(SignIn.reason).filter_by(
-            kind="mfa", outcome="failure").order_by(SignIn.created_at.desc()).limit(1))
+        reason = db.session.scalar(
+            sa.select(SignIn.reason)
+            .filter_by(kind="mfa", outcome="failure")
+            .order_by(SignIn.created_at.desc())
+            .limit(1)
+        )
         db.session.remove()
         return reason
 

@@ -21,14 +21,12 @@ pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)
 def _signed_in(server, page, username="alice"):
     page.wait_for_url(f"{server.url}/demo/callback*")
     assert parse_qs(urlparse(page.url).query)["code"][0]
-    assert words(page)("Signed in as %(name)s", name=username) in page.locator(
-        "main").inner_text()
+    assert words(page)("Signed in as %(name)s", name=username) in page.locator("main").inner_text()
 
 
 def _plain(html: str) -> str:
     """A translated message as the page shows it: its markup gone."""
     return re.sub(r"<[^>]+>", "", html)
-
 
 
 def test_registration_with_code_from_the_page(serve, risky_settings, page_from, tmp_path):
@@ -38,16 +36,22 @@ def test_registration_with_code_from_the_page(serve, risky_settings, page_from, 
     t = words(page)
     start_sign_in(server, page)
     page.wait_for_url("**/mfa/register*")
-    grace = t("Your organisation requires a second sign-in factor. You can skip this for now: "
-              "<strong>%(count)s day left</strong> before it becomes required.",
-              "Your organisation requires a second sign-in factor. You can skip this for now: "
-              "<strong>%(count)s days left</strong> before it becomes required.", 14, count=14)
+    grace = t(
+        "Your organisation requires a second sign-in factor. You can skip this for now: "
+        "<strong>%(count)s day left</strong> before it becomes required.",
+        "Your organisation requires a second sign-in factor. You can skip this for now: "
+        "<strong>%(count)s days left</strong> before it becomes required.",
+        14,
+        count=14,
+    )
     assert _plain(grace) in page.locator("main").inner_text()
     assert page.get_by_role("button", name=t("Skip for now")).is_visible()
     assert page.locator("svg").first.is_visible()
     secret = page.locator("#secret").inner_text().strip()
-    scan = t("Scan this QR code with an authenticator app, or <a href=\"%(uri)s\">open it on "
-             "this device</a>.")
+    scan = t(
+        'Scan this QR code with an authenticator app, or <a href="%(uri)s">open it on '
+        "this device</a>."
+    )
     link_text = re.search(r"<a [^>]*>(.*?)</a>", scan).group(1)
     href = page.get_by_role("link", name=link_text).get_attribute("href")
     assert href.startswith("otpauth://totp/") and f"secret={secret}" in href
@@ -71,8 +75,10 @@ def test_risky_sign_in_with_totp(serve, risky_settings, page_from):
     page.wait_for_url("**/mfa/verify*")
     page.get_by_label(t("Verification code")).fill("000000")
     page.get_by_role("button", name=t("Verify")).click()
-    assert t("That code is not right. Enter the current code from your authenticator "
-             "app.") in page.get_by_role("alert").inner_text()
+    assert (
+        t("That code is not right. Enter the current code from your authenticator app.")
+        in page.get_by_role("alert").inner_text()
+    )
     page.get_by_label(t("Verification code")).fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name=t("Verify")).click()
     _signed_in(server, page)
@@ -92,8 +98,13 @@ def test_forced_password_change(serve, risky_settings, page_from):
     page.get_by_label(t("New password"), exact=True).fill("Password1234")
     page.get_by_label(t("Confirm new password")).fill("Password1234")
     page.get_by_role("button", name=t("Change password")).click()
-    assert t("This password appears in a list of leaked passwords. Choose another one you "
-             "have not used elsewhere.") in page.get_by_role("alert").inner_text()
+    assert (
+        t(
+            "This password appears in a list of leaked passwords. Choose another one you "
+            "have not used elsewhere."
+        )
+        in page.get_by_role("alert").inner_text()
+    )
     page.get_by_label(t("New password"), exact=True).fill("a brand new secret 7")
     page.get_by_label(t("Confirm new password")).fill("a brand new secret 7")
     page.get_by_role("button", name=t("Change password")).click()

@@ -30,8 +30,10 @@ def feed_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("feeds")
     (folder / "anonymous.txt").write_text("# anonymizers\n203.0.113.0/24\n")
     (folder / "malicious.txt").write_text("# botnet\n198.51.100.7\n")
-    hashes = sorted(hashlib.sha1(p.encode()).hexdigest().upper()
-                    for p in (LEAKED_PASSWORD, OTHER_LEAKED, "123456"))
+    hashes = sorted(
+        hashlib.sha1(p.encode()).hexdigest().upper()
+        for p in (LEAKED_PASSWORD, OTHER_LEAKED, "123456")
+    )
     (folder / "pwned.txt").write_text("".join(f"{h}:{i + 3}\n" for i, h in enumerate(hashes)))
     return {
         "geoip_city_db": str(build_city_db(folder / "city.mmdb")),
@@ -51,8 +53,9 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def risky_settings(settings: Any, feed_files: dict[str, str]) -> Any:
     """Product defaults (registration on, 14 days of grace) with every feed configured."""
-    policies = replace(settings.policies, mfa_registration=replace(
-        settings.policies.mfa_registration, state="on"))
+    policies = replace(
+        settings.policies, mfa_registration=replace(settings.policies.mfa_registration, state="on")
+    )
     return replace(settings, policies=policies, risk=dict(feed_files))
 
 
@@ -124,5 +127,3 @@ def submit_code(rp: RelyingParty, url: str, code: str) -> Any:
 
 def path_of(response: Any) -> str:
     return str(response.location or "")
-
-

@@ -29,9 +29,14 @@ def _register(stepup, rp):
     shown = rp.sign_in()
     page = rp.browser.get(shown.location)
     secret = re.search(r'id="secret">([A-Z2-7]+)<', page.get_data(as_text=True)).group(1)
-    rp.browser.post(shown.location, data={
-        "csrf_token": csrf_from(page), "action": "verify",
-        "code": pyotp.TOTP(secret).at(stepup.clock.now())})
+    rp.browser.post(
+        shown.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "action": "verify",
+            "code": pyotp.TOTP(secret).at(stepup.clock.now()),
+        },
+    )
     return secret
 
 
@@ -40,29 +45,40 @@ def test_new_second_factor_emails_the_user_and_not_me_raises_risk(notifying, smt
     user_id = stepup.user("alice", email="alice@example.org")
     rp = stepup.browser_rp(LONDON)
     _register(stepup, rp)
-    (sender, recipients, message), = smtp.messages
+    ((sender, recipients, message),) = smtp.messages
     assert recipients == ["alice@example.org"]
     assert message["Subject"] == "Was this you? An authenticator app was added to your account"
     link = _link(message.get_content())
 
     from idp.extensions import db
 
-    assert stepup.with_app(lambda: db.session.query(SsoSession).filter_by(
-        revoked_at=None).count()) == 1
+    assert (
+        stepup.with_app(lambda: db.session.query(SsoSession).filter_by(revoked_at=None).count())
+        == 1
+    )
     anyone = stepup.app.test_client()
     page = anyone.get(link)
     assert page.status_code == 200 and "This wasn't me" in page.get_data(as_text=True)
     for _ in range(2):  # the same link twice records one report
-        done = anyone.post(link.split("?")[0], data={
-            "csrf_token": csrf_from(page), "token": link.split("token=")[1]})
+        done = anyone.post(
+            link.split("?")[0],
+            data={"csrf_token": csrf_from(page), "token": link.split("token=")[1]},
+        )
         assert done.status_code == 200 and "signed out everywhere" in done.get_data(as_text=True)
-    detections = stepup.with_app(lambda: db.session.query(RiskDetection).filter_by(
-        user_id=user_id, risk_event_type="userReportedSuspiciousActivity").all())
+    detections = stepup.with_app(
+        lambda: (
+            db.session.query(RiskDetection)
+            .filter_by(user_id=user_id, risk_event_type="userReportedSuspiciousActivity")
+            .all()
+        )
+    )
     assert [(d.risk_level, d.risk_state) for d in detections] == [("high", "atRisk")]
     risk = stepup.with_app(lambda: db.session.get(UserRisk, user_id))
     assert risk.risk_level == "high"
-    assert stepup.with_app(lambda: db.session.query(SsoSession).filter_by(
-        revoked_at=None).count()) == 0
+    assert (
+        stepup.with_app(lambda: db.session.query(SsoSession).filter_by(revoked_at=None).count())
+        == 0
+    )
 
 
 def test_a_forged_or_expired_link_is_refused(notifying, smtp):  # noqa: F811
@@ -87,18 +103,26 @@ def test_password_reset_and_change_email_the_user(notifying, smtp):  # noqa: F81
     _, csrf = form_page(browser, "/password/reset")
     browser.post("/password/reset", data={"csrf_token": csrf, "username": "alice"})
     _, csrf = form_page(browser, "/password/reset/verify")
-    browser.post("/password/reset/verify", data={
-        "csrf_token": csrf, "code": pyotp.TOTP(secret).at(stepup.clock.now())})
+    browser.post(
+        "/password/reset/verify",
+        data={"csrf_token": csrf, "code": pyotp.TOTP(secret).at(stepup.clock.now())},
+    )
     _, csrf = form_page(browser, "/password/reset/new")
-    done = browser.post("/password/reset/new", data={
-        "csrf_token": csrf, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD})
+    done = browser.post(
+        "/password/reset/new",
+        data={"csrf_token": csrf, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
     assert done.status_code == 200
-    assert [m["Subject"] for _, _, m in smtp.messages] == [
-        "Was this you? Your password was reset"]
+    assert [m["Subject"] for _, _, m in smtp.messages] == ["Was this you? Your password was reset"]
     # The reset flow is spent: the same cookie cannot set another password.
-    again = browser.post("/password/reset/new", data={
-        "csrf_token": csrf, "new_password": "yet-another-pass-9",
-        "confirm_password": "yet-another-pass-9"})
+    again = browser.post(
+        "/password/reset/new",
+        data={
+            "csrf_token": csrf,
+            "new_password": "yet-another-pass-9",
+            "confirm_password": "yet-another-pass-9",
+        },
+    )
     assert again.status_code == 302 and "expired" in again.location
     from idp.extensions import db
 
@@ -134,9 +158,11 @@ def test_risky_sign_in_that_passed_emails_the_user_with_the_not_me_link(notifyin
     secret = stepup.register_totp()
     _risky_sign_in(stepup, secret)
     (message,) = _to_alice(smtp)
-    assert message["Subject"] == ("Was this you? Someone signed in to your account from a "
-                                  "place or device we found unusual, and passed the "
-                                  "second-factor check")
+    assert message["Subject"] == (
+        "Was this you? Someone signed in to your account from a "
+        "place or device we found unusual, and passed the "
+        "second-factor check"
+    )
     body = message.get_content().replace("\r\n", "\n")
     assert body.startswith("Hello alice,\n\nOn 2026-03-02 at 09:00 UTC someone signed in")
     assert f"The sign-in came from {TOR}" in body
@@ -145,16 +171,26 @@ def test_risky_sign_in_that_passed_emails_the_user_with_the_not_me_link(notifyin
     anyone = stepup.app.test_client()
     page = anyone.get(link)
     assert "someone signed in to your account" in page.get_data(as_text=True)
-    done = anyone.post(link.split("?")[0], data={
-        "csrf_token": csrf_from(page), "token": link.split("token=")[1]})
+    done = anyone.post(
+        link.split("?")[0], data={"csrf_token": csrf_from(page), "token": link.split("token=")[1]}
+    )
     assert done.status_code == 200
     from idp.extensions import db
 
-    detection = stepup.with_app(lambda: db.session.query(RiskDetection).filter_by(
-        user_id=user_id, risk_event_type="userReportedSuspiciousActivity").one())
+    detection = stepup.with_app(
+        lambda: (
+            db.session.query(RiskDetection)
+            .filter_by(user_id=user_id, risk_event_type="userReportedSuspiciousActivity")
+            .one()
+        )
+    )
     assert (detection.risk_level, detection.source) == ("high", "user")
-    assert stepup.with_app(lambda: db.session.query(SsoSession).filter_by(
-        user_id=user_id, revoked_at=None).count()) == 0
+    assert (
+        stepup.with_app(
+            lambda: db.session.query(SsoSession).filter_by(user_id=user_id, revoked_at=None).count()
+        )
+        == 0
+    )
 
 
 def test_a_sign_in_without_risk_sends_nothing(notifying, smtp):  # noqa: F811
@@ -191,16 +227,27 @@ def test_user_emails_are_rate_limited_per_user_and_event(notifying, smtp, caplog
     assert len(_to_alice(smtp)) == USER_EMAILS_PER_WINDOW + 2
 
 
-@pytest.mark.parametrize(("event", "subject"), [
-    ("second_factor", "Was this you? An authenticator app was added to your account"),
-    ("passkey_added", "Was this you? A passkey was added to your account"),
-    ("password_change", "Was this you? Your password was changed"),
-    ("password_reset", "Was this you? Your password was reset"),
-    ("risky_sign_in", "Was this you? Someone signed in to your account from a place or "
-                      "device we found unusual, and passed the second-factor check"),
-], ids=["second-factor", "passkey", "password-change", "password-reset", "risky-sign-in"])
-def test_every_event_has_a_templated_email_with_a_working_link(notifying, smtp, event,  # noqa: F811
-                                                               subject):
+@pytest.mark.parametrize(
+    ("event", "subject"),
+    [
+        ("second_factor", "Was this you? An authenticator app was added to your account"),
+        ("passkey_added", "Was this you? A passkey was added to your account"),
+        ("password_change", "Was this you? Your password was changed"),
+        ("password_reset", "Was this you? Your password was reset"),
+        (
+            "risky_sign_in",
+            "Was this you? Someone signed in to your account from a place or "
+            "device we found unusual, and passed the second-factor check",
+        ),
+    ],
+    ids=["second-factor", "passkey", "password-change", "password-reset", "risky-sign-in"],
+)
+def test_every_event_has_a_templated_email_with_a_working_link(
+    notifying,  # noqa: F811
+    smtp,  # noqa: F811
+    event,
+    subject,
+):
     from idp.accounts import account_email, read_report
     from idp.users import find_user
 

@@ -21,21 +21,35 @@ def _acr_of(rp, response):
     return rp.verify_id_token(rp.redeem(code).get_json()["id_token"])["acr"]
 
 
-@pytest.mark.parametrize("values, mfa_possible, expected", [
-    (f"{ACR_PASSWORD} {ACR_MFA}", True, ACR_PASSWORD),
-    (f"{ACR_MFA} {ACR_PASSWORD}", True, ACR_MFA),
-    (f"{ACR_MFA} {ACR_PASSWORD}", False, ACR_PASSWORD),
-    (ACR_MFA, False, ACR_MFA),
-    (f"{OTHER} {ACR_MFA}", True, ACR_MFA),
-    (f"{OTHER} {ACR_PASSWORD} {ACR_MFA}", True, ACR_PASSWORD),
-    (OTHER, True, None),
-    ("", True, None),
-    (f"  {ACR_PASSWORD}   {ACR_MFA} ", True, ACR_PASSWORD),
-    (f"{ACR_MFA}{ACR_PASSWORD}", True, None),
-    (ACR_MFA.upper(), True, None),
-], ids=["password-first", "mfa-first", "mfa-first-no-factor", "mfa-only-no-factor",
-        "unknown-skipped", "unknown-then-password", "unknown-only", "empty", "extra-spaces",
-        "glued", "wrong-case"])
+@pytest.mark.parametrize(
+    "values, mfa_possible, expected",
+    [
+        (f"{ACR_PASSWORD} {ACR_MFA}", True, ACR_PASSWORD),
+        (f"{ACR_MFA} {ACR_PASSWORD}", True, ACR_MFA),
+        (f"{ACR_MFA} {ACR_PASSWORD}", False, ACR_PASSWORD),
+        (ACR_MFA, False, ACR_MFA),
+        (f"{OTHER} {ACR_MFA}", True, ACR_MFA),
+        (f"{OTHER} {ACR_PASSWORD} {ACR_MFA}", True, ACR_PASSWORD),
+        (OTHER, True, None),
+        ("", True, None),
+        (f"  {ACR_PASSWORD}   {ACR_MFA} ", True, ACR_PASSWORD),
+        (f"{ACR_MFA}{ACR_PASSWORD}", True, None),
+        (ACR_MFA.upper(), True, None),
+    ],
+    ids=[
+        "password-first",
+        "mfa-first",
+        "mfa-first-no-factor",
+        "mfa-only-no-factor",
+        "unknown-skipped",
+        "unknown-then-password",
+        "unknown-only",
+        "empty",
+        "extra-spaces",
+        "glued",
+        "wrong-case",
+    ],
+)
 def test_requested_acr_is_the_first_satisfiable_value(values, mfa_possible, expected):
     assert requested_acr(values, mfa_possible=mfa_possible) == expected
 

@@ -14,9 +14,16 @@ def test_confirm_compromised_then_revoke_keeps_detail(provider, db):
     admin_actions.revoke_all_sessions(user_id, "root")
     risk = db.session.get(UserRisk, user_id)
     assert (risk.risk_level, risk.risk_state, risk.risk_detail) == (
-        "high", "confirmedCompromised", "adminConfirmedUserCompromised")
-    activities = [h.activity for h in db.session.scalars(
-        sa.select(RiskHistory).filter_by(user_id=user_id, initiated_by="root"))]
+        "high",
+        "confirmedCompromised",
+        "adminConfirmedUserCompromised",
+    )
+    activities = [
+        h.activity
+        for h in db.session.scalars(
+            sa.select(RiskHistory).filter_by(user_id=user_id, initiated_by="root")
+        )
+    ]
     assert sorted(activities) == ["confirmedCompromised", "sessionsRevoked"]
 
 
@@ -26,7 +33,10 @@ def test_dismiss_and_confirm_safe(provider, db):
     admin_actions.dismiss(user_id, "root")
     risk = db.session.get(UserRisk, user_id)
     assert (risk.risk_level, risk.risk_state, risk.risk_detail) == (
-        "none", "dismissed", "adminDismissedAllRiskForUser")
+        "none",
+        "dismissed",
+        "adminDismissedAllRiskForUser",
+    )
     admin_actions.confirm_compromised(user_id, "root")
     admin_actions.confirm_safe(user_id, "root")
     assert db.session.get(UserRisk, user_id).risk_state == "confirmedSafe"

@@ -21,14 +21,17 @@ def _admin_sign_in(stepup, browser, username="root", secret=None):
     response = browser.get(response.location)  # /authorize -> /login
     assert "/login" in response.location
     page = browser.get(response.location)
-    response = browser.post(response.location, data={
-        "csrf_token": csrf_from(page), "username": username, "password": PASSWORD})
+    response = browser.post(
+        response.location,
+        data={"csrf_token": csrf_from(page), "username": username, "password": PASSWORD},
+    )
     response = browser.get(response.location)  # /authorize -> TOTP challenge
     if "/mfa/verify" in (response.location or ""):
         url = response.location
         page = browser.get(url)
-        response = browser.post(url, data={"csrf_token": csrf_from(page),
-                                           "code": stepup.code(secret)})
+        response = browser.post(
+            url, data={"csrf_token": csrf_from(page), "code": stepup.code(secret)}
+        )
         response = browser.get(response.location)
     while response.status_code == 302 and urlparse(response.location).path != "/admin":
         # The callback URL is absolute (the issuer); the test browser stays on one host.
@@ -96,28 +99,34 @@ def test_risky_user_page_shows_evidence_and_actions_are_logged(stepup):
     page = browser.get(f"/admin/users/{bob_id}")
     html = page.get_data(as_text=True)
     assert "unlikelyTravel" in html
-    evidence = re.search(r'data-type="unlikelyTravel".*?class="evidence">([^<]+)<', html,
-                         re.S).group(1)
+    evidence = re.search(
+        r'data-type="unlikelyTravel".*?class="evidence">([^<]+)<', html, re.S
+    ).group(1)
     assert "London" in evidence and "Changchun" in evidence and "km/h" in evidence
     # No CSRF token: refused.
     assert browser.post(f"/admin/users/{bob_id}/confirmCompromised").status_code == 400
-    done = browser.post(f"/admin/users/{bob_id}/confirmCompromised",
-                        data={"csrf_token": csrf_from(page)})
+    done = browser.post(
+        f"/admin/users/{bob_id}/confirmCompromised", data={"csrf_token": csrf_from(page)}
+    )
     assert done.status_code == 302
     from idp.extensions import db
 
     risk = stepup.with_app(lambda: db.session.get(UserRisk, bob_id))
     assert (risk.risk_level, risk.risk_state) == ("high", "confirmedCompromised")
-    history = stepup.with_app(lambda: db.session.scalars(sa.select(RiskHistory).filter_by(
-        user_id=bob_id, activity="confirmedCompromised")).all())
+    history = stepup.with_app(
+        lambda: db.session.scalars(
+            sa.select(RiskHistory).filter_by(user_id=bob_id, activity="confirmedCompromised")
+        ).all()
+    )
     assert history and history[0].initiated_by == "root"
     # bob's next sign-in goes through the secure password change.
     bob = stepup.browser_rp(LONDON)
     challenge = bob.sign_in("bob")
     assert "/mfa/verify" in challenge.location
     stepup.clock.advance(seconds=30)
-    change = bob.browser.get(submit_code(bob, challenge.location,
-                                         pyotp.TOTP(bob_secret).at(stepup.clock.now())).location)
+    change = bob.browser.get(
+        submit_code(bob, challenge.location, pyotp.TOTP(bob_secret).at(stepup.clock.now())).location
+    )
     assert "/password/change" in change.location
 
 
@@ -136,8 +145,9 @@ def test_temporary_password_is_shown_once(stepup):
     browser, secret = _admin(stepup)
     _admin_sign_in(stepup, browser, secret=secret)
     page = browser.get(f"/admin/users/{bob_id}")
-    response = browser.post(f"/admin/users/{bob_id}/temporaryPassword",
-                            data={"csrf_token": csrf_from(page)})
+    response = browser.post(
+        f"/admin/users/{bob_id}/temporaryPassword", data={"csrf_token": csrf_from(page)}
+    )
     shown = response.get_data(as_text=True)
     password = re.search(r'id="temporary-password">([^<]+)<', shown).group(1)
     assert response.headers["Cache-Control"] == "no-store"
@@ -162,8 +172,11 @@ def test_require_reset_needs_totp(stepup):
     _admin_sign_in(stepup, browser, secret=secret)
     page = browser.get(f"/admin/users/{carol_id}")
     assert "Require password reset" not in page.get_data(as_text=True)
-    refused = browser.post(f"/admin/users/{carol_id}/requireReset",
-                           data={"csrf_token": csrf_from(page)}, follow_redirects=True)
+    refused = browser.post(
+        f"/admin/users/{carol_id}/requireReset",
+        data={"csrf_token": csrf_from(page)},
+        follow_redirects=True,
+    )
     assert "no TOTP" in refused.get_data(as_text=True)
 
 
@@ -179,25 +192,44 @@ def test_detection_actions_and_reactivation_rule(stepup):
     from idp.extensions import db
     from idp.models import RiskDetection
 
-    detection = stepup.with_app(lambda: db.session.scalars(sa.select(RiskDetection).filter_by(
-        user_id=dave_id)).one())
+    detection = stepup.with_app(
+        lambda: db.session.scalars(sa.select(RiskDetection).filter_by(user_id=dave_id)).one()
+    )
     page = browser.get(f"/admin/users/{dave_id}")
     token = csrf_from(page)
-    assert browser.post(f"/admin/detections/{detection.id}/falsePositive",
-                        data={"csrf_token": token}).status_code == 302
-    assert browser.post(f"/admin/detections/{detection.id}/reactivate",
-                        data={"csrf_token": token}).status_code == 302
+    assert (
+        browser.post(
+            f"/admin/detections/{detection.id}/falsePositive", data={"csrf_token": token}
+        ).status_code
+        == 302
+    )
+    assert (
+        browser.post(
+            f"/admin/detections/{detection.id}/reactivate", data={"csrf_token": token}
+        ).status_code
+        == 302
+    )
     state = stepup.with_app(lambda: db.session.get(RiskDetection, detection.id).risk_state)
     assert state == "atRisk"
     # dave passes TOTP: the detection is remediated by dave, and cannot be reactivated.
     stepup.clock.advance(seconds=30)
-    rp.browser.get(submit_code(rp, challenge.location,
-                               pyotp.TOTP(dave_secret).at(stepup.clock.now())).location)
-    refused = browser.post(f"/admin/detections/{detection.id}/reactivate",
-                           data={"csrf_token": token}, follow_redirects=True)
+    rp.browser.get(
+        submit_code(rp, challenge.location, pyotp.TOTP(dave_secret).at(stepup.clock.now())).location
+    )
+    refused = browser.post(
+        f"/admin/detections/{detection.id}/reactivate",
+        data={"csrf_token": token},
+        follow_redirects=True,
+    )
     assert "cannot be reactivated" in refused.get_data(as_text=True)
-    activities = stepup.with_app(lambda: [h.activity for h in db.session.scalars(
-        sa.select(RiskHistory).filter_by(user_id=dave_id, initiated_by="root"))])
+    activities = stepup.with_app(
+        lambda: [
+            h.activity
+            for h in db.session.scalars(
+                sa.select(RiskHistory).filter_by(user_id=dave_id, initiated_by="root")
+            )
+        ]
+    )
     assert {"detectionMarkedFalsePositive", "detectionReactivated"} <= set(activities)
 
 
@@ -208,8 +240,9 @@ def test_sign_in_log_filters_and_policy_results(stepup):
     html = browser.get("/admin/signins?user=bob&outcome=interrupted").get_data(as_text=True)
     assert "signInRiskPolicy" in html and "failure" in html and "unlikelyTravel" in html
     assert "root" not in html.split("<table")[1]
-    none = browser.get("/admin/signins?user=bob&level=high&from=2020-01-01T00:00"
-                       "&to=2020-01-02T00:00").get_data(as_text=True)
+    none = browser.get(
+        "/admin/signins?user=bob&level=high&from=2020-01-01T00:00&to=2020-01-02T00:00"
+    ).get_data(as_text=True)
     assert "No sign-ins." in none
 
 
@@ -219,15 +252,25 @@ def test_whatif_page_shows_the_simulation(stepup):
     _admin_sign_in(stepup, browser, secret=secret)
     page = browser.get("/admin/whatif")
     assert "Candidate policies" in page.get_data(as_text=True)
-    result = browser.post("/admin/whatif", data={
-        "csrf_token": csrf_from(page), "days": "30",
-        "candidate": '[policies.sign_in_risk]\nblock_at = "medium"\n'})
+    result = browser.post(
+        "/admin/whatif",
+        data={
+            "csrf_token": csrf_from(page),
+            "days": "30",
+            "candidate": '[policies.sign_in_risk]\nblock_at = "medium"\n',
+        },
+    )
     html = result.get_data(as_text=True)
     report = re.search(r'<pre id="report"[^>]*>(.*?)</pre>', html, re.S).group(1)
     assert "blocked 53003" in report and "candidate" in report
-    bad = browser.post("/admin/whatif", data={
-        "csrf_token": csrf_from(page), "days": "30",
-        "candidate": '[policies.sign_in_risk]\nblock_at = "sometimes"\n'})
+    bad = browser.post(
+        "/admin/whatif",
+        data={
+            "csrf_token": csrf_from(page),
+            "days": "30",
+            "candidate": '[policies.sign_in_risk]\nblock_at = "sometimes"\n',
+        },
+    )
     assert "policies.sign_in_risk.block_at" in bad.get_data(as_text=True)
 
 
@@ -247,8 +290,9 @@ def test_lifecycle_from_the_dashboard(stepup):
     for action, text in steps:
         done = browser.post(f"/admin/users/{carol_id}/{action}", data={"csrf_token": csrf})
         assert text in browser.get(done.location).get_data(as_text=True)
-    activities = stepup.with_app(lambda: [h.activity for h in db.session.query(RiskHistory)
-                                          .filter_by(user_id=carol_id)])
+    activities = stepup.with_app(
+        lambda: [h.activity for h in db.session.query(RiskHistory).filter_by(user_id=carol_id)]
+    )
     assert {"userDisabled", "userEnabled", "secondFactorsReset"} <= set(activities)
     root_id = stepup.with_app(lambda: User.query.filter_by(username="root").one().id)
     own = browser.post(f"/admin/users/{root_id}/delete", data={"csrf_token": csrf})
@@ -263,16 +307,17 @@ def test_clients_page_rotates_and_deletes(stepup):
     browser, secret = _admin(stepup)
     _admin_sign_in(stepup, browser, secret=secret)
     page = browser.get("/admin/clients")
-    assert rp.client_id in page.get_data(as_text=True) and "current" in page.get_data(
-        as_text=True)
-    rotated = browser.post(f"/admin/clients/{rp.client_id}/rotateSecret",
-                           data={"csrf_token": csrf_from(page)})
+    assert rp.client_id in page.get_data(as_text=True) and "current" in page.get_data(as_text=True)
+    rotated = browser.post(
+        f"/admin/clients/{rp.client_id}/rotateSecret", data={"csrf_token": csrf_from(page)}
+    )
     new = re.search(r'id="client-secret">([^<]+)<', rotated.get_data(as_text=True)).group(1)
     assert rp.token_request({"grant_type": "client_credentials"}).status_code == 401
     rp.secret = new
     assert rp.token_request({"grant_type": "client_credentials"}).status_code == 200
     browser.post(f"/admin/clients/{rp.client_id}/delete", data={"csrf_token": csrf_from(page)})
     assert rp.client_id not in browser.get("/admin/clients").get_data(as_text=True)
-    refused = browser.post("/admin/clients/idp-admin-console/delete",
-                           data={"csrf_token": csrf_from(page)})
+    refused = browser.post(
+        "/admin/clients/idp-admin-console/delete", data={"csrf_token": csrf_from(page)}
+    )
     assert refused.status_code == 400

@@ -28,17 +28,29 @@ def _form(browser, user_id):
 def test_profile_form_saves_claims(stepup, console):
     browser, bob = console
     _, data = _form(browser, bob)
-    data.update({"given_name": "Bob", "family_name": "Builder", "name": "Bob the Builder",
-                 "email": "bob@example.org", "email_verified": "yes",
-                 "address.locality": "Bristol", "address.street_address": "1 Yard\r\nLane",
-                 "zoneinfo": "Europe/London", "phone_number": ""})
+    data.update(
+        {
+            "given_name": "Bob",
+            "family_name": "Builder",
+            "name": "Bob the Builder",
+            "email": "bob@example.org",
+            "email_verified": "yes",
+            "address.locality": "Bristol",
+            "address.street_address": "1 Yard\r\nLane",
+            "zoneinfo": "Europe/London",
+            "phone_number": "",
+        }
+    )
     response = browser.post(f"/admin/users/{bob}/profile", data=data)
     assert response.status_code == 302
     user = rows(stepup, User, id=bob)[0]
     assert user.display_name == "Bob the Builder" and user.email_verified is True
-    assert user.claims == {"given_name": "Bob", "family_name": "Builder",
-                           "zoneinfo": "Europe/London",
-                           "address": {"locality": "Bristol", "street_address": "1 Yard\nLane"}}
+    assert user.claims == {
+        "given_name": "Bob",
+        "family_name": "Builder",
+        "zoneinfo": "Europe/London",
+        "address": {"locality": "Bristol", "street_address": "1 Yard\nLane"},
+    }
     assert user.profile_updated_at == stepup.clock.now()
     html = browser.get(response.location).get_data(as_text=True)
     assert "Profile saved" in html and 'value="Bristol"' in html
@@ -56,8 +68,9 @@ def test_profile_form_empty_fields_remove_claims(stepup, console):
 def test_script_in_a_claim_is_shown_escaped(stepup, console):
     browser, bob = console
     _, data = _form(browser, bob)
-    browser.post(f"/admin/users/{bob}/profile",
-                 data={**data, "given_name": '<script>alert("x")</script>'})
+    browser.post(
+        f"/admin/users/{bob}/profile", data={**data, "given_name": '<script>alert("x")</script>'}
+    )
     assert rows(stepup, User, id=bob)[0].claims["given_name"] == '<script>alert("x")</script>'
     html = browser.get(f"/admin/users/{bob}").get_data(as_text=True)
     assert "<script>alert" not in html
@@ -67,8 +80,10 @@ def test_script_in_a_claim_is_shown_escaped(stepup, console):
 def test_invalid_value_is_refused_with_a_message_and_nothing_saved(stepup, console):
     browser, bob = console
     _, data = _form(browser, bob)
-    response = browser.post(f"/admin/users/{bob}/profile",
-                            data={**data, "given_name": "Bob", "website": "javascript:alert(1)"})
+    response = browser.post(
+        f"/admin/users/{bob}/profile",
+        data={**data, "given_name": "Bob", "website": "javascript:alert(1)"},
+    )
     html = browser.get(response.location).get_data(as_text=True)
     assert "Profile not saved" in html and "website must be an absolute http" in html
     assert not rows(stepup, User, id=bob)[0].claims
@@ -78,8 +93,10 @@ def test_profile_form_needs_csrf(stepup, console):
     browser, bob = console
     _, data = _form(browser, bob)
     for token in ("", "forged"):
-        response = browser.post(f"/admin/users/{bob}/profile",
-                                data={**data, "csrf_token": token, "given_name": "Mallory"})
+        response = browser.post(
+            f"/admin/users/{bob}/profile",
+            data={**data, "csrf_token": token, "given_name": "Mallory"},
+        )
         assert response.status_code == 400
     assert not rows(stepup, User, id=bob)[0].claims
 
@@ -101,16 +118,29 @@ def test_profile_of_unknown_user_is_404(console):
 def test_saving_the_form_unchanged_keeps_updated_at(stepup, console):
     browser, bob = console
     _, data = _form(browser, bob)
-    browser.post(f"/admin/users/{bob}/profile", data={
-        **data, "given_name": "Bob", "email": "bob@example.org", "phone_number": "+1 415 555 0100",
-        "address.formatted": "1 Yard Lane\nBristol"})
+    browser.post(
+        f"/admin/users/{bob}/profile",
+        data={
+            **data,
+            "given_name": "Bob",
+            "email": "bob@example.org",
+            "phone_number": "+1 415 555 0100",
+            "address.formatted": "1 Yard Lane\nBristol",
+        },
+    )
     saved = rows(stepup, User, id=bob)[0].profile_updated_at
     stepup.clock.advance(minutes=10)
     page, data = _form(browser, bob)
     html = page.get_data(as_text=True)
     # Post back exactly what the page shows.
-    data.update({"given_name": "Bob", "email": "bob@example.org", "phone_number": "+14155550100",
-                 "address.formatted": "1 Yard Lane\nBristol"})
+    data.update(
+        {
+            "given_name": "Bob",
+            "email": "bob@example.org",
+            "phone_number": "+14155550100",
+            "address.formatted": "1 Yard Lane\nBristol",
+        }
+    )
     assert 'value="+14155550100"' in html and ">1 Yard Lane\nBristol</textarea>" in html
     response = browser.post(f"/admin/users/{bob}/profile", data=data)
     assert "Profile unchanged" in browser.get(response.location).get_data(as_text=True)

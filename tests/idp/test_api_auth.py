@@ -41,12 +41,16 @@ def test_every_operation_needs_a_token(provider):
         assert "error=" not in response.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("authorization", [
-    "Bearer not-a-token",
-    "Bearer ",
-    "Basic " + base64.b64encode(b"user:pass").decode(),
-    "Bearer with\x00nul",
-], ids=["unknown", "empty", "basic", "nul"])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer not-a-token",
+        "Bearer ",
+        "Basic " + base64.b64encode(b"user:pass").decode(),
+        "Bearer with\x00nul",
+    ],
+    ids=["unknown", "empty", "basic", "nul"],
+)
 def test_bad_tokens_are_401(provider, authorization):
     http = provider.app.test_client()
     for method, path in OPERATIONS:
@@ -61,8 +65,11 @@ def test_expired_token_is_401(provider):
     with provider.app.app_context():
         from idp.extensions import db
 
-        db.session.execute(sa.update(Token).where(Token.access_token == admin.token)
-                           .values(issued_at=int(time.time()) - 86400))
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.access_token == admin.token)
+            .values(issued_at=int(time.time()) - 86400)
+        )
         db.session.commit()
     response = admin.get("/identityProtection/riskyUsers")
     _assert_challenge(response, 401, "invalid_token")
@@ -74,8 +81,10 @@ def test_revoked_token_is_401(provider):
     assert admin.get("/identityProtection/riskyUsers").status_code == 200
     raw = f"{admin.client_id}:{admin.secret}".encode()
     revoked = provider.app.test_client().post(
-        "/revoke", data={"token": admin.token},
-        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()})
+        "/revoke",
+        data={"token": admin.token},
+        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()},
+    )
     assert revoked.status_code == 200
     _assert_challenge(admin.get("/identityProtection/riskyUsers"), 401, "invalid_token")
 
@@ -93,7 +102,8 @@ def test_user_access_token_is_403(provider):
     tokens = provider.rp().tokens()
     response = provider.app.test_client().get(
         API + "/identityProtection/riskyUsers",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     _assert_challenge(response, 403, "insufficient_scope")
 
 
@@ -104,12 +114,16 @@ def test_user_token_carrying_admin_scope_is_still_403(provider):
     provider.user()
     tokens = provider.rp().tokens()
     with provider.app.app_context():
-        db.session.execute(sa.update(Token).where(Token.access_token == tokens["access_token"])
-                           .values(scope="openid idp.admin"))
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.access_token == tokens["access_token"])
+            .values(scope="openid idp.admin")
+        )
         db.session.commit()
     response = provider.app.test_client().get(
         API + "/identityProtection/riskyUsers",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     _assert_challenge(response, 403, "insufficient_scope")
     assert "client credentials" in response.get_json()["error_description"]
 
@@ -120,8 +134,10 @@ def test_openapi_is_public_and_describes_the_security(provider):
     doc = response.get_json()
     assert doc["openapi"].startswith("3.")
     assert doc["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer",
-        "description": "A client-credentials access token with scope idp.admin."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A client-credentials access token with scope idp.admin.",
+    }
     assert doc["paths"]["/openapi.json"]["get"]["security"] == []
     for path, item in doc["paths"].items():
         for method, operation in item.items():

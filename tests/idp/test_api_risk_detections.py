@@ -25,14 +25,27 @@ def test_detection_from_a_tor_sign_in(stepup):
     assert detection.pop("requestId")
     assert TOR in detection.pop("description")
     assert detection == {
-        "riskEventType": "anonymizedIPAddress", "riskLevel": "medium", "riskState": "atRisk",
-        "riskDetail": "none", "source": "realtime", "detectionTimingType": "realtime",
-        "activity": "signin", "tokenIssuerType": "idp", "ipAddress": TOR,
-        "location": {"city": None, "state": None, "countryOrRegion": None,
-                     "geoCoordinates": {"latitude": None, "longitude": None, "altitude": None}},
-        "activityDateTime": "2026-03-02T09:00:00Z", "detectedDateTime": "2026-03-02T09:00:00Z",
-        "lastUpdatedDateTime": "2026-03-02T09:00:00Z", "userId": alice,
-        "userPrincipalName": "alice", "userDisplayName": None,
+        "riskEventType": "anonymizedIPAddress",
+        "riskLevel": "medium",
+        "riskState": "atRisk",
+        "riskDetail": "none",
+        "source": "realtime",
+        "detectionTimingType": "realtime",
+        "activity": "signin",
+        "tokenIssuerType": "idp",
+        "ipAddress": TOR,
+        "location": {
+            "city": None,
+            "state": None,
+            "countryOrRegion": None,
+            "geoCoordinates": {"latitude": None, "longitude": None, "altitude": None},
+        },
+        "activityDateTime": "2026-03-02T09:00:00Z",
+        "detectedDateTime": "2026-03-02T09:00:00Z",
+        "lastUpdatedDateTime": "2026-03-02T09:00:00Z",
+        "userId": alice,
+        "userPrincipalName": "alice",
+        "userDisplayName": None,
     }
 
 
@@ -50,24 +63,41 @@ def test_user_detection_has_location_and_user_activity(stepup):
     leaked_password_user(stepup)
     [detection] = AdminApi(stepup).value("/identityProtection/riskDetections")
     assert (detection["riskEventType"], detection["activity"], detection["riskLevel"]) == (
-        "leakedCredentials", "user", "high")
+        "leakedCredentials",
+        "user",
+        "high",
+    )
     assert detection["location"]["city"] == "London"
     assert detection["location"]["countryOrRegion"] == "GB"
     assert detection["location"]["geoCoordinates"]["latitude"] == pytest.approx(51.5142)
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ({"riskEventType": "leakedCredentials"}, ["leakedCredentials"]),
-    ({"riskLevel": "medium"}, ["anonymizedIPAddress"]),
-    ({"userPrincipalName": "alice"}, ["anonymizedIPAddress"]),
-    ({"$filter": "riskEventType eq 'anonymizedIPAddress' and riskState eq 'atRisk'"},
-     ["anonymizedIPAddress"]),
-    ({"$filter": "detectedDateTime ge 2026-03-02T09:30:00Z"}, ["leakedCredentials"]),
-    ({"since": "2026-03-02T10:00:00Z"}, ["leakedCredentials"]),
-    ({"since": "2026-03-02T10:00:01Z"}, []),
-    ({"until": "2026-03-02T10:00:00Z"}, ["anonymizedIPAddress"]),
-], ids=["type", "level", "upn", "filter", "filter-time", "since-inclusive", "since-after",
-        "until-exclusive"])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"riskEventType": "leakedCredentials"}, ["leakedCredentials"]),
+        ({"riskLevel": "medium"}, ["anonymizedIPAddress"]),
+        ({"userPrincipalName": "alice"}, ["anonymizedIPAddress"]),
+        (
+            {"$filter": "riskEventType eq 'anonymizedIPAddress' and riskState eq 'atRisk'"},
+            ["anonymizedIPAddress"],
+        ),
+        ({"$filter": "detectedDateTime ge 2026-03-02T09:30:00Z"}, ["leakedCredentials"]),
+        ({"since": "2026-03-02T10:00:00Z"}, ["leakedCredentials"]),
+        ({"since": "2026-03-02T10:00:01Z"}, []),
+        ({"until": "2026-03-02T10:00:00Z"}, ["anonymizedIPAddress"]),
+    ],
+    ids=[
+        "type",
+        "level",
+        "upn",
+        "filter",
+        "filter-time",
+        "since-inclusive",
+        "since-after",
+        "until-exclusive",
+    ],
+)
 def test_filters(stepup, query, expected):
     challenged_from_tor(stepup)
     stepup.clock.advance(hours=1)
@@ -83,16 +113,19 @@ def test_unknown_detection_is_404(provider):
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
 
 
-@pytest.mark.parametrize(("action", "state", "user_state"), [
-    ("resolve", "remediated", "remediated"),
-    ("falsePositive", "confirmedSafe", "remediated"),
-    ("ignore", "dismissed", "remediated"),
-], ids=["resolve", "false-positive", "ignore"])
+@pytest.mark.parametrize(
+    ("action", "state", "user_state"),
+    [
+        ("resolve", "remediated", "remediated"),
+        ("falsePositive", "confirmedSafe", "remediated"),
+        ("ignore", "dismissed", "remediated"),
+    ],
+    ids=["resolve", "false-positive", "ignore"],
+)
 def test_detection_actions(stepup, action, state, user_state):
     alice = failed_codes_user(stepup)
     admin = AdminApi(stepup)
-    [detection] = admin.value("/identityProtection/riskDetections",
-                              {"riskEventType": "mfaFraud"})
+    [detection] = admin.value("/identityProtection/riskDetections", {"riskEventType": "mfaFraud"})
     stepup.clock.advance(minutes=10)
     response = admin.post(f"/identityProtection/riskDetections/{detection['id']}/{action}")
     assert response.status_code == 204
@@ -118,8 +151,7 @@ def test_reactivate_refuses_what_the_user_remediated(stepup):
     secret = stepup.register_totp("alice")
     rp = stepup.browser_rp(TOR)
     challenge = rp.sign_in("alice")
-    rp.code_from(rp.browser.get(submit_code(rp, challenge.location, stepup.code(secret))
-                                .location))
+    rp.code_from(rp.browser.get(submit_code(rp, challenge.location, stepup.code(secret)).location))
     admin = AdminApi(stepup)
     [detection] = admin.value("/identityProtection/riskDetections", {"userId": alice})
     assert detection["riskDetail"] == "userPassedMFADrivenByRiskBasedPolicy"

@@ -17,8 +17,17 @@ from tests.idp.test_api_support import (
     rows,
 )
 
-RISKY_USER_KEYS = {"id", "userPrincipalName", "userDisplayName", "riskLevel", "riskState",
-                   "riskDetail", "riskLastUpdatedDateTime", "isDeleted", "isProcessing"}
+RISKY_USER_KEYS = {
+    "id",
+    "userPrincipalName",
+    "userDisplayName",
+    "riskLevel",
+    "riskState",
+    "riskDetail",
+    "riskLastUpdatedDateTime",
+    "isDeleted",
+    "isProcessing",
+}
 
 
 def test_lists_users_made_risky_by_real_sign_ins(stepup):
@@ -32,29 +41,52 @@ def test_lists_users_made_risky_by_real_sign_ins(stepup):
     assert all(set(u) == RISKY_USER_KEYS for u in users)
     by_name = {u["userPrincipalName"]: u for u in users}
     assert by_name["alice"] | {"riskLastUpdatedDateTime": None} == {
-        "id": alice, "userPrincipalName": "alice", "userDisplayName": None,
-        "riskLevel": "medium", "riskState": "atRisk", "riskDetail": "none",
-        "riskLastUpdatedDateTime": None, "isDeleted": False, "isProcessing": False}
+        "id": alice,
+        "userPrincipalName": "alice",
+        "userDisplayName": None,
+        "riskLevel": "medium",
+        "riskState": "atRisk",
+        "riskDetail": "none",
+        "riskLastUpdatedDateTime": None,
+        "isDeleted": False,
+        "isProcessing": False,
+    }
     assert (by_name["bob"]["id"], by_name["bob"]["riskLevel"]) == (bob, "high")
     assert by_name["alice"]["riskLastUpdatedDateTime"] == "2026-03-02T09:00:00Z"
     assert datetime.fromisoformat(by_name["bob"]["riskLastUpdatedDateTime"]) == (
-        T0.replace(minute=5))
+        T0.replace(minute=5)
+    )
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ({"riskLevel": "high"}, ["bob"]),
-    ({"riskLevel": ["high", "medium"]}, ["bob", "alice"]),
-    ({"riskState": "atRisk", "riskLevel": "medium"}, ["alice"]),
-    ({"userPrincipalName": "alice"}, ["alice"]),
-    ({"$filter": "riskLevel eq 'high'"}, ["bob"]),
-    ({"$filter": "riskLevel ne 'high' and riskState eq 'atRisk'"}, ["alice"]),
-    ({"$filter": "riskLastUpdatedDateTime ge 2026-03-02T09:01:00Z"}, ["bob"]),
-    ({"$filter": "riskLastUpdatedDateTime lt '2026-03-02T09:01:00Z'"}, ["alice"]),
-    ({"since": "2026-03-02T09:05:00Z"}, ["bob"]),
-    ({"until": "2026-03-02T09:05:00+00:00"}, ["alice"]),
-    ({"riskLevel": "low"}, []),
-], ids=["level", "level-any", "state-and-level", "upn", "filter-eq", "filter-ne-and",
-        "filter-time-ge", "filter-time-quoted", "since", "until", "none-match"])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"riskLevel": "high"}, ["bob"]),
+        ({"riskLevel": ["high", "medium"]}, ["bob", "alice"]),
+        ({"riskState": "atRisk", "riskLevel": "medium"}, ["alice"]),
+        ({"userPrincipalName": "alice"}, ["alice"]),
+        ({"$filter": "riskLevel eq 'high'"}, ["bob"]),
+        ({"$filter": "riskLevel ne 'high' and riskState eq 'atRisk'"}, ["alice"]),
+        ({"$filter": "riskLastUpdatedDateTime ge 2026-03-02T09:01:00Z"}, ["bob"]),
+        ({"$filter": "riskLastUpdatedDateTime lt '2026-03-02T09:01:00Z'"}, ["alice"]),
+        ({"since": "2026-03-02T09:05:00Z"}, ["bob"]),
+        ({"until": "2026-03-02T09:05:00+00:00"}, ["alice"]),
+        ({"riskLevel": "low"}, []),
+    ],
+    ids=[
+        "level",
+        "level-any",
+        "state-and-level",
+        "upn",
+        "filter-eq",
+        "filter-ne-and",
+        "filter-time-ge",
+        "filter-time-quoted",
+        "since",
+        "until",
+        "none-match",
+    ],
+)
 def test_filters(stepup, query, expected):
     failed_codes_user(stepup)
     stepup.clock.advance(minutes=5)
@@ -63,22 +95,39 @@ def test_filters(stepup, query, expected):
     assert [u["userPrincipalName"] for u in users] == expected
 
 
-@pytest.mark.parametrize(("query", "words"), [
-    ({"riskLevel": "severe"}, "riskLevel must be one of"),
-    ({"colour": "red"}, "unknown query parameter 'colour'"),
-    ({"$filter": "riskLevel eq high"}, "single quotes"),
-    ({"$filter": "riskLevel gt 'low'"}, "eq or ne"),
-    ({"$filter": "password eq 'x'"}, "cannot use 'password'"),
-    ({"$filter": "riskLevel eq 'high' or riskLevel eq 'low'"}, "joined by `and`"),
-    ({"$filter": "contains(userPrincipalName, 'a')"}, "$filter supports"),
-    ({"$filter": "riskLastUpdatedDateTime ge yesterday"}, "ISO 8601"),
-    ({"since": "0001-01-01T00:00:00+01:00"}, "ISO 8601"),
-    ({"$top": "0"}, "$top must be"),
-    ({"$top": "1001"}, "$top must be"),
-    ({"$top": "ten"}, "$top must be"),
-    ({"$skiptoken": "garbage"}, "$skiptoken"),
-], ids=["bad-enum", "unknown-param", "unquoted", "ordered-enum", "unknown-prop", "or",
-        "function", "bad-time", "time-overflow", "top-0", "top-big", "top-word", "skiptoken"])
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"riskLevel": "severe"}, "riskLevel must be one of"),
+        ({"colour": "red"}, "unknown query parameter 'colour'"),
+        ({"$filter": "riskLevel eq high"}, "single quotes"),
+        ({"$filter": "riskLevel gt 'low'"}, "eq or ne"),
+        ({"$filter": "password eq 'x'"}, "cannot use 'password'"),
+        ({"$filter": "riskLevel eq 'high' or riskLevel eq 'low'"}, "joined by `and`"),
+        ({"$filter": "contains(userPrincipalName, 'a')"}, "$filter supports"),
+        ({"$filter": "riskLastUpdatedDateTime ge yesterday"}, "ISO 8601"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "ISO 8601"),
+        ({"$top": "0"}, "$top must be"),
+        ({"$top": "1001"}, "$top must be"),
+        ({"$top": "ten"}, "$top must be"),
+        ({"$skiptoken": "garbage"}, "$skiptoken"),
+    ],
+    ids=[
+        "bad-enum",
+        "unknown-param",
+        "unquoted",
+        "ordered-enum",
+        "unknown-prop",
+        "or",
+        "function",
+        "bad-time",
+        "time-overflow",
+        "top-0",
+        "top-big",
+        "top-word",
+        "skiptoken",
+    ],
+)
 def test_bad_queries_are_400_with_a_reason(provider, query, words):
     response = AdminApi(provider).get("/identityProtection/riskyUsers", query)
     assert response.status_code == 400
@@ -124,25 +173,35 @@ def test_get_one_risky_user(stepup):
         assert response.get_json()["error"] == "not_found"
 
 
-@pytest.mark.parametrize(("action", "state", "detail", "level", "detection_state"), [
-    ("dismiss", "dismissed", "adminDismissedAllRiskForUser", "none", "dismissed"),
-    ("confirmSafe", "confirmedSafe", "adminConfirmedSigninSafe", "none", "confirmedSafe"),
-    ("confirmCompromised", "confirmedCompromised", "adminConfirmedUserCompromised", "high",
-     "atRisk"),
-], ids=["dismiss", "confirm-safe", "confirm-compromised"])
-def test_user_actions_change_risk_and_are_in_history(stepup, action, state, detail, level,
-                                                     detection_state):
+@pytest.mark.parametrize(
+    ("action", "state", "detail", "level", "detection_state"),
+    [
+        ("dismiss", "dismissed", "adminDismissedAllRiskForUser", "none", "dismissed"),
+        ("confirmSafe", "confirmedSafe", "adminConfirmedSigninSafe", "none", "confirmedSafe"),
+        (
+            "confirmCompromised",
+            "confirmedCompromised",
+            "adminConfirmedUserCompromised",
+            "high",
+            "atRisk",
+        ),
+    ],
+    ids=["dismiss", "confirm-safe", "confirm-compromised"],
+)
+def test_user_actions_change_risk_and_are_in_history(
+    stepup, action, state, detail, level, detection_state
+):
     alice = failed_codes_user(stepup)
     bob = leaked_password_user(stepup)
     stepup.clock.advance(hours=1)
     admin = AdminApi(stepup)
-    response = admin.post(f"/identityProtection/riskyUsers/{action}",
-                          {"userIds": [alice, bob, alice]})
+    response = admin.post(
+        f"/identityProtection/riskyUsers/{action}", {"userIds": [alice, bob, alice]}
+    )
     assert response.status_code == 204 and response.get_data() == b""
     for user_id in (alice, bob):
         user = admin.get(f"/identityProtection/riskyUsers/{user_id}").get_json()
-        assert (user["riskState"], user["riskDetail"], user["riskLevel"]) == (
-            state, detail, level)
+        assert (user["riskState"], user["riskDetail"], user["riskLevel"]) == (state, detail, level)
         assert user["riskLastUpdatedDateTime"] == "2026-03-02T10:00:00Z"
         history = admin.value(f"/identityProtection/riskyUsers/{user_id}/history")
         newest = history[0]
@@ -153,8 +212,11 @@ def test_user_actions_change_risk_and_are_in_history(stepup, action, state, deta
         assert newest["userId"] == user_id
         # The sign-in that made the user risky is the older entry, initiated by the system.
         assert history[-1]["initiatedBy"] == "system"
-    tor_detection = [d for d in rows(stepup, RiskDetection, user_id=alice)
-                     if d.risk_event_type == "anonymizedIPAddress"]
+    tor_detection = [
+        d
+        for d in rows(stepup, RiskDetection, user_id=alice)
+        if d.risk_event_type == "anonymizedIPAddress"
+    ]
     assert [d.risk_state for d in tor_detection] == [detection_state]
 
 
@@ -164,11 +226,16 @@ def test_confirm_compromised_forces_secure_password_change(stepup):
     alice = stepup.user()
     secret = stepup.register_totp()
     admin = AdminApi(stepup)
-    assert admin.post("/identityProtection/riskyUsers/confirmCompromised",
-                      {"userIds": [alice]}).status_code == 204
+    assert (
+        admin.post(
+            "/identityProtection/riskyUsers/confirmCompromised", {"userIds": [alice]}
+        ).status_code
+        == 204
+    )
     detections = admin.value("/identityProtection/riskDetections", {"userId": alice})
     assert [(d["riskEventType"], d["source"], d["riskState"]) for d in detections] == [
-        ("adminConfirmedUserCompromised", "admin", "confirmedCompromised")]
+        ("adminConfirmedUserCompromised", "admin", "confirmedCompromised")
+    ]
     rp = stepup.browser_rp(LONDON)
     challenge = rp.sign_in("alice", PASSWORD)
     assert "/mfa/verify" in challenge.location
@@ -176,10 +243,19 @@ def test_confirm_compromised_forces_secure_password_change(stepup):
     assert "/password/change" in change.location
 
 
-@pytest.mark.parametrize("body", [
-    None, [], {"users": ["x"]}, {"userIds": []}, {"userIds": "abc"}, {"userIds": [1]},
-    {"userIds": ["a\x00b"]},
-], ids=["no-body", "list", "wrong-key", "empty", "string", "number", "nul"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {"users": ["x"]},
+        {"userIds": []},
+        {"userIds": "abc"},
+        {"userIds": [1]},
+        {"userIds": ["a\x00b"]},
+    ],
+    ids=["no-body", "list", "wrong-key", "empty", "string", "number", "nul"],
+)
 def test_malformed_action_bodies_are_400(provider, body):
     response = AdminApi(provider).post("/identityProtection/riskyUsers/dismiss", body)
     assert response.status_code == 400
@@ -188,9 +264,12 @@ def test_malformed_action_bodies_are_400(provider, body):
 
 def test_malformed_json_is_400(provider):
     admin = AdminApi(provider)
-    response = admin.http.post("/api/v1/identityProtection/riskyUsers/confirmSafe",
-                               data="{not json", content_type="application/json",
-                               headers=admin.headers())
+    response = admin.http.post(
+        "/api/v1/identityProtection/riskyUsers/confirmSafe",
+        data="{not json",
+        content_type="application/json",
+        headers=admin.headers(),
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_request"
 
@@ -198,8 +277,9 @@ def test_malformed_json_is_400(provider):
 def test_unknown_user_id_changes_nobody(stepup):
     alice = failed_codes_user(stepup)
     admin = AdminApi(stepup)
-    response = admin.post("/identityProtection/riskyUsers/dismiss",
-                          {"userIds": [alice, "no-such-user"]})
+    response = admin.post(
+        "/identityProtection/riskyUsers/dismiss", {"userIds": [alice, "no-such-user"]}
+    )
     assert response.status_code == 400
     assert "no-such-user" in response.get_json()["error_description"]
     user = admin.get(f"/identityProtection/riskyUsers/{alice}").get_json()

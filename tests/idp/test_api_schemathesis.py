@@ -41,7 +41,8 @@ def test_every_operation_matches_the_document(stepup: Any) -> None:
         operation = result.ok()
         raw = operation.definition.raw
         negatable = "requestBody" in raw or any(
-            p["in"] == "query" for p in raw.get("parameters", []))
+            p["in"] == "query" for p in raw.get("parameters", [])
+        )
         # A string path id and a fixed token leave nothing to break otherwise.
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if negatable else [])
         for mode in modes:
@@ -58,6 +59,9 @@ def test_every_operation_matches_the_document(stepup: Any) -> None:
             exercised.add(operation.label)
     assert not failures, "\n\n".join(failures)
     # Schemathesis leaves out the URL the document was loaded from; everything else is covered.
-    documented = {f"{method.upper()} {path}" for path, item in schema.raw_schema["paths"].items()
-                  for method in item}
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in schema.raw_schema["paths"].items()
+        for method in item
+    }
     assert exercised == documented - {"GET /openapi.json"}

@@ -30,19 +30,23 @@ def test_sign_ins_newest_first_in_graph_shape(stepup):
     admin = AdminApi(stepup)
     challenged, failed, success = admin.value("/auditLogs/signIns")
     assert [s["createdDateTime"] for s in (challenged, failed, success)] == [
-        "2026-03-02T09:02:00Z", "2026-03-02T09:01:00Z", "2026-03-02T09:00:00Z"]
+        "2026-03-02T09:02:00Z",
+        "2026-03-02T09:01:00Z",
+        "2026-03-02T09:00:00Z",
+    ]
 
     assert success["userId"] == alice and success["userPrincipalName"] == "alice"
     assert success["appId"] == london_app and success["ipAddress"] == LONDON
-    assert success["status"] == {"errorCode": 0, "failureReason": None,
-                                 "additionalDetails": None}
+    assert success["status"] == {"errorCode": 0, "failureReason": None, "additionalDetails": None}
     assert success["location"]["city"] == "London"
     assert success["location"]["countryOrRegion"] == "GB"
     assert success["conditionalAccessStatus"] == "notApplied"
     assert success["outcome"] == "success"
-    assert {p["displayName"]: p["result"] for p in success["appliedConditionalAccessPolicies"]
-            } == {"mfaRegistrationPolicy": "notApplied", "signInRiskPolicy": "notApplied",
-                  "userRiskPolicy": "notApplied"}
+    assert {p["displayName"]: p["result"] for p in success["appliedConditionalAccessPolicies"]} == {
+        "mfaRegistrationPolicy": "notApplied",
+        "signInRiskPolicy": "notApplied",
+        "userRiskPolicy": "notApplied",
+    }
 
     assert failed["status"]["errorCode"] == 50126 and failed["outcome"] == "failure"
 
@@ -53,8 +57,9 @@ def test_sign_ins_newest_first_in_graph_shape(stepup):
     assert challenged["riskLevelAggregated"] == "medium"
     # The Tor detection is about the address: it raises this sign-in's risk, not alice's.
     assert challenged["riskState"] == "none"
-    assert challenged["riskEventTypes"] == challenged["riskEventTypes_v2"] == [
-        "anonymizedIPAddress"]
+    assert (
+        challenged["riskEventTypes"] == challenged["riskEventTypes_v2"] == ["anonymizedIPAddress"]
+    )
     assert challenged["conditionalAccessStatus"] == "failure"
     policies = {p["displayName"]: p for p in challenged["appliedConditionalAccessPolicies"]}
     assert policies["signInRiskPolicy"]["result"] == "failure"
@@ -62,19 +67,37 @@ def test_sign_ins_newest_first_in_graph_shape(stepup):
     assert challenged["correlationId"]
 
 
-@pytest.mark.parametrize(("query", "minutes"), [
-    ({"riskLevel": "medium"}, [2]),
-    ({"riskLevelDuringSignIn": "none"}, [1, 0]),
-    ({"$filter": "status/errorCode eq 0"}, [0]),
-    ({"$filter": "status/errorCode ne 0"}, [2, 1]),
-    ({"$filter": "createdDateTime ge 2026-03-02T09:01:00Z and createdDateTime le "
-                 "2026-03-02T09:01:00Z"}, [1]),
-    ({"$filter": "createdDateTime gt 2026-03-02T09:01:00Z"}, [2]),
-    ({"since": "2026-03-02T09:01:00Z", "until": "2026-03-02T09:02:00Z"}, [1]),
-    ({"ipAddress": TOR}, [2]),
-    ({"$filter": "ipAddress eq '81.2.69.142'"}, [1, 0]),
-], ids=["risk-level", "risk-none", "success", "not-success", "time-window", "time-gt",
-        "since-until", "ip", "filter-ip"])
+@pytest.mark.parametrize(
+    ("query", "minutes"),
+    [
+        ({"riskLevel": "medium"}, [2]),
+        ({"riskLevelDuringSignIn": "none"}, [1, 0]),
+        ({"$filter": "status/errorCode eq 0"}, [0]),
+        ({"$filter": "status/errorCode ne 0"}, [2, 1]),
+        (
+            {
+                "$filter": "createdDateTime ge 2026-03-02T09:01:00Z and createdDateTime le "
+                "2026-03-02T09:01:00Z"
+            },
+            [1],
+        ),
+        ({"$filter": "createdDateTime gt 2026-03-02T09:01:00Z"}, [2]),
+        ({"since": "2026-03-02T09:01:00Z", "until": "2026-03-02T09:02:00Z"}, [1]),
+        ({"ipAddress": TOR}, [2]),
+        ({"$filter": "ipAddress eq '81.2.69.142'"}, [1, 0]),
+    ],
+    ids=[
+        "risk-level",
+        "risk-none",
+        "success",
+        "not-success",
+        "time-window",
+        "time-gt",
+        "since-until",
+        "ip",
+        "filter-ip",
+    ],
+)
 def test_filters(stepup, query, minutes):
     _three_sign_ins(stepup)
     sign_ins = AdminApi(stepup).value("/auditLogs/signIns", query)
@@ -142,8 +165,11 @@ def test_export_risk_detections(stepup):
     assert [d["userPrincipalName"] for d in later] == ["bob"]
 
 
-@pytest.mark.parametrize("query", [{"since": "soon"}, {"until": "2026-03-02T00:00:00Z"}],
-                         ids=["bad-since", "unknown-param"])
+@pytest.mark.parametrize(
+    "query",
+    [{"since": "soon"}, {"until": "2026-03-02T00:00:00Z"}],
+    ids=["bad-since", "unknown-param"],
+)
 def test_export_bad_query_is_400(provider, query):
     admin = AdminApi(provider)
     for path in ("/export/signIns.jsonl", "/export/riskDetections.jsonl"):

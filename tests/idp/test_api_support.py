@@ -16,8 +16,7 @@ class AdminApi:
     """An admin program: a client-credentials client with its token, calling /api/v1."""
 
     def __init__(self, provider: Provider, scopes: tuple[str, ...] = ("idp.admin",)) -> None:
-        rp = provider.rp(grant_types=["client_credentials"], scopes=list(scopes),
-                         redirect_uris=[])
+        rp = provider.rp(grant_types=["client_credentials"], scopes=list(scopes), redirect_uris=[])
         response = rp.token_request({"grant_type": "client_credentials"})
         assert response.status_code == 200, response.get_json()
         self.client_id = rp.client_id

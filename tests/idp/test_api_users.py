@@ -20,15 +20,17 @@ def test_require_reset_for_user_with_totp(stepup):
     assert rows(stepup, User, id=alice)[0].password_must_change is True
     newest = admin.value(f"/identityProtection/riskyUsers/{alice}/history")[0]
     assert (newest["action"], newest["initiatedBy"], newest["riskLastUpdatedDateTime"]) == (
-        "passwordResetRequired", admin.actor, "2026-03-02T09:03:00Z")
+        "passwordResetRequired",
+        admin.actor,
+        "2026-03-02T09:03:00Z",
+    )
     # The next sign-in proves the second factor before the new password.
     assert "/mfa/verify" in stepup.browser_rp(LONDON).sign_in().location
 
 
 def test_require_reset_refused_without_totp(provider):
     alice = provider.user()
-    response = AdminApi(provider).post(f"/users/{alice}/resetPassword",
-                                       {"mode": "requireReset"})
+    response = AdminApi(provider).post(f"/users/{alice}/resetPassword", {"mode": "requireReset"})
     assert response.status_code == 400
     assert "no TOTP" in response.get_json()["error_description"]
     assert rows(provider, User, id=alice)[0].password_must_change is False
@@ -46,10 +48,15 @@ def test_temporary_password_replaces_the_old_one_and_remediates(stepup):
     assert len(temporary) >= 12 and set(response.get_json()) == {"temporaryPassword"}
     user = admin.get(f"/identityProtection/riskyUsers/{bob}").get_json()
     assert (user["riskLevel"], user["riskState"], user["riskDetail"]) == (
-        "none", "remediated", "adminGeneratedTemporaryPassword")
+        "none",
+        "remediated",
+        "adminGeneratedTemporaryPassword",
+    )
     newest = admin.value(f"/identityProtection/riskyUsers/{bob}/history")[0]
     assert (newest["initiatedBy"], newest["riskLastUpdatedDateTime"]) == (
-        admin.actor, "2026-03-02T09:07:00Z")
+        admin.actor,
+        "2026-03-02T09:07:00Z",
+    )
     assert session.sign_in("bob", LEAKED_PASSWORD).status_code == 401
     fresh = stepup.browser_rp(LONDON).sign_in("bob", temporary)
     assert fresh.status_code == 302 and "/login" not in fresh.location
@@ -58,8 +65,11 @@ def test_temporary_password_replaces_the_old_one_and_remediates(stepup):
     assert again.get_json()["temporaryPassword"] != temporary
 
 
-@pytest.mark.parametrize("body", [None, {}, {"mode": "email"}, {"mode": ["requireReset"]}, []],
-                         ids=["no-body", "no-mode", "unknown-mode", "list-mode", "list"])
+@pytest.mark.parametrize(
+    "body",
+    [None, {}, {"mode": "email"}, {"mode": ["requireReset"]}, []],
+    ids=["no-body", "no-mode", "unknown-mode", "list-mode", "list"],
+)
 def test_bad_reset_body_is_400(provider, body):
     alice = provider.user()
     response = AdminApi(provider).post(f"/users/{alice}/resetPassword", body)
@@ -68,8 +78,7 @@ def test_bad_reset_body_is_400(provider, body):
 
 
 def test_reset_unknown_user_is_404(provider):
-    response = AdminApi(provider).post("/users/nobody/resetPassword",
-                                       {"mode": "temporaryPassword"})
+    response = AdminApi(provider).post("/users/nobody/resetPassword", {"mode": "temporaryPassword"})
     assert response.status_code == 404
 
 
@@ -84,8 +93,9 @@ def test_revoke_sign_in_sessions(provider):
     assert (newest["action"], newest["initiatedBy"]) == ("sessionsRevoked", admin.actor)
     assert "/login" in rp.browser.get(rp.authorize_url()).location
     assert rp.code_from(rp.sign_in("alice", PASSWORD))
-    refresh = rp.token_request({"grant_type": "refresh_token",
-                                "refresh_token": tokens["refresh_token"]})
+    refresh = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refresh.status_code == 400
     assert admin.post("/users/nobody/revokeSignInSessions").status_code == 404
 
@@ -111,16 +121,35 @@ def test_get_user_shows_graph_properties_and_claims(provider):
 def test_patch_user_sets_claims_by_graph_and_openid_names(provider):
     alice = provider.user()
     admin = AdminApi(provider)
-    response = _patch(admin, alice, {
-        "displayName": "Alice Liddell", "givenName": "Alice", "surname": "Liddell",
-        "mail": "alice@example.org", "mobilePhone": "+44 20 7946 0000", "city": "Oxford",
-        "country": "GB",
-        "claims": {"nickname": "Al", "birthdate": "0000-05-04", "email_verified": True,
-                   "zoneinfo": "Europe/London", "website": "https://alice.example"}})
+    response = _patch(
+        admin,
+        alice,
+        {
+            "displayName": "Alice Liddell",
+            "givenName": "Alice",
+            "surname": "Liddell",
+            "mail": "alice@example.org",
+            "mobilePhone": "+44 20 7946 0000",
+            "city": "Oxford",
+            "country": "GB",
+            "claims": {
+                "nickname": "Al",
+                "birthdate": "0000-05-04",
+                "email_verified": True,
+                "zoneinfo": "Europe/London",
+                "website": "https://alice.example",
+            },
+        },
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert (body["displayName"], body["givenName"], body["surname"], body["mobilePhone"],
-            body["city"]) == ("Alice Liddell", "Alice", "Liddell", "+442079460000", "Oxford")
+    assert (
+        body["displayName"],
+        body["givenName"],
+        body["surname"],
+        body["mobilePhone"],
+        body["city"],
+    ) == ("Alice Liddell", "Alice", "Liddell", "+442079460000", "Oxford")
     assert body["claims"]["address"] == {"locality": "Oxford", "country": "GB"}
     assert body["claims"]["email_verified"] is True
     assert admin.get(f"/users/{alice}").get_json() == body
@@ -129,8 +158,11 @@ def test_patch_user_sets_claims_by_graph_and_openid_names(provider):
     # What was set is what the user's apps get.
     rp = provider.rp()
     access = rp.tokens(scope="openid profile address")["access_token"]
-    info = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {access}"}).get_json()
+    info = (
+        provider.app.test_client()
+        .get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+        .get_json()
+    )
     assert info["name"] == "Alice Liddell" and info["address"]["locality"] == "Oxford"
     assert info["updated_at"] == int(user.profile_updated_at.timestamp())
 
@@ -143,33 +175,57 @@ def test_patch_null_removes_a_claim(provider):
     assert body["givenName"] is None and "nickname" not in body["claims"]
 
 
-@pytest.mark.parametrize("body, names", [
-    (None, "JSON object"),
-    ([], "JSON object"),
-    ({"userPrincipalName": "root"}, "cannot be changed"),
-    ({"accountEnabled": False}, "cannot be changed"),
-    ({"givenName": 5}, "given_name must be a string"),
-    ({"givenName": "<script>\x00"}, "given_name"),
-    ({"claims": []}, "claims must be an object"),
-    ({"claims": {"sub": "x"}}, "sub cannot be set"),
-    ({"claims": {"preferred_username": "root"}}, "preferred_username cannot be set"),
-    ({"claims": {"updated_at": 0}}, "updated_at cannot be set"),
-    ({"claims": {"shoe_size": 44}}, "unknown claim"),
-    ({"claims": {"website": "javascript:alert(1)"}}, "website must be an absolute http"),
-    ({"claims": {"birthdate": "1990-13-01"}}, "birthdate"),
-    ({"claims": {"zoneinfo": "Nowhere/Else"}}, "zoneinfo must be an IANA time zone"),
-    ({"claims": {"locale": "klingon!"}}, "locale"),
-    ({"mobilePhone": "call me"}, "phone_number must be an E.164"),
-    ({"claims": {"email_verified": "yes"}}, "email_verified must be true or false"),
-    ({"mail": "alice"}, "email must be an email address"),
-    ({"givenName": "A", "claims": {"given_name": "B"}}, "set twice"),
-    ({"city": "Oxford", "claims": {"address": {"locality": "Bath"}}}, "address"),
-    ({"claims": {"address": {"planet": "Mars"}}}, "no field 'planet'"),
-    ({"claims": {"name": "x" * 201}}, "longer than 200"),
-], ids=["no-body", "list", "read-only-upn", "unknown-graph-property", "number", "nul",
-        "claims-list", "sub", "preferred-username", "updated-at", "unknown-claim",
-        "javascript-url", "bad-date", "bad-zone", "bad-locale", "bad-phone", "string-boolean",
-        "bad-email", "named-twice", "address-both-ways", "address-unknown-field", "too-long"])
+@pytest.mark.parametrize(
+    "body, names",
+    [
+        (None, "JSON object"),
+        ([], "JSON object"),
+        ({"userPrincipalName": "root"}, "cannot be changed"),
+        ({"accountEnabled": False}, "cannot be changed"),
+        ({"givenName": 5}, "given_name must be a string"),
+        ({"givenName": "<script>\x00"}, "given_name"),
+        ({"claims": []}, "claims must be an object"),
+        ({"claims": {"sub": "x"}}, "sub cannot be set"),
+        ({"claims": {"preferred_username": "root"}}, "preferred_username cannot be set"),
+        ({"claims": {"updated_at": 0}}, "updated_at cannot be set"),
+        ({"claims": {"shoe_size": 44}}, "unknown claim"),
+        ({"claims": {"website": "javascript:alert(1)"}}, "website must be an absolute http"),
+        ({"claims": {"birthdate": "1990-13-01"}}, "birthdate"),
+        ({"claims": {"zoneinfo": "Nowhere/Else"}}, "zoneinfo must be an IANA time zone"),
+        ({"claims": {"locale": "klingon!"}}, "locale"),
+        ({"mobilePhone": "call me"}, "phone_number must be an E.164"),
+        ({"claims": {"email_verified": "yes"}}, "email_verified must be true or false"),
+        ({"mail": "alice"}, "email must be an email address"),
+        ({"givenName": "A", "claims": {"given_name": "B"}}, "set twice"),
+        ({"city": "Oxford", "claims": {"address": {"locality": "Bath"}}}, "address"),
+        ({"claims": {"address": {"planet": "Mars"}}}, "no field 'planet'"),
+        ({"claims": {"name": "x" * 201}}, "longer than 200"),
+    ],
+    ids=[
+        "no-body",
+        "list",
+        "read-only-upn",
+        "unknown-graph-property",
+        "number",
+        "nul",
+        "claims-list",
+        "sub",
+        "preferred-username",
+        "updated-at",
+        "unknown-claim",
+        "javascript-url",
+        "bad-date",
+        "bad-zone",
+        "bad-locale",
+        "bad-phone",
+        "string-boolean",
+        "bad-email",
+        "named-twice",
+        "address-both-ways",
+        "address-unknown-field",
+        "too-long",
+    ],
+)
 def test_patch_user_refuses_invalid_values_and_changes_nothing(provider, body, names):
     alice = provider.user()
     admin = AdminApi(provider)
@@ -181,7 +237,10 @@ def test_patch_user_refuses_invalid_values_and_changes_nothing(provider, body, n
     assert names in response.get_json()["error_description"]
     after = rows(provider, User, id=alice)[0]
     assert (after.claims, after.display_name, after.profile_updated_at) == (
-        before.claims, before.display_name, before.profile_updated_at)
+        before.claims,
+        before.display_name,
+        before.profile_updated_at,
+    )
 
 
 def test_patch_or_get_unknown_user_is_404(provider):
@@ -195,11 +254,18 @@ def test_profile_operations_need_an_admin_token(provider):
     rp = provider.rp()
     user_token = rp.tokens()["access_token"]
     no_scope = AdminApi(provider, scopes=("openid",))
-    for headers, status in (({}, 401), ({"Authorization": "Bearer nope"}, 401),
-                            ({"Authorization": f"Bearer {user_token}"}, 403),
-                            (no_scope.headers(), 403)):
+    for headers, status in (
+        ({}, 401),
+        ({"Authorization": "Bearer nope"}, 401),
+        ({"Authorization": f"Bearer {user_token}"}, 403),
+        (no_scope.headers(), 403),
+    ):
         http = provider.app.test_client()
         assert http.get(f"/api/v1/users/{alice}", headers=headers).status_code == status
-        assert http.patch(f"/api/v1/users/{alice}", json={"givenName": "Mallory"},
-                          headers=headers).status_code == status
+        assert (
+            http.patch(
+                f"/api/v1/users/{alice}", json={"givenName": "Mallory"}, headers=headers
+            ).status_code
+            == status
+        )
     assert "given_name" not in (rows(provider, User, id=alice)[0].claims or {})

@@ -32,8 +32,9 @@ class Guesser:
         self.csrf = csrf_from(self.rp.browser.get(self.url))
 
     def guess(self, username: str, password: str):
-        response = self.rp.browser.post(self.url, data={
-            "csrf_token": self.csrf, "username": username, "password": password})
+        response = self.rp.browser.post(
+            self.url, data={"csrf_token": self.csrf, "username": username, "password": password}
+        )
         if response.status_code == 302 and "/authorize" in response.location:
             response = self.rp.browser.get(response.location)
         return response

@@ -47,9 +47,13 @@ def test_a_real_spray_raises_that_sign_in_only(stepup):
     blocked = stepup.browser_rp(OFFICE).sign_in("bob")
     assert blocked.status_code == 403 and "53004" in blocked.get_data(as_text=True)
     assert {d.risk_event_type for d in _rows(stepup, RiskDetection, user_id=bob)} == {
-        "suspiciousIPAddress", "passwordSpray"}
-    assert not _rows(stepup, UserRisk, user_id=bob) or \
-        _rows(stepup, UserRisk, user_id=bob)[0].risk_level == "none"
+        "suspiciousIPAddress",
+        "passwordSpray",
+    }
+    assert (
+        not _rows(stepup, UserRisk, user_id=bob)
+        or _rows(stepup, UserRisk, user_id=bob)[0].risk_level == "none"
+    )
     elsewhere = stepup.browser_rp(HOME).sign_in("bob")
     assert elsewhere.status_code == 302 and "/mfa/register" in elsewhere.location
 
@@ -80,8 +84,10 @@ def _reset_attempt(stepup, username, code="000000"):
 
 def _wrong_reset_codes(stepup, username, n):
     browser, csrf = _reset_attempt(stepup, username)
-    return [browser.post("/password/reset/verify", data={"csrf_token": csrf, "code": "000000"})
-            for _ in range(n)]
+    return [
+        browser.post("/password/reset/verify", data={"csrf_token": csrf, "code": "000000"})
+        for _ in range(n)
+    ]
 
 
 def test_reset_says_the_same_to_every_name(stepup):
@@ -92,8 +98,10 @@ def test_reset_says_the_same_to_every_name(stepup):
     for name in ("alice", "bob", "nobody-here"):
         pages = _wrong_reset_codes(stepup, name, 7)
         # CSRF tokens and passkey challenges differ per page; the rest must not.
-        answers[name] = [(p.status_code, re.sub(r'(value|data-options)="[^"]*"', "",
-                                                p.get_data(as_text=True))) for p in pages]
+        answers[name] = [
+            (p.status_code, re.sub(r'(value|data-options)="[^"]*"', "", p.get_data(as_text=True)))
+            for p in pages
+        ]
     assert answers["alice"] == answers["bob"] == answers["nobody-here"]
     statuses = [status for status, _ in answers["alice"]]
     assert statuses == [400] * 5 + [429, 429]
@@ -143,8 +151,7 @@ def test_a_recovery_code_is_accepted_once_across_workers(make_app, risky_setting
     def add_code():
         from idp.extensions import db
 
-        db.session.add(RecoveryCode(user_id=alice, code_hash=hash_recovery_code(
-            "k7tq-9m2x-pv4c")))
+        db.session.add(RecoveryCode(user_id=alice, code_hash=hash_recovery_code("k7tq-9m2x-pv4c")))
         db.session.commit()
 
     worker1.with_app(add_code)
@@ -154,8 +161,13 @@ def test_a_recovery_code_is_accepted_once_across_workers(make_app, risky_setting
         url = rp.sign_in("alice").location
         _, csrf = form_page(rp.browser, url)
         rp.browser.application = app
-        posts.append(lambda rp=rp, url=url, csrf=csrf: rp.browser.post(
-            url, data={"csrf_token": csrf, "code": "k7tq-9m2x-pv4c"}).status_code)
+        posts.append(
+            lambda rp=rp, url=url, csrf=csrf: (
+                rp.browser.post(
+                    url, data={"csrf_token": csrf, "code": "k7tq-9m2x-pv4c"}
+                ).status_code
+            )
+        )
     assert sorted(_race(posts)) == [302, 400]
     used = _rows(worker1, RecoveryCode, user_id=alice)
     assert [r.used_at is not None for r in used] == [True]
@@ -171,8 +183,11 @@ def test_wrong_codes_are_limited_exactly_across_workers(make_app, risky_settings
         url = rp.sign_in("alice").location
         _, csrf = form_page(rp.browser, url)
         rp.browser.application = (worker1.app, worker2)[n % 2]
-        posts.append(lambda rp=rp, url=url, csrf=csrf: rp.browser.post(
-            url, data={"csrf_token": csrf, "code": "000000"}).status_code)
+        posts.append(
+            lambda rp=rp, url=url, csrf=csrf: (
+                rp.browser.post(url, data={"csrf_token": csrf, "code": "000000"}).status_code
+            )
+        )
     assert sorted(_race(posts)) == [400] * 5 + [429] * 3
 
 
@@ -181,8 +196,10 @@ def test_argon2_memory_must_cover_the_parallelism(tmp_path, memory, ok):
     from idp.config import ConfigError, load_settings
 
     path = tmp_path / "idp.toml"
-    path.write_text('secret_key = "a-long-enough-secret-key"\n'
-                    f"[passwords]\nargon2_memory_kib = {memory}\nargon2_parallelism = 4\n")
+    path.write_text(
+        'secret_key = "a-long-enough-secret-key"\n'
+        f"[passwords]\nargon2_memory_kib = {memory}\nargon2_parallelism = 4\n"
+    )
     if ok:
         assert load_settings(path, environ={}).passwords.argon2_memory_kib == memory
     else:
@@ -190,12 +207,16 @@ def test_argon2_memory_must_cover_the_parallelism(tmp_path, memory, ok):
             load_settings(path, environ={})
 
 
-@pytest.mark.parametrize("changes, warned", [
-    ({"trusted_proxies": ("0.0.0.0/0",)}, "trusted_proxies"),
-    ({"issuer": "http://login.example.org"}, "issuer"),
-    ({"issuer": "https://login.example.org", "trusted_proxies": ("10.0.0.0/8",)}, None),
-    ({"issuer": "http://127.0.0.1:5000"}, None),
-], ids=["any-proxy", "public-http", "fine", "local-http"])
+@pytest.mark.parametrize(
+    "changes, warned",
+    [
+        ({"trusted_proxies": ("0.0.0.0/0",)}, "trusted_proxies"),
+        ({"issuer": "http://login.example.org"}, "issuer"),
+        ({"issuer": "https://login.example.org", "trusted_proxies": ("10.0.0.0/8",)}, None),
+        ({"issuer": "http://127.0.0.1:5000"}, None),
+    ],
+    ids=["any-proxy", "public-http", "fine", "local-http"],
+)
 def test_weak_settings_are_warned_about(settings, changes, warned):
     from idp.config import warnings_for
 
@@ -215,8 +236,9 @@ def test_security_headers(make_app, settings):
     policy = page.headers["Content-Security-Policy"]
     form_action = re.search(r"form-action ([^;]+)", policy).group(1).split()
     assert form_action == ["'self'", "https://rp.example"]
-    api = provider.app.test_client().get("/api/v1/identityProtection/riskyUsers",
-                                          base_url="https://idp.test")
+    api = provider.app.test_client().get(
+        "/api/v1/identityProtection/riskyUsers", base_url="https://idp.test"
+    )
     assert api.status_code == 401 and api.headers["Cache-Control"] == "no-store"
 
 
@@ -227,16 +249,24 @@ def test_logout_hint_of_another_session_asks_first(provider):
     alice_tokens = alice.tokens("alice")
     bob.tokens("bob")
     # Bob's browser receives a logout link carrying alice's ID token.
-    page = bob.browser.get("/logout", query_string={
-        "id_token_hint": alice_tokens["id_token"],
-        "post_logout_redirect_uri": "https://rp.example/bye"})
+    page = bob.browser.get(
+        "/logout",
+        query_string={
+            "id_token_hint": alice_tokens["id_token"],
+            "post_logout_redirect_uri": "https://rp.example/bye",
+        },
+    )
     assert page.status_code == 200 and "confirm" in page.get_data(as_text=True).lower()
     # Alice is still signed in: her browser still gets codes without a password.
     assert alice.code_from(alice.browser.get(alice.authorize_url()))
     # Alice's own browser with her hint is signed out at once.
-    own = alice.browser.get("/logout", query_string={
-        "id_token_hint": alice_tokens["id_token"],
-        "post_logout_redirect_uri": "https://rp.example/bye"})
+    own = alice.browser.get(
+        "/logout",
+        query_string={
+            "id_token_hint": alice_tokens["id_token"],
+            "post_logout_redirect_uri": "https://rp.example/bye",
+        },
+    )
     assert own.status_code == 302 and own.location.startswith("https://rp.example/bye")
 
 
@@ -245,7 +275,9 @@ def test_reset_of_a_real_user_still_works_after_other_names_failed(stepup):
     secret = stepup.register_totp("alice")
     _wrong_reset_codes(stepup, "nobody", 7)
     browser, csrf = _reset_attempt(stepup, "alice")
-    ok = browser.post("/password/reset/verify", data={
-        "csrf_token": csrf, "code": pyotp.TOTP(secret).at(stepup.clock.now())})
+    ok = browser.post(
+        "/password/reset/verify",
+        data={"csrf_token": csrf, "code": pyotp.TOTP(secret).at(stepup.clock.now())},
+    )
     assert ok.status_code == 302 and "/password/reset/new" in ok.location
     assert PASSWORD and csrf_from(browser.get(ok.location))

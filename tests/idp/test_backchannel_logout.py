@@ -48,8 +48,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-                receiver.requests.append({"path": self.path, "body": body,
-                                          "content_type": self.headers.get("Content-Type")})
+                receiver.requests.append(
+                    {
+                        "path": self.path,
+                        "body": body,
+                        "content_type": self.headers.get("Content-Type"),
+                    }
+                )
                 receiver.got.set()
                 if receiver.hang:
                     receiver.release.wait(10)
@@ -84,8 +89,9 @@ class Receiver:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05})
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}
+        )
         self.thread.start()
 
     @property
@@ -117,8 +123,14 @@ def bcl(make_app: Any, clock: FrozenClock) -> Provider:
     return Provider(make_app(clock=clock))
 
 
-def logout_rp(provider: Provider, uri: str | None, *, session_required: bool = False,
-              dynamic: bool = False, browser_of: RelyingParty | None = None) -> RelyingParty:
+def logout_rp(
+    provider: Provider,
+    uri: str | None,
+    *,
+    session_required: bool = False,
+    dynamic: bool = False,
+    browser_of: RelyingParty | None = None,
+) -> RelyingParty:
     """A confidential client with a back-channel logout URI (or none), optionally sharing
     another RP's browser (so its sign-in joins that browser's session)."""
     from idp.clients import create_client
@@ -126,10 +138,15 @@ def logout_rp(provider: Provider, uri: str | None, *, session_required: bool = F
 
     with provider.app.app_context():
         client, secret = create_client(
-            "Back-channel RP", redirect_uris=["https://rp.example/cb"],
-            post_logout_redirect_uris=[], public=False, grant_types=[], scopes=[],
+            "Back-channel RP",
+            redirect_uris=["https://rp.example/cb"],
+            post_logout_redirect_uris=[],
+            public=False,
+            grant_types=[],
+            scopes=[],
             backchannel_logout_uri=f"{uri}/backchannel" if uri else None,
-            backchannel_logout_session_required=session_required)
+            backchannel_logout_session_required=session_required,
+        )
         if dynamic:
             client.registered_dynamically = True
             db.session.commit()
@@ -159,54 +176,67 @@ def deliver(app: Any, **kwargs: Any) -> backchannel.DeliveryRun:
             db.session.remove()
 
 
-def verify(app: Any, token: str, client_id: str,
-           check_times: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def verify(
+    app: Any, token: str, client_id: str, check_times: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Check a logout token as a relying party would: signature against /jwks.json, then
     iss, aud and (unless told not to) iat and exp."""
     header = jwt.get_unverified_header(token)
     keys = app.test_client().get("/jwks.json").get_json()["keys"]
     key = next(jwt.PyJWK(k) for k in keys if k["kid"] == header["kid"])
-    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=client_id,
-                        issuer=ISSUER, options={"require": ["iat", "exp", "jti"],
-                                                "verify_exp": check_times,
-                                                "verify_iat": check_times})
+    claims = jwt.decode(
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=client_id,
+        issuer=ISSUER,
+        options={
+            "require": ["iat", "exp", "jti"],
+            "verify_exp": check_times,
+            "verify_iat": check_times,
+        },
+    )
     return header, dict(claims)
 
 
-def rp_logout(provider: Provider, rp: RelyingParty, tokens: dict[str, Any],
-              user_id: str) -> None:
+def rp_logout(provider: Provider, rp: RelyingParty, tokens: dict[str, Any], user_id: str) -> None:
     response = rp.browser.get(f"/logout?id_token_hint={tokens['id_token']}")
     assert response.status_code == 200, response.get_data(as_text=True)
 
 
-def api_revoke(provider: Provider, rp: RelyingParty, tokens: dict[str, Any],
-               user_id: str) -> None:
+def api_revoke(provider: Provider, rp: RelyingParty, tokens: dict[str, Any], user_id: str) -> None:
     response = AdminApi(provider).post(f"/users/{user_id}/revokeSignInSessions")
     assert response.status_code == 200 and response.get_json() == {"value": True}
 
 
-def api_confirm_compromised(provider: Provider, rp: RelyingParty, tokens: dict[str, Any],
-                            user_id: str) -> None:
-    response = AdminApi(provider).post("/identityProtection/riskyUsers/confirmCompromised",
-                                       {"userIds": [user_id]})
+def api_confirm_compromised(
+    provider: Provider, rp: RelyingParty, tokens: dict[str, Any], user_id: str
+) -> None:
+    response = AdminApi(provider).post(
+        "/identityProtection/riskyUsers/confirmCompromised", {"userIds": [user_id]}
+    )
     assert response.status_code == 204
 
 
-def api_temporary_password(provider: Provider, rp: RelyingParty, tokens: dict[str, Any],
-                           user_id: str) -> None:
-    response = AdminApi(provider).post(f"/users/{user_id}/resetPassword",
-                                       {"mode": "temporaryPassword"})
+def api_temporary_password(
+    provider: Provider, rp: RelyingParty, tokens: dict[str, Any], user_id: str
+) -> None:
+    response = AdminApi(provider).post(
+        f"/users/{user_id}/resetPassword", {"mode": "temporaryPassword"}
+    )
     assert response.status_code == 200
 
 
-def admin_disable(provider: Provider, rp: RelyingParty, tokens: dict[str, Any],
-                  user_id: str) -> None:
+def admin_disable(
+    provider: Provider, rp: RelyingParty, tokens: dict[str, Any], user_id: str
+) -> None:
     with provider.app.app_context():
         admin_actions.disable_user(user_id, "root")
 
 
-def admin_delete(provider: Provider, rp: RelyingParty, tokens: dict[str, Any],
-                 user_id: str) -> None:
+def admin_delete(
+    provider: Provider, rp: RelyingParty, tokens: dict[str, Any], user_id: str
+) -> None:
     with provider.app.app_context():
         admin_actions.remove_user(user_id, "root")
 
@@ -221,8 +251,7 @@ TRIGGERS: list[tuple[Callable[..., None], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("trigger", "reason"), TRIGGERS,
-                         ids=[reason for _, reason in TRIGGERS])
+@pytest.mark.parametrize(("trigger", "reason"), TRIGGERS, ids=[reason for _, reason in TRIGGERS])
 def test_session_end_delivers_a_logout_token_that_verifies(bcl, receiver, trigger, reason):
     user_id = bcl.user()
     rp = logout_rp(bcl, receiver.url, session_required=True)
@@ -231,7 +260,12 @@ def test_session_end_delivers_a_logout_token_that_verifies(bcl, receiver, trigge
     trigger(bcl, rp, tokens, user_id)
     [row] = rows(bcl.app)
     assert (row.client_id, row.user_id, row.sid, row.reason, row.attempts) == (
-        rp.client_id, user_id, sid, reason, 0)
+        rp.client_id,
+        user_id,
+        sid,
+        reason,
+        0,
+    )
     assert receiver.requests == []  # nothing is sent inside the user's request
     run = deliver(bcl.app)
     assert (run.delivered, run.failed) == (1, 0)
@@ -241,20 +275,31 @@ def test_session_end_delivers_a_logout_token_that_verifies(bcl, receiver, trigge
     header, claims = verify(bcl.app, receiver.tokens[0], rp.client_id)
     assert header["typ"] == "logout+jwt" and header["alg"] == "RS256" and header["kid"]
     assert claims == {
-        "iss": ISSUER, "aud": rp.client_id, "sub": user_id, "sid": sid, "jti": row.jti,
-        "events": {EVENT: {}}, "iat": claims["iat"], "exp": claims["iat"] + 120,
+        "iss": ISSUER,
+        "aud": rp.client_id,
+        "sub": user_id,
+        "sid": sid,
+        "jti": row.jti,
+        "events": {EVENT: {}},
+        "iat": claims["iat"],
+        "exp": claims["iat"] + 120,
     }
     assert "nonce" not in claims
     [done] = rows(bcl.app)
     assert (done.attempts, done.last_status, done.last_error, done.next_attempt_at) == (
-        1, 200, None, None)
+        1,
+        200,
+        None,
+        None,
+    )
     assert done.delivered_at is not None
     metrics = bcl.app.test_client().get("/metrics").get_data(as_text=True)
     assert 'idp_backchannel_logout_total{result="delivered"}' in metrics
 
 
-def test_remediated_compromise_tells_the_other_sessions_clients(make_app, risky_settings,
-                                                                clock, receiver):
+def test_remediated_compromise_tells_the_other_sessions_clients(
+    make_app, risky_settings, clock, receiver
+):
     """A compromised account is remediated by a secured password change in a new session:
     the apps of every other session get a logout token, the new session's app none."""
     from idp import user_risk
@@ -265,27 +310,35 @@ def test_remediated_compromise_tells_the_other_sessions_clients(make_app, risky_
     secret = stepup.register_totp()
     laptop = logout_rp(stepup, receiver.url)
     laptop.browser.environ_base["HTTP_X_FORWARDED_FOR"] = LONDON
-    laptop_sid = laptop.verify_id_token(laptop.tokens("alice", "first-password-1")[
-        "id_token"])["sid"]
-    stepup.with_app(lambda: user_risk.raise_user_detection(
-        user_id, admin_confirmed_compromised(admin="root"), correlation_id="c"))
+    laptop_sid = laptop.verify_id_token(laptop.tokens("alice", "first-password-1")["id_token"])[
+        "sid"
+    ]
+    stepup.with_app(
+        lambda: user_risk.raise_user_detection(
+            user_id, admin_confirmed_compromised(admin="root"), correlation_id="c"
+        )
+    )
     phone = logout_rp(stepup, receiver.url)
     phone.browser.environ_base["HTTP_X_FORWARDED_FOR"] = LONDON
     challenge = phone.sign_in("alice", "first-password-1")
-    change = phone.browser.get(submit_code(phone, challenge.location, stepup.code(secret))
-                               .location)
+    change = phone.browser.get(submit_code(phone, challenge.location, stepup.code(secret)).location)
     assert "/password/change" in change.location
     page = phone.browser.get(change.location)
-    done = phone.browser.post(change.location, data={
-        "csrf_token": csrf_from(page), "new_password": "second-password-2",
-        "confirm_password": "second-password-2"})
+    done = phone.browser.post(
+        change.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "second-password-2",
+            "confirm_password": "second-password-2",
+        },
+    )
     assert phone.code_from(phone.browser.get(done.location))
     assert [(r.client_id, r.sid, r.reason) for r in rows(stepup.app)] == [
-        (laptop.client_id, laptop_sid, "risk_remediation")]
+        (laptop.client_id, laptop_sid, "risk_remediation")
+    ]
     assert deliver(stepup.app).delivered == 1
     _, claims = verify(stepup.app, receiver.tokens[0], laptop.client_id)
-    assert (claims["sub"], claims["sid"], claims["events"]) == (user_id, laptop_sid,
-                                                                {EVENT: {}})
+    assert (claims["sub"], claims["sid"], claims["events"]) == (user_id, laptop_sid, {EVENT: {}})
 
 
 def test_only_clients_used_in_the_ended_session_and_registered_are_told(bcl, receiver):
@@ -315,8 +368,9 @@ def test_revoking_every_session_tells_each_sessions_clients_with_its_sid(bcl, re
     elsewhere = RelyingParty(bcl.app, first.client_id, first.secret)
     sid_b = first.verify_id_token(elsewhere.tokens()["id_token"])["sid"]
     api_revoke(bcl, first, {}, user_id)
-    expected = sorted([(first.client_id, sid_a), (first.client_id, sid_b),
-                       (second.client_id, sid_a)])
+    expected = sorted(
+        [(first.client_id, sid_a), (first.client_id, sid_b), (second.client_id, sid_a)]
+    )
     assert [(r.client_id, r.sid) for r in rows(bcl.app)] == expected
     assert deliver(bcl.app).delivered == 3
     seen = []
@@ -338,11 +392,14 @@ RETRIES = [
 ]
 
 
-@pytest.mark.parametrize(("answers", "attempts", "delivered"), RETRIES,
-                         ids=["500-then-200", "errors-then-204", "redirect-not-followed",
-                              "always-500", "always-400"])
-def test_failed_deliveries_retry_with_backoff(bcl, receiver, clock, caplog, answers, attempts,
-                                              delivered):
+@pytest.mark.parametrize(
+    ("answers", "attempts", "delivered"),
+    RETRIES,
+    ids=["500-then-200", "errors-then-204", "redirect-not-followed", "always-500", "always-400"],
+)
+def test_failed_deliveries_retry_with_backoff(
+    bcl, receiver, clock, caplog, answers, attempts, delivered
+):
     bcl.user()
     rp = logout_rp(bcl, receiver.url)
     tokens = rp.tokens()
@@ -369,8 +426,9 @@ def test_failed_deliveries_retry_with_backoff(bcl, receiver, clock, caplog, answ
     assert {c["jti"] for c in claims} == {row.jti}
     assert len({c["iat"] for c in claims}) == attempts
     if not delivered:
-        assert any("given up" in r.getMessage() and r.levelno == logging.WARNING
-                   for r in caplog.records)
+        assert any(
+            "given up" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
+        )
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert rp.client_id in text
     assert not any(token in text or token.split(".")[1] in text for token in receiver.tokens)
@@ -415,10 +473,25 @@ def test_dynamically_registered_client_may_not_reach_private_addresses(bcl, rece
     assert (row.delivered_at, row.next_attempt_at, row.attempts) == (None, None, 1)
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-    "0.0.0.0", "224.0.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "not-an-ip",
-], ids=lambda a: a)
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "not-an-ip",
+    ],
+    ids=lambda a: a,
+)
 def test_non_public_addresses(address):
     assert backchannel.is_public_address(address) is False
 
@@ -515,30 +588,51 @@ def test_a_receiver_down_never_holds_up_the_sign_out(bcl, receiver, down):
         dispatcher.stop()
 
 
-@pytest.mark.parametrize(("uri", "ok"), [
-    ("https://rp.example/backchannel?tenant=1", True),
-    ("http://127.0.0.1:8080/bc", True),
-    ("http://localhost/bc", True),
-    ("http://rp.example/bc", False),
-    ("https://rp.example/bc#frag", False),
-    ("https://rp.example/bc#", False),
-    ("/bc", False),
-    ("javascript:alert(1)", False),
-    ("https://user:pw@rp.example/bc", False),
-    ("https://rp.example:99999/bc", False),
-    ("https://rp.example/b c", False),
-    ("https:///bc", False),
-], ids=["https-query", "loopback-ip", "loopback-name", "plain-http", "fragment",
-        "empty-fragment", "relative", "javascript", "credentials", "bad-port", "space",
-        "no-host"])
+@pytest.mark.parametrize(
+    ("uri", "ok"),
+    [
+        ("https://rp.example/backchannel?tenant=1", True),
+        ("http://127.0.0.1:8080/bc", True),
+        ("http://localhost/bc", True),
+        ("http://rp.example/bc", False),
+        ("https://rp.example/bc#frag", False),
+        ("https://rp.example/bc#", False),
+        ("/bc", False),
+        ("javascript:alert(1)", False),
+        ("https://user:pw@rp.example/bc", False),
+        ("https://rp.example:99999/bc", False),
+        ("https://rp.example/b c", False),
+        ("https:///bc", False),
+    ],
+    ids=[
+        "https-query",
+        "loopback-ip",
+        "loopback-name",
+        "plain-http",
+        "fragment",
+        "empty-fragment",
+        "relative",
+        "javascript",
+        "credentials",
+        "bad-port",
+        "space",
+        "no-host",
+    ],
+)
 def test_backchannel_logout_uri_is_checked(app, uri, ok):
     from idp.clients import create_client
     from idp.errors import IdpError
 
     def register() -> Any:
-        return create_client("RP", redirect_uris=["https://rp.example/cb"],
-                             post_logout_redirect_uris=[], public=False, grant_types=[],
-                             scopes=[], backchannel_logout_uri=uri)
+        return create_client(
+            "RP",
+            redirect_uris=["https://rp.example/cb"],
+            post_logout_redirect_uris=[],
+            public=False,
+            grant_types=[],
+            scopes=[],
+            backchannel_logout_uri=uri,
+        )
 
     with app.app_context():
         if ok:
@@ -558,28 +652,51 @@ def test_discovery_advertises_backchannel_logout(client):
 
 def _cli(*args: str, config: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    return subprocess.run([sys.executable, "-m", "idp", *args, "--config", config],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "idp", *args, "--config", config],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_cli_registers_the_uri_and_delivers_what_is_due(bcl, settings, receiver, tmp_path):
     config = tmp_path / "idp.toml"
-    config.write_text(f'secret_key = "{settings.secret_key}"\nissuer = "{ISSUER}"\n'
-                      f'database_url = "{settings.database_url}"\n')
-    added = _cli("clients", "add", "CLI RP", "--redirect-uri", "https://rp.example/cb",
-                 "--backchannel-logout-uri", f"{receiver.url}/backchannel",
-                 "--backchannel-logout-session-required", "--json", config=str(config))
+    config.write_text(
+        f'secret_key = "{settings.secret_key}"\nissuer = "{ISSUER}"\n'
+        f'database_url = "{settings.database_url}"\n'
+    )
+    added = _cli(
+        "clients",
+        "add",
+        "CLI RP",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--backchannel-logout-uri",
+        f"{receiver.url}/backchannel",
+        "--backchannel-logout-session-required",
+        "--json",
+        config=str(config),
+    )
     assert added.returncode == 0, added.stderr
     credentials = json.loads(added.stdout)
     with bcl.app.app_context():
         from idp.extensions import db
 
-        client = db.session.scalar(sa.select(Client).filter_by(
-            client_id=credentials["client_id"]))
+        client = db.session.scalar(sa.select(Client).filter_by(client_id=credentials["client_id"]))
         assert client.client_metadata["backchannel_logout_uri"] == f"{receiver.url}/backchannel"
         assert client.client_metadata["backchannel_logout_session_required"] is True
-    refused = _cli("clients", "add", "Bad RP", "--redirect-uri", "https://rp.example/cb",
-                   "--backchannel-logout-uri", "http://rp.example/bc", config=str(config))
+    refused = _cli(
+        "clients",
+        "add",
+        "Bad RP",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--backchannel-logout-uri",
+        "http://rp.example/bc",
+        config=str(config),
+    )
     assert refused.returncode == 2 and "plain http" in refused.stderr
     bcl.user()
     rp = RelyingParty(bcl.app, credentials["client_id"], credentials["client_secret"])
@@ -594,7 +711,7 @@ def test_cli_registers_the_uri_and_delivers_what_is_due(bcl, settings, receiver,
 
 
 def test_removing_an_apps_access_tells_that_app(bcl, receiver, clock):
-    """"Remove access" on the account page ends the app's sign-in: it gets a logout token,
+    """ "Remove access" on the account page ends the app's sign-in: it gets a logout token,
     and another app of the same session gets none."""
     from idp import consent
 

@@ -28,11 +28,22 @@ PROFILE = {
     "zoneinfo": "Europe/London",
     "locale": "en-GB",
 }
-ADDRESS = {"formatted": "12 St James's Square\nLondon SW1Y 4JH", "street_address":
-           "12 St James's Square", "locality": "London", "postal_code": "SW1Y 4JH",
-           "country": "GB", "region": "Greater London"}
-FULL = {**PROFILE, "email": "ada@example.org", "email_verified": True, "address": ADDRESS,
-        "phone_number": "+442079460000", "phone_number_verified": False}
+ADDRESS = {
+    "formatted": "12 St James's Square\nLondon SW1Y 4JH",
+    "street_address": "12 St James's Square",
+    "locality": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+    "region": "Greater London",
+}
+FULL = {
+    **PROFILE,
+    "email": "ada@example.org",
+    "email_verified": True,
+    "address": ADDRESS,
+    "phone_number": "+442079460000",
+    "phone_number_verified": False,
+}
 PROFILE_CLAIMS = {*PROFILE, "preferred_username", "updated_at"}
 
 
@@ -66,13 +77,13 @@ def _released(provider, scope: str, password: str = PASSWORD) -> tuple[dict, dic
     rp = provider.rp()
     tokens = rp.tokens("ada", password, scope=scope)
     info = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert info.status_code == 200, info.get_data(as_text=True)
     return info.get_json(), rp.verify_id_token(tokens["id_token"])
 
 
-ID_TOKEN_ONLY = {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
-                 "at_hash"}
+ID_TOKEN_ONLY = {"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"}
 
 
 def test_oidcc_scope_profile(ada):
@@ -102,15 +113,25 @@ def test_oidcc_scope_address(ada):
 def test_oidcc_scope_phone(ada):
     provider, _ = ada
     info, _ = _released(provider, "openid phone")
-    assert info == {"sub": info["sub"], "phone_number": "+442079460000",
-                    "phone_number_verified": False}
+    assert info == {
+        "sub": info["sub"],
+        "phone_number": "+442079460000",
+        "phone_number_verified": False,
+    }
 
 
 def test_oidcc_scope_all(ada):
     provider, _ = ada
     info, id_claims = _released(provider, "openid profile email address phone")
-    assert set(info) == {"sub", *PROFILE_CLAIMS, "email", "email_verified", "address",
-                         "phone_number", "phone_number_verified"}
+    assert set(info) == {
+        "sub",
+        *PROFILE_CLAIMS,
+        "email",
+        "email_verified",
+        "address",
+        "phone_number",
+        "phone_number_verified",
+    }
     assert {k: info[k] for k in FULL} == FULL
     assert id_claims["address"] == ADDRESS
 
@@ -125,8 +146,11 @@ def test_groups_scope_works_as_before(provider):
     provider.user("ada", groups=["staff", "admins"])
     rp = provider.rp(scopes=["openid", "groups"])
     access = rp.tokens("ada", scope="openid groups")["access_token"]
-    info = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {access}"}).get_json()
+    info = (
+        provider.app.test_client()
+        .get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+        .get_json()
+    )
     assert info["groups"] == ["admins", "staff"]
 
 
@@ -134,8 +158,11 @@ def test_scope_the_client_was_not_registered_for_releases_nothing(ada):
     provider, _ = ada
     rp = provider.rp(scopes=["openid", "profile"])
     access = rp.tokens("ada", scope="openid profile address phone")["access_token"]
-    info = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {access}"}).get_json()
+    info = (
+        provider.app.test_client()
+        .get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+        .get_json()
+    )
     assert "address" not in info and "phone_number" not in info and "name" in info
 
 
@@ -187,7 +214,9 @@ def test_address_by_field_merges_and_unsets(clocked):
     set_profile(provider, "ada", {"address.locality": "Berlin", "address.country": "DE"})
     set_profile(provider, "ada", {"address.locality": None, "address.postal_code": "10115"})
     assert rows(provider, User, username="ada")[0].claims["address"] == {
-        "country": "DE", "postal_code": "10115"}
+        "country": "DE",
+        "postal_code": "10115",
+    }
     set_profile(provider, "ada", {"address": None})
     assert "address" not in rows(provider, User, username="ada")[0].claims
 
@@ -201,10 +230,11 @@ def test_invalid_value_changes_nothing(clocked):
     assert user.claims in ({}, None) and user.profile_updated_at is None
 
 
-@pytest.mark.parametrize("name", ["sub", "preferred_username", "updated_at", "groups",
-                                  "unknown", "address.planet"],
-                         ids=["sub", "preferred_username", "updated_at", "groups", "unknown",
-                              "unknown-address-field"])
+@pytest.mark.parametrize(
+    "name",
+    ["sub", "preferred_username", "updated_at", "groups", "unknown", "address.planet"],
+    ids=["sub", "preferred_username", "updated_at", "groups", "unknown", "unknown-address-field"],
+)
 def test_read_only_and_unknown_claims_cannot_be_set(clocked, name):
     provider, _ = clocked
     provider.user("ada")
@@ -269,8 +299,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value"), VALID, ids=[f"{n}-{i}" for i, (n, _) in
-                                                       enumerate(VALID)])
+@pytest.mark.parametrize(
+    ("name", "value"), VALID, ids=[f"{n}-{i}" for i, (n, _) in enumerate(VALID)]
+)
 def test_valid_values_are_accepted(name, value):
     check = CLAIMS[name].check
     assert check is not None
@@ -281,8 +312,9 @@ def test_valid_values_are_accepted(name, value):
         assert stored == value
 
 
-@pytest.mark.parametrize(("name", "value"), [(n, v) for n, v, _ in INVALID],
-                         ids=[i for _, _, i in INVALID])
+@pytest.mark.parametrize(
+    ("name", "value"), [(n, v) for n, v, _ in INVALID], ids=[i for _, _, i in INVALID]
+)
 def test_invalid_values_are_refused(name, value):
     check = CLAIMS[name].check
     assert check is not None
@@ -293,23 +325,32 @@ def test_invalid_values_are_refused(name, value):
 def test_discovery_advertises_scopes_claims_and_the_claims_parameter(client):
     doc = client.get("/.well-known/openid-configuration").get_json()
     assert {"openid", "profile", "email", "address", "phone", "groups"} <= set(
-        doc["scopes_supported"])
+        doc["scopes_supported"]
+    )
     assert set(CLAIMS) <= set(doc["claims_supported"])
     assert doc["claims_parameter_supported"] is True
 
 
-@pytest.mark.parametrize(("scope", "request_", "expected"), [
-    ("openid", None, []),
-    ("openid email", None, ["email", "email_verified"]),
-    ("openid", {"userinfo": {"name": {"essential": True}}}, ["name"]),
-    ("openid", {"id_token": {"phone_number": None, "acr": None}, "userinfo": {"x": None}},
-     ["phone_number"]),
-    ("openid email", {"userinfo": {"email": None}}, ["email", "email_verified"]),
-], ids=["none", "scope", "userinfo-member", "id-token-member-ignores-unknown", "no-duplicates"])
+@pytest.mark.parametrize(
+    ("scope", "request_", "expected"),
+    [
+        ("openid", None, []),
+        ("openid email", None, ["email", "email_verified"]),
+        ("openid", {"userinfo": {"name": {"essential": True}}}, ["name"]),
+        (
+            "openid",
+            {"id_token": {"phone_number": None, "acr": None}, "userinfo": {"x": None}},
+            ["phone_number"],
+        ),
+        ("openid email", {"userinfo": {"email": None}}, ["email", "email_verified"]),
+    ],
+    ids=["none", "scope", "userinfo-member", "id-token-member-ignores-unknown", "no-duplicates"],
+)
 def test_requested_claims(scope, request_, expected):
     assert requested_claims(scope, request_) == expected
 
 
 def test_requested_claims_respects_the_clients_registered_scope():
-    assert requested_claims("openid", {"userinfo": {"address": None, "name": None}},
-                            allowed_scope="openid profile") == ["name"]
+    assert requested_claims(
+        "openid", {"userinfo": {"address": None, "name": None}}, allowed_scope="openid profile"
+    ) == ["name"]

@@ -26,16 +26,24 @@ def ada(provider):
 
     user_id = provider.user("ada")
     with provider.app.app_context():
-        set_claims(find_user("ada"), {"name": "Ada King", "given_name": "Ada",
-                                      "email": "ada@example.org", "email_verified": True,
-                                      "phone_number": "+442079460000",
-                                      "address.locality": "London"})
+        set_claims(
+            find_user("ada"),
+            {
+                "name": "Ada King",
+                "given_name": "Ada",
+                "email": "ada@example.org",
+                "email_verified": True,
+                "phone_number": "+442079460000",
+                "address.locality": "London",
+            },
+        )
     return provider, user_id
 
 
 def userinfo(provider, access: str) -> dict:
     response = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {access}"})
+        "/userinfo", headers={"Authorization": f"Bearer {access}"}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     return dict(response.get_json())
 
@@ -44,8 +52,9 @@ def test_oidcc_claims_essential(ada):
     """name asked for as essential in userinfo, without the profile scope."""
     provider, user_id = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid",
-                       claims=claims({"userinfo": {"name": {"essential": True}}}))
+    tokens = rp.tokens(
+        "ada", scope="openid", claims=claims({"userinfo": {"name": {"essential": True}}})
+    )
     assert userinfo(provider, tokens["access_token"]) == {"sub": user_id, "name": "Ada King"}
     # Asked for in userinfo only: the ID token does not carry it.
     assert "name" not in rp.verify_id_token(tokens["id_token"])
@@ -54,9 +63,19 @@ def test_oidcc_claims_essential(ada):
 def test_id_token_member_puts_claims_in_the_id_token_only(ada):
     provider, user_id = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid", claims=claims(
-        {"id_token": {"email": None, "given_name": {"essential": True},
-                      "address": {"essential": False}}}))
+    tokens = rp.tokens(
+        "ada",
+        scope="openid",
+        claims=claims(
+            {
+                "id_token": {
+                    "email": None,
+                    "given_name": {"essential": True},
+                    "address": {"essential": False},
+                }
+            }
+        ),
+    )
     id_claims = rp.verify_id_token(tokens["id_token"])
     assert id_claims["email"] == "ada@example.org" and "email_verified" not in id_claims
     assert id_claims["given_name"] == "Ada"
@@ -68,8 +87,11 @@ def test_id_token_member_puts_claims_in_the_id_token_only(ada):
 def test_both_members_and_scope_together(ada):
     provider, _ = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid email", claims=claims(
-        {"userinfo": {"phone_number": None}, "id_token": {"name": None}}))
+    tokens = rp.tokens(
+        "ada",
+        scope="openid email",
+        claims=claims({"userinfo": {"phone_number": None}, "id_token": {"name": None}}),
+    )
     info = userinfo(provider, tokens["access_token"])
     assert set(info) == {"sub", "email", "email_verified", "phone_number"}
     assert rp.verify_id_token(tokens["id_token"])["name"] == "Ada King"
@@ -78,13 +100,23 @@ def test_both_members_and_scope_together(ada):
 def test_requests_are_stored_on_the_code_and_the_token(ada):
     provider, _ = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid", claims=claims(
-        {"userinfo": {"name": {"essential": True}, "shoe_size": None},
-         "id_token": {"email": None}, "other": {"x": None}}))
+    tokens = rp.tokens(
+        "ada",
+        scope="openid",
+        claims=claims(
+            {
+                "userinfo": {"name": {"essential": True}, "shoe_size": None},
+                "id_token": {"email": None},
+                "other": {"x": None},
+            }
+        ),
+    )
     code = rows(provider, AuthorizationCode)[0]
     # Unknown claims and members are left out; what is kept is what the request meant.
-    assert json.loads(code.claims_request) == {"userinfo": {"name": {"essential": True}},
-                                               "id_token": {"email": None}}
+    assert json.loads(code.claims_request) == {
+        "userinfo": {"name": {"essential": True}},
+        "id_token": {"email": None},
+    }
     token = rows(provider, Token, access_token=tokens["access_token"])[0]
     assert json.loads(token.claims_request) == {"name": {"essential": True}}
 
@@ -92,23 +124,35 @@ def test_requests_are_stored_on_the_code_and_the_token(ada):
 def test_refresh_keeps_the_userinfo_claims(ada):
     provider, user_id = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid offline_access",
-                       claims=claims({"userinfo": {"name": None}}))
-    refreshed = rp.token_request({"grant_type": "refresh_token",
-                                  "refresh_token": tokens["refresh_token"]})
+    tokens = rp.tokens(
+        "ada", scope="openid offline_access", claims=claims({"userinfo": {"name": None}})
+    )
+    refreshed = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 200, refreshed.get_json()
-    again = rp.token_request({"grant_type": "refresh_token",
-                              "refresh_token": refreshed.get_json()["refresh_token"]})
+    again = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": refreshed.get_json()["refresh_token"]}
+    )
     assert userinfo(provider, again.get_json()["access_token"]) == {
-        "sub": user_id, "name": "Ada King"}
+        "sub": user_id,
+        "name": "Ada King",
+    }
 
 
 def test_unknown_claims_are_ignored(ada):
     provider, user_id = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid", claims=claims(
-        {"userinfo": {"shoe_size": {"essential": True}, "acr": None},
-         "id_token": {"favourite_colour": None}}))
+    tokens = rp.tokens(
+        "ada",
+        scope="openid",
+        claims=claims(
+            {
+                "userinfo": {"shoe_size": {"essential": True}, "acr": None},
+                "id_token": {"favourite_colour": None},
+            }
+        ),
+    )
     assert userinfo(provider, tokens["access_token"]) == {"sub": user_id}
 
 
@@ -117,9 +161,16 @@ def test_claims_beyond_the_clients_registered_scope_are_not_released(ada):
     whether asked for by scope or by name."""
     provider, user_id = ada
     rp = provider.rp(scopes=["openid", "profile"])
-    tokens = rp.tokens("ada", scope="openid", claims=claims(
-        {"userinfo": {"phone_number": None, "name": None},
-         "id_token": {"address": None, "email": None}}))
+    tokens = rp.tokens(
+        "ada",
+        scope="openid",
+        claims=claims(
+            {
+                "userinfo": {"phone_number": None, "name": None},
+                "id_token": {"address": None, "email": None},
+            }
+        ),
+    )
     assert userinfo(provider, tokens["access_token"]) == {"sub": user_id, "name": "Ada King"}
     id_claims = rp.verify_id_token(tokens["id_token"])
     assert "address" not in id_claims and "email" not in id_claims
@@ -130,8 +181,9 @@ def test_changed_profile_shows_in_userinfo_at_once(ada):
     from idp.users import find_user
 
     provider, _ = ada
-    access = provider.rp().tokens("ada", scope="openid",
-                                  claims=claims({"userinfo": {"name": None}}))["access_token"]
+    access = provider.rp().tokens(
+        "ada", scope="openid", claims=claims({"userinfo": {"name": None}})
+    )["access_token"]
     with provider.app.app_context():
         set_claims(find_user("ada"), {"name": "Ada Lovelace"})
     assert userinfo(provider, access)["name"] == "Ada Lovelace"
@@ -140,8 +192,9 @@ def test_changed_profile_shows_in_userinfo_at_once(ada):
 def test_id_token_sub_with_the_users_value_succeeds(ada):
     provider, user_id = ada
     rp = provider.rp()
-    tokens = rp.tokens("ada", scope="openid",
-                       claims=claims({"id_token": {"sub": {"value": user_id}}}))
+    tokens = rp.tokens(
+        "ada", scope="openid", claims=claims({"id_token": {"sub": {"value": user_id}}})
+    )
     assert rp.verify_id_token(tokens["id_token"])["sub"] == user_id
 
 
@@ -152,8 +205,9 @@ def test_id_token_sub_of_another_user_gets_no_code(ada):
     rp = provider.rp()
     rp.tokens("ada", scope="openid")
     other = rows(provider, User, username="mallory")[0].id
-    response = rp.browser.get(rp.authorize_url(
-        claims=claims({"id_token": {"sub": {"value": other, "essential": True}}})))
+    response = rp.browser.get(
+        rp.authorize_url(claims=claims({"id_token": {"sub": {"value": other, "essential": True}}}))
+    )
     assert response.location.startswith(REDIRECT_URI)
     params = parse_qs(urlparse(response.location).query)
     assert params["error"] == ["login_required"] and params["state"] == ["st-123"]
@@ -214,8 +268,7 @@ def test_claims_twice_is_invalid_request(provider):
     url = rp.authorize_url(claims=claims({"userinfo": {"name": None}}))
     response = rp.browser.get(url + "&claims=" + "%7B%7D")
     params = parse_qs(urlparse(response.location).query)
-    assert response.location.startswith(REDIRECT_URI) and params["error"] == [
-        "invalid_request"]
+    assert response.location.startswith(REDIRECT_URI) and params["error"] == ["invalid_request"]
 
 
 def test_malformed_claims_with_an_unregistered_redirect_uri_is_an_error_page(provider):
@@ -284,21 +337,26 @@ def test_essential_acr_mfa_without_a_factor_leads_to_registration(stepup_with):
     stepup = stepup_with(lambda s: with_policy(s, "mfa_registration", state="off"))
     stepup.user()
     rp = stepup.browser_rp(LONDON)
-    response = rp.sign_in(claims=claims({"id_token": {"acr": {"essential": True,
-                                                              "value": ACR_MFA}}}))
+    response = rp.sign_in(
+        claims=claims({"id_token": {"acr": {"essential": True, "value": ACR_MFA}}})
+    )
     assert response.status_code == 302 and "/mfa/register" in response.location
     # The registration page weighs the same request (it would send the browser back if not).
     page = rp.browser.get(response.location)
     assert page.status_code == 200 and "Verification code" in page.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("acr_values, claim_values, expected", [
-    ("", [], ""),
-    (ACR_PASSWORD, [], ACR_PASSWORD),
-    (ACR_PASSWORD, [ACR_MFA], ACR_MFA),
-    ("", [ACR_MFA, ACR_PASSWORD], f"{ACR_MFA} {ACR_PASSWORD}"),
-    (ACR_PASSWORD, ["with space", 7], ACR_PASSWORD),
-], ids=["none", "acr-values-only", "essential-wins", "order-kept", "junk-values-ignored"])
+@pytest.mark.parametrize(
+    "acr_values, claim_values, expected",
+    [
+        ("", [], ""),
+        (ACR_PASSWORD, [], ACR_PASSWORD),
+        (ACR_PASSWORD, [ACR_MFA], ACR_MFA),
+        ("", [ACR_MFA, ACR_PASSWORD], f"{ACR_MFA} {ACR_PASSWORD}"),
+        (ACR_PASSWORD, ["with space", 7], ACR_PASSWORD),
+    ],
+    ids=["none", "acr-values-only", "essential-wins", "order-kept", "junk-values-ignored"],
+)
 def test_requested_acr_values(acr_values, claim_values, expected):
     from idp.claims import requested_acr_values
 

@@ -169,9 +169,11 @@ def test_flask_cli_works_too(config):
 
 def test_missing_feed_is_one_line(tmp_path, database_url):
     path = tmp_path / "idp.toml"
-    path.write_text(f'secret_key = "test-secret-key-0123456789"\n'
-                    f'database_url = "{database_url}"\n'
-                    f'[risk]\nleaked_passwords = "{tmp_path}/pwned.txt"\n')
+    path.write_text(
+        f'secret_key = "test-secret-key-0123456789"\n'
+        f'database_url = "{database_url}"\n'
+        f'[risk]\nleaked_passwords = "{tmp_path}/pwned.txt"\n'
+    )
     result = run("db", "upgrade", "--config", str(path))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -196,8 +198,18 @@ def test_keys_reseal_and_list(config):
 
 def test_user_and_client_lifecycle(config, database_url):
     assert run("db", "upgrade", "--config", config).returncode == 0
-    assert run("users", "add", "carol", "--password-stdin", "--config", config,
-               stdin="a-good-password-1\n").returncode == 0
+    assert (
+        run(
+            "users",
+            "add",
+            "carol",
+            "--password-stdin",
+            "--config",
+            config,
+            stdin="a-good-password-1\n",
+        ).returncode
+        == 0
+    )
     listed = run("users", "list", "--config", config).stdout
     assert "carol" in listed and "no second factor" in listed and "enabled" in listed
     assert run("users", "disable", "carol", "--config", config).returncode == 0
@@ -207,24 +219,38 @@ def test_user_and_client_lifecycle(config, database_url):
     assert reset.returncode == 0 and "register again" in reset.stdout
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text(
-            "SELECT activity FROM risk_history")).scalars().all() == ["secondFactorsReset"]
+        assert conn.execute(sa.text("SELECT activity FROM risk_history")).scalars().all() == [
+            "secondFactorsReset"
+        ]
     engine.dispose()
     refused = run("users", "delete", "carol", "--config", config, stdin="n\n")
     assert refused.returncode != 0
     assert run("users", "delete", "carol", "--yes", "--config", config).returncode == 0
     assert "carol" not in run("users", "list", "--config", config).stdout
-    assert run("users", "disable", "carol", "--config", config).stderr.strip() \
+    assert (
+        run("users", "disable", "carol", "--config", config)
+        .stderr.strip()
         .endswith("no user named 'carol'")
+    )
 
-    creds = json.loads(run("clients", "add", "Wiki", "--redirect-uri",
-                           "https://wiki.example/cb", "--json", "--config", config).stdout)
+    creds = json.loads(
+        run(
+            "clients",
+            "add",
+            "Wiki",
+            "--redirect-uri",
+            "https://wiki.example/cb",
+            "--json",
+            "--config",
+            config,
+        ).stdout
+    )
     assert creds["client_id"] in run("clients", "list", "--config", config).stdout
-    rotated = json.loads(run("clients", "rotate-secret", creds["client_id"], "--json",
-                             "--config", config).stdout)
+    rotated = json.loads(
+        run("clients", "rotate-secret", creds["client_id"], "--json", "--config", config).stdout
+    )
     assert rotated["client_secret"] != creds["client_secret"]
-    assert run("clients", "delete", creds["client_id"], "--yes", "--config", config
-               ).returncode == 0
+    assert run("clients", "delete", creds["client_id"], "--yes", "--config", config).returncode == 0
     assert creds["client_id"] not in run("clients", "list", "--config", config).stdout
 
 
@@ -249,7 +275,8 @@ def test_a_disabled_user_cannot_sign_in_or_use_tokens(provider):
     with provider.app.app_context():
         set_disabled(find_user("alice"), True)
     me = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert me.status_code == 401
     assert provider.rp().sign_in().status_code == 401
 
@@ -260,8 +287,9 @@ def test_server_section_reaches_gunicorn(settings):
     from idp.config import ServerSettings
     from idp.serve import gunicorn_options
 
-    server = ServerSettings(workers=3, threads=4, timeout_seconds=90,
-                            gunicorn={"max_requests": 1000})
+    server = ServerSettings(
+        workers=3, threads=4, timeout_seconds=90, gunicorn={"max_requests": 1000}
+    )
     options = gunicorn_options(server, "0.0.0.0", 8000, None, 16)
     assert (options["workers"], options["threads"], options["timeout"]) == (3, 16, 90)
     assert options["max_requests"] == 1000 and options["bind"] == "0.0.0.0:8000"
@@ -271,24 +299,34 @@ def test_server_section_reaches_gunicorn(settings):
 
 def test_unknown_gunicorn_setting_stops_serve_in_one_line(tmp_path, database_url):
     path = tmp_path / "idp.toml"
-    path.write_text(f'secret_key = "test-secret-key-0123456789"\n'
-                    f'database_url = "{database_url}"\n[server.gunicorn]\nworkerz = 4\n')
+    path.write_text(
+        f'secret_key = "test-secret-key-0123456789"\n'
+        f'database_url = "{database_url}"\n[server.gunicorn]\nworkerz = 4\n'
+    )
     assert run("db", "upgrade", "--config", str(path)).returncode == 0
     result = run("serve", "--config", str(path), "--port", "5997")
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "idp: configuration error: server.gunicorn.workerz: not a gunicorn setting"]
+        "idp: configuration error: server.gunicorn.workerz: not a gunicorn setting"
+    ]
 
 
-@pytest.mark.parametrize(("server", "message"), [
-    ('engine = "uwsgi"', "server.engine: must be one of"),
-    ('engine = "granian"\n[server.gunicorn]\nmax_requests = 10',
-     "server.gunicorn: gunicorn settings, but server.engine is granian"),
-])
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ('engine = "uwsgi"', "server.engine: must be one of"),
+        (
+            'engine = "granian"\n[server.gunicorn]\nmax_requests = 10',
+            "server.gunicorn: gunicorn settings, but server.engine is granian",
+        ),
+    ],
+)
 def test_server_engine_mistakes_stop_serve_in_one_line(tmp_path, database_url, server, message):
     path = tmp_path / "idp.toml"
-    path.write_text(f'secret_key = "test-secret-key-0123456789"\n'
-                    f'database_url = "{database_url}"\n[server]\n{server}\n')
+    path.write_text(
+        f'secret_key = "test-secret-key-0123456789"\n'
+        f'database_url = "{database_url}"\n[server]\n{server}\n'
+    )
     run("db", "upgrade", "--config", str(path))  # refused too when the engine is unknown
     result = run("serve", "--config", str(path), "--port", "5996")
     assert result.returncode != 0
@@ -299,9 +337,13 @@ def test_server_engine_mistakes_stop_serve_in_one_line(tmp_path, database_url, s
 def _user_row(database_url, name):
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "SELECT display_name, email, email_verified, claims, profile_updated_at "
-            "FROM users WHERE username = :name"), {"name": name}).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT display_name, email, email_verified, claims, profile_updated_at "
+                "FROM users WHERE username = :name"
+            ),
+            {"name": name},
+        ).one()
     engine.dispose()
     claims = row.claims if isinstance(row.claims, dict) else json.loads(row.claims or "{}")
     return row.display_name, row.email, bool(row.email_verified), claims, row.profile_updated_at
@@ -309,41 +351,91 @@ def _user_row(database_url, name):
 
 def test_users_set_claims(config, database_url):
     assert run("db", "upgrade", "--config", config).returncode == 0
-    added = run("users", "add", "carol", "--name", "Carol Ann", "--password-stdin",
-                "--config", config, stdin="a-good-password-1\n")
+    added = run(
+        "users",
+        "add",
+        "carol",
+        "--name",
+        "Carol Ann",
+        "--password-stdin",
+        "--config",
+        config,
+        stdin="a-good-password-1\n",
+    )
     assert added.returncode == 0, added.stderr
     assert _user_row(database_url, "carol")[0] == "Carol Ann"
-    result = run("users", "set-claims", "carol", "given_name=Carol", "family_name=Ann",
-                 "address.locality=Berlin", "address.country=DE", "email=carol@example.org",
-                 "email_verified=true", "phone_number=+49 30 1234567", "--config", config)
+    result = run(
+        "users",
+        "set-claims",
+        "carol",
+        "given_name=Carol",
+        "family_name=Ann",
+        "address.locality=Berlin",
+        "address.country=DE",
+        "email=carol@example.org",
+        "email_verified=true",
+        "phone_number=+49 30 1234567",
+        "--config",
+        config,
+    )
     assert result.returncode == 0, result.stderr
     assert "given_name" in result.stdout and "address" in result.stdout
     name, email, verified, claims, updated = _user_row(database_url, "carol")
     assert (name, email, verified) == ("Carol Ann", "carol@example.org", True)
-    assert claims == {"given_name": "Carol", "family_name": "Ann", "phone_number": "+49301234567",
-                      "address": {"locality": "Berlin", "country": "DE"}}
+    assert claims == {
+        "given_name": "Carol",
+        "family_name": "Ann",
+        "phone_number": "+49301234567",
+        "address": {"locality": "Berlin", "country": "DE"},
+    }
     assert updated is not None
-    result = run("users", "set-claims", "carol", "--unset", "family_name", "--unset",
-                 "address.country", "email_verified=False", "--config", config)
+    result = run(
+        "users",
+        "set-claims",
+        "carol",
+        "--unset",
+        "family_name",
+        "--unset",
+        "address.country",
+        "email_verified=False",
+        "--config",
+        config,
+    )
     assert result.returncode == 0, result.stderr
     _, _, verified, claims, _ = _user_row(database_url, "carol")
-    assert not verified and claims == {"given_name": "Carol", "phone_number": "+49301234567",
-                                       "address": {"locality": "Berlin"}}
+    assert not verified and claims == {
+        "given_name": "Carol",
+        "phone_number": "+49301234567",
+        "address": {"locality": "Berlin"},
+    }
 
 
-@pytest.mark.parametrize("args, message", [
-    (["website=javascript:alert(1)"], "website must be an absolute http or https URL"),
-    (["email_verified=yes"], "email_verified must be true or false"),
-    (["preferred_username=root"], "preferred_username cannot be set"),
-    (["nonsense"], "expected CLAIM=VALUE"),
-    (["given_name=Carol", "zoneinfo=Mars/Base"], "zoneinfo must be an IANA time zone"),
-    ([], "at least one"),
-], ids=["javascript-url", "bad-boolean", "read-only", "no-equals", "one-bad-of-two",
-        "nothing"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["website=javascript:alert(1)"], "website must be an absolute http or https URL"),
+        (["email_verified=yes"], "email_verified must be true or false"),
+        (["preferred_username=root"], "preferred_username cannot be set"),
+        (["nonsense"], "expected CLAIM=VALUE"),
+        (["given_name=Carol", "zoneinfo=Mars/Base"], "zoneinfo must be an IANA time zone"),
+        ([], "at least one"),
+    ],
+    ids=["javascript-url", "bad-boolean", "read-only", "no-equals", "one-bad-of-two", "nothing"],
+)
 def test_users_set_claims_refuses_in_one_line(config, database_url, args, message):
     assert run("db", "upgrade", "--config", config).returncode == 0
-    assert run("users", "add", "carol", "--password-stdin", "--config", config,
-               stdin="a-good-password-1\n").returncode == 0
+    assert (
+        run(
+            "users",
+            "add",
+            "carol",
+            "--password-stdin",
+            "--config",
+            config,
+            stdin="a-good-password-1\n",
+        ).returncode
+        == 0
+    )
     result = run("users", "set-claims", "carol", *args, "--config", config)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
@@ -352,8 +444,17 @@ def test_users_set_claims_refuses_in_one_line(config, database_url, args, messag
 
 def test_users_add_refuses_a_bad_display_name_before_creating(config, database_url):
     assert run("db", "upgrade", "--config", config).returncode == 0
-    result = run("users", "add", "carol", "--name", "Carol\x1b[31m", "--password-stdin",
-                 "--config", config, stdin="a-good-password-1\n")
+    result = run(
+        "users",
+        "add",
+        "carol",
+        "--name",
+        "Carol\x1b[31m",
+        "--password-stdin",
+        "--config",
+        config,
+        stdin="a-good-password-1\n",
+    )
     assert result.returncode == 2 and "control" in result.stderr
     assert "carol" not in run("users", "list", "--config", config).stdout
 
@@ -364,8 +465,8 @@ COMMANDS = {
     "backchannel deliver": "--config --timeout",
     "backchannel status": "--config --limit",
     "clients add": "NAME --backchannel-logout-session-required --backchannel-logout-uri "
-                   "--config --grant-type --json --post-logout-redirect-uri --public "
-                   "--redirect-uri --scope --third-party",
+    "--config --grant-type --json --post-logout-redirect-uri --public "
+    "--redirect-uri --scope --third-party",
     "clients delete": "CLIENT_ID --config --yes",
     "clients initial-access-token": "",
     "clients list": "--config",

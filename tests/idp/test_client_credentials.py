@@ -60,8 +60,11 @@ def test_token_endpoint_behind_a_tls_terminating_proxy(make_app, settings):
     rp = provider.rp(grant_types=["client_credentials"], scopes=["idp.admin"], redirect_uris=[])
     client = provider.app.test_client()
     for host in ("idp.internal:8000", "evil.example"):
-        response = client.post("/token", base_url=f"http://{host}",
-                               data={"grant_type": "client_credentials"},
-                               auth=(rp.client_id, rp.secret))
+        response = client.post(
+            "/token",
+            base_url=f"http://{host}",
+            data={"grant_type": "client_credentials"},
+            auth=(rp.client_id, rp.secret),
+        )
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["token_type"].lower() == "bearer"

@@ -34,6 +34,7 @@ def test_concurrent_attempts_all_logged(make_app, settings):
     from idp.extensions import db
 
     with worker1.app_context():
-        rows = db.session.execute(sa.select(SignIn.outcome, sa.func.count())
-                                  .group_by(SignIn.outcome)).all()
+        rows = db.session.execute(
+            sa.select(SignIn.outcome, sa.func.count()).group_by(SignIn.outcome)
+        ).all()
     assert dict(rows) == {"success": 3, "failure": 3}

@@ -182,10 +182,14 @@ def test_bad_file(tmp_path, content, message):
         load_settings(path, environ={})
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[risk]\nimpossible_travel_kmh = \"fast\"\n", "risk.impossible_travel_kmh: "),
-    ("[risk]\nno_such_key = 1\n", "risk.no_such_key"),
-], ids=["bad-value", "unknown-key"])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[risk]\nimpossible_travel_kmh = "fast"\n', "risk.impossible_travel_kmh: "),
+        ("[risk]\nno_such_key = 1\n", "risk.no_such_key"),
+    ],
+    ids=["bad-value", "unknown-key"],
+)
 def test_risk_table_is_validated_at_load(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         _load(tmp_path, text)
@@ -194,8 +198,11 @@ def test_risk_table_is_validated_at_load(tmp_path, text, message):
 def test_missing_feed_file_stops_start_up(tmp_path):
     from idp import create_app
 
-    settings = _load(tmp_path, f'database_url = "sqlite:///{tmp_path}/x.db"\n'
-                               f'[risk]\nmalicious_ip_list = "{tmp_path}/missing.txt"\n')
+    settings = _load(
+        tmp_path,
+        f'database_url = "sqlite:///{tmp_path}/x.db"\n'
+        f'[risk]\nmalicious_ip_list = "{tmp_path}/missing.txt"\n',
+    )
     with pytest.raises(ConfigError, match="^risk.malicious_ip_list: cannot read "):
         create_app(settings)
 
@@ -205,14 +212,19 @@ def test_risk_key_from_environment(tmp_path):
     assert s.risk.impossible_travel_kmh == 1200
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("sqlite:///instance/idp.db", "sqlite:///{cwd}/instance/idp.db"),
-    ("sqlite:////var/lib/idp.db", "sqlite:////var/lib/idp.db"),
-    ("sqlite:///:memory:", "sqlite:///:memory:"),
-    ("postgresql+psycopg://db/idp", "postgresql+psycopg://db/idp"),
-], ids=["relative", "absolute", "memory", "postgresql"])
-def test_sqlite_paths_are_resolved_against_the_working_directory(tmp_path, monkeypatch, url,
-                                                                 expected):
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("sqlite:///instance/idp.db", "sqlite:///{cwd}/instance/idp.db"),
+        ("sqlite:////var/lib/idp.db", "sqlite:////var/lib/idp.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("postgresql+psycopg://db/idp", "postgresql+psycopg://db/idp"),
+    ],
+    ids=["relative", "absolute", "memory", "postgresql"],
+)
+def test_sqlite_paths_are_resolved_against_the_working_directory(
+    tmp_path, monkeypatch, url, expected
+):
     monkeypatch.chdir(tmp_path)
     s = _load(tmp_path, f'database_url = "{url}"\n')
     assert s.database_url == expected.format(cwd=tmp_path)
@@ -224,10 +236,15 @@ def test_the_risk_table_is_parsed_once(tmp_path, monkeypatch):
 
     calls = []
     parse = RiskSettings.from_mapping.__func__
-    monkeypatch.setattr(RiskSettings, "from_mapping",
-                        classmethod(lambda cls, data: calls.append(data) or parse(cls, data)))
-    settings = _load(tmp_path, f'database_url = "sqlite:///{tmp_path}/x.db"\n'
-                               "[risk]\nimpossible_travel_kmh = 1000\n")
+    monkeypatch.setattr(
+        RiskSettings,
+        "from_mapping",
+        classmethod(lambda cls, data: calls.append(data) or parse(cls, data)),
+    )
+    settings = _load(
+        tmp_path,
+        f'database_url = "sqlite:///{tmp_path}/x.db"\n[risk]\nimpossible_travel_kmh = 1000\n',
+    )
     assert isinstance(settings.risk, RiskSettings)
     assert services(create_app(settings)).risk.settings is settings.risk
     assert calls == [{"impossible_travel_kmh": 1000}]
@@ -242,8 +259,9 @@ def test_replace_validates_like_a_load():
     assert replace(settings.policies.sign_in_risk, mfa_at="high").mfa_at == "high"
     with pytest.raises(ValueError, match="mfa_at"):
         replace(settings.policies.sign_in_risk, mfa_at="extreme")
-    assert replace(settings, risk={"impossible_travel_kmh": 1200}).risk.impossible_travel_kmh \
-        == 1200
+    assert (
+        replace(settings, risk={"impossible_travel_kmh": 1200}).risk.impossible_travel_kmh == 1200
+    )
 
 
 def test_the_strengths_are_the_policy_engines():
@@ -255,18 +273,35 @@ def test_the_strengths_are_the_policy_engines():
     assert typing.get_args(Strength) == STRENGTHS
 
 
-@pytest.mark.parametrize("text, env, message", [
-    ("demo = true\n", {}, "demo: unknown key (allowed here: issuer, secret_key, "),
-    ("", {"IDP_DEMO": "true"}, None),
-    ("[server]\ngunicorn = 3\n", {}, "server.gunicorn: must be a table"),
-    ("", {"IDP_SERVER__GUNICORN__MAX_REQUESTS": "5"},
-     "IDP_SERVER__GUNICORN__MAX_REQUESTS: unknown setting in the environment"),
-    ("", {"IDP_LOCKOUT__FAMILIAR_SEPARATE": "no"},
-     "lockout.familiar_separate: must be true or false, got 'no'"),
-    ('old_secret_keys = "x"\n', {}, "old_secret_keys: must be a list of strings, got 'x'"),
-    ("[server]\nworkers = true\n", {}, "server.workers: must be an integer, got True"),
-], ids=["demo-in-file", "demo-in-environment-ignored", "gunicorn-not-table",
-        "unknown-gunicorn-variable", "bool-from-environment", "list-not-list", "bool-not-int"])
+@pytest.mark.parametrize(
+    "text, env, message",
+    [
+        ("demo = true\n", {}, "demo: unknown key (allowed here: issuer, secret_key, "),
+        ("", {"IDP_DEMO": "true"}, None),
+        ("[server]\ngunicorn = 3\n", {}, "server.gunicorn: must be a table"),
+        (
+            "",
+            {"IDP_SERVER__GUNICORN__MAX_REQUESTS": "5"},
+            "IDP_SERVER__GUNICORN__MAX_REQUESTS: unknown setting in the environment",
+        ),
+        (
+            "",
+            {"IDP_LOCKOUT__FAMILIAR_SEPARATE": "no"},
+            "lockout.familiar_separate: must be true or false, got 'no'",
+        ),
+        ('old_secret_keys = "x"\n', {}, "old_secret_keys: must be a list of strings, got 'x'"),
+        ("[server]\nworkers = true\n", {}, "server.workers: must be an integer, got True"),
+    ],
+    ids=[
+        "demo-in-file",
+        "demo-in-environment-ignored",
+        "gunicorn-not-table",
+        "unknown-gunicorn-variable",
+        "bool-from-environment",
+        "list-not-list",
+        "bool-not-int",
+    ],
+)
 def test_more_one_line_messages(tmp_path, text, env, message):
     if message is None:
         assert _load(tmp_path, text, env=env).demo is False
@@ -277,7 +312,13 @@ def test_more_one_line_messages(tmp_path, text, env, message):
 
 
 def test_environment_lists_may_be_comma_separated(tmp_path):
-    s = _load(tmp_path, "", env={"IDP_METRICS_ALLOW": "10.0.0.0/8, ::1/128",
-                                 "IDP_SERVER__GUNICORN": "{max_requests = 5}"})
+    s = _load(
+        tmp_path,
+        "",
+        env={
+            "IDP_METRICS_ALLOW": "10.0.0.0/8, ::1/128",
+            "IDP_SERVER__GUNICORN": "{max_requests = 5}",
+        },
+    )
     assert s.metrics_allow == ("10.0.0.0/8", "::1/128")
     assert s.server.gunicorn == {"max_requests": 5}

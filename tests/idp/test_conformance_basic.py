@@ -27,8 +27,9 @@ def test_oidcc_response_type_missing(provider):
     if response.status_code == 302:
         assert response.location.startswith(REDIRECT_URI)
         params = _query(response)
-        assert params["error"] == ["invalid_request"] or \
-            params["error"] == ["unsupported_response_type"]
+        assert params["error"] == ["invalid_request"] or params["error"] == [
+            "unsupported_response_type"
+        ]
         assert "code" not in params
         assert params["iss"] == [ISSUER]
     else:
@@ -36,16 +37,25 @@ def test_oidcc_response_type_missing(provider):
         assert "response_type" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("extra", [
-    {"scope": "email openid"},
-    {"display": "page"},
-    {"display": "popup"},
-    {"ui_locales": "se"},
-    {"claims_locales": "se"},
-    {"extra": "foobar"},
-], ids=["oidcc-ensure-other-scope-order-succeeds", "oidcc-display-page",
-        "oidcc-display-popup", "oidcc-ui-locales", "oidcc-claims-locales",
-        "oidcc-ensure-request-with-unknown-parameter-succeeds"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"scope": "email openid"},
+        {"display": "page"},
+        {"display": "popup"},
+        {"ui_locales": "se"},
+        {"claims_locales": "se"},
+        {"extra": "foobar"},
+    ],
+    ids=[
+        "oidcc-ensure-other-scope-order-succeeds",
+        "oidcc-display-page",
+        "oidcc-display-popup",
+        "oidcc-ui-locales",
+        "oidcc-claims-locales",
+        "oidcc-ensure-request-with-unknown-parameter-succeeds",
+    ],
+)
 def test_oidcc_accepted_parameters(provider, extra):
     """Modules whose request adds a parameter the provider may ignore but must not refuse."""
     user_id = provider.user()
@@ -71,8 +81,10 @@ def test_oidcc_id_token_hint(provider):
     # prompt=none with the ID token as hint: the same user, silently.
     response = rp.browser.get(rp.authorize_url(prompt="none", id_token_hint=first["id_token"]))
     tokens = rp.redeem(rp.code_from(response)).get_json()
-    assert rp.verify_id_token(tokens["id_token"])["sub"] == \
-        rp.verify_id_token(first["id_token"])["sub"]
+    assert (
+        rp.verify_id_token(tokens["id_token"])["sub"]
+        == rp.verify_id_token(first["id_token"])["sub"]
+    )
 
 
 def test_oidcc_codereuse_30seconds(provider):
@@ -85,14 +97,18 @@ def test_oidcc_codereuse_30seconds(provider):
     tokens = rp.redeem(code).get_json()
     with provider.app.app_context():
         # The first redemption happened 30 seconds ago.
-        db.session.execute(sa.update(AuthorizationCode).where(AuthorizationCode.code == code)
-                           .values(used_at=AuthorizationCode.used_at - 30))
+        db.session.execute(
+            sa.update(AuthorizationCode)
+            .where(AuthorizationCode.code == code)
+            .values(used_at=AuthorizationCode.used_at - 30)
+        )
         db.session.commit()
     second = rp.redeem(code)
     assert second.status_code == 400
     assert second.get_json()["error"] == "invalid_grant"
     userinfo = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert userinfo.status_code == 401
 
 

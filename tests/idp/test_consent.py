@@ -20,15 +20,22 @@ from tests.conftest import ISSUER, PASSWORD, REDIRECT_URI, Provider, RelyingPart
 SCOPE = "openid profile email"
 
 
-def third_party(provider: Provider, scopes: list[str] | None = None,
-                name: str = "Photo Printer") -> RelyingParty:
+def third_party(
+    provider: Provider, scopes: list[str] | None = None, name: str = "Photo Printer"
+) -> RelyingParty:
     """A third-party confidential client (the kind that asks each user's consent)."""
     from idp.clients import create_client
 
     with provider.app.app_context():
         client, secret = create_client(
-            name, redirect_uris=[REDIRECT_URI], post_logout_redirect_uris=[], public=False,
-            grant_types=[], scopes=scopes or [], first_party=False)
+            name,
+            redirect_uris=[REDIRECT_URI],
+            post_logout_redirect_uris=[],
+            public=False,
+            grant_types=[],
+            scopes=scopes or [],
+            first_party=False,
+        )
         return RelyingParty(provider.app, client.client_id, secret)
 
 
@@ -44,8 +51,7 @@ def consent_url(response: Any) -> str:
     return path_of(response.location)
 
 
-def answer(rp: RelyingParty, url: str, action: str, csrf: str | None = None,
-           **extra: str) -> Any:
+def answer(rp: RelyingParty, url: str, action: str, csrf: str | None = None, **extra: str) -> Any:
     """Post the consent form and follow the way back to the authorization endpoint."""
     if csrf is None:
         csrf = csrf_from(rp.browser.get(url))
@@ -75,8 +81,14 @@ def count_codes(app: Any, client_id: str) -> int:
     from idp.models import AuthorizationCode
 
     with app.app_context():
-        return int(db.session.scalar(sa.select(sa.func.count()).select_from(
-            AuthorizationCode).filter_by(client_id=client_id)) or 0)
+        return int(
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(AuthorizationCode)
+                .filter_by(client_id=client_id)
+            )
+            or 0
+        )
 
 
 def sign_ins(app: Any, client_id: str) -> list[tuple[str, int | None, str | None]]:
@@ -84,9 +96,11 @@ def sign_ins(app: Any, client_id: str) -> list[tuple[str, int | None, str | None
     from idp.models import SignIn
 
     with app.app_context():
-        rows = db.session.execute(sa.select(SignIn.outcome, SignIn.error_code, SignIn.reason)
-                                  .filter_by(client_id=client_id)
-                                  .order_by(SignIn.created_at)).all()
+        rows = db.session.execute(
+            sa.select(SignIn.outcome, SignIn.error_code, SignIn.reason)
+            .filter_by(client_id=client_id)
+            .order_by(SignIn.created_at)
+        ).all()
         return [tuple(row) for row in rows]
 
 
@@ -113,8 +127,12 @@ def test_third_party_client_shows_the_page_with_name_scopes_and_claims(provider)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Photo Printer" in html and "wants to" in html
-    for line in ("Sign you in", "See your name and profile details", "See your email address",
-                 "Stay signed in to the app"):
+    for line in (
+        "Sign you in",
+        "See your name and profile details",
+        "See your email address",
+        "Stay signed in to the app",
+    ):
         assert line in html
     # The claims each scope releases are named beside it.
     assert "email_verified" in html and "preferred_username" in html
@@ -136,8 +154,9 @@ def test_allow_issues_a_code_and_stores_the_consent(provider):
     assert logged == [("interrupted", 65001), ("success", None)]
 
 
-@pytest.mark.parametrize("scope", [SCOPE, "openid", "openid email"],
-                         ids=["same-scopes", "fewer-scopes", "subset"])
+@pytest.mark.parametrize(
+    "scope", [SCOPE, "openid", "openid email"], ids=["same-scopes", "fewer-scopes", "subset"]
+)
 def test_remembered_consent_skips_the_page(provider, scope):
     provider.user()
     rp = third_party(provider)
@@ -151,13 +170,17 @@ def test_more_scopes_ask_again_listing_what_is_new(provider):
     rp.code_from(allow(rp, scope="openid profile"))
     url = consent_url(rp.browser.get(rp.authorize_url(scope="openid profile groups email")))
     html = rp.browser.get(url).get_data(as_text=True)
-    new = html[html.index('id="consent-scopes"'):html.index('id="consent-known-scopes"')]
-    known = html[html.index('id="consent-known-scopes"'):]
+    new = html[html.index('id="consent-scopes"') : html.index('id="consent-known-scopes"')]
+    known = html[html.index('id="consent-known-scopes"') :]
     assert 'data-scope="groups"' in new and 'data-scope="email"' in new
     assert 'data-scope="profile"' not in new and 'data-scope="profile"' in known
     rp.code_from(answer(rp, url, "allow"))
     assert consent_row(provider.app, alice, rp.client_id) == [
-        "email", "groups", "openid", "profile"]
+        "email",
+        "groups",
+        "openid",
+        "profile",
+    ]
 
 
 def test_prompt_consent_asks_again_once(provider):
@@ -169,8 +192,9 @@ def test_prompt_consent_asks_again_once(provider):
     assert rp.code_from(answer(rp, url, "allow"))
 
 
-@pytest.mark.parametrize("scope", [SCOPE, "openid profile email groups"],
-                         ids=["never-allowed", "new-scope"])
+@pytest.mark.parametrize(
+    "scope", [SCOPE, "openid profile email groups"], ids=["never-allowed", "new-scope"]
+)
 def test_prompt_none_needing_consent_is_consent_required(provider, scope):
     alice = provider.user()
     rp = third_party(provider, scopes=["openid", "profile", "email", "groups"])
@@ -217,8 +241,9 @@ def _flow_at_password_step(rp: RelyingParty) -> str:
     return parse_qs(urlparse(response.location).query)["flow"][0]
 
 
-@pytest.mark.parametrize("where", ["other-browser", "flow-at-password-step", "unknown-id",
-                                   "no-flow"])
+@pytest.mark.parametrize(
+    "where", ["other-browser", "flow-at-password-step", "unknown-id", "no-flow"]
+)
 def test_allow_for_a_flow_not_at_consent_grants_nothing(provider, where):
     alice = provider.user()
     rp = third_party(provider)
@@ -232,14 +257,16 @@ def test_allow_for_a_flow_not_at_consent_grants_nothing(provider, where):
         response = thief.browser.post(url, data={"csrf_token": thief_csrf, "action": "allow"})
         assert response.status_code == 400
     else:
-        target = {"flow-at-password-step": f"/consent?flow={_flow_at_password_step(rp)}",
-                  "unknown-id": "/consent?flow=" + "x" * 43, "no-flow": "/consent"}[where]
+        target = {
+            "flow-at-password-step": f"/consent?flow={_flow_at_password_step(rp)}",
+            "unknown-id": "/consent?flow=" + "x" * 43,
+            "no-flow": "/consent",
+        }[where]
         response = rp.browser.post(target, data={"csrf_token": csrf, "action": "allow"})
         if where == "flow-at-password-step":
             # Not this step's turn: back to the endpoint, which sends it to the password.
             assert urlparse(response.location).path == "/authorize"
-            assert urlparse(rp.browser.get(path_of(response.location)).location).path \
-                == "/login"
+            assert urlparse(rp.browser.get(path_of(response.location)).location).path == "/login"
         else:
             assert response.status_code == 400
     assert consent_row(provider.app, alice, rp.client_id) is None
@@ -320,9 +347,15 @@ def test_consent_comes_only_after_the_second_factor(stepup):
     alice = stepup.user()
     secret = stepup.register_totp()
     with stepup.app.app_context():
-        client, key = create_client("Photo Printer", redirect_uris=[REDIRECT_URI],
-                                    post_logout_redirect_uris=[], public=False,
-                                    grant_types=[], scopes=[], first_party=False)
+        client, key = create_client(
+            "Photo Printer",
+            redirect_uris=[REDIRECT_URI],
+            post_logout_redirect_uris=[],
+            public=False,
+            grant_types=[],
+            scopes=[],
+            first_party=False,
+        )
         rp = RelyingParty(stepup.app, client.client_id, key)
     rp.browser.environ_base["HTTP_X_FORWARDED_FOR"] = TOR
     challenge = rp.sign_in()
@@ -330,15 +363,15 @@ def test_consent_comes_only_after_the_second_factor(stepup):
     flow = parse_qs(urlparse(challenge.location).query)["flow"][0]
     csrf = csrf_from(rp.browser.get(path_of(challenge.location)))
     # Skipping the second factor by answering the consent page of the same flow.
-    skipped = rp.browser.post(f"/consent?flow={flow}", data={"csrf_token": csrf,
-                                                             "action": "allow"})
+    skipped = rp.browser.post(f"/consent?flow={flow}", data={"csrf_token": csrf, "action": "allow"})
     assert urlparse(skipped.location).path == "/authorize"
     assert urlparse(rp.browser.get(path_of(skipped.location)).location).path == "/mfa/verify"
     assert rp.browser.get(f"/consent?flow={flow}").status_code == 302
     assert consent_row(stepup.app, alice, rp.client_id) is None
     assert count_codes(stepup.app, rp.client_id) == 0
-    passed = rp.browser.post(path_of(challenge.location),
-                             data={"csrf_token": csrf, "code": stepup.code(secret)})
+    passed = rp.browser.post(
+        path_of(challenge.location), data={"csrf_token": csrf, "code": stepup.code(secret)}
+    )
     url = consent_url(rp.browser.get(path_of(passed.location)))
     assert rp.code_from(answer(rp, url, "allow"))
 
@@ -349,9 +382,15 @@ def test_a_blocked_sign_in_never_reaches_the_consent_page(stepup):
 
     stepup.user()
     with stepup.app.app_context():
-        client, key = create_client("Photo Printer", redirect_uris=[REDIRECT_URI],
-                                    post_logout_redirect_uris=[], public=False,
-                                    grant_types=[], scopes=[], first_party=False)
+        client, key = create_client(
+            "Photo Printer",
+            redirect_uris=[REDIRECT_URI],
+            post_logout_redirect_uris=[],
+            public=False,
+            grant_types=[],
+            scopes=[],
+            first_party=False,
+        )
         rp = RelyingParty(stepup.app, client.client_id, key)
     rp.browser.environ_base["HTTP_X_FORWARDED_FOR"] = MALICIOUS
     blocked = rp.sign_in()
@@ -375,8 +414,9 @@ def test_only_requested_scopes_the_client_may_have_are_stored(provider):
     # phone is not registered for this client: it is neither shown nor stored.
     assert 'data-scope="phone"' not in html
     # Extra form fields naming more scopes are ignored.
-    rp.code_from(answer(rp, url, "allow", scope="openid profile groups offline_access",
-                        scopes="groups"))
+    rp.code_from(
+        answer(rp, url, "allow", scope="openid profile groups offline_access", scopes="groups")
+    )
     assert consent_row(provider.app, alice, rp.client_id) == ["email", "openid"]
     consent_url(rp.browser.get(rp.authorize_url(scope="openid groups")))
 
@@ -459,7 +499,8 @@ def test_account_page_lists_the_apps_you_allowed(provider):
     url = consent_url(rp.sign_in())
     page = open_account(rp.browser)
     assert page.status_code == 200 and "You have not allowed any apps." in page.get_data(
-        as_text=True)
+        as_text=True
+    )
     rp.code_from(answer(rp, url, "allow"))
     html = open_account(rp.browser).get_data(as_text=True)
     assert "Apps you allowed" in html and "Photo Printer" in html and "Remove access" in html
@@ -472,22 +513,28 @@ def test_remove_access_revokes_tokens_and_asks_again(provider):
     tokens = rp.redeem(rp.code_from(allow(rp, scope=SCOPE + " offline_access"))).get_json()
     first_party = provider.rp()
     first_party.browser = rp.browser
-    kept = first_party.redeem(first_party.code_from(
-        first_party.browser.get(first_party.authorize_url()))).get_json()
+    kept = first_party.redeem(
+        first_party.code_from(first_party.browser.get(first_party.authorize_url()))
+    ).get_json()
     response = remove(rp.browser, rp.client_id)
     assert response.status_code == 302
     assert "can no longer access" in open_account(rp.browser).get_data(as_text=True)
     assert consent_row(provider.app, alice, rp.client_id) is None
-    refreshed = rp.token_request({"grant_type": "refresh_token",
-                                  "refresh_token": tokens["refresh_token"]})
+    refreshed = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
     userinfo = provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert userinfo.status_code == 401
     # Another app's tokens are untouched.
-    assert provider.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {kept['access_token']}"}
-    ).status_code == 200
+    assert (
+        provider.app.test_client()
+        .get("/userinfo", headers={"Authorization": f"Bearer {kept['access_token']}"})
+        .status_code
+        == 200
+    )
     consent_url(rp.browser.get(rp.authorize_url()))
 
 
@@ -499,8 +546,9 @@ def test_remove_access_burns_a_code_not_yet_redeemed(provider):
     assert rp.redeem(code).get_json()["error"] == "invalid_grant"
 
 
-@pytest.mark.parametrize("target", ["someone-elses", "never-allowed", "first-party",
-                                    "unknown", "empty"])
+@pytest.mark.parametrize(
+    "target", ["someone-elses", "never-allowed", "first-party", "unknown", "empty"]
+)
 def test_remove_of_an_app_you_did_not_allow_changes_nothing(provider, target):
     provider.user()
     bob = provider.user("bob")
@@ -512,18 +560,25 @@ def test_remove_of_an_app_you_did_not_allow_changes_nothing(provider, target):
     own_tokens = RelyingParty(provider.app, own.client_id, own.secret)
     own_tokens.browser = rp.browser
     rp.sign_in()  # alice signs in (to the consent page: enough for a session)
-    alice_own = own_tokens.redeem(own_tokens.code_from(
-        own_tokens.browser.get(own_tokens.authorize_url()))).get_json()
-    client_id = {"someone-elses": rp.client_id, "never-allowed": other.client_id,
-                 "first-party": own.client_id, "unknown": "no-such-client", "empty": ""}[target]
+    alice_own = own_tokens.redeem(
+        own_tokens.code_from(own_tokens.browser.get(own_tokens.authorize_url()))
+    ).get_json()
+    client_id = {
+        "someone-elses": rp.client_id,
+        "never-allowed": other.client_id,
+        "first-party": own.client_id,
+        "unknown": "no-such-client",
+        "empty": "",
+    }[target]
     response = remove(rp.browser, client_id)
     assert response.status_code == 302
     assert "had no access to remove" in open_account(rp.browser).get_data(as_text=True)
     assert consent_row(provider.app, bob, rp.client_id) == ["email", "openid", "profile"]
     http = provider.app.test_client()
     for token in (bob_tokens["access_token"], alice_own["access_token"]):
-        assert http.get("/userinfo",
-                        headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            http.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        )
 
 
 def test_remove_access_needs_the_csrf_token(provider):
@@ -549,8 +604,11 @@ def test_account_page_needs_a_completed_sign_in(provider):
     assert posted.status_code == 302 and posted.location.endswith("/account/login")
 
 
-@pytest.mark.parametrize("query", ["state=forged&code=abc", "code=abc", "error=access_denied"],
-                         ids=["forged-state", "no-state", "error"])
+@pytest.mark.parametrize(
+    "query",
+    ["state=forged&code=abc", "code=abc", "error=access_denied"],
+    ids=["forged-state", "no-state", "error"],
+)
 def test_account_callback_refuses_what_it_did_not_start(provider, query):
     provider.user()
     rp = third_party(provider)
@@ -576,22 +634,41 @@ def test_deleting_a_client_deletes_its_consents(provider):
 
 def test_cli_third_party_flag(tmp_path, database_url):
     config = tmp_path / "idp.toml"
-    config.write_text(f'secret_key = "test-secret-key-0123456789"\n'
-                      f'issuer = "http://127.0.0.1:5999"\ndatabase_url = "{database_url}"\n')
+    config.write_text(
+        f'secret_key = "test-secret-key-0123456789"\n'
+        f'issuer = "http://127.0.0.1:5999"\ndatabase_url = "{database_url}"\n'
+    )
 
     def add(*flags: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "idp", "clients", "add", "App", "--redirect-uri",
-             REDIRECT_URI, *flags, "--json", "--config", str(config)],
-            capture_output=True, text=True, env=dict(os.environ), timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "idp",
+                "clients",
+                "add",
+                "App",
+                "--redirect-uri",
+                REDIRECT_URI,
+                *flags,
+                "--json",
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         return str(json.loads(done.stdout)["client_id"])
 
     third, first = add("--third-party"), add()
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        rows = dict(conn.execute(sa.text(
-            "SELECT client_id, first_party FROM oauth2_clients")).all())
+        rows = dict(
+            conn.execute(sa.text("SELECT client_id, first_party FROM oauth2_clients")).all()
+        )
     engine.dispose()
     assert not rows[third] and rows[first]
 
@@ -618,8 +695,8 @@ def test_admin_pages_show_third_party_clients_and_a_users_consents(stepup):
     browser, secret = _admin(stepup)
     _admin_sign_in(stepup, browser, secret=secret)
     clients = browser.get("/admin/clients").get_data(as_text=True)
-    row = clients[clients.index(rp.client_id):]
-    assert "third party: users are asked" in row[:row.index("</tr>")]
+    row = clients[clients.index(rp.client_id) :]
+    assert "third party: users are asked" in row[: row.index("</tr>")]
     user_page = browser.get(f"/admin/users/{alice}").get_data(as_text=True)
-    apps = user_page[user_page.index('id="allowed-apps"'):]
-    assert "Photo Printer" in apps[:apps.index("</table>")]
+    apps = user_page[user_page.index('id="allowed-apps"') :]
+    assert "Photo Printer" in apps[: apps.index("</table>")]

@@ -43,11 +43,13 @@ def http(reg_app: Any) -> Any:
     return reg_app.test_client()
 
 
-def register(http: Any, metadata: Any = None, token: str | None = INITIAL_TOKEN,
-             **kwargs: Any) -> Any:
+def register(
+    http: Any, metadata: Any = None, token: str | None = INITIAL_TOKEN, **kwargs: Any
+) -> Any:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return http.post("/register", json=BASIC if metadata is None else metadata,
-                     headers=headers, **kwargs)
+    return http.post(
+        "/register", json=BASIC if metadata is None else metadata, headers=headers, **kwargs
+    )
 
 
 def registered(http: Any, **metadata: Any) -> dict[str, Any]:
@@ -56,12 +58,12 @@ def registered(http: Any, **metadata: Any) -> dict[str, Any]:
     return dict(response.get_json())
 
 
-def manage(http: Any, body: dict[str, Any], method: str = "GET", token: str | None = None,
-           **kwargs: Any) -> Any:
+def manage(
+    http: Any, body: dict[str, Any], method: str = "GET", token: str | None = None, **kwargs: Any
+) -> Any:
     path = urlparse(body["registration_client_uri"]).path
     token = body["registration_access_token"] if token is None else token
-    return http.open(path, method=method, headers={"Authorization": f"Bearer {token}"},
-                     **kwargs)
+    return http.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
 
 def client_rows(app: Any) -> list[Client]:
@@ -89,8 +91,9 @@ def assert_error(response: Any, status: int, error: str) -> None:
 
 def test_registration_is_disabled_by_default(client, settings):
     assert settings.registration.enabled is False
-    response = client.post("/register", json=BASIC,
-                           headers={"Authorization": f"Bearer {INITIAL_TOKEN}"})
+    response = client.post(
+        "/register", json=BASIC, headers={"Authorization": f"Bearer {INITIAL_TOKEN}"}
+    )
     assert_error(response, 404, "not_found")
     assert "not enabled" in response.get_json()["error_description"]
     assert_error(client.get("/register/some-client"), 404, "not_found")
@@ -104,14 +107,18 @@ def test_discovery_advertises_registration_when_enabled(http):
     assert discovery["userinfo_signing_alg_values_supported"] == ["RS256"]
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer not-the-initial-token"},
-    {"Authorization": f"Bearer {INITIAL_DIGEST}"},  # the digest itself is no token
-    {"Authorization": f"Basic {base64.b64encode(INITIAL_TOKEN.encode()).decode()}"},
-    {"Authorization": f"Bearer {INITIAL_TOKEN}x"},
-    {"Authorization": "Bearer"},
-], ids=["none", "wrong", "digest", "basic-scheme", "longer", "empty-bearer"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-the-initial-token"},
+        {"Authorization": f"Bearer {INITIAL_DIGEST}"},  # the digest itself is no token
+        {"Authorization": f"Basic {base64.b64encode(INITIAL_TOKEN.encode()).decode()}"},
+        {"Authorization": f"Bearer {INITIAL_TOKEN}x"},
+        {"Authorization": "Bearer"},
+    ],
+    ids=["none", "wrong", "digest", "basic-scheme", "longer", "empty-bearer"],
+)
 def test_initial_access_token_required(reg_app, http, headers):
     response = http.post("/register", json=BASIC, headers=headers)
     assert_error(response, 401, "invalid_token")
@@ -151,8 +158,10 @@ def test_registration_response_and_row(reg_app, http):
     assert stored.name == "Third-party app"
     assert body["client_secret"] not in stored.client_secret  # a digest only
     assert stored.check_client_secret(body["client_secret"])
-    assert stored.registration_token_hash and \
-        body["registration_access_token"] not in stored.registration_token_hash
+    assert (
+        stored.registration_token_hash
+        and body["registration_access_token"] not in stored.registration_token_hash
+    )
     assert stored.client_secret_expires_at == 0
 
 
@@ -194,16 +203,21 @@ def test_oidcc_registration_logo_uri(reg_app, http, provider):
     assert row(reg_app, body["client_id"]).client_metadata["logo_uri"] == body["logo_uri"]
     page = consent_page(reg_app, provider, body)
     assert '<img class="client-logo" src="https://rp.example/logo.png"' in page.get_data(
-        as_text=True)
+        as_text=True
+    )
     # The logo's origin, and only it, joins the page's image sources.
     assert "img-src 'self' data: https://rp.example;" in page.headers["Content-Security-Policy"]
 
 
-@pytest.mark.parametrize(("field", "uri", "label"), [
-    ("policy_uri", "https://rp.example/privacy", "privacy policy"),
-    ("tos_uri", "https://rp.example/terms", "terms of service"),
-    ("client_uri", "https://rp.example/", "home page"),
-], ids=["oidcc-registration-policy-uri", "oidcc-registration-tos-uri", "client-uri"])
+@pytest.mark.parametrize(
+    ("field", "uri", "label"),
+    [
+        ("policy_uri", "https://rp.example/privacy", "privacy policy"),
+        ("tos_uri", "https://rp.example/terms", "terms of service"),
+        ("client_uri", "https://rp.example/", "home page"),
+    ],
+    ids=["oidcc-registration-policy-uri", "oidcc-registration-tos-uri", "client-uri"],
+)
 def test_oidcc_registration_links_shown_on_consent(reg_app, http, provider, field, uri, label):
     body = registered(http, **{field: uri})
     assert row(reg_app, body["client_id"]).client_metadata[field] == uri
@@ -261,17 +275,23 @@ def test_oidcc_request_uri_unsigned(reg_app, http):
 
 
 def test_backchannel_logout_metadata_is_stored(reg_app, http):
-    body = registered(http, backchannel_logout_uri="https://rp.example/bc?tenant=1",
-                      backchannel_logout_session_required=True)
+    body = registered(
+        http,
+        backchannel_logout_uri="https://rp.example/bc?tenant=1",
+        backchannel_logout_session_required=True,
+    )
     metadata = row(reg_app, body["client_id"]).client_metadata
     assert metadata["backchannel_logout_uri"] == "https://rp.example/bc?tenant=1"
     assert metadata["backchannel_logout_session_required"] is True
 
 
 def test_loopback_backchannel_and_post_logout_uris(reg_app, http):
-    body = registered(http, backchannel_logout_uri="http://127.0.0.1:9000/bc",
-                      post_logout_redirect_uris=["https://rp.example/bye"],
-                      contacts=["ops@rp.example"])
+    body = registered(
+        http,
+        backchannel_logout_uri="http://127.0.0.1:9000/bc",
+        post_logout_redirect_uris=["https://rp.example/bye"],
+        contacts=["ops@rp.example"],
+    )
     metadata = row(reg_app, body["client_id"]).client_metadata
     assert metadata["backchannel_logout_uri"] == "http://127.0.0.1:9000/bc"
     assert metadata["post_logout_redirect_uris"] == ["https://rp.example/bye"]
@@ -334,29 +354,79 @@ BAD_METADATA = [
     ({"backchannel_logout_uri": "http://rp.example/bc"}, "invalid_client_metadata"),
     ({"backchannel_logout_uri": "https://rp.example/bc#x"}, "invalid_client_metadata"),
     ({"backchannel_logout_uri": "/bc"}, "invalid_client_metadata"),
-    ({"backchannel_logout_uri": "https://rp.example/bc",
-      "backchannel_logout_session_required": "yes"}, "invalid_client_metadata"),
+    (
+        {
+            "backchannel_logout_uri": "https://rp.example/bc",
+            "backchannel_logout_session_required": "yes",
+        },
+        "invalid_client_metadata",
+    ),
     ({"backchannel_logout_session_required": True}, "invalid_client_metadata"),
     ({"require_auth_time": 1}, "invalid_client_metadata"),
     ({"x-unknown": ["ok", {"deep": "n\u0000ul"}]}, "invalid_client_metadata"),
     ({"x-\u0000": 1}, "invalid_client_metadata"),
 ]
 BAD_METADATA_IDS = [
-    "no-redirect-uris", "empty-redirect-uris", "redirect-uris-string", "redirect-uri-number",
-    "http-not-loopback", "relative", "https-no-host", "javascript-scheme", "data-scheme",
-    "nul-in-uri", "space-in-uri", "too-many-uris", "uri-too-long",
-    "response-type-token", "response-type-hybrid", "grant-implicit", "grant-refresh-only",
-    "grant-client-credentials", "grant-types-string", "private-key-jwt", "client-secret-jwt",
-    "tls-client-auth", "scope-idp-admin", "scope-unknown", "scope-list", "scope-empty",
-    "id-token-alg-none", "id-token-alg-hs256", "userinfo-alg-es256", "id-token-encrypted",
-    "userinfo-encrypted", "request-uris", "request-object-alg", "auth-signing-alg",
-    "pairwise", "default-max-age", "application-type", "name-too-long", "name-nul",
-    "name-newline", "name-number", "logo-http", "logo-javascript", "policy-relative",
-    "tos-fragment", "client-uri-list", "contacts-string", "contacts-control-char",
-    "too-many-contacts", "post-logout-fragment", "post-logout-http", "post-logout-string",
-    "backchannel-http", "backchannel-fragment", "backchannel-relative",
-    "session-required-string", "session-required-without-uri", "require-auth-time-int",
-    "nul-in-ignored-field", "nul-in-key",
+    "no-redirect-uris",
+    "empty-redirect-uris",
+    "redirect-uris-string",
+    "redirect-uri-number",
+    "http-not-loopback",
+    "relative",
+    "https-no-host",
+    "javascript-scheme",
+    "data-scheme",
+    "nul-in-uri",
+    "space-in-uri",
+    "too-many-uris",
+    "uri-too-long",
+    "response-type-token",
+    "response-type-hybrid",
+    "grant-implicit",
+    "grant-refresh-only",
+    "grant-client-credentials",
+    "grant-types-string",
+    "private-key-jwt",
+    "client-secret-jwt",
+    "tls-client-auth",
+    "scope-idp-admin",
+    "scope-unknown",
+    "scope-list",
+    "scope-empty",
+    "id-token-alg-none",
+    "id-token-alg-hs256",
+    "userinfo-alg-es256",
+    "id-token-encrypted",
+    "userinfo-encrypted",
+    "request-uris",
+    "request-object-alg",
+    "auth-signing-alg",
+    "pairwise",
+    "default-max-age",
+    "application-type",
+    "name-too-long",
+    "name-nul",
+    "name-newline",
+    "name-number",
+    "logo-http",
+    "logo-javascript",
+    "policy-relative",
+    "tos-fragment",
+    "client-uri-list",
+    "contacts-string",
+    "contacts-control-char",
+    "too-many-contacts",
+    "post-logout-fragment",
+    "post-logout-http",
+    "post-logout-string",
+    "backchannel-http",
+    "backchannel-fragment",
+    "backchannel-relative",
+    "session-required-string",
+    "session-required-without-uri",
+    "require-auth-time-int",
+    "nul-in-ignored-field",
+    "nul-in-key",
 ]
 
 
@@ -382,26 +452,61 @@ MALFORMED = [
     (b"{" + b'"a": 1,' * 3000 + b'"b": 2}', "application/json", 413),
     (b"[" * 5000 + b"]" * 5000, "application/json", 400),
     (b'{"n": 1' + b"0" * 5000 + b"}", "application/json", 400),
-    *((b'{"x": ' + b"[" * depth + b'"a"' + b"]" * depth + b', "redirect_uris": ["'
-       + REDIRECT_URI.encode() + b'"]}', "application/json", 400)
-      for depth in (20, 500, 930, 945, 960)),
+    *(
+        (
+            b'{"x": '
+            + b"[" * depth
+            + b'"a"'
+            + b"]" * depth
+            + b', "redirect_uris": ["'
+            + REDIRECT_URI.encode()
+            + b'"]}',
+            "application/json",
+            400,
+        )
+        for depth in (20, 500, 930, 945, 960)
+    ),
     (b"redirect_uris=https%3A%2F%2Frp.example%2Fcb", "application/x-www-form-urlencoded", 400),
     (b'{"redirect_uris": ["https://rp.example/cb"]}', "text/plain", 400),
 ]
-MALFORMED_IDS = ["not-json", "array", "string", "null", "empty", "truncated",
-                 "raw-nul-in-string", "invalid-utf8", "too-big", "big-object", "deep-nesting",
-                 "huge-number", "depth-20", "depth-500", "depth-930", "depth-945",
-                 "depth-960", "form-encoded", "text-plain"]
+MALFORMED_IDS = [
+    "not-json",
+    "array",
+    "string",
+    "null",
+    "empty",
+    "truncated",
+    "raw-nul-in-string",
+    "invalid-utf8",
+    "too-big",
+    "big-object",
+    "deep-nesting",
+    "huge-number",
+    "depth-20",
+    "depth-500",
+    "depth-930",
+    "depth-945",
+    "depth-960",
+    "form-encoded",
+    "text-plain",
+]
 
 
 @pytest.mark.parametrize(("body", "content_type", "status"), MALFORMED, ids=MALFORMED_IDS)
 def test_malformed_bodies(reg_app, http, body, content_type, status):
-    response = http.post("/register", data=body, content_type=content_type,
-                         headers={"Authorization": f"Bearer {INITIAL_TOKEN}"})
+    response = http.post(
+        "/register",
+        data=body,
+        content_type=content_type,
+        headers={"Authorization": f"Bearer {INITIAL_TOKEN}"},
+    )
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
-    assert response.get_json()["error"] in ("invalid_request", "invalid_client_metadata",
-                                            "invalid_redirect_uri")
+    assert response.get_json()["error"] in (
+        "invalid_request",
+        "invalid_client_metadata",
+        "invalid_redirect_uri",
+    )
     assert client_rows(reg_app) == []
 
 
@@ -452,8 +557,15 @@ def test_read_registration(http):
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     read = response.get_json()
-    for key in ("client_id", "client_id_issued_at", "client_secret_expires_at", "redirect_uris",
-                "logo_uri", "registration_client_uri", "registration_access_token"):
+    for key in (
+        "client_id",
+        "client_id_issued_at",
+        "client_secret_expires_at",
+        "redirect_uris",
+        "logo_uri",
+        "registration_client_uri",
+        "registration_access_token",
+    ):
         assert read[key] == body[key], key
     # Only the secret's digest is stored, and a digest is never handed out.
     assert "client_secret" not in read
@@ -461,9 +573,13 @@ def test_read_registration(http):
 
 def test_update_replaces_metadata(reg_app, http):
     body = registered(http, logo_uri="https://rp.example/logo.png")
-    new = {"client_id": body["client_id"], "client_secret": body["client_secret"],
-           "redirect_uris": ["https://rp.example/new-cb"], "client_name": "Renamed",
-           "grant_types": ["authorization_code", "refresh_token"]}
+    new = {
+        "client_id": body["client_id"],
+        "client_secret": body["client_secret"],
+        "redirect_uris": ["https://rp.example/new-cb"],
+        "client_name": "Renamed",
+        "grant_types": ["authorization_code", "refresh_token"],
+    }
     response = manage(http, body, "PUT", json=new)
     assert response.status_code == 200, response.get_json()
     updated = response.get_json()
@@ -475,22 +591,37 @@ def test_update_replaces_metadata(reg_app, http):
     assert manage(http, body).get_json()["client_name"] == "Renamed"
 
 
-@pytest.mark.parametrize(("change", "status", "error"), [
-    ({"client_id": "someone-else"}, 400, "invalid_request"),
-    ({"client_id": None}, 400, "invalid_request"),
-    ({"client_secret": "not-the-secret"}, 400, "invalid_request"),
-    ({"client_secret": ["not", "a", "string"]}, 400, "invalid_request"),
-    ({"client_id": {"not": "a string"}}, 400, "invalid_request"),
-    ({"registration_access_token": "mine"}, 400, "invalid_request"),
-    ({"client_id_issued_at": 1}, 400, "invalid_request"),
-    ({"redirect_uris": ["https://rp.example/cb#frag"]}, 400, "invalid_redirect_uri"),
-    ({"scope": "openid idp.admin"}, 400, "invalid_client_metadata"),
-    ({"token_endpoint_auth_method": "none"}, 400, "invalid_client_metadata"),
-    ({"token_endpoint_auth_method": "private_key_jwt"}, 400, "invalid_client_metadata"),
-    ({"jwks_uri": "https://rp.example/jwks"}, 400, "invalid_client_metadata"),
-], ids=["other-client-id", "no-client-id", "wrong-secret", "secret-list", "client-id-object",
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        ({"client_id": "someone-else"}, 400, "invalid_request"),
+        ({"client_id": None}, 400, "invalid_request"),
+        ({"client_secret": "not-the-secret"}, 400, "invalid_request"),
+        ({"client_secret": ["not", "a", "string"]}, 400, "invalid_request"),
+        ({"client_id": {"not": "a string"}}, 400, "invalid_request"),
+        ({"registration_access_token": "mine"}, 400, "invalid_request"),
+        ({"client_id_issued_at": 1}, 400, "invalid_request"),
+        ({"redirect_uris": ["https://rp.example/cb#frag"]}, 400, "invalid_redirect_uri"),
+        ({"scope": "openid idp.admin"}, 400, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": "none"}, 400, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, 400, "invalid_client_metadata"),
+        ({"jwks_uri": "https://rp.example/jwks"}, 400, "invalid_client_metadata"),
+    ],
+    ids=[
+        "other-client-id",
+        "no-client-id",
+        "wrong-secret",
+        "secret-list",
+        "client-id-object",
         "registration-token",
-        "issued-at", "fragment", "admin-scope", "to-public", "private-key-jwt", "jwks-uri"])
+        "issued-at",
+        "fragment",
+        "admin-scope",
+        "to-public",
+        "private-key-jwt",
+        "jwks-uri",
+    ],
+)
 def test_update_is_revalidated(reg_app, http, change, status, error):
     body = registered(http)
     new = {"client_id": body["client_id"], "redirect_uris": [REDIRECT_URI], **change}
@@ -519,8 +650,9 @@ def test_delete_registration_removes_client_and_tokens(reg_app, http, provider):
     from idp.extensions import db
 
     with reg_app.app_context():
-        assert db.session.scalars(sa.select(Token).filter_by(
-            client_id=body["client_id"])).all() == []
+        assert (
+            db.session.scalars(sa.select(Token).filter_by(client_id=body["client_id"])).all() == []
+        )
     me = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 401
     assert_error(manage(http, body), 401, "invalid_token")
@@ -534,19 +666,27 @@ def test_wrong_registration_tokens_are_refused(reg_app, http, provider):
         ("wrong token", mine, "x" * 43),
         ("another client's token", mine, theirs["registration_access_token"]),
         ("initial access token", mine, INITIAL_TOKEN),
-        ("operator client", {**mine, "registration_client_uri":
-                             f"{ISSUER}/register/{operator.client_id}"},
-         mine["registration_access_token"]),
-        ("unknown client", {**mine, "registration_client_uri": f"{ISSUER}/register/nobody"},
-         mine["registration_access_token"]),
+        (
+            "operator client",
+            {**mine, "registration_client_uri": f"{ISSUER}/register/{operator.client_id}"},
+            mine["registration_access_token"],
+        ),
+        (
+            "unknown client",
+            {**mine, "registration_client_uri": f"{ISSUER}/register/nobody"},
+            mine["registration_access_token"],
+        ),
     ]
     for name, body, token in cases:
         for method in ("GET", "PUT", "DELETE"):
             path = urlparse(body["registration_client_uri"]).path
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            response = http.open(path, method=method, headers=headers,
-                                 json={"client_id": mine["client_id"],
-                                       "redirect_uris": ["https://evil.example/cb"]})
+            response = http.open(
+                path,
+                method=method,
+                headers=headers,
+                json={"client_id": mine["client_id"], "redirect_uris": ["https://evil.example/cb"]},
+            )
             assert response.status_code == 401, (name, method)
             assert response.get_json()["error"] == "invalid_token", (name, method)
     assert row(reg_app, mine["client_id"]).redirect_uris == [REDIRECT_URI]
@@ -556,8 +696,9 @@ def test_wrong_registration_tokens_are_refused(reg_app, http, provider):
 
 def test_registration_token_does_not_work_as_access_token(http):
     body = registered(http)
-    me = http.get("/userinfo",
-                  headers={"Authorization": f"Bearer {body['registration_access_token']}"})
+    me = http.get(
+        "/userinfo", headers={"Authorization": f"Bearer {body['registration_access_token']}"}
+    )
     assert me.status_code == 401
 
 
@@ -569,12 +710,17 @@ def dynamic_tokens(rp: RelyingParty, auth: str = "basic") -> dict[str, Any]:
     response = rp.sign_in()
     if response.status_code == 302 and "/consent" in response.location:
         page = rp.browser.get(response.location)
-        response = rp.browser.post(response.location,
-                                   data={"csrf_token": csrf_from(page), "action": "allow"})
+        response = rp.browser.post(
+            response.location, data={"csrf_token": csrf_from(page), "action": "allow"}
+        )
         response = rp.browser.get(response.location)
     code = rp.code_from(response)
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "code_verifier": rp.verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        "code_verifier": rp.verifier,
+    }
     redeemed = rp.token_request(data, auth=auth)
     assert redeemed.status_code == 200, redeemed.get_json()
     return dict(redeemed.get_json())
@@ -582,16 +728,20 @@ def dynamic_tokens(rp: RelyingParty, auth: str = "basic") -> dict[str, Any]:
 
 def test_dynamic_flow_register_authorize_token_userinfo(reg_app, http, provider):
     user_id = provider.user()
-    body = registered(http, grant_types=["authorization_code", "refresh_token"],
-                      scope="openid profile email offline_access")
+    body = registered(
+        http,
+        grant_types=["authorization_code", "refresh_token"],
+        scope="openid profile email offline_access",
+    )
     rp = RelyingParty(reg_app, body["client_id"], body["client_secret"])
     tokens = dynamic_tokens(rp)
     claims = rp.verify_id_token(tokens["id_token"])
     assert claims["sub"] == user_id and claims["aud"] == body["client_id"]
     me = http.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 200 and me.get_json()["sub"] == user_id
-    refreshed = rp.token_request({"grant_type": "refresh_token",
-                                  "refresh_token": tokens["refresh_token"]})
+    refreshed = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 200
 
 
@@ -640,8 +790,9 @@ def test_oidcc_userinfo_rs256(reg_app, http, provider):
     assert header["alg"] == "RS256"
     jwks = http.get("/jwks.json").get_json()["keys"]
     key = next(k for k in jwks if k["kid"] == header["kid"])
-    claims = jwt.decode(signed, jwt.PyJWK(key).key, algorithms=["RS256"],
-                        audience=body["client_id"], issuer=ISSUER)
+    claims = jwt.decode(
+        signed, jwt.PyJWK(key).key, algorithms=["RS256"], audience=body["client_id"], issuer=ISSUER
+    )
     assert claims["sub"] == user_id
 
 
@@ -662,11 +813,22 @@ def test_cli_create_client_shares_the_uri_rules(app):
     with app.app_context():
         for uri in ("https://rp.example/cb#x", "javascript:alert(1)", "http://rp.example/cb"):
             with pytest.raises(IdpError):
-                create_client("Bad", redirect_uris=[uri], post_logout_redirect_uris=[],
-                              public=False, grant_types=[], scopes=[])
-        client, secret = create_client("Good", redirect_uris=["com.example.app:/cb"],
-                                       post_logout_redirect_uris=[], public=True,
-                                       grant_types=[], scopes=["openid"])
+                create_client(
+                    "Bad",
+                    redirect_uris=[uri],
+                    post_logout_redirect_uris=[],
+                    public=False,
+                    grant_types=[],
+                    scopes=[],
+                )
+        client, secret = create_client(
+            "Good",
+            redirect_uris=["com.example.app:/cb"],
+            post_logout_redirect_uris=[],
+            public=True,
+            grant_types=[],
+            scopes=["openid"],
+        )
         assert secret is None and client.first_party and not client.registered_dynamically
 
 
@@ -675,9 +837,12 @@ def test_admin_clients_page_shows_self_registered(stepup):
     from tests.idp.test_admin_dashboard import _admin, _admin_sign_in
 
     with stepup.app.app_context():
-        save_client("Self-made app", {"redirect_uris": [REDIRECT_URI],
-                                      "token_endpoint_auth_method": "none"}, None,
-                    registered_dynamically=True)
+        save_client(
+            "Self-made app",
+            {"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"},
+            None,
+            registered_dynamically=True,
+        )
     browser, secret = _admin(stepup)
     _admin_sign_in(stepup, browser, secret=secret)
     html = browser.get("/admin/clients").get_data(as_text=True)
@@ -688,17 +853,31 @@ def test_admin_clients_page_shows_self_registered(stepup):
 # --- configuration -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("toml", "key"), [
-    ("[registration]\nenabled = true\n", "registration.initial_access_token_sha256"),
-    ("[registration]\nenabled = true\ninitial_access_token_sha256 = [\"abc\"]\n",
-     "registration.initial_access_token_sha256"),
-    ("[registration]\nenabled = \"yes\"\n", "registration.enabled"),
-    ("[registration]\nper_ip_per_hour = 0\n", "registration.per_ip_per_hour"),
-    ("[registration]\ninitial_access_token_sha256 = \"" + INITIAL_DIGEST + "\"\n",
-     "registration.initial_access_token_sha256"),
-    ("[registration]\nclosed = true\n", "registration.closed"),
-], ids=["enabled-without-token", "short-digest", "enabled-string", "zero-rate",
-        "digest-not-list", "unknown-key"])
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[registration]\nenabled = true\n", "registration.initial_access_token_sha256"),
+        (
+            '[registration]\nenabled = true\ninitial_access_token_sha256 = ["abc"]\n',
+            "registration.initial_access_token_sha256",
+        ),
+        ('[registration]\nenabled = "yes"\n', "registration.enabled"),
+        ("[registration]\nper_ip_per_hour = 0\n", "registration.per_ip_per_hour"),
+        (
+            '[registration]\ninitial_access_token_sha256 = "' + INITIAL_DIGEST + '"\n',
+            "registration.initial_access_token_sha256",
+        ),
+        ("[registration]\nclosed = true\n", "registration.closed"),
+    ],
+    ids=[
+        "enabled-without-token",
+        "short-digest",
+        "enabled-string",
+        "zero-rate",
+        "digest-not-list",
+        "unknown-key",
+    ],
+)
 def test_bad_registration_config_names_the_key(tmp_path, toml, key):
     path = tmp_path / "idp.toml"
     path.write_text('secret_key = "a-long-random-test-secret-0123"\n' + toml)
@@ -710,14 +889,22 @@ def test_bad_registration_config_names_the_key(tmp_path, toml, key):
 
 def test_registration_config_from_file_and_environment(tmp_path):
     path = tmp_path / "idp.toml"
-    path.write_text('secret_key = "a-long-random-test-secret-0123"\n[registration]\n'
-                    f'enabled = true\ninitial_access_token_sha256 = ["{INITIAL_DIGEST}"]\n')
+    path.write_text(
+        'secret_key = "a-long-random-test-secret-0123"\n[registration]\n'
+        f'enabled = true\ninitial_access_token_sha256 = ["{INITIAL_DIGEST}"]\n'
+    )
     loaded = load_settings(path, environ={})
     assert loaded.registration.enabled and loaded.registration.initial_access_token_sha256 == (
-        INITIAL_DIGEST,)
-    from_env = load_settings(None, environ={
-        "IDP_SECRET_KEY": "a-long-random-test-secret-0123",
-        "IDP_REGISTRATION__ENABLED": "true", "IDP_REGISTRATION__OPEN": "true"})
+        INITIAL_DIGEST,
+    )
+    from_env = load_settings(
+        None,
+        environ={
+            "IDP_SECRET_KEY": "a-long-random-test-secret-0123",
+            "IDP_REGISTRATION__ENABLED": "true",
+            "IDP_REGISTRATION__OPEN": "true",
+        },
+    )
     assert from_env.registration.enabled and from_env.registration.open
 
 
@@ -740,6 +927,10 @@ def test_cli_prints_an_initial_access_token_and_its_digest(make_app, settings):
     lines = dict(line.split()[:2] for line in result.output.splitlines())
     token, digest = lines["token:"], lines["digest:"]
     assert hashlib.sha256(token.encode()).hexdigest() == digest
-    http = make_app(replace(_enabled(settings), registration=RegistrationSettings(
-        enabled=True, initial_access_token_sha256=(digest,)))).test_client()
+    http = make_app(
+        replace(
+            _enabled(settings),
+            registration=RegistrationSettings(enabled=True, initial_access_token_sha256=(digest,)),
+        )
+    ).test_client()
     assert register(http, token=token).status_code == 201

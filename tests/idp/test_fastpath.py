@@ -9,8 +9,15 @@ import logging
 import pytest
 
 PATHS = ("/.well-known/openid-configuration", "/jwks.json")
-COMPARED = ("Content-Type", "Content-Length", "ETag", "Cache-Control",
-            "Access-Control-Allow-Origin", "X-Content-Type-Options", "Referrer-Policy")
+COMPARED = (
+    "Content-Type",
+    "Content-Length",
+    "ETag",
+    "Cache-Control",
+    "Access-Control-Allow-Origin",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -52,9 +59,12 @@ def test_answers_in_front_of_flask_are_logged_and_measured(client, caplog):
 
     def count() -> float:
         return sum(
-            sample.value for metric in REQUEST_SECONDS.collect() for sample in metric.samples
+            sample.value
+            for metric in REQUEST_SECONDS.collect()
+            for sample in metric.samples
             if sample.name.endswith("_count")
-            and sample.labels == {"endpoint": "oauth.discovery", "method": "GET"})
+            and sample.labels == {"endpoint": "oauth.discovery", "method": "GET"}
+        )
 
     client.get(PATHS[0])
     before = count()

@@ -10,8 +10,16 @@ from radon.complexity import cc_rank, cc_visit
 
 import idp
 
-FILES = ["authflow.py", "flows.py", "views/oauth.py", "views/signin.py", "views/mfa.py",
-         "views/reset.py", "views/consent.py", "views/account.py"]
+FILES = [
+    "authflow.py",
+    "flows.py",
+    "views/oauth.py",
+    "views/signin.py",
+    "views/mfa.py",
+    "views/reset.py",
+    "views/consent.py",
+    "views/account.py",
+]
 
 
 @pytest.mark.parametrize("name", FILES)

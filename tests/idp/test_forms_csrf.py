@@ -58,8 +58,9 @@ def test_sign_in(provider, kind):
     rp = provider.rp()
     login = rp.browser.get(rp.authorize_url()).location
     rp.browser.get(login)
-    refused(post(provider.app, rp.browser, login,
-                 {"username": "alice", "password": PASSWORD}, kind))
+    refused(
+        post(provider.app, rp.browser, login, {"username": "alice", "password": PASSWORD}, kind)
+    )
     # Not signed in, no guess counted or logged; the page still works with its own token.
     assert rows(provider, SignIn) == []
     assert "/login" in rp.browser.get(rp.authorize_url()).location
@@ -109,9 +110,15 @@ def test_forced_password_change(provider, kind):
     url = rp.sign_in("alice", "temp-pass-123").location
     assert "/password/change" in url
     rp.browser.get(url)
-    refused(post(provider.app, rp.browser, url,
-                 {"new_password": "brand-new-pass-1", "confirm_password": "brand-new-pass-1"},
-                 kind))
+    refused(
+        post(
+            provider.app,
+            rp.browser,
+            url,
+            {"new_password": "brand-new-pass-1", "confirm_password": "brand-new-pass-1"},
+            kind,
+        )
+    )
     # Unchanged: the temporary password still signs in and still must be changed.
     again = provider.rp().sign_in("alice", "temp-pass-123")
     assert again.status_code == 302 and "/password/change" in again.location
@@ -121,8 +128,9 @@ def _reset_verified(stepup, browser, secret):
     _, token = form_page(browser, "/password/reset")
     browser.post("/password/reset", data={"csrf_token": token, "username": "alice"})
     _, token = form_page(browser, "/password/reset/verify")
-    verified = browser.post("/password/reset/verify",
-                            data={"csrf_token": token, "code": stepup.code(secret)})
+    verified = browser.post(
+        "/password/reset/verify", data={"csrf_token": token, "code": stepup.code(secret)}
+    )
     assert verified.location.endswith("/password/reset/new")
 
 
@@ -139,15 +147,22 @@ def test_self_service_reset(stepup, kind):
     _, token = form_page(browser, "/password/reset")
     browser.post("/password/reset", data={"csrf_token": token, "username": "alice"})
     browser.get("/password/reset/verify")
-    refused(post(stepup.app, browser, "/password/reset/verify",
-                 {"code": stepup.code(secret)}, kind))
+    refused(
+        post(stepup.app, browser, "/password/reset/verify", {"code": stepup.code(secret)}, kind)
+    )
     assert browser.get("/password/reset/new").status_code == 302
     # New password: not set.
     verifier = stepup.app.test_client()
     _reset_verified(stepup, verifier, secret)
-    refused(post(stepup.app, verifier, "/password/reset/new",
-                 {"new_password": "reset-by-me-123", "confirm_password": "reset-by-me-123"},
-                 kind))
+    refused(
+        post(
+            stepup.app,
+            verifier,
+            "/password/reset/new",
+            {"new_password": "reset-by-me-123", "confirm_password": "reset-by-me-123"},
+            kind,
+        )
+    )
     fresh = stepup.browser_rp(LONDON)
     assert fresh.sign_in("alice", "reset-by-me-123").status_code == 401
 
@@ -168,8 +183,9 @@ def test_remove_access(provider, kind):
     rp = third_party(provider)
     rp.code_from(allow(rp))
     assert open_account(rp.browser).status_code == 200
-    refused(post(provider.app, rp.browser, "/account/apps/remove",
-                 {"client_id": rp.client_id}, kind))
+    refused(
+        post(provider.app, rp.browser, "/account/apps/remove", {"client_id": rp.client_id}, kind)
+    )
     assert consent_row(provider.app, alice, rp.client_id) is not None
 
 
@@ -229,21 +245,35 @@ def test_token_outlives_the_sign_in_but_not_the_sign_out(provider):
     before = csrf_from(rp.browser.get(login))
     url = rp.submit_login(login, "alice", "temp-pass-123").location
     assert "/password/change" in url
-    changed = rp.browser.post(url, data={"csrf_token": before,
-                                         "new_password": "brand-new-pass-1",
-                                         "confirm_password": "brand-new-pass-1"})
+    changed = rp.browser.post(
+        url,
+        data={
+            "csrf_token": before,
+            "new_password": "brand-new-pass-1",
+            "confirm_password": "brand-new-pass-1",
+        },
+    )
     assert changed.status_code == 302
     code = rp.code_from(rp.browser.get(changed.location))
     id_token = rp.redeem(code).get_json()["id_token"]
     assert rp.browser.get(f"/logout?id_token_hint={id_token}").status_code == 200
     login = rp.browser.get(rp.authorize_url()).location
-    refused(rp.browser.post(login, data={"csrf_token": before, "username": "alice",
-                                         "password": "brand-new-pass-1"}))
+    refused(
+        rp.browser.post(
+            login, data={"csrf_token": before, "username": "alice", "password": "brand-new-pass-1"}
+        )
+    )
 
 
 # Posted by programs, not by a page of ours: no token.
-PROTOCOL = {"oauth.authorize", "oauth.token", "oauth.userinfo", "oauth.revoke",
-            "oauth.introspect", "registration.register"}
+PROTOCOL = {
+    "oauth.authorize",
+    "oauth.token",
+    "oauth.userinfo",
+    "oauth.revoke",
+    "oauth.introspect",
+    "registration.register",
+}
 
 
 def test_every_page_post_goes_through_a_form(app):
@@ -251,8 +281,11 @@ def test_every_page_post_goes_through_a_form(app):
     token is checked); only the protocol endpoints and the admin API do not."""
     checked = []
     for rule in app.url_map.iter_rules():
-        if "POST" not in (rule.methods or ()) or rule.endpoint in PROTOCOL \
-                or rule.endpoint.startswith("api."):
+        if (
+            "POST" not in (rule.methods or ())
+            or rule.endpoint in PROTOCOL
+            or rule.endpoint.startswith("api.")
+        ):
             continue
         source = inspect.getsource(inspect.unwrap(app.view_functions[rule.endpoint]))
         assert re.search(r"\w+Form\b|check_csrf\(\)", source), rule.endpoint
@@ -269,20 +302,27 @@ def test_protocol_endpoints_need_no_token(provider):
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert http.post("/userinfo", headers=bearer).status_code == 200
     introspected = rp.app.test_client().post(
-        "/introspect", data={"token": tokens["access_token"]},
-        auth=(rp.client_id, rp.secret))
+        "/introspect", data={"token": tokens["access_token"]}, auth=(rp.client_id, rp.secret)
+    )
     assert introspected.is_json and FORM_EXPIRED not in introspected.get_data(as_text=True)
     registered = http.post("/register", json={"redirect_uris": ["https://new.example/cb"]})
     assert registered.is_json and FORM_EXPIRED not in registered.get_data(as_text=True)
-    assert http.post("/api/v1/identityProtection/riskyUsers/dismiss",
-                     json={"userIds": []}).status_code == 401
-    revoked = rp.app.test_client().post("/revoke", data={"token": tokens["refresh_token"]},
-                                        auth=(rp.client_id, rp.secret))
+    assert (
+        http.post("/api/v1/identityProtection/riskyUsers/dismiss", json={"userIds": []}).status_code
+        == 401
+    )
+    revoked = rp.app.test_client().post(
+        "/revoke", data={"token": tokens["refresh_token"]}, auth=(rp.client_id, rp.secret)
+    )
     assert revoked.status_code == 200
     # RP-initiated logout with an id_token_hint, posted: no confirmation, no token.
-    ended = rp.browser.post("/logout", data={
-        "id_token_hint": tokens["id_token"],
-        "post_logout_redirect_uri": "https://rp.example/bye"})
+    ended = rp.browser.post(
+        "/logout",
+        data={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://rp.example/bye",
+        },
+    )
     assert ended.status_code == 302 and ended.location.startswith("https://rp.example/bye")
 
 
@@ -292,8 +332,9 @@ def test_protocol_endpoints_need_no_token(provider):
 def _problem(app, new, confirm, user=None):
     from idp.forms import NewPasswordForm
 
-    with app.test_request_context("/", method="POST",
-                                  data={"new_password": new, "confirm_password": confirm}):
+    with app.test_request_context(
+        "/", method="POST", data={"new_password": new, "confirm_password": confirm}
+    ):
         form = NewPasswordForm(user, meta={"csrf": False})
         return None if form.validate_on_submit() else form.error
 
@@ -310,7 +351,8 @@ def test_new_password_rules_in_order(provider):
     with app.app_context():
         alice = find_user("alice")
         assert _problem(app, PASSWORD, PASSWORD, alice) == (
-            "Choose a password different from your current one.")
+            "Choose a password different from your current one."
+        )
         assert _problem(app, "a-fine-password-9", "a-fine-password-9", alice) is None
 
 
@@ -320,8 +362,9 @@ def test_a_huge_new_password_is_refused_with_a_message(provider, size):
     rp = provider.rp()
     url = rp.sign_in("alice", "temp-pass-123").location
     page, token = form_page(rp.browser, url)
-    response = rp.browser.post(url, data={"csrf_token": token, "new_password": "x" * size,
-                                          "confirm_password": "x" * size})
+    response = rp.browser.post(
+        url, data={"csrf_token": token, "new_password": "x" * size, "confirm_password": "x" * size}
+    )
     assert response.status_code == 400
     assert "Use at most 1024 characters." in response.get_data(as_text=True)
 
@@ -331,8 +374,14 @@ def test_a_nul_byte_in_a_new_password_is_400(provider):
     rp = provider.rp()
     url = rp.sign_in("alice", "temp-pass-123").location
     _, token = form_page(rp.browser, url)
-    response = rp.browser.post(url, data={"csrf_token": token, "new_password": "a\x00bcdefghij",
-                                          "confirm_password": "a\x00bcdefghij"})
+    response = rp.browser.post(
+        url,
+        data={
+            "csrf_token": token,
+            "new_password": "a\x00bcdefghij",
+            "confirm_password": "a\x00bcdefghij",
+        },
+    )
     assert response.status_code == 400
     assert "NUL" in response.get_data(as_text=True)
 

@@ -43,8 +43,9 @@ def test_the_template_holds_every_string_the_sources_mark():
     with open(ROOT / "babel.cfg") as f:
         method_map, options_map = parse_mapping_cfg(f)
     found = set()
-    for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map, options_map,
-                                                keywords=KEYWORDS):
+    for _, _, message, _, _ in extract_from_dir(
+        str(ROOT), method_map, options_map, keywords=KEYWORDS
+    ):
         found.add(message if isinstance(message, str) else tuple(message))
     with open(POT, "rb") as f:
         pot = _ids(read_po(f))
@@ -96,8 +97,9 @@ def test_the_catalogues_ship_inside_the_wheel():
 # --- gettext in Python and templates ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("n", "expected"), [(1, "1 passkey"), (2, "2 passkeys")],
-                         ids=["singular", "plural"])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(1, "1 passkey"), (2, "2 passkeys")], ids=["singular", "plural"]
+)
 def test_ngettext_picks_the_form_and_fills_num(app, n, expected):
     from idp.i18n import ngettext
 
@@ -105,7 +107,8 @@ def test_ngettext_picks_the_form_and_fills_num(app, n, expected):
         assert ngettext("%(num)d passkey", "%(num)d passkeys", n) == expected
     with app.test_request_context(headers={"Accept-Language": "de"}):
         assert ngettext("%(num)d passkey", "%(num)d passkeys", n) == expected.replace(
-            "passkey", "Passkey")
+            "passkey", "Passkey"
+        )
 
 
 def test_gettext_fills_placeholders_only_when_given(app):
@@ -122,17 +125,27 @@ def test_templates_and_python_share_the_catalogue(app):
     with app.test_request_context(headers={"Accept-Language": "de-DE,de;q=0.9"}):
         text = render_template_string(
             "{% trans name='alice' %}Signed in as {{ name }}{% endtrans %} / {{ _('Sign in') }}"
-            " / {{ html_lang() }}")
+            " / {{ html_lang() }}"
+        )
     assert text == "Angemeldet als alice / Anmelden / de"
 
 
 # --- which language ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    (None, "en"), ("de", "de"), ("de-AT", "de"), ("fr-FR,fr;q=0.9", "en"),
-    ("fr;q=1.0,de;q=0.8,en;q=0.5", "de"), ("en-GB,de;q=0.5", "en"), ("*", "en"),
-], ids=["none", "de", "de-AT", "unshipped", "second-choice", "english-first", "any"])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "en"),
+        ("de", "de"),
+        ("de-AT", "de"),
+        ("fr-FR,fr;q=0.9", "en"),
+        ("fr;q=1.0,de;q=0.8,en;q=0.5", "de"),
+        ("en-GB,de;q=0.5", "en"),
+        ("*", "en"),
+    ],
+    ids=["none", "de", "de-AT", "unshipped", "second-choice", "english-first", "any"],
+)
 def test_accept_language_picks_the_best_shipped_language(app, header, expected):
     from idp.i18n import language
 
@@ -144,16 +157,23 @@ def test_accept_language_picks_the_best_shipped_language(app, header, expected):
 def test_ui_locales_is_the_explicit_choice(app):
     from idp.i18n import language
 
-    with app.test_request_context("/authorize?ui_locales=fr%20de",
-                                  headers={"Accept-Language": "en"}):
+    with app.test_request_context(
+        "/authorize?ui_locales=fr%20de", headers={"Accept-Language": "en"}
+    ):
         assert language() == "de"
-    with app.test_request_context("/authorize?ui_locales=fr",
-                                  headers={"Accept-Language": "de"}):
+    with app.test_request_context("/authorize?ui_locales=fr", headers={"Accept-Language": "de"}):
         assert language() == "de"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/identityProtection/riskyUsers", "/token",
-                                  "/.well-known/openid-configuration", "/userinfo"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/identityProtection/riskyUsers",
+        "/token",
+        "/.well-known/openid-configuration",
+        "/userinfo",
+    ],
+)
 def test_programs_endpoints_stay_english(app, path):
     from idp.i18n import language
 
@@ -165,7 +185,8 @@ def test_json_errors_stay_english(client):
     response = client.get("/token", headers={"Accept-Language": "de"})
     assert response.status_code == 405
     assert response.get_json()["error_description"] == (
-        "The method is not allowed for the requested URL.")
+        "The method is not allowed for the requested URL."
+    )
 
 
 def test_html_errors_follow_the_language(client):
@@ -195,8 +216,9 @@ def test_sign_in_page(provider, locale):
     assert f'<label for="password">{t("Password")}</label>' in html
     assert f'<button type="submit">{t("Sign in")}</button>' in html
     assert t("Forgot password?") in html
-    wrong = rp.browser.post(url, data={"csrf_token": csrf_from_html(html),
-                                       "username": "alice", "password": "wrong"})
+    wrong = rp.browser.post(
+        url, data={"csrf_token": csrf_from_html(html), "username": "alice", "password": "wrong"}
+    )
     assert wrong.status_code == 401
     assert t("Your account or password is incorrect.") in wrong.get_data(as_text=True)
     assert t("(error %(code)s)", code=50126) in wrong.get_data(as_text=True)
@@ -243,13 +265,14 @@ def test_mfa_challenge_page(stepup, locale):
     assert "/mfa/verify" in challenge.location
     html = rp.browser.get(challenge.location).get_data(as_text=True)
     assert f'<html lang="{locale}">' in html
-    assert f'<h1>{t("Verify your identity")}</h1>' in html
+    assert f"<h1>{t('Verify your identity')}</h1>" in html
     assert f'<label for="code">{t("Verification code")}</label>' in html
     assert f'<button type="submit">{t("Verify")}</button>' in html
     wrong = submit_code(rp, challenge.location, "000000")
     assert wrong.status_code == 400
-    assert t("That code is not right. Enter the current code from your authenticator "
-             "app.") in wrong.get_data(as_text=True)
+    assert t(
+        "That code is not right. Enter the current code from your authenticator app."
+    ) in wrong.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -263,10 +286,14 @@ def test_mfa_registration_page(stepup, locale):
     html = rp.browser.get(first.location).get_data(as_text=True)
     assert t("Set up your authenticator app") in html
     assert t("Skip for now") in html
-    days = t("Your organisation requires a second sign-in factor. You can skip this for now: "
-             "<strong>%(count)s day left</strong> before it becomes required.",
-             "Your organisation requires a second sign-in factor. You can skip this for now: "
-             "<strong>%(count)s days left</strong> before it becomes required.", 14, count=14)
+    days = t(
+        "Your organisation requires a second sign-in factor. You can skip this for now: "
+        "<strong>%(count)s day left</strong> before it becomes required.",
+        "Your organisation requires a second sign-in factor. You can skip this for now: "
+        "<strong>%(count)s days left</strong> before it becomes required.",
+        14,
+        count=14,
+    )
     assert days in html
 
 
@@ -281,9 +308,14 @@ def test_blocked_page(stepup, locale):
     html = response.get_data(as_text=True)
     assert f'<html lang="{locale}">' in html
     assert t("Error %(code)s", code=53004) in html
-    assert t("This sign-in looks unusual, and your account has no authenticator app to "
-             "confirm it is you. For your protection, a risky sign-in cannot be used to set "
-             "one up.") in html
+    assert (
+        t(
+            "This sign-in looks unusual, and your account has no authenticator app to "
+            "confirm it is you. For your protection, a risky sign-in cannot be used to set "
+            "one up."
+        )
+        in html
+    )
     assert t("Correlation id") in html and t("Request id") in html
 
 
@@ -299,7 +331,8 @@ def test_the_relying_party_hears_english_whatever_the_language(stepup):
     assert params["error"] == ["access_denied"]
     assert params["error_description"][0] == (
         "53004: This sign-in looks unusual, and your account has no authenticator app to "
-        "confirm it is you. For your protection, a risky sign-in cannot be used to set one up.")
+        "confirm it is you. For your protection, a risky sign-in cannot be used to set one up."
+    )
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -311,9 +344,12 @@ def test_consent_page(provider, locale):
     url = consent_url(rp.sign_in(scope="openid profile email offline_access"))
     html = rp.browser.get(url).get_data(as_text=True)
     assert t("Allow %(name)s to access your account?", name="Photo Printer") in html
-    for line in ("Sign you in with your account", "See your name and profile details",
-                 "See your email address",
-                 "Stay signed in to the app (keep access while you are away)"):
+    for line in (
+        "Sign you in with your account",
+        "See your name and profile details",
+        "See your email address",
+        "Stay signed in to the app (keep access while you are away)",
+    ):
         assert t(line) in html
     assert f'value="allow">{t("Allow")}</button>' in html
     assert f'class="secondary">{t("Deny")}</button>' in html
@@ -327,7 +363,7 @@ def test_account_page(provider, locale):
     speak(rp.browser, locale)
     consent_url(rp.sign_in())
     html = open_account(rp.browser).get_data(as_text=True)
-    assert f'<h1>{t("Your account")}</h1>' in html
+    assert f"<h1>{t('Your account')}</h1>" in html
     assert t("Signed in as %(name)s", name="alice") in html
     assert t("Apps you allowed") in html and t("You have not allowed any apps.") in html
 
@@ -339,19 +375,20 @@ def test_reset_pages(stepup, locale):
     browser = speak(stepup.app.test_client(), locale)
     page = browser.get("/password/reset")
     html = page.get_data(as_text=True)
-    assert f'<h1>{t("Reset your password")}</h1>' in html
+    assert f"<h1>{t('Reset your password')}</h1>" in html
     assert f'<label for="username">{t("Username")}</label>' in html
     assert f'<button type="submit">{t("Continue")}</button>' in html
-    verify = browser.post("/password/reset", data={"csrf_token": csrf_from(page),
-                                                   "username": "alice"})
+    verify = browser.post(
+        "/password/reset", data={"csrf_token": csrf_from(page), "username": "alice"}
+    )
     page = browser.get(verify.location)
     html = page.get_data(as_text=True)
-    assert f'<h1>{t("Verify your identity")}</h1>' in html
-    wrong = browser.post(verify.location, data={"csrf_token": csrf_from(page),
-                                                "code": "123456"})
+    assert f"<h1>{t('Verify your identity')}</h1>" in html
+    wrong = browser.post(verify.location, data={"csrf_token": csrf_from(page), "code": "123456"})
     assert wrong.status_code == 400
-    assert t("That code is not right. Enter the current code from your authenticator "
-             "app.") in wrong.get_data(as_text=True)
+    assert t(
+        "That code is not right. Enter the current code from your authenticator app."
+    ) in wrong.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -361,8 +398,11 @@ def test_password_rules_speak_the_language(stepup, locale):
 
     t = texts(locale)
     with stepup.app.test_request_context(
-            "/password/change", method="POST", headers={"Accept-Language": locale},
-            data={"new_password": "a", "confirm_password": "b"}):
+        "/password/change",
+        method="POST",
+        headers={"Accept-Language": locale},
+        data={"new_password": "a", "confirm_password": "b"},
+    ):
         form = NewPasswordForm(None, meta={"csrf": False})
         assert not form.validate()
         assert form.error == t("The two passwords do not match.")
@@ -371,8 +411,11 @@ def test_password_rules_speak_the_language(stepup, locale):
 # --- email: the recipient's language -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("stored", "locale"), [(None, "en"), ("de-DE", "de"), ("fr", "en")],
-                         ids=["no-locale", "german", "unshipped"])
+@pytest.mark.parametrize(
+    ("stored", "locale"),
+    [(None, "en"), ("de-DE", "de"), ("fr", "en")],
+    ids=["no-locale", "german", "unshipped"],
+)
 def test_account_email_is_in_the_recipients_language(provider, stored, locale):
     from idp.accounts import account_email
     from idp.claims import set_claims
@@ -386,8 +429,7 @@ def test_account_email_is_in_the_recipients_language(provider, stored, locale):
             set_claims(user, {"locale": stored})
         message = account_email(user, "passkey_added")
     event = t("a passkey was added to your account")
-    assert message["Subject"] == t("Was this you? %(what)s",
-                                   what=event[:1].upper() + event[1:])
+    assert message["Subject"] == t("Was this you? %(what)s", what=event[:1].upper() + event[1:])
     body = message.get_content()
     assert t("Hello %(name)s,", name="alice") in body
     assert t("If this was you, there is nothing to do.") in body
@@ -402,7 +444,8 @@ def test_english_email_reads_as_before(provider):
         message = account_email(find_user("alice"), "risky_sign_in")
     assert message["Subject"] == (
         "Was this you? Someone signed in to your account from a place or device we found "
-        "unusual, and passed the second-factor check")
+        "unusual, and passed the second-factor check"
+    )
     assert message.get_content().startswith("Hello alice,\n\nOn ")
 
 
@@ -424,11 +467,17 @@ def test_admin_dashboard_pages(stepup, locale):
     speak(browser, locale)
     _admin_sign_in(stepup, browser, secret=secret)
     user_id = stepup.with_app(lambda: find_user("root").id)
-    for path, heading in [("/admin", "Overview"), ("/admin/recommendations", "Recommendations"),
-                          ("/admin/users", "Risky users"), ("/admin/directory", "Users"),
-                          ("/admin/registration", "Second-factor registration"),
-                          ("/admin/signins", "Sign-ins"), ("/admin/whatif", "What if"),
-                          ("/admin/clients", "Clients"), (f"/admin/users/{user_id}", None)]:
+    for path, heading in [
+        ("/admin", "Overview"),
+        ("/admin/recommendations", "Recommendations"),
+        ("/admin/users", "Risky users"),
+        ("/admin/directory", "Users"),
+        ("/admin/registration", "Second-factor registration"),
+        ("/admin/signins", "Sign-ins"),
+        ("/admin/whatif", "What if"),
+        ("/admin/clients", "Clients"),
+        (f"/admin/users/{user_id}", None),
+    ]:
         page = browser.get(path)
         assert page.status_code == 200, path
         html = page.get_data(as_text=True)
@@ -458,8 +507,10 @@ def test_admin_emails_are_in_each_recipients_language(notifying, smtp):  # noqa:
     de = texts("de")
     assert subjects == {
         ("ops@example.org",): "Risky user: alice reached high user risk",
-        ("root@example.org",): de("Risky user: %(name)s reached %(level)s user risk",
-                                  name="alice", level="high")}
+        ("root@example.org",): de(
+            "Risky user: %(name)s reached %(level)s user risk", name="alice", level="high"
+        ),
+    }
     smtp.messages.clear()
     recipients, text = stepup.with_app(lambda: send_digest(7))
     assert recipients == ["ops@example.org", "root@example.org"]

@@ -20,16 +20,19 @@ def basic(client_id: str, secret: str | None) -> dict[str, str]:
 
 def introspect(provider: Any, caller: Any, token: str, **extra: Any) -> Any:
     return provider.app.test_client().post(
-        "/introspect", data={"token": token, **extra},
-        headers=basic(caller.client_id, caller.secret))
+        "/introspect",
+        data={"token": token, **extra},
+        headers=basic(caller.client_id, caller.secret),
+    )
 
 
 def update_token(app: Any, access_token: str, **values: Any) -> None:
     from idp.extensions import db
 
     with app.app_context():
-        db.session.execute(sa.update(Token).where(Token.access_token == access_token)
-                           .values(**values))
+        db.session.execute(
+            sa.update(Token).where(Token.access_token == access_token).values(**values)
+        )
         db.session.commit()
 
 
@@ -40,8 +43,9 @@ def issued(provider: Any) -> tuple[Any, Any, dict[str, Any], str]:
     user_id = provider.user()
     rp = provider.rp()
     tokens = rp.tokens(scope="openid profile offline_access")
-    resource_server = provider.rp(grant_types=["client_credentials"], redirect_uris=[],
-                                  scopes=["openid"])
+    resource_server = provider.rp(
+        grant_types=["client_credentials"], redirect_uris=[], scopes=["openid"]
+    )
     return rp, resource_server, tokens, user_id
 
 
@@ -49,7 +53,9 @@ def test_discovery_advertises_introspection(client):
     discovery = client.get("/.well-known/openid-configuration").get_json()
     assert discovery["introspection_endpoint"] == f"{ISSUER}/introspect"
     assert discovery["introspection_endpoint_auth_methods_supported"] == [
-        "client_secret_basic", "client_secret_post"]
+        "client_secret_basic",
+        "client_secret_post",
+    ]
 
 
 def test_active_access_token(provider, issued):
@@ -78,16 +84,22 @@ def test_active_refresh_token(provider, issued):
 
 def test_client_introspects_its_own_token_with_client_secret_post(provider, issued):
     rp, _, tokens, _ = issued
-    response = provider.app.test_client().post("/introspect", data={
-        "token": tokens["access_token"], "client_id": rp.client_id,
-        "client_secret": rp.secret})
+    response = provider.app.test_client().post(
+        "/introspect",
+        data={
+            "token": tokens["access_token"],
+            "client_id": rp.client_id,
+            "client_secret": rp.secret,
+        },
+    )
     assert response.get_json()["active"] is True
 
 
 def test_client_credentials_token_has_no_user(provider, issued):
     _, resource_server, _, _ = issued
-    machine = provider.rp(grant_types=["client_credentials"], redirect_uris=[],
-                          scopes=["idp.admin"])
+    machine = provider.rp(
+        grant_types=["client_credentials"], redirect_uris=[], scopes=["idp.admin"]
+    )
     token = machine.token_request({"grant_type": "client_credentials"}).get_json()
     body = introspect(provider, resource_server, token["access_token"]).get_json()
     assert body["active"] is True and body["client_id"] == machine.client_id
@@ -95,13 +107,15 @@ def test_client_credentials_token_has_no_user(provider, issued):
 
 
 def _revoke_access(provider, rp, tokens):
-    provider.app.test_client().post("/revoke", data={"token": tokens["access_token"]},
-                                    headers=basic(rp.client_id, rp.secret))
+    provider.app.test_client().post(
+        "/revoke", data={"token": tokens["access_token"]}, headers=basic(rp.client_id, rp.secret)
+    )
 
 
 def _revoke_refresh(provider, rp, tokens):
-    provider.app.test_client().post("/revoke", data={"token": tokens["refresh_token"]},
-                                    headers=basic(rp.client_id, rp.secret))
+    provider.app.test_client().post(
+        "/revoke", data={"token": tokens["refresh_token"]}, headers=basic(rp.client_id, rp.secret)
+    )
 
 
 def _expire_access(provider, rp, tokens):
@@ -109,13 +123,15 @@ def _expire_access(provider, rp, tokens):
 
 
 def _expire_refresh(provider, rp, tokens):
-    update_token(provider.app, tokens["access_token"],
-                 refresh_token_expires_at=int(time.time()) - 1)
+    update_token(
+        provider.app, tokens["access_token"], refresh_token_expires_at=int(time.time()) - 1
+    )
 
 
 def _rotate_refresh(provider, rp, tokens):
-    response = rp.token_request({"grant_type": "refresh_token",
-                                 "refresh_token": tokens["refresh_token"]})
+    response = rp.token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert response.status_code == 200
 
 
@@ -154,9 +170,18 @@ INACTIVE = [
     (_delete_user, "access_token"),
     (_delete_client, "access_token"),
 ]
-INACTIVE_IDS = ["revoked-access", "grant-revoked-access", "revoked-refresh", "expired-access",
-                "expired-refresh", "rotated-refresh", "disabled-user-access",
-                "disabled-user-refresh", "deleted-user", "deleted-client"]
+INACTIVE_IDS = [
+    "revoked-access",
+    "grant-revoked-access",
+    "revoked-refresh",
+    "expired-access",
+    "expired-refresh",
+    "rotated-refresh",
+    "disabled-user-access",
+    "disabled-user-refresh",
+    "deleted-user",
+    "deleted-client",
+]
 
 
 @pytest.mark.parametrize(("make_inactive", "which"), INACTIVE, ids=INACTIVE_IDS)
@@ -172,19 +197,30 @@ def test_expired_access_token_keeps_its_refresh_token_active(provider, issued):
     rp, resource_server, tokens, _ = issued
     _expire_access(provider, rp, tokens)
     assert introspect(provider, resource_server, tokens["access_token"]).get_json() == {
-        "active": False}
+        "active": False
+    }
     assert introspect(provider, resource_server, tokens["refresh_token"]).get_json()["active"]
 
 
-@pytest.mark.parametrize(("which", "hint", "token_type"), [
-    ("access_token", "access_token", "Bearer"),
-    ("access_token", "refresh_token", "Bearer"),
-    ("refresh_token", "refresh_token", "refresh_token"),
-    ("refresh_token", "access_token", "refresh_token"),
-    ("access_token", "id_token", "Bearer"),
-    ("refresh_token", "", "refresh_token"),
-], ids=["access-right-hint", "access-wrong-hint", "refresh-right-hint", "refresh-wrong-hint",
-        "unknown-hint", "empty-hint"])
+@pytest.mark.parametrize(
+    ("which", "hint", "token_type"),
+    [
+        ("access_token", "access_token", "Bearer"),
+        ("access_token", "refresh_token", "Bearer"),
+        ("refresh_token", "refresh_token", "refresh_token"),
+        ("refresh_token", "access_token", "refresh_token"),
+        ("access_token", "id_token", "Bearer"),
+        ("refresh_token", "", "refresh_token"),
+    ],
+    ids=[
+        "access-right-hint",
+        "access-wrong-hint",
+        "refresh-right-hint",
+        "refresh-wrong-hint",
+        "unknown-hint",
+        "empty-hint",
+    ],
+)
 def test_hint_is_only_a_hint(provider, issued, which, hint, token_type):
     _, resource_server, tokens, _ = issued
     body = introspect(provider, resource_server, tokens[which], token_type_hint=hint).get_json()
@@ -193,12 +229,12 @@ def test_hint_is_only_a_hint(provider, issued, which, hint, token_type):
 
 def test_unknown_token(provider, issued):
     _, resource_server, _, _ = issued
-    assert introspect(provider, resource_server, "no-such-token").get_json() == {
-        "active": False}
+    assert introspect(provider, resource_server, "no-such-token").get_json() == {"active": False}
 
 
-@pytest.mark.parametrize("auth", ["public", "none", "wrong-secret", "unknown-client",
-                                  "secret-of-another"])
+@pytest.mark.parametrize(
+    "auth", ["public", "none", "wrong-secret", "unknown-client", "secret-of-another"]
+)
 def test_only_authenticated_confidential_clients(provider, issued, auth):
     rp, _, tokens, _ = issued
     public = provider.rp(public=True)
@@ -226,32 +262,54 @@ def test_self_registered_client_sees_only_its_own_tokens(provider, issued):
     from idp.extensions import db
 
     with provider.app.app_context():
-        stranger = save_client("Stranger", {"redirect_uris": ["https://x.example/cb"],
-                                            "token_endpoint_auth_method": "client_secret_basic"},
-                               "stranger-secret", registered_dynamically=True)
+        stranger = save_client(
+            "Stranger",
+            {
+                "redirect_uris": ["https://x.example/cb"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+            "stranger-secret",
+            registered_dynamically=True,
+        )
         stranger_id = stranger.client_id
         # Its own tokens stay visible to it.
         own = db.session.scalar(sa.select(Token).filter_by(access_token=tokens["access_token"]))
         assert own is not None
     response = provider.app.test_client().post(
-        "/introspect", data={"token": tokens["access_token"]},
-        headers=basic(stranger_id, "stranger-secret"))
+        "/introspect",
+        data={"token": tokens["access_token"]},
+        headers=basic(stranger_id, "stranger-secret"),
+    )
     assert response.status_code == 200 and response.get_json() == {"active": False}
     with provider.app.app_context():
-        db.session.execute(sa.update(Token).where(Token.access_token == tokens["access_token"])
-                           .values(client_id=stranger_id))
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.access_token == tokens["access_token"])
+            .values(client_id=stranger_id)
+        )
         db.session.commit()
         assert db.session.scalar(sa.select(Client).filter_by(client_id=stranger_id))
     response = provider.app.test_client().post(
-        "/introspect", data={"token": tokens["access_token"]},
-        headers=basic(stranger_id, "stranger-secret"))
+        "/introspect",
+        data={"token": tokens["access_token"]},
+        headers=basic(stranger_id, "stranger-secret"),
+    )
     assert response.get_json()["active"] is True
 
 
-@pytest.mark.parametrize("token", [
-    "abc\u00e9def", "\u2603" * 10, "a" * 5000, "tok en", "tok\ttab", "'; DROP TABLE x; --",
-    "abc%00def",
-], ids=["latin1", "snowmen", "huge", "space", "tab", "sql", "percent-nul"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "abc\u00e9def",
+        "\u2603" * 10,
+        "a" * 5000,
+        "tok en",
+        "tok\ttab",
+        "'; DROP TABLE x; --",
+        "abc%00def",
+    ],
+    ids=["latin1", "snowmen", "huge", "space", "tab", "sql", "percent-nul"],
+)
 def test_malformed_tokens_are_inactive(provider, issued, token):
     _, resource_server, _, _ = issued
     response = introspect(provider, resource_server, token)
@@ -262,20 +320,28 @@ def test_malformed_tokens_are_inactive(provider, issued, token):
 def test_invalid_utf8_token_is_inactive(provider, issued):
     _, resource_server, _, _ = issued
     response = provider.app.test_client().post(
-        "/introspect", data=b"token=%FF%FEab%C3", content_type="application/x-www-form-urlencoded",
-        headers=basic(resource_server.client_id, resource_server.secret))
+        "/introspect",
+        data=b"token=%FF%FEab%C3",
+        content_type="application/x-www-form-urlencoded",
+        headers=basic(resource_server.client_id, resource_server.secret),
+    )
     assert response.status_code == 200 and response.get_json() == {"active": False}
 
 
-@pytest.mark.parametrize(("data", "error"), [
-    ({}, "invalid_request"),
-    ({"token": "a\x00b"}, "invalid_request"),
-    ({"token_type_hint": "access_token"}, "invalid_request"),
-], ids=["no-token", "nul", "hint-only"])
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({}, "invalid_request"),
+        ({"token": "a\x00b"}, "invalid_request"),
+        ({"token_type_hint": "access_token"}, "invalid_request"),
+    ],
+    ids=["no-token", "nul", "hint-only"],
+)
 def test_bad_requests(provider, issued, data, error):
     _, resource_server, _, _ = issued
     response = provider.app.test_client().post(
-        "/introspect", data=data, headers=basic(resource_server.client_id, resource_server.secret))
+        "/introspect", data=data, headers=basic(resource_server.client_id, resource_server.secret)
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == error
 
@@ -283,8 +349,10 @@ def test_bad_requests(provider, issued, data, error):
 def test_two_tokens_is_invalid_request(provider, issued):
     _, resource_server, tokens, _ = issued
     response = provider.app.test_client().post(
-        "/introspect", data={"token": [tokens["access_token"], tokens["refresh_token"]]},
-        headers=basic(resource_server.client_id, resource_server.secret))
+        "/introspect",
+        data={"token": [tokens["access_token"], tokens["refresh_token"]]},
+        headers=basic(resource_server.client_id, resource_server.secret),
+    )
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
 
 
@@ -292,8 +360,9 @@ def test_get_and_query_string_are_refused(provider, issued):
     _, resource_server, tokens, _ = issued
     http = provider.app.test_client()
     headers = basic(resource_server.client_id, resource_server.secret)
-    assert http.get(f"/introspect?token={tokens['access_token']}",
-                    headers=headers).status_code == 405
+    assert (
+        http.get(f"/introspect?token={tokens['access_token']}", headers=headers).status_code == 405
+    )
     response = http.post(f"/introspect?token={tokens['access_token']}", headers=headers)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
 

@@ -37,16 +37,27 @@ def test_rfc9207_sso_code_response_carries_iss(provider):
     assert _params(rp.browser.get(rp.authorize_url()))["iss"] == [ISSUER]
 
 
-@pytest.mark.parametrize("extra, error", [
-    ({"prompt": "none"}, "login_required"),
-    ({"response_type": "token"}, "unsupported_response_type"),
-    ({"scope": "openid nonsense"}, "invalid_scope"),
-    ({"max_age": "-1"}, "invalid_request"),
-    ({"prompt": "none login"}, "invalid_request"),
-    ({"request": "e30.e30."}, "request_not_supported"),
-    ({"code_challenge_method": "plain"}, "invalid_request"),
-], ids=["login-required", "response-type", "scope", "max-age", "prompt", "request-object",
-        "pkce-plain"])
+@pytest.mark.parametrize(
+    "extra, error",
+    [
+        ({"prompt": "none"}, "login_required"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"scope": "openid nonsense"}, "invalid_scope"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"request": "e30.e30."}, "request_not_supported"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+    ],
+    ids=[
+        "login-required",
+        "response-type",
+        "scope",
+        "max-age",
+        "prompt",
+        "request-object",
+        "pkce-plain",
+    ],
+)
 def test_rfc9207_error_responses_carry_iss(provider, extra, error):
     rp = provider.rp()
     params = _params(rp.browser.get(rp.authorize_url(**extra)))
@@ -96,7 +107,9 @@ def test_logout_redirect_has_no_iss(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get(f"/logout?id_token_hint={tokens['id_token']}"
-                              "&post_logout_redirect_uri=https://rp.example/bye&state=s1")
+    response = rp.browser.get(
+        f"/logout?id_token_hint={tokens['id_token']}"
+        "&post_logout_redirect_uri=https://rp.example/bye&state=s1"
+    )
     assert response.status_code == 302
     assert "iss" not in parse_qs(urlparse(response.location).query)

@@ -71,8 +71,10 @@ def test_a_new_key_signs_only_once_every_served_jwks_shows_it(make_app):
     new_kid = _rotate_elsewhere(app)
     clock.advance(seconds=JWKS_RECHECK_SECONDS / 2)
     # This worker still serves the document it read; tokens are still signed with a key in it.
-    assert client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]}
-                      ).status_code == 304
+    assert (
+        client.get("/jwks.json", headers={"If-None-Match": before.headers["ETag"]}).status_code
+        == 304
+    )
     token = provider.rp().tokens()["id_token"]
     assert jwt.get_unverified_header(token)["kid"] == old_kid
     clock.advance(seconds=JWKS_RECHECK_SECONDS / 2)

@@ -43,15 +43,23 @@ def test_oidcc_rp_initiated_logout_no_id_token_hint(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     rp.tokens()
-    page = rp.browser.get(f"/logout?client_id={rp.client_id}"
-                          "&post_logout_redirect_uri=https://rp.example/bye&state=s2")
+    page = rp.browser.get(
+        f"/logout?client_id={rp.client_id}&post_logout_redirect_uri=https://rp.example/bye&state=s2"
+    )
     assert page.status_code == 200
     assert "Sign out?" in page.get_data(as_text=True)
     # Still signed in until confirmed.
     assert rp.code_from(rp.browser.get(rp.authorize_url()))
-    done = rp.browser.post("/logout", data={
-        "csrf_token": csrf_from(page), "confirm": "yes", "client_id": rp.client_id,
-        "post_logout_redirect_uri": "https://rp.example/bye", "state": "s2"})
+    done = rp.browser.post(
+        "/logout",
+        data={
+            "csrf_token": csrf_from(page),
+            "confirm": "yes",
+            "client_id": rp.client_id,
+            "post_logout_redirect_uri": "https://rp.example/bye",
+            "state": "s2",
+        },
+    )
     assert done.status_code == 302
     assert done.location.startswith("https://rp.example/bye?")
     assert parse_qs(urlparse(done.location).query)["state"] == ["s2"]
@@ -65,8 +73,9 @@ def test_oidcc_rp_initiated_logout_only_state(provider):
     rp.tokens()
     page = rp.browser.get("/logout?state=s3")
     assert page.status_code == 200 and "Sign out?" in page.get_data(as_text=True)
-    done = rp.browser.post("/logout", data={"csrf_token": csrf_from(page), "confirm": "yes",
-                                            "state": "s3"})
+    done = rp.browser.post(
+        "/logout", data={"csrf_token": csrf_from(page), "confirm": "yes", "state": "s3"}
+    )
     assert done.status_code == 200 and "Location" not in done.headers
     assert "/login" in rp.browser.get(rp.authorize_url()).location
 
@@ -87,7 +96,8 @@ def _assert_refused_and_still_signed_in(rp, response, tokens):
     assert "sign-out link is not valid" in response.get_data(as_text=True)
     assert rp.code_from(rp.browser.get(rp.authorize_url()))
     me = rp.app.test_client().get(
-        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     assert me.status_code == 200
 
 
@@ -97,7 +107,8 @@ def test_oidcc_rp_initiated_logout_bad_post_logout_redirect_uri(provider):
     tokens = rp.tokens()
     response = rp.browser.get(
         f"/logout?id_token_hint={tokens['id_token']}&post_logout_redirect_uri=https://evil.example/"
-        "&state=s5")
+        "&state=s5"
+    )
     _assert_refused_and_still_signed_in(rp, response, tokens)
     assert "not registered" in response.get_data(as_text=True)
 
@@ -107,24 +118,35 @@ def test_oidcc_rp_initiated_logout_query_added_to_post_logout_redirect_uri(provi
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
     response = rp.browser.get(
-        "/logout?" + urlencode({"id_token_hint": tokens["id_token"],
-                                "post_logout_redirect_uri": "https://rp.example/bye?x=1"}))
+        "/logout?"
+        + urlencode(
+            {
+                "id_token_hint": tokens["id_token"],
+                "post_logout_redirect_uri": "https://rp.example/bye?x=1",
+            }
+        )
+    )
     _assert_refused_and_still_signed_in(rp, response, tokens)
 
 
-@pytest.mark.parametrize("uri", [
-    "https://evil.example/",
-    "https://rp.example/bye/",
-    "HTTPS://RP.EXAMPLE/bye",
-    "",
-    "https://rp.example/bye\u00e9",
-], ids=["other-host", "trailing-slash", "upper-case", "empty", "non-ascii"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://evil.example/",
+        "https://rp.example/bye/",
+        "HTTPS://RP.EXAMPLE/bye",
+        "",
+        "https://rp.example/bye\u00e9",
+    ],
+    ids=["other-host", "trailing-slash", "upper-case", "empty", "non-ascii"],
+)
 def test_unregistered_uri_with_client_id_is_refused(provider, uri):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get("/logout?" + urlencode(
-        {"client_id": rp.client_id, "post_logout_redirect_uri": uri}))
+    response = rp.browser.get(
+        "/logout?" + urlencode({"client_id": rp.client_id, "post_logout_redirect_uri": uri})
+    )
     _assert_refused_and_still_signed_in(rp, response, tokens)
 
 
@@ -144,10 +166,13 @@ def test_confirming_a_refused_logout_does_not_sign_out(provider):
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
     page = rp.browser.get("/logout")
-    for data in ({"post_logout_redirect_uri": "https://rp.example/bye"},
-                 {"client_id": rp.client_id, "post_logout_redirect_uri": "https://evil.example/"}):
-        response = rp.browser.post("/logout", data={"csrf_token": csrf_from(page),
-                                                    "confirm": "yes", **data})
+    for data in (
+        {"post_logout_redirect_uri": "https://rp.example/bye"},
+        {"client_id": rp.client_id, "post_logout_redirect_uri": "https://evil.example/"},
+    ):
+        response = rp.browser.post(
+            "/logout", data={"csrf_token": csrf_from(page), "confirm": "yes", **data}
+        )
         _assert_refused_and_still_signed_in(rp, response, tokens)
 
 
@@ -155,8 +180,9 @@ def test_unknown_client_id_with_post_logout_uri_is_refused(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get("/logout?client_id=no-such-client"
-                              "&post_logout_redirect_uri=https://rp.example/bye")
+    response = rp.browser.get(
+        "/logout?client_id=no-such-client&post_logout_redirect_uri=https://rp.example/bye"
+    )
     _assert_refused_and_still_signed_in(rp, response, tokens)
 
 
@@ -166,40 +192,58 @@ def test_another_clients_post_logout_uri_is_refused(provider):
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     other = provider.rp(post_logout=["https://other.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get(f"/logout?id_token_hint={tokens['id_token']}"
-                              "&post_logout_redirect_uri=https://other.example/bye")
+    response = rp.browser.get(
+        f"/logout?id_token_hint={tokens['id_token']}"
+        "&post_logout_redirect_uri=https://other.example/bye"
+    )
     _assert_refused_and_still_signed_in(rp, response, tokens)
-    response = rp.browser.get(f"/logout?id_token_hint={tokens['id_token']}"
-                              f"&client_id={other.client_id}"
-                              "&post_logout_redirect_uri=https://other.example/bye")
+    response = rp.browser.get(
+        f"/logout?id_token_hint={tokens['id_token']}"
+        f"&client_id={other.client_id}"
+        "&post_logout_redirect_uri=https://other.example/bye"
+    )
     _assert_refused_and_still_signed_in(rp, response, tokens)
 
 
-@pytest.mark.parametrize("name", ["post_logout_redirect_uri", "client_id", "id_token_hint",
-                                  "state"])
+@pytest.mark.parametrize(
+    "name", ["post_logout_redirect_uri", "client_id", "id_token_hint", "state"]
+)
 def test_logout_parameter_sent_twice_is_refused(provider, name):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    params = [("id_token_hint", tokens["id_token"]), ("client_id", rp.client_id),
-              ("post_logout_redirect_uri", "https://rp.example/bye"), ("state", "s6")]
-    extra = {"post_logout_redirect_uri": "https://evil.example/", "client_id": "x",
-             "id_token_hint": "x.y.z", "state": "s7"}[name]
+    params = [
+        ("id_token_hint", tokens["id_token"]),
+        ("client_id", rp.client_id),
+        ("post_logout_redirect_uri", "https://rp.example/bye"),
+        ("state", "s6"),
+    ]
+    extra = {
+        "post_logout_redirect_uri": "https://evil.example/",
+        "client_id": "x",
+        "id_token_hint": "x.y.z",
+        "state": "s7",
+    }[name]
     response = rp.browser.get("/logout?" + urlencode([*params, (name, extra)]))
     _assert_refused_and_still_signed_in(rp, response, tokens)
 
 
-@pytest.mark.parametrize("params", [
-    {"post_logout_redirect_uri": "https://rp.example/bye\x00"},
-    {"client_id": "x\x00", "post_logout_redirect_uri": "https://rp.example/bye"},
-    {"state": "s\x00"},
-], ids=["nul-uri", "nul-client", "nul-state"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"post_logout_redirect_uri": "https://rp.example/bye\x00"},
+        {"client_id": "x\x00", "post_logout_redirect_uri": "https://rp.example/bye"},
+        {"state": "s\x00"},
+    ],
+    ids=["nul-uri", "nul-client", "nul-state"],
+)
 def test_logout_with_nul_bytes_is_a_400_and_no_sign_out(provider, params):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get("/logout?" + urlencode(
-        {"id_token_hint": tokens["id_token"], **params}))
+    response = rp.browser.get(
+        "/logout?" + urlencode({"id_token_hint": tokens["id_token"], **params})
+    )
     assert response.status_code == 400 and "Location" not in response.headers
     assert rp.code_from(rp.browser.get(rp.authorize_url()))
 
@@ -238,9 +282,15 @@ def test_oidcc_rp_initiated_logout_no_state(provider):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    response = rp.browser.get("/logout?" + urlencode({
-        "id_token_hint": tokens["id_token"],
-        "post_logout_redirect_uri": "https://rp.example/bye"}))
+    response = rp.browser.get(
+        "/logout?"
+        + urlencode(
+            {
+                "id_token_hint": tokens["id_token"],
+                "post_logout_redirect_uri": "https://rp.example/bye",
+            }
+        )
+    )
     assert response.status_code == 302
     assert response.location == "https://rp.example/bye"
 
@@ -252,9 +302,16 @@ def test_oidcc_rp_initiated_logout_modified_id_token_hint(provider):
     tokens = rp.tokens()
     head, body, signature = tokens["id_token"].split(".")
     forged = f"{head}.{body}.{('A' if signature[0] != 'A' else 'B') + signature[1:]}"
-    response = rp.browser.get("/logout?" + urlencode({
-        "id_token_hint": forged, "post_logout_redirect_uri": "https://rp.example/bye",
-        "state": "s1"}))
+    response = rp.browser.get(
+        "/logout?"
+        + urlencode(
+            {
+                "id_token_hint": forged,
+                "post_logout_redirect_uri": "https://rp.example/bye",
+                "state": "s1",
+            }
+        )
+    )
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert rp.code_from(rp.browser.get(rp.authorize_url(prompt="none")))

@@ -30,7 +30,11 @@ def test_a_sign_in_attempt_line_says_which_attempt(provider, caplog):
     rp.sign_in("alice", "wrong password")
     [line] = [r for r in _request_records(caplog) if r.method == "POST"]
     assert (line.path, line.status, line.outcome, line.error_code) == (
-        "/login", 401, "failure", 50126)
+        "/login",
+        401,
+        "failure",
+        50126,
+    )
     assert line.user_id == user_id and line.client_id == rp.client_id
     assert re.fullmatch(r"[0-9a-f-]{36}", line.correlation_id)
 
@@ -40,14 +44,25 @@ def test_json_lines_never_carry_query_strings_or_tokens(provider, caplog):
     provider.user()
     rp = provider.rp(post_logout=["https://rp.example/bye"])
     tokens = rp.tokens()
-    rp.browser.get("/logout", query_string={"id_token_hint": tokens["id_token"],
-                                            "post_logout_redirect_uri": "https://rp.example/bye"})
+    rp.browser.get(
+        "/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://rp.example/bye",
+        },
+    )
     formatter = JsonFormatter()
     lines = [formatter.format(r) for r in caplog.records]
     assert lines and all(json.loads(line)["time"].endswith("Z") for line in lines)
     everything = "\n".join(lines)
-    for secret in (tokens["id_token"], tokens["access_token"], tokens["refresh_token"],
-                   rp.verifier, "code_challenge", "?"):
+    for secret in (
+        tokens["id_token"],
+        tokens["access_token"],
+        tokens["refresh_token"],
+        rp.verifier,
+        "code_challenge",
+        "?",
+    ):
         assert secret not in everything
 
 

@@ -111,10 +111,14 @@ def test_unknown_path_is_404_page(client):
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/token", {"grant_type": "refresh_token", "refresh_token": "a\x00b"}),
-    ("/revoke", {"token": "a\x00b"}),
-], ids=["token", "revoke"])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/token", {"grant_type": "refresh_token", "refresh_token": "a\x00b"}),
+        ("/revoke", {"token": "a\x00b"}),
+    ],
+    ids=["token", "revoke"],
+)
 def test_nul_bytes_in_form_are_400(client, path, data):
     response = client.post(path, data=data)
     assert response.status_code == 400
@@ -127,8 +131,9 @@ def test_nul_byte_in_username_is_400(provider):
     from tests.conftest import csrf_from
 
     page = rp.browser.get(login)
-    response = rp.browser.post(login, data={"csrf_token": csrf_from(page),
-                                            "username": "al\x00ice", "password": "x"})
+    response = rp.browser.post(
+        login, data={"csrf_token": csrf_from(page), "username": "al\x00ice", "password": "x"}
+    )
     assert response.status_code == 400
 
 
@@ -142,10 +147,21 @@ def test_json_405_says_allow(client):
 ODD_CHARACTERS = ['"', "\\", "\t", "\x7f", "é", "\u2028"]
 
 
-@pytest.mark.parametrize("odd", ODD_CHARACTERS,
-                         ids=["quote", "backslash", "tab", "del", "non-ascii", "line-sep"])
-@pytest.mark.parametrize("field", ["redirect_uri", "response_type", "scope", "client_id",
-                                   "prompt", "max_age", "code_challenge_method"])
+@pytest.mark.parametrize(
+    "odd", ODD_CHARACTERS, ids=["quote", "backslash", "tab", "del", "non-ascii", "line-sep"]
+)
+@pytest.mark.parametrize(
+    "field",
+    [
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "client_id",
+        "prompt",
+        "max_age",
+        "code_challenge_method",
+    ],
+)
 def test_odd_characters_in_authorization_parameters_are_400(provider, field, odd, caplog):
     caplog.set_level(logging.INFO, logger="idp")
     rp = provider.rp()
@@ -161,8 +177,10 @@ def test_odd_characters_in_authorization_parameters_are_400(provider, field, odd
 def test_odd_characters_in_basic_client_id_are_401(provider, odd):
     raw = f"client{odd}id:secret".encode()
     response = provider.app.test_client().post(
-        "/token", data={"grant_type": "client_credentials"},
-        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()})
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()},
+    )
     assert response.status_code in (400, 401)
     assert response.get_json()["error"] in ("invalid_client", "invalid_request")
 
@@ -178,8 +196,9 @@ def _login_page(provider):
 def test_a_huge_password_is_a_wrong_password(provider):
     provider.user()
     rp, login, csrf = _login_page(provider)
-    response = rp.browser.post(login, data={"csrf_token": csrf, "username": "alice",
-                                            "password": "x" * 5000})
+    response = rp.browser.post(
+        login, data={"csrf_token": csrf, "username": "alice", "password": "x" * 5000}
+    )
     assert response.status_code == 401 and "50126" in response.get_data(as_text=True)
 
 
@@ -191,15 +210,17 @@ def test_nul_in_the_device_cookie_is_no_device_and_still_logged(provider):
     provider.user()
     rp, login, csrf = _login_page(provider)
     rp.browser.set_cookie("idp_device", "abc\x00def-0123456789abcdef")
-    wrong = rp.browser.post(login, data={"csrf_token": csrf, "username": "alice",
-                                         "password": "wrong guess"})
+    wrong = rp.browser.post(
+        login, data={"csrf_token": csrf, "username": "alice", "password": "wrong guess"}
+    )
     assert wrong.status_code == 401
     with provider.app.app_context():
         rows = db.session.query(SignIn).all()
     assert [(r.error_code, r.device_id) for r in rows] == [(50126, None)]
     # A fresh, well-formed device id replaces the bad cookie.
-    assert any(c.startswith("idp_device=") and "\x00" not in c
-               for c in wrong.headers.getlist("Set-Cookie"))
+    assert any(
+        c.startswith("idp_device=") and "\x00" not in c for c in wrong.headers.getlist("Set-Cookie")
+    )
 
 
 def test_geoip_text_is_bounded(tmp_path):
@@ -211,9 +232,14 @@ def test_geoip_text_is_bounded(tmp_path):
     from risk.settings import RiskSettings
 
     writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-City")
-    writer.insert_network(IPSet(["81.2.69.0/24"]), {
-        "city": {"names": {"en": "X" * 5000}}, "country": {"iso_code": "GBR-TOO-LONG-CODE"},
-        "location": {"latitude": "north", "longitude": 1.5, "accuracy_radius": 10}})
+    writer.insert_network(
+        IPSet(["81.2.69.0/24"]),
+        {
+            "city": {"names": {"en": "X" * 5000}},
+            "country": {"iso_code": "GBR-TOO-LONG-CODE"},
+            "location": {"latitude": "north", "longitude": 1.5, "accuracy_radius": 10},
+        },
+    )
     path = tmp_path / "city.mmdb"
     writer.to_db_file(str(path))
     with Feeds.load(RiskSettings(geoip_city_db=str(path))) as feeds:

@@ -41,15 +41,20 @@ def test_first_sign_in_starts_grace_and_offers_skip(stepup):
     assert 'href="otpauth://totp/' in html and "<svg" in html
     skipped = rp.browser.post(url, data={"csrf_token": csrf_from(page), "action": "skip"})
     assert rp.code_from(rp.browser.get(skipped.location))
-    started = stepup.with_app(lambda: User.query.filter_by(username="alice").one()
-                              .mfa_grace_started_at)
+    started = stepup.with_app(
+        lambda: User.query.filter_by(username="alice").one().mfa_grace_started_at
+    )
     assert started == T0
 
 
-@pytest.mark.parametrize("days_ago, skip_offered, text", [
-    (13, True, "1 day left"),
-    (15, False, "before you continue"),
-], ids=["day-13", "day-15"])
+@pytest.mark.parametrize(
+    "days_ago, skip_offered, text",
+    [
+        (13, True, "1 day left"),
+        (15, False, "before you continue"),
+    ],
+    ids=["day-13", "day-15"],
+)
 def test_grace_day_13_vs_15(stepup, days_ago, skip_offered, text):
     stepup.user()
     _start_grace(stepup, days_ago)
@@ -80,23 +85,35 @@ def test_registration_with_code_from_the_page(stepup):
     secret = re.search(r'id="secret">([A-Z2-7]+)<', html).group(1)
     uri = re.search(r'href="(otpauth://[^"]+)"', html).group(1).replace("&amp;", "&")
     assert f"secret={secret}" in uri and "issuer=" in uri
-    wrong = rp.browser.post(url, data={"csrf_token": csrf_from(page), "action": "verify",
-                                       "code": "123456"})
+    wrong = rp.browser.post(
+        url, data={"csrf_token": csrf_from(page), "action": "verify", "code": "123456"}
+    )
     assert wrong.status_code == 400
-    done = rp.browser.post(url, data={"csrf_token": csrf_from(page), "action": "verify",
-                                      "code": pyotp.TOTP(secret).at(T0)})
+    done = rp.browser.post(
+        url,
+        data={"csrf_token": csrf_from(page), "action": "verify", "code": pyotp.TOTP(secret).at(T0)},
+    )
     assert done.status_code == 200
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done.get_data(as_text=True))
     assert len(codes) == 10 and len(set(codes)) == 10
     assert ">Continue<" in done.get_data(as_text=True)
-    code = rp.code_from(rp.browser.get("/authorize", query_string=dict(
-        re.findall(r'name="([^"]+)" value="([^"]*)"', done.get_data(as_text=True).split(
-            "recovery-codes")[1]))))
+    code = rp.code_from(
+        rp.browser.get(
+            "/authorize",
+            query_string=dict(
+                re.findall(
+                    r'name="([^"]+)" value="([^"]*)"',
+                    done.get_data(as_text=True).split("recovery-codes")[1],
+                )
+            ),
+        )
+    )
     claims = rp.verify_id_token(rp.redeem(code).get_json()["id_token"])
     assert "otp" in claims["amr"]
     stored = stepup.with_app(lambda: User.query.filter_by(username="alice").one())
-    hashes = stepup.with_app(lambda: [r.code_hash for r in RecoveryCode.query.filter_by(
-        user_id=stored.id)])
+    hashes = stepup.with_app(
+        lambda: [r.code_hash for r in RecoveryCode.query.filter_by(user_id=stored.id)]
+    )
     assert stored.has_totp and len(hashes) == 10
     # The secret is sealed at rest, not stored in clear.
     assert stored.totp_secret.startswith("v1:") and secret not in stored.totp_secret
@@ -135,6 +152,7 @@ def test_skip_works_for_a_second_app_in_the_same_session(stepup):
     response = second.browser.get(second.authorize_url())
     assert response.status_code == 302 and "/mfa/register" in response.location, response
     page = second.browser.get(response.location)
-    skipped = second.browser.post(response.location,
-                                  data={"csrf_token": csrf_from(page), "action": "skip"})
+    skipped = second.browser.post(
+        response.location, data={"csrf_token": csrf_from(page), "action": "skip"}
+    )
     assert second.code_from(second.browser.get(skipped.location))

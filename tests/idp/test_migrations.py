@@ -26,18 +26,26 @@ def test_upgrade_keeps_existing_rows(tmp_path):
     upgrade(url, "0001")
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO users (id, username, groups, password_hash, password_changed_at, "
-            "password_must_change, created_at, disabled) VALUES ('u1', 'old', '[]', 'h', "
-            "CURRENT_TIMESTAMP, 0, CURRENT_TIMESTAMP, 0)"))
-        conn.execute(sa.text("INSERT INTO sign_ins (id, created_at, correlation_id, kind, "
-                             "outcome) VALUES ('s1', CURRENT_TIMESTAMP, 'c', 'password', "
-                             "'success')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, username, groups, password_hash, password_changed_at, "
+                "password_must_change, created_at, disabled) VALUES ('u1', 'old', '[]', 'h', "
+                "CURRENT_TIMESTAMP, 0, CURRENT_TIMESTAMP, 0)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO sign_ins (id, created_at, correlation_id, kind, "
+                "outcome) VALUES ('s1', CURRENT_TIMESTAMP, 'c', 'password', "
+                "'success')"
+            )
+        )
     assert "schema is at 0001" in (check_current(url) or "")
     upgrade(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT username FROM users")).one() == ("old",)
-        assert conn.execute(sa.text("SELECT risk_level_aggregated FROM sign_ins")).scalar() \
-            == "none"
+        assert (
+            conn.execute(sa.text("SELECT risk_level_aggregated FROM sign_ins")).scalar() == "none"
+        )
     engine.dispose()
     assert check_current(url) is None

@@ -56,8 +56,13 @@ def free_port() -> int:
 def smtp():
     """A real SMTP server on a free local port that accepts AUTH without TLS."""
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(),
-                            authenticator=_authenticate, auth_require_tls=False)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=_authenticate,
+        auth_require_tls=False,
+    )
     controller.start()
     inbox.port = controller.port
     yield inbox
@@ -70,9 +75,15 @@ def notifying(make_app, risky_settings, clock):
     from tests.idp.conftest import StepUp
 
     def build(port: int, **changes) -> StepUp:
-        config = replace(NotificationSettings(smtp_host="127.0.0.1", smtp_port=port,
-                                              from_address="idp@example.org",
-                                              admin_emails=(ADMIN,)), **changes)
+        config = replace(
+            NotificationSettings(
+                smtp_host="127.0.0.1",
+                smtp_port=port,
+                from_address="idp@example.org",
+                admin_emails=(ADMIN,),
+            ),
+            **changes,
+        )
         settings = replace(risky_settings, notifications=config)
         return StepUp(make_app(settings, clock=clock), clock)
 
@@ -84,22 +95,40 @@ def raise_to_high(stepup, user_id):
     from idp import user_risk
     from risk.detections import admin_confirmed_compromised
 
-    stepup.with_app(lambda: user_risk.raise_user_detection(
-        user_id, admin_confirmed_compromised(admin="root"), correlation_id=str(uuid.uuid4()),
-        initiated_by="root", source="admin"))
+    stepup.with_app(
+        lambda: user_risk.raise_user_detection(
+            user_id,
+            admin_confirmed_compromised(admin="root"),
+            correlation_id=str(uuid.uuid4()),
+            initiated_by="root",
+            source="admin",
+        )
+    )
 
 
-@pytest.mark.parametrize(("notify_at", "previous", "level", "expected"), [
-    ("high", Level.MEDIUM, Level.HIGH, True),
-    ("high", Level.NONE, Level.HIGH, True),
-    ("high", Level.NONE, Level.MEDIUM, False),
-    ("high", Level.HIGH, Level.HIGH, False),
-    ("medium", Level.LOW, Level.MEDIUM, True),
-    ("medium", Level.MEDIUM, Level.HIGH, False),
-    ("low", Level.NONE, Level.LOW, True),
-    ("never", Level.NONE, Level.HIGH, False),
-], ids=["medium-to-high", "none-to-high", "below", "already-high", "reaches-medium",
-        "already-above-medium", "reaches-low", "never"])
+@pytest.mark.parametrize(
+    ("notify_at", "previous", "level", "expected"),
+    [
+        ("high", Level.MEDIUM, Level.HIGH, True),
+        ("high", Level.NONE, Level.HIGH, True),
+        ("high", Level.NONE, Level.MEDIUM, False),
+        ("high", Level.HIGH, Level.HIGH, False),
+        ("medium", Level.LOW, Level.MEDIUM, True),
+        ("medium", Level.MEDIUM, Level.HIGH, False),
+        ("low", Level.NONE, Level.LOW, True),
+        ("never", Level.NONE, Level.HIGH, False),
+    ],
+    ids=[
+        "medium-to-high",
+        "none-to-high",
+        "below",
+        "already-high",
+        "reaches-medium",
+        "already-above-medium",
+        "reaches-low",
+        "never",
+    ],
+)
 def test_reaches(notify_at, previous, level, expected):
     from idp.notify import reaches
 
@@ -120,8 +149,10 @@ def test_leaked_password_sign_in_emails_the_admins_once(notifying, smtp):
     body = message.get_content()
     assert "The user alice <alice@example.org> reached high user risk (it was none)." in body
     assert "  Risk state  atRisk" in body
-    assert "- leakedCredentials (high risk), 2026-03-02 09:00 UTC from 81.2.69.142 " \
-           "(London, GB)" in body
+    assert (
+        "- leakedCredentials (high risk), 2026-03-02 09:00 UTC from 81.2.69.142 "
+        "(London, GB)" in body
+    )
     assert "  The password just typed is in the leaked-password corpus" in body
     assert f"http://idp.test/admin/users/{user_id}" in body.splitlines()
     raw = message.as_string()
@@ -132,9 +163,16 @@ def test_leaked_password_sign_in_emails_the_admins_once(notifying, smtp):
     assert len(smtp.messages) == 1
 
 
-@pytest.mark.parametrize(("notify_at", "after_medium", "after_high"), [
-    ("high", 0, 1), ("medium", 1, 1), ("low", 1, 1), ("never", 0, 0),
-], ids=["high", "medium", "low", "never"])
+@pytest.mark.parametrize(
+    ("notify_at", "after_medium", "after_high"),
+    [
+        ("high", 0, 1),
+        ("medium", 1, 1),
+        ("low", 1, 1),
+        ("never", 0, 0),
+    ],
+    ids=["high", "medium", "low", "never"],
+)
 def test_notify_at_from_both_sides(notifying, smtp, notify_at, after_medium, after_high):
     stepup = notifying(smtp.port, notify_at=notify_at)
     user_id = failed_codes_user(stepup)  # mfaFraud: medium user risk
@@ -147,8 +185,9 @@ def test_notify_at_from_both_sides(notifying, smtp, notify_at, after_medium, aft
         assert "  Risk state  atRisk" in body
         assert "- adminConfirmedUserCompromised (high risk)" in body
         assert "  Administrator root confirmed this user compromised" in body
-        assert "- anonymizedIPAddress (medium risk), 2026-03-02 09:00 UTC from " \
-               "185.220.101.1" in body
+        assert (
+            "- anonymizedIPAddress (medium risk), 2026-03-02 09:00 UTC from 185.220.101.1" in body
+        )
 
 
 def test_admin_group_members_receive_it_when_no_admin_emails(notifying, smtp):
@@ -161,7 +200,8 @@ def test_admin_group_members_receive_it_when_no_admin_emails(notifying, smtp):
     alice = stepup.user("alice")
     raise_to_high(stepup, alice)
     assert [recipients for _, recipients, _ in smtp.messages] == [
-        ["ops@example.org", "root@example.org"]]
+        ["ops@example.org", "root@example.org"]
+    ]
 
 
 def test_no_admin_address_is_logged_not_raised(notifying, smtp, caplog):
@@ -182,8 +222,7 @@ def test_dead_mail_server_does_not_break_the_sign_in(notifying, caplog):
     with caplog.at_level(logging.INFO):
         challenge = rp.sign_in("alice", LEAKED_PASSWORD)
         assert challenge.status_code == 302 and "/mfa/verify" in challenge.location
-        change = rp.browser.get(submit_code(rp, challenge.location,
-                                            stepup.code(secret)).location)
+        change = rp.browser.get(submit_code(rp, challenge.location, stepup.code(secret)).location)
     assert "/password/change" in change.location
     assert f"mail server 127.0.0.1:{port}: ConnectionRefusedError" in caplog.text
     assert SMTP_PASSWORD not in caplog.text and LEAKED_PASSWORD not in caplog.text
@@ -219,8 +258,9 @@ def test_digest(notifying, smtp):
     assert london.code_from(london.sign_in("alice"))
     tor = stepup.browser_rp(TOR)
     challenge = tor.sign_in("alice")
-    assert tor.code_from(tor.browser.get(
-        submit_code(tor, challenge.location, stepup.code(secret)).location))
+    assert tor.code_from(
+        tor.browser.get(submit_code(tor, challenge.location, stepup.code(secret)).location)
+    )
     assert stepup.browser_rp(LISTED_ANON).sign_in("bob").status_code == 403
     assert stepup.browser_rp(LONDON).sign_in("bob", "wrong password").status_code == 401
     assert "/mfa/verify" in stepup.browser_rp(LONDON).sign_in("dave", LEAKED_PASSWORD).location
@@ -229,11 +269,13 @@ def test_digest(notifying, smtp):
 
     recipients, text = stepup.with_app(lambda: send_digest(7))
     assert recipients == [ADMIN]
-    (_, to, message), = smtp.messages
+    ((_, to, message),) = smtp.messages
     assert to == [ADMIN]
     assert message["Subject"] == "Identity Protection digest: 7 days to 2026-03-12"
     assert message.get_content().replace("\r\n", "\n") == text
-    assert text == f"""Identity Protection digest for http://idp.test
+    assert (
+        text
+        == f"""Identity Protection digest for http://idp.test
 7 days: 2026-03-05 09:00 UTC to 2026-03-12 09:00 UTC
 
 Sign-ins (each authorization request by its first decision): sign-ins / users
@@ -264,6 +306,7 @@ Recommendations (1 active)
   Have every user register a second factor: 2 affected
     http://idp.test/admin/directory
 """
+    )
     assert LEAKED_PASSWORD not in text
 
 
@@ -272,8 +315,13 @@ Recommendations (1 active)
 
 def cli(*args, env=None):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    return subprocess.run([sys.executable, "-m", "idp", *args], capture_output=True, text=True,
-                          env={**environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "idp", *args],
+        capture_output=True,
+        text=True,
+        env={**environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def write_config(tmp_path, database_url, notifications=""):
@@ -293,20 +341,25 @@ def test_cli_digest(app, provider, smtp, tmp_path, database_url):
     off_config = write_config(tmp_path, database_url)
     off = cli("notify", "digest", "--config", off_config)
     assert (off.returncode, off.stdout, off.stderr) == (
-        0, "notifications are off: set [notifications] smtp_host\n", "")
+        0,
+        "notifications are off: set [notifications] smtp_host\n",
+        "",
+    )
     dry = cli("notify", "digest", "--dry-run", "--config", off_config)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("Identity Protection digest for http://127.0.0.1:5999\n")
     assert "Users still at risk (0)" in dry.stdout
-    config = write_config(tmp_path, database_url,
-                          f'smtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n')
+    config = write_config(
+        tmp_path, database_url, f'smtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
+    )
     sent = cli("notify", "digest", "--days", "7", "--config", config)
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.splitlines()[0] == "digest sent to root@example.org"
     assert "Identity Protection digest for http://127.0.0.1:5999" in sent.stdout
     assert [to for _, to, _ in smtp.messages] == [["root@example.org"]]
-    dead = write_config(tmp_path, database_url,
-                        f'smtp_host = "127.0.0.1"\nsmtp_port = {free_port()}\n')
+    dead = write_config(
+        tmp_path, database_url, f'smtp_host = "127.0.0.1"\nsmtp_port = {free_port()}\n'
+    )
     failed = cli("notify", "digest", "--config", dead)
     assert failed.returncode == 2 and failed.stdout == ""
     assert failed.stderr.startswith("idp: digest not sent: mail server 127.0.0.1:")

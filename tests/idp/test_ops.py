@@ -27,9 +27,17 @@ def test_readyz_names_database_and_feeds(stepup):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ready" and body["checks"]["database"] == "ok"
-    assert body["checks"]["feeds"] == {key: "loaded" for key in (
-        "geoip_city_db", "geoip_asn_db", "anonymous_ip_db", "anonymous_ip_list",
-        "malicious_ip_list", "leaked_passwords")}
+    assert body["checks"]["feeds"] == {
+        key: "loaded"
+        for key in (
+            "geoip_city_db",
+            "geoip_asn_db",
+            "anonymous_ip_db",
+            "anonymous_ip_list",
+            "malicious_ip_list",
+            "leaked_passwords",
+        )
+    }
 
 
 def test_readyz_is_503_when_the_database_does_not_answer(make_app, settings, tmp_path):
@@ -53,8 +61,7 @@ def test_metrics_only_to_metrics_allow(make_app, settings):
     assert spoofed.status_code == 403
     # Through a trusted proxy, the client it names is judged.
     proxied = app.test_client()
-    assert proxied.get("/metrics", headers={"X-Forwarded-For": "198.51.100.9"}
-                       ).status_code == 403
+    assert proxied.get("/metrics", headers={"X-Forwarded-For": "198.51.100.9"}).status_code == 403
 
 
 def test_metrics_count_sign_ins_lockouts_and_detections(stepup):
@@ -66,26 +73,43 @@ def test_metrics_count_sign_ins_lockouts_and_detections(stepup):
     assert stepup.browser_rp("203.0.113.50").sign_in("alice").status_code == 403
     after = http.get("/metrics").get_data(as_text=True)
     labels = {"kind": "password", "outcome": "failure"}
-    assert _metric(after, "idp_sign_ins_total", error_code="50126", **labels) - _metric(
-        before, "idp_sign_ins_total", error_code="50126", **labels) == 10
-    assert _metric(after, "idp_sign_ins_total", error_code="50053", **labels) - _metric(
-        before, "idp_sign_ins_total", error_code="50053", **labels) == 1
-    assert _metric(after, "idp_lockouts_total", reason="account") - _metric(
-        before, "idp_lockouts_total", reason="account") == 1
-    assert _metric(after, "idp_request_duration_seconds_count", endpoint="signin.login",
-                   method="POST") >= 11
+    assert (
+        _metric(after, "idp_sign_ins_total", error_code="50126", **labels)
+        - _metric(before, "idp_sign_ins_total", error_code="50126", **labels)
+        == 10
+    )
+    assert (
+        _metric(after, "idp_sign_ins_total", error_code="50053", **labels)
+        - _metric(before, "idp_sign_ins_total", error_code="50053", **labels)
+        == 1
+    )
+    assert (
+        _metric(after, "idp_lockouts_total", reason="account")
+        - _metric(before, "idp_lockouts_total", reason="account")
+        == 1
+    )
+    assert (
+        _metric(after, "idp_request_duration_seconds_count", endpoint="signin.login", method="POST")
+        >= 11
+    )
 
 
 def test_detections_are_counted(stepup):
     from tests.idp.conftest import TOR
 
     http = stepup.app.test_client()
-    before = _metric(http.get("/metrics").get_data(as_text=True), "idp_risk_detections_total",
-                     risk_event_type="anonymizedIPAddress")
+    before = _metric(
+        http.get("/metrics").get_data(as_text=True),
+        "idp_risk_detections_total",
+        risk_event_type="anonymizedIPAddress",
+    )
     stepup.user("alice")
     assert stepup.browser_rp(TOR).sign_in("alice").status_code == 403
-    after = _metric(http.get("/metrics").get_data(as_text=True), "idp_risk_detections_total",
-                    risk_event_type="anonymizedIPAddress")
+    after = _metric(
+        http.get("/metrics").get_data(as_text=True),
+        "idp_risk_detections_total",
+        risk_event_type="anonymizedIPAddress",
+    )
     assert after - before == 1
 
 

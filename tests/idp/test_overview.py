@@ -15,8 +15,7 @@ from tests.idp.test_admin_dashboard import _admin, _admin_sign_in
 # (correlation id, days ago, [(outcome, error code)], sign-in risk, country, city)
 SIGN_INS = [
     ("blocked-53003", 2, [("failure", 53003)], "high", "CN", "Changchun"),
-    ("challenged-passed", 3, [("interrupted", 50076), ("success", None)], "medium", "GB",
-     "London"),
+    ("challenged-passed", 3, [("interrupted", 50076), ("success", None)], "medium", "GB", "London"),
     ("challenged-abandoned", 4, [("interrupted", 50076)], "medium", "CN", "Changchun"),
     ("quiet", 5, [("success", None)], "none", "GB", "London"),
     ("blocked-53004", 6, [("failure", 53004)], "low", "US", "Boston"),
@@ -37,12 +36,27 @@ DETECTIONS = [
     ("newCountry", 4, "atRisk", "low", "ulla"),
 ]
 EXPECTED = {
-    7: {"attacks-blocked": "3", "challenged-passed": "1 of 2", "users-protected": "1",
-        "mean-time-to-remediate": "2 d 0 h", "new-high-risk-users": "1"},
-    30: {"attacks-blocked": "3", "challenged-passed": "1 of 2", "users-protected": "2",
-         "mean-time-to-remediate": "1 d 6 h", "new-high-risk-users": "2"},
-    90: {"attacks-blocked": "4", "challenged-passed": "1 of 2", "users-protected": "3",
-         "mean-time-to-remediate": "14 d 4 h", "new-high-risk-users": "2"},
+    7: {
+        "attacks-blocked": "3",
+        "challenged-passed": "1 of 2",
+        "users-protected": "1",
+        "mean-time-to-remediate": "2 d 0 h",
+        "new-high-risk-users": "1",
+    },
+    30: {
+        "attacks-blocked": "3",
+        "challenged-passed": "1 of 2",
+        "users-protected": "2",
+        "mean-time-to-remediate": "1 d 6 h",
+        "new-high-risk-users": "2",
+    },
+    90: {
+        "attacks-blocked": "4",
+        "challenged-passed": "1 of 2",
+        "users-protected": "3",
+        "mean-time-to-remediate": "14 d 4 h",
+        "new-high-risk-users": "2",
+    },
 }
 
 
@@ -56,30 +70,67 @@ def seed(app: Any, now: datetime) -> None:
         ids = {name: create_user(app, name, "seeded password 1").id for name in HISTORY}
         for correlation, days, rows, level, country, city in SIGN_INS:
             for i, (outcome, code) in enumerate(rows):
-                db.session.add(SignIn(
-                    created_at=now - timedelta(days=days) + timedelta(seconds=i),
-                    correlation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, correlation)),
-                    user_id=ids["ulla"], username="ulla", kind="password", outcome=outcome,
-                    error_code=code, risk_level_during_sign_in=level,
-                    risk_level_aggregated=level, country=country, city=city))
+                db.session.add(
+                    SignIn(
+                        created_at=now - timedelta(days=days) + timedelta(seconds=i),
+                        correlation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, correlation)),
+                        user_id=ids["ulla"],
+                        username="ulla",
+                        kind="password",
+                        outcome=outcome,
+                        error_code=code,
+                        risk_level_during_sign_in=level,
+                        risk_level_aggregated=level,
+                        country=country,
+                        city=city,
+                    )
+                )
         for name, items in HISTORY.items():
             for days, state, level in items:
-                db.session.add(RiskHistory(
-                    user_id=ids[name], at=now - timedelta(days=days), initiated_by="system",
-                    activity="riskUpdated", risk_level=level, risk_state=state,
-                    risk_detail="none"))
-            db.session.add(UserRisk(user_id=ids[name], risk_level=items[-1][2],
-                                    risk_state=items[-1][1], risk_detail="none",
-                                    updated_at=now - timedelta(days=items[-1][0])))
-        db.session.add(RiskHistory(
-            user_id=ids["ute"], at=now - timedelta(days=1), initiated_by="root",
-            activity="confirmedCompromised", risk_level="high",
-            risk_state="confirmedCompromised", risk_detail="adminConfirmedUserCompromised"))
+                db.session.add(
+                    RiskHistory(
+                        user_id=ids[name],
+                        at=now - timedelta(days=days),
+                        initiated_by="system",
+                        activity="riskUpdated",
+                        risk_level=level,
+                        risk_state=state,
+                        risk_detail="none",
+                    )
+                )
+            db.session.add(
+                UserRisk(
+                    user_id=ids[name],
+                    risk_level=items[-1][2],
+                    risk_state=items[-1][1],
+                    risk_detail="none",
+                    updated_at=now - timedelta(days=items[-1][0]),
+                )
+            )
+        db.session.add(
+            RiskHistory(
+                user_id=ids["ute"],
+                at=now - timedelta(days=1),
+                initiated_by="root",
+                activity="confirmedCompromised",
+                risk_level="high",
+                risk_state="confirmedCompromised",
+                risk_detail="adminConfirmedUserCompromised",
+            )
+        )
         for kind, days, state, level, name in DETECTIONS:
             at = now - timedelta(days=days)
-            db.session.add(RiskDetection(
-                user_id=ids[name], risk_event_type=kind, risk_level=level, scope="signIn",
-                risk_state=state, detected_at=at, last_updated_at=at))
+            db.session.add(
+                RiskDetection(
+                    user_id=ids[name],
+                    risk_event_type=kind,
+                    risk_level=level,
+                    scope="signIn",
+                    risk_state=state,
+                    detected_at=at,
+                    last_updated_at=at,
+                )
+            )
         db.session.commit()
         assert db.session.query(User).count() >= len(HISTORY)
 
@@ -105,7 +156,7 @@ def test_headline_figures_per_period(stepup, signed_in, days):
     expected = dict(EXPECTED[days], **{"challenged-passed": "2 of 3"})
     assert shown == expected
     assert f'aria-current="page">{days} days</a>' in html
-    assert html.count('<li>') >= 5 and "Risky sign-ins (sign-in risk low or above)" in html
+    assert html.count("<li>") >= 5 and "Risky sign-ins (sign-in risk low or above)" in html
 
 
 def test_an_unknown_period_is_the_default(stepup, signed_in):
@@ -115,11 +166,13 @@ def test_an_unknown_period_is_the_default(stepup, signed_in):
 
 def test_map_and_locations_count_each_risky_request_once(stepup, signed_in):
     html = signed_in.get("/admin?days=30").get_data(as_text=True)
-    locations = dict(re.findall(
-        r'<tr data-country="([A-Z]+)">.*?class="count">(\d+)<', html, re.S))
+    locations = dict(re.findall(r'<tr data-country="([A-Z]+)">.*?class="count">(\d+)<', html, re.S))
     assert locations == {"CN": "2", "GB": "1", "US": "1"}
-    assert re.search(r'<path data-country="CN" fill="#8a1c0f"[^>]*><title>CN: 2 risky '
-                     r'sign-ins</title>', html)
+    assert re.search(
+        r'<path data-country="CN" fill="#8a1c0f"[^>]*><title>CN: 2 risky '
+        r"sign-ins</title>",
+        html,
+    )
     assert '<path data-country="GB" fill="#e8765c"' in html
     assert 'data-country="DE"' not in html  # 40 days ago: outside the period
     assert "Changchun (2)" in html
@@ -148,15 +201,22 @@ def test_tuning_table_and_its_what_if_link(stepup, signed_in):
     candidate = parse_qs(urlparse(href).query)["candidate"][0]
     assert candidate == '[policies.sign_in_risk]\nmfa_at = "high"\n'
     page = signed_in.get(href).get_data(as_text=True)
-    assert 'mfa_at = &#34;high&#34;\n</textarea>' in page
+    assert "mfa_at = &#34;high&#34;\n</textarea>" in page
     quiet = re.search(r'<tr data-type="newCountry">(.*?)</tr>', html, re.S).group(1)
     assert "level low" in quiet and "What if mfa_at = low" in quiet
 
 
-@pytest.mark.parametrize(("level", "current", "candidate"), [
-    ("low", "medium", "low"), ("medium", "medium", "high"), ("high", "medium", "never"),
-    ("high", "never", "high"), ("low", "low", "medium"),
-], ids=["below-threshold", "at-threshold", "high-at-medium", "policy-never", "low-at-low"])
+@pytest.mark.parametrize(
+    ("level", "current", "candidate"),
+    [
+        ("low", "medium", "low"),
+        ("medium", "medium", "high"),
+        ("high", "medium", "never"),
+        ("high", "never", "high"),
+        ("low", "low", "medium"),
+    ],
+    ids=["below-threshold", "at-threshold", "high-at-medium", "policy-never", "low-at-low"],
+)
 def test_what_if_candidate_flips_the_detection(level, current, candidate):
     from idp.headline import _candidate
     from risk.levels import Level

@@ -32,8 +32,7 @@ PR = "urn:idp:acr:phishing-resistant"
 def _rows(stepup: Any, model: Any, **filters: Any) -> list[Any]:
     from idp.extensions import db
 
-    return stepup.with_app(lambda: list(db.session.scalars(
-        sa.select(model).filter_by(**filters))))
+    return stepup.with_app(lambda: list(db.session.scalars(sa.select(model).filter_by(**filters))))
 
 
 def _user_id(stepup: Any, username: str) -> str:
@@ -42,21 +41,30 @@ def _user_id(stepup: Any, username: str) -> str:
     return str(stepup.with_app(lambda: find_user(username).id))
 
 
-def add_passkey(stepup: Any, username: str = "alice", name: str = "laptop",
-                sign_count: int = 0) -> SoftKey:
+def add_passkey(
+    stepup: Any, username: str = "alice", name: str = "laptop", sign_count: int = 0
+) -> SoftKey:
     """A passkey stored for the user as a registration would store it."""
     from idp.extensions import db
 
     user_id = _user_id(stepup, username)
-    key = SoftKey(rp_id="idp.test", origin=ORIGIN, user_handle=user_id.encode(),
-                  sign_count=sign_count)
+    key = SoftKey(
+        rp_id="idp.test", origin=ORIGIN, user_handle=user_id.encode(), sign_count=sign_count
+    )
 
     def store() -> None:
-        db.session.add(WebAuthnCredential(
-            credential_id=b64(key.credential_id), user_id=user_id,
-            public_key=key.cose_public_key(), sign_count=sign_count, transports=["internal"],
-            name=name, aaguid="00000000-0000-0000-0000-000000000000",
-            created_at=stepup.clock.now()))
+        db.session.add(
+            WebAuthnCredential(
+                credential_id=b64(key.credential_id),
+                user_id=user_id,
+                public_key=key.cose_public_key(),
+                sign_count=sign_count,
+                transports=["internal"],
+                name=name,
+                aaguid="00000000-0000-0000-0000-000000000000",
+                created_at=stepup.clock.now(),
+            )
+        )
         db.session.commit()
 
     stepup.with_app(store)
@@ -73,18 +81,25 @@ def challenge_of(page: Any) -> bytes:
     return unb64(options_of(page)["challenge"])
 
 
-def post_passkey(browser: Any, url: str, credential: str, page: Any = None,
-                 **fields: str) -> Any:
+def post_passkey(browser: Any, url: str, credential: str, page: Any = None, **fields: str) -> Any:
     page = page if page is not None else browser.get(url)
-    return browser.post(url, data={"csrf_token": csrf_from(page), "action": "passkey",
-                                   "credential": credential, **fields})
+    return browser.post(
+        url,
+        data={
+            "csrf_token": csrf_from(page),
+            "action": "passkey",
+            "credential": credential,
+            **fields,
+        },
+    )
 
 
 def to_verify(stepup: Any, ip: str = TOR, username: str = "alice", **params: Any) -> Any:
     rp = stepup.browser_rp(ip)
     response = rp.sign_in(username, **params)
-    assert response.status_code == 302 and "/mfa/verify" in response.location, \
-        response.get_data(as_text=True)
+    assert response.status_code == 302 and "/mfa/verify" in response.location, response.get_data(
+        as_text=True
+    )
     return rp, response.location
 
 
@@ -107,8 +122,10 @@ def test_risky_sign_in_steps_up_with_a_passkey(stepup):
     text = page.get_data(as_text=True)
     assert "Use a passkey" in text and 'name="code"' not in text  # no TOTP registered
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-    assert "unsafe-inline" not in page.headers["Content-Security-Policy"].split(
-        "script-src")[1].split(";")[0]
+    assert (
+        "unsafe-inline"
+        not in page.headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    )
     options = options_of(page)
     assert options["rpId"] == "idp.test" and options["userVerification"] == "required"
     claims = finish(rp, post_passkey(rp.browser, url, key.assert_(challenge_of(page)), page))
@@ -116,7 +133,8 @@ def test_risky_sign_in_steps_up_with_a_passkey(stepup):
     assert claims["acr"] == PR
     detections = _rows(stepup, RiskDetection, user_id=user_id)
     assert [(d.risk_state, d.risk_detail) for d in detections] == [
-        ("remediated", "userPassedMFADrivenByRiskBasedPolicy")]
+        ("remediated", "userPassedMFADrivenByRiskBasedPolicy")
+    ]
     stored = _rows(stepup, WebAuthnCredential, user_id=user_id)[0]
     assert stored.sign_count == 1 and stored.last_used_at is not None
 
@@ -154,8 +172,10 @@ def test_replayed_assertion_refused(stepup):
     replay = post_passkey(rp2.browser, url2, assertion)
     assert replay.status_code == 400
     assert "not accepted" in replay.get_data(as_text=True)
-    assert _rows(stepup, SignIn, kind="mfa", outcome="failure")[-1].reason == \
-        "passkey refused (challenge)"
+    assert (
+        _rows(stepup, SignIn, kind="mfa", outcome="failure")[-1].reason
+        == "passkey refused (challenge)"
+    )
 
 
 def test_challenge_is_spent_by_a_failed_attempt(stepup):
@@ -169,8 +189,9 @@ def test_challenge_is_spent_by_a_failed_attempt(stepup):
     # The genuine answer to the spent challenge no longer counts.
     late = post_passkey(rp.browser, url, key.assert_(challenge), page)
     assert late.status_code == 400
-    assert "expired or was already used" in late.get_data(as_text=True) or \
-        "not accepted" in late.get_data(as_text=True)
+    assert "expired or was already used" in late.get_data(
+        as_text=True
+    ) or "not accepted" in late.get_data(as_text=True)
 
 
 def test_assertion_for_another_flow_refused(stepup):
@@ -184,8 +205,12 @@ def test_assertion_for_another_flow_refused(stepup):
     assert response.status_code == 400
     # Flow A still works with its own challenge... which was not replaced by B's page.
     page_a = rp_a.browser.get(url_a)
-    assert finish(rp_a, post_passkey(rp_a.browser, url_a, key.assert_(challenge_of(page_a)),
-                                     page_a))["acr"] == PR
+    assert (
+        finish(rp_a, post_passkey(rp_a.browser, url_a, key.assert_(challenge_of(page_a)), page_a))[
+            "acr"
+        ]
+        == PR
+    )
 
 
 def test_flow_of_another_browser_refused(stepup):
@@ -220,8 +245,10 @@ def test_passkey_of_another_user_refused(stepup):
     # Bob's real credential, with Bob's user handle, on Alice's challenge.
     response = post_passkey(rp.browser, url, bobs.assert_(challenge_of(page)), page)
     assert response.status_code == 400
-    assert _rows(stepup, SignIn, kind="mfa", outcome="failure")[-1].reason == \
-        "passkey refused (credential of another user)"
+    assert (
+        _rows(stepup, SignIn, kind="mfa", outcome="failure")[-1].reason
+        == "passkey refused (credential of another user)"
+    )
     # ... nor with Alice's user handle claimed on Bob's key.
     page = rp.browser.get(url)
     alice_id = _user_id(stepup, "alice").encode()
@@ -241,12 +268,27 @@ def test_sign_count_regression_refused_and_logged(stepup, caplog):
     assert _rows(stepup, WebAuthnCredential)[0].sign_count == 10
 
 
-@pytest.mark.parametrize("credential", [
-    "", "null", "[]", "{", "\"text\"", "{\"id\": 1}", "x" * 20000,
-    json.dumps({"id": "AA", "rawId": "AA", "type": "public-key",
-                "response": {"clientDataJSON": "%%", "authenticatorData": "!",
-                             "signature": "?"}}),
-], ids=["empty", "null", "list", "truncated", "string", "wrong-types", "huge", "bad-base64"])
+@pytest.mark.parametrize(
+    "credential",
+    [
+        "",
+        "null",
+        "[]",
+        "{",
+        '"text"',
+        '{"id": 1}',
+        "x" * 20000,
+        json.dumps(
+            {
+                "id": "AA",
+                "rawId": "AA",
+                "type": "public-key",
+                "response": {"clientDataJSON": "%%", "authenticatorData": "!", "signature": "?"},
+            }
+        ),
+    ],
+    ids=["empty", "null", "list", "truncated", "string", "wrong-types", "huge", "bad-base64"],
+)
 def test_garbage_is_a_clear_400(stepup, credential):
     stepup.user()
     add_passkey(stepup)
@@ -270,16 +312,18 @@ def test_assertion_without_csrf_refused(stepup):
     key = add_passkey(stepup)
     rp, url = to_verify(stepup)
     page = rp.browser.get(url)
-    response = rp.browser.post(url, data={"action": "passkey",
-                                          "credential": key.assert_(challenge_of(page))})
+    response = rp.browser.post(
+        url, data={"action": "passkey", "credential": key.assert_(challenge_of(page))}
+    )
     assert response.status_code == 400
 
 
 def _register_page(stepup, ip=LONDON, **params):
     rp = stepup.browser_rp(ip)
     response = rp.sign_in(**params)
-    assert response.status_code == 302 and "/mfa/register" in response.location, \
-        response.get_data(as_text=True)
+    assert response.status_code == 302 and "/mfa/register" in response.location, response.get_data(
+        as_text=True
+    )
     return rp, response.location
 
 
@@ -297,11 +341,13 @@ def test_register_a_passkey_on_the_registration_page(stepup):
     key = SoftKey(rp_id="idp.test", origin=ORIGIN, user_handle=unb64(options["user"]["id"]))
     assert key.user_handle == user_id.encode()
     unnamed = post_passkey(rp.browser, url, key.register(challenge_of(page)), page, name=" ")
-    assert unnamed.status_code == 400 and "Give the passkey a name" in \
-        unnamed.get_data(as_text=True)
+    assert unnamed.status_code == 400 and "Give the passkey a name" in unnamed.get_data(
+        as_text=True
+    )
     page = rp.browser.get(url)
-    response = post_passkey(rp.browser, url, key.register(challenge_of(page)), page,
-                            name="Work laptop")
+    response = post_passkey(
+        rp.browser, url, key.register(challenge_of(page)), page, name="Work laptop"
+    )
     claims = finish(rp, response)
     assert {"hwk", "mfa"} <= set(claims["amr"])
     [row] = _rows(stepup, WebAuthnCredential, user_id=user_id)
@@ -314,8 +360,9 @@ def test_registration_refuses_a_bad_ceremony(stepup):
     page = rp.browser.get(url)
     options = options_of(page)
     key = SoftKey(rp_id="idp.test", origin=ORIGIN, user_handle=unb64(options["user"]["id"]))
-    response = post_passkey(rp.browser, url, key.register(
-        challenge_of(page), origin="http://evil.test"), page, name="x")
+    response = post_passkey(
+        rp.browser, url, key.register(challenge_of(page), origin="http://evil.test"), page, name="x"
+    )
     assert response.status_code == 400
     # Garbage too: a clear 400, not a 500.
     assert post_passkey(rp.browser, url, "{]", name="x").status_code == 400
@@ -357,17 +404,25 @@ def test_registration_needs_the_registration_step(stepup):
     register_url = url.replace("/mfa/verify", "/mfa/register")
     page = rp.browser.get(url)
     key = SoftKey(rp_id="idp.test", origin=ORIGIN, user_handle=b"x")
-    response = rp.browser.post(register_url, data={
-        "csrf_token": csrf_from(page), "action": "passkey", "name": "sneaky",
-        "credential": key.register(challenge_of(page) if "data-options" in
-                                   page.get_data(as_text=True) else b"0" * 32)})
+    response = rp.browser.post(
+        register_url,
+        data={
+            "csrf_token": csrf_from(page),
+            "action": "passkey",
+            "name": "sneaky",
+            "credential": key.register(
+                challenge_of(page) if "data-options" in page.get_data(as_text=True) else b"0" * 32
+            ),
+        },
+    )
     assert response.status_code == 302 and "/authorize" in response.location
     assert _rows(stepup, WebAuthnCredential) == []
 
 
 def test_phishing_resistant_strength_blocks_totp_only_user(stepup_with):
-    stepup = stepup_with(lambda s: with_policy(s, "sign_in_risk",
-                                               mfa_strength="phishing-resistant"))
+    stepup = stepup_with(
+        lambda s: with_policy(s, "sign_in_risk", mfa_strength="phishing-resistant")
+    )
     stepup.user()
     stepup.register_totp()
     rp = stepup.browser_rp(TOR)
@@ -380,8 +435,9 @@ def test_phishing_resistant_strength_blocks_totp_only_user(stepup_with):
 
 
 def test_phishing_resistant_strength_refuses_a_code(stepup_with):
-    stepup = stepup_with(lambda s: with_policy(s, "sign_in_risk",
-                                               mfa_strength="phishing-resistant"))
+    stepup = stepup_with(
+        lambda s: with_policy(s, "sign_in_risk", mfa_strength="phishing-resistant")
+    )
     stepup.user()
     secret = stepup.register_totp()
     key = add_passkey(stepup)
@@ -389,8 +445,9 @@ def test_phishing_resistant_strength_refuses_a_code(stepup_with):
     page = rp.browser.get(url)
     text = page.get_data(as_text=True)
     assert "needs a passkey" in text and 'name="code"' not in text
-    refused = rp.browser.post(url, data={"csrf_token": csrf_from(page),
-                                         "code": stepup.code(secret)})
+    refused = rp.browser.post(
+        url, data={"csrf_token": csrf_from(page), "code": stepup.code(secret)}
+    )
     assert refused.status_code == 400 and "needs a passkey" in refused.get_data(as_text=True)
     page = rp.browser.get(url)
     claims = finish(rp, post_passkey(rp.browser, url, key.assert_(challenge_of(page)), page))
@@ -398,8 +455,11 @@ def test_phishing_resistant_strength_refuses_a_code(stepup_with):
 
 
 def test_report_only_strength_is_logged_not_enforced(stepup_with):
-    stepup = stepup_with(lambda s: with_policy(s, "sign_in_risk", state="report-only",
-                                               mfa_strength="phishing-resistant"))
+    stepup = stepup_with(
+        lambda s: with_policy(
+            s, "sign_in_risk", state="report-only", mfa_strength="phishing-resistant"
+        )
+    )
     stepup.user()
     stepup.register_totp()
     rp = stepup.browser_rp(TOR)
@@ -424,12 +484,14 @@ def test_client_asking_phishing_resistant_acr_leads_totp_user_to_add_a_passkey(s
     assert "Add a passkey" in text and "otpauth://" not in text and "Skip for now" not in text
     options = options_of(page)
     key = SoftKey(rp_id="idp.test", origin=ORIGIN, user_handle=unb64(options["user"]["id"]))
-    code_refused = rp.browser.post(url, data={"csrf_token": csrf_from(page), "code": "123456",
-                                              "action": "verify"})
+    code_refused = rp.browser.post(
+        url, data={"csrf_token": csrf_from(page), "code": "123456", "action": "verify"}
+    )
     assert code_refused.status_code == 400
     page = rp.browser.get(url)
-    claims = finish(rp, post_passkey(rp.browser, url, key.register(challenge_of(page)), page,
-                                     name="phone"))
+    claims = finish(
+        rp, post_passkey(rp.browser, url, key.register(challenge_of(page)), page, name="phone")
+    )
     assert claims["acr"] == PR
 
 
@@ -453,8 +515,11 @@ def test_passkey_remediates_user_risk_without_a_password(stepup):
     # An earlier session, elsewhere: remediation must end it.
     earlier = stepup.browser_rp(LONDON)
     earlier.code_from(earlier.sign_in())
-    stepup.with_app(lambda: raise_user_detection(
-        user_id, anomalous_token(client_id="x", token_family="f"), correlation_id="c-1"))
+    stepup.with_app(
+        lambda: raise_user_detection(
+            user_id, anomalous_token(client_id="x", token_family="f"), correlation_id="c-1"
+        )
+    )
     assert _rows(stepup, UserRisk, user_id=user_id)[0].risk_level == "high"
     rp, url = to_verify(stepup, LONDON)
     page = rp.browser.get(url)
@@ -462,15 +527,20 @@ def test_passkey_remediates_user_risk_without_a_password(stepup):
     claims = finish(rp, post_passkey(rp.browser, url, key.assert_(challenge_of(page)), page))
     assert "hwk" in claims["amr"]  # no password change on the way
     risk = _rows(stepup, UserRisk, user_id=user_id)[0]
-    assert (risk.risk_state, risk.risk_detail) == ("remediated",
-                                                   "userPassedMFADrivenByRiskBasedPolicy")
+    assert (risk.risk_state, risk.risk_detail) == (
+        "remediated",
+        "userPassedMFADrivenByRiskBasedPolicy",
+    )
     history = _rows(stepup, RiskHistory, user_id=user_id)
-    assert any(h.risk_detail == "userPassedMFADrivenByRiskBasedPolicy"
-               and h.risk_state == "remediated" for h in history)
+    assert any(
+        h.risk_detail == "userPassedMFADrivenByRiskBasedPolicy" and h.risk_state == "remediated"
+        for h in history
+    )
     live = _rows(stepup, SsoSession, user_id=user_id, revoked_at=None)
     assert len(live) == 1 and "hwk" in live[0].amr
     assert _rows(stepup, BackchannelLogout) == [] or all(
-        b.reason == "risk_remediation" for b in _rows(stepup, BackchannelLogout))
+        b.reason == "risk_remediation" for b in _rows(stepup, BackchannelLogout)
+    )
 
 
 def test_totp_at_user_risk_still_leads_to_a_password_change(stepup):
@@ -481,8 +551,11 @@ def test_totp_at_user_risk_still_leads_to_a_password_change(stepup):
     secret = stepup.register_totp()
     add_passkey(stepup)
     user_id = _user_id(stepup, "alice")
-    stepup.with_app(lambda: raise_user_detection(
-        user_id, anomalous_token(client_id="x", token_family="f"), correlation_id="c-1"))
+    stepup.with_app(
+        lambda: raise_user_detection(
+            user_id, anomalous_token(client_id="x", token_family="f"), correlation_id="c-1"
+        )
+    )
     rp, url = to_verify(stepup, LONDON)
     passed = submit_code(rp, url, stepup.code(secret))
     response = rp.browser.get(passed.location)
@@ -497,13 +570,19 @@ def test_reset_with_a_passkey(stepup):
     browser.post("/password/reset", data={"csrf_token": csrf_from(page), "username": "alice"})
     page = browser.get("/password/reset/verify")
     assert "Use a passkey" in page.get_data(as_text=True)
-    response = post_passkey(browser, "/password/reset/verify", key.assert_(challenge_of(page)),
-                            page)
+    response = post_passkey(
+        browser, "/password/reset/verify", key.assert_(challenge_of(page)), page
+    )
     assert response.status_code == 302 and "/password/reset/new" in response.location
     page = browser.get("/password/reset/new")
-    done = browser.post("/password/reset/new", data={
-        "csrf_token": csrf_from(page), "new_password": "a brand new passphrase",
-        "confirm_password": "a brand new passphrase"})
+    done = browser.post(
+        "/password/reset/new",
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "a brand new passphrase",
+            "confirm_password": "a brand new passphrase",
+        },
+    )
     assert done.status_code == 200
     assert _rows(stepup, SignIn, user_id=user_id, outcome="failure") == []
 
@@ -517,8 +596,9 @@ def test_reset_refuses_another_users_passkey_and_unknown_names(stepup):
         page = browser.get("/password/reset")
         browser.post("/password/reset", data={"csrf_token": csrf_from(page), "username": name})
         page = browser.get("/password/reset/verify")
-        response = post_passkey(browser, "/password/reset/verify",
-                                bobs.assert_(challenge_of(page)), page)
+        response = post_passkey(
+            browser, "/password/reset/verify", bobs.assert_(challenge_of(page)), page
+        )
         assert response.status_code == 400
         assert browser.get("/password/reset/new").status_code == 302
         # Garbage as well.
@@ -539,8 +619,10 @@ def _account(stepup, browser_ip=LONDON, secret=None):
         path = target.path + (f"?{target.query}" if target.query else "")
         if target.path == "/login":
             page = browser.get(path)
-            response = browser.post(path, data={"csrf_token": csrf_from(page),
-                                                 "username": "alice", "password": PASSWORD})
+            response = browser.post(
+                path,
+                data={"csrf_token": csrf_from(page), "username": "alice", "password": PASSWORD},
+            )
             continue
         if target.path == "/mfa/verify" and secret:
             response = submit_code_browser(browser, path, stepup.code(secret))
@@ -578,16 +660,29 @@ def test_account_page_lists_adds_and_removes_passkeys(stepup):
     ceremony = re.search(r'name="ceremony" value="([^"]+)"', text).group(1)
     key = SoftKey(rp_id="idp.test", origin=ORIGIN, user_handle=unb64(options["user"]["id"]))
     answer = key.register(challenge_of(page))
-    added = browser.post("/account/passkeys/add", data={
-        "csrf_token": csrf_from(page), "ceremony": ceremony, "name": "new laptop",
-        "action": "passkey", "credential": answer})
+    added = browser.post(
+        "/account/passkeys/add",
+        data={
+            "csrf_token": csrf_from(page),
+            "ceremony": ceremony,
+            "name": "new laptop",
+            "action": "passkey",
+            "credential": answer,
+        },
+    )
     assert added.status_code == 302
-    assert [r.name for r in _rows(stepup, WebAuthnCredential, user_id=user_id)] == [
-        "new laptop"]
+    assert [r.name for r in _rows(stepup, WebAuthnCredential, user_id=user_id)] == ["new laptop"]
     # The ceremony is spent: the same answer again is refused.
-    replay = browser.post("/account/passkeys/add", data={
-        "csrf_token": csrf_from(page), "ceremony": ceremony, "name": "again",
-        "action": "passkey", "credential": answer})
+    replay = browser.post(
+        "/account/passkeys/add",
+        data={
+            "csrf_token": csrf_from(page),
+            "ceremony": ceremony,
+            "name": "again",
+            "action": "passkey",
+            "credential": answer,
+        },
+    )
     assert replay.status_code in (302, 400)
     assert len(_rows(stepup, WebAuthnCredential, user_id=user_id)) == 1
 
@@ -623,8 +718,9 @@ def test_account_remove_after_second_factor(stepup):
     text = page.get_data(as_text=True)
     assert "Remove" in text and "Add a passkey" in text
     row_id = _rows(stepup, WebAuthnCredential)[0].id
-    removed = browser.post(f"/account/passkeys/{row_id}/remove",
-                           data={"csrf_token": csrf_from(page)})
+    removed = browser.post(
+        f"/account/passkeys/{row_id}/remove", data={"csrf_token": csrf_from(page)}
+    )
     assert removed.status_code == 302
     assert _rows(stepup, WebAuthnCredential) == []
 
@@ -641,18 +737,21 @@ def test_admin_sees_factors_and_campaign_and_removes_a_passkey(stepup):
     assert "1 passkey" in directory and "TOTP" in directory
     campaign = browser.get("/admin/registration")
     text = campaign.get_data(as_text=True)
-    assert campaign.status_code == 200 and "carol" in text and "alice" not in text.split(
-        "No second factor")[1]
+    assert (
+        campaign.status_code == 200
+        and "carol" in text
+        and "alice" not in text.split("No second factor")[1]
+    )
     alice = _user_id(stepup, "alice")
     page = browser.get(f"/admin/users/{alice}")
     assert "yubikey" in page.get_data(as_text=True)
     row_id = _rows(stepup, WebAuthnCredential)[0].id
-    response = browser.post(f"/admin/users/{alice}/passkeys/{row_id}/remove",
-                            data={"csrf_token": csrf_from(page)})
+    response = browser.post(
+        f"/admin/users/{alice}/passkeys/{row_id}/remove", data={"csrf_token": csrf_from(page)}
+    )
     assert response.status_code == 302
     assert _rows(stepup, WebAuthnCredential) == []
-    assert any(h.activity == "passkeyRemoved" for h in _rows(stepup, RiskHistory,
-                                                             user_id=alice))
+    assert any(h.activity == "passkeyRemoved" for h in _rows(stepup, RiskHistory, user_id=alice))
 
 
 def test_reset_second_factors_removes_passkeys(stepup):
@@ -685,13 +784,16 @@ def test_config_reads_mfa_strength(tmp_path):
     from idp.config import load_settings
 
     path = tmp_path / "idp.toml"
-    path.write_text('[policies.sign_in_risk]\nmfa_strength = "phishing-resistant"\n'
-                    '[policies.user_risk]\nmfa_strength = "any"\n')
+    path.write_text(
+        '[policies.sign_in_risk]\nmfa_strength = "phishing-resistant"\n'
+        '[policies.user_risk]\nmfa_strength = "any"\n'
+    )
     settings = load_settings(path, {}, demo=True)
     assert settings.policies.sign_in_risk.mfa_strength == "phishing-resistant"
     assert settings.policies.user_risk.mfa_strength == "any"
-    from_env = load_settings(None, {"IDP_POLICIES__USER_RISK__MFA_STRENGTH":
-                                    "phishing-resistant"}, demo=True)
+    from_env = load_settings(
+        None, {"IDP_POLICIES__USER_RISK__MFA_STRENGTH": "phishing-resistant"}, demo=True
+    )
     assert from_env.policies.user_risk.mfa_strength == "phishing-resistant"
 
 
@@ -733,8 +835,9 @@ def test_no_passkey_offered_on_an_ip_issuer(stepup_with):
 def test_prompt_none_tells_the_client_a_passkey_is_needed(stepup_with):
     from urllib.parse import parse_qs, urlparse
 
-    stepup = stepup_with(lambda s: with_policy(s, "sign_in_risk",
-                                               mfa_strength="phishing-resistant"))
+    stepup = stepup_with(
+        lambda s: with_policy(s, "sign_in_risk", mfa_strength="phishing-resistant")
+    )
     stepup.user()
     stepup.register_totp()
     london = stepup.browser_rp(LONDON)

@@ -12,8 +12,9 @@ from tests.idp.conftest import LEAKED_PASSWORD, LONDON
 def _reset(stepup, browser, username, code):
     page = browser.get("/password/reset")
     assert "Username" in page.get_data(as_text=True)
-    verify = browser.post("/password/reset", data={"csrf_token": csrf_from(page),
-                                                   "username": username})
+    verify = browser.post(
+        "/password/reset", data={"csrf_token": csrf_from(page), "username": username}
+    )
     page = browser.get(verify.location)
     return browser.post(verify.location, data={"csrf_token": csrf_from(page), "code": code})
 
@@ -33,13 +34,23 @@ def test_reset_with_totp_remediates_and_signs_out_everywhere(stepup):
     page = browser.get(verified.location)
     text = page.get_data(as_text=True)
     assert "New password" in text and "Confirm new password" in text
-    leaked = browser.post(verified.location, data={
-        "csrf_token": csrf_from(page), "new_password": "Password1234",
-        "confirm_password": "Password1234"})
+    leaked = browser.post(
+        verified.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "Password1234",
+            "confirm_password": "Password1234",
+        },
+    )
     assert leaked.status_code == 400 and "leaked" in leaked.get_data(as_text=True)
-    done = browser.post(verified.location, data={
-        "csrf_token": csrf_from(page), "new_password": "reset-by-myself-1",
-        "confirm_password": "reset-by-myself-1"})
+    done = browser.post(
+        verified.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "reset-by-myself-1",
+            "confirm_password": "reset-by-myself-1",
+        },
+    )
     assert done.status_code == 200 and "password was changed" in done.get_data(as_text=True)
     risk = stepup.with_app(lambda: db.session.get(UserRisk, user_id))
     assert (risk.risk_level, risk.risk_detail) == ("none", "userPerformedSecuredPasswordReset")

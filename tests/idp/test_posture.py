@@ -13,8 +13,13 @@ import pytest
 from tests.idp.conftest import T0, StepUp, with_policy
 from tests.idp.test_api_support import AdminApi
 
-SPEC_IDS = {"usersWithoutSecondFactor", "adminsWithoutPhishingResistantFactor",
-            "policyNotEnforced", "feedMissingOrStale", "compromisedNotRemediated"}
+SPEC_IDS = {
+    "usersWithoutSecondFactor",
+    "adminsWithoutPhishingResistantFactor",
+    "policyNotEnforced",
+    "feedMissingOrStale",
+    "compromisedNotRemediated",
+}
 
 
 def recommendation(stepup: StepUp, rid: str) -> Any:
@@ -30,9 +35,15 @@ def add_passkey(stepup: StepUp, username: str) -> None:
 
     def add() -> None:
         user = find_user(username)
-        db.session.add(WebAuthnCredential(
-            credential_id=f"cred-{username}", user_id=user.id, public_key=b"\x01",
-            name="laptop", created_at=stepup.clock.now()))
+        db.session.add(
+            WebAuthnCredential(
+                credential_id=f"cred-{username}",
+                user_id=user.id,
+                public_key=b"\x01",
+                name="laptop",
+                created_at=stepup.clock.now(),
+            )
+        )
         db.session.commit()
 
     stepup.with_app(add)
@@ -73,9 +84,16 @@ def _disabled(stepup: StepUp) -> None:
     set_user(stepup, "alice", disabled=True)
 
 
-@pytest.mark.parametrize(("arrange", "count"), [
-    (_no_factor, 1), (_totp, 0), (_passkey_only, 0), (_disabled, 0),
-], ids=["password-only", "totp", "passkey-only", "disabled-not-counted"])
+@pytest.mark.parametrize(
+    ("arrange", "count"),
+    [
+        (_no_factor, 1),
+        (_totp, 0),
+        (_passkey_only, 0),
+        (_disabled, 0),
+    ],
+    ids=["password-only", "totp", "passkey-only", "disabled-not-counted"],
+)
 def test_users_without_second_factor(stepup, arrange, count):
     arrange(stepup)
     found = recommendation(stepup, "usersWithoutSecondFactor")
@@ -85,15 +103,22 @@ def test_users_without_second_factor(stepup, arrange, count):
 
 def test_users_without_second_factor_counts_the_grace_period_from_both_sides(stepup):
     # Grace is 14 days; "near" its end means within 3 days.
-    for name, started_days_ago in (("past", 14), ("just-before-end", 13), ("near", 11),
-                                   ("not-near", 10), ("never-signed-in", None)):
+    for name, started_days_ago in (
+        ("past", 14),
+        ("just-before-end", 13),
+        ("near", 11),
+        ("not-near", 10),
+        ("never-signed-in", None),
+    ):
         stepup.user(name)
         if started_days_ago is not None:
             set_user(stepup, name, mfa_grace_started_at=T0 - timedelta(days=started_days_ago))
     found = recommendation(stepup, "usersWithoutSecondFactor")
     assert found.impacted_count == 5
-    assert "1 of them are past the end of their registration grace period and 2 are " \
-           "within 3 days of it" in found.description
+    assert (
+        "1 of them are past the end of their registration grace period and 2 are "
+        "within 3 days of it" in found.description
+    )
 
 
 def _admin(stepup: StepUp, *, totp: bool, passkey: bool, groups=("admins",)) -> None:
@@ -104,46 +129,73 @@ def _admin(stepup: StepUp, *, totp: bool, passkey: bool, groups=("admins",)) -> 
         add_passkey(stepup, "root")
 
 
-@pytest.mark.parametrize(("totp", "passkey", "groups", "phishing_resistant", "any_factor"), [
-    (False, False, ("admins",), 1, 1),
-    (True, False, ("admins",), 1, 0),
-    (True, True, ("admins",), 0, 0),
-    (False, True, ("admins",), 0, 0),
-    (False, False, ("staff", "admins2"), 0, 0),
-], ids=["admin-password-only", "admin-totp", "admin-totp-and-passkey", "admin-passkey",
-        "not-an-admin"])
+@pytest.mark.parametrize(
+    ("totp", "passkey", "groups", "phishing_resistant", "any_factor"),
+    [
+        (False, False, ("admins",), 1, 1),
+        (True, False, ("admins",), 1, 0),
+        (True, True, ("admins",), 0, 0),
+        (False, True, ("admins",), 0, 0),
+        (False, False, ("staff", "admins2"), 0, 0),
+    ],
+    ids=[
+        "admin-password-only",
+        "admin-totp",
+        "admin-totp-and-passkey",
+        "admin-passkey",
+        "not-an-admin",
+    ],
+)
 def test_admins_without_factors(stepup, totp, passkey, groups, phishing_resistant, any_factor):
     _admin(stepup, totp=totp, passkey=passkey, groups=groups)
-    assert recommendation(
-        stepup, "adminsWithoutPhishingResistantFactor").impacted_count == phishing_resistant
+    assert (
+        recommendation(stepup, "adminsWithoutPhishingResistantFactor").impacted_count
+        == phishing_resistant
+    )
     assert recommendation(stepup, "adminsWithoutSecondFactor").impacted_count == any_factor
 
 
 # --- policies, proxies ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sign_in", "user", "count"), [
-    ("on", "on", 0), ("report-only", "on", 1), ("on", "off", 1), ("off", "report-only", 2),
-], ids=["both-on", "sign-in-report-only", "user-risk-off", "both-weak"])
+@pytest.mark.parametrize(
+    ("sign_in", "user", "count"),
+    [
+        ("on", "on", 0),
+        ("report-only", "on", 1),
+        ("on", "off", 1),
+        ("off", "report-only", 2),
+    ],
+    ids=["both-on", "sign-in-report-only", "user-risk-off", "both-weak"],
+)
 def test_policy_not_enforced(stepup_with, sign_in, user, count):
-    stepup = stepup_with(lambda s: with_policy(with_policy(s, "sign_in_risk", state=sign_in),
-                                               "user_risk", state=user))
+    stepup = stepup_with(
+        lambda s: with_policy(
+            with_policy(s, "sign_in_risk", state=sign_in), "user_risk", state=user
+        )
+    )
     found = recommendation(stepup, "policyNotEnforced")
     assert found.impacted_count == count
     assert found.action_path.startswith("/admin/whatif")
     assert ("candidate=" in found.action_path) == bool(count)
 
 
-@pytest.mark.parametrize(("proxies", "count"), [
-    (("127.0.0.1/32",), 0), (("10.0.0.0/8",), 0), (("0.0.0.0/7",), 1),
-    (("0.0.0.0/0", "::/16", "10.0.0.0/8"), 2), (("2001:db8::/32",), 0),
-], ids=["loopback", "slash-8-is-the-limit", "slash-7", "two-too-wide", "ipv6-slash-32"])
+@pytest.mark.parametrize(
+    ("proxies", "count"),
+    [
+        (("127.0.0.1/32",), 0),
+        (("10.0.0.0/8",), 0),
+        (("0.0.0.0/7",), 1),
+        (("0.0.0.0/0", "::/16", "10.0.0.0/8"), 2),
+        (("2001:db8::/32",), 0),
+    ],
+    ids=["loopback", "slash-8-is-the-limit", "slash-7", "two-too-wide", "ipv6-slash-32"],
+)
 def test_trusted_proxies_too_wide(stepup_with, proxies, count):
     stepup = stepup_with(lambda s: replace(s, trusted_proxies=proxies))
     found = recommendation(stepup, "trustedProxiesTooWide")
     assert found.impacted_count == count
-    assert set(found.impacted) == {p for p in proxies if p in ("0.0.0.0/7", "0.0.0.0/0",
-                                                                "::/16")}
+    assert set(found.impacted) == {p for p in proxies if p in ("0.0.0.0/7", "0.0.0.0/0", "::/16")}
 
 
 # --- feeds --------------------------------------------------------------------------------------
@@ -165,13 +217,29 @@ def _aged(path: str, days: float) -> None:
     os.utime(path, (stamp, stamp))
 
 
-@pytest.mark.parametrize(("key", "days", "stale"), [
-    ("geoip_city_db", 29, False), ("geoip_city_db", 31, True),
-    ("geoip_asn_db", 31, True), ("anonymous_ip_db", 31, True),
-    ("leaked_passwords", 182, False), ("leaked_passwords", 184, True),
-    ("malicious_ip_list", 6, False), ("malicious_ip_list", 8, True),
-], ids=["city-29-days", "city-31-days", "asn-31-days", "anonymous-31-days", "leaked-182-days",
-        "leaked-184-days", "malicious-6-days", "malicious-8-days"])
+@pytest.mark.parametrize(
+    ("key", "days", "stale"),
+    [
+        ("geoip_city_db", 29, False),
+        ("geoip_city_db", 31, True),
+        ("geoip_asn_db", 31, True),
+        ("anonymous_ip_db", 31, True),
+        ("leaked_passwords", 182, False),
+        ("leaked_passwords", 184, True),
+        ("malicious_ip_list", 6, False),
+        ("malicious_ip_list", 8, True),
+    ],
+    ids=[
+        "city-29-days",
+        "city-31-days",
+        "asn-31-days",
+        "anonymous-31-days",
+        "leaked-182-days",
+        "leaked-184-days",
+        "malicious-6-days",
+        "malicious-8-days",
+    ],
+)
 def test_feed_age_from_both_sides(stepup_with, own_feeds, key, days, stale):
     stepup = stepup_with(lambda s: replace(s, risk=dict(own_feeds)))
     _aged(own_feeds[key], days)
@@ -181,11 +249,23 @@ def test_feed_age_from_both_sides(stepup_with, own_feeds, key, days, stale):
         assert f"(risk.{key}): {days} days old" in found.impacted[0]
 
 
-@pytest.mark.parametrize(("dropped", "count"), [
-    ((), 0), (("leaked_passwords",), 1), (("anonymous_ip_db",), 0),
-    (("anonymous_ip_db", "anonymous_ip_list"), 1), (("geoip_city_db", "geoip_asn_db"), 2),
-], ids=["all-configured", "no-leaked-passwords", "one-anonymizer-source-is-enough",
-        "no-anonymizer-source", "no-geoip"])
+@pytest.mark.parametrize(
+    ("dropped", "count"),
+    [
+        ((), 0),
+        (("leaked_passwords",), 1),
+        (("anonymous_ip_db",), 0),
+        (("anonymous_ip_db", "anonymous_ip_list"), 1),
+        (("geoip_city_db", "geoip_asn_db"), 2),
+    ],
+    ids=[
+        "all-configured",
+        "no-leaked-passwords",
+        "one-anonymizer-source-is-enough",
+        "no-anonymizer-source",
+        "no-geoip",
+    ],
+)
 def test_feed_not_configured(stepup_with, feed_files, dropped, count):
     risk = {k: v for k, v in feed_files.items() if k not in dropped}
     stepup = stepup_with(lambda s: replace(s, risk=risk))
@@ -197,9 +277,15 @@ def test_feed_not_configured(stepup_with, feed_files, dropped, count):
 # --- clients ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("public", "age_days", "count"), [
-    (False, 179, 0), (False, 181, 1), (True, 400, 0),
-], ids=["confidential-179-days", "confidential-181-days", "public-has-no-secret"])
+@pytest.mark.parametrize(
+    ("public", "age_days", "count"),
+    [
+        (False, 179, 0),
+        (False, 181, 1),
+        (True, 400, 0),
+    ],
+    ids=["confidential-179-days", "confidential-181-days", "public-has-no-secret"],
+)
 def test_client_secrets_not_rotated(stepup, public, age_days, count):
     from idp.extensions import db
     from idp.models import Client
@@ -261,8 +347,7 @@ def test_api_lists_every_recommendation_in_the_spec_shape(stepup):
     value = response.get_json()["value"]
     assert SPEC_IDS <= {item["id"] for item in value}
     for item in value:
-        assert set(item) == {"id", "title", "description", "impactedCount", "status",
-                             "actionUrl"}
+        assert set(item) == {"id", "title", "description", "impactedCount", "status", "actionUrl"}
         assert item["status"] == ("active" if item["impactedCount"] else "completed")
         assert item["actionUrl"].startswith("http://idp.test/admin")
     statuses = [item["status"] for item in value]
@@ -270,8 +355,7 @@ def test_api_lists_every_recommendation_in_the_spec_shape(stepup):
     by_id = {item["id"]: item for item in value}
     assert by_id["usersWithoutSecondFactor"]["impactedCount"] == 1
     assert by_id["compromisedNotRemediated"]["status"] == "completed"
-    assert api.get("/identityProtection/recommendations",
-                   {"status": "active"}).status_code == 400
+    assert api.get("/identityProtection/recommendations", {"status": "active"}).status_code == 400
     assert api.http.get("/api/v1/identityProtection/recommendations").status_code == 401
 
 

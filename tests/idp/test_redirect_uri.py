@@ -69,10 +69,17 @@ def test_oidcc_ensure_registered_redirect_uri(provider):
 
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["no-session", "sso-session"])
-@pytest.mark.parametrize("extra", [{}, {"prompt": "none"}, {"response_type": "token"},
-                                   {"scope": "openid nonsense"}, {"max_age": "x"}],
-                         ids=["plain", "prompt-none", "bad-response-type", "bad-scope",
-                              "bad-max-age"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"prompt": "none"},
+        {"response_type": "token"},
+        {"scope": "openid nonsense"},
+        {"max_age": "x"},
+    ],
+    ids=["plain", "prompt-none", "bad-response-type", "bad-scope", "bad-max-age"],
+)
 def test_several_registered_uris_and_none_sent_is_an_error_page(provider, signed_in, extra):
     """Never a code, nor an error, at the first URI: the client did not say which it meant."""
     provider.user()
@@ -137,8 +144,9 @@ def test_oidcc_ensure_redirect_uri_in_authorization_request(provider, signed_in)
     assert "must name one of the application" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("uri", ["https://rp.example/cb\x00", "https://rp.example/\u00e9"],
-                         ids=["nul", "non-ascii"])
+@pytest.mark.parametrize(
+    "uri", ["https://rp.example/cb\x00", "https://rp.example/\u00e9"], ids=["nul", "non-ascii"]
+)
 def test_malformed_redirect_uri_is_a_page(provider, uri):
     rp = provider.rp()
     response = rp.browser.get(rp.authorize_url(redirect_uri=uri))

@@ -44,14 +44,23 @@ def assert_error_page(response, text: str = "not valid") -> None:
 
 
 def object_for(rp, **claims: object) -> str:
-    return unsigned_jwt({"iss": rp.client_id, "aud": ISSUER, "client_id": rp.client_id,
-                         "response_type": "code", "scope": "openid",
-                         "redirect_uri": REDIRECT_URI, **claims})
+    return unsigned_jwt(
+        {
+            "iss": rp.client_id,
+            "aud": ISSUER,
+            "client_id": rp.client_id,
+            "response_type": "code",
+            "scope": "openid",
+            "redirect_uri": REDIRECT_URI,
+            **claims,
+        }
+    )
 
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["no-session", "sso-session"])
 def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
-        provider, signed_in):
+    provider, signed_in
+):
     provider.user()
     rp = provider.rp()
     if signed_in:
@@ -63,7 +72,8 @@ def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupp
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["no-session", "sso-session"])
 def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupported(
-        provider, signed_in):
+    provider, signed_in
+):
     provider.user()
     rp = provider.rp()
     if signed_in:
@@ -72,21 +82,32 @@ def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupport
     assert_refused(response, "request_uri_not_supported")
 
 
-@pytest.mark.parametrize("inside", [
-    {"nonce": "n-object"},
-    {"state": "s-object"},
-    {"max_age": 0},
-    {"acr_values": "urn:idp:acr:mfa"},
-    {"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-     "code_challenge_method": "S256"},
-], ids=["nonce", "state", "max-age", "acr-values", "pkce"])
+@pytest.mark.parametrize(
+    "inside",
+    [
+        {"nonce": "n-object"},
+        {"state": "s-object"},
+        {"max_age": 0},
+        {"acr_values": "urn:idp:acr:mfa"},
+        {
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        },
+    ],
+    ids=["nonce", "state", "max-age", "acr-values", "pkce"],
+)
 def test_what_only_the_object_carries_is_never_dropped_for_a_code(provider, inside):
     """The bypass: a signed-in user, a public client, and the demands only in the object."""
     provider.user()
     rp = provider.rp(public=True)
     rp.tokens()
-    url = rp.authorize_url(request=object_for(rp, **inside), nonce=None, state=None,
-                           code_challenge=None, code_challenge_method=None)
+    url = rp.authorize_url(
+        request=object_for(rp, **inside),
+        nonce=None,
+        state=None,
+        code_challenge=None,
+        code_challenge_method=None,
+    )
     assert_refused(rp.browser.get(url), "request_not_supported", state=None)
 
 
@@ -107,15 +128,18 @@ def test_redirect_uri_only_in_object_with_several_registered_is_an_error_page(pr
     assert_error_page(rp.browser.get(url))
 
 
-@pytest.mark.parametrize("change", [
-    {"redirect_uri": "https://evil.example/cb"},
-    {"redirect_uri": REDIRECT_URI + "/extra"},
-    {"client_id": "no-such-client"},
-    {"client_id": None},
-], ids=["unregistered-uri", "longer-path", "unknown-client", "no-client"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"redirect_uri": "https://evil.example/cb"},
+        {"redirect_uri": REDIRECT_URI + "/extra"},
+        {"client_id": "no-such-client"},
+        {"client_id": None},
+    ],
+    ids=["unregistered-uri", "longer-path", "unknown-client", "no-client"],
+)
 @pytest.mark.parametrize("parameter", ["request", "request_uri"])
-def test_request_object_with_untrusted_client_or_uri_is_an_error_page(provider, change,
-                                                                      parameter):
+def test_request_object_with_untrusted_client_or_uri_is_an_error_page(provider, change, parameter):
     rp = provider.rp()
     value = object_for(rp) if parameter == "request" else "https://rp.example/request.jwt"
     response = rp.browser.get(rp.authorize_url(**{parameter: value}, **change))
@@ -129,20 +153,26 @@ def test_duplicate_client_id_with_request_object_is_an_error_page(provider):
     assert_error_page(rp.browser.get(url))
 
 
-@pytest.mark.parametrize("value", ["", "not-a-jwt", "a.b.c.d.e", "é" * 10, "A" * 20000],
-                         ids=["empty", "garbage", "five-parts", "non-ascii", "huge"])
+@pytest.mark.parametrize(
+    "value",
+    ["", "not-a-jwt", "a.b.c.d.e", "é" * 10, "A" * 20000],
+    ids=["empty", "garbage", "five-parts", "non-ascii", "huge"],
+)
 def test_malformed_request_values_are_refused_never_500(provider, value):
     rp = provider.rp()
     assert_refused(rp.browser.get(rp.authorize_url(request=value)), "request_not_supported")
-    assert_refused(rp.browser.get(rp.authorize_url(request_uri=value)),
-                   "request_uri_not_supported")
+    assert_refused(rp.browser.get(rp.authorize_url(request_uri=value)), "request_uri_not_supported")
 
 
-@pytest.mark.parametrize("change", [
-    {"request": "x\x00y"},
-    {"request_uri": "https://rp.example/\x00"},
-    {"request": "x", "client_id": "bad\x00client"},
-], ids=["nul-request", "nul-request-uri", "nul-client"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"request": "x\x00y"},
+        {"request_uri": "https://rp.example/\x00"},
+        {"request": "x", "client_id": "bad\x00client"},
+    ],
+    ids=["nul-request", "nul-request-uri", "nul-client"],
+)
 def test_nul_bytes_beside_request_objects_are_an_error_page(provider, change):
     rp = provider.rp()
     assert_error_page(rp.browser.get(rp.authorize_url(**change)), "NUL character")

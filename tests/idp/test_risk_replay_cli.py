@@ -22,7 +22,10 @@ HEADER = ",".join(RBA_COLUMNS)
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     return subprocess.run(
-        [*IDP, *args], capture_output=True, text=True, env={**environ, **(env or {})},
+        [*IDP, *args],
+        capture_output=True,
+        text=True,
+        env={**environ, **(env or {})},
         timeout=120,
     )
 
@@ -64,12 +67,10 @@ def test_replay_of_the_sample_prints_the_figures() -> None:
     ]
     assert lines[15] == "sign-in risk levels: none 546, low 2, medium 8, high 49"
     assert lines[16] == (
-        "detections: newCountry 40, passwordSpray 2, suspiciousIPAddress 12, "
-        "unfamiliarFeatures 59"
+        "detections: newCountry 40, passwordSpray 2, suspiciousIPAddress 12, unfamiliarFeatures 59"
     )
     assert lines[17] == "not evaluated: newCountry 21, unfamiliarFeatures 21, unlikelyTravel 605"
-    assert re.fullmatch(r"replay speed: 605 rows in \d+\.\d\d s, [\d,]+ rows per second",
-                        lines[18])
+    assert re.fullmatch(r"replay speed: 605 rows in \d+\.\d\d s, [\d,]+ rows per second", lines[18])
     assert len(lines) == 19
     assert result.stderr == ""
 
@@ -153,8 +154,9 @@ def test_missing_config_file_is_one_line(tmp_path: Path) -> None:
 def test_the_module_imports_on_its_own() -> None:
     # A command module imported before the package that puts the commands together.
     code = "import idp.cli.risk, idp.cli; print(sorted(idp.cli.cli.commands['risk'].commands))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['replay']"
 
@@ -172,8 +174,9 @@ def test_levels_out_writes_a_line_per_row(tmp_path: Path) -> None:
     # The printed level counts are those of the written rows.
     counts = result.stdout.split("sign-in risk levels: ")[1].splitlines()[0]
     written = [row[1] for row in table[1:]]
-    assert counts == ", ".join(f"{level} {written.count(level)}"
-                               for level in ("none", "low", "medium", "high"))
+    assert counts == ", ".join(
+        f"{level} {written.count(level)}" for level in ("none", "low", "medium", "high")
+    )
 
 
 def test_cities_let_unlikely_travel_run(tmp_path: Path) -> None:
@@ -185,8 +188,11 @@ def test_cities_let_unlikely_travel_run(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     cities = tmp_path / "cities.csv"
-    cities.write_text("country,region,city,latitude,longitude\nNO,Oslo,Oslo,59.91,10.74\n"
-                      "AU,,Sydney,-33.87,151.21\n", encoding="utf-8")
+    cities.write_text(
+        "country,region,city,latitude,longitude\nNO,Oslo,Oslo,59.91,10.74\n"
+        "AU,,Sydney,-33.87,151.21\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "levels.csv"
     result = run("risk", "replay", str(log), "--cities", str(cities), "--levels-out", str(out))
     assert result.returncode == 0, result.stderr
@@ -200,21 +206,41 @@ def test_cities_let_unlikely_travel_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("option", "make", "message"),
     [
-        ("--levels-out", lambda d: d / "missing" / "levels.csv",
-         "{path}: cannot write: No such file or directory"),
+        (
+            "--levels-out",
+            lambda d: d / "missing" / "levels.csv",
+            "{path}: cannot write: No such file or directory",
+        ),
         ("--levels-out", lambda d: d, "{path}: cannot write: Is a directory"),
         ("--levels-out", lambda d: d / "log.csv", "{path}: is an input of this replay"),
         ("--cities", lambda d: d / "absent.csv", "{path}: No such file or directory"),
-        ("--cities", lambda d: _write(d / "cities.csv", "country,city\nNO,Oslo\n"),
-         "{path}: missing columns: region, latitude, longitude"),
-        ("--cities", lambda d: _write(d / "cities.csv",
-                                      "country,region,city,latitude,longitude\nNO,,Oslo,59,x\n"),
-         "{path}: line 2: longitude 'x' is not a number from -180 to 180"),
-        ("--cities", lambda d: _write(d / "cities.csv", b"\x85\xff\x00binary"),
-         "{path}: not a readable UTF-8 CSV file"),
+        (
+            "--cities",
+            lambda d: _write(d / "cities.csv", "country,city\nNO,Oslo\n"),
+            "{path}: missing columns: region, latitude, longitude",
+        ),
+        (
+            "--cities",
+            lambda d: _write(
+                d / "cities.csv", "country,region,city,latitude,longitude\nNO,,Oslo,59,x\n"
+            ),
+            "{path}: line 2: longitude 'x' is not a number from -180 to 180",
+        ),
+        (
+            "--cities",
+            lambda d: _write(d / "cities.csv", b"\x85\xff\x00binary"),
+            "{path}: not a readable UTF-8 CSV file",
+        ),
     ],
-    ids=["levels-out-folder-missing", "levels-out-folder", "levels-out-is-the-log",
-         "cities-missing", "cities-columns", "cities-bad-line", "cities-binary"],
+    ids=[
+        "levels-out-folder-missing",
+        "levels-out-folder",
+        "levels-out-is-the-log",
+        "cities-missing",
+        "cities-columns",
+        "cities-bad-line",
+        "cities-binary",
+    ],
 )
 def test_a_bad_output_or_cities_file_is_one_line(
     tmp_path: Path, option: str, make: Callable[[Path], Path], message: str

@@ -31,25 +31,44 @@ MICROSECOND = timedelta(microseconds=1)
 SPRAYER = "45.9.148.7"
 OTHER_IP = "45.9.148.8"
 LONDON = IpInfo(
-    ip="81.2.69.142", country="GB", city="London", latitude=51.5142, longitude=-0.0931,
-    accuracy_radius_km=10.0, asn=20712,
+    ip="81.2.69.142",
+    country="GB",
+    city="London",
+    latitude=51.5142,
+    longitude=-0.0931,
+    accuracy_radius_km=10.0,
+    asn=20712,
 )
 CHANGCHUN = IpInfo(
-    ip="175.16.199.10", country="CN", city="Changchun", latitude=43.88, longitude=125.3228,
-    accuracy_radius_km=100.0, asn=4837,
+    ip="175.16.199.10",
+    country="CN",
+    city="Changchun",
+    latitude=43.88,
+    longitude=125.3228,
+    accuracy_radius_km=100.0,
+    asn=4837,
 )
 UNLOCATED = IpInfo(ip="8.8.4.4")
 CHROME: frozenset[Feature] = frozenset({("browser", "Chrome"), ("os", "Windows")})
 
 
-def assessment(ctx: SignInContext, ip_info: IpInfo, features: frozenset[Feature],
-               trusted: bool,
-               observed: tuple[tuple[str, bool, Seen], ...] | None = None) -> Assessment:
+def assessment(
+    ctx: SignInContext,
+    ip_info: IpInfo,
+    features: frozenset[Feature],
+    trusted: bool,
+    observed: tuple[tuple[str, bool, Seen], ...] | None = None,
+) -> Assessment:
     """An engine verdict carrying what record() stores: features, the trusted flag and,
     for a user past learning, which kinds of property were new."""
     return Assessment(
-        correlation_id=ctx.correlation_id, sign_in_risk_level=Level.NONE, detections=(),
-        not_evaluated=(), ip_info=ip_info, trusted_location=trusted, features=features,
+        correlation_id=ctx.correlation_id,
+        sign_in_risk_level=Level.NONE,
+        detections=(),
+        not_evaluated=(),
+        ip_info=ip_info,
+        trusted_location=trusted,
+        features=features,
         evaluated_at=ctx.time,
         novelty=None if observed is None else Novelty(Stage.LEARNED, observed, (), 0.0),
     )
@@ -72,25 +91,42 @@ class Harness:
     def _create_user(self, name: str) -> str:
         return f"u-{name}"
 
-    def context(self, when: datetime, ip: str, username: str, *,
-                kind: SignInKind = SignInKind.PASSWORD,
-                password_valid: bool | None = True) -> SignInContext:
+    def context(
+        self,
+        when: datetime,
+        ip: str,
+        username: str,
+        *,
+        kind: SignInKind = SignInKind.PASSWORD,
+        password_valid: bool | None = True,
+    ) -> SignInContext:
         self.counter += 1
         user_id = self.ids.get(username.casefold())
         return SignInContext(
-            correlation_id=f"corr-{self.counter}", time=when, ip=ip, user_agent="test",
-            client_id="app", username=username, user_id=user_id, kind=kind,
+            correlation_id=f"corr-{self.counter}",
+            time=when,
+            ip=ip,
+            user_agent="test",
+            client_id="app",
+            username=username,
+            user_id=user_id,
+            kind=kind,
             password_valid=password_valid,
         )
 
-    def succeed(self, name: str, when: datetime, ip_info: IpInfo = LONDON,
-                features: frozenset[Feature] = CHROME, trusted: bool = False,
-                observed: tuple[tuple[str, bool, Seen], ...] | None = None) -> None:
+    def succeed(
+        self,
+        name: str,
+        when: datetime,
+        ip_info: IpInfo = LONDON,
+        features: frozenset[Feature] = CHROME,
+        trusted: bool = False,
+        observed: tuple[tuple[str, bool, Seen], ...] | None = None,
+    ) -> None:
         """A sign-in that ended in tokens."""
         self.user(name)
         ctx = self.context(when, ip_info.ip, name)
-        self.repo.record(ctx, ip_info, assessment(ctx, ip_info, features, trusted, observed),
-                         True)
+        self.repo.record(ctx, ip_info, assessment(ctx, ip_info, features, trusted, observed), True)
 
     def fail_password(self, username: str, when: datetime, ip: str = SPRAYER) -> None:
         """A wrong password typed for `username` (who may not exist)."""
@@ -113,8 +149,7 @@ class SqlHarness(Harness):
         from idp.extensions import db
         from idp.models import User
 
-        user = User(username=name, password_hash="unused", password_changed_at=T0,
-                    created_at=T0)
+        user = User(username=name, password_hash="unused", password_changed_at=T0, created_at=T0)
         db.session.add(user)
         db.session.commit()
         return str(user.id)
@@ -123,11 +158,20 @@ class SqlHarness(Harness):
         from idp.extensions import db
         from idp.models import SignIn
 
-        db.session.add(SignIn(
-            created_at=ctx.time, correlation_id=ctx.correlation_id, user_id=ctx.user_id,
-            username=ctx.username, client_id=ctx.client_id, ip=ctx.ip, user_agent="test",
-            kind=kind, outcome="failure", error_code=error_code,
-        ))
+        db.session.add(
+            SignIn(
+                created_at=ctx.time,
+                correlation_id=ctx.correlation_id,
+                user_id=ctx.user_id,
+                username=ctx.username,
+                client_id=ctx.client_id,
+                ip=ctx.ip,
+                user_agent="test",
+                kind=kind,
+                outcome="failure",
+                error_code=error_code,
+            )
+        )
         db.session.commit()
 
     def fail_password(self, username: str, when: datetime, ip: str = SPRAYER) -> None:
@@ -135,13 +179,17 @@ class SqlHarness(Harness):
 
     def fail_mfa(self, name: str, when: datetime, ip: str = LONDON.ip) -> None:
         self.user(name)
-        self._log(self.context(when, ip, name, kind=SignInKind.MFA_FAILED,
-                               password_valid=None), "mfa", None)
+        self._log(
+            self.context(when, ip, name, kind=SignInKind.MFA_FAILED, password_valid=None),
+            "mfa",
+            None,
+        )
 
 
 @pytest.fixture(params=["memory", *BACKENDS])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path,
-                 pg_schema_url: str | None) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, pg_schema_url: str | None
+) -> str:
     """tests/conftest.py's backends plus "memory", which needs no database."""
     if request.param == "memory":
         return ""
@@ -210,7 +258,8 @@ def test_the_latest_sign_in_wins(h: Harness) -> None:
     h.succeed("alice", T0 + timedelta(hours=2), CHANGCHUN)
     later = T0 + timedelta(days=1)
     assert h.repo.last_successful_sign_in(h.user("alice"), later) == past(
-        T0 + timedelta(hours=2), CHANGCHUN)
+        T0 + timedelta(hours=2), CHANGCHUN
+    )
 
 
 def test_a_sign_in_recorded_late_does_not_replace_a_newer_one(h: Harness) -> None:
@@ -218,7 +267,8 @@ def test_a_sign_in_recorded_late_does_not_replace_a_newer_one(h: Harness) -> Non
     h.succeed("alice", T0, LONDON)
     alice = h.user("alice")
     assert h.repo.last_successful_sign_in(alice, T0 + timedelta(days=1)) == past(
-        T0 + timedelta(hours=2), CHANGCHUN)
+        T0 + timedelta(hours=2), CHANGCHUN
+    )
     profile = h.repo.user_profile(alice)
     assert (profile.first_seen, profile.successful_sign_ins) == (T0, 2)
 
@@ -261,9 +311,13 @@ def test_profile_accumulates_features_without_duplicates(h: Harness) -> None:
     last_seen = {f: T0 + timedelta(hours=1) for f in london}
     last_seen |= {f: T0 + timedelta(hours=2) for f in changchun}
     first_used = {f: T0 + timedelta(hours=2) for f in changchun} | dict.fromkeys(london, T0)
-    assert profile == UserProfile(first_seen=T0, successful_sign_ins=3,
-                                  features=london | changchun, last_seen=last_seen,
-                                  first_used=first_used)
+    assert profile == UserProfile(
+        first_seen=T0,
+        successful_sign_ins=3,
+        features=london | changchun,
+        last_seen=last_seen,
+        first_used=first_used,
+    )
     assert profile.countries == {"GB", "CN"}
 
 
@@ -284,12 +338,17 @@ def test_novelty_counts_add_up_what_sign_ins_observed(h: Harness) -> None:
     # Neither a failure nor a sign-in without novelty weighed is counted.
     h.succeed("dave", T0)
     ctx = h.context(T0, LONDON.ip, "alice")
-    h.repo.record(ctx, LONDON, assessment(ctx, LONDON, CHROME, False,
-                                          observed=(("asn", False, new),)), False)
+    h.repo.record(
+        ctx, LONDON, assessment(ctx, LONDON, CHROME, False, observed=(("asn", False, new),)), False
+    )
     counts = h.repo.novelty_counts()
     assert counts.counters == {
-        "learned.asn.f": 3, "learned.asn.f.rare": 1, "learned.subnet.n": 1,
-        "learned.subnet.n.new": 1, "learned.subnet.f": 2, "learned.subnet.f.new": 1,
+        "learned.asn.f": 3,
+        "learned.asn.f.rare": 1,
+        "learned.subnet.n": 1,
+        "learned.subnet.n.new": 1,
+        "learned.subnet.f": 2,
+        "learned.subnet.f.new": 1,
         "learned.bits.0": 3,
     }
     assert counts.cell(Stage.LEARNED, "asn", False) == (3, 0, 1)
@@ -414,9 +473,9 @@ def test_record_of_a_success_updates_every_read(h: Harness) -> None:
     ctx = h.context(T0, LONDON.ip, "alice")
     h.repo.record(ctx, LONDON, assessment(ctx, LONDON, features, True), True)
     assert h.repo.last_successful_sign_in(alice, T0 + MICROSECOND) == past(T0, LONDON, True)
-    assert h.repo.user_profile(alice) == UserProfile(T0, 1, features,
-                                                     dict.fromkeys(features, T0),
-                                                     dict.fromkeys(features, T0))
+    assert h.repo.user_profile(alice) == UserProfile(
+        T0, 1, features, dict.fromkeys(features, T0), dict.fromkeys(features, T0)
+    )
     assert h.repo.org_has_seen_country("GB")
     assert h.repo.failed_accounts_from_ip(LONDON.ip, T0) == 0
     assert h.repo.failed_mfa_count(alice, T0) == 0

@@ -70,8 +70,9 @@ def test_secret_key_rotation_with_reseal(make_app, settings):
     without_old = make_app(replace(settings, secret_key=new_key))
     with without_old.app_context(), pytest.raises(SecretUnreadable):
         services(without_old).keys.active_key(services(without_old).clock.now())
-    rotating = make_app(replace(settings, secret_key=new_key,
-                                old_secret_keys=(settings.secret_key,)))
+    rotating = make_app(
+        replace(settings, secret_key=new_key, old_secret_keys=(settings.secret_key,))
+    )
     with rotating.app_context():
         assert unseal(db.session.scalar(sa.select(User)).totp_secret) == "JBSWY3DPEHPK3PXP"
         assert reseal_all() == (1, 1)
@@ -95,8 +96,10 @@ def test_keys_stored_in_clear_by_older_versions_are_sealed(provider):
     provider.user()
     provider.rp().tokens()
     with provider.app.app_context():
-        db.session.execute(sa.text("UPDATE signing_keys SET private_jwk = :clear"),
-                           {"clear": unseal(_raw_keys(provider.app)[0])})
+        db.session.execute(
+            sa.text("UPDATE signing_keys SET private_jwk = :clear"),
+            {"clear": unseal(_raw_keys(provider.app)[0])},
+        )
         db.session.commit()
         assert reseal_clear_keys() == 1
     assert _raw_keys(provider.app)[0].startswith("v1:")

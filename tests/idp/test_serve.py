@@ -26,17 +26,40 @@ def server(request, tmp_path: Path):
     """`idp serve` with one worker of four threads on a migrated SQLite database, with
     each server engine."""
     config = tmp_path / "idp.toml"
-    config.write_text('secret_key = "serve-test-secret-key-0123"\n'
-                      f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
-                      f'[server]\nengine = "{request.param}"\n')
+    config.write_text(
+        'secret_key = "serve-test-secret-key-0123"\n'
+        f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
+        f'[server]\nengine = "{request.param}"\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    subprocess.run([sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
-                   check=True, env=env, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "idp", "serve", "--config", str(config), "--port", str(port),
-         "--workers", "1", "--threads", "4"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "idp",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -52,8 +75,11 @@ def server(request, tmp_path: Path):
     # The workers log one JSON object a line; request lines carry paths, never queries.
     import json
 
-    requests_seen = [json.loads(line) for line in log.splitlines()
-                     if line.startswith("{") and '"event": "request"' in line]
+    requests_seen = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"event": "request"' in line
+    ]
     assert any(r["path"] == "/jwks.json" and r["status"] == 200 for r in requests_seen)
     assert all("?" not in r["path"] and r["request_id"] for r in requests_seen)
 
@@ -74,12 +100,16 @@ def test_stalled_clients_do_not_stop_the_server(server):
         response = requests.get(f"{base}/.well-known/openid-configuration", timeout=10)
         assert response.status_code == 200 and response.json()["issuer"]
         with requests.Session() as keepalive:
-            assert [keepalive.get(f"{base}/jwks.json", timeout=60).status_code
-                    for _ in range(3)] == [200, 200, 200]
+            assert [
+                keepalive.get(f"{base}/jwks.json", timeout=60).status_code for _ in range(3)
+            ] == [200, 200, 200]
         # The worker's metrics reach /metrics through prometheus_client's multiprocess files.
         metrics = requests.get(f"{base}/metrics", timeout=10).text
-        count = re.search(r'idp_request_duration_seconds_count\{endpoint="oauth.jwks",'
-                          r'method="GET"\} ([0-9.]+)', metrics)
+        count = re.search(
+            r'idp_request_duration_seconds_count\{endpoint="oauth.jwks",'
+            r'method="GET"\} ([0-9.]+)',
+            metrics,
+        )
         assert count is not None and float(count.group(1)) >= 3
     finally:
         for sock in stalled + idle:
@@ -89,9 +119,23 @@ def test_stalled_clients_do_not_stop_the_server(server):
 def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "idp", "serve", "--config", str(config), "--port", str(port),
-         "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "idp",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -108,8 +152,12 @@ def two_servers(request, tmp_path: Path, database_url: str):
     """Two `idp serve` processes on one database, counting in it or in one Redis."""
     import json
 
-    lines = ['secret_key = "two-servers-secret-key-0123"', f'database_url = "{database_url}"',
-             "[policies.mfa_registration]", 'state = "off"']
+    lines = [
+        'secret_key = "two-servers-secret-key-0123"',
+        f'database_url = "{database_url}"',
+        "[policies.mfa_registration]",
+        'state = "off"',
+    ]
     if request.param == "redis":
         from tests.idp.test_attack_protection import redis_or_skip
 
@@ -119,14 +167,21 @@ def two_servers(request, tmp_path: Path, database_url: str):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
 
     def idp(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run([sys.executable, "-m", "idp", *args, "--config", str(config)],
-                              env=env, input=stdin, capture_output=True, text=True, check=True,
-                              timeout=120).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "idp", *args, "--config", str(config)],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
 
     idp("db", "upgrade")
     idp("users", "add", "alice", "--password-stdin", stdin="correct horse battery\n")
-    client_id = json.loads(idp("clients", "add", "app", "--redirect-uri",
-                               "https://rp.example/cb", "--json"))["client_id"]
+    client_id = json.loads(
+        idp("clients", "add", "app", "--redirect-uri", "https://rp.example/cb", "--json")
+    )["client_id"]
     servers = [_start(config, env) for _ in range(2)]
     yield [base for _, base in servers], client_id
     for proc, _ in servers:
@@ -138,16 +193,26 @@ def test_lockout_holds_across_two_server_processes(two_servers):
     (first, second), client_id = two_servers
     http = requests.Session()
     http.headers["X-Forwarded-For"] = "203.0.113.77"
-    start = http.get(f"{first}/authorize", allow_redirects=False, params={
-        "response_type": "code", "client_id": client_id, "scope": "openid",
-        "redirect_uri": "https://rp.example/cb"})
+    start = http.get(
+        f"{first}/authorize",
+        allow_redirects=False,
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "scope": "openid",
+            "redirect_uri": "https://rp.example/cb",
+        },
+    )
     path = start.headers["Location"]
     page = http.get(first + path).text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
     def guess(base: str, password: str) -> requests.Response:
-        return http.post(base + path, allow_redirects=False, data={
-            "csrf_token": csrf, "username": "alice", "password": password})
+        return http.post(
+            base + path,
+            allow_redirects=False,
+            data={"csrf_token": csrf, "username": "alice", "password": password},
+        )
 
     statuses = [guess((first, second)[n % 2], "wrong guess").status_code for n in range(10)]
     assert statuses == [401] * 10
@@ -172,13 +237,20 @@ def test_feed_files_rewritten_under_load_kill_no_worker(tmp_path: Path, feed_fil
     config.write_text(
         'secret_key = "feeds-under-load-secret-0123"\n'
         f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
-        "[policies.mfa_registration]\nstate = \"off\"\n[risk]\nfeed_check_seconds = 1\n"
-        + "".join(f'{key} = "{path}"\n' for key, path in feeds.items()))
+        '[policies.mfa_registration]\nstate = "off"\n[risk]\nfeed_check_seconds = 1\n'
+        + "".join(f'{key} = "{path}"\n' for key, path in feeds.items())
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     for args in (["db", "upgrade"], ["users", "add", "alice", "--password-stdin"]):
-        subprocess.run([sys.executable, "-m", "idp", *args, "--config", str(config)],
-                       env=env, input="correct horse battery\n", text=True, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "idp", *args, "--config", str(config)],
+            env=env,
+            input="correct horse battery\n",
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     proc, base = _start(config, env)
     try:
         statuses: list[int] = []

@@ -66,8 +66,14 @@ def test_password_change_needs_the_second_factor_in_every_flow(stepup):
     for location in (challenge.location, second.location):
         change = f"/password/change?flow={_flow_of(location)}"
         assert "/authorize" in rp.browser.get(change).location
-        refused = rp.browser.post(change, data={
-            "csrf_token": csrf, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD})
+        refused = rp.browser.post(
+            change,
+            data={
+                "csrf_token": csrf,
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+            },
+        )
         assert refused.status_code == 302 and "/authorize" in refused.location
     assert _password_works(stepup, LEAKED_PASSWORD) and not _password_works(stepup, NEW_PASSWORD)
     from idp.extensions import db
@@ -120,8 +126,9 @@ def test_registration_secret_belongs_to_the_attempt(stepup):
     again = victim.browser.get(shown.location).get_data(as_text=True)
     assert victim_secret in again
     code = pyotp.TOTP(victim_secret).at(stepup.clock.now())
-    done = victim.browser.post(shown.location, data={
-        "csrf_token": csrf_from(page), "code": code, "action": "verify"})
+    done = victim.browser.post(
+        shown.location, data={"csrf_token": csrf_from(page), "code": code, "action": "verify"}
+    )
     assert "recovery codes" in done.get_data(as_text=True).lower()
     from idp.secretbox import unseal
 
@@ -219,13 +226,15 @@ def test_a_stale_save_loses(stepup):
             authflow.save(first)
 
 
-@pytest.mark.parametrize("step", [s for s in Step if s is not Step.PASSWORD],
-                         ids=lambda s: s.value)
+@pytest.mark.parametrize("step", [s for s in Step if s is not Step.PASSWORD], ids=lambda s: s.value)
 def test_every_step_page_refuses_a_flow_that_has_not_earned_it(stepup, step):
     """Each declared step page, reached with a flow that waits elsewhere, with no session, or
     from another session, serves nothing and sends the browser back to the checks."""
-    pages = {view.required_step: rule.rule for rule in stepup.app.url_map.iter_rules()
-             if hasattr(view := stepup.app.view_functions[rule.endpoint], "required_step")}
+    pages = {
+        view.required_step: rule.rule
+        for rule in stepup.app.url_map.iter_rules()
+        if hasattr(view := stepup.app.view_functions[rule.endpoint], "required_step")
+    }
     assert set(pages) == set(Step) == set(REQUIREMENTS)
     stepup.user("alice", LEAKED_PASSWORD)
     stepup.register_totp()
@@ -279,17 +288,27 @@ def test_secure_change_after_totp_rotates_the_session(stepup):
     change = rp.browser.get(passed.location)
     page = rp.browser.get(change.location)
     before = rp.browser.get_cookie("idp_session").value
-    done = rp.browser.post(change.location, data={
-        "csrf_token": csrf_from(page), "new_password": NEW_PASSWORD,
-        "confirm_password": NEW_PASSWORD})
+    done = rp.browser.post(
+        change.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
     assert rp.code_from(rp.browser.get(done.location))
     assert rp.browser.get_cookie("idp_session").value != before
     # Replaying the finished change with the old cookie does nothing.
     thief = stepup.app.test_client()
     thief.set_cookie("idp_session", before)
-    replay = thief.post(change.location, data={
-        "csrf_token": csrf_from(page), "new_password": "yet-another-pass-9",
-        "confirm_password": "yet-another-pass-9"})
+    replay = thief.post(
+        change.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "yet-another-pass-9",
+            "confirm_password": "yet-another-pass-9",
+        },
+    )
     assert replay.status_code in (302, 400) and "/password/change" not in (replay.location or "")
     assert _password_works(stepup, NEW_PASSWORD) and PASSWORD != NEW_PASSWORD
 

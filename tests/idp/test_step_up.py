@@ -23,15 +23,15 @@ from tests.idp.conftest import (
 def _rows(stepup, model, **filters):
     from idp.extensions import db
 
-    return stepup.with_app(lambda: list(db.session.scalars(
-        sa.select(model).filter_by(**filters))))
+    return stepup.with_app(lambda: list(db.session.scalars(sa.select(model).filter_by(**filters))))
 
 
 def _sign_ins(stepup):
     from idp.extensions import db
 
-    return stepup.with_app(lambda: list(db.session.scalars(
-        sa.select(SignIn).order_by(SignIn.created_at, SignIn.id))))
+    return stepup.with_app(
+        lambda: list(db.session.scalars(sa.select(SignIn).order_by(SignIn.created_at, SignIn.id)))
+    )
 
 
 def test_clean_sign_in_gets_tokens_and_logs_policies(stepup):
@@ -44,8 +44,10 @@ def test_clean_sign_in_gets_tokens_and_logs_policies(stepup):
     assert (row.outcome, row.risk_level_during_sign_in, row.ip) == ("success", "none", LONDON)
     assert (row.country, row.city) == ("GB", "London")
     assert {p["displayName"]: p["result"] for p in row.policies} == {
-        "mfaRegistrationPolicy": "notApplied", "signInRiskPolicy": "notApplied",
-        "userRiskPolicy": "notApplied"}
+        "mfaRegistrationPolicy": "notApplied",
+        "signInRiskPolicy": "notApplied",
+        "userRiskPolicy": "notApplied",
+    }
 
 
 def test_anonymized_ip_with_totp_is_challenged_and_remediated(stepup):
@@ -65,20 +67,28 @@ def test_anonymized_ip_with_totp_is_challenged_and_remediated(stepup):
     assert claims["acr"] == "urn:idp:acr:mfa"
     detections = _rows(stepup, RiskDetection, user_id=user_id)
     assert [(d.risk_event_type, d.risk_state, d.risk_detail) for d in detections] == [
-        ("anonymizedIPAddress", "remediated", "userPassedMFADrivenByRiskBasedPolicy")]
+        ("anonymizedIPAddress", "remediated", "userPassedMFADrivenByRiskBasedPolicy")
+    ]
     assert "185.220.101.1" in detections[0].description
     rows = {(r.kind, r.outcome, r.error_code): r for r in _sign_ins(stepup)}
-    assert sorted(rows, key=str) == sorted([("password", "interrupted", 50076),
-                                            ("mfa", "failure", 500121),
-                                            ("password", "success", None)], key=str)
+    assert sorted(rows, key=str) == sorted(
+        [
+            ("password", "interrupted", 50076),
+            ("mfa", "failure", 500121),
+            ("password", "success", None),
+        ],
+        key=str,
+    )
     interrupted = rows[("password", "interrupted", 50076)]
     assert interrupted.risk_event_types == ["anonymizedIPAddress"]
     assert interrupted.risk_level_during_sign_in == "medium"
     assert {p["displayName"]: p["result"] for p in interrupted.policies}[
-        "signInRiskPolicy"] == "failure"
+        "signInRiskPolicy"
+    ] == "failure"
     success = rows[("password", "success", None)]
     assert {p["displayName"]: p["result"] for p in success.policies}[
-        "signInRiskPolicy"] == "success"
+        "signInRiskPolicy"
+    ] == "success"
 
 
 def test_risky_unregistered_user_is_blocked_53004_even_inside_grace(stepup):
@@ -129,9 +139,14 @@ def test_leaked_password_forces_secure_change(stepup):
     assert "New password" in page.get_data(as_text=True)
 
     def attempt(new, confirm=None):
-        return rp.browser.post(change.location, data={
-            "csrf_token": csrf_from(page), "new_password": new,
-            "confirm_password": confirm or new})
+        return rp.browser.post(
+            change.location,
+            data={
+                "csrf_token": csrf_from(page),
+                "new_password": new,
+                "confirm_password": confirm or new,
+            },
+        )
 
     assert "leaked" in attempt(OTHER_LEAKED).get_data(as_text=True)
     reused = attempt(LEAKED_PASSWORD)
@@ -142,9 +157,11 @@ def test_leaked_password_forces_secure_change(stepup):
     assert rp.redeem(code).status_code == 200
     risk = _rows(stepup, UserRisk, user_id=user_id)[0]
     assert (risk.risk_level, risk.risk_state, risk.risk_detail) == (
-        "none", "remediated", "userPerformedSecuredPasswordChange")
-    assert {d.risk_state for d in _rows(stepup, RiskDetection, user_id=user_id)} == {
-        "remediated"}
+        "none",
+        "remediated",
+        "userPerformedSecuredPasswordChange",
+    )
+    assert {d.risk_state for d in _rows(stepup, RiskDetection, user_id=user_id)} == {"remediated"}
 
 
 def test_password_change_revokes_other_sessions(stepup):
@@ -157,19 +174,27 @@ def test_password_change_revokes_other_sessions(stepup):
     from risk.detections import admin_confirmed_compromised
 
     user_id = stepup.with_app(lambda: User.query.filter_by(username="alice").one().id)
-    stepup.with_app(lambda: user_risk.raise_user_detection(
-        user_id, admin_confirmed_compromised(admin="root"), correlation_id="c"))
+    stepup.with_app(
+        lambda: user_risk.raise_user_detection(
+            user_id, admin_confirmed_compromised(admin="root"), correlation_id="c"
+        )
+    )
     phone = stepup.browser_rp(LONDON)
     challenge = phone.sign_in("alice", "first-password-1")
-    change = phone.browser.get(submit_code(phone, challenge.location, stepup.code(secret))
-                               .location)
+    change = phone.browser.get(submit_code(phone, challenge.location, stepup.code(secret)).location)
     page = phone.browser.get(change.location)
-    done = phone.browser.post(change.location, data={
-        "csrf_token": csrf_from(page), "new_password": "second-password-2",
-        "confirm_password": "second-password-2"})
+    done = phone.browser.post(
+        change.location,
+        data={
+            "csrf_token": csrf_from(page),
+            "new_password": "second-password-2",
+            "confirm_password": "second-password-2",
+        },
+    )
     assert phone.code_from(phone.browser.get(done.location))
-    refresh = laptop.token_request({"grant_type": "refresh_token",
-                                    "refresh_token": laptop_tokens["refresh_token"]})
+    refresh = laptop.token_request(
+        {"grant_type": "refresh_token", "refresh_token": laptop_tokens["refresh_token"]}
+    )
     assert refresh.status_code == 400
     assert "/login" in laptop.browser.get(laptop.authorize_url()).location
 
@@ -199,8 +224,11 @@ def test_report_only_logs_but_does_not_enforce(stepup_with):
 
 
 def test_report_only_unregistered_would_fail(stepup_with):
-    stepup = stepup_with(lambda s: with_policy(
-        with_policy(s, "sign_in_risk", state="report-only"), "mfa_registration", state="off"))
+    stepup = stepup_with(
+        lambda s: with_policy(
+            with_policy(s, "sign_in_risk", state="report-only"), "mfa_registration", state="off"
+        )
+    )
     stepup.user()
     rp = stepup.browser_rp(TOR)
     assert rp.code_from(rp.sign_in())

@@ -15,10 +15,12 @@ INLINE_STYLE = re.compile(r"<style\b|\sstyle\s*=", re.IGNORECASE)
 
 
 def test_templates_have_no_inline_style():
-    found = [f"{path.relative_to(ROOT)}:{n}"
-             for path in (ROOT / "templates").rglob("*.html")
-             for n, line in enumerate(path.read_text().splitlines(), 1)
-             if INLINE_STYLE.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "templates").rglob("*.html")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if INLINE_STYLE.search(line)
+    ]
     assert found == []
 
 
@@ -28,11 +30,16 @@ def test_generated_svg_has_no_inline_style():
     from mfa.totp import qr_svg
 
     day = date(2026, 1, 1)
-    bars = ([day + timedelta(days=i) for i in range(3)], ["unlikelyTravel"],
-            [{"unlikelyTravel": n} for n in (0, 2, 1)])
-    for svg in (world_map({"CN": 2, "GB": 1}, "Risky sign-ins"),
-                qr_svg("otpauth://totp/idp:alice?secret=JBSWY3DPEHPK3PXP"),
-                detections_chart(bars, 3, width=720, font=11, labels=8)):
+    bars = (
+        [day + timedelta(days=i) for i in range(3)],
+        ["unlikelyTravel"],
+        [{"unlikelyTravel": n} for n in (0, 2, 1)],
+    )
+    for svg in (
+        world_map({"CN": 2, "GB": 1}, "Risky sign-ins"),
+        qr_svg("otpauth://totp/idp:alice?secret=JBSWY3DPEHPK3PXP"),
+        detections_chart(bars, 3, width=720, font=11, labels=8),
+    ):
         assert svg.startswith("<svg") and not INLINE_STYLE.search(svg)
 
 

@@ -56,11 +56,18 @@ def test_failures_are_throttled_and_raise_mfa_fraud(stepup):
     assert "50053" in locked.get_data(as_text=True)
     from idp.extensions import db
 
-    fraud = stepup.with_app(lambda: list(db.session.scalars(sa.select(RiskDetection).filter_by(
-        user_id=user_id, risk_event_type="mfaFraud"))))
+    fraud = stepup.with_app(
+        lambda: list(
+            db.session.scalars(
+                sa.select(RiskDetection).filter_by(user_id=user_id, risk_event_type="mfaFraud")
+            )
+        )
+    )
     assert len(fraud) >= 1 and fraud[0].scope == "user"
     assert stepup.with_app(lambda: db.session.get(UserRisk, user_id).risk_level) in (
-        "medium", "high")
+        "medium",
+        "high",
+    )
     stepup.clock.advance(seconds=301)
     ok = submit_code(rp, url, stepup.code(secret))
     assert ok.status_code == 302
@@ -74,8 +81,16 @@ def test_four_failures_do_not_raise_mfa_fraud(stepup):
         submit_code(rp, url, "000000")
     from idp.extensions import db
 
-    assert stepup.with_app(lambda: db.session.scalar(sa.select(sa.func.count()).select_from(
-        RiskDetection).filter_by(user_id=user_id, risk_event_type="mfaFraud"))) == 0
+    assert (
+        stepup.with_app(
+            lambda: db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(RiskDetection)
+                .filter_by(user_id=user_id, risk_event_type="mfaFraud")
+            )
+        )
+        == 0
+    )
 
 
 def test_recovery_code_works_once(stepup):
@@ -85,8 +100,11 @@ def test_recovery_code_works_once(stepup):
     from idp.users import find_user
 
     def add_codes():
-        db.session.add(RecoveryCode(user_id=find_user("alice").id,
-                                    code_hash=hash_recovery_code("k7tq-9m2x-pv4c")))
+        db.session.add(
+            RecoveryCode(
+                user_id=find_user("alice").id, code_hash=hash_recovery_code("k7tq-9m2x-pv4c")
+            )
+        )
         db.session.commit()
 
     stepup.with_app(add_codes)
@@ -110,10 +128,12 @@ def test_refresh_token_replay_raises_anomalous_token(stepup):
     assert stepup.with_app(lambda: db.session.query(RiskDetection).count()) == 0
     assert rp.token_request(refresh, ip="198.51.100.20").status_code == 400
 
-    rows = stepup.with_app(lambda: list(db.session.scalars(sa.select(RiskDetection).filter_by(
-        user_id=user_id))))
+    rows = stepup.with_app(
+        lambda: list(db.session.scalars(sa.select(RiskDetection).filter_by(user_id=user_id)))
+    )
     assert [(r.risk_event_type, r.risk_level, r.scope) for r in rows] == [
-        ("anomalousToken", "high", "user")]
+        ("anomalousToken", "high", "user")
+    ]
     assert stepup.with_app(lambda: db.session.get(UserRisk, user_id).risk_level) == "high"
 
 
@@ -163,8 +183,12 @@ def test_refresh_token_revoked_by_admin_is_not_a_replay(stepup):
     stepup.with_app(lambda: admin_actions.revoke_all_sessions(user_id, "root"))
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert rp.token_request(refresh).status_code == 400
-    kinds = stepup.with_app(lambda: [r.risk_event_type for r in db.session.scalars(
-        sa.select(RiskDetection).filter_by(user_id=user_id))])
+    kinds = stepup.with_app(
+        lambda: [
+            r.risk_event_type
+            for r in db.session.scalars(sa.select(RiskDetection).filter_by(user_id=user_id))
+        ]
+    )
     assert kinds == []
 
 

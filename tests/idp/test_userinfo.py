@@ -64,32 +64,39 @@ def test_oidcc_userinfo_post_body(signed_in):
 
 def test_token_in_header_and_body_is_invalid_request(signed_in):
     http, _, access = signed_in
-    response = http.post("/userinfo", data={"access_token": access},
-                         headers={"Authorization": f"Bearer {access}"})
+    response = http.post(
+        "/userinfo", data={"access_token": access}, headers={"Authorization": f"Bearer {access}"}
+    )
     _invalid_request(response)
 
 
 def test_token_in_body_beside_another_scheme_is_invalid_request(signed_in):
     http, _, access = signed_in
-    response = http.post("/userinfo", data={"access_token": access},
-                         headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    response = http.post(
+        "/userinfo", data={"access_token": access}, headers={"Authorization": "Basic dXNlcjpwYXNz"}
+    )
     _invalid_request(response)
 
 
 def test_token_twice_in_body_is_invalid_request(signed_in):
     http, _, access = signed_in
-    response = http.post("/userinfo", data=f"access_token={access}&access_token={access}",
-                         content_type=FORM)
+    response = http.post(
+        "/userinfo", data=f"access_token={access}&access_token={access}", content_type=FORM
+    )
     _invalid_request(response)
 
 
-@pytest.mark.parametrize("call", [
-    lambda http: http.get("/userinfo"),
-    lambda http: http.post("/userinfo"),
-    lambda http: http.post("/userinfo", data={"other": "x"}),
-    lambda http: http.get("/userinfo", headers={"Authorization": ""}),
-    lambda http: http.get("/userinfo", headers={"Authorization": "Basic dXNlcjpwYXNz"}),
-], ids=["get", "post", "post-form-without-token", "empty-header", "basic-scheme"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda http: http.get("/userinfo"),
+        lambda http: http.post("/userinfo"),
+        lambda http: http.post("/userinfo", data={"other": "x"}),
+        lambda http: http.get("/userinfo", headers={"Authorization": ""}),
+        lambda http: http.get("/userinfo", headers={"Authorization": "Basic dXNlcjpwYXNz"}),
+    ],
+    ids=["get", "post", "post-form-without-token", "empty-header", "basic-scheme"],
+)
 def test_no_bearer_token_is_401_without_error(client, call):
     """RFC 6750 §3.1: no authentication at all gets the bare challenge, no error code."""
     _bare_challenge(call(client))
@@ -107,8 +114,11 @@ def test_token_in_a_json_body_is_not_accepted(signed_in):
     _bare_challenge(http.post("/userinfo", json={"access_token": access}))
 
 
-@pytest.mark.parametrize("token", ["not-a-token", "", "with space", "bad\u00e9", "x" * 5000],
-                         ids=["unknown", "empty", "space", "non-ascii", "huge"])
+@pytest.mark.parametrize(
+    "token",
+    ["not-a-token", "", "with space", "bad\u00e9", "x" * 5000],
+    ids=["unknown", "empty", "space", "non-ascii", "huge"],
+)
 def test_bad_token_in_header_or_body_is_invalid_token(client, token):
     _invalid_token(client.get("/userinfo", headers={"Authorization": f"Bearer {token}"}))
     _invalid_token(client.post("/userinfo", data={"access_token": token}))
@@ -128,8 +138,11 @@ def test_expired_token_is_invalid_token_in_header_and_body(provider, signed_in):
     with provider.app.app_context():
         from idp.extensions import db
 
-        db.session.execute(sa.update(Token).where(Token.access_token == access)
-                           .values(issued_at=int(time.time()) - 86400))
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.access_token == access)
+            .values(issued_at=int(time.time()) - 86400)
+        )
         db.session.commit()
     _invalid_token(http.get("/userinfo", headers={"Authorization": f"Bearer {access}"}))
     _invalid_token(http.post("/userinfo", data={"access_token": access}))
@@ -140,8 +153,11 @@ def test_revoked_token_in_body_is_invalid_token(provider, signed_in):
     with provider.app.app_context():
         from idp.extensions import db
 
-        db.session.execute(sa.update(Token).where(Token.access_token == access)
-                           .values(access_token_revoked_at=int(time.time())))
+        db.session.execute(
+            sa.update(Token)
+            .where(Token.access_token == access)
+            .values(access_token_revoked_at=int(time.time()))
+        )
         db.session.commit()
     _invalid_token(http.post("/userinfo", data={"access_token": access}))
 

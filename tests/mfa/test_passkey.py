@@ -22,10 +22,15 @@ def _key() -> SoftKey:
 
 def _registered(key: SoftKey) -> passkey.StoredPasskey:
     challenge = passkey.new_challenge()
-    new = passkey.verify_registration(RP, passkey.parse_registration(key.register(challenge)),
-                                      challenge=challenge)
-    return passkey.StoredPasskey(credential_id=new.credential_id, public_key=new.public_key,
-                                 sign_count=new.sign_count, user_handle=HANDLE)
+    new = passkey.verify_registration(
+        RP, passkey.parse_registration(key.register(challenge)), challenge=challenge
+    )
+    return passkey.StoredPasskey(
+        credential_id=new.credential_id,
+        public_key=new.public_key,
+        sign_count=new.sign_count,
+        user_handle=HANDLE,
+    )
 
 
 def test_pure_library_without_flask():
@@ -44,16 +49,24 @@ def test_relying_party_from_issuer():
 
 def test_registration_options_demand_a_discoverable_credential_with_user_verification():
     challenge = passkey.new_challenge()
-    options = json.loads(passkey.registration_options(
-        RP, user_handle=HANDLE, user_name="alice", display_name="Alice", challenge=challenge,
-        exclude=[(b"\x01\x02", ["internal", "bogus"])]))
+    options = json.loads(
+        passkey.registration_options(
+            RP,
+            user_handle=HANDLE,
+            user_name="alice",
+            display_name="Alice",
+            challenge=challenge,
+            exclude=[(b"\x01\x02", ["internal", "bogus"])],
+        )
+    )
     assert options["rp"] == {"id": "id.example.com", "name": "Example"}
     assert options["challenge"] == b64(challenge)
     assert options["user"]["id"] == b64(HANDLE)
     selection = options["authenticatorSelection"]
     assert selection["residentKey"] == "required" and selection["userVerification"] == "required"
     assert options["excludeCredentials"] == [
-        {"id": b64(b"\x01\x02"), "type": "public-key", "transports": ["internal"]}]
+        {"id": b64(b"\x01\x02"), "type": "public-key", "transports": ["internal"]}
+    ]
     assert options["attestation"] == "none"
     get = json.loads(passkey.authentication_options(RP, challenge=challenge))
     assert get["rpId"] == "id.example.com" and get["userVerification"] == "required"
@@ -63,19 +76,24 @@ def test_registration_options_demand_a_discoverable_credential_with_user_verific
 def test_registration_accepted_and_its_fields_kept():
     key = _key()
     challenge = passkey.new_challenge()
-    new = passkey.verify_registration(RP, passkey.parse_registration(key.register(challenge)),
-                                      challenge=challenge)
+    new = passkey.verify_registration(
+        RP, passkey.parse_registration(key.register(challenge)), challenge=challenge
+    )
     assert new.credential_id == key.credential_id
     assert new.transports == ("internal",)
     assert new.sign_count == 0 and new.backup_eligible and new.backed_up
 
 
-@pytest.mark.parametrize(("change", "check"), [
-    ({"origin": "https://evil.example"}, "origin"),
-    ({"rp_id": "evil.example"}, "rp id hash"),
-    ({"flags": UP | AT}, "user verification"),
-    ({"flags": UV | AT}, "user presence"),
-], ids=["origin", "rp-id-hash", "no-user-verification", "no-user-presence"])
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        ({"origin": "https://evil.example"}, "origin"),
+        ({"rp_id": "evil.example"}, "rp id hash"),
+        ({"flags": UP | AT}, "user verification"),
+        ({"flags": UV | AT}, "user presence"),
+    ],
+    ids=["origin", "rp-id-hash", "no-user-verification", "no-user-presence"],
+)
 def test_registration_refused(change, check):
     key = _key()
     challenge = passkey.new_challenge()
@@ -97,25 +115,34 @@ def test_assertion_accepted_and_counter_moves_on():
     key = _key()
     stored = _registered(key)
     challenge = passkey.new_challenge()
-    result = passkey.verify_assertion(RP, passkey.parse_assertion(key.assert_(challenge)),
-                                      challenge=challenge, stored=stored)
+    result = passkey.verify_assertion(
+        RP, passkey.parse_assertion(key.assert_(challenge)), challenge=challenge, stored=stored
+    )
     assert (result.credential_id, result.sign_count) == (key.credential_id, 1)
 
 
-@pytest.mark.parametrize(("change", "check"), [
-    ({"origin": "https://id.example.com.evil.example"}, "origin"),
-    ({"origin": "http://id.example.com"}, "origin"),
-    ({"rp_id": "example.com"}, "rp id hash"),
-    ({"flags": UP | BE | BS}, "user verification"),
-    ({"kind": "webauthn.create"}, "client data type"),
-], ids=["origin-lookalike", "origin-http", "rp-id-hash", "uv-missing", "wrong-type"])
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        ({"origin": "https://id.example.com.evil.example"}, "origin"),
+        ({"origin": "http://id.example.com"}, "origin"),
+        ({"rp_id": "example.com"}, "rp id hash"),
+        ({"flags": UP | BE | BS}, "user verification"),
+        ({"kind": "webauthn.create"}, "client data type"),
+    ],
+    ids=["origin-lookalike", "origin-http", "rp-id-hash", "uv-missing", "wrong-type"],
+)
 def test_assertion_refused(change, check):
     key = _key()
     stored = _registered(key)
     challenge = passkey.new_challenge()
     with pytest.raises(PasskeyRejected) as refused:
-        passkey.verify_assertion(RP, passkey.parse_assertion(key.assert_(challenge, **change)),
-                                 challenge=challenge, stored=stored)
+        passkey.verify_assertion(
+            RP,
+            passkey.parse_assertion(key.assert_(challenge, **change)),
+            challenge=challenge,
+            stored=stored,
+        )
     assert refused.value.check == check
 
 
@@ -136,21 +163,32 @@ def test_signature_by_another_key_refused():
     impostor.credential_id = key.credential_id
     challenge = passkey.new_challenge()
     with pytest.raises(PasskeyRejected) as refused:
-        passkey.verify_assertion(RP, passkey.parse_assertion(impostor.assert_(challenge)),
-                                 challenge=challenge, stored=stored)
+        passkey.verify_assertion(
+            RP,
+            passkey.parse_assertion(impostor.assert_(challenge)),
+            challenge=challenge,
+            stored=stored,
+        )
     assert refused.value.check == "signature"
 
 
-@pytest.mark.parametrize(("stored_count", "received"), [(5, 5), (5, 4), (5, 0)],
-                         ids=["same", "lower", "zero-after-counting"])
+@pytest.mark.parametrize(
+    ("stored_count", "received"),
+    [(5, 5), (5, 4), (5, 0)],
+    ids=["same", "lower", "zero-after-counting"],
+)
 def test_sign_count_regression_refused(stored_count, received):
     key = _key()
     stored = _registered(key)
     stored = passkey.StoredPasskey(stored.credential_id, stored.public_key, stored_count, HANDLE)
     challenge = passkey.new_challenge()
     with pytest.raises(SignCountRegressed) as refused:
-        passkey.verify_assertion(RP, passkey.parse_assertion(
-            key.assert_(challenge, count=received)), challenge=challenge, stored=stored)
+        passkey.verify_assertion(
+            RP,
+            passkey.parse_assertion(key.assert_(challenge, count=received)),
+            challenge=challenge,
+            stored=stored,
+        )
     assert (refused.value.stored, refused.value.received) == (stored_count, received)
 
 
@@ -159,8 +197,12 @@ def test_sign_count_zero_for_authenticators_without_a_counter():
     key = _key()
     stored = _registered(key)
     challenge = passkey.new_challenge()
-    result = passkey.verify_assertion(RP, passkey.parse_assertion(
-        key.assert_(challenge, count=0)), challenge=challenge, stored=stored)
+    result = passkey.verify_assertion(
+        RP,
+        passkey.parse_assertion(key.assert_(challenge, count=0)),
+        challenge=challenge,
+        stored=stored,
+    )
     assert result.sign_count == 0
 
 
@@ -169,8 +211,12 @@ def test_sign_count_one_above_accepted():
     stored = _registered(key)
     stored = passkey.StoredPasskey(stored.credential_id, stored.public_key, 5, HANDLE)
     challenge = passkey.new_challenge()
-    result = passkey.verify_assertion(RP, passkey.parse_assertion(
-        key.assert_(challenge, count=6)), challenge=challenge, stored=stored)
+    result = passkey.verify_assertion(
+        RP,
+        passkey.parse_assertion(key.assert_(challenge, count=6)),
+        challenge=challenge,
+        stored=stored,
+    )
     assert result.sign_count == 6
 
 
@@ -179,9 +225,12 @@ def test_user_handle_of_another_user_refused():
     stored = _registered(key)
     challenge = passkey.new_challenge()
     with pytest.raises(PasskeyRejected) as refused:
-        passkey.verify_assertion(RP, passkey.parse_assertion(
-            key.assert_(challenge, user_handle=b"another-user")), challenge=challenge,
-            stored=stored)
+        passkey.verify_assertion(
+            RP,
+            passkey.parse_assertion(key.assert_(challenge, user_handle=b"another-user")),
+            challenge=challenge,
+            stored=stored,
+        )
     assert "user handle" in refused.value.check
 
 
@@ -191,8 +240,12 @@ def test_credential_of_another_user_refused():
     stored_other = _registered(other)
     challenge = passkey.new_challenge()
     with pytest.raises(PasskeyRejected) as refused:
-        passkey.verify_assertion(RP, passkey.parse_assertion(key.assert_(challenge)),
-                                 challenge=challenge, stored=stored_other)
+        passkey.verify_assertion(
+            RP,
+            passkey.parse_assertion(key.assert_(challenge)),
+            challenge=challenge,
+            stored=stored_other,
+        )
     assert "credential id" in refused.value.check
 
 
@@ -201,17 +254,38 @@ def test_missing_user_handle_is_allowed():
     key = _key()
     stored = _registered(key)
     challenge = passkey.new_challenge()
-    result = passkey.verify_assertion(RP, passkey.parse_assertion(
-        key.assert_(challenge, user_handle=None)), challenge=challenge, stored=stored)
+    result = passkey.verify_assertion(
+        RP,
+        passkey.parse_assertion(key.assert_(challenge, user_handle=None)),
+        challenge=challenge,
+        stored=stored,
+    )
     assert result.sign_count == 1
 
 
-@pytest.mark.parametrize("body", [
-    "", "null", "[]", "{}", "not json", '{"id": "a", "rawId": "b"}',
-    '{"id": "AA", "rawId": "AA", "type": "public-key", "response": {}}',
-    "x" * (passkey.MAX_RESPONSE_CHARS + 1),
-], ids=["empty", "null", "list", "empty-object", "not-json", "id-mismatch", "no-fields",
-        "too-long"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "null",
+        "[]",
+        "{}",
+        "not json",
+        '{"id": "a", "rawId": "b"}',
+        '{"id": "AA", "rawId": "AA", "type": "public-key", "response": {}}',
+        "x" * (passkey.MAX_RESPONSE_CHARS + 1),
+    ],
+    ids=[
+        "empty",
+        "null",
+        "list",
+        "empty-object",
+        "not-json",
+        "id-mismatch",
+        "no-fields",
+        "too-long",
+    ],
+)
 def test_garbage_is_malformed(body):
     with pytest.raises(MalformedPasskeyResponse):
         passkey.parse_assertion(body)
@@ -222,12 +296,15 @@ def test_garbage_is_malformed(body):
 def test_undecodable_fields_refused():
     key = _key()
     stored = _registered(key)
-    body = ('{"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": '
-            '"!!", "authenticatorData": "@@", "signature": "##"}}')
+    body = (
+        '{"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": '
+        '"!!", "authenticatorData": "@@", "signature": "##"}}'
+    )
     stored = passkey.StoredPasskey(b"\x00", stored.public_key, 0, HANDLE)
     with pytest.raises((MalformedPasskeyResponse, PasskeyRejected)):
-        passkey.verify_assertion(RP, passkey.parse_assertion(body),
-                                 challenge=passkey.new_challenge(), stored=stored)
+        passkey.verify_assertion(
+            RP, passkey.parse_assertion(body), challenge=passkey.new_challenge(), stored=stored
+        )
 
 
 def test_corrupt_attestation_is_malformed_or_rejected():
@@ -236,5 +313,6 @@ def test_corrupt_attestation_is_malformed_or_rejected():
     data = json.loads(key.register(challenge))
     data["response"]["attestationObject"] = b64(b"\xa1\x00")
     with pytest.raises((MalformedPasskeyResponse, PasskeyRejected)):
-        passkey.verify_registration(RP, passkey.parse_registration(json.dumps(data)),
-                                    challenge=challenge)
+        passkey.verify_registration(
+            RP, passkey.parse_registration(json.dumps(data)), challenge=challenge
+        )

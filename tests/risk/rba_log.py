@@ -30,11 +30,28 @@ def entry(
     device: str | None = None,
 ) -> dict[str, str]:
     """One row, `minute` minutes after 07:00 on 2024-01-01."""
-    row = dict(zip(RBA_COLUMNS, (
-        (START + timedelta(minutes=minute)).isoformat(sep=" "),
-        user, ip, country, region, city, asn, CHROME, "Chrome 124.0", "Windows 10", "desktop",
-        str(ok), str(attack), str(takeover),
-    ), strict=True))
+    row = dict(
+        zip(
+            RBA_COLUMNS,
+            (
+                (START + timedelta(minutes=minute)).isoformat(sep=" "),
+                user,
+                ip,
+                country,
+                region,
+                city,
+                asn,
+                CHROME,
+                "Chrome 124.0",
+                "Windows 10",
+                "desktop",
+                str(ok),
+                str(attack),
+                str(takeover),
+            ),
+            strict=True,
+        )
+    )
     if device is not None:
         row[DEVICE_COLUMN] = device
     return row

@@ -156,14 +156,24 @@ def test_vocabulary_matches_the_spec_strings() -> None:
     }
 
 
-@pytest.mark.parametrize("minutes, text", [
-    (0.5, "in 30 seconds"),
-    (1, "in 1 minute ("),
-    (1.4, "in 1 minute ("),
-    (2, "in 2 minutes"),
-], ids=["seconds", "one-minute", "rounds-to-one", "plural"])
+@pytest.mark.parametrize(
+    "minutes, text",
+    [
+        (0.5, "in 30 seconds"),
+        (1, "in 1 minute ("),
+        (1.4, "in 1 minute ("),
+        (2, "in 2 minutes"),
+    ],
+    ids=["seconds", "one-minute", "rounds-to-one", "plural"],
+)
 def test_travel_duration_wording(minutes, text):
-    detection = Detection.of(RiskEventType.UNLIKELY_TRAVEL, Level.HIGH, from_place="London, GB",
-                             to_place="Changchun, CN", distance_km=8200, minutes=minutes,
-                             speed_kmh=9000)
+    detection = Detection.of(
+        RiskEventType.UNLIKELY_TRAVEL,
+        Level.HIGH,
+        from_place="London, GB",
+        to_place="Changchun, CN",
+        distance_km=8200,
+        minutes=minutes,
+        speed_kmh=9000,
+    )
     assert text in detection.describe()

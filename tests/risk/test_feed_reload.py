@@ -16,8 +16,9 @@ from tests.risk.conftest import LONDON_IP, build_city_db
 
 
 def _pwned(path: Path, *passwords: str) -> Path:
-    lines = sorted(f"{hashlib.sha1(p.encode()).hexdigest().upper()}:{i + 2}"
-                   for i, p in enumerate(passwords))
+    lines = sorted(
+        f"{hashlib.sha1(p.encode()).hexdigest().upper()}:{i + 2}" for i, p in enumerate(passwords)
+    )
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -94,8 +94,11 @@ def test_hosting_provider_fires_at_its_own_configurable_level(listed_engine: Ris
         settings = replace(listed_engine.settings, hosting_provider_level=level)
         engine = RiskEngine(settings, listed_engine.feeds, listed_engine.repository)
         result = engine.evaluate(make_ctx(ip="52.1.2.3"))
-        return [(d.level, d.evidence_dict) for d in result.detections
-                if d.risk_event_type == "anonymizedIPAddress"]
+        return [
+            (d.level, d.evidence_dict)
+            for d in result.detections
+            if d.risk_event_type == "anonymizedIPAddress"
+        ]
 
     ((level, evidence),) = hosting(RiskSettings().hosting_provider_level)
     assert level is Level.LOW and evidence["flags"] == ["hosting provider"]

@@ -12,14 +12,21 @@ from risk.novelty import NoveltyCounts, NoveltyModel, Seen, Stage, weigh
 from risk.repository import UserProfile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-HOME: frozenset[Feature] = frozenset({
-    ("country", "NO"), ("city", "Oslo, NO"), ("asn", "2119"), ("subnet", "84.208.1.0/24"),
-    ("browser", "Chrome"), ("os", "Windows"),
-})
+HOME: frozenset[Feature] = frozenset(
+    {
+        ("country", "NO"),
+        ("city", "Oslo, NO"),
+        ("asn", "2119"),
+        ("subnet", "84.208.1.0/24"),
+        ("browser", "Chrome"),
+        ("os", "Windows"),
+    }
+)
 
 
-def counted(cells: dict[tuple[str, bool], tuple[int, int]],
-            stage: Stage = Stage.LEARNED) -> NoveltyCounts:
+def counted(
+    cells: dict[tuple[str, bool], tuple[int, int]], stage: Stage = Stage.LEARNED
+) -> NoveltyCounts:
     """Counters for `(kind, parent new) -> (sign-ins, new)`, all new values common here."""
     counters = {}
     for (kind, parent_new), (sign_ins, new) in cells.items():
@@ -31,38 +38,47 @@ def counted(cells: dict[tuple[str, bool], tuple[int, int]],
 
 # 100,000 counted sign-ins: a new ASN from a familiar city in 0.2% of them, a new /24 on a
 # familiar ASN in 12%, a new /24 on a new ASN nearly always.
-POPULATION = counted({
-    ("country", False): (100_000, 400),
-    ("city", False): (99_600, 1_500),
-    ("city", True): (400, 390),
-    ("asn", False): (98_100, 200),
-    ("asn", True): (1_900, 1_200),
-    ("subnet", False): (98_600, 11_832),
-    ("subnet", True): (1_400, 1_390),
-    ("browser", False): (100_000, 800),
-    ("os", False): (99_200, 300),
-    ("os", True): (800, 500),
-})
+POPULATION = counted(
+    {
+        ("country", False): (100_000, 400),
+        ("city", False): (99_600, 1_500),
+        ("city", True): (400, 390),
+        ("asn", False): (98_100, 200),
+        ("asn", True): (1_900, 1_200),
+        ("subnet", False): (98_600, 11_832),
+        ("subnet", True): (1_400, 1_390),
+        ("browser", False): (100_000, 800),
+        ("os", False): (99_200, 300),
+        ("os", True): (800, 500),
+    }
+)
 OTHERS = 50
 """How many other users have any value asked about: every new value is common here."""
 
 
 def common(feature: Feature) -> int:
     return OTHERS
+
+
 # No prior, no user adjustment: weights are the population's alone.
 PLAIN = NoveltyModel(prior_weight=1, user_weight=1e9)
 
 
-def profile(sign_ins: int = 44, extra: frozenset[Feature] = frozenset(),
-            last_seen: datetime = NOW - timedelta(days=1)) -> UserProfile:
+def profile(
+    sign_ins: int = 44,
+    extra: frozenset[Feature] = frozenset(),
+    last_seen: datetime = NOW - timedelta(days=1),
+) -> UserProfile:
     features = HOME | extra
-    return UserProfile(NOW - timedelta(days=200), sign_ins, features,
-                       dict.fromkeys(features, last_seen))
+    return UserProfile(
+        NOW - timedelta(days=200), sign_ins, features, dict.fromkeys(features, last_seen)
+    )
 
 
 def swap(features: frozenset[Feature], **values: str) -> frozenset[Feature]:
     return frozenset((k, values.get(k, v)) for k, v in features) | {
-        (k, v) for k, v in values.items() if k not in dict(features)}
+        (k, v) for k, v in values.items() if k not in dict(features)
+    }
 
 
 def test_a_familiar_sign_in_weighs_nothing() -> None:
@@ -72,10 +88,17 @@ def test_a_familiar_sign_in_weighs_nothing() -> None:
 
 
 def test_a_new_network_in_a_familiar_city_outweighs_a_new_address_block() -> None:
-    block = weigh(swap(HOME, subnet="84.208.9.0/24"), profile(), POPULATION, PLAIN, NOW,
-                  org_users=common)
-    network = weigh(swap(HOME, asn="64500", subnet="203.0.113.0/24"), profile(), POPULATION,
-                    PLAIN, NOW, org_users=common)
+    block = weigh(
+        swap(HOME, subnet="84.208.9.0/24"), profile(), POPULATION, PLAIN, NOW, org_users=common
+    )
+    network = weigh(
+        swap(HOME, asn="64500", subnet="203.0.113.0/24"),
+        profile(),
+        POPULATION,
+        PLAIN,
+        NOW,
+        org_users=common,
+    )
     assert [p.kind for p in block.new] == ["subnet"]
     assert block.bits == pytest.approx(-math.log2(11_833 / 98_601), abs=0.01)  # about 3 bits
     by_kind = {p.kind: p for p in network.new}
@@ -119,7 +142,8 @@ def test_a_user_who_often_brings_new_networks_is_less_surprised() -> None:
     roaming = profile(sign_ins=40, extra=frozenset({("asn", "12929"), ("asn", "29695")}))
     mobile = weigh(new_asn, roaming, POPULATION, model, NOW, org_users=common).new[0]
     assert steady.user_factor == 0.25 and steady.bits == pytest.approx(
-        -math.log2(0.25 * 201 / 98_101), abs=0.01)
+        -math.log2(0.25 * 201 / 98_101), abs=0.01
+    )
     assert mobile.user_factor > 3 and mobile.bits < steady.bits - 3.5
     assert "as often for this user" in mobile.explain(40)
     assert "less often for this user" in steady.explain(300)
@@ -128,11 +152,18 @@ def test_a_user_who_often_brings_new_networks_is_less_surprised() -> None:
 @pytest.mark.parametrize(
     ("places", "factor", "habit"),
     [
-        ({("city", "Paris, FR"), ("city", "Rome, IT"), ("country", "FR"), ("country", "IT")},
-         0.25, "4.0x less often for this user (no new networks from a familiar city in about "
-         "39 sign-ins)"),
-        (set(), 16.0, "16.0x as often for this user (2 new networks from a familiar city in "
-         "about 39 sign-ins)"),
+        (
+            {("city", "Paris, FR"), ("city", "Rome, IT"), ("country", "FR"), ("country", "IT")},
+            0.25,
+            "4.0x less often for this user (no new networks from a familiar city in about "
+            "39 sign-ins)",
+        ),
+        (
+            set(),
+            16.0,
+            "16.0x as often for this user (2 new networks from a familiar city in "
+            "about 39 sign-ins)",
+        ),
     ],
     ids=["networks-that-came-with-trips", "networks-in-the-home-city"],
 )
@@ -143,8 +174,14 @@ def test_only_networks_beyond_one_per_city_make_a_user_less_surprised(
     # new-city rate when they happened), a cafe-hopper's did not.
     model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2)
     extra = frozenset({("asn", "12929"), ("asn", "29695"), *places})
-    new = weigh(swap(HOME, asn="64500"), profile(sign_ins=40, extra=extra), POPULATION, model,
-                NOW, org_users=common).new[0]
+    new = weigh(
+        swap(HOME, asn="64500"),
+        profile(sign_ins=40, extra=extra),
+        POPULATION,
+        model,
+        NOW,
+        org_users=common,
+    ).new[0]
     rate = (200 + 0.005) / (98_100 + 1)
     assert new.user_factor == factor
     assert new.bits == pytest.approx(-math.log2(factor * rate), abs=0.01)
@@ -156,13 +193,23 @@ def test_only_networks_beyond_one_per_city_make_a_user_less_surprised(
 
 def test_a_property_unused_for_the_forget_period_is_new_again() -> None:
     old = profile(last_seen=NOW - timedelta(days=400))
-    novelty = weigh(swap(HOME, subnet="84.208.1.0/24"), old, POPULATION,
-                    NoveltyModel(forget_days=365), NOW, org_users=common)
+    novelty = weigh(
+        swap(HOME, subnet="84.208.1.0/24"),
+        old,
+        POPULATION,
+        NoveltyModel(forget_days=365),
+        NOW,
+        org_users=common,
+    )
     assert {p.kind for p in novelty.new} == {k for k, _ in HOME}
-    assert novelty.new[0].explain(44).startswith(
-        "country NO: not used by this user for 400 days")
-    recent = weigh(HOME, profile(last_seen=NOW - timedelta(days=364)), POPULATION,
-                   NoveltyModel(forget_days=365), NOW)
+    assert novelty.new[0].explain(44).startswith("country NO: not used by this user for 400 days")
+    recent = weigh(
+        HOME,
+        profile(last_seen=NOW - timedelta(days=364)),
+        POPULATION,
+        NoveltyModel(forget_days=365),
+        NOW,
+    )
     assert recent.new == ()
 
 
@@ -183,14 +230,22 @@ def test_a_new_value_nobody_here_has_weighs_by_how_rarely_that_happens() -> None
     assert alone.bits > shared.bits + 3
     assert "by 2 other users here; new and as rare here in 0.01% of sign-ins" in alone.explain(44)
     # Not a kind told apart by the organisation: a device cookie is per user.
-    novelty = weigh(swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW,
-                    org_users=lambda f: 0)
+    novelty = weigh(
+        swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW, org_users=lambda f: 0
+    )
     assert novelty.observed[-1] == ("device", False, Seen.NEW)
 
 
 def test_counters_name_the_stage_the_cell_and_the_score_bin() -> None:
-    novelty = weigh(swap(HOME, asn="64500"), profile(), POPULATION, PLAIN, NOW,
-                    stage=Stage.LEARNING, org_users=lambda f: 0)
+    novelty = weigh(
+        swap(HOME, asn="64500"),
+        profile(),
+        POPULATION,
+        PLAIN,
+        NOW,
+        stage=Stage.LEARNING,
+        org_users=lambda f: 0,
+    )
     names = novelty.counter_names()
     assert "learning.asn.f" in names and "learning.asn.f.rare" in names
     assert "learning.country.f" in names and "learning.country.f.new" not in names
@@ -198,8 +253,14 @@ def test_counters_name_the_stage_the_cell_and_the_score_bin() -> None:
 
 
 def test_threshold_is_the_lowest_score_the_newest_share_reaches() -> None:
-    counts = NoveltyCounts({"learned.bits.0": 9_000, "learned.bits.20": 990,
-                            "learned.bits.40": 9, "learned.bits.60": 1})
+    counts = NoveltyCounts(
+        {
+            "learned.bits.0": 9_000,
+            "learned.bits.20": 990,
+            "learned.bits.40": 9,
+            "learned.bits.60": 1,
+        }
+    )
     assert counts.threshold(Stage.LEARNED, 0.0001) == (15.0, 10_000)
     assert counts.threshold(Stage.LEARNED, 0.00009) == (None, 10_000)  # under one sign-in
     only_zero = NoveltyCounts({"learned.bits.0": 500})
@@ -225,15 +286,17 @@ OFFICE_AND_PHONE = frozenset({("asn", "12929"), ("asn", "29695")})
 """The office's and the phone carrier's networks, besides the home line."""
 
 
-def settled_profile(sign_ins: int, late: frozenset[Feature] = frozenset(),
-                    days: int = 200) -> UserProfile:
+def settled_profile(
+    sign_ins: int, late: frozenset[Feature] = frozenset(), days: int = 200
+) -> UserProfile:
     """A user `days` into their history: home, office and phone networks first used on the
     first day; `late` values first used a week ago."""
     first = NOW - timedelta(days=days)
     features = HOME | OFFICE_AND_PHONE | late
     first_used = {f: (NOW - timedelta(days=7) if f in late else first) for f in features}
-    return UserProfile(first, sign_ins, features, dict.fromkeys(features, NOW - timedelta(days=1)),
-                       first_used)
+    return UserProfile(
+        first, sign_ins, features, dict.fromkeys(features, NOW - timedelta(days=1)), first_used
+    )
 
 
 SETTLED = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2)
@@ -245,8 +308,7 @@ def test_networks_of_the_first_days_are_a_stable_history_not_a_habit() -> None:
     new_asn = swap(HOME, asn="64500")
     whole = profile(sign_ins=101, extra=OFFICE_AND_PHONE)
     before = weigh(new_asn, whole, POPULATION, SETTLED, NOW, org_users=common).new[0]
-    after = weigh(new_asn, settled_profile(101), POPULATION, SETTLED, NOW,
-                  org_users=common).new[0]
+    after = weigh(new_asn, settled_profile(101), POPULATION, SETTLED, NOW, org_users=common).new[0]
     rate = (200 + 0.005) / (98_100 + 1)
     assert before.user_factor > 1
     assert after.user_factor == 0.25
@@ -262,34 +324,49 @@ def test_networks_of_the_first_days_are_a_stable_history_not_a_habit() -> None:
 
 def test_networks_first_used_after_settling_in_make_a_user_less_surprised() -> None:
     cafes = frozenset({("asn", "3301"), ("asn", "8473"), ("asn", "5610")})
-    new = weigh(swap(HOME, asn="64500"), settled_profile(101, late=cafes), POPULATION,
-                SETTLED, NOW, org_users=common).new[0]
+    new = weigh(
+        swap(HOME, asn="64500"),
+        settled_profile(101, late=cafes),
+        POPULATION,
+        SETTLED,
+        NOW,
+        org_users=common,
+    ).new[0]
     rate = (200 + 0.005) / (98_100 + 1)
     own = (3 + 10 * rate) / (100 * 186 / 200 + 10)
     assert new.user_factor == pytest.approx(own / rate)
     assert new.user_factor > 10
     assert new.explain(101).endswith(
         f"{new.user_factor:.1f}x as often for this user (3 new networks from a familiar city "
-        f"in about 93 sign-ins after the first 14 days): {new.bits:.1f} bits")
+        f"in about 93 sign-ins after the first 14 days): {new.bits:.1f} bits"
+    )
 
 
 def test_a_new_network_that_came_with_a_new_city_is_not_a_habit() -> None:
-    trips = frozenset({("asn", "3301"), ("city", "Bergen, NO"), ("asn", "8473"),
-                       ("city", "Tromsø, NO")})
-    new = weigh(swap(HOME, asn="64500"), settled_profile(101, late=trips), POPULATION,
-                SETTLED, NOW, org_users=common).new[0]
+    trips = frozenset(
+        {("asn", "3301"), ("city", "Bergen, NO"), ("asn", "8473"), ("city", "Tromsø, NO")}
+    )
+    new = weigh(
+        swap(HOME, asn="64500"),
+        settled_profile(101, late=trips),
+        POPULATION,
+        SETTLED,
+        NOW,
+        org_users=common,
+    ).new[0]
     assert new.user_factor == 0.25
 
 
-@pytest.mark.parametrize(("settle_days", "counted_since"), [(14, True), (250, False)],
-                         ids=["settled", "still-settling"])
+@pytest.mark.parametrize(
+    ("settle_days", "counted_since"), [(14, True), (250, False)], ids=["settled", "still-settling"]
+)
 def test_settle_days_decide_from_when_the_users_habit_counts(
     settle_days: int, counted_since: bool
 ) -> None:
-    model = NoveltyModel(prior_weight=1, user_weight=10, settle_days=settle_days,
-                         user_max_bits=2)
-    new = weigh(swap(HOME, asn="64500"), settled_profile(101), POPULATION, model, NOW,
-                org_users=common).new[0]
+    model = NoveltyModel(prior_weight=1, user_weight=10, settle_days=settle_days, user_max_bits=2)
+    new = weigh(
+        swap(HOME, asn="64500"), settled_profile(101), POPULATION, model, NOW, org_users=common
+    ).new[0]
     text = new.explain(101)
     if counted_since:
         assert new.user_factor == 0.25
@@ -305,8 +382,14 @@ def test_user_max_bits_caps_how_much_more_surprising_a_stable_history_makes_it(
     max_bits: float, factor: float
 ) -> None:
     model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=max_bits)
-    new = weigh(swap(HOME, asn="64500"), settled_profile(1001, days=360), POPULATION, model,
-                NOW, org_users=common).new[0]
+    new = weigh(
+        swap(HOME, asn="64500"),
+        settled_profile(1001, days=360),
+        POPULATION,
+        model,
+        NOW,
+        org_users=common,
+    ).new[0]
     rate = (200 + 0.005) / (98_100 + 1)
     assert new.user_factor == pytest.approx(factor)
     assert new.bits == pytest.approx(-math.log2(factor * rate), abs=0.01)
@@ -322,9 +405,16 @@ def test_user_min_bits_caps_how_much_less_surprising_a_habit_makes_it(
 ) -> None:
     cafes = frozenset({("asn", str(64_600 + i)) for i in range(40)})
     model = NoveltyModel(prior_weight=1, user_weight=10, user_min_bits=min_bits)
-    new = weigh(swap(HOME, asn="64500"), settled_profile(101, late=cafes), POPULATION, model,
-                NOW, org_users=common).new[0]
+    new = weigh(
+        swap(HOME, asn="64500"),
+        settled_profile(101, late=cafes),
+        POPULATION,
+        model,
+        NOW,
+        org_users=common,
+    ).new[0]
     assert new.user_factor == factor
     assert new.explain(101).endswith(
         f"{factor:.1f}x as often for this user (40 new networks from a familiar city in "
-        f"about 93 sign-ins after the first 14 days): {new.bits:.1f} bits")
+        f"about 93 sign-ins after the first 14 days): {new.bits:.1f} bits"
+    )

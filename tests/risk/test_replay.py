@@ -65,8 +65,16 @@ def test_format_report_prints_a_table() -> None:
         f"8 takeover episodes {EPISODES}",
         "40 failed sign-ins from attack IPs",
     ]
-    assert lines[10].split() == ["step", "up", "at", "episodes", "caught", "failed", "attacks",
-                                 "flagged"]
+    assert lines[10].split() == [
+        "step",
+        "up",
+        "at",
+        "episodes",
+        "caught",
+        "failed",
+        "attacks",
+        "flagged",
+    ]
     assert lines[13].split() == ["high+", "7", "87.5%", "36", "90.0%"]
     assert lines[-1].startswith("replay speed: 605 rows in ")
     assert max(len(line) for line in lines) <= 100
@@ -112,11 +120,22 @@ def test_missing_file_is_a_replay_error(tmp_path: Path) -> None:
 # attack_log(): rows 1-12 fail from one attack IP for 12 accounts; from the 11th on, the IP
 # has failed for 10 accounts (suspiciousIPAddress, medium). Every right password from it
 # after that is also passwordSpray (high). The rest is one home network and one country.
-ATTACK_LEVELS = ["none"] * 10 + ["medium", "medium", "none", "high", "none", "high", "none",
-                                 "none", "high", "high"]
+ATTACK_LEVELS = ["none"] * 10 + [
+    "medium",
+    "medium",
+    "none",
+    "high",
+    "none",
+    "high",
+    "none",
+    "none",
+    "high",
+    "high",
+]
 SPRAY = "passwordSpray;suspiciousIPAddress"
-ATTACK_EVENTS = [""] * 10 + ["suspiciousIPAddress"] * 2 + ["", SPRAY, "", SPRAY, "", "", SPRAY,
-                                                           SPRAY]
+ATTACK_EVENTS = (
+    [""] * 10 + ["suspiciousIPAddress"] * 2 + ["", SPRAY, "", SPRAY, "", "", SPRAY, SPRAY]
+)
 
 
 def test_every_row_is_scored_in_order() -> None:
@@ -143,7 +162,10 @@ def test_failed_attack_attempts_are_counted_apart_from_takeovers() -> None:
     assert report.legitimate_logins == 3
     assert [r.legitimate_stepped_up for r in report.thresholds] == [0, 0, 0]
     assert report.level_counts == (
-        (Level.NONE, 14), (Level.LOW, 0), (Level.MEDIUM, 2), (Level.HIGH, 4)
+        (Level.NONE, 14),
+        (Level.LOW, 0),
+        (Level.MEDIUM, 2),
+        (Level.HIGH, 4),
     )
 
 

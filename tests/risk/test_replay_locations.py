@@ -43,8 +43,9 @@ def trip() -> list[dict[str, str]]:
     """Oslo, then Sydney half an hour later."""
     return [
         entry(0, "u1", "84.208.1.1"),
-        entry(30, "u1", "1.120.1.1", country="AU", region="New South Wales", city="Sydney",
-              asn="1221"),
+        entry(
+            30, "u1", "1.120.1.1", country="AU", region="New South Wales", city="Sydney", asn="1221"
+        ),
     ]
 
 
@@ -64,12 +65,24 @@ def trip() -> list[dict[str, str]]:
         (("NO", "Oslo", None), None),
         ((None, "Oslo", "Oslo"), None),
     ],
-    ids=["exact", "case-and-space", "other-region", "no-region-listed", "no-region-given",
-         "dash-region", "ambiguous-exact", "ambiguous", "ambiguous-no-region",
-         "other-country", "no-city", "no-country"],
+    ids=[
+        "exact",
+        "case-and-space",
+        "other-region",
+        "no-region-listed",
+        "no-region-given",
+        "dash-region",
+        "ambiguous-exact",
+        "ambiguous",
+        "ambiguous-no-region",
+        "other-country",
+        "no-city",
+        "no-country",
+    ],
 )
 def test_places_match_by_region_then_by_city(
-    tmp_path: Path, place: tuple[str | None, str | None, str | None],
+    tmp_path: Path,
+    place: tuple[str | None, str | None, str | None],
     found: tuple[float, float] | None,
 ) -> None:
     cities = load_cities(cities_file(tmp_path))
@@ -86,7 +99,8 @@ def test_cities_give_coordinates_so_unlikely_travel_runs(tmp_path: Path) -> None
         assert not row.assessment.ip_info.has_location
     oslo, sydney = (row.assessment.ip_info for row in with_cities)
     assert (oslo.latitude, oslo.longitude, oslo.accuracy_radius_km) == (
-        *OSLO, CITY_ACCURACY_RADIUS_KM
+        *OSLO,
+        CITY_ACCURACY_RADIUS_KM,
     )
     assert (sydney.city, sydney.latitude, sydney.longitude) == ("Sydney", -33.8688, 151.2093)
     assert "unlikelyTravel" in with_cities[1].events
@@ -94,8 +108,9 @@ def test_cities_give_coordinates_so_unlikely_travel_runs(tmp_path: Path) -> None
     assert with_cities[1].level is Level.HIGH  # about 32,000 km/h
 
 
-@pytest.mark.parametrize(("radius_km", "travel"), [(25.0, False), (0.0, True)],
-                         ids=["city-radius", "no-radius"])
+@pytest.mark.parametrize(
+    ("radius_km", "travel"), [(25.0, False), (0.0, True)], ids=["city-radius", "no-radius"]
+)
 def test_the_city_radius_counts_against_the_distance(
     monkeypatch: pytest.MonkeyPatch, radius_km: float, travel: bool
 ) -> None:
@@ -116,21 +131,41 @@ def test_the_city_radius_counts_against_the_distance(
     [
         ("country,city,latitude,longitude\nNO,Oslo,59,10\n", "missing columns: region"),
         ("", "missing columns: country, region, city, latitude, longitude"),
-        ("country,region,city,latitude,longitude\nNO,Oslo,Oslo,91,10\n",
-         "line 2: latitude '91' is not a number from -90 to 90"),
-        ("country,region,city,latitude,longitude\nNO,Oslo,Oslo,59,east\n",
-         "line 2: longitude 'east' is not a number from -180 to 180"),
-        ("country,region,city,latitude,longitude\nNO,Oslo,Oslo,nan,10\n",
-         "line 2: latitude 'nan' is not a number"),
-        ("country,region,city,latitude,longitude\nNO,Oslo,Oslo,59,10\nNO,Oslo,Bergen,60\n",
-         "line 3: missing fields: longitude"),
-        ("country,region,city,latitude,longitude\nNO,Oslo,,59,10\n",
-         "line 2: country and city must not be empty"),
-        ("country,region,city,latitude,longitude\nNO,Oslo,Oslo,59,10\nNO,Oslo,oslo,60,10\n",
-         "line 3: no, oslo, oslo is listed on line 2 with other coordinates"),
+        (
+            "country,region,city,latitude,longitude\nNO,Oslo,Oslo,91,10\n",
+            "line 2: latitude '91' is not a number from -90 to 90",
+        ),
+        (
+            "country,region,city,latitude,longitude\nNO,Oslo,Oslo,59,east\n",
+            "line 2: longitude 'east' is not a number from -180 to 180",
+        ),
+        (
+            "country,region,city,latitude,longitude\nNO,Oslo,Oslo,nan,10\n",
+            "line 2: latitude 'nan' is not a number",
+        ),
+        (
+            "country,region,city,latitude,longitude\nNO,Oslo,Oslo,59,10\nNO,Oslo,Bergen,60\n",
+            "line 3: missing fields: longitude",
+        ),
+        (
+            "country,region,city,latitude,longitude\nNO,Oslo,,59,10\n",
+            "line 2: country and city must not be empty",
+        ),
+        (
+            "country,region,city,latitude,longitude\nNO,Oslo,Oslo,59,10\nNO,Oslo,oslo,60,10\n",
+            "line 3: no, oslo, oslo is listed on line 2 with other coordinates",
+        ),
     ],
-    ids=["missing-column", "empty-file", "latitude-range", "longitude-text", "nan",
-         "short-row", "empty-city", "conflicting-duplicate"],
+    ids=[
+        "missing-column",
+        "empty-file",
+        "latitude-range",
+        "longitude-text",
+        "nan",
+        "short-row",
+        "empty-city",
+        "conflicting-duplicate",
+    ],
 )
 def test_a_bad_cities_file_is_one_line_naming_file_and_line(
     tmp_path: Path, text: str, message: str
@@ -163,8 +198,11 @@ def test_replay_reads_the_cities_file_before_the_log(tmp_path: Path) -> None:
     # Only Oslo's first sign-in, with nothing before it, cannot be judged.
     assert dict(report.not_evaluated_counts)["unlikelyTravel"] == 1
     with pytest.raises(ReplayError, match="line 2: latitude"):
-        replay(tmp_path / "absent.csv", RiskSettings(),
-               cities=cities_file(tmp_path, "country,region,city,latitude,longitude\nNO,,A,x,1\n"))
+        replay(
+            tmp_path / "absent.csv",
+            RiskSettings(),
+            cities=cities_file(tmp_path, "country,region,city,latitude,longitude\nNO,,A,x,1\n"),
+        )
 
 
 def geo_rows() -> list[dict[str, str]]:
@@ -181,8 +219,16 @@ def geo_rows() -> list[dict[str, str]]:
 
 def _infos(scored: list[ScoredRow]) -> list[tuple[object, ...]]:
     return [
-        (i.country, i.region, i.city, i.latitude, i.longitude, i.accuracy_radius_km, i.asn,
-         i.asn_org)
+        (
+            i.country,
+            i.region,
+            i.city,
+            i.latitude,
+            i.longitude,
+            i.accuracy_radius_km,
+            i.asn,
+            i.asn_org,
+        )
         for i in (row.assessment.ip_info for row in scored)
     ]
 
@@ -204,13 +250,13 @@ def test_cities_come_before_geoip(tmp_path: Path, feeds: Feeds) -> None:
     scored = list(score_rows(geo_rows()[:1], RiskSettings(), feeds, cities=cities))
     info = scored[0].assessment.ip_info
     assert (info.latitude, info.longitude, info.accuracy_radius_km) == (
-        51.54, -0.14, CITY_ACCURACY_RADIUS_KM
+        51.54,
+        -0.14,
+        CITY_ACCURACY_RADIUS_KM,
     )
 
 
-def test_replay_opens_the_configured_geoip_database(
-    tmp_path: Path, settings: RiskSettings
-) -> None:
+def test_replay_opens_the_configured_geoip_database(tmp_path: Path, settings: RiskSettings) -> None:
     log = write_log(tmp_path / "log.csv", geo_rows())
     report = replay(log, settings)
     assert dict(report.detection_counts)["unlikelyTravel"] == 1
@@ -232,13 +278,10 @@ def test_the_device_id_column_is_the_device_cookie(
     rows = [entry(0, "u1", "84.208.1.1"), entry(1, "u1", "84.208.1.1")]
     if devices is not None:
         rows = [
-            dict(row, **{"Device ID": device})
-            for row, device in zip(rows, devices, strict=True)
+            dict(row, **{"Device ID": device}) for row, device in zip(rows, devices, strict=True)
         ]
     log = write_log(tmp_path / "log.csv", rows)
     with log.open(newline="", encoding="utf-8") as handle:
         scored = list(score_rows(csv.DictReader(handle), RiskSettings()))
-    found = [
-        next((f for f in row.assessment.features if f[0] == "device"), None) for row in scored
-    ]
+    found = [next((f for f in row.assessment.features if f[0] == "device"), None) for row in scored]
     assert found == expected

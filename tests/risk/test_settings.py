@@ -140,36 +140,52 @@ def test_bad_values_fail_with_one_line_naming_the_key(
 
 
 def test_novelty_weights_and_thresholds_parse() -> None:
-    settings = RiskSettings.from_mapping({
-        "novelty_weights": {"ASN": "9.5", "subnet": 0}, "unfamiliar_medium_bits": "11",
-        "hosting_provider_level": "none",
-    })
+    settings = RiskSettings.from_mapping(
+        {
+            "novelty_weights": {"ASN": "9.5", "subnet": 0},
+            "unfamiliar_medium_bits": "11",
+            "hosting_provider_level": "none",
+        }
+    )
     assert settings.novelty_model.weights == {"asn": 9.5, "subnet": 0.0}
     assert settings.unfamiliar_medium_bits == 11.0
     assert settings.hosting_provider_level is Level.NONE
 
 
 def test_the_users_own_history_settings_parse_and_reach_the_model() -> None:
-    settings = RiskSettings.from_mapping({
-        "novelty_settle_days": "30", "novelty_user_max_bits": 5, "novelty_user_min_bits": "1.5",
-    })
+    settings = RiskSettings.from_mapping(
+        {
+            "novelty_settle_days": "30",
+            "novelty_user_max_bits": 5,
+            "novelty_user_min_bits": "1.5",
+        }
+    )
     model = settings.novelty_model
     assert (model.settle_days, model.user_max_bits, model.user_min_bits) == (30, 5.0, 1.5)
     plain = RiskSettings()
     default = plain.novelty_model
     assert (default.settle_days, default.user_max_bits, default.user_min_bits) == (
-        plain.novelty_settle_days, plain.novelty_user_max_bits, plain.novelty_user_min_bits)
+        plain.novelty_settle_days,
+        plain.novelty_user_max_bits,
+        plain.novelty_user_min_bits,
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"novelty_settle_days": -1},
-         "risk.novelty_settle_days: must be a whole number between 0 and 3650, got -1"),
-        ({"novelty_user_max_bits": 17},
-         "risk.novelty_user_max_bits: must be a number between 0 and 16, got 17"),
-        ({"novelty_user_min_bits": "lots"},
-         "risk.novelty_user_min_bits: must be a number between 0 and 16, got 'lots'"),
+        (
+            {"novelty_settle_days": -1},
+            "risk.novelty_settle_days: must be a whole number between 0 and 3650, got -1",
+        ),
+        (
+            {"novelty_user_max_bits": 17},
+            "risk.novelty_user_max_bits: must be a number between 0 and 16, got 17",
+        ),
+        (
+            {"novelty_user_min_bits": "lots"},
+            "risk.novelty_user_min_bits: must be a number between 0 and 16, got 'lots'",
+        ),
     ],
 )
 def test_the_users_own_history_settings_are_range_checked(

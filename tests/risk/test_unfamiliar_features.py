@@ -61,7 +61,10 @@ NEW_COUNTRY = IpInfo(ip="81.2.70.1", country="SE", city="Linköping", asn=29518)
 def score(engine: RiskEngine, **overrides: object) -> float:
     """The bits of novelty of one attempt (0 when nothing is new)."""
     values: dict[str, object] = {
-        "ip": HOME.ip, "ip_info": HOME, "user_agent": CHROME_WINDOWS, "device_id": "d1",
+        "ip": HOME.ip,
+        "ip_info": HOME,
+        "user_agent": CHROME_WINDOWS,
+        "device_id": "d1",
         "time": T0 + timedelta(days=16),
     }
     values.update(overrides)
@@ -91,33 +94,60 @@ def test_weight_grows_with_what_is_new_and_how_rarely_it_is(engine: RiskEngine) 
 def test_bits_thresholds_set_the_level_until_enough_sign_ins_are_counted(
     engine: RiskEngine, low: float, medium: float, high: float, expected: Level | None
 ) -> None:
-    engine.settings = replace(engine.settings, unfamiliar_low_bits=low,
-                              unfamiliar_medium_bits=medium, unfamiliar_high_bits=high)
+    engine.settings = replace(
+        engine.settings,
+        unfamiliar_low_bits=low,
+        unfamiliar_medium_bits=medium,
+        unfamiliar_high_bits=high,
+    )
     learn(engine)
     level, evidence, _ = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN)
     assert level is expected
     if expected is not None:
         assert (evidence["low_bits"], evidence["medium_bits"], evidence["high_bits"]) == (
-            low, medium, high)
+            low,
+            medium,
+            high,
+        )
         assert evidence["new_count"] == len(evidence["new_features"])  # type: ignore[arg-type]
 
 
 def test_counted_sign_ins_raise_the_bar_to_the_newest_share(engine: RiskEngine) -> None:
     """Once counted, a level also needs a score among the newest `_share` of sign-ins: in a
     population where every other sign-in brings a new network, one more is not news."""
-    engine.settings = replace(engine.settings, unfamiliar_low_bits=0.5, unfamiliar_low_share=0.1,
-                              novelty_min_counted=50, learning_min_sign_ins=2,
-                              learning_period_days=0)
+    engine.settings = replace(
+        engine.settings,
+        unfamiliar_low_bits=0.5,
+        unfamiliar_low_share=0.1,
+        novelty_min_counted=50,
+        learning_min_sign_ins=2,
+        learning_period_days=0,
+    )
     for index in range(60):
         user = f"u-{index}"
         for day, info in ((1, HOME), (2, HOME), (3, NEW_ASN if index % 2 else HOME)):
-            sign_in(engine, user_id=user, username=user, ip=info.ip, ip_info=info,
-                    device_id="d1", time=T0 + timedelta(days=day, minutes=index))
-    level, evidence, _ = attempt(engine, user_id="u-0", username="u-0", ip=NEW_ASN.ip,
-                                 ip_info=NEW_ASN, days=4)
+            sign_in(
+                engine,
+                user_id=user,
+                username=user,
+                ip=info.ip,
+                ip_info=info,
+                device_id="d1",
+                time=T0 + timedelta(days=day, minutes=index),
+            )
+    level, evidence, _ = attempt(
+        engine, user_id="u-0", username="u-0", ip=NEW_ASN.ip, ip_info=NEW_ASN, days=4
+    )
     assert level is None
-    level, evidence, _ = attempt(engine, user_id="u-0", username="u-0", ip=NEW_COUNTRY.ip,
-                                 ip_info=NEW_COUNTRY, user_agent=FIREFOX_LINUX, days=4)
+    level, evidence, _ = attempt(
+        engine,
+        user_id="u-0",
+        username="u-0",
+        ip=NEW_COUNTRY.ip,
+        ip_info=NEW_COUNTRY,
+        user_agent=FIREFOX_LINUX,
+        days=4,
+    )
     assert level is Level.HIGH
     # Too few sign-ins counted for the newest 0.02%: the high level keeps its bits floor.
     assert evidence["share_this_new"] == 0
@@ -142,11 +172,14 @@ def test_evidence_explains_each_new_property_with_its_weight(engine: RiskEngine)
     shown = evidence["new_features"]
     assert isinstance(shown, list) and len(shown) == evidence["new_count"] == 7
     # Heaviest first; each names the property, the user's history, the rate and the bits.
-    assert shown[0].startswith("country SE: never used by this user in 10 sign-ins, by no "
-                               "other user here; new and as rare here in ")
+    assert shown[0].startswith(
+        "country SE: never used by this user in 10 sign-ins, by no "
+        "other user here; new and as rare here in "
+    )
     assert all(line.endswith(" bits") for line in shown)
-    assert any(line.startswith("city Linköping, SE: ") and "from a new country" in line
-               for line in shown)
+    assert any(
+        line.startswith("city Linköping, SE: ") and "from a new country" in line for line in shown
+    )
     assert evidence["stage"] == "learned" and evidence["learned_sign_ins"] == 10
     # Each line's bits are rounded to a tenth: seven lines may be off by 0.05 each.
     listed = sum(float(line.rsplit(": ", 1)[1][:-5]) for line in shown)
@@ -161,8 +194,9 @@ def test_rarity_in_the_organisation_counts_once_enough_sign_ins_are_counted(
     assert all(", by " not in line for line in evidence["new_features"])  # type: ignore[union-attr]
     engine.settings = replace(engine.settings, novelty_min_counted=1)
     _, evidence, _ = attempt(engine, days=17, ip=NEW_CITY.ip, ip_info=NEW_CITY)
-    assert any("by no other user here; new and as rare here" in line
-               for line in evidence["new_features"])  # type: ignore[union-attr]
+    assert any(
+        "by no other user here; new and as rare here" in line for line in evidence["new_features"]
+    )  # type: ignore[union-attr]
 
 
 def test_users_still_learning_are_weighed_against_other_learning_users(
@@ -177,8 +211,15 @@ def test_users_still_learning_are_weighed_against_other_learning_users(
     engine.settings = replace(engine.settings, novelty_min_counted=20)
     for index in range(120):
         for day in (1, 2):
-            sign_in(engine, user_id=f"u-{index}", username=f"u-{index}", ip=HOME.ip,
-                    ip_info=HOME, device_id="d1", time=T0 + timedelta(days=day))
+            sign_in(
+                engine,
+                user_id=f"u-{index}",
+                username=f"u-{index}",
+                ip=HOME.ip,
+                ip_info=HOME,
+                device_id="d1",
+                time=T0 + timedelta(days=day),
+            )
     level, evidence, _ = attempt(engine, days=3, **abroad)
     assert level is Level.LOW and evidence["stage"] == "learning"
     # Too few counted for the newest 0.2% or 0.02%: those levels are out of reach.
@@ -207,19 +248,29 @@ def test_failed_and_blocked_sign_ins_teach_nothing(engine: RiskEngine) -> None:
     ("settle_days", "habit"),
     [
         # 10 / (about 34 + 10) and 10 / (39 + 10): unclamped (novelty_user_max_bits is 4).
-        (14, "4.4x less often for this user (no new networks from a familiar city in about "
-             "34 sign-ins after the first 14 days)"),
-        (365, "4.9x less often for this user (no new networks from a familiar city in about "
-              "39 sign-ins)"),
+        (
+            14,
+            "4.4x less often for this user (no new networks from a familiar city in about "
+            "34 sign-ins after the first 14 days)",
+        ),
+        (
+            365,
+            "4.9x less often for this user (no new networks from a familiar city in about "
+            "39 sign-ins)",
+        ),
     ],
     ids=["settled", "still-settling"],
 )
 def test_evidence_gives_the_users_own_count_behind_their_habit(
     engine: RiskEngine, settle_days: int, habit: str
 ) -> None:
-    engine.settings = replace(engine.settings, novelty_settle_days=settle_days,
-                              unfamiliar_low_bits=1, unfamiliar_medium_bits=2,
-                              unfamiliar_high_bits=3)
+    engine.settings = replace(
+        engine.settings,
+        novelty_settle_days=settle_days,
+        unfamiliar_low_bits=1,
+        unfamiliar_medium_bits=2,
+        unfamiliar_high_bits=3,
+    )
     learn(engine, sign_ins=40, days=100)
     level, evidence, _ = attempt(engine, days=101, ip=NEW_ASN.ip, ip_info=NEW_ASN)
     assert level is Level.HIGH

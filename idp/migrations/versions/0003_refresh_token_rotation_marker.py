@@ -21,8 +21,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("refresh_token_rotated_at", sa.Integer(), nullable=True))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("oauth2_tokens", schema=None) as batch_op:
         batch_op.drop_column("refresh_token_rotated_at")
-

@@ -29,8 +29,12 @@ def upgrade() -> None:
     codes = op.create_table(
         "recovery_codes",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("user_id", sa.String(length=36),
-                  sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "user_id",
+            sa.String(length=36),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("code_hash", sa.String(length=128), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     )
@@ -46,16 +50,18 @@ def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("recovery_code_hashes")
     with op.batch_alter_table("oauth2_tokens", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("refresh_token_rotated_by", sa.String(length=64),
-                                      nullable=True))
+        batch_op.add_column(
+            sa.Column("refresh_token_rotated_by", sa.String(length=64), nullable=True)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("oauth2_tokens", schema=None) as batch_op:
         batch_op.drop_column("refresh_token_rotated_by")
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("recovery_code_hashes", sa.JSON(), nullable=False,
-                                      server_default="[]"))
+        batch_op.add_column(
+            sa.Column("recovery_code_hashes", sa.JSON(), nullable=False, server_default="[]")
+        )
     op.drop_index("ix_recovery_codes_user_id", table_name="recovery_codes")
     op.drop_table("recovery_codes")
     op.drop_index("ix_attack_counters_expires_at", table_name="attack_counters")

@@ -23,8 +23,7 @@ def upgrade() -> None:
     # first use is the safe stand-in (it can only make a property look older).
     op.execute("UPDATE risk_user_features SET last_seen = first_seen")
     # How many users have a value: a new network nobody else uses weighs more.
-    op.create_index("ix_risk_user_features_kind_value", "risk_user_features",
-                    ["kind", "value"])
+    op.create_index("ix_risk_user_features_kind_value", "risk_user_features", ["kind", "value"])
     op.create_table(
         "risk_novelty_counts",
         sa.Column("name", sa.String(length=48), primary_key=True),

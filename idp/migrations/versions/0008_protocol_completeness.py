@@ -21,8 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claims", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("email_verified", sa.Boolean(), nullable=True))
-        batch_op.add_column(sa.Column("profile_updated_at", sa.DateTime(timezone=True),
-                                      nullable=True))
+        batch_op.add_column(
+            sa.Column("profile_updated_at", sa.DateTime(timezone=True), nullable=True)
+        )
     op.execute("UPDATE users SET claims = '{}', email_verified = false")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.alter_column("claims", existing_type=sa.JSON(), nullable=False)
@@ -30,14 +31,14 @@ def upgrade() -> None:
     with op.batch_alter_table("oauth2_clients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("first_party", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("registered_dynamically", sa.Boolean(), nullable=True))
-        batch_op.add_column(sa.Column("registration_token_hash", sa.String(length=80),
-                                      nullable=True))
+        batch_op.add_column(
+            sa.Column("registration_token_hash", sa.String(length=80), nullable=True)
+        )
     # Every client registered before consent existed was the operator's own.
     op.execute("UPDATE oauth2_clients SET first_party = true, registered_dynamically = false")
     with op.batch_alter_table("oauth2_clients", schema=None) as batch_op:
         batch_op.alter_column("first_party", existing_type=sa.Boolean(), nullable=False)
-        batch_op.alter_column("registered_dynamically", existing_type=sa.Boolean(),
-                              nullable=False)
+        batch_op.alter_column("registered_dynamically", existing_type=sa.Boolean(), nullable=False)
     with op.batch_alter_table("oauth2_codes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("claims_request", sa.Text(), nullable=True))
     with op.batch_alter_table("oauth2_tokens", schema=None) as batch_op:
@@ -70,8 +71,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("jti"),
     )
     op.create_index("ix_backchannel_logouts_client_id", "backchannel_logouts", ["client_id"])
-    op.create_index("ix_backchannel_logouts_next_attempt_at", "backchannel_logouts",
-                    ["next_attempt_at"])
+    op.create_index(
+        "ix_backchannel_logouts_next_attempt_at", "backchannel_logouts", ["next_attempt_at"]
+    )
 
 
 def downgrade() -> None:

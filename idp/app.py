@@ -23,7 +23,7 @@ from .metrics import REQUEST_SECONDS
 from .notify import on_user_risk_raised
 from .oauth import init_oauth
 from .passwords import PasswordHasher
-from .requestinfo import device_cookie_name, device_id, request_id
+from .requestinfo import device_cookie_name, device_id, from_a_program, request_id
 from .risk_engine import load_engine
 from .secretbox import make_box
 from .services import EXTENSION, Services, services
@@ -36,21 +36,6 @@ def templates_dir() -> Path:
     bundled = Path(__file__).resolve().parent / "templates"
     return bundled if bundled.is_dir() else bundled.parent.parent / "templates"
 
-
-# Endpoints whose callers are programs: their errors are JSON, never HTML pages.
-API_PREFIXES = (
-    "/token",
-    "/userinfo",
-    "/revoke",
-    "/jwks.json",
-    "/.well-known/",
-    "/api/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/register",
-    "/introspect",
-)
 
 log = logging.getLogger("idp")
 request_log = logging.getLogger("idp.request")
@@ -226,7 +211,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(API_PREFIXES)
+    return from_a_program()
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -23,6 +23,8 @@ import flask_babel
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
 
+from .requestinfo import from_a_program
+
 __all__ = [
     "DEFAULT_LOCALE",
     "LOCALES",
@@ -43,20 +45,6 @@ DEFAULT_LOCALE = "en"
 # The shipped languages: English (the source text) and one catalogue per other language.
 LOCALES = ("en", "de")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
-# Programs' endpoints: their text (errors, the admin API's documents) stays English.
-ENGLISH_ONLY = (
-    "/token",
-    "/userinfo",
-    "/revoke",
-    "/jwks.json",
-    "/.well-known/",
-    "/api/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/register",
-    "/introspect",
-)
 
 
 # Flask-Babel's functions, typed (it ships no hints): the catalogue of the request's language.
@@ -122,7 +110,7 @@ def best_locale(tags: str | None) -> str | None:
 
 def select_locale() -> str:
     """The language of this request (see the module's docstring)."""
-    if not has_request_context() or request.path.startswith(ENGLISH_ONLY):
+    if not has_request_context() or from_a_program():
         return DEFAULT_LOCALE
     explicit = best_locale(g.get("ui_locales") or request.args.get("ui_locales"))
     if explicit:

@@ -11,6 +11,27 @@ from flask import g, request
 
 from .services import services
 
+# Endpoints whose callers are programs: their errors are JSON, never HTML pages, and their
+# text (errors, the admin API's documents) stays English.
+PROGRAM_PATHS = (
+    "/token",
+    "/userinfo",
+    "/revoke",
+    "/jwks.json",
+    "/.well-known/",
+    "/api/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/register",
+    "/introspect",
+)
+
+
+def from_a_program() -> bool:
+    """Whether this request is to one of PROGRAM_PATHS."""
+    return request.path.startswith(PROGRAM_PATHS)
+
 
 @lru_cache(maxsize=64)
 def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -150,6 +150,24 @@ def page_from(browser: Any, ui_locale: str) -> Any:
         context.close()
 
 
+@pytest.fixture
+def new_page(browser: Any, ui_locale: str) -> Any:
+    """A page in a browser context of its own, made with Playwright's context options
+    (viewport, user_agent, extra_http_headers...), asking for the test's language; closed
+    after the test (closing it sooner is fine)."""
+    opened = []
+
+    def make(**options: Any) -> Any:
+        context, page = _new_page(browser, ui_locale, **options)
+        opened.append((context, page))
+        return page
+
+    yield make
+    for context, page in opened:
+        _PAGE_LOCALES.pop(id(page), None)
+        context.close()
+
+
 def start_sign_in(
     server: Any,
     page: Any,

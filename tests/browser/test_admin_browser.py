@@ -1,26 +1,33 @@
-"""An admin investigates an impossible-travel sign-in in Chromium and confirms compromise."""
+"""An admin investigates an impossible-travel sign-in in Chromium and confirms compromise,
+in each shipped language."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pyotp
+import pytest
 
-from tests.browser.conftest import add_totp, start_sign_in
+from tests.browser.conftest import add_totp, start_sign_in, words
 from tests.browser.test_step_up_browser import PASSWORD
 from tests.conftest import Provider
 from tests.idp.conftest import CHANGCHUN, LONDON
+from tests.locales import LOCALES
+
+pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)
 
 
 def admin_sign_in(server, page, secret, username="root"):
-    """The console's sign-in in the browser: password, then the authenticator's code."""
+    """The console's sign-in in the browser: password, then the authenticator's code, in
+    the page's language."""
+    t = words(page)
     page.goto(f"{server.url}/admin")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Username")).fill(username)
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_url("**/mfa/verify*")
-    page.get_by_label("Verification code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_label(t("Verification code")).fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name=t("Verify")).click()
     page.wait_for_url(f"{server.url}/admin")
 
 
@@ -41,14 +48,15 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
     thief.wait_for_url("**/mfa/verify*")
 
     admin = page_from(LONDON)
+    t = words(admin)
     admin_sign_in(server, admin, root_secret)
     assert admin.locator("#chart-wide svg[role=img]").count() == 1
-    admin.get_by_role("link", name="Risky users").click()
+    admin.get_by_role("link", name=t("Risky users")).click()
     admin.get_by_role("link", name="bob").click()
     evidence = admin.locator("tr[data-type=unlikelyTravel] .evidence").inner_text()
     assert "London" in evidence and "Changchun" in evidence and "km/h" in evidence
     admin.screenshot(path=str(tmp_path / "admin-user.png"), full_page=True)
-    admin.get_by_role("button", name="Confirm compromised").click()
+    admin.get_by_role("button", name=t("Confirm compromised")).click()
     assert admin.locator("#risk-state").inner_text() == "confirmedCompromised"
     assert admin.locator("#risk-level").inner_text() == "high"
     assert "root" in admin.locator("#risk-history").inner_text()
@@ -57,20 +65,20 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
     again = page_from(LONDON)
     start_sign_in(server, again, "bob")
     again.wait_for_url("**/mfa/verify*")
-    again.get_by_label("Verification code").fill(pyotp.TOTP(bob_secret).now())
-    again.get_by_role("button", name="Verify").click()
+    again.get_by_label(t("Verification code")).fill(pyotp.TOTP(bob_secret).now())
+    again.get_by_role("button", name=t("Verify")).click()
     again.wait_for_url("**/password/change*")
-    again.get_by_label("New password", exact=True).fill("bob's new passphrase 42")
-    again.get_by_label("Confirm new password").fill("bob's new passphrase 42")
-    again.get_by_role("button", name="Change password").click()
+    again.get_by_label(t("New password"), exact=True).fill("bob's new passphrase 42")
+    again.get_by_label(t("Confirm new password")).fill("bob's new passphrase 42")
+    again.get_by_role("button", name=t("Change password")).click()
     again.wait_for_url(f"{server.url}/demo/callback*")
-    assert "Signed in as bob" in again.locator("main").inner_text()
+    assert t("Signed in as %(name)s", name="bob") in again.locator("main").inner_text()
 
 
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 
 
-def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from, browser):
+def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from, new_page):
     settings = replace(
         risky_settings,
         risk=replace(risky_settings.risk, learning_min_sign_ins=1, learning_period_days=0),
@@ -86,17 +94,15 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     start_sign_in(server, home, "bob")
     home.wait_for_url(f"{server.url}/demo/callback*")
     # "bob" from another country, network and browser: stuck at the verification code.
-    context = browser.new_context(
-        user_agent=FIREFOX_LINUX, extra_http_headers={"X-Forwarded-For": CHANGCHUN}
-    )
-    thief = context.new_page()
+    thief = new_page(user_agent=FIREFOX_LINUX, extra_http_headers={"X-Forwarded-For": CHANGCHUN})
     start_sign_in(server, thief, "bob")
     thief.wait_for_url("**/mfa/verify*")
-    context.close()
+    thief.context.close()
 
     admin = page_from(LONDON)
+    t = words(admin)
     admin_sign_in(server, admin, root_secret)
-    admin.get_by_role("link", name="Risky users").click()
+    admin.get_by_role("link", name=t("Risky users")).click()
     admin.get_by_role("link", name="bob").click()
     evidence = admin.locator("tr[data-type=unfamiliarFeatures] .evidence").inner_text()
     # The weight of each new property and why, heaviest first.

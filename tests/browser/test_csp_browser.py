@@ -1,6 +1,6 @@
 """Every kind of page in Chromium under the Content-Security-Policy: the stylesheet is a file
 of this origin (idp/static/idp.css), no page carries an inline style, and the browser
-reports no violation of the policy (which has no 'unsafe-inline')."""
+reports no violation of the policy (which has no 'unsafe-inline'); in each shipped language."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
+import pytest
 from flask import template_rendered
 
-from tests.browser.conftest import add_totp, start_sign_in
+from tests.browser.conftest import add_totp, start_sign_in, words
 from tests.browser.test_consent_browser import App
 from tests.conftest import PASSWORD, Provider
 from tests.idp.conftest import LISTED_ANON, LONDON
 from tests.idp.test_overview import seed
+from tests.locales import LOCALES
+
+pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)
 
 # The templates of whole pages (neither a layout nor a partial), and those this walk does not
 # reach: forms and notices of the same make, on the same layout.
@@ -52,18 +56,17 @@ STATE = """() => ({
 
 
 class Watched:
-    """A browser context whose pages report CSP violations, console errors and the policy
-    of every document they load."""
+    """A browser context (from the `new_page` fixture: in the test's language) whose pages
+    report CSP violations, console errors and the policy of every document they load."""
 
-    def __init__(self, browser, ip: str = LONDON) -> None:
-        self.context = browser.new_context(
+    def __init__(self, new_page, ip: str = LONDON) -> None:
+        self.page = new_page(
             viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Forwarded-For": ip}
         )
+        self.context = self.page.context
         self.context.add_init_script(WATCH)
         self.console: list[str] = []
         self.policies: dict[str, str] = {}
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15000)
         # An error status is logged too (the 401 of a wrong password, the 403 of a block, the
         # 404 of /favicon.ico): not this test's concern. A refused style would be.
         self.page.on(
@@ -112,7 +115,7 @@ class Watched:
         self.context.close()
 
 
-def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
+def test_every_page_type_keeps_the_style_policy(serve, risky_settings, new_page):
     server = serve(risky_settings)
     rendered: set[str] = set()
     template_rendered.connect(
@@ -127,31 +130,32 @@ def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
 
     # The person: demo app, sign-in page (and its error), registration with the QR code,
     # recovery codes, back at the app, consent, account, password reset, sign-out.
-    user = Watched(browser)
+    user = Watched(new_page)
     page = user.page
+    t = words(page)
     page.goto(f"{server.url}/demo")
     user.check("demo")
-    page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Username").wait_for()
+    page.get_by_role("link", name=t("Sign in")).click()
+    page.get_by_label(t("Username")).wait_for()
     user.check("sign-in")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Username")).fill("alice")
+    page.get_by_label(t("Password")).fill("not the password")
+    page.get_by_role("button", name=t("Sign in")).click()
     page.get_by_role("alert").wait_for()
     user.check("sign-in error")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_url("**/mfa/register*")
     user.check("MFA registration")
     # The QR code (segno's SVG, attributes only) in its 12rem box.
     assert page.locator("div.qr svg.totp-qr").count() == 1
     assert user.style("div.qr", "width") == "192px"
     secret = page.locator("#secret").inner_text().strip()
-    page.get_by_label("Verification code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_label(t("Verification code")).fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name=t("Verify")).click()
     page.locator("#recovery-codes li").first.wait_for()
     user.check("recovery codes")
-    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name=t("Continue")).click()
     page.wait_for_url(f"{server.url}/demo/callback*")
     user.check("demo result")
     assert user.style("pre.result", "font-size") == "12.8px"  # .8rem
@@ -168,13 +172,13 @@ def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
     user.check("sign-out")
     user.close()
 
-    reset = Watched(browser)
+    reset = Watched(new_page)
     reset.page.goto(f"{server.url}/password/reset")
     reset.check("password reset")
     reset.close()
 
     # Blocked: sign-in from an anonymising network (53004).
-    blocked = Watched(browser, LISTED_ANON)
+    blocked = Watched(new_page, LISTED_ANON)
     start_sign_in(server, blocked.page, "carol", blocked=True)
     assert "53004" in blocked.page.locator("main").inner_text()
     blocked.check("blocked")
@@ -182,17 +186,17 @@ def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
     blocked.close()
 
     # The admin: MFA verification, then every console page.
-    admin = Watched(browser)
+    admin = Watched(new_page)
     page = admin.page
     page.goto(f"{server.url}/admin")
     admin.check("console sign-in")
-    page.get_by_label("Username").fill("root")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Username")).fill("root")
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_url("**/mfa/verify*")
     admin.check("MFA verification")
-    page.get_by_label("Verification code").fill(pyotp.TOTP(root_secret).now())
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_label(t("Verification code")).fill(pyotp.TOTP(root_secret).now())
+    page.get_by_role("button", name=t("Verify")).click()
     page.wait_for_url(f"{server.url}/admin")
     admin.check("overview")
     # The map drawn, countries shaded by SVG attributes rather than styles.
@@ -216,7 +220,7 @@ def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
     ):
         page.goto(f"{server.url}{path}")
         admin.check(path)
-    page.get_by_role("link", name="Users", exact=True).click()
+    page.get_by_role("link", name=t("Users"), exact=True).click()
     page.get_by_role("link", name="ute").click()
     page.wait_for_url("**/admin/users/*")
     admin.check("admin user")
@@ -226,8 +230,8 @@ def test_every_page_type_keeps_the_style_policy(serve, risky_settings, browser):
     admin.check("what-if")
     assert admin.style("#days", "width") == "96px"  # 6rem
     assert admin.style("#candidate", "font-family") == "ui-monospace, monospace"
-    page.get_by_label("Days").fill("30")
-    page.get_by_role("button", name="Simulate").click()
+    page.get_by_label(t("Days")).fill("30")
+    page.get_by_role("button", name=t("Simulate")).click()
     page.locator("#report").wait_for()
     admin.check("what-if report")
     assert admin.style("#report", "font-size") == "13.6px"  # .85rem

@@ -1,16 +1,21 @@
-"""The overview in Chromium at 1280 px and on a 390 px phone: figures, map, chart, tuning."""
+"""The overview in Chromium at 1280 px and on a 390 px phone: figures, map, chart, tuning;
+in each shipped language."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.browser.conftest import add_totp
+from tests.browser.conftest import add_totp, words
 from tests.browser.test_admin_browser import admin_sign_in
 from tests.conftest import Provider
 from tests.idp.conftest import LONDON
 from tests.idp.test_overview import EXPECTED, seed
+from tests.locales import LOCALES
+
+pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)
 
 FIGURES = (
     "attacks-blocked",
@@ -25,35 +30,51 @@ def _figures(page):
     return {name: page.locator(f"#{name}").inner_text() for name in FIGURES}
 
 
+def _shown(t, figure: str) -> str:
+    """One of EXPECTED's figures (written as the English page shows it) in t's language."""
+    if m := re.fullmatch(r"(\d+) of (\d+)", figure):
+        return t("%(passed)s of %(challenged)s", passed=m[1], challenged=m[2])
+    if m := re.fullmatch(r"(\d+) d (\d+) h", figure):
+        return t("%(d)d d %(h)d h", d=int(m[1]), h=int(m[2]))
+    if m := re.fullmatch(r"(\d+) h (\d+) min", figure):
+        return t("%(h)d h %(m)d min", h=int(m[1]), m=int(m[2]))
+    if m := re.fullmatch(r"(\d+) min", figure):
+        return t("%(m)d min", m=int(m[1]))
+    return figure
+
+
 @pytest.fixture
-def overview(serve, risky_settings, browser):
+def overview(serve, risky_settings, new_page):
     """A signed-in admin's page on a server holding the seeded history."""
     server = serve(risky_settings)
     provider = Provider(server.app)
     provider.user("root", groups=["admins"])
     secret = add_totp(server, "root")
     seed(server.app, datetime.now(UTC))
-    context = browser.new_context(
+    page = new_page(
         viewport={"width": 1280, "height": 900}, extra_http_headers={"X-Forwarded-For": LONDON}
     )
-    page = context.new_page()
-    page.set_default_timeout(15000)
     admin_sign_in(server, page, secret)
-    yield server, page
-    context.close()
+    return server, page
 
 
 def test_overview_at_1280_and_390(overview, tmp_path):
     server, page = overview
+    t = words(page)
     # The admin's own console sign-in was challenged for TOTP (acr) and passed.
-    expected = dict(EXPECTED[30], **{"challenged-passed": "2 of 3"})
+    expected = {name: _shown(t, figure) for name, figure in EXPECTED[30].items()}
+    expected["challenged-passed"] = t("%(passed)s of %(challenged)s", passed=2, challenged=3)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{server.url}/admin?days=30")
         assert _figures(page) == expected
         assert page.evaluate("document.documentElement.scrollWidth") == width
         # Each figure says what it counts.
-        assert "never got tokens" in page.locator("#figures div").first.get_attribute("title")
+        assert t(
+            "Risky sign-ins (sign-in risk low or above) that never got tokens: blocked by a "
+            "policy (53003, 53004) or stopped at a challenge that was not passed. Each "
+            "authorization request counts once."
+        ) in page.locator("#figures div").first.get_attribute("title")
         assert page.locator("#definitions li").count() == 5
         # The map: countries with risky sign-ins are drawn and fit the page.
         world = page.locator("#risky-map svg")
@@ -87,25 +108,26 @@ def test_overview_at_1280_and_390(overview, tmp_path):
                 page.locator(f"#{part}").screenshot(path=str(tmp_path / f"{part}-{width}.png"))
 
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.get_by_role("link", name="90 days").click()
+    page.get_by_role("link", name=t("%(count)s day", "%(count)s days", 90, count=90)).click()
     page.wait_for_url("**/admin?days=90")
-    assert page.locator("#attacks-blocked").inner_text() == EXPECTED[90]["attacks-blocked"]
-    assert (
-        page.locator("#mean-time-to-remediate").inner_text()
-        == EXPECTED[90]["mean-time-to-remediate"]
+    assert page.locator("#attacks-blocked").inner_text() == _shown(
+        t, EXPECTED[90]["attacks-blocked"]
+    )
+    assert page.locator("#mean-time-to-remediate").inner_text() == _shown(
+        t, EXPECTED[90]["mean-time-to-remediate"]
     )
 
     page.locator('#tuning tr[data-type="unlikelyTravel"] a').click()
     page.wait_for_url("**/admin/whatif?candidate=*")
     assert (
-        page.get_by_label("Candidate policies").input_value()
+        page.get_by_label(t("Candidate policies")).input_value()
         == '[policies.sign_in_risk]\nmfa_at = "high"\n'
     )
-    page.get_by_role("button", name="Simulate").click()
+    page.get_by_role("button", name=t("Simulate")).click()
     assert page.locator("#report").is_visible()
 
     page.goto(f"{server.url}/admin")
-    page.get_by_role("link", name="All recommendations").click()
+    page.get_by_role("link", name=t("All recommendations")).click()
     page.wait_for_url("**/admin/recommendations")
     # The four seeded users have no second factor; root has TOTP.
     assert page.locator("#usersWithoutSecondFactor .impacted").inner_text() == "4"

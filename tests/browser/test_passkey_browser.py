@@ -1,6 +1,7 @@
 """Passkeys in Chromium with the DevTools protocol's virtual authenticator (WebAuthn domain).
 
-The issuer is http://localhost:PORT: a browser refuses an IP address as the RP ID.
+The issuer is http://localhost:PORT: a browser refuses an IP address as the RP ID. In each
+shipped language.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from tests.browser.conftest import add_totp, start_sign_in
+import pytest
+
+from tests.browser.conftest import add_totp, start_sign_in, words
 from tests.conftest import Provider
 from tests.idp.conftest import LONDON, TOR
+from tests.locales import LOCALES
 
 PASSWORD = "correct horse battery"
+
+pytestmark = pytest.mark.parametrize("ui_locale", LOCALES)
 
 
 def _authenticator(page: Any) -> tuple[Any, str]:
@@ -45,7 +51,7 @@ def _credentials(cdp: Any, authenticator: str) -> list[dict[str, Any]]:
 def _signed_in_with_passkey(server: Any, page: Any, username: str = "alice") -> str:
     page.wait_for_url(f"{server.url}/demo/callback*")
     text = page.locator("main").inner_text()
-    assert f"Signed in as {username}" in text
+    assert words(page)("Signed in as %(name)s", name=username) in text
     assert re.search(r'"amr": \[[^\]]*"hwk"', text) and re.search(r'"amr": \[[^\]]*"mfa"', text)
     return text
 
@@ -53,10 +59,11 @@ def _signed_in_with_passkey(server: Any, page: Any, username: str = "alice") -> 
 def _register_on_first_sign_in(
     server: Any, page: Any, username: str = "alice", name: str = "This laptop"
 ) -> None:
+    t = words(page)
     start_sign_in(server, page, username)
     page.wait_for_url("**/mfa/register*")
-    page.get_by_label("Passkey name").fill(name)
-    page.get_by_role("button", name="Add a passkey").click()
+    page.get_by_label(t("Passkey name")).fill(name)
+    page.get_by_role("button", name=t("Add a passkey")).click()
     _signed_in_with_passkey(server, page, username)
 
 
@@ -91,8 +98,9 @@ def test_register_a_passkey_then_step_up_with_it(serve, risky_settings, page_fro
     _from(page, TOR)
     start_sign_in(server, page)
     page.wait_for_url("**/mfa/verify*")
-    assert page.get_by_role("button", name="Use a passkey").is_visible()
-    page.get_by_role("button", name="Use a passkey").click()
+    t = words(page)
+    assert page.get_by_role("button", name=t("Use a passkey")).is_visible()
+    page.get_by_role("button", name=t("Use a passkey")).click()
     text = _signed_in_with_passkey(server, page)
     assert "urn:idp:acr:phishing-resistant" in text
     assert _credentials(cdp, authenticator)[0]["signCount"] >= 2
@@ -111,10 +119,16 @@ def test_phishing_resistant_strength_refuses_totp_only(serve, risky_settings, pa
     add_totp(server, "alice")
     add_totp(server, "bob")
     page = page_from(TOR)
+    t = words(page)
     start_sign_in(server, page, blocked=True)
     text = page.locator("main").inner_text()
-    assert "53004" in text and "needs a passkey" in text
-    assert page.get_by_label("Verification code").count() == 0
+    needs_a_passkey = t(
+        "This sign-in needs a passkey, and your account has none. An authenticator app code "
+        "is not enough here, and for your protection this sign-in cannot be used to add a "
+        "passkey."
+    )
+    assert "53004" in text and needs_a_passkey in text
+    assert page.get_by_label(t("Verification code")).count() == 0
 
 
 def test_passkey_of_one_user_refused_for_another(serve, risky_settings, page_from):
@@ -138,9 +152,13 @@ def test_passkey_of_one_user_refused_for_another(serve, risky_settings, page_fro
     _from(bob_page, TOR)
     start_sign_in(server, bob_page, "bob")
     bob_page.wait_for_url("**/mfa/verify*")
-    bob_page.get_by_role("button", name="Use a passkey").click()
+    t = words(bob_page)
+    bob_page.get_by_role("button", name=t("Use a passkey")).click()
     bob_page.wait_for_url("**/mfa/verify*")
-    assert "not accepted" in bob_page.get_by_role("alert").first.inner_text()
+    assert (
+        t("That passkey was not accepted. Use a passkey registered to your account.")
+        in bob_page.get_by_role("alert").first.inner_text()
+    )
     assert "/demo/callback" not in bob_page.url
     assert _last_mfa_failure(server) == "passkey refused (credential of another user)"
 
@@ -169,7 +187,7 @@ def test_risky_session_cannot_register_a_passkey(serve, risky_settings, page_fro
     cdp, authenticator = _authenticator(page)
     start_sign_in(server, page, blocked=True)
     assert "53004" in page.locator("main").inner_text()
-    assert page.get_by_role("button", name="Add a passkey").count() == 0
+    assert page.get_by_role("button", name=words(page)("Add a passkey")).count() == 0
     assert _credentials(cdp, authenticator) == []
     assert _passkey_count(server) == 0
 
@@ -181,14 +199,20 @@ def test_account_page_adds_and_lists_a_passkey(serve, settings, page_from):
     Provider(server.app).user("alice")
     page = page_from(LONDON)
     cdp, authenticator = _authenticator(page)
+    t = words(page)
     page.goto(f"{server.url}/account/login")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label(t("Username")).fill("alice")
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
     page.wait_for_url(f"{server.url}/account")
-    assert "You have no passkeys" in page.locator("main").inner_text()
-    page.get_by_label("Passkey name").fill("Desk key")
-    page.get_by_role("button", name="Add a passkey").click()
+    no_passkeys = t(
+        "You have no passkeys. A passkey signs you in with this device's screen lock or a "
+        "security key, and cannot be phished."
+    )
+    assert no_passkeys in page.locator("main").inner_text()
+    page.get_by_label(t("Passkey name")).fill("Desk key")
+    page.get_by_role("button", name=t("Add a passkey")).click()
     page.locator("#passkeys").get_by_text("Desk key").wait_for()
-    assert "Passkey \u201cDesk key\u201d added." in page.get_by_role("status").inner_text()
+    added = t("Passkey \u201c%(name)s\u201d added.", name="Desk key")
+    assert added in page.get_by_role("status").inner_text()
     assert len(_credentials(cdp, authenticator)) == 1 and _passkey_count(server) == 1

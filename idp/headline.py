@@ -260,29 +260,37 @@ class TuningRow:
 
 
 def _thresholds(settings: RiskSettings) -> dict[str, str]:
+    """Each detection's thresholds in words, in the reader's language."""
     s = settings
     return {
-        RiskEventType.UNLIKELY_TRAVEL.value: (
-            f"faster than {s.impossible_travel_kmh:g} km/h over "
-            f"{s.impossible_travel_min_distance_km:g} km or more "
-            f"(high at {s.impossible_travel_high_factor:g}×)"
+        RiskEventType.UNLIKELY_TRAVEL.value: _(
+            "faster than %(speed)s km/h over %(distance)s km or more (high at %(factor)s×)",
+            speed=format(s.impossible_travel_kmh, "g"),
+            distance=format(s.impossible_travel_min_distance_km, "g"),
+            factor=format(s.impossible_travel_high_factor, "g"),
         ),
-        RiskEventType.UNFAMILIAR_FEATURES.value: (
-            f"{s.unfamiliar_low_bits:g} / {s.unfamiliar_medium_bits:g} / "
-            f"{s.unfamiliar_high_bits:g} bits of surprise for low / medium / high"
+        RiskEventType.UNFAMILIAR_FEATURES.value: _(
+            "%(low)s / %(medium)s / %(high)s bits of surprise for low / medium / high",
+            low=format(s.unfamiliar_low_bits, "g"),
+            medium=format(s.unfamiliar_medium_bits, "g"),
+            high=format(s.unfamiliar_high_bits, "g"),
         ),
-        RiskEventType.SUSPICIOUS_IP_ADDRESS.value: (
-            f"{s.suspicious_ip_min_accounts} accounts failing from one IP in "
-            f"{s.suspicious_ip_window_minutes} min"
+        RiskEventType.SUSPICIOUS_IP_ADDRESS.value: _(
+            "%(accounts)s accounts failing from one IP in %(minutes)s min",
+            accounts=s.suspicious_ip_min_accounts,
+            minutes=s.suspicious_ip_window_minutes,
         ),
-        RiskEventType.PASSWORD_SPRAY.value: (
-            f"{s.password_spray_min_accounts} accounts from one IP in "
-            f"{s.password_spray_window_minutes} min"
+        RiskEventType.PASSWORD_SPRAY.value: _(
+            "%(accounts)s accounts from one IP in %(minutes)s min",
+            accounts=s.password_spray_min_accounts,
+            minutes=s.password_spray_window_minutes,
         ),
-        RiskEventType.MFA_FRAUD.value: (
-            f"{s.mfa_fraud_min_failures} failed codes in {s.mfa_fraud_window_minutes} min"
+        RiskEventType.MFA_FRAUD.value: _(
+            "%(failures)s failed codes in %(minutes)s min",
+            failures=s.mfa_fraud_min_failures,
+            minutes=s.mfa_fraud_window_minutes,
         ),
-        RiskEventType.LEAKED_CREDENTIALS.value: "password in the leaked-password file",
+        RiskEventType.LEAKED_CREDENTIALS.value: _("password in the leaked-password file"),
     }
 
 
@@ -358,9 +366,12 @@ def tuning(
         value = getattr(getattr(policies, policy), key)
         threshold = thresholds.get(kind, "")
         if event in DEFAULT_LEVELS:
-            threshold = f"level {base.value}" + (f"; {threshold}" if threshold else "")
+            # The level is the vocabulary's value (low, medium, high), as in the table's
+            # other columns.
+            level_text = _("level %(level)s", level=base.value)
+            threshold = f"{level_text}; {threshold}" if threshold else level_text
         if not risk_settings.is_enabled(event):
-            threshold = "turned off (risk.disabled_detections)"
+            threshold = _("turned off (risk.disabled_detections)")
         found.append(
             TuningRow(
                 kind,

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -439,13 +439,38 @@ def describe_policy(policies: Policies, name: str) -> str:
     return ", ".join(parts)
 
 
+class Translate(Protocol):
+    """gettext's shape: `message` in the reader's language, its %(name)s placeholders filled."""
+
+    def __call__(self, message: str, **variables: Any) -> str: ...
+
+
+class TranslatePlural(Protocol):
+    """ngettext's shape: the form for `num`, its %(num)d and other placeholders filled."""
+
+    def __call__(self, singular: str, plural: str, num: int, **variables: Any) -> str: ...
+
+
+def english(message: str, **variables: Any) -> str:
+    """The CLI's gettext: the English source text, its placeholders filled."""
+    return message % variables if variables else message
+
+
+def english_plural(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """The CLI's ngettext: the plural form whatever the count, word for word the text
+    `idp policy simulate` has always printed (scripts may read it)."""
+    return plural % {"num": num, **variables}
+
+
 def _cell(sign_ins: int, users: int) -> str:
     return f"{sign_ins} / {users}"
 
 
-def _table(columns: list[tuple[str, Tally]], comparison: Comparison) -> list[str]:
+def _table(
+    columns: list[tuple[str, Tally]], comparison: Comparison, gettext: Translate
+) -> list[str]:
     """Outcome rows by columns, and a last row counting what the candidate changes."""
-    labels = [LABELS[o] for o in OUTCOMES] + ["changed by candidate"]
+    labels = [gettext(LABELS[o]) for o in OUTCOMES] + [gettext("changed by candidate")]
     cells = [
         [_cell(tally[o].sign_ins, tally[o].users) for o in OUTCOMES] + [""] for _, tally in columns
     ]
@@ -468,36 +493,56 @@ def _table(columns: list[tuple[str, Tally]], comparison: Comparison) -> list[str
     return lines
 
 
-def format_report(report: SimulationReport) -> str:
-    """The report as plain-text tables of sign-ins / distinct users per outcome."""
+def format_report(
+    report: SimulationReport,
+    gettext: Translate = english,
+    ngettext: TranslatePlural = english_plural,
+) -> str:
+    """The report as plain-text tables of sign-ins / distinct users per outcome.
+
+    In English for the CLI; the admin page passes its `gettext` and `ngettext` for the
+    reader's language. Policy names and settings are configuration, shown as written."""
     stamp = "%Y-%m-%d %H:%M"
     lines = [
-        f"What-if over {report.days} days, {report.since:{stamp}} to {report.until:{stamp}} "
-        f"UTC: {report.sign_ins} sign-ins by {report.users} users",
-        f"Not replayed: {report.not_replayed} attempts that never reached a policy decision "
-        "(wrong password, locked out, unknown user).",
-        "Each cell: sign-ins / distinct users.",
+        gettext(
+            "What-if over %(days)s, %(since)s to %(until)s UTC: %(sign_ins)s %(by_users)s",
+            days=ngettext("%(num)d day", "%(num)d days", report.days),
+            since=f"{report.since:{stamp}}",
+            until=f"{report.until:{stamp}}",
+            sign_ins=ngettext("%(num)d sign-in", "%(num)d sign-ins", report.sign_ins),
+            by_users=ngettext("by %(num)d user", "by %(num)d users", report.users),
+        ),
+        ngettext(
+            "Not replayed: %(num)d attempt that never reached a policy decision "
+            "(wrong password, locked out, unknown user).",
+            "Not replayed: %(num)d attempts that never reached a policy decision "
+            "(wrong password, locked out, unknown user).",
+            report.not_replayed,
+        ),
+        gettext("Each cell: sign-ins / distinct users."),
         "",
-        "All policies together",
+        gettext("All policies together"),
     ]
     overall = report.overall
     assert overall.actual is not None
+    actual, now, then = gettext("actual"), gettext("current"), gettext("candidate")
     lines += _table(
-        [
-            ("actual", overall.actual),
-            ("current", overall.current),
-            ("candidate", overall.candidate),
-        ],
+        [(actual, overall.actual), (now, overall.current), (then, overall.candidate)],
         overall,
+        gettext,
     )
+    # "current:" and "candidate:" padded to one width, so the settings line up.
+    now_label, then_label = gettext("current:"), gettext("candidate:")
+    width = max(len(now_label), len(then_label)) + 1
     for item in report.policies:
         current = describe_policy(report.current_policies, item.policy)
         candidate = describe_policy(report.candidate_policies, item.policy)
         lines += [
             "",
-            f"{item.policy} alone (the other policies off)",
-            f"  current:   {current}",
-            f"  candidate: {'unchanged' if candidate == current else candidate}",
+            gettext("%(policy)s alone (the other policies off)", policy=item.policy),
+            f"  {now_label.ljust(width)}{current}",
+            f"  {then_label.ljust(width)}"
+            + (gettext("unchanged") if candidate == current else candidate),
         ]
-        lines += _table([("current", item.current), ("candidate", item.candidate)], item)
+        lines += _table([(now, item.current), (then, item.candidate)], item, gettext)
     return "\n".join(lines)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from .i18n import ngettext
+
 SVG_NS = "{http://www.w3.org/2000/svg}"
 _TOKEN = re.compile(r"[MmLlCcSsQqTtAaHhVvZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # Numbers each command takes per segment; the segment's end point is always its last two.
@@ -187,11 +189,16 @@ def world_map(counts: dict[str, int], label: str) -> Markup:
         if code not in outlines:
             continue
         n = by_code[code]
-        noun = "risky sign-in" if n == 1 else "risky sign-ins"
+        tooltip = ngettext(
+            "%(country)s: %(num)d risky sign-in",
+            "%(country)s: %(num)d risky sign-ins",
+            n,
+            country=code.upper(),
+        )
         parts.append(
             f'<path data-country="{escape(code.upper())}" fill="{shade(n, peak)}" '
             f'stroke="#5b5e6b" stroke-width=".6" d="{outlines[code]}">'
-            f"<title>{escape(code.upper())}: {n} {noun}</title></path>"
+            f"<title>{escape(tooltip)}</title></path>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from babel.dates import format_skeleton
 from flask import (
     Blueprint,
     abort,
@@ -45,7 +46,7 @@ from ..decision import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..errors import ConfigError, IdpError
 from ..extensions import db
 from ..forms import WhatIfForm, check_csrf, profile_form
-from ..i18n import N_, gettext
+from ..i18n import N_, gettext, language, ngettext
 from ..models import (
     Client,
     RiskDetection,
@@ -271,7 +272,8 @@ def detections_chart(counts: Bars, days: int, *, width: int, font: int, labels: 
             x = width if last else left + i * step
             parts.append(
                 f'<text x="{x:.1f}" y="{height - 4}" font-size="{font}"{anchor}>'
-                f"{start.strftime('%d %b')}</text>"
+                # The day and month in the reader's language: "May 6", "6. Mai".
+                f"{escape(format_skeleton('dMMM', start, locale=language()))}</text>"
             )
     if not kinds:
         parts.append(
@@ -722,7 +724,8 @@ def whatif() -> Any:
                 candidate = candidate_from_mapping(
                     tomllib.loads(candidate_text), _settings().policies
                 )
-                report = format_report(simulate(candidate, days, clock_now()))
+                # The CLI's report, in the admin's language.
+                report = format_report(simulate(candidate, days, clock_now()), gettext, ngettext)
             except tomllib.TOMLDecodeError as exc:
                 error = gettext("The candidate is not valid TOML: %(problem)s", problem=exc)
             except ConfigError as exc:

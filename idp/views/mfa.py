@@ -184,7 +184,8 @@ def _page_data(flow: AuthFlow, user: User, decision: Decision) -> tuple[AuthFlow
         secret = unseal(flow.totp_pending)
         issuer = services().settings.mfa.totp_issuer
         uri = totp.provisioning_uri(secret, account=user.username, issuer=issuer)
-        page.update(secret=secret, uri=uri, qr=totp.qr_svg(uri))
+        label = gettext("QR code to scan with your authenticator app")
+        page.update(secret=secret, uri=uri, qr=totp.qr_svg(uri, label=label))
     return flow, page
 
 

@@ -35,7 +35,7 @@ from ..decision import (
 from ..extensions import authorization
 from ..fastpath import static_headers
 from ..forms import LogoutConfirmForm
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from ..oauth import Authentication, issuer_parameter
 from ..requestinfo import request_id
 from ..services import services
@@ -153,6 +153,87 @@ def to_client(error: OAuth2Error) -> Any:
     return response
 
 
+# The error page a person reads says what went wrong in their language; the protocol answers
+# (redirects, JSON) keep the English `error_description`. Each description the authorization
+# and sign-out pages can show, as its English text (the page in English reads as before)...
+_PAGE_DESCRIPTIONS = frozenset(
+    (
+        N_("Missing 'client_id' parameter."),
+        N_("The client does not exist on this server."),
+        N_("Missing 'redirect_uri' in request."),
+        N_(
+            "Missing 'redirect_uri': this client has several redirect URIs registered, so the "
+            "request must name one of them."
+        ),
+        N_(
+            "Missing 'redirect_uri': an OpenID Connect request must name one of the "
+            "application's registered redirect URIs."
+        ),
+        N_("'client_id' does not match 'aud' claim"),
+        N_(
+            "The sign-out request has a post_logout_redirect_uri but does not say which "
+            "application sent it (client_id or id_token_hint)."
+        ),
+        N_("The post_logout_redirect_uri is not registered for this application."),
+    )
+)
+# ... those that name a value (a parameter, a URI) as a pattern and its message ...
+_PAGE_PATTERNS = (
+    (
+        re.compile(r"Redirect URI (?P<uri>.+) is not supported by client\."),
+        N_("Redirect URI %(uri)s is not supported by client."),
+    ),
+    (
+        re.compile(r"response_type=(?P<value>.*) is not supported"),
+        N_("response_type=%(value)s is not supported"),
+    ),
+    (
+        re.compile(r"Multiple '(?P<name>[^']+)' in request\."),
+        N_("Multiple '%(name)s' in request."),
+    ),
+    (
+        re.compile(r"The '(?P<name>[^']+)' parameter holds characters it may not hold\."),
+        N_("The '%(name)s' parameter holds characters it may not hold."),
+    ),
+    (
+        re.compile(r"'(?P<name>[^']+)' may be sent only once\."),
+        N_("'%(name)s' may be sent only once."),
+    ),
+)
+# ... and, for any other description (or none), a sentence per error code.
+_PAGE_FALLBACKS = {
+    "invalid_request": N_(
+        "The request is missing a required parameter, repeats one, or is otherwise malformed."
+    ),
+    "invalid_client": N_("The application that sent you here is not known to this server."),
+    "unauthorized_client": N_("The application is not allowed to make this request."),
+    "unsupported_response_type": N_(
+        "The application asked for a kind of answer this server does not support."
+    ),
+    "invalid_scope": N_("The application asked for access that is invalid or unknown."),
+    "access_denied": N_("The request was denied."),
+    "request_not_supported": N_(
+        "The application sent a request object, which this server does not support."
+    ),
+    "request_uri_not_supported": N_(
+        "The application sent a request_uri, which this server does not support."
+    ),
+}
+_PAGE_FALLBACK = N_("The application sent a request this server cannot process.")
+
+
+def page_description(error: OAuth2Error) -> str:
+    """What the HTML error page says about `error`, in the reader's language."""
+    description = str(error.get_error_description() or "")
+    if description in _PAGE_DESCRIPTIONS:
+        return gettext(description)
+    for pattern, message in _PAGE_PATTERNS:
+        found = pattern.fullmatch(description)
+        if found:
+            return gettext(message, **found.groupdict())
+    return gettext(_PAGE_FALLBACKS.get(str(error.error), _PAGE_FALLBACK))
+
+
 def protocol_error(error: OAuth2Error) -> Any:
     """Send an OAuth error to the client's redirect URI, or show it when there is none we trust."""
     log.info("authorization request refused: %s (request id %s)", error.error, request_id())
@@ -162,7 +243,7 @@ def protocol_error(error: OAuth2Error) -> Any:
         "error.html",
         title=gettext("This sign-in link is not valid"),
         error=error.error,
-        description=error.get_error_description(),
+        description=page_description(error),
         request_id=request_id(),
         now=clock_now(),
     ), 400
@@ -337,7 +418,7 @@ def logout() -> Any:
             "error.html",
             title=gettext("This sign-out link is not valid"),
             error=error.error,
-            description=error.get_error_description(),
+            description=page_description(error),
             request_id=request_id(),
             now=clock_now(),
         ), 400

@@ -82,13 +82,11 @@ def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> s
     return flow_id
 
 
+# Over the table's columns, not the mapped class's: a Core statement skips the ORM's work
+# (about half the cost of running it), and every posted page reads its flow.
 _LOAD = sa.select(
-    AuthFlowRow.kind,
-    AuthFlowRow.browser,
-    AuthFlowRow.data,
-    AuthFlowRow.version,
-    AuthFlowRow.expires_at,
-).where(AuthFlowRow.id == sa.bindparam("id"))
+    _FLOWS.c.kind, _FLOWS.c.browser, _FLOWS.c.data, _FLOWS.c.version, _FLOWS.c.expires_at
+).where(_FLOWS.c.id == sa.bindparam("id"))
 
 
 def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:

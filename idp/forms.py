@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Self
 
-from flask import abort, current_app, request
+from flask import abort, current_app, g, request
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField
 from wtforms.validators import AnyOf, StopValidation
@@ -76,8 +76,12 @@ class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hints
 
     def validate(self, extra_validators: Any = None) -> bool:
         # The token first: a forged post costs no password hash and no feed lookup.
-        if self.meta.csrf and not self.csrf_token.validate(self):
-            abort(400, description=gettext(CSRF_FAILED))
+        if self.meta.csrf and not g.get("csrf_valid", False):
+            if not self.csrf_token.validate(self):
+                abort(400, description=gettext(CSRF_FAILED))
+            # Flask-WTF's own mark for a request whose token passed: the fields' validation
+            # below (and any other form of this request) does not check it again.
+            g.csrf_valid = True
         return bool(super().validate(extra_validators))
 
     @classmethod

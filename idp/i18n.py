@@ -47,15 +47,43 @@ LOCALES = ("en", "de")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
-# Flask-Babel's functions, typed (it ships no hints): the catalogue of the request's language.
+# The loaded catalogue of each language. Flask-Babel keeps them loaded too, but finds the
+# one for a string through about nine context-local lookups per string; a page has dozens
+# of strings and a refused guess is meant to cost little (README "Attack protection").
+_CATALOGUES: dict[str, Any] = {}
+
+
+def _catalogue() -> Any:
+    """The catalogue of the language being produced: the request's, or the one a
+    `force_locale` block (an email) chose."""
+    try:
+        state = g.get("_flask_babel")
+    except RuntimeError:  # no application context: Flask-Babel's null catalogue
+        return flask_babel.get_translations()
+    locale = getattr(state, "babel_locale", None) if state is not None else None
+    if locale is None:
+        return flask_babel.get_translations()  # the first string decides the language
+    mine = getattr(state, "idp_catalogue", None)
+    if mine is not None and mine[0] is locale:  # this request's language, found before
+        return mine[1]
+    found = _CATALOGUES.get(str(locale))
+    if found is None:
+        found = _CATALOGUES[str(locale)] = flask_babel.get_translations()
+    state.idp_catalogue = (locale, found)
+    return found
+
+
+# Typed (Flask-Babel ships no hints): the text in the catalogue of the reader's language.
 def gettext(message: str, **variables: Any) -> str:
     """`message` in the reader's language, its %(name)s placeholders filled when given."""
-    return str(flask_babel.gettext(message, **variables))
+    text = str(_catalogue().ugettext(message))
+    return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     """The singular or plural form for `num` in the reader's language, %(num)d filled."""
-    return str(flask_babel.ngettext(singular, plural, num, **variables))
+    variables.setdefault("num", num)
+    return str(_catalogue().ungettext(singular, plural, num)) % variables
 
 
 def lazy_gettext(message: str, **variables: Any) -> Any:
@@ -160,5 +188,10 @@ def install(app: Flask) -> None:
         locale_selector=select_locale,
         default_locale=DEFAULT_LOCALE,
         default_translation_directories=str(TRANSLATIONS),
+    )
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # i18n extension
+        gettext=lambda text: _catalogue().ugettext(text),
+        ngettext=lambda singular, plural, n: _catalogue().ungettext(singular, plural, n),
+        newstyle=True,
     )
     app.jinja_env.globals.update(html_lang=language)

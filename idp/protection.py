@@ -77,18 +77,20 @@ def bucket(user: User | None) -> str:
 
 
 # Has the user signed in from this /24 (IPv6 /48) or this device before?
+# (A Core statement over the table's columns: cheaper to run than one over the mapped class.)
+_FEATURES = UserFeature.__table__
 _KNOWN_PLACE = (
-    sa.select(UserFeature.user_id)
+    sa.select(_FEATURES.c.user_id)
     .where(
-        UserFeature.user_id == sa.bindparam("user_id"),
+        _FEATURES.c.user_id == sa.bindparam("user_id"),
         sa.or_(
             sa.and_(
-                UserFeature.kind == FeatureKind.SUBNET.value,
-                UserFeature.value == sa.bindparam("subnet"),
+                _FEATURES.c.kind == FeatureKind.SUBNET.value,
+                _FEATURES.c.value == sa.bindparam("subnet"),
             ),
             sa.and_(
-                UserFeature.kind == FeatureKind.DEVICE.value,
-                UserFeature.value == sa.bindparam("device"),
+                _FEATURES.c.kind == FeatureKind.DEVICE.value,
+                _FEATURES.c.value == sa.bindparam("device"),
             ),
         ),
     )

@@ -18,8 +18,10 @@ from .services import services
 
 _SIGN_INS = SignIn.__table__
 _INSERT = sa.insert(_SIGN_INS)
-_USER_RISK = sa.select(UserRisk.risk_level, UserRisk.risk_state, UserRisk.risk_detail).where(
-    UserRisk.user_id == sa.bindparam("user_id")
+_RISKS = UserRisk.__table__
+# Core statements (the table's columns): every attempt runs them, refused guesses included.
+_USER_RISK = sa.select(_RISKS.c.risk_level, _RISKS.c.risk_state, _RISKS.c.risk_detail).where(
+    _RISKS.c.user_id == sa.bindparam("user_id")
 )
 
 

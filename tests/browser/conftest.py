@@ -135,22 +135,6 @@ def page(browser: Any, ui_locale: str) -> Any:
 
 
 @pytest.fixture
-def page_from(browser: Any, ui_locale: str) -> Any:
-    """A page whose requests claim to come from `ip` (X-Forwarded-For via the trusted proxy)."""
-    opened = []
-
-    def make(ip: str) -> Any:
-        context, page = _new_page(browser, ui_locale, extra_http_headers={"X-Forwarded-For": ip})
-        opened.append((context, page))
-        return page
-
-    yield make
-    for context, page in opened:
-        _PAGE_LOCALES.pop(id(page), None)
-        context.close()
-
-
-@pytest.fixture
 def new_page(browser: Any, ui_locale: str) -> Any:
     """A page in a browser context of its own, made with Playwright's context options
     (viewport, user_agent, extra_http_headers...), asking for the test's language; closed
@@ -166,6 +150,12 @@ def new_page(browser: Any, ui_locale: str) -> Any:
     for context, page in opened:
         _PAGE_LOCALES.pop(id(page), None)
         context.close()
+
+
+@pytest.fixture
+def page_from(new_page: Any) -> Any:
+    """A page whose requests claim to come from `ip` (X-Forwarded-For via the trusted proxy)."""
+    return lambda ip: new_page(extra_http_headers={"X-Forwarded-For": ip})
 
 
 def start_sign_in(

@@ -286,6 +286,8 @@ def test_mfa_registration_page(stepup, locale):
     html = rp.browser.get(first.location).get_data(as_text=True)
     assert t("Set up your authenticator app") in html
     assert t("Skip for now") in html
+    label = t("QR code to scan with your authenticator app")
+    assert f'aria-label="{label}"' in html and f"<title>{label}</title>" in html
     days = t(
         "Your organisation requires a second sign-in factor. You can skip this for now: "
         "<strong>%(count)s day left</strong> before it becomes required.",

@@ -17,7 +17,6 @@ from markupsafe import escape
 from idp.i18n import LOCALES
 from risk.vocabulary import RiskEventType
 from tests.conftest import csrf_from
-from tests.idp.conftest import LONDON
 from tests.idp.test_admin_dashboard import _admin, _admin_sign_in, _risky_user
 from tests.idp.test_overview import signed_in  # noqa: F401  (fixture)
 from tests.locales import speak, texts
@@ -127,25 +126,6 @@ def test_the_client_still_hears_english(provider):
     params = parse_qs(urlparse(response.location).query)
     assert params["error"] == ["invalid_scope"]
     assert params["error_description"] == ["The requested scope is invalid, unknown, or malformed."]
-
-
-# --- the authenticator app's QR code ---------------------------------------------------------
-
-
-@pytest.mark.parametrize("locale", LOCALES)
-def test_qr_code_label(stepup, locale):
-    t = texts(locale)
-    stepup.user()
-    rp = stepup.browser_rp(LONDON)
-    speak(rp.browser, locale)
-    first = rp.sign_in()
-    assert "/mfa/register" in first.location
-    html = rp.browser.get(first.location).get_data(as_text=True)
-    label = t("QR code to scan with your authenticator app")
-    assert f'aria-label="{label}"' in html and f"<title>{label}</title>" in html
-    if locale == "de":
-        assert label == "QR-Code zum Scannen mit Ihrer Authenticator-App"
-        assert "QR code to scan" not in html
 
 
 # --- the overview: map, chart and tuning -----------------------------------------------------

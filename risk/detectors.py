@@ -362,14 +362,16 @@ class UnfamiliarFeatures:
             level,
             ip=env.ip_info.ip,
             bits=round(novelty.bits, 1),
-            one_in=_one_in(novelty.bits),
+            one_in=_one_in(novelty.newness),
             share_this_new=None if share is None else round(share, 6),
             stage=stage.value,
             new_count=len(novelty.new),
             new_features=tuple(
                 p.explain(profile.successful_sign_ins)
                 for p in sorted(novelty.new, key=lambda p: -p.bits)
-            ),
+            )
+            + tuple(filter(None, [novelty.explain_takeovers()])),
+            takeover_bits=round(novelty.takeover_bits, 1),
             learned_sign_ins=profile.successful_sign_ins,
             # None: the level cannot be reached yet (learning users, too few counted).
             **{

@@ -26,7 +26,13 @@ targeted takeover). Here each new property weighs what it tells, learned without
 Until enough sign-ins are counted, prior rates (`PRIOR_RATES`, worth `novelty_prior_weight`
 sign-ins) stand in. Summing bits treats the kinds as independent given their parents,
 in the spirit of Freeman et al. (NDSS 2016), so 2**bits reads as "about one in that many
-sign-ins looks this new". `novelty_weights` in config fixes a kind's weight instead.
+sign-ins looks this new". The score then adds the other side of the likelihood ratio: log2
+of how often takeovers show the sign-in's pattern of new and familiar kinds (`ATTACKERS`,
+the threat model), against the most typical attacker's, so that a trip abroad with the
+user's own browser or a new phone on the home network, rare for takeovers, does not outrank
+a new network in the user's own city, which every targeted takeover brings.
+`novelty_takeover_weight` scales that part (0: off). `novelty_weights` in config fixes a
+kind's weight instead.
 """
 
 from __future__ import annotations
@@ -86,6 +92,56 @@ PRIOR_RATES: Mapping[tuple[str, bool], float] = {
 }
 """Rates assumed before any sign-in is counted: `(kind, parent new)` -> share of sign-ins
 showing that kind new. Learned counts outweigh them once they pass `novelty_prior_weight`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attacker:
+    """One kind of account takeover in the threat model: its share of takeovers and, for each
+    kind, the chance it brings a new value while the kind's parent is familiar."""
+
+    name: str
+    share: float
+    new: Mapping[str, float]
+
+
+ATTACKERS: tuple[Attacker, ...] = (
+    # A random country, network and browser (the victim's, now and then, by chance).
+    Attacker("naive", 1 / 3, {"country": 0.9, "city": 0.9, "asn": 1.0, "browser": 0.7, "os": 0.5}),
+    # An exit in the victim's country, mostly in another city; half copy the browser.
+    Attacker("VPN", 1 / 3, {"country": 0.05, "city": 0.8, "asn": 1.0, "browser": 0.5, "os": 0.1}),
+    # The victim's city, browser and OS, from a network of the attacker's own.
+    Attacker(
+        "targeted", 1 / 3, {"country": 0.02, "city": 0.05, "asn": 0.9, "browser": 0.05, "os": 0.05}
+    ),
+)
+"""The three attackers of Wiefling et al. in equal parts: the other side of the likelihood
+ratio. A kind not named (the /24, the device cookie) tells takeovers nothing here, and a kind
+whose parent is new is new for takeovers as for everyone (a new country brings a new city)."""
+
+ATTACKER_FLOOR = 0.02
+"""No attacker is held to match or miss a kind more surely than this: a guess about people
+may be wrong, so one kind costs a pattern at most log2(50), 5.6 bits, per attacker."""
+
+
+def takeover_share(is_new: Mapping[str, bool]) -> float:
+    """The share of takeovers, by the threat model, showing this pattern of new and
+    familiar kinds."""
+    total = 0.0
+    for attacker in ATTACKERS:
+        chance = attacker.share
+        for kind, new in attacker.new.items():
+            parent = PARENT[kind]
+            if kind not in is_new or (parent is not None and is_new.get(parent, False)):
+                continue
+            chance *= max(new if is_new[kind] else 1 - new, ATTACKER_FLOOR)
+        total += chance
+    return total
+
+
+TYPICAL_TAKEOVER_SHARE = 0.25
+"""A pattern at least this common among takeovers loses no bits: about what one attacker of
+the three shows on most of its sign-ins (the targeted attacker's new network alone: 28%)."""
+
 
 ORG_KINDS = frozenset({K.COUNTRY.value, K.CITY.value, K.ASN.value, K.BROWSER.value, K.OS.value})
 """Kinds whose new values are told apart by whether other users here have them: a
@@ -303,6 +359,28 @@ class Novelty:
     """`(kind, parent new, seen)` for every kind this sign-in has: what the counts learn."""
     new: tuple[NewProperty, ...]
     bits: float
+    """The score: the new properties' bits plus `takeover_bits`, at least 0."""
+    takeover_bits: float = 0.0
+    """log2 of `takeover_share` over `TYPICAL_TAKEOVER_SHARE`, scaled by the model's
+    `takeover_weight` (at most 0)."""
+    takeover_share: float | None = None
+    """The share of takeovers showing this pattern of new and familiar kinds."""
+
+    @property
+    def newness(self) -> float:
+        """The new properties' bits alone: 2**newness reads "one in that many sign-ins"."""
+        return sum(p.bits for p in self.new)
+
+    def explain_takeovers(self) -> str | None:
+        """E.g. "takeovers rarely look like this (1.4% of them; the most typical attacker's
+        pattern: 33%): -4.6 bits"; None when it took nothing off."""
+        if self.takeover_share is None or self.takeover_bits >= 0:
+            return None
+        return (
+            f"takeovers rarely look like this ({_percent(self.takeover_share)} of them; the "
+            f"most typical attacker's pattern: {_percent(TYPICAL_TAKEOVER_SHARE)}): "
+            f"{self.takeover_bits:.1f} bits"
+        )
 
     def counter_names(self) -> tuple[str, ...]:
         """The population counters this sign-in adds one to once it succeeds."""
@@ -325,6 +403,7 @@ class NoveltyModel:
     settle_days: int = 14
     user_max_bits: float = 4.0
     user_min_bits: float = 4.0
+    takeover_weight: float = 1.0
 
 
 def _percent(rate: float) -> str:
@@ -503,4 +582,9 @@ def weigh(
                 habit=habit,
             )
         )
-    return Novelty(stage, tuple(observed), tuple(new), sum(p.bits for p in new))
+    newness = sum(p.bits for p in new)
+    if not new or not model.takeover_weight:
+        return Novelty(stage, tuple(observed), tuple(new), newness)
+    share = takeover_share(is_new)
+    offset = model.takeover_weight * min(math.log2(share / TYPICAL_TAKEOVER_SHARE), 0.0)
+    return Novelty(stage, tuple(observed), tuple(new), max(newness + offset, 0.0), offset, share)

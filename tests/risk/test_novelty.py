@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from risk.features import Feature
-from risk.novelty import NoveltyCounts, NoveltyModel, Seen, Stage, weigh
+from risk.novelty import NoveltyCounts, NoveltyModel, Seen, Stage, takeover_share, weigh
 from risk.repository import UserProfile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -60,8 +60,10 @@ def common(feature: Feature) -> int:
     return OTHERS
 
 
-# No prior, no user adjustment: weights are the population's alone.
-PLAIN = NoveltyModel(prior_weight=1, user_weight=1e9)
+# No prior, no user adjustment, no takeover side: weights are the population's alone.
+PLAIN = NoveltyModel(prior_weight=1, user_weight=1e9, takeover_weight=0)
+# The same with the takeover side of the likelihood ratio at its defaults.
+TAKEOVER = NoveltyModel(prior_weight=1, user_weight=1e9)
 
 
 def profile(
@@ -271,6 +273,62 @@ def test_threshold_is_the_lowest_score_the_newest_share_reaches() -> None:
     assert counts.threshold(Stage.LEARNING, 0.01) == (None, 0)
     assert counts.share_at_or_above(Stage.LEARNED, 10.0) == pytest.approx(0.001)
     assert counts.share_at_or_above(Stage.LEARNED, 12.0) == pytest.approx(0.0001)
+
+
+ABROAD = swap(HOME, country="SE", city="Stockholm, SE", asn="3301", subnet="81.1.1.0/24")
+NEW_NETWORK = swap(HOME, asn="64500", subnet="203.0.113.0/24")
+
+
+def test_the_takeover_side_is_the_threat_models_share_of_the_pattern() -> None:
+    # A trip abroad with the user's own browser and OS: only a naive attacker leaves the
+    # country (0.9), and then keeps the browser (0.3) and OS (0.5) by chance; a VPN user
+    # rarely leaves it (0.05) and keeps them half the time and mostly (0.5, 0.9); a targeted
+    # attacker almost never (at the 0.02 floor), keeping both (0.95 each).
+    trip = {"country": True, "city": True, "asn": True, "subnet": True, "browser": False}
+    trip["os"] = False
+    expected = (0.9 * 0.3 * 0.5 + 0.05 * 0.5 * 0.9 + 0.02 * 0.95 * 0.95) / 3
+    assert takeover_share(trip) == pytest.approx(expected)
+    # The targeted attacker's pattern: only the network (and its /24) new.
+    network = dict.fromkeys(("country", "city", "subnet", "browser", "os"), False)
+    network.update(asn=True, subnet=True)
+    assert takeover_share(network) > 0.25
+
+
+def test_a_trip_abroad_loses_bits_a_new_network_in_the_users_city_does_not() -> None:
+    trip = weigh(ABROAD, profile(), POPULATION, TAKEOVER, NOW, org_users=common)
+    trip_plain = weigh(ABROAD, profile(), POPULATION, PLAIN, NOW, org_users=common)
+    network = weigh(NEW_NETWORK, profile(), POPULATION, TAKEOVER, NOW, org_users=common)
+    network_plain = weigh(NEW_NETWORK, profile(), POPULATION, PLAIN, NOW, org_users=common)
+    assert trip.takeover_bits == pytest.approx(math.log2(trip.takeover_share / 0.25), abs=1e-9)
+    assert trip.bits == pytest.approx(trip_plain.bits + trip.takeover_bits)
+    assert trip.takeover_bits < -2
+    assert network.takeover_bits == 0 and network.bits == network_plain.bits
+    # Without the takeover side the trip outweighs the new network; with it, not.
+    assert trip_plain.bits > network_plain.bits - 1.5
+    assert network.bits > trip.bits
+    assert trip.newness == trip_plain.bits  # "1 in 2**newness sign-ins look this new"
+    assert trip.explain_takeovers() == (
+        f"takeovers rarely look like this ({trip.takeover_share:.1%} of them; the most "
+        f"typical attacker's pattern: 25%): {trip.takeover_bits:.1f} bits"
+    )
+    assert network.explain_takeovers() is None
+
+
+def test_a_new_phone_on_the_home_network_is_far_from_any_takeover() -> None:
+    phone = weigh(swap(HOME, browser="Safari", os="iOS"), profile(), POPULATION, TAKEOVER, NOW)
+    # Every attacker brings a network of their own: the home network kept costs each one
+    # the floor, so the pattern loses about log2(50) bits or more.
+    assert phone.takeover_bits < -5.5
+    assert phone.bits == max(phone.newness + phone.takeover_bits, 0)
+
+
+def test_takeover_weight_scales_the_takeover_side() -> None:
+    half = NoveltyModel(prior_weight=1, user_weight=1e9, takeover_weight=0.5)
+    full = weigh(ABROAD, profile(), POPULATION, TAKEOVER, NOW, org_users=common)
+    scaled = weigh(ABROAD, profile(), POPULATION, half, NOW, org_users=common)
+    off = weigh(ABROAD, profile(), POPULATION, PLAIN, NOW, org_users=common)
+    assert scaled.takeover_bits == pytest.approx(full.takeover_bits / 2)
+    assert (off.takeover_bits, off.takeover_share) == (0.0, None)
 
 
 def test_configured_weight_replaces_the_learned_one() -> None:

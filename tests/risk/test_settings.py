@@ -109,6 +109,10 @@ def test_values_are_parsed_and_normalized() -> None:
             "risk.novelty_weights.asn: must be a number between 0 and 64, got -1",
         ),
         (
+            {"novelty_takeover_weight": 2},
+            "risk.novelty_takeover_weight: must be a number between 0 and 1, got 2",
+        ),
+        (
             {"hosting_provider_level": "severe"},
             "risk.hosting_provider_level: must be one of none, low, medium, high, got 'severe'",
         ),
@@ -127,6 +131,7 @@ def test_values_are_parsed_and_normalized() -> None:
         "renamed-count-key",
         "weight-unknown-kind",
         "weight-negative",
+        "takeover-weight-above-one",
         "hosting-level",
     ],
 )
@@ -150,6 +155,12 @@ def test_novelty_weights_and_thresholds_parse() -> None:
     assert settings.novelty_model.weights == {"asn": 9.5, "subnet": 0.0}
     assert settings.unfamiliar_medium_bits == 11.0
     assert settings.hosting_provider_level is Level.NONE
+
+
+def test_takeover_weight_defaults_to_one_and_reaches_the_model() -> None:
+    assert RiskSettings().novelty_model.takeover_weight == 1.0
+    settings = RiskSettings.from_mapping({"novelty_takeover_weight": "0"})
+    assert settings.novelty_model.takeover_weight == 0.0
 
 
 def test_the_users_own_history_settings_parse_and_reach_the_model() -> None:

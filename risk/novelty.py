@@ -28,9 +28,10 @@ sign-ins) stand in. Summing bits treats the kinds as independent given their par
 in the spirit of Freeman et al. (NDSS 2016), so 2**bits reads as "about one in that many
 sign-ins looks this new". The score then adds the other side of the likelihood ratio: log2
 of how often takeovers show the sign-in's pattern of new and familiar kinds (`ATTACKERS`,
-the threat model), against the most typical attacker's, so that a trip abroad with the
-user's own browser or a new phone on the home network, rare for takeovers, does not outrank
-a new network in the user's own city, which every targeted takeover brings.
+the threat model), against a quarter of them (`TYPICAL_TAKEOVER_SHARE`), so that a trip
+abroad with the user's own browser or a new phone on the home network, rare for takeovers,
+does not outrank a new network in the user's own city, which every targeted takeover
+brings.
 `novelty_takeover_weight` scales that part (0: off). `novelty_weights` in config fixes a
 kind's weight instead.
 """
@@ -373,7 +374,7 @@ class Novelty:
 
     def explain_takeovers(self) -> str | None:
         """E.g. "takeovers rarely look like this (1.4% of them; the most typical attacker's
-        pattern: 33%): -4.6 bits"; None when it took nothing off."""
+        pattern: 25%): -4.2 bits"; None when it took nothing off."""
         if self.takeover_share is None or self.takeover_bits >= 0:
             return None
         return (

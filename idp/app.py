@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from . import headers
 from .clock import Clock, SystemClock
 from .config import Settings, load_settings, warnings_for
 from .counters import make_counters
@@ -23,7 +23,7 @@ from .metrics import REQUEST_SECONDS
 from .notify import on_user_risk_raised
 from .oauth import init_oauth
 from .passwords import PasswordHasher
-from .requestinfo import device_cookie_name, device_id, from_a_program, request_id
+from .requestinfo import device_id, from_a_program, new_device_cookie, request_id
 from .risk_engine import load_engine
 from .secretbox import make_box
 from .services import EXTENSION, Services, services
@@ -139,48 +139,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @app.after_request
     def set_device_cookie(response: Any) -> Any:
-        device_cookie = device_cookie_name()
         # A random id per browser: "never seen this device" is one of unfamiliarFeatures.
         if request.blueprint in ("signin", "mfa") and device_id() is None:
-            response.set_cookie(
-                device_cookie,
-                secrets.token_urlsafe(24),
-                max_age=400 * 86400,
-                httponly=True,
-                samesite="Lax",
-                secure=settings.issuer.startswith("https://"),
-            )
+            response.headers.add("Set-Cookie", new_device_cookie())
         return response
 
     https = settings.issuer.startswith("https://")
 
     @app.after_request
     def security_headers(response: Any) -> Any:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if https:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+        for name, value in headers.every_answer(https):
+            response.headers.setdefault(name, value)
         if request.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
         if response.mimetype == "text/html":
-            # Forms post here; a page of a sign-in also lets them lead on to its client.
-            targets = " ".join(["'self'", *g.get("form_targets", ())])
-            images = " ".join(["'self'", "data:", *g.get("image_sources", ())])
-            # Only the passkey pages run a script: this origin's file, never an inline one.
-            scripts = "script-src 'self'; " if g.get("scripts") else ""
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'none'; style-src 'self'; "
-                f"{scripts}img-src {images}; "
-                f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'",
-            )
-            response.headers.setdefault("Cache-Control", "no-store")
+            for name, value in headers.html_page(
+                g.get("form_targets", ()), g.get("image_sources", ()), bool(g.get("scripts"))
+            ):
+                response.headers.setdefault(name, value)
         return response
 
     from .fastpath import StaticDocuments
+    from .refusals import RefusedGuesses
 
     app.wsgi_app = StaticDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = RefusedGuesses(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -161,9 +161,10 @@ def _cookie_map() -> dict[str, str]:
     )
 
 
-def load(flow_id: object) -> AuthFlow | None:
-    """The flow with this id, if it is this browser's and still live."""
-    found = flows.load(KIND, flow_id)
+def load(flow_id: object, browser: object = flows.SESSION_BROWSER) -> AuthFlow | None:
+    """The flow with this id, if it is this browser's and still live (the browser is the
+    session's unless given, as in `flows.load`)."""
+    found = flows.load(KIND, flow_id, browser)
     if found is None:
         return None
     data, version = found

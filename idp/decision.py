@@ -28,7 +28,8 @@ from . import risk_engine, user_risk
 from .extensions import db
 from .i18n import N_, gettext
 from .models import SsoSession, User
-from .requestinfo import client_ip, device_id, request_id, user_agent
+from .requestinfo import client_ip, device_id, user_agent
+from .requestinfo import request_id as this_request_id
 from .services import services
 from .sessions import clock_now
 
@@ -90,9 +91,16 @@ def plain_reason(code: int | None, fallback: str | None) -> tuple[str, str | Non
 
 
 def blocked_page(
-    code: int | None, reason: str | None, correlation_id: str, advice: str | None = None
+    code: int | None,
+    reason: str | None,
+    correlation_id: str,
+    advice: str | None = None,
+    *,
+    request_id: str | None = None,
+    now: Any = None,
 ) -> Any:
-    """The 403 page: the code, the reason in plain words, what to do, and ids for support."""
+    """The 403 page: the code, the reason in plain words, what to do, and ids for support
+    (this request's id and time unless given)."""
     plain, default_advice = plain_reason(code, reason)
     return render_template(
         "blocked.html",
@@ -100,8 +108,8 @@ def blocked_page(
         reason=gettext(plain) if plain else plain,
         advice=advice or (gettext(default_advice) if default_advice else None),
         correlation_id=correlation_id,
-        request_id=request_id(),
-        now=clock_now(),
+        request_id=request_id or this_request_id(),
+        now=now or clock_now(),
     ), 403
 
 

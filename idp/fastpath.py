@@ -20,6 +20,7 @@ from typing import Any
 
 from werkzeug.http import parse_etags
 
+from .headers import every_answer
 from .metrics import REQUEST_SECONDS
 from .services import services
 
@@ -39,15 +40,11 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 def static_headers(https: bool) -> list[tuple[str, str]]:
     """Headers of both documents, whichever path serves them. Public documents: any origin
     may read them (a browser-based relying party fetches both)."""
-    headers = [
+    return [
         ("Cache-Control", f"public, max-age={STATIC_MAX_AGE_SECONDS}"),
         ("Access-Control-Allow-Origin", "*"),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
+        *every_answer(https),
     ]
-    if https:
-        headers.append(("Strict-Transport-Security", "max-age=63072000"))
-    return headers
 
 
 class StaticDocuments:

@@ -23,6 +23,8 @@ from .sessions import clock_now
 
 FLOW_MINUTES = 30
 BROWSER_KEY = "bid"
+# `load`'s default: the browser of the request's session.
+SESSION_BROWSER = object()
 
 
 class FlowConflict(IdpError):
@@ -89,12 +91,16 @@ _LOAD = sa.select(
 ).where(_FLOWS.c.id == sa.bindparam("id"))
 
 
-def load(kind: str, flow_id: object) -> tuple[dict[str, Any], int] | None:
-    """A flow's data and version, if it exists, is of `kind`, is this browser's and is live."""
+def load(
+    kind: str, flow_id: object, browser: object = SESSION_BROWSER
+) -> tuple[dict[str, Any], int] | None:
+    """A flow's data and version, if it exists, is of `kind`, is this browser's and is live.
+    The browser is the session's unless given (the session's `BROWSER_KEY` value)."""
     if not isinstance(flow_id, str) or not 20 <= len(flow_id) <= 64:
         return None
     row = db.session.execute(_LOAD, {"id": flow_id}).first()
-    browser = session.get(BROWSER_KEY)
+    if browser is SESSION_BROWSER:
+        browser = session.get(BROWSER_KEY)
     if (
         row is None
         or row.kind != kind

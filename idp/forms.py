@@ -46,7 +46,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _username(value: Any) -> str:
+def clean_username(value: Any) -> str:
+    """A typed user name as the sign-in looks it up: trimmed, at most USERNAME_CHARS."""
     return _text(value).strip()[:USERNAME_CHARS]
 
 
@@ -111,7 +112,7 @@ class SignInForm(Form):
     """The sign-in page. Nothing is refused here: an empty or huge name or password is a
     wrong one, answered (and logged) by the view as any other."""
 
-    username = StringField(lazy_gettext("Username"), default="", filters=[_username])
+    username = StringField(lazy_gettext("Username"), default="", filters=[clean_username])
     password = PasswordField(lazy_gettext("Password"), default="", filters=[_text])
 
 
@@ -143,7 +144,7 @@ class ConsentForm(Form):
 class ResetStartForm(Form):
     """The first page of the self-service reset: which account."""
 
-    username = StringField(lazy_gettext("Username"), default="", filters=[_username])
+    username = StringField(lazy_gettext("Username"), default="", filters=[clean_username])
 
 
 class AddPasskeyForm(Form):

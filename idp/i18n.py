@@ -14,7 +14,7 @@ claim when that is a shipped language, else English.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -140,12 +140,19 @@ def select_locale() -> str:
     """The language of this request (see the module's docstring)."""
     if not has_request_context() or from_a_program():
         return DEFAULT_LOCALE
-    explicit = best_locale(g.get("ui_locales") or request.args.get("ui_locales"))
+    return choose_locale(
+        g.get("ui_locales") or request.args.get("ui_locales"), request.accept_languages
+    )
+
+
+def choose_locale(ui_locales: str | None, accept_languages: Iterable[tuple[str, float]]) -> str:
+    """The language of a page given `ui_locales` and the browser's Accept-Language."""
+    explicit = best_locale(ui_locales)
     if explicit:
         return explicit
     # The browser's languages in its order of preference; the first one shipped wins (so
     # "en-GB,de;q=0.5" is English: a regional tag counts for its language).
-    for tag, quality in request.accept_languages:
+    for tag, quality in accept_languages:
         found = best_locale(tag) if quality > 0 else None
         if found:
             return found

@@ -7,7 +7,7 @@ import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from authlib.integrations.sqla_oauth2 import (
@@ -43,6 +43,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+class Account(Protocol):
+    """What the sign-in log and attack protection need of a user: a `User`, or a row of
+    its columns read without the ORM (a refused guess, see idp.refusals)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]

@@ -25,8 +25,8 @@ from .config import Settings
 from .counters import Counters
 from .extensions import db
 from .metrics import LOCKOUTS
-from .models import User, UserFeature
-from .requestinfo import client_ip, device_id
+from .models import Account, UserFeature
+from .requestinfo import Browser, client_ip
 from .services import services
 
 LOCKED_OUT = 50053
@@ -63,7 +63,7 @@ def _name(username: str) -> str:
     return username.casefold()
 
 
-def bucket(user: User | None) -> str:
+def bucket(user: Account | None, browser: Browser) -> str:
     """ "familiar" when this browser or network has signed in as the user before."""
     if not _settings().lockout.familiar_separate:
         return "all"
@@ -71,7 +71,7 @@ def bucket(user: User | None) -> str:
         return "unfamiliar"
     found = db.session.execute(
         _KNOWN_PLACE,
-        {"user_id": user.id, "subnet": subnet_of(client_ip()), "device": device_id() or ""},
+        {"user_id": user.id, "subnet": subnet_of(browser.ip), "device": browser.device_id or ""},
     ).first()
     return "familiar" if found else "unfamiliar"
 
@@ -98,9 +98,9 @@ _KNOWN_PLACE = (
 )
 
 
-def _group(username: str, user: User | None) -> str:
+def _group(username: str, user: Account | None, browser: Browser) -> str:
     """Which count a sign-in's failures go to: its bucket and the typed name."""
-    return f"{bucket(user)}:{_name(username)}"
+    return f"{bucket(user, browser)}:{_name(username)}"
 
 
 def _refusal(reason: str, until_ts: int) -> Refusal:
@@ -112,31 +112,33 @@ def _refusal(reason: str, until_ts: int) -> Refusal:
 BUCKETS = ("familiar", "unfamiliar", "all")
 
 
-def check(username: str, user: User | None) -> Refusal | None:
+def check(username: str, user: Account | None, browser: Browser | None = None) -> Refusal | None:
     """Whether this sign-in may be tried at all (before the password is hashed). One read
-    of the counters; which bucket the sign-in is in is worked out only if one is locked."""
+    of the counters; which bucket the sign-in is in is worked out only if one is locked.
+    The browser is the request's unless given."""
+    browser = browser or Browser.of_request()
     now = int(_now().timestamp())
-    ip_key = f"ip:{client_ip()}"
+    ip_key = f"ip:{browser.ip}"
     locks = [f"lock:{b}:{_name(username)}" for b in BUCKETS]
     found = counters().get_many([ip_key, *locks], now)
     ip = found.get(ip_key)
     if ip is not None and ip[0] >= _settings().throttle.failed_per_ip_per_hour:
         return _refusal("throttled", ip[1])
     if any(key in found for key in locks):
-        mine = found.get(f"lock:{_group(username, user)}")
+        mine = found.get(f"lock:{_group(username, user, browser)}")
         if mine is not None:
             return _refusal("locked", mine[1])
     return None
 
 
-def failed(username: str, user: User | None) -> Refusal | None:
+def failed(username: str, user: Account | None) -> Refusal | None:
     """Count a wrong password; the refusal when this one locked the account."""
     now = int(_now().timestamp())
     store, config = counters(), _settings().lockout
     ip_failures, _ = store.incr(f"ip:{client_ip()}", 3600, now)
     if ip_failures == _settings().throttle.failed_per_ip_per_hour:
         LOCKOUTS.labels("ip").inc()
-    group = _group(username, user)
+    group = _group(username, user, Browser.of_request())
     failures, _ = store.incr(f"fail:{group}", FAILURE_MEMORY_SECONDS, now)
     if failures % config.threshold:
         return None
@@ -148,9 +150,9 @@ def failed(username: str, user: User | None) -> Refusal | None:
     return _refusal("locked", now + seconds)
 
 
-def succeeded(username: str, user: User) -> None:
+def succeeded(username: str, user: Account) -> None:
     """A right password outside any lockout: its bucket starts counting afresh."""
-    group = _group(username, user)
+    group = _group(username, user, Browser.of_request())
     store = counters()
     store.delete(f"fail:{group}")
     store.delete(f"lockouts:{group}")

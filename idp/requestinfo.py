@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 
 from flask import g, request
+from werkzeug.http import dump_cookie
 
 from .services import services
 
@@ -26,6 +29,10 @@ PROGRAM_PATHS = (
     "/register",
     "/introspect",
 )
+
+
+# The longest user agent kept (the sign-in log's column).
+USER_AGENT_CHARS = 1000
 
 
 def from_a_program() -> bool:
@@ -54,27 +61,50 @@ def client_ip() -> str:
     """The client's address: X-Forwarded-For is honoured only through trusted proxies."""
     if "client_ip" in g:
         return str(g.client_ip)
-    trusted = _networks(services().settings.trusted_proxies)
-    peer = _parse(request.remote_addr or "") or ipaddress.ip_address("0.0.0.0")
+    g.client_ip = address_of(
+        request.remote_addr or "",
+        request.headers.get("X-Forwarded-For", ""),
+        services().settings.trusted_proxies,
+    )
+    return str(g.client_ip)
+
+
+def address_of(peer_address: str, forwarded_for: str, trusted_proxies: tuple[str, ...]) -> str:
+    """The client's address, given the peer's and its X-Forwarded-For header: the first
+    address, from the nearest, that is not inside a trusted proxy."""
+    trusted = _networks(trusted_proxies)
+    peer = _parse(peer_address) or ipaddress.ip_address("0.0.0.0")
     chain = [peer]
     if any(peer in net for net in trusted):
-        for part in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        for part in reversed(forwarded_for.split(",")):
             hop = _parse(part)
             if hop is None:
                 break  # a malformed hop: stop trusting the rest of the header
             chain.append(hop)
             if not any(hop in net for net in trusted):
                 break
-    # The first address not inside a trusted proxy is the client.
     ip = next((a for a in chain if not any(a in net for net in trusted)), chain[-1])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    g.client_ip = str(ip)
     return str(ip)
 
 
+@dataclass(frozen=True)
+class Browser:
+    """Where a request comes from, as the sign-in log and attack protection see it: the
+    client's address, the device cookie's id and the user agent."""
+
+    ip: str
+    device_id: str | None
+    user_agent: str
+
+    @classmethod
+    def of_request(cls) -> Browser:
+        return cls(client_ip(), device_id(), user_agent())
+
+
 def user_agent() -> str:
-    return request.headers.get("User-Agent", "")[:1000]
+    return request.headers.get("User-Agent", "")[:USER_AGENT_CHARS]
 
 
 def request_id() -> str:
@@ -93,8 +123,23 @@ def device_cookie_name() -> str:
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
+def new_device_cookie() -> str:
+    """A Set-Cookie value giving this browser a new device id (for 400 days)."""
+    return dump_cookie(
+        device_cookie_name(),
+        secrets.token_urlsafe(24),
+        max_age=400 * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=services().settings.issuer.startswith("https://"),
+    )
+
+
 def device_id() -> str | None:
     """This browser's device id from its cookie, if it has the form we give them (anything
     else, a NUL byte say, is no device id)."""
-    value = request.cookies.get(device_cookie_name(), "")
+    return valid_device_id(request.cookies.get(device_cookie_name(), ""))
+
+
+def valid_device_id(value: str) -> str | None:
     return value if _DEVICE_ID.fullmatch(value) else None

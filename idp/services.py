@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
@@ -33,11 +33,12 @@ EXTENSION = "idp"
 
 @dataclass
 class Caches:
-    """Per-app state made on first use: the discovery document (body, ETag) and the
-    back-channel logout dispatcher."""
+    """Per-app state made on first use: the discovery document (body, ETag), the
+    back-channel logout dispatcher, and the refused-guess pages (idp.refusals)."""
 
     discovery: tuple[bytes, str] | None = None
     backchannel: Dispatcher | None = None
+    refusal_pages: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from risk.policy import Decision
 
 from .extensions import db
 from .metrics import SIGN_INS
-from .models import SignIn, User, UserRisk
-from .requestinfo import client_ip, device_id, user_agent
+from .models import Account, SignIn, UserRisk
+from .requestinfo import Browser
 from .services import services
 
 _SIGN_INS = SignIn.__table__
@@ -30,29 +30,31 @@ def record(
     correlation_id: str,
     kind: str,
     outcome: str,
-    user: User | None,
+    user: Account | None,
     username: str | None,
     client_id: str | None,
     error_code: int | None = None,
     reason: str | None = None,
     risk: dict[str, Any] | None = None,
     decision: Decision | None = None,
+    browser: Browser | None = None,
 ) -> None:
     """Append one sign-in row and commit it (one Core INSERT: it runs on every attempt,
-    refused guesses included)."""
+    refused guesses included). The browser is the request's unless given."""
+    browser = browser or Browser.of_request()
     row: dict[str, Any] = {
         "created_at": services().clock.now(),
         "correlation_id": correlation_id,
         "user_id": user.id if user else None,
         "username": (user.username if user else username or "")[:150],
         "client_id": client_id,
-        "ip": client_ip(),
-        "user_agent": user_agent(),
+        "ip": browser.ip,
+        "user_agent": browser.user_agent,
         "kind": kind,
         "outcome": outcome,
         "error_code": error_code,
         "reason": reason,
-        "device_id": device_id(),
+        "device_id": browser.device_id,
         "risk_state": "none",
         "risk_detail": "none",
     }

@@ -10,18 +10,18 @@ from flask import Blueprint, redirect, render_template, request
 from risk.context import SignInKind
 from risk.vocabulary import RiskDetail
 
-from .. import authflow, protection
+from .. import authflow, protection, refusals
 from ..accounts import apply_new_password
 from ..authflow import AuthFlow, Step, StepContext
-from ..decision import assess, blocked_page, build_context
+from ..decision import assess, build_context
 from ..errors import InvalidCredentials
 from ..extensions import db
 from ..forms import NewPasswordForm, SignInForm
 from ..i18n import N_, gettext
 from ..models import User
-from ..requestinfo import client_ip, user_agent
+from ..requestinfo import Browser, client_ip, request_id, user_agent
 from ..services import services
-from ..sessions import elevate_session, start_session
+from ..sessions import csrf_token, elevate_session, start_session
 from ..signin_log import record
 
 bp = Blueprint("signin", __name__)
@@ -101,41 +101,20 @@ def login(flow: AuthFlow) -> Any:
 
 def refused(flow: AuthFlow, username: str, user: User | None, refusal: protection.Refusal) -> Any:
     """The same answer to a right and a wrong password while locked out or throttled: the
-    blocked page (403) for a locked account, the sign-in page (429) for a throttled IP."""
-    record(
-        correlation_id=flow.correlation_id,
-        kind="password",
-        outcome="failure",
-        user=user,
-        username=username,
-        client_id=flow.client_id,
-        error_code=refusal.error_code,
-        reason=f"account {refusal.reason}"
-        if refusal.reason == "locked"
-        else "IP address throttled",
+    blocked page (403) for a locked account, the sign-in page (429) for a throttled IP.
+    (Most such posts are answered before Flask, by idp.refusals, with this answer.)"""
+    page = refusals.page_for(refusal.reason)
+    body, headers = refusals.answer(
+        page,
+        refusal,
+        flow,
+        username,
+        user,
+        Browser.of_request(),
+        request_id=request_id(),
+        csrf_token=csrf_token(),
     )
-    again = gettext("Try again after %(time)s UTC.", time=refusal.until.strftime("%H:%M:%S"))
-    retry = {"Retry-After": str(refusal.retry_after_seconds)}
-    if refusal.reason == "locked":
-        page, status = blocked_page(
-            refusal.error_code,
-            None,
-            flow.correlation_id,
-            advice=gettext(
-                "%(again)s If you did not try to sign in, tell your administrator.", again=again
-            ),
-        )
-        return page, status, retry
-    page = render_template(
-        "login.html",
-        flow=flow.id,
-        username=username,
-        error=gettext(
-            "There were too many failed sign-ins from your network. %(again)s", again=again
-        ),
-        error_code=refusal.error_code,
-    )
-    return page, 429, retry
+    return body, page.status, headers
 
 
 @bp.route("/password/change", methods=["GET", "POST"])

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
+from .leansql import Lean
 from .models import AttackCounter
 
 KEY_LIMIT = 200
@@ -67,12 +68,14 @@ _TABLE = AttackCounter.__table__
 
 
 @lru_cache(maxsize=8)
-def _get_many(size: int) -> Any:
-    """The read of `size` keys, one bound parameter each: an expanding IN is rendered
-    again on every execution, and this read runs for every posted password."""
-    return sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
-        _TABLE.c.key.in_([sa.bindparam(f"k{i}") for i in range(size)]),
-        _TABLE.c.expires_at > sa.bindparam("now"),
+def _get_many(size: int) -> Lean:
+    """The read of `size` keys, one bound parameter each (an expanding IN is rendered again
+    on every execution), on the driver's cursor: it runs for every posted password."""
+    return Lean(
+        sa.select(_TABLE.c.key, _TABLE.c.count, _TABLE.c.expires_at).where(
+            _TABLE.c.key.in_([sa.bindparam(f"k{i}") for i in range(size)]),
+            _TABLE.c.expires_at > sa.bindparam("now"),
+        )
     )
 
 
@@ -107,9 +110,11 @@ class SqlCounters(_OneFromMany):
 
     def get_many(self, keys: list[str], now: int) -> dict[str, tuple[int, int]]:
         names = {_key(k): k for k in keys}
+        if not names:
+            return {}
         params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(names)}
         params["now"] = now
-        rows = db.session.execute(_get_many(len(names)), params)
+        rows = _get_many(len(names)).rows(params)
         return {names[key]: (int(count), int(expires_at)) for key, count, expires_at in rows}
 
     def put(self, key: str, value: int, expires_at: int, now: int) -> None:

@@ -43,11 +43,11 @@ from werkzeug.sansio.http import parse_cookie
 from . import authflow
 from .authflow import AuthFlow
 from .decision import blocked_page
-from .extensions import db
 from .flows import BROWSER_KEY
 from .forms import clean_username
 from .headers import every_answer, html_page
 from .i18n import best_locale, choose_locale, gettext, language
+from .leansql import Lean
 from .metrics import REQUEST_SECONDS
 from .models import Account, User
 from .protection import LOCKED_OUT, Refusal, check
@@ -187,8 +187,8 @@ class _AccountRow:
 
 
 _USERS = User.__table__
-_ACCOUNT = sa.select(_USERS.c.id, _USERS.c.username).where(
-    _USERS.c.username == sa.bindparam("username")
+_ACCOUNT = Lean(
+    sa.select(_USERS.c.id, _USERS.c.username).where(_USERS.c.username == sa.bindparam("username"))
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -292,7 +292,7 @@ class RefusedGuesses:
         if flow is None or not self._csrf_valid(form.get("csrf_token", ""), session):
             return None
         username = clean_username(form.get("username", ""))
-        row = db.session.execute(_ACCOUNT, {"username": username}).first() if username else None
+        row = _ACCOUNT.first({"username": username}) if username else None
         account = _AccountRow(row.id, row.username) if row is not None else None
         device = valid_device_id(cookies.get(device_cookie_name(), ""))
         browser = Browser(

@@ -11,6 +11,7 @@ from risk.levels import Level
 from risk.policy import Decision
 
 from .extensions import db
+from .leansql import Lean
 from .metrics import SIGN_INS
 from .models import Account, SignIn, UserRisk
 from .requestinfo import Browser
@@ -19,9 +20,12 @@ from .services import services
 _SIGN_INS = SignIn.__table__
 _INSERT = sa.insert(_SIGN_INS)
 _RISKS = UserRisk.__table__
-# Core statements (the table's columns): every attempt runs them, refused guesses included.
-_USER_RISK = sa.select(_RISKS.c.risk_level, _RISKS.c.risk_state, _RISKS.c.risk_detail).where(
-    _RISKS.c.user_id == sa.bindparam("user_id")
+# Every attempt runs these, refused guesses included: Core statements, the read on the
+# driver's cursor.
+_USER_RISK = Lean(
+    sa.select(_RISKS.c.risk_level, _RISKS.c.risk_state, _RISKS.c.risk_detail).where(
+        _RISKS.c.user_id == sa.bindparam("user_id")
+    )
 )
 
 
@@ -71,7 +75,7 @@ def record(
             asn=risk["asn"],
         )
     row["risk_level_during_sign_in"] = row["risk_level_aggregated"] = during.value
-    state = db.session.execute(_USER_RISK, {"user_id": user.id}).first() if user else None
+    state = _USER_RISK.first({"user_id": user.id}) if user else None
     if state is not None:
         # Aggregated: the sign-in's risk and the user's, whichever is higher.
         row["risk_level_aggregated"] = max(during, Level.parse(state.risk_level)).value

@@ -1,0 +1,102 @@
+"""Core reads run on the driver's cursor: the few every posted password makes.
+
+SQLAlchemy's execution of a cached Core statement costs tens of microseconds of Python on
+top of the driver's few (the ORM session's bookkeeping, an execution context, a result
+object), and a refused guess (idp.refusals) is mostly such reads. A `Lean` statement is
+compiled once per dialect by SQLAlchemy's compiler, its parameters and columns converted by
+its column types' own processors, and run on the DBAPI cursor of the session's connection,
+inside the session's transaction. A connection found dead is invalidated as SQLAlchemy
+would, so the pool replaces it; the error is raised as the driver's.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from .extensions import db
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # bind names in the SQL's order (positional paramstyles)
+    positional: bool
+    defaults: Mapping[str, Any]  # the statement's own values (constants, LIMIT)
+    binds: Mapping[str, Processor]
+    columns: tuple[Processor, ...]
+    row: Any
+
+    def parameters(self, params: Mapping[str, Any]) -> Any:
+        values = {**self.defaults, **params}
+        for name, process in self.binds.items():
+            if process is not None:
+                values[name] = process(values[name])
+        return tuple(values[name] for name in self.names) if self.positional else values
+
+    def convert(self, raw: tuple[Any, ...]) -> Any:
+        return self.row._make(
+            value if process is None else process(value)
+            for process, value in zip(self.columns, raw, strict=True)
+        )
+
+
+class Lean:
+    """A SELECT run on the driver's cursor (see the module's docstring)."""
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        if "POSTCOMPILE" in compiled.string:
+            raise TypeError("Lean statements take no expanding parameters")
+        names = compiled.bind_names
+        columns = self.statement.selected_columns
+        found = _Compiled(
+            sql=compiled.string,
+            names=tuple(compiled.positiontup or ()),
+            positional=bool(compiled.positional),
+            defaults={name: bind.value for bind, name in names.items() if not bind.required},
+            binds={
+                name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                for bind, name in names.items()
+            },
+            columns=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            ),
+            row=namedtuple("Row", [column.key for column in columns], rename=True),  # type: ignore[misc]
+        )
+        self._by_dialect[dialect.name] = found
+        return found
+
+    def rows(self, params: Mapping[str, Any]) -> list[Any]:
+        """The rows (named tuples, by column key), in the session's transaction."""
+        connection = db.session.connection()
+        dialect = connection.dialect
+        compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
+        driver = connection.connection
+        cursor = None
+        try:
+            cursor = driver.cursor()
+            cursor.execute(compiled.sql, compiled.parameters(params))
+            found = cursor.fetchall()
+            cursor.close()
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, driver, cursor):
+                connection.invalidate(exc)
+            raise
+        return [compiled.convert(raw) for raw in found]
+
+    def first(self, params: Mapping[str, Any]) -> Any:
+        found = self.rows(params)
+        return found[0] if found else None

@@ -1,0 +1,75 @@
+"""Reads on the driver's cursor (idp.leansql): the rows SQLAlchemy gives, in the session's
+transaction, and a dead connection replaced as SQLAlchemy would replace it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from idp.extensions import db
+from idp.leansql import Lean
+from idp.models import AuthFlowRow
+from idp.services import services
+
+FLOWS = AuthFlowRow.__table__
+READ = sa.select(FLOWS.c.id, FLOWS.c.data, FLOWS.c.version, FLOWS.c.expires_at).where(
+    FLOWS.c.kind == "lean-test", FLOWS.c.version >= sa.bindparam("version")
+)
+
+
+def test_rows_are_what_sqlalchemy_reads_with_the_same_types(app):
+    lean = Lean(READ.order_by(FLOWS.c.version).limit(5))
+    with app.app_context():
+        now = services(app).clock.now()
+        for version in (1, 2, 3):
+            db.session.execute(
+                sa.insert(FLOWS).values(
+                    id=f"lean-{version}-" + "x" * 20,
+                    kind="lean-test",
+                    browser="b",
+                    data={"n": version, "list": [1, "two"], "text": "é\u2028"},
+                    version=version,
+                    expires_at=now + timedelta(minutes=version),
+                )
+            )
+        # Uncommitted rows: the same transaction sees them.
+        rows = lean.rows({"version": 2})
+        expected = db.session.execute(lean.statement, {"version": 2}).all()
+        db.session.commit()
+    assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert [r.data["n"] for r in rows] == [2, 3]
+    assert rows[0].expires_at == now + timedelta(minutes=2)
+    assert rows[0].expires_at.tzinfo is not None
+    with app.app_context():
+        assert lean.first({"version": 9}) is None
+
+
+def test_expanding_parameters_are_refused(app):
+    lean = Lean(sa.select(FLOWS.c.id).where(FLOWS.c.id.in_(sa.bindparam("ids", expanding=True))))
+    with app.app_context(), pytest.raises(TypeError):
+        lean.rows({"ids": ["a"]})
+
+
+def test_a_dead_connection_is_replaced(app, settings):
+    """As a server restart would (PostgreSQL), or a closed file handle (SQLite): the read
+    fails once, the pool drops the connection, the next read gets a new one."""
+    lean = Lean(READ)
+    postgresql = settings.database_url.startswith("postgresql")
+    with app.app_context():
+        driver = db.session.connection().connection.driver_connection
+        if postgresql:
+            pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            admin = sa.create_engine(settings.database_url)
+            with admin.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.dispose()
+        else:
+            driver.close()
+        with pytest.raises(Exception, match="terminat|closed|connection"):
+            lean.rows({"version": 1})
+        db.session.remove()
+    with app.app_context():
+        assert lean.rows({"version": 1000}) == []
+        assert db.session.connection().connection.driver_connection is not driver

@@ -12,7 +12,7 @@ would, so the pool replaces it; the error is raised as the driver's.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,18 +49,24 @@ class _Compiled:
 
 
 class Lean:
-    """A SELECT run on the driver's cursor (see the module's docstring)."""
+    """A SELECT, or an INSERT of every column named in `column_keys`, run on the driver's
+    cursor (see the module's docstring)."""
 
-    def __init__(self, statement: sa.Select[Any]) -> None:
+    def __init__(
+        self, statement: sa.Select[Any] | sa.Insert, column_keys: Sequence[str] = ()
+    ) -> None:
         self.statement = statement
+        self.column_keys = list(column_keys)
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self.statement.compile(dialect=dialect)
-        if "POSTCOMPILE" in compiled.string:
-            raise TypeError("Lean statements take no expanding parameters")
+        compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys or None)
+        if "POSTCOMPILE" in compiled.string or "RETURNING" in compiled.string:
+            raise TypeError("Lean statements take no expanding parameters and no RETURNING")
         names = compiled.bind_names
-        columns = self.statement.selected_columns
+        columns = (
+            list(self.statement.selected_columns) if isinstance(self.statement, sa.Select) else []
+        )
         found = _Compiled(
             sql=compiled.string,
             names=tuple(compiled.positiontup or ()),
@@ -74,13 +80,12 @@ class Lean:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in columns
             ),
-            row=namedtuple("Row", [column.key for column in columns], rename=True),  # type: ignore[misc]
+            row=namedtuple("Row", [str(column.key) for column in columns], rename=True),
         )
         self._by_dialect[dialect.name] = found
         return found
 
-    def rows(self, params: Mapping[str, Any]) -> list[Any]:
-        """The rows (named tuples, by column key), in the session's transaction."""
+    def _run(self, params: Mapping[str, Any], fetch: bool) -> list[Any]:
         connection = db.session.connection()
         dialect = connection.dialect
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
@@ -89,7 +94,7 @@ class Lean:
         try:
             cursor = driver.cursor()
             cursor.execute(compiled.sql, compiled.parameters(params))
-            found = cursor.fetchall()
+            found = cursor.fetchall() if fetch else []
             cursor.close()
         except dialect.loaded_dbapi.Error as exc:
             if dialect.is_disconnect(exc, driver, cursor):
@@ -97,6 +102,14 @@ class Lean:
             raise
         return [compiled.convert(raw) for raw in found]
 
+    def rows(self, params: Mapping[str, Any]) -> list[Any]:
+        """The rows (named tuples, by column key), in the session's transaction."""
+        return self._run(params, fetch=True)
+
     def first(self, params: Mapping[str, Any]) -> Any:
         found = self.rows(params)
         return found[0] if found else None
+
+    def execute(self, params: Mapping[str, Any]) -> None:
+        """Run the INSERT in the session's transaction (the caller commits)."""
+        self._run(params, fetch=False)

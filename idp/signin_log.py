@@ -13,12 +13,14 @@ from risk.policy import Decision
 from .extensions import db
 from .leansql import Lean
 from .metrics import SIGN_INS
-from .models import Account, SignIn, UserRisk
+from .models import Account, SignIn, UserRisk, new_id
 from .requestinfo import Browser
 from .services import services
 
 _SIGN_INS = SignIn.__table__
-_INSERT = sa.insert(_SIGN_INS)
+# Every column given (their defaults are Python's, which only SQLAlchemy's own execution
+# would fill in).
+_INSERT = Lean(sa.insert(_SIGN_INS), column_keys=[column.key for column in _SIGN_INS.columns])
 _RISKS = UserRisk.__table__
 # Every attempt runs these, refused guesses included: Core statements, the read on the
 # driver's cursor.
@@ -47,6 +49,7 @@ def record(
     refused guesses included). The browser is the request's unless given."""
     browser = browser or Browser.of_request()
     row: dict[str, Any] = {
+        "id": new_id(),
         "created_at": services().clock.now(),
         "correlation_id": correlation_id,
         "user_id": user.id if user else None,
@@ -61,6 +64,14 @@ def record(
         "device_id": browser.device_id,
         "risk_state": "none",
         "risk_detail": "none",
+        "risk_event_types": [],
+        "not_evaluated": [],
+        "policies": [],
+        "country": None,
+        "city": None,
+        "latitude": None,
+        "longitude": None,
+        "asn": None,
     }
     during = Level.NONE
     if risk is not None:
@@ -85,7 +96,7 @@ def record(
             {"displayName": r.policy, "result": r.result.value, "reason": r.reason}
             for r in decision.results
         ]
-    db.session.execute(_INSERT, [row])
+    _INSERT.execute(row)
     db.session.commit()
     # The request's log line says which attempt it was.
     g.log_fields = {

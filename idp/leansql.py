@@ -5,14 +5,17 @@ top of the driver's few (the ORM session's bookkeeping, an execution context, a 
 object), and a refused guess (idp.refusals) is mostly such reads. A `Lean` statement is
 compiled once per dialect by SQLAlchemy's compiler, its parameters and columns converted by
 its column types' own processors, and run on the DBAPI cursor of the session's connection,
-inside the session's transaction. A connection found dead is invalidated as SQLAlchemy
+inside the session's transaction, or inside `own_transaction()`, a connection of their own
+that skips the session altogether. A connection found dead is invalidated as SQLAlchemy
 would, so the pool replaces it; the error is raised as the driver's.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,30 @@ from sqlalchemy.engine import Dialect
 from .extensions import db
 
 Processor = Callable[[Any], Any] | None
+
+# The connection of `own_transaction`, while one runs.
+_OWN: ContextVar[sa.Connection | None] = ContextVar("idp_lean_connection", default=None)
+
+
+@contextmanager
+def own_transaction() -> Iterator[None]:
+    """Run the Lean statements inside on a connection of their own, not the session's, in
+    one transaction committed when the block ends (rolled back if it raises)."""
+    # begin(), not connect(): the driver's cursor bypasses SQLAlchemy's autobegin, and a
+    # connection with no transaction begun would be rolled back when returned to the pool.
+    with db.engine.begin() as connection:
+        token = _OWN.set(connection)
+        try:
+            yield
+        finally:
+            _OWN.reset(token)
+
+
+def commit() -> None:
+    """Commit what the Lean statements wrote: the session's transaction, or, inside
+    `own_transaction`, nothing yet (the block commits at its end)."""
+    if _OWN.get() is None:
+        db.session.commit()
 
 
 @dataclass(frozen=True)
@@ -86,7 +113,7 @@ class Lean:
         return found
 
     def _run(self, params: Mapping[str, Any], fetch: bool) -> list[Any]:
-        connection = db.session.connection()
+        connection = _OWN.get() or db.session.connection()
         dialect = connection.dialect
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
         driver = connection.connection

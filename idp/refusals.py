@@ -47,7 +47,7 @@ from .flows import BROWSER_KEY
 from .forms import clean_username
 from .headers import every_answer, html_page
 from .i18n import best_locale, choose_locale, gettext, language
-from .leansql import Lean
+from .leansql import Lean, own_transaction
 from .metrics import REQUEST_SECONDS
 from .models import Account, User
 from .protection import LOCKED_OUT, Refusal, check
@@ -222,7 +222,9 @@ class RefusedGuesses:
         if form is not None:
             with self.app.app_context():
                 try:
-                    answered = self._refuse(environ, form)
+                    # Every read and the row's INSERT on one connection, not the session.
+                    with own_transaction():
+                        answered = self._refuse(environ, form)
                 except Exception:
                     # Flask answers instead, and logs what goes wrong there.
                     log.warning("refused-guess answer failed; Flask answers", exc_info=True)

@@ -10,7 +10,7 @@ from flask import g
 from risk.levels import Level
 from risk.policy import Decision
 
-from .extensions import db
+from . import leansql
 from .leansql import Lean
 from .metrics import SIGN_INS
 from .models import Account, SignIn, UserRisk, new_id
@@ -97,7 +97,7 @@ def record(
             for r in decision.results
         ]
     _INSERT.execute(row)
-    db.session.commit()
+    leansql.commit()
     # The request's log line says which attempt it was.
     g.log_fields = {
         "correlation_id": correlation_id,

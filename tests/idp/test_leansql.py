@@ -73,3 +73,32 @@ def test_a_dead_connection_is_replaced(app, settings):
     with app.app_context():
         assert lean.rows({"version": 1000}) == []
         assert db.session.connection().connection.driver_connection is not driver
+
+
+def test_own_transaction_commits_at_its_end_and_rolls_back_on_error(app):
+    from idp import leansql
+
+    insert = Lean(sa.insert(FLOWS), column_keys=[c.key for c in FLOWS.columns])
+    count = Lean(sa.select(sa.func.count()).select_from(FLOWS).where(FLOWS.c.kind == "own"))
+
+    def row(n):
+        return {
+            "id": f"own-{n}-" + "x" * 20,
+            "kind": "own",
+            "browser": "b",
+            "data": {},
+            "version": 1,
+            "expires_at": services(app).clock.now(),
+        }
+
+    with app.app_context():
+        with leansql.own_transaction():
+            insert.execute(row(1))
+            leansql.commit()  # deferred to the block's end
+            assert db.session.scalar(count.statement) == 0  # the session sees nothing yet
+        assert count.first({})[0] == 1
+        with pytest.raises(RuntimeError), leansql.own_transaction():
+            insert.execute(row(2))
+            raise RuntimeError("the answer failed after the INSERT")
+        assert count.first({})[0] == 1
+        db.session.rollback()

@@ -366,7 +366,7 @@ class RiskHistory(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     initiated_by: Mapped[str] = mapped_column(sa.String(150))
     activity: Mapped[str] = mapped_column(sa.String(64))
     risk_level: Mapped[str] = mapped_column(sa.String(8))

@@ -282,17 +282,7 @@ class RefusedGuesses:
         if not cookie_header.isascii() or not script_root.isascii():
             return None
         cookies = parse_cookie(cookie_header)
-        try:
-            session = self.sessions.loads(
-                cookies.get(self.session_cookie, ""), max_age=self.session_seconds
-            )
-        except BadData:
-            return None
-        if not isinstance(session, dict):
-            return None
-        flow = authflow.load(query.get("flow"), browser=session.get(BROWSER_KEY))
-        if flow is None or not self._csrf_valid(form.get("csrf_token", ""), session):
-            return None
+        # Refused at all? First, so that a guess that is not costs two reads here.
         username = clean_username(form.get("username", ""))
         row = _ACCOUNT.first({"username": username}) if username else None
         account = _AccountRow(row.id, row.username) if row is not None else None
@@ -308,6 +298,17 @@ class RefusedGuesses:
         )
         refusal = check(username, account, browser)
         if refusal is None:
+            return None
+        try:
+            session = self.sessions.loads(
+                cookies.get(self.session_cookie, ""), max_age=self.session_seconds
+            )
+        except BadData:
+            return None
+        if not isinstance(session, dict):
+            return None
+        flow = authflow.load(query.get("flow"), browser=session.get(BROWSER_KEY))
+        if flow is None or not self._csrf_valid(form.get("csrf_token", ""), session):
             return None
         # The page's language, as idp.i18n picks it for the sign-in view.
         ui_locales = flow.param("ui_locales")

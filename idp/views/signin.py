@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, request
 
-from risk.context import SignInKind
+from risk.context import SignInContext, SignInKind
 from risk.vocabulary import RiskDetail
 
 from .. import authflow, protection, refusals
@@ -51,16 +51,7 @@ def login(flow: AuthFlow) -> Any:
             password, user.password_hash if user and not user.disabled else None
         )
     except InvalidCredentials as exc:
-        ctx = build_context(
-            kind=SignInKind.PASSWORD,
-            user=user,
-            username=username,
-            client_id=flow.client_id,
-            correlation_id=flow.correlation_id,
-            password=password,
-            password_valid=False,
-        )
-        risk = assess(ctx, user, None)
+        risk = assess(password_context(flow, user, username, password, valid=False), user, None)
         record(
             correlation_id=flow.correlation_id,
             kind="password",
@@ -86,17 +77,24 @@ def login(flow: AuthFlow) -> Any:
         user.password_hash = verified.new_hash
         db.session.commit()
     sso = start_session(user, ["pwd"], client_ip(), user_agent())
-    ctx = build_context(
+    ctx = password_context(flow, user, username, password, valid=True)
+    flow = authflow.save(flow.signed_in(sso, assess(ctx, user, sso.id)))
+    return redirect(authflow.resume_url(flow))
+
+
+def password_context(
+    flow: AuthFlow, user: User | None, username: str, password: str, *, valid: bool
+) -> SignInContext:
+    """What the risk engine sees of a posted password, right or wrong."""
+    return build_context(
         kind=SignInKind.PASSWORD,
         user=user,
         username=username,
         client_id=flow.client_id,
         correlation_id=flow.correlation_id,
         password=password,
-        password_valid=True,
+        password_valid=valid,
     )
-    flow = authflow.save(flow.signed_in(sso, assess(ctx, user, sso.id)))
-    return redirect(authflow.resume_url(flow))
 
 
 def refused(flow: AuthFlow, username: str, user: User | None, refusal: protection.Refusal) -> Any:

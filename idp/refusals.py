@@ -273,7 +273,10 @@ class RefusedGuesses:
         self, environ: dict[str, Any], form: dict[str, str]
     ) -> tuple[int, list[tuple[str, str]], bytes, str] | None:
         """The refusal's status, headers, body and request id; None when Flask answers."""
-        query = _first_values(str(environ.get("QUERY_STRING", "")).encode("latin-1").decode())
+        query_string = str(environ.get("QUERY_STRING", ""))
+        if not query_string.isascii():  # servers refuse such request lines; Flask answers
+            return None
+        query = _first_values(query_string)
         # No parameter may hold NUL (Flask's answer is 400).
         if any("\x00" in value for value in (*query.values(), *form.values())):
             return None

@@ -19,7 +19,7 @@ from .counters import make_counters
 from .extensions import db
 from .i18n import N_, gettext
 from .keys import KeyStore
-from .metrics import REQUEST_SECONDS
+from .logs import finish_request
 from .notify import on_user_risk_raised
 from .oauth import init_oauth
 from .passwords import PasswordHasher
@@ -38,7 +38,6 @@ def templates_dir() -> Path:
 
 
 log = logging.getLogger("idp")
-request_log = logging.getLogger("idp.request")
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
@@ -115,18 +114,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     def log_request(response: Any) -> Any:
         started = g.get("started")
         seconds = time.perf_counter() - started if started is not None else 0.0
-        REQUEST_SECONDS.labels(request.endpoint or "unknown", request.method).observe(seconds)
-        # The path only: query strings can hold codes, tokens and id_token_hint values.
-        request_log.info(
-            "request",
-            extra={
-                **g.get("log_fields", {}),
-                "request_id": request_id(),
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 2),
-            },
+        finish_request(
+            request.endpoint or "unknown",
+            request.method,
+            request.path,
+            response.status_code,
+            seconds,
+            request_id(),
+            g.get("log_fields"),
         )
         return response
 

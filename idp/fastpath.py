@@ -12,7 +12,6 @@ read again, another method) goes to Flask, which builds the document.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,10 +20,8 @@ from typing import Any
 from werkzeug.http import parse_etags
 
 from .headers import every_answer
-from .metrics import REQUEST_SECONDS
+from .logs import finish_request
 from .services import services
-
-request_log = logging.getLogger("idp.request")
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks.json"
@@ -90,16 +87,7 @@ class StaticDocuments:
                     ("Content-Length", str(len(body))),
                 ],
             )
-        seconds = time.perf_counter() - started
-        REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
-        request_log.info(
-            "request",
-            extra={
-                "request_id": str(uuid.uuid4()),
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-            },
+        finish_request(
+            endpoint, method, path, status, time.perf_counter() - started, str(uuid.uuid4())
         )
         return [] if method == "HEAD" else [body]

@@ -48,7 +48,7 @@ from .forms import clean_username
 from .headers import every_answer, html_page
 from .i18n import best_locale, choose_locale, gettext, language
 from .leansql import Lean, own_transaction
-from .metrics import REQUEST_SECONDS
+from .logs import finish_request
 from .models import Account, User
 from .protection import LOCKED_OUT, Refusal, check
 from .requestinfo import (
@@ -64,7 +64,6 @@ from .sessions import clock_now
 from .signin_log import record
 
 log = logging.getLogger("idp.refusals")
-request_log = logging.getLogger("idp.request")
 
 LOGIN_PATH = "/login"
 ENDPOINT = "signin.login"  # the Flask endpoint of LOGIN_PATH, for metrics and logs
@@ -234,18 +233,14 @@ class RefusedGuesses:
             return self.wsgi_app(environ, start_response)
         status, headers, body, request_id = answered
         start_response(STATUS_LINES[status], headers)
-        seconds = time.perf_counter() - started
-        REQUEST_SECONDS.labels(ENDPOINT, "POST").observe(seconds)
-        request_log.info(
-            "request",
-            extra={
-                **log_fields,
-                "request_id": request_id,
-                "method": "POST",
-                "path": LOGIN_PATH,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-            },
+        finish_request(
+            ENDPOINT,
+            "POST",
+            LOGIN_PATH,
+            status,
+            time.perf_counter() - started,
+            request_id,
+            log_fields,
         )
         return [body]
 

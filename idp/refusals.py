@@ -179,12 +179,6 @@ def answer(
     return body, [("Retry-After", str(refusal.retry_after_seconds))]
 
 
-@dataclass(frozen=True)
-class _AccountRow:
-    id: str
-    username: str
-
-
 _USERS = User.__table__
 _ACCOUNT = Lean(
     sa.select(_USERS.c.id, _USERS.c.username).where(_USERS.c.username == sa.bindparam("username"))
@@ -282,8 +276,8 @@ class RefusedGuesses:
         cookies = parse_cookie(cookie_header)
         # Refused at all? First, so that a guess that is not costs two reads here.
         username = clean_username(form.get("username", ""))
-        row = _ACCOUNT.first({"username": username}) if username else None
-        account = _AccountRow(row.id, row.username) if row is not None else None
+        # A row of (id, username): what the log and the lockout need of the user.
+        account = _ACCOUNT.first({"username": username}) if username else None
         device = valid_device_id(cookies.get(device_cookie_name(), ""))
         browser = Browser(
             address_of(

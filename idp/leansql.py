@@ -1,4 +1,4 @@
-"""Core reads run on the driver's cursor: the few every posted password makes.
+"""Core statements run on the driver's cursor: the few every posted password makes.
 
 SQLAlchemy's execution of a cached Core statement costs tens of microseconds of Python on
 top of the driver's few (the ORM session's bookkeeping, an execution context, a result
@@ -57,15 +57,14 @@ class _Compiled:
     names: tuple[str, ...]  # bind names in the SQL's order (positional paramstyles)
     positional: bool
     defaults: Mapping[str, Any]  # the statement's own values (constants, LIMIT)
-    binds: Mapping[str, Processor]
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # only the binds with a processor
     columns: tuple[Processor, ...]
     row: Any
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
         values = {**self.defaults, **params}
-        for name, process in self.binds.items():
-            if process is not None:
-                values[name] = process(values[name])
+        for name, process in self.binds:
+            values[name] = process(values[name])
         return tuple(values[name] for name in self.names) if self.positional else values
 
     def convert(self, raw: tuple[Any, ...]) -> Any:
@@ -99,10 +98,11 @@ class Lean:
             names=tuple(compiled.positiontup or ()),
             positional=bool(compiled.positional),
             defaults={name: bind.value for bind, name in names.items() if not bind.required},
-            binds={
-                name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            binds=tuple(
+                (name, process)
                 for bind, name in names.items()
-            },
+                if (process := bind.type.dialect_impl(dialect).bind_processor(dialect))
+            ),
             columns=tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in columns

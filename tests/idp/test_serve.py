@@ -40,6 +40,8 @@ def server(request, tmp_path: Path):
         timeout=120,
     )
     port = _free_port()
+    # A file, not a pipe: a full pipe would stop a server that logs every request.
+    output = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -56,7 +58,7 @@ def server(request, tmp_path: Path):
             "4",
         ],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -70,7 +72,9 @@ def server(request, tmp_path: Path):
             time.sleep(0.2)
     yield base, port
     os.killpg(proc.pid, signal.SIGTERM)
-    log = proc.communicate(timeout=30)[0].decode()
+    proc.wait(timeout=30)
+    output.close()
+    log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log, log
     # The workers log one JSON object a line; request lines carry paths, never queries.
     import json
@@ -114,6 +118,68 @@ def test_stalled_clients_do_not_stop_the_server(server):
     finally:
         for sock in stalled + idle:
             sock.close()
+
+
+def _answers(sock: socket.socket, count: int) -> list[bytes]:
+    """The status lines of `count` answers read off a kept-alive connection."""
+    data, lines = b"", []
+    while len(lines) < count:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed early"
+            data += chunk
+            continue
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        if len(rest) < length:
+            data += sock.recv(65536)
+            continue
+        lines.append(head.split(b"\r\n")[0])
+        data = rest[length:]
+    return lines
+
+
+def test_kept_alive_clients_are_answered_in_turn_and_cannot_take_every_thread(server):
+    """Requests sent back to back, or several in one packet, on one connection are all
+    answered in order; clients that keep all four threads' worth of connections busy
+    leave the server answering a newcomer."""
+    import threading
+
+    base, port = server
+    request = b"GET /jwks.json HTTP/1.1\r\nHost: idp\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request * 3)
+        assert _answers(sock, 3) == [b"HTTP/1.1 200 OK"] * 3
+        for _ in range(50):
+            sock.sendall(request)
+            assert _answers(sock, 1) == [b"HTTP/1.1 200 OK"]
+
+    stop = threading.Event()
+    statuses: list[bytes] = []
+
+    def flood() -> None:
+        # Ten requests at a time on one connection, the next ten as soon as they are
+        # answered: a client that always has a request waiting.
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as flooder:
+            while not stop.is_set():
+                flooder.sendall(request * 10)
+                statuses.extend(_answers(flooder, 10))
+
+    flooders = [threading.Thread(target=flood) for _ in range(4)]
+    for thread in flooders:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        for _ in range(10):
+            # 10 s is a bound on liveness, far above the answer's usual milliseconds.
+            with requests.Session() as newcomer:
+                answer = newcomer.get(f"{base}/.well-known/openid-configuration", timeout=10)
+                assert answer.status_code == 200
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(timeout=60)
+    assert statuses and set(statuses) == {b"HTTP/1.1 200 OK"}
 
 
 def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -253,7 +319,7 @@ def test_feed_files_rewritten_under_load_kill_no_worker(tmp_path: Path, feed_fil
         )
     proc, base = _start(config, env)
     try:
-        statuses: list[int] = []
+        statuses: list[bytes] = []
         stop = threading.Event()
 
         def ask_forever() -> None:

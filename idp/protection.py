@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -63,25 +64,28 @@ def _name(username: str) -> str:
     return username.casefold()
 
 
-def bucket(user: Account | None, browser: Browser) -> str:
-    """ "familiar" when this browser or network has signed in as the user before."""
+def bucket(user: Account | None, browser: Browser, familiar: bool | None = None) -> str:
+    """ "familiar" when this browser or network has signed in as the user before (read
+    unless the caller read it along with the user, see `known_place`)."""
     if not _settings().lockout.familiar_separate:
         return "all"
     if user is None:
         return "unfamiliar"
-    found = _KNOWN_PLACE.first(
-        {"user_id": user.id, "subnet": subnet_of(browser.ip), "device": browser.device_id or ""}
-    )
-    return "familiar" if found else "unfamiliar"
+    if familiar is None:
+        familiar = bool(_KNOWN_PLACE.first({"user_id": user.id, **place_params(browser)}).known)
+    return "familiar" if familiar else "unfamiliar"
 
 
-# Has the user signed in from this /24 (IPv6 /48) or this device before? (Run on the
-# driver's cursor: every refused guess of a locked account asks.)
-_FEATURES = UserFeature.__table__
-_KNOWN_PLACE = Lean(
-    sa.select(_FEATURES.c.user_id)
-    .where(
-        _FEATURES.c.user_id == sa.bindparam("user_id"),
+def place_params(browser: Browser) -> dict[str, str]:
+    """The binds of `known_place` for this browser."""
+    return {"subnet": subnet_of(browser.ip), "device": browser.device_id or ""}
+
+
+def known_place(user_id: Any) -> sa.Exists:
+    """Whether the user has signed in from the browser's /24 (IPv6 /48) or device before,
+    as an EXISTS for a query of the user's own (binds "subnet" and "device")."""
+    return sa.exists().where(
+        _FEATURES.c.user_id == user_id,
         sa.or_(
             sa.and_(
                 _FEATURES.c.kind == FeatureKind.SUBNET.value,
@@ -93,13 +97,19 @@ _KNOWN_PLACE = Lean(
             ),
         ),
     )
-    .limit(1)
-)
 
 
-def _group(username: str, user: Account | None, browser: Browser) -> str:
+# Has the user signed in from this /24 (IPv6 /48) or this device before? (Run on the
+# driver's cursor; a refused guess asks along with the user, idp.refusals.)
+_FEATURES = UserFeature.__table__
+_KNOWN_PLACE = Lean(sa.select(known_place(sa.bindparam("user_id")).label("known")))
+
+
+def _group(
+    username: str, user: Account | None, browser: Browser, familiar: bool | None = None
+) -> str:
     """Which count a sign-in's failures go to: its bucket and the typed name."""
-    return f"{bucket(user, browser)}:{_name(username)}"
+    return f"{bucket(user, browser, familiar)}:{_name(username)}"
 
 
 def _refusal(reason: str, until_ts: int) -> Refusal:
@@ -111,10 +121,17 @@ def _refusal(reason: str, until_ts: int) -> Refusal:
 BUCKETS = ("familiar", "unfamiliar", "all")
 
 
-def check(username: str, user: Account | None, browser: Browser | None = None) -> Refusal | None:
+def check(
+    username: str,
+    user: Account | None,
+    browser: Browser | None = None,
+    *,
+    familiar: bool | None = None,
+) -> Refusal | None:
     """Whether this sign-in may be tried at all (before the password is hashed). One read
-    of the counters; which bucket the sign-in is in is worked out only if one is locked.
-    The browser is the request's unless given."""
+    of the counters; which bucket the sign-in is in is worked out only if one is locked
+    (`familiar` when the caller read it with the user). The browser is the request's
+    unless given."""
     browser = browser or Browser.of_request()
     now = int(_now().timestamp())
     ip_key = f"ip:{browser.ip}"
@@ -124,7 +141,7 @@ def check(username: str, user: Account | None, browser: Browser | None = None) -
     if ip is not None and ip[0] >= _settings().throttle.failed_per_ip_per_hour:
         return _refusal("throttled", ip[1])
     if any(key in found for key in locks):
-        mine = found.get(f"lock:{_group(username, user, browser)}")
+        mine = found.get(f"lock:{_group(username, user, browser, familiar)}")
         if mine is not None:
             return _refusal("locked", mine[1])
     return None

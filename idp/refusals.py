@@ -49,8 +49,8 @@ from .headers import every_answer, html_page
 from .i18n import best_locale, choose_locale, gettext, language
 from .leansql import Lean, own_transaction
 from .logs import finish_request
-from .models import Account, User
-from .protection import LOCKED_OUT, Refusal, check
+from .models import Account, User, UserRisk
+from .protection import LOCKED_OUT, Refusal, check, known_place, place_params
 from .requestinfo import (
     USER_AGENT_CHARS,
     Browser,
@@ -61,7 +61,7 @@ from .requestinfo import (
 )
 from .services import services
 from .sessions import clock_now
-from .signin_log import record
+from .signin_log import READ, record
 
 log = logging.getLogger("idp.refusals")
 
@@ -153,8 +153,10 @@ def answer(
     *,
     request_id: str,
     csrf_token: str,
+    user_risk: Any = READ,
 ) -> tuple[bytes, list[tuple[str, str]]]:
-    """Log the refused attempt and fill its page: the body, and the headers of its own."""
+    """Log the refused attempt and fill its page: the body, and the headers of its own.
+    The user's risk for the row is read unless given (see `signin_log.record`)."""
     body = page.fill(
         {
             "correlation": flow.correlation_id,
@@ -175,13 +177,26 @@ def answer(
         error_code=refusal.error_code,
         reason="account locked" if refusal.reason == "locked" else "IP address throttled",
         browser=browser,
+        user_risk=user_risk,
     )
     return body, [("Retry-After", str(refusal.retry_after_seconds))]
 
 
 _USERS = User.__table__
+_RISKS = UserRisk.__table__
+# What a refused guess needs of the user, in one read: the account, its risk for the log
+# row (all None without a row of risk), and whether this browser's place is known to it.
 _ACCOUNT = Lean(
-    sa.select(_USERS.c.id, _USERS.c.username).where(_USERS.c.username == sa.bindparam("username"))
+    sa.select(
+        _USERS.c.id,
+        _USERS.c.username,
+        _RISKS.c.risk_level,
+        _RISKS.c.risk_state,
+        _RISKS.c.risk_detail,
+        known_place(_USERS.c.id).label("familiar"),
+    )
+    .select_from(_USERS.outerjoin(_RISKS, _RISKS.c.user_id == _USERS.c.id))
+    .where(_USERS.c.username == sa.bindparam("username"))
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -197,12 +212,14 @@ class RefusedGuesses:
         self.https = self.settings.issuer.startswith("https://")
         self.max_body = int(app.config["MAX_CONTENT_LENGTH"])
         interface = app.session_interface
-        self.sessions = interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        self.sessions = Verified(
+            interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        )
         self.session_cookie = app.config["SESSION_COOKIE_NAME"]
         self.session_seconds = int(app.permanent_session_lifetime.total_seconds())
         # Flask-WTF's tokens: the session's random value, signed (idp.forms).
         keys = [*(app.config.get("SECRET_KEY_FALLBACKS") or ()), app.secret_key]
-        self.csrf = URLSafeTimedSerializer(keys, salt="wtf-csrf-token")
+        self.csrf = Verified(URLSafeTimedSerializer(keys, salt="wtf-csrf-token"))
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -274,10 +291,6 @@ class RefusedGuesses:
         if not cookie_header.isascii() or not script_root.isascii():
             return None
         cookies = parse_cookie(cookie_header)
-        # Refused at all? First, so that a guess that is not costs two reads here.
-        username = clean_username(form.get("username", ""))
-        # A row of (id, username): what the log and the lockout need of the user.
-        account = _ACCOUNT.first({"username": username}) if username else None
         device = valid_device_id(cookies.get(device_cookie_name(), ""))
         browser = Browser(
             address_of(
@@ -288,15 +301,18 @@ class RefusedGuesses:
             device,
             str(environ.get("HTTP_USER_AGENT", ""))[:USER_AGENT_CHARS],
         )
-        refusal = check(username, account, browser)
+        # Refused at all? First, so that a guess that is not costs two reads here.
+        username = clean_username(form.get("username", ""))
+        account = (
+            _ACCOUNT.first({"username": username, **place_params(browser)}) if username else None
+        )
+        familiar = account.familiar if account else None
+        refusal = check(username, account, browser, familiar=familiar)
         if refusal is None:
             return None
-        try:
-            session = self.sessions.loads(
-                cookies.get(self.session_cookie, ""), max_age=self.session_seconds
-            )
-        except BadData:
-            return None
+        session = self.sessions.loads(
+            cookies.get(self.session_cookie, ""), max_age=self.session_seconds
+        )
         if not isinstance(session, dict):
             return None
         flow = authflow.load(query.get("flow"), browser=session.get(BROWSER_KEY))
@@ -321,6 +337,7 @@ class RefusedGuesses:
             browser,
             request_id=request_id,
             csrf_token=form["csrf_token"],
+            user_risk=account if account and account.risk_state is not None else None,
         )
         headers = [
             ("Content-Type", "text/html; charset=utf-8"),
@@ -339,11 +356,43 @@ class RefusedGuesses:
         held = session.get("csrf_token")
         if not token or not isinstance(held, str):
             return False
-        try:
-            value = self.csrf.loads(token)
-        except BadData:
-            return False
+        value = self.csrf.loads(token)
         return isinstance(value, str) and hmac.compare_digest(held, value)
+
+
+class Verified:
+    """A timed serializer's `loads` that remembers what it verified.
+
+    A guesser posts the same session cookie and CSRF token again and again; checking their
+    signatures each time is a sixth of a refused guess. Remembered by the exact signed
+    text, with what it carried and when it was signed: only a text that verified under
+    this worker's keys is ever remembered, and a remembered one is held to `max_age` as
+    itsdangerous holds it. Its values are only read, never changed.
+    """
+
+    SIZE = 1024  # texts remembered before the memory starts afresh
+
+    def __init__(self, serializer: URLSafeTimedSerializer) -> None:
+        self.serializer = serializer
+        self._seen: dict[str, tuple[Any, int]] = {}
+
+    def loads(self, text: str, max_age: int | None = None) -> Any:
+        """What `text` carries; None unless it is signed with our keys (and, given
+        `max_age`, was signed at most that many seconds ago)."""
+        seen = self._seen.get(text)
+        if seen is None:
+            try:
+                value, signed = self.serializer.loads(text, max_age=max_age, return_timestamp=True)
+            except BadData:
+                return None
+            if len(self._seen) >= self.SIZE:
+                self._seen.clear()
+            seen = self._seen[text] = (value, int(signed.timestamp()))
+        value, signed_at = seen
+        # itsdangerous's own rule: the age in whole seconds, neither negative nor above.
+        if max_age is not None and not 0 <= int(time.time()) - signed_at <= max_age:
+            return None
+        return value
 
 
 def _first_values(text: str) -> dict[str, str]:

@@ -31,6 +31,10 @@ _USER_RISK = Lean(
 )
 
 
+# `record`'s default: the user's risk is read.
+READ = object()
+
+
 def record(
     *,
     correlation_id: str,
@@ -44,9 +48,11 @@ def record(
     risk: dict[str, Any] | None = None,
     decision: Decision | None = None,
     browser: Browser | None = None,
+    user_risk: Any = READ,
 ) -> None:
     """Append one sign-in row and commit it (one Core INSERT: it runs on every attempt,
-    refused guesses included). The browser is the request's unless given."""
+    refused guesses included). The browser is the request's unless given; the user's
+    risk (risk_level, risk_state, risk_detail, or None for none) is read unless given."""
     browser = browser or Browser.of_request()
     row: dict[str, Any] = {
         "id": new_id(),
@@ -86,7 +92,9 @@ def record(
             asn=risk["asn"],
         )
     row["risk_level_during_sign_in"] = row["risk_level_aggregated"] = during.value
-    state = _USER_RISK.first({"user_id": user.id}) if user else None
+    state = user_risk
+    if state is READ:
+        state = _USER_RISK.first({"user_id": user.id}) if user else None
     if state is not None:
         # Aggregated: the sign-in's risk and the user's, whichever is higher.
         row["risk_level_aggregated"] = max(during, Level.parse(state.risk_level)).value

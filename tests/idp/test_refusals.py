@@ -143,3 +143,95 @@ def test_when_the_answer_fails_flask_answers_and_one_row_is_written(provider, mo
     monkeypatch.setattr(idp.refusals, "clean_username", real)
     assert calls.count == 1
     assert len(_rows(provider)) == before + 1
+
+
+class _Later:
+    """idp.refusals' view of time, `seconds` on."""
+
+    def __init__(self, seconds: int) -> None:
+        import time
+
+        self.seconds = seconds
+        self.perf_counter = time.perf_counter
+        self._time = time.time
+
+    def time(self) -> float:
+        return self._time() + self.seconds
+
+
+def test_a_remembered_signature_is_held_to_its_age_and_never_stands_for_another(monkeypatch):
+    import idp.refusals
+    from idp.refusals import URLSafeTimedSerializer, Verified
+
+    signer = URLSafeTimedSerializer("one-secret-key-of-this-worker", salt="s")
+    verified = Verified(signer)
+    text = signer.dumps({"csrf_token": "abc"})
+    assert verified.loads(text, max_age=60) == {"csrf_token": "abc"}
+    assert verified.loads(text, max_age=60) == {"csrf_token": "abc"}  # remembered
+    # Another key's text of the same value, and the remembered text altered, are refused.
+    forged = URLSafeTimedSerializer("an attacker's key", salt="s").dumps({"csrf_token": "abc"})
+    assert verified.loads(forged, max_age=60) is None
+    assert verified.loads(text[:-1] + ("A" if text[-1] != "A" else "B"), max_age=60) is None
+    assert verified.loads("", max_age=60) is None
+    # Past its age the remembered text is refused as itsdangerous refuses it, and so is one
+    # signed "in the future".
+    monkeypatch.setattr(idp.refusals, "time", _Later(61))
+    assert verified.loads(text, max_age=60) is None
+    assert verified.loads(text) == {"csrf_token": "abc"}  # no age asked: still ours
+    monkeypatch.setattr(idp.refusals, "time", _Later(-5))
+    assert verified.loads(text, max_age=60) is None
+
+
+def test_a_copied_session_cookie_past_its_lifetime_is_left_to_flask(provider, monkeypatch):
+    import idp.refusals
+
+    attacker = _locked(provider)
+    attacker.guess("alice", "wrong guess")
+    calls = ViewCalls(provider.app)
+    assert attacker.guess("alice", "wrong guess").status_code == 403
+    assert calls.count == 0  # answered in front of Flask: cookie and token remembered
+    lifetime = int(provider.app.permanent_session_lifetime.total_seconds())
+    monkeypatch.setattr(idp.refusals, "time", _Later(lifetime + 1))
+    attacker.guess("alice", "wrong guess")
+    assert calls.count == 1  # Flask answered (and judged the session itself)
+
+
+def test_a_refused_guess_at_a_known_place_is_answered_before_flask_with_the_users_risk(
+    provider, clock
+):
+    """The one read of the user carries its risk and whether the place is known: a user at
+    risk locked at home gets the same row from the view and in front of Flask, and the
+    home bucket's lock is found without asking the view."""
+    from idp.models import User, UserRisk
+    from tests.idp.test_attack_protection import OFFICE
+
+    provider.user("alice")
+    home = Guesser(provider, OFFICE)
+    assert home.rp.code_from(home.guess("alice", PASSWORD))
+    with provider.app.app_context():
+        user = db.session.query(User).filter_by(username="alice").one()
+        db.session.add(
+            UserRisk(
+                user_id=user.id,
+                risk_level="high",
+                risk_state="atRisk",
+                risk_detail="none",
+                updated_at=clock.now(),
+            )
+        )
+        db.session.commit()
+    at_home = Guesser(provider, OFFICE, rp=home.rp)
+    for _ in range(10):
+        at_home.guess("alice", "wrong guess")
+    calls = ViewCalls(provider.app)
+    assert at_home.guess("alice", PASSWORD).status_code == 403  # the view renders the page
+    assert at_home.guess("alice", "wrong guess").status_code == 403
+    assert calls.count == 1
+    # Elsewhere, the unfamiliar bucket is not locked: the view hashes and answers.
+    elsewhere = Guesser(provider, ELSEWHERE)
+    calls.count = 0
+    assert elsewhere.guess("alice", "wrong guess").status_code == 401
+    assert calls.count == 1
+    rows = _rows(provider)[-3:-1]
+    for row in rows:
+        assert (row.risk_state, row.risk_level_aggregated, row.ip) == ("atRisk", "high", OFFICE)

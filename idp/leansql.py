@@ -5,7 +5,7 @@ top of the driver's few (the ORM session's bookkeeping, an execution context, a 
 object), and a refused guess (idp.refusals) is mostly such reads. A `Lean` statement is
 compiled once per dialect by SQLAlchemy's compiler, its parameters and columns converted by
 its column types' own processors, and run on the DBAPI cursor of the session's connection,
-inside the session's transaction, or inside `own_transaction()`, a connection of their own
+inside the session's transaction, or inside `own_connection()`, a connection of their own
 that skips the session altogether. A connection found dead is invalidated as SQLAlchemy
 would, so the pool replaces it; the error is raised as the driver's.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -26,17 +26,28 @@ from .extensions import db
 
 Processor = Callable[[Any], Any] | None
 
-# The connection of `own_transaction`, while one runs.
+# The connection of `own_connection`, while one runs.
 _OWN: ContextVar[sa.Connection | None] = ContextVar("idp_lean_connection", default=None)
 
 
 @contextmanager
-def own_transaction() -> Iterator[None]:
-    """Run the Lean statements inside on a connection of their own, not the session's, in
-    one transaction committed when the block ends (rolled back if it raises)."""
-    # begin(), not connect(): the driver's cursor bypasses SQLAlchemy's autobegin, and a
-    # connection with no transaction begun would be rolled back when returned to the pool.
-    with db.engine.begin() as connection:
+def own_connection() -> Iterator[None]:
+    """Run the Lean statements inside on a connection of their own, not the session's.
+
+    What they write is committed when the block ends at the latest. On PostgreSQL each
+    statement commits as it runs (autocommit): a transaction would cost a BEGIN and a
+    COMMIT, two round trips of the few a refused guess makes. SQLite has no round trips
+    to save and its autocommit mode costs more, so there the block is one transaction,
+    rolled back if the block raises. Either way, write last."""
+    engine = db.engine
+    opened: AbstractContextManager[sa.Connection]
+    if engine.dialect.name == "sqlite":
+        # begin(), not connect(): the driver's cursor bypasses SQLAlchemy's autobegin, and
+        # a connection with no transaction begun would be rolled back when returned.
+        opened = engine.begin()
+    else:
+        opened = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with opened as connection:
         token = _OWN.set(connection)
         try:
             yield
@@ -46,7 +57,7 @@ def own_transaction() -> Iterator[None]:
 
 def commit() -> None:
     """Commit what the Lean statements wrote: the session's transaction, or, inside
-    `own_transaction`, nothing yet (the block commits at its end)."""
+    `own_connection`, nothing yet (see there)."""
     if _OWN.get() is None:
         db.session.commit()
 

@@ -47,7 +47,7 @@ from .flows import BROWSER_KEY
 from .forms import clean_username
 from .headers import every_answer, html_page
 from .i18n import best_locale, choose_locale, gettext, language
-from .leansql import Lean, own_transaction
+from .leansql import Lean, own_connection
 from .logs import finish_request
 from .models import Account, User, UserRisk
 from .protection import LOCKED_OUT, Refusal, check, known_place, place_params
@@ -232,8 +232,9 @@ class RefusedGuesses:
         if form is not None:
             with self.app.app_context():
                 try:
-                    # Every read and the row's INSERT on one connection, not the session.
-                    with own_transaction():
+                    # Every read and the row's INSERT on one connection, not the session;
+                    # the INSERT is the last thing that can fail (see own_connection).
+                    with own_connection():
                         answered = self._refuse(environ, form)
                 except Exception:
                     # Flask answers instead, and logs what goes wrong there.
@@ -328,6 +329,15 @@ class RefusedGuesses:
         if page is None:
             return None
         request_id = str(uuid.uuid4())
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Vary", "Cookie"),
+            *every_answer(self.https),
+            *html_page(flow.form_targets),
+        ]
+        if device is None:
+            headers.append(("Set-Cookie", new_device_cookie()))
+        # Last: the row is written here, and nothing after it may fail.
         body, own = answer(
             page,
             refusal,
@@ -339,17 +349,7 @@ class RefusedGuesses:
             csrf_token=form["csrf_token"],
             user_risk=account if account and account.risk_state is not None else None,
         )
-        headers = [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            *own,
-            ("Vary", "Cookie"),
-            *every_answer(self.https),
-            *html_page(flow.form_targets),
-        ]
-        if device is None:
-            headers.append(("Set-Cookie", new_device_cookie()))
-        return page.status, headers, body, request_id
+        return page.status, [*headers, ("Content-Length", str(len(body))), *own], body, request_id
 
     def _csrf_valid(self, token: str, session: dict[str, Any]) -> bool:
         """Flask-WTF's check (idp.forms): the signed token names the session's value."""

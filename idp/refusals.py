@@ -61,7 +61,7 @@ from .requestinfo import (
 )
 from .services import services
 from .sessions import clock_now
-from .signin_log import READ, record
+from .signin_log import READ, USER_RISK_COLUMNS, record
 
 log = logging.getLogger("idp.refusals")
 
@@ -190,9 +190,7 @@ _ACCOUNT = Lean(
     sa.select(
         _USERS.c.id,
         _USERS.c.username,
-        _RISKS.c.risk_level,
-        _RISKS.c.risk_state,
-        _RISKS.c.risk_detail,
+        *USER_RISK_COLUMNS,
         known_place(_USERS.c.id).label("familiar"),
     )
     .select_from(_USERS.outerjoin(_RISKS, _RISKS.c.user_id == _USERS.c.id))

@@ -22,13 +22,11 @@ _SIGN_INS = SignIn.__table__
 # would fill in).
 _INSERT = Lean(sa.insert(_SIGN_INS), column_keys=[column.key for column in _SIGN_INS.columns])
 _RISKS = UserRisk.__table__
+# What `record` needs of the user's risk: read here, or given as its `user_risk`.
+USER_RISK_COLUMNS = (_RISKS.c.risk_level, _RISKS.c.risk_state, _RISKS.c.risk_detail)
 # Every attempt runs these, refused guesses included: Core statements, the read on the
 # driver's cursor.
-_USER_RISK = Lean(
-    sa.select(_RISKS.c.risk_level, _RISKS.c.risk_state, _RISKS.c.risk_detail).where(
-        _RISKS.c.user_id == sa.bindparam("user_id")
-    )
-)
+_USER_RISK = Lean(sa.select(*USER_RISK_COLUMNS).where(_RISKS.c.user_id == sa.bindparam("user_id")))
 
 
 # `record`'s default: the user's risk is read.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
 import select
 import selectors
+import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -156,15 +159,25 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return _frozen(app)
 
 
-def _multiprocess_metrics() -> None:
+@contextlib.contextmanager
+def _multiprocess_metrics() -> Iterator[None]:
     """Workers write their metrics to one folder that /metrics adds up (prometheus_client's
-    multiprocess mode); set before the workers fork, so each child uses file values."""
+    multiprocess mode); set before the workers fork, so each child uses file values. A
+    folder made here is the server's own and removed when it stops; one the operator named
+    in PROMETHEUS_MULTIPROC_DIR is left alone."""
+    made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-metrics-")
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="idp-metrics-")
     from prometheus_client import values
 
     # prometheus_client leaves get_value_class unannotated.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if made is not None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -207,8 +220,8 @@ def gunicorn_options(
 
 def run_gunicorn(config_path: str | None, options: dict[str, Any]) -> None:
     """Serve with gunicorn; each worker builds the app from the same config."""
-    _multiprocess_metrics()
-    _Gunicorn(config_path, options).run()
+    with _multiprocess_metrics():
+        _Gunicorn(config_path, options).run()
 
 
 def granian_app() -> Any:
@@ -260,20 +273,20 @@ def run_granian(
         ) from None
     if config_path:
         os.environ["IDP_CONFIG"] = str(config_path)
-    _multiprocess_metrics()
-    Server(
-        "idp.serve:granian_app",
-        factory=True,
-        address=host,
-        port=port,
-        interface=Interfaces.WSGI,
-        http=HTTPModes.http1,
-        websockets=False,
-        workers=workers or server.workers,
-        blocking_threads=threads or server.threads,
-        http1_settings=HTTP1Settings(header_read_timeout=READ_TIMEOUT_SECONDS * 1000),
-        respawn_failed_workers=True,
-        workers_kill_timeout=server.graceful_timeout_seconds,
-        # Our own request line (see idp.logs) replaces an access log.
-        log_access=False,
-    ).serve()
+    with _multiprocess_metrics():
+        Server(
+            "idp.serve:granian_app",
+            factory=True,
+            address=host,
+            port=port,
+            interface=Interfaces.WSGI,
+            http=HTTPModes.http1,
+            websockets=False,
+            workers=workers or server.workers,
+            blocking_threads=threads or server.threads,
+            http1_settings=HTTP1Settings(header_read_timeout=READ_TIMEOUT_SECONDS * 1000),
+            respawn_failed_workers=True,
+            workers_kill_timeout=server.graceful_timeout_seconds,
+            # Our own request line (see idp.logs) replaces an access log.
+            log_access=False,
+        ).serve()

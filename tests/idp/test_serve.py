@@ -31,7 +31,13 @@ def server(request, tmp_path: Path):
         f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
         f'[server]\nengine = "{request.param}"\n'
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    # A temporary folder of the test's own, to see the metrics folder the server makes.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
+        "TMPDIR": str(scratch),
+    }
     subprocess.run(
         [sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
         check=True,
@@ -70,10 +76,13 @@ def server(request, tmp_path: Path):
                 break
         except requests.ConnectionError:
             time.sleep(0.2)
+    assert len(list(scratch.glob("idp-metrics-*"))) == 1
     yield base, port
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=30)
     output.close()
+    # The metrics folder the server made for its workers went with it.
+    assert not list(scratch.glob("idp-metrics-*"))
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log, log
     # The workers log one JSON object a line; request lines carry paths, never queries.
@@ -211,6 +220,32 @@ def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
         except requests.ConnectionError:
             time.sleep(0.2)
     raise AssertionError("idp serve did not start")
+
+
+def test_a_metrics_folder_the_operator_names_outlives_the_server(tmp_path: Path):
+    config = tmp_path / "idp.toml"
+    config.write_text(
+        'secret_key = "serve-test-secret-key-0123"\n'
+        f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
+    )
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+        "PROMETHEUS_MULTIPROC_DIR": str(folder),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    proc, base = _start(config, env)
+    assert requests.get(f"{base}/jwks.json", timeout=5).status_code == 200
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert list(folder.glob("*.db")), "the workers wrote their metrics there"
 
 
 @pytest.fixture(params=["database", "redis"])

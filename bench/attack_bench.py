@@ -20,6 +20,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -186,6 +187,7 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
     print(
         f"CPU {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -47,15 +47,12 @@ LOCALES = ("en", "de")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
-# The loaded catalogue of each language. Flask-Babel keeps them loaded too, but finds the
-# one for a string through about nine context-local lookups per string; a page has dozens
-# of strings and a refused guess is meant to cost little (README "Attack protection").
-_CATALOGUES: dict[str, Any] = {}
-
-
 def _catalogue() -> Any:
     """The catalogue of the language being produced: the request's, or the one a
-    `force_locale` block (an email) chose."""
+    `force_locale` block (an email) chose. Flask-Babel keeps every catalogue loaded, but
+    finds the one for a string through about nine context-local lookups per string; a page
+    has dozens of strings and a refused guess is meant to cost little (README "Attack
+    protection"), so the request keeps the one it found."""
     try:
         state = g.get("_flask_babel")
     except RuntimeError:  # no application context: Flask-Babel's null catalogue
@@ -66,9 +63,7 @@ def _catalogue() -> Any:
     mine = getattr(state, "idp_catalogue", None)
     if mine is not None and mine[0] is locale:  # this request's language, found before
         return mine[1]
-    found = _CATALOGUES.get(str(locale))
-    if found is None:
-        found = _CATALOGUES[str(locale)] = flask_babel.get_translations()
+    found = flask_babel.get_translations()
     state.idp_catalogue = (locale, found)
     return found
 

@@ -246,22 +246,33 @@ def test_sign_in_log_filters_and_policy_results(stepup):
     assert "No sign-ins." in none
 
 
-def test_whatif_page_shows_the_simulation(stepup):
+def whatif(stepup, candidate: str, locale: str | None = None):
+    """An admin with a risky user in the log posts `candidate` to the what-if page (in
+    `locale`'s language, when given); returns the browser, the form page and the answer."""
+    from tests.locales import speak
+
     _risky_user(stepup)
     browser, secret = _admin(stepup)
     _admin_sign_in(stepup, browser, secret=secret)
+    if locale is not None:
+        speak(browser, locale)
     page = browser.get("/admin/whatif")
-    assert "Candidate policies" in page.get_data(as_text=True)
     result = browser.post(
         "/admin/whatif",
-        data={
-            "csrf_token": csrf_from(page),
-            "days": "30",
-            "candidate": '[policies.sign_in_risk]\nblock_at = "medium"\n',
-        },
+        data={"csrf_token": csrf_from(page), "days": "30", "candidate": candidate},
     )
-    html = result.get_data(as_text=True)
-    report = re.search(r'<pre id="report"[^>]*>(.*?)</pre>', html, re.S).group(1)
+    return browser, page, result.get_data(as_text=True)
+
+
+def report_of(html: str) -> str:
+    """The what-if report's text on the page."""
+    return re.search(r'<pre id="report"[^>]*>(.*?)</pre>', html, re.S).group(1)
+
+
+def test_whatif_page_shows_the_simulation(stepup):
+    browser, page, html = whatif(stepup, '[policies.sign_in_risk]\nblock_at = "medium"\n')
+    assert "Candidate policies" in page.get_data(as_text=True)
+    report = report_of(html)
     assert "blocked 53003" in report and "candidate" in report
     bad = browser.post(
         "/admin/whatif",

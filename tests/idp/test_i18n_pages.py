@@ -16,8 +16,7 @@ from markupsafe import escape
 
 from idp.i18n import LOCALES
 from risk.vocabulary import RiskEventType
-from tests.conftest import csrf_from
-from tests.idp.test_admin_dashboard import _admin, _admin_sign_in, _risky_user
+from tests.idp.test_admin_dashboard import report_of, whatif
 from tests.idp.test_overview import signed_in  # noqa: F401  (fixture)
 from tests.locales import speak, texts
 
@@ -232,21 +231,8 @@ def test_every_threshold_text_is_translated(stepup):
 @pytest.mark.parametrize("locale", LOCALES)
 def test_whatif_report_reads_in_the_language(stepup, locale):
     t = texts(locale)
-    _risky_user(stepup)
-    browser, secret = _admin(stepup)
-    _admin_sign_in(stepup, browser, secret=secret)
-    speak(browser, locale)
-    page = browser.get("/admin/whatif")
-    result = browser.post(
-        "/admin/whatif",
-        data={
-            "csrf_token": csrf_from(page),
-            "days": "30",
-            "candidate": '[policies.sign_in_risk]\nblock_at = "medium"\n',
-        },
-    )
-    html = result.get_data(as_text=True)
-    report = re.search(r'<pre id="report"[^>]*>(.*?)</pre>', html, re.S).group(1)
+    _, _, html = whatif(stepup, '[policies.sign_in_risk]\nblock_at = "medium"\n', locale)
+    report = report_of(html)
     lines = report.splitlines()
     header = t("What-if over %(days)s, %(since)s to %(until)s UTC: %(sign_ins)s %(by_users)s")
     assert lines[0].startswith(header.split("%(days)s")[0] + t("%(num)d day", "%(num)d days", 30))

@@ -154,10 +154,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 response.headers.setdefault(name, value)
         return response
 
-    from .fastpath import StaticDocuments
+    from .fastpath import StaticDocuments, UserInfoAnswers
     from .refusals import RefusedGuesses
 
     app.wsgi_app = StaticDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = UserInfoAnswers(app, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = RefusedGuesses(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 

@@ -13,9 +13,9 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
@@ -283,8 +283,46 @@ def claims_supported() -> list[str]:
 
 # --- reading and writing --------------------------------------------------------------------
 
+# The user columns `release` reads: those `_read` reads itself and those the table names.
+PROFILE_COLUMNS = tuple(
+    dict.fromkeys(
+        (
+            "id",
+            "username",
+            "created_at",
+            "profile_updated_at",
+            "groups",
+            "claims",
+            *(claim.stored for claim in CLAIMS.values() if claim.stored != "special"),
+        )
+    )
+)
 
-def _read(user: User, name: str) -> Any:
+
+class Profile(Protocol):
+    """What `release` reads of a user: a `User`, or a row of its PROFILE_COLUMNS read
+    without the ORM (userinfo answered in front of Flask, see idp.fastpath)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def profile_updated_at(self) -> datetime | None: ...
+
+    @property
+    def groups(self) -> list[str]: ...
+
+    @property
+    def claims(self) -> dict[str, Any]: ...
+
+
+def _read(user: Profile, name: str) -> Any:
     claim = CLAIMS[name]
     if name == "preferred_username":
         return user.username
@@ -411,7 +449,7 @@ def _wanted(scope: str, requested: Iterable[str], allowed_scope: str | None) -> 
 
 
 def release(
-    user: User, scope: str, requested: Iterable[str] = (), allowed_scope: str | None = None
+    user: Profile, scope: str, requested: Iterable[str] = (), allowed_scope: str | None = None
 ) -> dict[str, Any]:
     """The claims released about `user` for a granted `scope` plus those requested by name
     (`allowed_scope`: the client's registered scope, which limits those); `sub` first."""

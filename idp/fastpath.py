@@ -1,27 +1,50 @@
-"""The discovery and JWKS documents answered in front of Flask, as precomputed bytes.
+"""Answers given in front of Flask: the discovery and JWKS documents, and userinfo.
 
-Both are the same bytes for every client, fetched by every relying party and library on
-start-up and on every unknown kid. Through Flask such an answer costs several times the
-work itself (a request context, the hooks, Werkzeug's request and response objects); here
-it is a dictionary lookup and a `start_response`. What Flask's path would add is added
-here too: the security headers, the request's log line and its
-`idp_request_duration_seconds` sample under the same endpoint name. Anything this module
-cannot answer from memory (the first request of a worker, a JWKS whose kids are due to be
-read again, another method) goes to Flask, which builds the document.
+Through Flask an answer costs several times the work itself (a request context, the hooks,
+Werkzeug's request and response objects, for userinfo Authlib's resource protector and the
+ORM). What Flask's path would add is added here too: the security headers, the request's
+log line and its `idp_request_duration_seconds` sample under the same endpoint name.
+
+- Discovery and JWKS are the same bytes for every client, fetched by every relying party
+  and library on start-up and on every unknown kid: here a dictionary lookup and a
+  `start_response`. Anything this module cannot answer from memory (the first request of
+  a worker, a JWKS whose kids are due to be read again, another method) goes to Flask,
+  which builds the document.
+- Userinfo is fetched with every sign-in and by relying parties that check a session.
+  Only the common case is answered here: a GET without query or body, with one
+  `Authorization: Bearer <token>` header, whose token is found, unexpired, unrevoked,
+  has the openid scope, belongs to a user who is not disabled and to a client that did
+  not register for signed userinfo. The token, its user and client are one read on a
+  connection of its own (idp.leansql) and the claims come from the function Flask's path
+  calls (`idp.oauth.userinfo_claims`). Everything else, every refusal included, goes to
+  Flask, which answers or refuses with RFC 6750's errors as before.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import sqlalchemy as sa
+from authlib.consts import default_json_headers
+from flask import Flask
 from werkzeug.http import parse_etags
 
+from .claims import PROFILE_COLUMNS
 from .headers import every_answer
+from .introspection import B64TOKEN, MAX_TOKEN_LENGTH
+from .leansql import Lean, own_connection
 from .logs import finish_request
-from .services import services
+from .models import Client, Token, User, access_token_expired
+from .oauth import BearerTokenValidator, userinfo_claims
+from .services import now_ts, services
+
+log = logging.getLogger("idp.fastpath")
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks.json"
@@ -91,3 +114,110 @@ class StaticDocuments:
             endpoint, method, path, status, time.perf_counter() - started, str(uuid.uuid4())
         )
         return [] if method == "HEAD" else [body]
+
+
+USERINFO_PATH = "/userinfo"
+USERINFO_ENDPOINT = "oauth.userinfo"
+# The header as clients send it: the scheme so spelt, one space, a token of RFC 6750's
+# shape. Any other spelling, and two headers (which the server joins with a comma), is
+# Flask's to read.
+BEARER_HEADER = re.compile(rf"Bearer ({B64TOKEN.pattern})")
+
+_TOKENS, _USERS, _CLIENTS = Token.__table__, User.__table__, Client.__table__
+# An access token with what userinfo needs of its user and its client, in one read; a
+# token without either is not found (Flask refuses it, or fails as it always did).
+_USERINFO = Lean(
+    sa.select(
+        _TOKENS.c.scope,
+        _TOKENS.c.issued_at,
+        _TOKENS.c.expires_in,
+        _TOKENS.c.access_token_revoked_at,
+        _TOKENS.c.refresh_token_revoked_at,
+        _TOKENS.c.claims_request,
+        _USERS.c.disabled,
+        *(_USERS.c[name] for name in PROFILE_COLUMNS),
+        _CLIENTS.c.client_metadata,
+    )
+    .select_from(
+        _TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id).join(
+            _CLIENTS, _CLIENTS.c.client_id == _TOKENS.c.client_id
+        )
+    )
+    .where(_TOKENS.c.access_token == sa.bindparam("token"))
+    .limit(1)
+)
+
+
+class UserInfoAnswers:
+    """WSGI middleware: userinfo for a good bearer token in the header, without Flask."""
+
+    def __init__(self, app: Flask, wsgi_app: WsgiApp) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.headers = every_answer(services(app).settings.issuer.startswith("https://"))
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != USERINFO_PATH or environ.get("REQUEST_METHOD") != "GET":
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        body = self.claims(environ)
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        # Authlib's headers for the claims as JSON, in the order Flask's answer has them.
+        start_response(
+            "200 OK",
+            [*default_json_headers, ("Content-Length", str(len(body))), *self.headers],
+        )
+        finish_request(
+            USERINFO_ENDPOINT,
+            "GET",
+            USERINFO_PATH,
+            200,
+            time.perf_counter() - started,
+            str(uuid.uuid4()),
+        )
+        return [body]
+
+    def claims(self, environ: dict[str, Any]) -> bytes | None:
+        """The token's claims as Flask's answer has them; None when Flask answers."""
+        # A query or a body is read by Flask's hooks (a NUL byte there is refused).
+        if (
+            environ.get("QUERY_STRING")
+            or environ.get("CONTENT_LENGTH", "0") not in ("", "0")
+            or "HTTP_TRANSFER_ENCODING" in environ
+        ):
+            return None
+        found = BEARER_HEADER.fullmatch(environ.get("HTTP_AUTHORIZATION", ""))
+        if found is None or len(found[1]) > MAX_TOKEN_LENGTH:
+            return None
+        with self.app.app_context():
+            try:
+                with own_connection():
+                    row = _USERINFO.first({"token": found[1]})
+                if row is None or not _active(row, now_ts()):
+                    return None
+                # Authlib's Client.client_metadata, read from its column.
+                client = json.loads(row.client_metadata) if row.client_metadata else {}
+                if client.get("userinfo_signed_response_alg"):
+                    return None
+                info = userinfo_claims(row, row.scope, row.claims_request, client.get("scope", ""))
+                return self.app.json.dumps(info).encode()
+            except Exception:
+                # Flask answers instead, and logs what goes wrong there.
+                log.warning("userinfo answer failed; Flask answers", exc_info=True)
+                return None
+
+
+def _active(row: Any, now: int) -> bool:
+    """What Flask's path asks of a token before userinfo: a user who is not disabled
+    (BearerTokenValidator), not expired, not revoked (Authlib's OAuth2TokenMixin: either
+    revocation ends the access token), and the openid scope."""
+    return not (
+        row.disabled
+        or access_token_expired(row.issued_at, row.expires_in, now)
+        or row.access_token_revoked_at
+        or row.refresh_token_revoked_at
+        or BearerTokenValidator.scope_insufficient(row.scope, ["openid"])
+    )

@@ -166,6 +166,12 @@ class AuthorizationCode(db.Model, OAuth2AuthorizationCodeMixin):  # type: ignore
         return self.expires_at < now_ts()
 
 
+def access_token_expired(issued_at: int, expires_in: int, now: int) -> bool:
+    """Whether an access token issued at `issued_at` for `expires_in` seconds (0: no end)
+    has ended at `now`, all in seconds since the epoch."""
+    return bool(expires_in) and issued_at + expires_in < now
+
+
 class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
     __tablename__ = "oauth2_tokens"
 
@@ -186,7 +192,7 @@ class Token(db.Model, OAuth2TokenMixin):  # type: ignore[name-defined,misc]
 
     def is_expired(self) -> bool:
         # Authlib's own reads time.time(); the app clock decides when an access token ends.
-        return bool(self.expires_in) and self.issued_at + self.expires_in < now_ts()
+        return access_token_expired(self.issued_at, self.expires_in, now_ts())
 
     def is_refresh_token_valid(self, now: float) -> bool:
         return (

@@ -35,6 +35,7 @@ from joserfc.jwk import KeySet
 
 from .claims import (
     MalformedClaimsRequest,
+    Profile,
     claims_request_json,
     load_claims_request,
     parse_claims_request,
@@ -70,18 +71,19 @@ def settings() -> Settings:
 
 
 def user_claims(
-    user: User, scope: str, requested: dict[str, Any] | None = None, client: Client | None = None
+    user: Profile, scope: str, requested: dict[str, Any] | None = None, allowed_scope: str = ""
 ) -> UserInfo:
     """The claims a scope releases about a user, plus those the client's `claims` request
-    named (at most what the client's registered scope allows)."""
-    return UserInfo(
-        release(
-            user,
-            scope,
-            list(requested or {}),
-            allowed_scope=client.scope if client is not None else "",
-        )
-    )
+    named (at most what `allowed_scope`, the client's registered scope, allows)."""
+    return UserInfo(release(user, scope, list(requested or {}), allowed_scope=allowed_scope))
+
+
+def userinfo_claims(
+    user: Profile, scope: str, claims_request: str | None, allowed_scope: str
+) -> UserInfo:
+    """What userinfo answers for an access token: the claims of its scope and of the
+    userinfo member of its claims request, whether Flask or idp.fastpath answers."""
+    return user_claims(user, scope, load_claims_request(claims_request), allowed_scope)
 
 
 def claims_request_from(request: OAuth2Request) -> dict[str, Any] | None:
@@ -286,7 +288,8 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]  # Authlib is untyped
         wanted = load_claims_request(authorization_code.claims_request).get("id_token") or {}
         user = db.session.get(User, authorization_code.user_id)
         if wanted and user is not None:
-            released = user_claims(user, "", wanted, query_client(authorization_code.client_id))
+            client = query_client(authorization_code.client_id)
+            released = user_claims(user, "", wanted, client.scope if client is not None else "")
             claims.update({k: v for k, v in released.items() if k != "sub"})
         return claims
 
@@ -574,11 +577,10 @@ class UserInfoEndpoint(_UserInfoEndpoint):  # type: ignore[misc]  # Authlib is u
         return str(settings().issuer)
 
     def generate_user_info(self, user: User, scope: str) -> UserInfo:
-        token = current_token._get_current_object()
-        requested = load_claims_request(token.claims_request) if token is not None else {}
-        return user_claims(
-            user, scope, requested, token.get_client() if token is not None else None
-        )
+        token: Token = current_token._get_current_object()
+        client = token.get_client()
+        allowed_scope = client.scope if client is not None else ""
+        return userinfo_claims(user, scope, token.claims_request, allowed_scope)
 
     def resolve_private_key(self) -> Any:
         found = services()

@@ -692,6 +692,15 @@ class BearerTokenValidator(create_bearer_token_validator(db.session, Token)):  #
         return token
 
 
+class UserInfoTokenValidator(BearerTokenValidator):
+    """Userinfo describes the user a token speaks for: a token of the client alone (client
+    credentials, even with openid among the client's scopes) is no token for it."""
+
+    def authenticate_token(self, token_string: str) -> Token | None:
+        token = super().authenticate_token(token_string)
+        return token if token is not None and token.user_id else None
+
+
 def init_oauth(app: Flask) -> AuthorizationServer:
     """Bind the authorization server and resource protector to the app."""
     tokens = services(app).settings.tokens
@@ -730,6 +739,6 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         authorization.register_endpoint(RegistrationEndpoint)
         authorization.register_endpoint(ConfigurationEndpoint)
         require_oauth.register_token_validator(BearerTokenValidator())
-        userinfo_protector.register_token_validator(BearerTokenValidator())
+        userinfo_protector.register_token_validator(UserInfoTokenValidator())
         authorization._idp_grants_registered = True
     return authorization

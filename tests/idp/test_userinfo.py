@@ -199,3 +199,19 @@ def test_tokens_take_their_times_from_the_app_clock(make_app, settings):
     assert http.get("/userinfo", headers=bearer).status_code == 200
     clock.advance(seconds=2)
     _invalid_token(http.get("/userinfo", headers=bearer))
+
+
+@pytest.mark.parametrize("where", ["header", "body"])
+def test_a_token_of_no_user_is_invalid_token_not_500(provider, where):
+    """A client-credentials token speaks for the client alone: userinfo has nobody to
+    describe, even when the client was registered with (and so given) openid."""
+    rp = provider.rp(grant_types=["client_credentials"], scopes=["openid", "email"])
+    response = rp.token_request({"grant_type": "client_credentials", "scope": "openid email"})
+    assert response.status_code == 200, response.get_json()
+    access = response.get_json()["access_token"]
+    http = provider.app.test_client()
+    if where == "header":
+        answer = http.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+    else:
+        answer = http.post("/userinfo", data={"access_token": access}, content_type=FORM)
+    _invalid_token(answer)

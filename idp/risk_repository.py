@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from risk.context import IpInfo, SignInContext
 from risk.engine import Assessment
 from risk.novelty import NoveltyCounts
-from risk.repository import PastSignIn, UserProfile
+from risk.repository import PastSignIn, UserProfile, beyond_limit
 
 from .extensions import db
 from .models import NoveltyCount, OrgCountry, SignIn, UserFeature, UserHistory
@@ -135,6 +135,11 @@ _HISTORY_AND_FEATURES = (
     .select_from(_HISTORY.outerjoin(_FEATURES, _FEATURES.c.user_id == _HISTORY.c.user_id))
     .where(_HISTORY.c.user_id == sa.bindparam("user_id"))
 )
+_FORGET_FEATURE = sa.delete(_FEATURES).where(
+    _FEATURES.c.user_id == sa.bindparam("user_id"),
+    _FEATURES.c.kind == sa.bindparam("kind"),
+    _FEATURES.c.value == sa.bindparam("value"),
+)
 _ORG_COUNTRY = sa.select(sa.literal(1)).where(
     OrgCountry.__table__.c.country == sa.bindparam("country")
 )
@@ -184,6 +189,10 @@ def _run(statement: Any, **params: Any) -> Any:
     return db.session.connection().execute(statement, params)
 
 
+def _run_many(statement: Any, params: list[dict[str, Any]]) -> None:
+    db.session.connection().execute(statement, params)
+
+
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
 
@@ -218,6 +227,19 @@ class SqlHistoryRepository:
         rows = self._history(user_id)
         if not rows:
             return UserProfile()
+        stale = beyond_limit(
+            [(r.kind, r.value) for r in rows if r.kind is not None],
+            {(r.kind, r.value): r.last_seen for r in rows if r.last_seen is not None},
+        )
+        if stale:
+            # Trimmed where the profile is read, since every sign-in reads it anyway;
+            # trimming in record() would cost a read of its own.
+            _run_many(
+                _FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale]
+            )
+            gone = set(stale)
+            rows = [r for r in rows if (r.kind, r.value) not in gone]
+            db.session.info["risk_history"][user_id] = rows
         return UserProfile(
             first_seen=rows[0].first_seen,
             successful_sign_ins=rows[0].successful_sign_ins,

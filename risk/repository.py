@@ -7,9 +7,10 @@ query. `InMemoryHistoryRepository` serves tests, the benchmark and replay.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from risk.context import IpInfo, SignInContext, SignInKind
@@ -71,6 +72,32 @@ class UserProfile:
         """The countries this user has signed in from."""
         kind = FeatureKind.COUNTRY.value
         return frozenset(value for k, value in self.features if k == kind)
+
+
+PROFILE_VALUES_PER_KIND = 50
+"""A profile keeps at most this many values of each kind, the most recently seen. A client
+that never keeps the device cookie (a script signing in), or a carrier that hands out a new
+address block every day, would otherwise add a value with every sign-in, and every sign-in
+reads the whole profile. A value dropped is new again if it comes back, as one unused for
+`novelty_forget_days` is."""
+
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
+def beyond_limit(held: Collection[Feature], last_seen: Mapping[Feature, datetime]) -> list[Feature]:
+    """What a profile holding `held` (last used at `last_seen`, where known) drops: per kind,
+    the least recently seen values beyond PROFILE_VALUES_PER_KIND, those of unknown last
+    use first."""
+    dropped: list[Feature] = []
+    for kind, count in Counter(kind for kind, _ in held).items():
+        if count > PROFILE_VALUES_PER_KIND:
+            oldest = sorted(
+                (feature for feature in held if feature[0] == kind),
+                key=lambda feature: (last_seen.get(feature, _LONG_AGO), feature),
+            )
+            dropped += oldest[: count - PROFILE_VALUES_PER_KIND]
+    return dropped
 
 
 class HistoryRepository(Protocol):
@@ -253,6 +280,9 @@ class InMemoryHistoryRepository:
             profile.last_seen[feature] = ctx.time if seen is None else max(seen, ctx.time)
             used = profile.first_used.get(feature)
             profile.first_used[feature] = ctx.time if used is None else min(used, ctx.time)
+        for feature in beyond_limit(profile.last_seen.keys(), profile.last_seen):
+            del profile.last_seen[feature], profile.first_used[feature]
+            self._feature_users[feature] -= 1
         if assessment.novelty is not None:
             for name in assessment.novelty.counter_names():
                 self._novelty[name] = self._novelty.get(name, 0) + 1

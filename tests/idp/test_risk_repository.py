@@ -554,3 +554,30 @@ def test_each_process_sees_the_others_novelty_counts_once_its_copy_expires(
         assert second.repo.novelty_counts().counters == {}
         monkeypatch.setattr(risk_repository, "NOVELTY_COUNTS_SECONDS", -1.0)
         assert second.repo.novelty_counts().counters["learned.asn.f.new"] == 1
+
+
+def test_a_profile_keeps_the_most_recently_seen_values_of_each_kind(h: Harness) -> None:
+    """A client that never keeps the device cookie brings a new device with every sign-in:
+    the profile keeps the latest PROFILE_VALUES_PER_KIND of them, so reading it costs no
+    more with every sign-in, and a value dropped is new again."""
+    from risk.repository import PROFILE_VALUES_PER_KIND
+
+    extra = 5
+    for n in range(PROFILE_VALUES_PER_KIND + extra):
+        features = CHROME | {("device", f"cookie-{n:03d}")}
+        h.succeed("alice", T0 + timedelta(minutes=n), features=features)
+    profile = h.repo.user_profile(h.user("alice"))
+    devices = sorted(value for kind, value in profile.features if kind == "device")
+    assert devices == [f"cookie-{n:03d}" for n in range(extra, PROFILE_VALUES_PER_KIND + extra)]
+    assert CHROME <= profile.features  # other kinds keep theirs
+    assert h.repo.users_with_feature(("device", "cookie-000")) == 0
+    assert h.repo.users_with_feature(("device", f"cookie-{extra:03d}")) == 1
+    # Seen again, the oldest kept value is the latest: the next one dropped is another.
+    later = T0 + timedelta(days=1)
+    h.succeed("alice", later, features=CHROME | {("device", f"cookie-{extra:03d}")})
+    h.succeed("alice", later + MICROSECOND, features=CHROME | {("device", "cookie-new")})
+    profile = h.repo.user_profile(h.user("alice"))
+    devices = {value for kind, value in profile.features if kind == "device"}
+    assert len(devices) == PROFILE_VALUES_PER_KIND
+    assert f"cookie-{extra:03d}" in devices and "cookie-new" in devices
+    assert f"cookie-{extra + 1:03d}" not in devices

@@ -355,6 +355,20 @@ _REFRESH = (
 )
 
 
+# The claim of a refresh token: a Core statement built once (through the ORM, an UPDATE
+# also looks for the row among the session's objects to change them in memory).
+_TOKENS = Token.__table__
+_CLAIM_REFRESH = (
+    sa.update(_TOKENS)
+    .where(_TOKENS.c.id == sa.bindparam("token_id"), _TOKENS.c.refresh_token_revoked_at == 0)
+    .values(
+        refresh_token_revoked_at=sa.bindparam("now"),
+        refresh_token_rotated_at=sa.bindparam("now"),
+        refresh_token_rotated_by=sa.bindparam("by"),
+    )
+)
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Authlib is untyped
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -375,19 +389,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]  # Auth
 
     def authenticate_user(self, refresh_token: Token) -> User | None:
         # Rotate with one conditional UPDATE: of two concurrent refreshes only one wins.
-        now = now_ts()
-        claimed = db.session.execute(
-            sa.update(Token)
-            .where(Token.id == refresh_token.id, Token.refresh_token_revoked_at == 0)
-            .values(
-                refresh_token_revoked_at=now,
-                refresh_token_rotated_at=now,
-                refresh_token_rotated_by=client_ip()[:64],
-            )
+        claimed = db.session.connection().execute(
+            _CLAIM_REFRESH, {"token_id": refresh_token.id, "now": now_ts(), "by": client_ip()[:64]}
         )
         # No commit here: the claim commits with the new token in save_token, one transaction.
         # A concurrent refresh waits on the row's write lock, then finds it revoked.
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:
             self._reuse_detected(refresh_token)
         user = refresh_token.get_user()
         if user is None or user.disabled:

@@ -41,8 +41,8 @@ class Counters(Protocol):
         """Set a count until `expires_at`."""
         ...
 
-    def delete(self, key: str) -> None:
-        """Forget a count."""
+    def delete(self, *keys: str) -> None:
+        """Forget counts."""
         ...
 
 
@@ -77,6 +77,10 @@ def _get_many(size: int) -> Lean:
             _TABLE.c.expires_at > sa.bindparam("now"),
         )
     )
+
+
+# Built once: a success forgets its counts on every sign-in.
+_DELETE = sa.delete(_TABLE).where(_TABLE.c.key.in_(sa.bindparam("keys", expanding=True)))
 
 
 def _upsert(key: str, count: int, expires_at: int) -> Any:
@@ -128,8 +132,8 @@ class SqlCounters(_OneFromMany):
         db.session.execute(sa.delete(_TABLE).where(_TABLE.c.key.in_(stale.scalar_subquery())))
         db.session.commit()
 
-    def delete(self, key: str) -> None:
-        db.session.execute(sa.delete(AttackCounter).where(AttackCounter.key == _key(key)))
+    def delete(self, *keys: str) -> None:
+        db.session.connection().execute(_DELETE, {"keys": [_key(key) for key in keys]})
         db.session.commit()
 
 
@@ -181,8 +185,8 @@ class RedisCounters(_OneFromMany):
         pipe.expire(name, max(1, expires_at - now) + 86400)
         pipe.execute()
 
-    def delete(self, key: str) -> None:
-        self.client.delete(self._name(key))
+    def delete(self, *keys: str) -> None:
+        self.client.delete(*(self._name(key) for key in keys))
 
 
 def make_counters(redis_url: str) -> Counters:

@@ -169,6 +169,4 @@ def failed(username: str, user: Account | None) -> Refusal | None:
 def succeeded(username: str, user: Account) -> None:
     """A right password outside any lockout: its bucket starts counting afresh."""
     group = _group(username, user, Browser.of_request())
-    store = counters()
-    store.delete(f"fail:{group}")
-    store.delete(f"lockouts:{group}")
+    counters().delete(f"fail:{group}", f"lockouts:{group}")

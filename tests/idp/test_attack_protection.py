@@ -222,3 +222,34 @@ def test_get_many_reads_any_number_of_keys(make_app, settings, store):
         assert counters.get_many([live[0], live[0]], 1600) == {live[0]: (1, 2000)}
         assert counters.get_many([], 1600) == {}
         assert counters.get(live[-1], 1600) == expected[live[-1]]
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_a_right_password_starts_the_count_afresh(make_app, settings, clock, store):
+    """Nine wrong passwords, the right one, nine wrong again: never ten in a row, never
+    locked. And `delete` forgets every key it is given, over-long ones too."""
+    from idp.counters import KEY_LIMIT
+
+    if store == "redis":
+        settings = replace(settings, redis_url=redis_or_skip())
+    provider = Provider(make_app(settings, clock=clock))
+    name = f"alice-{uuid.uuid4().hex[:6]}"
+    provider.user(name)
+    user = Guesser(provider, OFFICE)
+    for _ in range(9):
+        assert user.guess(name, "wrong guess").status_code == 401
+    assert user.rp.code_from(user.guess(name, PASSWORD))
+    user = Guesser(provider, OFFICE)
+    for _ in range(9):
+        assert user.guess(name, "wrong guess").status_code == 401
+    assert user.guess(name, "wrong guess").status_code == 401  # the tenth locks, next time
+    assert user.guess(name, PASSWORD).status_code == 403
+
+    tag = uuid.uuid4().hex[:6]
+    keys = [f"a:{tag}", f"b:{tag}", f"long:{tag}:" + "x" * KEY_LIMIT]
+    with provider.app.test_request_context("/"):
+        counters = services(provider.app).counters
+        for key in [*keys, f"kept:{tag}"]:
+            counters.put(key, 3, 2000, 1000)
+        counters.delete(*keys)
+        assert counters.get_many([*keys, f"kept:{tag}"], 1600) == {f"kept:{tag}": (3, 2000)}

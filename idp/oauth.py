@@ -148,6 +148,16 @@ def _check_verifier(item: AuthorizationCode, verifier: str | None) -> None:
         raise InvalidGrantError("Code challenge failed.")
 
 
+# The claim of an authorization code: a Core statement built once (through the ORM, an UPDATE
+# also looks for the row among the session's objects to change them in memory).
+_CODES = AuthorizationCode.__table__
+_CLAIM_CODE = (
+    sa.update(_CODES)
+    .where(_CODES.c.id == sa.bindparam("code_id"), _CODES.c.used_at.is_(None))
+    .values(used_at=sa.bindparam("now"))
+)
+
+
 # Authlib is untyped: its classes are Any to mypy, which --strict refuses as bases.
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
@@ -208,14 +218,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         _check_verifier(item, self.request.form.get("code_verifier"))
         now = now_ts()
         # Claim the code with one conditional UPDATE so two workers can never both redeem it.
-        claimed = db.session.execute(
-            sa.update(AuthorizationCode)
-            .where(AuthorizationCode.id == item.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=now)
-        )
+        claimed = db.session.connection().execute(_CLAIM_CODE, {"code_id": item.id, "now": now})
         # No commit here: the claim commits with the token in save_token, one transaction (a
         # concurrent redemption waits on the row's write lock, then finds the code used).
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:
             # A replayed code: revoke everything issued from it (RFC 6749 §4.1.2).
             revoke_grant(item.grant_id, now)
             db.session.commit()
@@ -355,8 +361,7 @@ _REFRESH = (
 )
 
 
-# The claim of a refresh token: a Core statement built once (through the ORM, an UPDATE
-# also looks for the row among the session's objects to change them in memory).
+# The claim of a refresh token, built once (see _CLAIM_CODE).
 _TOKENS = Token.__table__
 _CLAIM_REFRESH = (
     sa.update(_TOKENS)

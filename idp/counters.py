@@ -186,7 +186,8 @@ class RedisCounters(_OneFromMany):
         pipe.execute()
 
     def delete(self, *keys: str) -> None:
-        self.client.delete(*(self._name(key) for key in keys))
+        if keys:
+            self.client.delete(*(self._name(key) for key in keys))
 
 
 def make_counters(redis_url: str) -> Counters:

@@ -54,17 +54,22 @@ def test_https_issuer_adds_hsts_in_front_of_flask(make_app, settings):
     assert client.get("/jwks.json").headers["Strict-Transport-Security"] == "max-age=63072000"
 
 
-def test_answers_in_front_of_flask_are_logged_and_measured(client, caplog):
+def requests_measured(endpoint: str, method: str = "GET") -> float:
+    """How many requests `idp_request_duration_seconds` has counted for `endpoint`."""
     from idp.metrics import REQUEST_SECONDS
 
+    return sum(
+        sample.value
+        for metric in REQUEST_SECONDS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+        and sample.labels == {"endpoint": endpoint, "method": method}
+    )
+
+
+def test_answers_in_front_of_flask_are_logged_and_measured(client, caplog):
     def count() -> float:
-        return sum(
-            sample.value
-            for metric in REQUEST_SECONDS.collect()
-            for sample in metric.samples
-            if sample.name.endswith("_count")
-            and sample.labels == {"endpoint": "oauth.discovery", "method": "GET"}
-        )
+        return requests_measured("oauth.discovery")
 
     client.get(PATHS[0])
     before = count()

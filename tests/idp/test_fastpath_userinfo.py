@@ -367,16 +367,10 @@ def test_expiry_follows_the_app_clock_to_the_second(make_app):
 
 def test_logged_and_measured_like_flask_and_connections_returned(world, caplog):
     from idp.extensions import db
-    from idp.metrics import REQUEST_SECONDS
+    from tests.idp.test_fastpath import requests_measured
 
     def count() -> float:
-        return sum(
-            sample.value
-            for metric in REQUEST_SECONDS.collect()
-            for sample in metric.samples
-            if sample.name.endswith("_count")
-            and sample.labels == {"endpoint": "oauth.userinfo", "method": "GET"}
-        )
+        return requests_measured("oauth.userinfo")
 
     before = count()
     with caplog.at_level(logging.INFO, logger="idp.request"):

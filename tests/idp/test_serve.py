@@ -21,23 +21,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(params=["gunicorn", "granian"])
-def server(request, tmp_path: Path):
-    """`idp serve` with one worker of four threads on a migrated SQLite database, with
-    each server engine."""
+def _migrated(tmp_path: Path, env: dict[str, str], extra: str = "") -> Path:
+    """A config naming a new SQLite database in `tmp_path`, migrated; `extra` is appended."""
     config = tmp_path / "idp.toml"
     config.write_text(
         'secret_key = "serve-test-secret-key-0123"\n'
-        f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
-        f'[server]\nengine = "{request.param}"\n'
+        f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n{extra}'
     )
-    # A temporary folder of the test's own, to see the metrics folder the server makes.
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
-        "TMPDIR": str(scratch),
-    }
     subprocess.run(
         [sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
         check=True,
@@ -45,6 +35,21 @@ def server(request, tmp_path: Path):
         capture_output=True,
         timeout=120,
     )
+    return config
+
+
+@pytest.fixture(params=["gunicorn", "granian"])
+def server(request, tmp_path: Path):
+    """`idp serve` with one worker of four threads on a migrated SQLite database, with
+    each server engine."""
+    # A temporary folder of the test's own, to see the metrics folder the server makes.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
+        "TMPDIR": str(scratch),
+    }
+    config = _migrated(tmp_path, env, f'[server]\nengine = "{request.param}"\n')
     port = _free_port()
     # A file, not a pipe: a full pipe would stop a server that logs every request.
     output = (tmp_path / "serve.log").open("wb")
@@ -223,24 +228,13 @@ def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
 
 
 def test_a_metrics_folder_the_operator_names_outlives_the_server(tmp_path: Path):
-    config = tmp_path / "idp.toml"
-    config.write_text(
-        'secret_key = "serve-test-secret-key-0123"\n'
-        f'database_url = "sqlite:///{tmp_path / "idp.db"}"\n'
-    )
     folder = tmp_path / "metrics"
     folder.mkdir()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
         "PROMETHEUS_MULTIPROC_DIR": str(folder),
     }
-    subprocess.run(
-        [sys.executable, "-m", "idp", "db", "upgrade", "--config", str(config)],
-        check=True,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    config = _migrated(tmp_path, env)
     proc, base = _start(config, env)
     assert requests.get(f"{base}/jwks.json", timeout=5).status_code == 200
     os.killpg(proc.pid, signal.SIGTERM)

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, abort, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from . import headers
@@ -40,10 +41,22 @@ def templates_dir() -> Path:
 log = logging.getLogger("idp")
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, where a body nested deeper than the parser can follow is invalid JSON
+    (a ValueError: `get_json` answers 400, or None when silent) instead of a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("The JSON value nests too deeply.") from exc
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the Flask app from validated settings (read from IDP_CONFIG when not given)."""
     settings = settings or load_settings()
     app = Flask("idp", template_folder=str(templates_dir()))
+    app.json = JSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SECRET_KEY_FALLBACKS=list(settings.old_secret_keys),
@@ -131,6 +144,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         for values in (request.args, request.form):
             if any("\x00" in v for _, v in values.items(multi=True)):
                 abort(400, description=N_("A request parameter contains a NUL character."))
+        # Nor an id in the path of the dashboard's and the account's pages: it names nothing.
+        # (The admin API answers its own 404; registration its own invalid_token.)
+        if request.blueprint in ("admin", "account") and any(
+            "\x00" in str(v) for v in (request.view_args or {}).values()
+        ):
+            abort(404)
 
     @app.after_request
     def set_device_cookie(response: Any) -> Any:

@@ -19,6 +19,8 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     grants,
 )
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
@@ -462,6 +464,17 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+def client_secret_basic(query_client: Any, request: OAuth2Request) -> Client | None:
+    """Authlib's client_secret_basic, where a header it cannot read authenticates no client
+    (invalid_client) instead of a 500: "Basic" with nothing after it, or base64 of bytes
+    that are not UTF-8."""
+    try:
+        extract_basic_authorization(request.headers)
+    except ValueError:
+        return None
+    return authenticate_client_secret_basic(query_client, request)  # type: ignore[no-any-return]
+
+
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     """Store an issued token with the grant it belongs to."""
     now = now_ts()
@@ -642,6 +655,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]  # Authlib 
             validated.id_token_claims = None
         return validated
 
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict[str, Any]:
+        try:
+            return super()._validate_id_token_hint(id_token_hint)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            # Authlib quotes joserfc's reason (which may quote the token's header, a kid
+            # with any character) in an error that refuses characters outside RFC 6749's.
+            raise InvalidRequestError("The id_token_hint is not a valid ID token.") from exc
+
     def get_server_jwks(self) -> Any:
         found = services()
         return found.keys.key_set(found.clock.now())
@@ -737,6 +758,7 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         authorization.register_grant(
             AuthorizationCodeGrant, [OpenIDCode(require_nonce=False), S256Challenge(required=True)]
         )
+        authorization.register_client_auth_method("client_secret_basic", client_secret_basic)
         authorization.register_grant(RefreshTokenGrant)
         authorization.register_grant(ClientCredentialsGrant)
         authorization.register_endpoint(Revocation)

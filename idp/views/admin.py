@@ -14,7 +14,7 @@ import secrets
 import tomllib
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -61,6 +61,7 @@ from ..sessions import clock_now, current_sso, current_user
 from ..simulate import candidate_from_mapping, format_report, simulate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
 
 CONSOLE_CLIENT_ID = "idp-admin-console"
 LEVELS = ("high", "medium", "low")
@@ -675,9 +676,11 @@ def detection_action(detection_id: str, action: str) -> Any:
 def _parse_time(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=clock_now().tzinfo)
+        # In UTC now, as the column stores it: a time at the calendar's edge is no filter.
+        return aware.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=clock_now().tzinfo)
 
 
 @bp.get("/signins")

@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlparse
 
 import pyotp
+import pytest
 import sqlalchemy as sa
 
 from idp.models import RiskHistory, User, UserRisk
@@ -244,6 +245,42 @@ def test_sign_in_log_filters_and_policy_results(stepup):
         "/admin/signins?user=bob&level=high&from=2020-01-01T00:00&to=2020-01-02T00:00"
     ).get_data(as_text=True)
     assert "No sign-ins." in none
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/admin/users/%00"),
+        ("POST", "/admin/users/%00/disable"),
+        ("POST", "/admin/users/%00/profile"),
+        ("POST", "/admin/users/%00/passkeys/%00/remove"),
+        ("POST", "/admin/clients/%00/rotate"),
+        ("POST", "/admin/detections/%00/resolve"),
+    ],
+    ids=["user", "user-action", "profile", "passkey", "client-action", "detection-action"],
+)
+def test_nul_in_an_id_of_the_path_is_404(stepup, method, path):
+    """An id with NUL names nothing (PostgreSQL could not even compare it): the 404 page."""
+    browser, secret = _admin(stepup)
+    _admin_sign_in(stepup, browser, secret=secret)
+    csrf = csrf_from(browser.get("/admin/users"))
+    response = browser.open(path, method=method, data={"csrf_token": csrf})
+    assert response.status_code == 404
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["from=9999-12-31T23:59:59-01:00", "to=0001-01-01T00:00:00%2B01:00", "from=0000-01-01"],
+    ids=["after-year-9999", "before-year-1", "year-0"],
+)
+def test_sign_in_log_ignores_times_off_the_calendar(stepup, query):
+    """A time that is off the calendar in UTC is no filter, as an unreadable one is."""
+    browser, secret = _admin(stepup)
+    _admin_sign_in(stepup, browser, secret=secret)
+    page = browser.get(f"/admin/signins?{query}")
+    assert page.status_code == 200
+    assert "root" in page.get_data(as_text=True).split("<table")[1]
 
 
 def whatif(stepup, candidate: str, locale: str | None = None):

@@ -246,3 +246,89 @@ def test_geoip_text_is_bounded(tmp_path):
         info = feeds.lookup("81.2.69.1")
     assert len(info.city or "") == 128 and len(info.country or "") <= 8
     assert info.latitude is None and info.longitude == 1.5
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        "",
+        base64.b64encode(b"\xff\xfe:secret").decode(),
+        base64.b64encode("é".encode("latin-1")).decode(),
+    ],
+    ids=["nothing-after-basic", "not-utf8-id", "latin-1"],
+)
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+def test_unreadable_basic_credentials_are_invalid_client(provider, path, credentials, caplog):
+    """A Basic header Authlib cannot read (no credentials, or not UTF-8) authenticates no
+    client: 401 invalid_client, and the request still has its log line."""
+    caplog.set_level(logging.INFO, logger="idp.request")
+    response = provider.app.test_client().post(
+        path,
+        data={"grant_type": "client_credentials", "token": "x"},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "invalid_client"
+    assert [r.status for r in caplog.records if r.name == "idp.request"] == [401]
+
+
+@pytest.mark.parametrize(
+    "method, path, description",
+    [
+        ("PATCH", "/users/{user}", "The body must be a JSON object of user properties."),
+        ("POST", "/users/{user}/resetPassword", 'The body must be {"mode": "requireReset"}'),
+        ("POST", "/identityProtection/riskyUsers/dismiss", "The body must be a JSON object"),
+    ],
+    ids=["update-user", "reset-password", "dismiss"],
+)
+def test_json_nested_too_deep_for_the_parser_is_400(provider, method, path, description):
+    """A body nested deeper than Python's JSON parser can follow is a body that is not JSON."""
+    from tests.idp.test_api_support import API, AdminApi
+
+    user_id = provider.user()
+    admin = AdminApi(provider)
+    response = admin.http.open(
+        API + path.format(user=user_id),
+        method=method,
+        data=b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        content_type="application/json",
+        headers=admin.headers(),
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "invalid_request"
+    assert response.get_json()["error_description"].startswith(description)
+
+
+@pytest.mark.parametrize("kid", ["\ud800", "é", '"'], ids=["lone-surrogate", "non-ascii", "quote"])
+def test_id_token_hint_with_an_odd_kid_is_400(provider, kid):
+    """A hint whose header names a kid Authlib cannot quote in its error is not a valid ID
+    token: the logout error page, no redirect, the session kept."""
+    import json
+
+    provider.user()
+    rp = provider.rp(post_logout=["https://rp.example/bye"])
+    _, payload, signature = rp.tokens()["id_token"].split(".")
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": kid}).encode())
+    hint = f"{header.decode().rstrip('=')}.{payload}.{signature}"
+    response = rp.browser.get(
+        "/logout",
+        query_string={"id_token_hint": hint, "post_logout_redirect_uri": "https://rp.example/bye"},
+    )
+    assert response.status_code == 400 and response.location is None
+    assert "invalid_request" in response.get_data(as_text=True)
+    assert rp.browser.get(rp.authorize_url()).location.startswith("https://rp.example/cb")
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/account/passkeys/%00/remove"),
+        ("GET", "/api/v1/users/%00"),
+    ],
+    ids=["account", "api"],
+)
+def test_nul_in_the_path_is_404(client, method, path):
+    """An id with NUL names nothing; registration answers invalid_token for it instead
+    (test_dynamic_registration)."""
+    response = client.open(path, method=method)
+    assert response.status_code == 404

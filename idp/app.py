@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, abort, g, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
@@ -228,6 +229,10 @@ def _register_error_handlers(app: Flask) -> None:
             # Keep the exception's own headers (a 405 must say Allow), not its HTML type.
             headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
             return jsonify(error=error, error_description=exc.description), status, headers
+        if request_ctx.url_adapter is None:
+            # A Host header no URL can be built for (werkzeug's BadHost: a label over 63
+            # characters, say): the page's own links cannot be made, so werkzeug's plain page.
+            return exc.get_response()
         return render_template(
             "error.html",
             title=gettext(exc.name),

@@ -73,7 +73,10 @@ def _text(max_chars: int, *, newlines: bool = False) -> Callable[[str, Any], str
 
 def _url(name: str, raw: Any) -> str:
     value = _text(2000)(name, raw)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
+        raise ClaimError(f"{name} must be an absolute http or https URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
         raise ClaimError(f"{name} must be an absolute http or https URL")
     return value

@@ -52,7 +52,10 @@ class ClientMetadataError(IdpError):
 
 
 def _check_redirect_uri(uri: str) -> None:
-    parts = urlparse(uri)
+    try:
+        parts = urlparse(uri)
+    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
+        raise IdpError(f"redirect URI {uri!r} is not a URL") from None
     if (
         parts.fragment
         or not parts.scheme
@@ -72,7 +75,10 @@ def check_backchannel_logout_uri(uri: Any) -> None:
     fragment (Back-Channel Logout §2.2), or is plain http to a host other than loopback."""
     if not isinstance(uri, str) or len(uri) > 2000:
         raise IdpError("the back-channel logout URI must be a string of at most 2000 characters")
-    parts = urlparse(uri)
+    try:
+        parts = urlparse(uri)
+    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
+        raise IdpError(f"back-channel logout URI {uri!r} is not a URL") from None
     try:
         port = parts.port
     except ValueError:

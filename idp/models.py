@@ -107,8 +107,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
 
 def hash_client_secret(secret: str) -> str:
-    # Client secrets are 256-bit random values, so a plain digest resists guessing.
-    return "sha256$" + hashlib.sha256(secret.encode()).hexdigest()
+    # Client secrets are 256-bit random values, so a plain digest resists guessing. A JSON
+    # body may carry a lone surrogate: it digests (and fails to match) like any wrong secret.
+    return "sha256$" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Client(db.Model, OAuth2ClientMixin):  # type: ignore[name-defined,misc]

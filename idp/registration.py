@@ -120,7 +120,10 @@ def check_web_page(uri: Any, name: str) -> str:
     if not isinstance(uri, str):
         raise _bad(f"'{name}' must be a string")
     _uri_text(uri, name)
-    parts = urlparse(uri)
+    try:
+        parts = urlparse(uri)
+    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
+        raise _bad(f"'{name}' must be an absolute https URL without fragment") from None
     if parts.scheme != "https" or not parts.hostname or parts.fragment:
         raise _bad(f"'{name}' must be an absolute https URL without fragment")
     return uri

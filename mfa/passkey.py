@@ -161,9 +161,10 @@ def authentication_options(rp: RelyingParty, *, challenge: bytes) -> str:
 def _load(response: str) -> dict[str, Any]:
     if not isinstance(response, str) or not response or len(response) > MAX_RESPONSE_CHARS:
         raise MalformedPasskeyResponse()
+    # Nesting deeper than the parser can follow is as malformed as a syntax error.
     try:
         data = json.loads(response)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedPasskeyResponse() from None
     if not isinstance(data, dict) or data.get("id") != data.get("rawId"):
         raise MalformedPasskeyResponse()

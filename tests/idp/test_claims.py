@@ -276,6 +276,8 @@ INVALID = [
     ("website", "/relative", "relative-url"),
     ("picture", "ftp://example.org/p.png", "ftp-url"),
     ("profile", "https://", "no-host"),
+    ("website", "https://[::1", "unclosed-ipv6"),
+    ("picture", "https://ex\uff03ample@rp.example/p.png", "nfkc-host"),
     ("birthdate", "1990-02-30", "no-such-day"),
     ("birthdate", "1990-2-3", "short-fields"),
     ("birthdate", "0000", "year-zero"),

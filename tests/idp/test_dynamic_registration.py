@@ -365,6 +365,14 @@ BAD_METADATA = [
     ({"require_auth_time": 1}, "invalid_client_metadata"),
     ({"x-unknown": ["ok", {"deep": "n\u0000ul"}]}, "invalid_client_metadata"),
     ({"x-\u0000": 1}, "invalid_client_metadata"),
+    # URLs Python's parser refuses outright: an unclosed IPv6 bracket, a host that NFKC
+    # normalisation turns into a delimiter.
+    ({"redirect_uris": ["https://[::1/cb"]}, "invalid_redirect_uri"),
+    ({"redirect_uris": ["https://a\u2100b.example/cb"]}, "invalid_redirect_uri"),
+    ({"post_logout_redirect_uris": ["https://[::1/bye"]}, "invalid_client_metadata"),
+    ({"logo_uri": "https://[::1/logo.png"}, "invalid_client_metadata"),
+    ({"tos_uri": "https://ex\uff03ample@rp.example/tos"}, "invalid_client_metadata"),
+    ({"backchannel_logout_uri": "https://]/logout"}, "invalid_client_metadata"),
 ]
 BAD_METADATA_IDS = [
     "no-redirect-uris",
@@ -427,6 +435,12 @@ BAD_METADATA_IDS = [
     "require-auth-time-int",
     "nul-in-ignored-field",
     "nul-in-key",
+    "redirect-uri-unclosed-ipv6",
+    "redirect-uri-nfkc-host",
+    "post-logout-uri-unclosed-ipv6",
+    "logo-uri-unclosed-ipv6",
+    "tos-uri-nfkc-host",
+    "backchannel-uri-lone-bracket",
 ]
 
 
@@ -598,6 +612,7 @@ def test_update_replaces_metadata(reg_app, http):
         ({"client_id": None}, 400, "invalid_request"),
         ({"client_secret": "not-the-secret"}, 400, "invalid_request"),
         ({"client_secret": ["not", "a", "string"]}, 400, "invalid_request"),
+        ({"client_secret": "\ud800"}, 400, "invalid_request"),
         ({"client_id": {"not": "a string"}}, 400, "invalid_request"),
         ({"registration_access_token": "mine"}, 400, "invalid_request"),
         ({"client_id_issued_at": 1}, 400, "invalid_request"),
@@ -612,6 +627,7 @@ def test_update_replaces_metadata(reg_app, http):
         "no-client-id",
         "wrong-secret",
         "secret-list",
+        "secret-lone-surrogate",
         "client-id-object",
         "registration-token",
         "issued-at",

@@ -332,3 +332,14 @@ def test_nul_in_the_path_is_404(client, method, path):
     (test_dynamic_registration)."""
     response = client.open(path, method=method)
     assert response.status_code == 404
+
+
+def test_host_no_url_can_be_built_for_is_400(client, caplog):
+    """A Host header werkzeug cannot bind routes to (a label over 63 characters) gets
+    werkzeug's plain 400 page, since the error page's own links cannot be built; the request
+    keeps its log line."""
+    caplog.set_level(logging.INFO, logger="idp.request")
+    response = client.get("/password/reset", headers={"Host": "a" * 64 + ".example"})
+    assert response.status_code == 400
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert [r.status for r in caplog.records if r.name == "idp.request"] == [400]

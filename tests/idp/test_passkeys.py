@@ -687,6 +687,29 @@ def test_account_page_lists_adds_and_removes_passkeys(stepup):
     assert len(_rows(stepup, WebAuthnCredential, user_id=user_id)) == 1
 
 
+def test_account_page_refuses_a_passkey_nested_too_deep_to_parse(stepup_with):
+    """A credential nested deeper than the JSON parser follows is a malformed passkey: the
+    account page again with its 400, nothing stored."""
+    stepup = stepup_with(lambda s: with_policy(s, "mfa_registration", state="off"))
+    stepup.user()
+    browser = _account(stepup)
+    page = browser.get("/account")
+    ceremony = re.search(r'name="ceremony" value="([^"]+)"', page.get_data(as_text=True))
+    response = browser.post(
+        "/account/passkeys/add",
+        data={
+            "csrf_token": csrf_from(page),
+            "ceremony": ceremony.group(1),
+            "name": "deep",
+            "action": "passkey",
+            "credential": "[" * 3000 + "]" * 3000,
+        },
+    )
+    assert response.status_code == 400
+    assert "Add a passkey" in response.get_data(as_text=True)
+    assert _rows(stepup, WebAuthnCredential) == []
+
+
 def _delete_passkeys():
     from idp.extensions import db
 

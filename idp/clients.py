@@ -64,6 +64,10 @@ def _check_redirect_uri(uri: str) -> None:
         or any(c.isspace() for c in uri)
     ):
         raise IdpError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    try:
+        parts.port  # noqa: B018  (read for its check: a number from 0 to 65535)
+    except ValueError:
+        raise IdpError(f"redirect URI {uri!r} has a port that is not one") from None
     if parts.scheme.lower() in UNSAFE_SCHEMES:
         raise IdpError(f"redirect URI {uri!r}: the {parts.scheme} scheme is not allowed")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:

@@ -126,6 +126,14 @@ def check_web_page(uri: Any, name: str) -> str:
         raise _bad(f"'{name}' must be an absolute https URL without fragment") from None
     if parts.scheme != "https" or not parts.hostname or parts.fragment:
         raise _bad(f"'{name}' must be an absolute https URL without fragment")
+    # Shown to users: a user name before the host ("https://bank.example@evil.example")
+    # makes a link read as another site's.
+    if parts.username is not None or parts.password is not None:
+        raise _bad(f"'{name}' must not hold a user name or password")
+    try:
+        parts.port  # noqa: B018  (read for its check: a number from 0 to 65535)
+    except ValueError:
+        raise _bad(f"'{name}' has a port that is not one") from None
     return uri
 
 

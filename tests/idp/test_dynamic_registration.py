@@ -373,6 +373,12 @@ BAD_METADATA = [
     ({"logo_uri": "https://[::1/logo.png"}, "invalid_client_metadata"),
     ({"tos_uri": "https://ex\uff03ample@rp.example/tos"}, "invalid_client_metadata"),
     ({"backchannel_logout_uri": "https://]/logout"}, "invalid_client_metadata"),
+    # A port no browser can reach; a page link whose host part hides another host.
+    ({"redirect_uris": ["https://rp.example:99999/cb"]}, "invalid_redirect_uri"),
+    ({"redirect_uris": ["https://rp.example:abc/cb"]}, "invalid_redirect_uri"),
+    ({"client_uri": "https://rp.example:99999/"}, "invalid_client_metadata"),
+    ({"policy_uri": "https://rp.example@evil.example/policy"}, "invalid_client_metadata"),
+    ({"logo_uri": "https://user:pw@rp.example/logo.png"}, "invalid_client_metadata"),
 ]
 BAD_METADATA_IDS = [
     "no-redirect-uris",
@@ -441,6 +447,11 @@ BAD_METADATA_IDS = [
     "logo-uri-unclosed-ipv6",
     "tos-uri-nfkc-host",
     "backchannel-uri-lone-bracket",
+    "redirect-uri-port-out-of-range",
+    "redirect-uri-port-not-a-number",
+    "client-uri-port-out-of-range",
+    "policy-uri-userinfo",
+    "logo-uri-user-and-password",
 ]
 
 

@@ -52,9 +52,14 @@ def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     elif value.count(":") == 1:  # v4:port
         value = value.split(":", 1)[0]
     try:
-        return ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         return None
+    # A zone ("fe80::1%eth0") names a link on the sender's host, is any text it likes (a
+    # NUL, hundreds of characters) and no column or detector takes it: the address alone.
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        return ipaddress.IPv6Address(int(address))
+    return address
 
 
 def client_ip() -> str:

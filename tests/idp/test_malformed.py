@@ -223,6 +223,32 @@ def test_nul_in_the_device_cookie_is_no_device_and_still_logged(provider):
     )
 
 
+@pytest.mark.parametrize(
+    "forwarded_for",
+    ["fe80::1%" + "x" * 200, "fe80::1%a\x00b", "[fe80::1%eth0]:443"],
+    ids=["long-zone", "nul-in-zone", "bracketed"],
+)
+def test_a_zone_in_a_forwarded_address_is_dropped(make_app, settings, forwarded_for):
+    """A trusted proxy's X-Forwarded-For hop with an IPv6 zone is logged as the address."""
+    from dataclasses import replace
+
+    from idp.extensions import db
+    from idp.models import SignIn
+    from tests.conftest import Provider
+
+    provider = Provider(make_app(replace(settings, trusted_proxies=("127.0.0.1/32",))))
+    provider.user()
+    rp, login, csrf = _login_page(provider)
+    rp.browser.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    wrong = rp.browser.post(
+        login, data={"csrf_token": csrf, "username": "alice", "password": "wrong guess"}
+    )
+    assert wrong.status_code == 401
+    with provider.app.app_context():
+        rows = db.session.query(SignIn).all()
+    assert [(r.error_code, r.ip) for r in rows] == [(50126, "fe80::1")]
+
+
 def test_geoip_text_is_bounded(tmp_path):
     """A city name longer than the column (or not text at all) never breaks a sign-in."""
     from mmdb_writer import MMDBWriter

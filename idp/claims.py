@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from .errors import IdpError
 from .extensions import db
 from .models import User
 from .services import services
+from .urls import url_parts
 
 # A claims request longer than this is refused: it has no business being large (a full
 # request naming every claim twice is about 1 KB) and it is stored with the code and tokens.
@@ -73,11 +73,8 @@ def _text(max_chars: int, *, newlines: bool = False) -> Callable[[str, Any], str
 
 def _url(name: str, raw: Any) -> str:
     value = _text(2000)(name, raw)
-    try:
-        parts = urlsplit(value)
-    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
-        raise ClaimError(f"{name} must be an absolute http or https URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+    parts = url_parts(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
         raise ClaimError(f"{name} must be an absolute http or https URL")
     return value
 

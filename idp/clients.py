@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +12,7 @@ from .errors import IdpError
 from .extensions import db
 from .models import Client, hash_client_secret
 from .services import now_ts
+from .urls import bad_port, url_parts
 
 
 def new_client_id() -> str:
@@ -52,10 +52,9 @@ class ClientMetadataError(IdpError):
 
 
 def _check_redirect_uri(uri: str) -> None:
-    try:
-        parts = urlparse(uri)
-    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
-        raise IdpError(f"redirect URI {uri!r} is not a URL") from None
+    parts = url_parts(uri)
+    if parts is None:
+        raise IdpError(f"redirect URI {uri!r} is not a URL")
     if (
         parts.fragment
         or not parts.scheme
@@ -64,10 +63,8 @@ def _check_redirect_uri(uri: str) -> None:
         or any(c.isspace() for c in uri)
     ):
         raise IdpError(f"redirect URI {uri!r} must be absolute and have no fragment")
-    try:
-        parts.port  # noqa: B018  (read for its check: a number from 0 to 65535)
-    except ValueError:
-        raise IdpError(f"redirect URI {uri!r} has a port that is not one") from None
+    if bad_port(parts):
+        raise IdpError(f"redirect URI {uri!r} has a port that is not one")
     if parts.scheme.lower() in UNSAFE_SCHEMES:
         raise IdpError(f"redirect URI {uri!r}: the {parts.scheme} scheme is not allowed")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
@@ -79,15 +76,10 @@ def check_backchannel_logout_uri(uri: Any) -> None:
     fragment (Back-Channel Logout §2.2), or is plain http to a host other than loopback."""
     if not isinstance(uri, str) or len(uri) > 2000:
         raise IdpError("the back-channel logout URI must be a string of at most 2000 characters")
-    try:
-        parts = urlparse(uri)
-    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
-        raise IdpError(f"back-channel logout URI {uri!r} is not a URL") from None
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
+    parts = url_parts(uri)
+    if parts is None:
+        raise IdpError(f"back-channel logout URI {uri!r} is not a URL")
+    if bad_port(parts):
         raise IdpError(f"back-channel logout URI {uri!r} has an invalid port")
     if (
         parts.scheme not in ("http", "https")

@@ -16,7 +16,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -43,6 +42,7 @@ from .config import Settings
 from .extensions import db
 from .models import Client
 from .services import services
+from .urls import bad_port, url_parts
 
 MAX_REDIRECT_URIS = 20
 MAX_CONTACTS = 10
@@ -120,20 +120,15 @@ def check_web_page(uri: Any, name: str) -> str:
     if not isinstance(uri, str):
         raise _bad(f"'{name}' must be a string")
     _uri_text(uri, name)
-    try:
-        parts = urlparse(uri)
-    except ValueError:  # an unclosed IPv6 bracket, a host that NFKC maps onto '/?#@:'
-        raise _bad(f"'{name}' must be an absolute https URL without fragment") from None
-    if parts.scheme != "https" or not parts.hostname or parts.fragment:
+    parts = url_parts(uri)
+    if parts is None or parts.scheme != "https" or not parts.hostname or parts.fragment:
         raise _bad(f"'{name}' must be an absolute https URL without fragment")
     # Shown to users: a user name before the host ("https://bank.example@evil.example")
     # makes a link read as another site's.
     if parts.username is not None or parts.password is not None:
         raise _bad(f"'{name}' must not hold a user name or password")
-    try:
-        parts.port  # noqa: B018  (read for its check: a number from 0 to 65535)
-    except ValueError:
-        raise _bad(f"'{name}' has a port that is not one") from None
+    if bad_port(parts):
+        raise _bad(f"'{name}' has a port that is not one")
     return uri
 
 

@@ -43,7 +43,6 @@ from ..sessions import current_sso, current_user
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-
 ACCOUNT_CLIENT_ID = "idp-account"
 FLOW_KIND = "account"
 PASSKEY_KIND = "account-passkey"

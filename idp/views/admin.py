@@ -62,7 +62,6 @@ from ..simulate import candidate_from_mapping, format_report, simulate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-
 CONSOLE_CLIENT_ID = "idp-admin-console"
 LEVELS = ("high", "medium", "low")
 STATES = ("atRisk", "confirmedCompromised", "remediated", "dismissed", "confirmedSafe")

@@ -289,24 +289,17 @@ def test_every_profile_claim_in_front_of_flask(app):
 def test_https_issuer_headers_in_front_of_flask(make_app, settings):
     """HSTS on an https issuer, as Flask's hook adds it (a token written directly: the
     test client keeps no Secure cookie over http, so no sign-in)."""
-    from idp.clients import create_client
     from idp.extensions import db
 
     app = make_app(replace(settings, issuer="https://idp.example"))
     reached = flask_requests(app)
-    user_id = Provider(app).user("ada")
+    provider = Provider(app)
+    user_id = provider.user("ada")
+    rp = provider.rp()
     with app.app_context():
-        client, _ = create_client(
-            "RP",
-            redirect_uris=["https://rp.example/cb"],
-            post_logout_redirect_uris=[],
-            public=False,
-            grant_types=[],
-            scopes=[],
-        )
         db.session.add(
             Token(
-                client_id=client.client_id,
+                client_id=rp.client_id,
                 user_id=user_id,
                 token_type="Bearer",
                 access_token="written-directly-0123456789",
@@ -316,7 +309,7 @@ def test_https_issuer_headers_in_front_of_flask(make_app, settings):
             )
         )
         db.session.commit()
-    world = World(app, Provider(app), None, user_id, "written-directly-0123456789", reached)
+    world = World(app, provider, rp, user_id, "written-directly-0123456789", reached)
     first, second, in_front = world.answers(headers=world.bearer())
     assert in_front and first.status_code == 200
     assert first.headers["Strict-Transport-Security"] == "max-age=63072000"

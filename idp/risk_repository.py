@@ -193,6 +193,25 @@ def _run_many(statement: Any, params: list[dict[str, Any]]) -> None:
     db.session.connection().execute(statement, params)
 
 
+def _profile(rows: list[Any]) -> UserProfile:
+    """The profile of a user's history rows (each joined to one feature, or to none)."""
+    return UserProfile(
+        first_seen=rows[0].first_seen,
+        successful_sign_ins=rows[0].successful_sign_ins,
+        features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
+        last_seen={
+            (r.kind, r.value): r.last_seen
+            for r in rows
+            if r.kind is not None and r.last_seen is not None
+        },
+        first_used={
+            (r.kind, r.value): r.first_used
+            for r in rows
+            if r.kind is not None and r.first_used is not None
+        },
+    )
+
+
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
 
@@ -227,34 +246,18 @@ class SqlHistoryRepository:
         rows = self._history(user_id)
         if not rows:
             return UserProfile()
-        stale = beyond_limit(
-            [(r.kind, r.value) for r in rows if r.kind is not None],
-            {(r.kind, r.value): r.last_seen for r in rows if r.last_seen is not None},
-        )
-        if stale:
-            # Trimmed where the profile is read, since every sign-in reads it anyway;
-            # trimming in record() would cost a read of its own.
-            _run_many(
-                _FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale]
-            )
-            gone = set(stale)
-            rows = [r for r in rows if (r.kind, r.value) not in gone]
-            db.session.info["risk_history"][user_id] = rows
-        return UserProfile(
-            first_seen=rows[0].first_seen,
-            successful_sign_ins=rows[0].successful_sign_ins,
-            features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
-            last_seen={
-                (r.kind, r.value): r.last_seen
-                for r in rows
-                if r.kind is not None and r.last_seen is not None
-            },
-            first_used={
-                (r.kind, r.value): r.first_used
-                for r in rows
-                if r.kind is not None and r.first_used is not None
-            },
-        )
+        profile = _profile(rows)
+        stale = beyond_limit(profile.features, profile.last_seen)
+        if not stale:
+            return profile
+        # Trimmed where the profile is read, since every sign-in reads it anyway; trimming
+        # in record() would cost a read of its own.
+        _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
+        gone = set(stale)
+        rows = db.session.info["risk_history"][user_id] = [
+            r for r in rows if (r.kind, r.value) not in gone
+        ]
+        return _profile(rows)
 
     def users_with_feature(self, feature: tuple[str, str]) -> int:
         kind, value = feature

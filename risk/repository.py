@@ -90,6 +90,8 @@ def beyond_limit(held: Collection[Feature], last_seen: Mapping[Feature, datetime
     the least recently seen values beyond PROFILE_VALUES_PER_KIND, those of unknown last
     use first."""
     dropped: list[Feature] = []
+    if len(held) <= PROFILE_VALUES_PER_KIND:
+        return dropped  # most profiles: no kind can be over, nothing to count
     for kind, count in Counter(kind for kind, _ in held).items():
         if count > PROFILE_VALUES_PER_KIND:
             oldest = sorted(

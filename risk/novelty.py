@@ -20,7 +20,11 @@ targeted takeover). Here each new property weighs what it tells, learned without
   the share of the user's time they cover): the home line, office, carrier and corporate
   VPN all arrive in the first days, and are a stable history rather than a habit of
   novelty. The scale makes a property at most `novelty_user_max_bits` more and
-  `novelty_user_min_bits` less surprising than the population says.
+  `novelty_user_min_bits` less surprising than the population says. It applies only where
+  the kind's parent is familiar: with the parent new, a new value is expected anyway.
+- **The habit, borne out.** That estimate rests on a handful of events and is too sure of
+  itself, so counted sign-ins are also kept by its bin (`habit_bin`), and what users in the
+  same bin actually showed replaces it (`_calibrated`).
 - **Time.** A value unused for `novelty_forget_days` counts as new again.
 
 Until enough sign-ins are counted, prior rates (`PRIOR_RATES`, worth `novelty_prior_weight`
@@ -31,9 +35,9 @@ of how often takeovers show the sign-in's pattern of new and familiar kinds (`AT
 the threat model), against a quarter of them (`TYPICAL_TAKEOVER_SHARE`), so that a trip
 abroad with the user's own browser or a new phone on the home network, rare for takeovers,
 does not outrank a new network in the user's own city, which every targeted takeover
-brings.
-`novelty_takeover_weight` scales that part (0: off). `novelty_weights` in config fixes a
-kind's weight instead.
+brings. `novelty_takeover_weight` scales that part (0: off; 2 by default, since summing
+the bits of new properties that come together, as on a trip, overstates how rare the
+sign-in is). `novelty_weights` in config fixes a kind's weight instead.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -132,7 +136,11 @@ def takeover_share(is_new: Mapping[str, bool]) -> float:
         chance = attacker.share
         for kind, new in attacker.new.items():
             parent = PARENT[kind]
-            if kind not in is_new or (parent is not None and is_new.get(parent, False)):
+            if kind not in is_new or (
+                parent is not None and is_new.get(parent, False) and is_new[kind]
+            ):
+                # A new parent brings a new value for takeovers as for everyone; a value
+                # kept all the same (the home network in a new city) is as telling as ever.
                 continue
             chance *= max(new if is_new[kind] else 1 - new, ATTACKER_FLOOR)
         total += chance
@@ -156,6 +164,10 @@ LEARNING_PRIOR_FACTOR = 5.0
 """Before counts exist, learning users are assumed to bring new properties this much more."""
 
 NO_DEVICE_COOKIE = "(no device cookie)"
+
+HABIT_MARK = "~"
+"""Separates a familiar-parent cell's name from the user-habit bin it was counted in
+("learned.asn.f~-2"): what sign-ins of users with such a habit actually showed."""
 
 BIN_BITS = 0.25
 """Width of one bin of the score histogram the level thresholds are read from."""
@@ -195,26 +207,43 @@ class NoveltyCounts:
     _histograms: dict[str, list[int]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _cells: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def _split(self) -> dict[str, list[int]]:
         # Read up to four times per evaluation: split the counters into histograms once.
         if self._histograms is None:
             histograms: dict[str, list[int]] = {}
+            cells: dict[str, int] = {}
             for name, count in self.counters.items():
                 stage, kind, rest = name.split(".", 2)
                 if kind == "bits":
                     bins = histograms.setdefault(stage, [0] * (TOP_BIN + 1))
                     bins[int(rest)] += count
+                    continue
+                cells[name] = cells.get(name, 0) + count
+                head, mark, tail = rest.partition(HABIT_MARK)
+                if mark:
+                    # A habit bin's counts add to its cell's too.
+                    _, dot, seen = tail.partition(".")
+                    base = f"{stage}.{kind}.{head}{dot}{seen}"
+                    cells[base] = cells.get(base, 0) + count
             object.__setattr__(self, "_histograms", histograms)
+            object.__setattr__(self, "_cells", cells)
             return histograms
         return self._histograms
 
-    def cell(self, stage: Stage, kind: str, parent_new: bool) -> tuple[int, int, int]:
+    def cell(
+        self, stage: Stage, kind: str, parent_new: bool, habit: int | None = None
+    ) -> tuple[int, int, int]:
         """`(sign_ins, new, rare)`: sign-ins of `stage` that had `kind` with its parent new
-        or familiar; how many showed `kind` new with a value other users here have; how
-        many with a value rare here."""
+        or familiar (and, given `habit`, a user habit in that bin); how many showed `kind`
+        new with a value other users here have; how many with a value rare here."""
         key = f"{stage.value}.{kind}.{_parent_key(parent_new)}"
-        get = self.counters.get
+        if habit is not None:
+            key += f"{HABIT_MARK}{habit}"
+        self._split()
+        assert self._cells is not None
+        get = self._cells.get
         return get(key, 0), get(key + ".new", 0), get(key + ".rare", 0)
 
     def _bins(self, stage: Stage) -> list[int]:
@@ -308,10 +337,8 @@ class NewProperty:
         if parent is not None:
             context = f" from a {'new' if self.parent_new else 'familiar'} {LABELS[parent]}"
         habit = ""
-        if self.user_factor >= 1.5:
-            habit = f", {self.user_factor:.1f}x as often for this user"
-        elif self.user_factor <= 0.67:
-            habit = f", {1 / self.user_factor:.1f}x less often for this user"
+        if self.user_factor >= 1.5 or self.user_factor <= 0.67:
+            habit = f", {how_often(self.user_factor)} for this user"
         if habit and self.habit is not None:
             habit += f" ({self.habit.describe(LABELS[self.kind], parent)})"
         how = "new and as rare here" if self.rare else "new"
@@ -319,6 +346,13 @@ class NewProperty:
             f"{head}; {how} in {_percent(self.rate)} of sign-ins{context}{habit}: "
             f"{self.bits:.1f} bits"
         )
+
+
+def _plural_label(label: str) -> str:
+    """ "cities" for "city", "OSes" for "OS", "networks" for "network"."""
+    if label.endswith("y"):
+        return label[:-1] + "ies"
+    return label + ("es" if label.endswith("S") else "s")
 
 
 def _plural(count: int, noun: str) -> str:
@@ -329,11 +363,15 @@ def _plural(count: int, noun: str) -> str:
 class UserHabit:
     """How often the user's own sign-ins brought a new value of a kind with its parent
     familiar: `novel` such values over about `sign_ins` sign-ins, counted since `since_days`
-    days after the user's first sign-in (None: over the whole history)."""
+    days after the user's first sign-in (None: over the whole history). `borne_out`: the
+    share of counted sign-ins by users with a habit in the same bin that showed the kind
+    new (see `_calibrated`); `estimate`: the factor the user's history alone gave."""
 
     novel: int
     sign_ins: float
     since_days: int | None
+    estimate: float | None = None
+    borne_out: float | None = None
 
     def describe(self, label: str, parent: str | None) -> str:
         """E.g. "no new networks from a familiar city in about 120 sign-ins after the first
@@ -345,10 +383,23 @@ class UserHabit:
             if self.since_days is not None
             else ""
         )
-        return (
-            f"{count} new {label}{'' if self.novel == 1 else 's'}{where} in about "
+        text = (
+            f"{count} new {label if self.novel == 1 else _plural_label(label)}{where} in about "
             f"{_plural(round(self.sign_ins), 'sign-in')}{since}"
         )
+        if self.borne_out is not None and self.estimate is not None:
+            text += (
+                f": {how_often(self.estimate)} by that alone; users with such a history: "
+                f"new in {_percent(self.borne_out)} of sign-ins"
+            )
+        return text
+
+
+def how_often(factor: float) -> str:
+    """E.g. "4.0x less often" for 0.25, "2.0x as often" for 2."""
+    if factor >= 1:
+        return f"{factor:.1f}x as often"
+    return f"{1 / factor:.1f}x less often"
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,8 +407,10 @@ class Novelty:
     """How new one sign-in is for its user."""
 
     stage: Stage
-    observed: tuple[tuple[str, bool, Seen], ...]
-    """`(kind, parent new, seen)` for every kind this sign-in has: what the counts learn."""
+    observed: tuple[tuple[str, bool, Seen, int | None], ...]
+    """`(kind, parent new, seen, habit bin)` for every kind this sign-in has: what the counts
+    learn. The habit bin (`habit_bin`) is the user's own factor for the kind, for kinds
+    whose parent was familiar."""
     new: tuple[NewProperty, ...]
     bits: float
     """The score: the new properties' bits plus `takeover_bits`, at least 0."""
@@ -386,8 +439,10 @@ class Novelty:
     def counter_names(self) -> tuple[str, ...]:
         """The population counters this sign-in adds one to once it succeeds."""
         names = [f"{self.stage.value}.bits.{score_bin(self.bits)}"]
-        for kind, parent_new, seen in self.observed:
+        for kind, parent_new, seen, habit in self.observed:
             key = f"{self.stage.value}.{kind}.{_parent_key(parent_new)}"
+            if habit is not None:
+                key += f"{HABIT_MARK}{habit}"
             names += [key] if seen is Seen.FAMILIAR else [key, f"{key}.{seen.value}"]
         return tuple(sorted(names))
 
@@ -404,7 +459,7 @@ class NoveltyModel:
     settle_days: int = 14
     user_max_bits: float = 4.0
     user_min_bits: float = 4.0
-    takeover_weight: float = 1.0
+    takeover_weight: float = 2.0
 
 
 def _percent(rate: float) -> str:
@@ -505,9 +560,44 @@ def _user_factor(
         novel = max(novel - history.values.get(parent, 0), 0)
     weight = model.user_weight
     own = (novel + weight * population) / (history.sign_ins + weight)
-    low, high = 2.0**-model.user_max_bits, 2.0**model.user_min_bits
     habit = UserHabit(novel, history.sign_ins, history.since_days)
-    return min(max(own / population, low), high), habit
+    return _bounded(own / population, model), habit
+
+
+def _bounded(factor: float, model: NoveltyModel) -> float:
+    low: float = 2.0**-model.user_max_bits
+    high: float = 2.0**model.user_min_bits
+    return min(max(factor, low), high)
+
+
+def habit_bin(factor: float) -> int:
+    """The bin a user's own factor is counted in: its log2, rounded."""
+    return round(math.log2(factor))
+
+
+def _calibrated(
+    counts: NoveltyCounts,
+    stage: Stage,
+    kind: str,
+    factor: float,
+    population: float,
+    model: NoveltyModel,
+) -> tuple[float, float | None]:
+    """The user factor as sign-ins of users with a habit in the same bin bore it out, and
+    that bin's rate (None while nothing is counted in it).
+
+    A user's own history is a handful of events: two new networks in 100 sign-ins read as
+    six times the population's rate, while users with such a history may bring new
+    networks only twice as often, or no more often at all. So what counted sign-ins of
+    users in the same `habit_bin` showed replaces the estimate, which stands in (worth
+    `model.prior_weight` sign-ins) while that bin has few.
+    """
+    sign_ins, new, rare = counts.cell(stage, kind, False, habit_bin(factor))
+    if not sign_ins:
+        return factor, None
+    weight = model.prior_weight
+    rate = (new + rare + weight * population * factor) / (sign_ins + weight)
+    return _bounded(rate / population, model), (new + rare) / sign_ins
 
 
 def weigh(
@@ -543,29 +633,39 @@ def weigh(
         is_new[kind] = days >= model.forget_days
         if is_new[kind]:
             forgotten[kind] = days
-    # The user's own counts: worked out at the first new kind, once for all.
+    # The user's own counts: worked out at the first kind with a familiar parent.
     history: _History | None = None
-    observed = []
+    observed: list[tuple[str, bool, Seen, int | None]] = []
     new = []
     for kind in KINDS:
         if kind not in by_kind:
             continue
         parent = PARENT[kind]
         parent_new = parent is not None and is_new.get(parent, False)
+        population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
+        factor, habit, bin_ = 1.0, None, None
+        if not parent_new:
+            # The user's habit is of new values with the parent familiar; with the parent
+            # new (a trip's city and network) a new value is expected whatever the habit.
+            if history is None:
+                history = _History(profile, model, now)
+            factor, habit = _user_factor(history, kind, population, model)
+            bin_ = habit_bin(factor)
         others = None
         if not is_new[kind]:
-            observed.append((kind, parent_new, Seen.FAMILIAR))
+            observed.append((kind, parent_new, Seen.FAMILIAR, bin_))
             continue
         if kind in ORG_KINDS and org_users is not None:
             others = org_users((kind, by_kind[kind]))
         seen = Seen.RARE if others is not None and others < model.org_common_users else Seen.NEW
-        observed.append((kind, parent_new, seen))
+        observed.append((kind, parent_new, seen, bin_))
         told_apart = seen if others is not None else None
         rate = _rate(counts, stage, kind, parent_new, told_apart, model.prior_weight)
-        population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
-        if history is None:
-            history = _History(profile, model, now)
-        factor, habit = _user_factor(history, kind, population, model)
+        borne_out = None
+        if habit is not None:
+            estimate = factor
+            factor, borne_out = _calibrated(counts, stage, kind, factor, population, model)
+            habit = replace(habit, estimate=estimate, borne_out=borne_out)
         configured = kind in model.weights
         bits = model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)
         new.append(

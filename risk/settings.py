@@ -77,9 +77,11 @@ class RiskSettings:
     novelty_settle_days: int = 14
     novelty_user_max_bits: float = 4.0
     novelty_user_min_bits: float = 4.0
-    # How much the threat model's takeover side counts (risk.novelty.ATTACKERS): 1 fully,
-    # 0 not at all (the score is then the new properties' bits alone).
-    novelty_takeover_weight: float = 1.0
+    # How much the threat model's takeover side counts (risk.novelty.ATTACKERS): 0 not at
+    # all (the score is then the new properties' bits alone), up to 4. The default counts it
+    # twice: summing the new properties' bits as if independent overstates how rare a
+    # sign-in with several new properties that come together (a trip) is.
+    novelty_takeover_weight: float = 2.0
     # anonymizedIPAddress for an IP the Anonymous-IP database marks as a hosting provider
     # (where VPN exits and attack tooling run); "none" ignores the flag.
     hosting_provider_level: Level = Level.LOW
@@ -349,7 +351,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "novelty_settle_days": _whole(0, 3_650),
     "novelty_user_max_bits": _number(0, 16),
     "novelty_user_min_bits": _number(0, 16),
-    "novelty_takeover_weight": _number(0, 1),
+    "novelty_takeover_weight": _number(0, 4),
     "hosting_provider_level": _level((Level.NONE, *_SEEN_LEVELS)),
     "suspicious_ip_window_minutes": _whole(1, 10_080),
     "suspicious_ip_min_accounts": _whole(2, 1_000_000),

@@ -57,7 +57,7 @@ def assessment(
     ip_info: IpInfo,
     features: frozenset[Feature],
     trusted: bool,
-    observed: tuple[tuple[str, bool, Seen], ...] | None = None,
+    observed: tuple[tuple[str, bool, Seen, int | None], ...] | None = None,
 ) -> Assessment:
     """An engine verdict carrying what record() stores: features, the trusted flag and,
     for a user past learning, which kinds of property were new."""
@@ -121,7 +121,7 @@ class Harness:
         ip_info: IpInfo = LONDON,
         features: frozenset[Feature] = CHROME,
         trusted: bool = False,
-        observed: tuple[tuple[str, bool, Seen], ...] | None = None,
+        observed: tuple[tuple[str, bool, Seen, int | None], ...] | None = None,
     ) -> None:
         """A sign-in that ended in tokens."""
         self.user(name)
@@ -332,26 +332,34 @@ def test_last_use_of_a_property_never_moves_back(h: Harness) -> None:
 def test_novelty_counts_add_up_what_sign_ins_observed(h: Harness) -> None:
     new, rare, old = Seen.NEW, Seen.RARE, Seen.FAMILIAR
     assert h.repo.novelty_counts().counters == {}
-    h.succeed("alice", T0, observed=(("asn", False, rare), ("subnet", True, new)))
-    h.succeed("bob", T0, observed=(("asn", False, old), ("subnet", False, new)))
-    h.succeed("carol", T0, observed=(("asn", False, old), ("subnet", False, old)))
+    # (kind, parent new, seen, the bin of the user's habit for the kind)
+    h.succeed("alice", T0, observed=(("asn", False, rare, -2), ("subnet", True, new, None)))
+    h.succeed("bob", T0, observed=(("asn", False, old, -2), ("subnet", False, new, 0)))
+    h.succeed("carol", T0, observed=(("asn", False, old, 1), ("subnet", False, old, 0)))
     # Neither a failure nor a sign-in without novelty weighed is counted.
     h.succeed("dave", T0)
     ctx = h.context(T0, LONDON.ip, "alice")
     h.repo.record(
-        ctx, LONDON, assessment(ctx, LONDON, CHROME, False, observed=(("asn", False, new),)), False
+        ctx,
+        LONDON,
+        assessment(ctx, LONDON, CHROME, False, observed=(("asn", False, new, 0),)),
+        False,
     )
     counts = h.repo.novelty_counts()
     assert counts.counters == {
-        "learned.asn.f": 3,
-        "learned.asn.f.rare": 1,
+        "learned.asn.f~-2": 2,
+        "learned.asn.f~-2.rare": 1,
+        "learned.asn.f~1": 1,
         "learned.subnet.n": 1,
         "learned.subnet.n.new": 1,
-        "learned.subnet.f": 2,
-        "learned.subnet.f.new": 1,
+        "learned.subnet.f~0": 2,
+        "learned.subnet.f~0.new": 1,
         "learned.bits.0": 3,
     }
+    # A cell is the sum of its habit bins, each of which is read on its own too.
     assert counts.cell(Stage.LEARNED, "asn", False) == (3, 0, 1)
+    assert counts.cell(Stage.LEARNED, "asn", False, -2) == (2, 0, 1)
+    assert counts.cell(Stage.LEARNED, "subnet", False) == (2, 1, 0)
 
 
 def test_users_with_a_feature_are_counted_once_each(h: Harness) -> None:
@@ -548,12 +556,12 @@ def test_each_process_sees_the_others_novelty_counts_once_its_copy_expires(
         first = SqlHarness(risk_repository.SqlHistoryRepository())
         second = SqlHarness(risk_repository.SqlHistoryRepository(), ids=first.ids)
         assert second.repo.novelty_counts().counters == {}
-        first.succeed("alice", T0, observed=(("asn", False, Seen.NEW),))
+        first.succeed("alice", T0, observed=(("asn", False, Seen.NEW, -4),))
         # Its own sign-ins at once, the other worker's only after the cache time.
-        assert first.repo.novelty_counts().counters["learned.asn.f.new"] == 1
+        assert first.repo.novelty_counts().counters["learned.asn.f~-4.new"] == 1
         assert second.repo.novelty_counts().counters == {}
         monkeypatch.setattr(risk_repository, "NOVELTY_COUNTS_SECONDS", -1.0)
-        assert second.repo.novelty_counts().counters["learned.asn.f.new"] == 1
+        assert second.repo.novelty_counts().counters["learned.asn.f~-4.new"] == 1
 
 
 def test_a_profile_keeps_the_most_recently_seen_values_of_each_kind(h: Harness) -> None:

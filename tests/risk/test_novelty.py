@@ -8,7 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from risk.features import Feature
-from risk.novelty import NoveltyCounts, NoveltyModel, Seen, Stage, takeover_share, weigh
+from risk.novelty import (
+    LABELS,
+    PARENT,
+    NoveltyCounts,
+    NoveltyModel,
+    Seen,
+    Stage,
+    UserHabit,
+    how_often,
+    takeover_share,
+    weigh,
+)
 from risk.repository import UserProfile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -86,7 +97,8 @@ def swap(features: frozenset[Feature], **values: str) -> frozenset[Feature]:
 def test_a_familiar_sign_in_weighs_nothing() -> None:
     novelty = weigh(HOME, profile(), POPULATION, PLAIN, NOW, org_users=common)
     assert (novelty.new, novelty.bits) == ((), 0.0)
-    assert ("asn", False, Seen.FAMILIAR) in novelty.observed
+    # The home network kept, with the user's habit (factor 1 here: bin 0) counted beside it.
+    assert ("asn", False, Seen.FAMILIAR, 0) in novelty.observed
 
 
 def test_a_new_network_in_a_familiar_city_outweighs_a_new_address_block() -> None:
@@ -108,7 +120,8 @@ def test_a_new_network_in_a_familiar_city_outweighs_a_new_address_block() -> Non
     # On a new network a new /24 is expected: it adds almost nothing.
     assert by_kind["subnet"].parent_new and by_kind["subnet"].bits < 0.02
     assert network.bits > block.bits + 5
-    assert network.observed[2:4] == (("asn", False, Seen.NEW), ("subnet", True, Seen.NEW))
+    # A kind whose parent is new is counted without a habit bin: the habit is not read there.
+    assert network.observed[2:4] == (("asn", False, Seen.NEW, 0), ("subnet", True, Seen.NEW, None))
 
 
 def test_explanation_names_the_property_its_history_and_its_rate() -> None:
@@ -235,7 +248,7 @@ def test_a_new_value_nobody_here_has_weighs_by_how_rarely_that_happens() -> None
     novelty = weigh(
         swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW, org_users=lambda f: 0
     )
-    assert novelty.observed[-1] == ("device", False, Seen.NEW)
+    assert novelty.observed[-1] == ("device", False, Seen.NEW, 0)
 
 
 def test_counters_name_the_stage_the_cell_and_the_score_bin() -> None:
@@ -249,8 +262,10 @@ def test_counters_name_the_stage_the_cell_and_the_score_bin() -> None:
         org_users=lambda f: 0,
     )
     names = novelty.counter_names()
-    assert "learning.asn.f" in names and "learning.asn.f.rare" in names
-    assert "learning.country.f" in names and "learning.country.f.new" not in names
+    # Familiar-parent cells carry the bin of the user's habit (factor 1 here: bin 0).
+    assert "learning.asn.f~0" in names and "learning.asn.f~0.rare" in names
+    assert "learning.country.f~0" in names and "learning.country.f~0.new" not in names
+    assert "learning.subnet.n" in names and "learning.subnet.n.new" not in names
     assert f"learning.bits.{int(novelty.bits / 0.25)}" in names
 
 
@@ -299,9 +314,10 @@ def test_a_trip_abroad_loses_bits_a_new_network_in_the_users_city_does_not() -> 
     trip_plain = weigh(ABROAD, profile(), POPULATION, PLAIN, NOW, org_users=common)
     network = weigh(NEW_NETWORK, profile(), POPULATION, TAKEOVER, NOW, org_users=common)
     network_plain = weigh(NEW_NETWORK, profile(), POPULATION, PLAIN, NOW, org_users=common)
-    assert trip.takeover_bits == pytest.approx(math.log2(trip.takeover_share / 0.25), abs=1e-9)
+    # The default weight counts the takeover side twice.
+    assert trip.takeover_bits == pytest.approx(2 * math.log2(trip.takeover_share / 0.25), abs=1e-9)
     assert trip.bits == pytest.approx(trip_plain.bits + trip.takeover_bits)
-    assert trip.takeover_bits < -2
+    assert trip.takeover_bits < -4
     assert network.takeover_bits == 0 and network.bits == network_plain.bits
     # Without the takeover side the trip outweighs the new network; with it, not.
     assert trip_plain.bits > network_plain.bits - 1.5
@@ -317,13 +333,13 @@ def test_a_trip_abroad_loses_bits_a_new_network_in_the_users_city_does_not() -> 
 def test_a_new_phone_on_the_home_network_is_far_from_any_takeover() -> None:
     phone = weigh(swap(HOME, browser="Safari", os="iOS"), profile(), POPULATION, TAKEOVER, NOW)
     # Every attacker brings a network of their own: the home network kept costs each one
-    # the floor, so the pattern loses about log2(50) bits or more.
-    assert phone.takeover_bits < -5.5
+    # the floor, so the pattern loses about log2(50) bits or more, twice over by default.
+    assert phone.takeover_bits < -11
     assert phone.bits == max(phone.newness + phone.takeover_bits, 0)
 
 
 def test_takeover_weight_scales_the_takeover_side() -> None:
-    half = NoveltyModel(prior_weight=1, user_weight=1e9, takeover_weight=0.5)
+    half = NoveltyModel(prior_weight=1, user_weight=1e9, takeover_weight=1)
     full = weigh(ABROAD, profile(), POPULATION, TAKEOVER, NOW, org_users=common)
     scaled = weigh(ABROAD, profile(), POPULATION, half, NOW, org_users=common)
     off = weigh(ABROAD, profile(), POPULATION, PLAIN, NOW, org_users=common)
@@ -476,3 +492,110 @@ def test_user_min_bits_caps_how_much_less_surprising_a_habit_makes_it(
         f"{factor:.1f}x as often for this user (40 new networks from a familiar city in "
         f"about 93 sign-ins after the first 14 days): {new.bits:.1f} bits"
     )
+
+
+def with_habit_bin(bin_: int, sign_ins: int, new: int) -> NoveltyCounts:
+    """POPULATION, with `sign_ins` of its familiar-city sign-ins counted in habit bin `bin_`
+    (`new` of them with a new network): what users with such a habit actually showed."""
+    counters = dict(POPULATION.counters)
+    counters["learned.asn.f"] -= sign_ins
+    counters["learned.asn.f.new"] -= new
+    counters[f"learned.asn.f~{bin_}"] = sign_ins
+    counters[f"learned.asn.f~{bin_}.new"] = new
+    return NoveltyCounts(counters)
+
+
+def test_habit_bins_add_up_to_their_cell() -> None:
+    counts = with_habit_bin(-2, 50_000, 100)
+    assert counts.cell(Stage.LEARNED, "asn", False) == (98_100, 200, 0)
+    assert counts.cell(Stage.LEARNED, "asn", False, -2) == (50_000, 100, 0)
+    assert counts.cell(Stage.LEARNED, "asn", False, 1) == (0, 0, 0)
+
+
+# A steady user: 300 sign-ins with no new network, which alone reads as 4x less often
+# (bin -2) with SETTLED's cap of 2 bits.
+STEADY = profile(sign_ins=300)
+NEW_ASN = swap(HOME, asn="64500")
+
+
+@pytest.mark.parametrize(
+    ("new", "factor", "shown"),
+    [(100, 1.0, "0.2%"), (25, 0.25, "0.05%"), (400, 4.0, "0.8%")],
+    ids=["no-less-often-than-anyone", "as-rare-as-the-habit-says", "more-often-than-anyone"],
+)
+def test_a_users_habit_counts_as_much_as_users_with_such_a_habit_bore_it_out(
+    new: int, factor: float, shown: str
+) -> None:
+    # 50,000 sign-ins in bin -2 showed a new network in `new` of them; everyone's rate is
+    # 200 in 98,100 (0.2%).
+    counts = with_habit_bin(-2, 50_000, new)
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2, user_min_bits=2)
+    found = weigh(NEW_ASN, STEADY, counts, model, NOW, org_users=common).new[0]
+    population = (200 + 0.005) / (98_100 + 1)
+    borne_out = (new + 0.25 * population) / (50_000 + 1)
+    # Within SETTLED's cap of 2 bits either way.
+    assert found.user_factor == pytest.approx(min(max(borne_out / population, 0.25), 4))
+    assert found.user_factor == pytest.approx(factor, rel=0.02)
+    assert found.habit is not None and found.habit.estimate == 0.25
+    assert found.habit.borne_out == new / 50_000
+    text = found.explain(300)
+    if factor == 1.0:
+        # Not worth a word when the habit changes nothing.
+        assert "for this user" not in text
+    else:
+        assert text.endswith(
+            f"new in 0.2% of sign-ins from a familiar city, {how_often(found.user_factor)} "
+            "for this user (no new networks from a familiar city in about 299 sign-ins: "
+            "4.0x less often by that alone; users with such a history: new in "
+            f"{shown} of sign-ins): {found.bits:.1f} bits"
+        )
+
+
+def test_without_counts_in_its_bin_the_users_own_estimate_stands() -> None:
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2)
+    counts = with_habit_bin(1, 50_000, 100)  # another bin than this user's
+    found = weigh(NEW_ASN, STEADY, counts, model, NOW, org_users=common).new[0]
+    assert found.user_factor == 0.25
+    assert found.habit is not None and found.habit.borne_out is None
+    assert "by that alone" not in found.explain(300)
+
+
+def test_a_habit_is_not_read_for_a_kind_whose_parent_is_new() -> None:
+    # A steady user's first trip abroad: the habit scales the new country only; the new
+    # city and network came with it and weigh what they do for everyone.
+    model = NoveltyModel(prior_weight=1, user_weight=10, user_max_bits=2, takeover_weight=0)
+    trip = weigh(ABROAD, STEADY, POPULATION, model, NOW, org_users=common)
+    factors = {p.kind: (p.user_factor, p.habit) for p in trip.new}
+    assert factors["country"][0] == 0.25
+    for kind in ("city", "asn", "subnet"):
+        assert factors[kind] == (1.0, None)
+    city = next(p for p in trip.new if p.kind == "city")
+    # 390 of 400 sign-ins in a new country had a new city, common here (prior 0.95 * 0.8).
+    assert city.bits == pytest.approx(-math.log2((390 + 0.95 * 0.8) / (400 + 1)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "novel", "text"),
+    [
+        ("city", 0, "no new cities from a familiar country in about 120 sign-ins"),
+        ("country", 2, "2 new countries in about 120 sign-ins"),
+        ("os", 3, "3 new OSes from a familiar browser in about 120 sign-ins"),
+        ("asn", 1, "1 new network from a familiar city in about 120 sign-ins"),
+    ],
+)
+def test_a_habit_is_described_in_plain_words(kind: str, novel: int, text: str) -> None:
+    assert UserHabit(novel, 120, None).describe(LABELS[kind], PARENT[kind]) == text
+
+
+def test_the_home_network_kept_in_a_new_city_is_far_from_any_takeover() -> None:
+    # GeoIP placing the home line in another city: every attacker brings a network of
+    # its own, so keeping the user's costs each attacker the floor even though a new city
+    # usually brings a new network.
+    kept = {"country": False, "city": True, "asn": False, "browser": False, "os": False}
+    moved = {**kept, "asn": True}
+    assert takeover_share(kept) < 0.005 < 0.05 < takeover_share(moved)
+    novelty = weigh(
+        swap(HOME, city="Bergen, NO"), profile(), POPULATION, TAKEOVER, NOW, org_users=common
+    )
+    assert novelty.takeover_share == pytest.approx(takeover_share(kept))
+    assert novelty.takeover_bits == pytest.approx(2 * math.log2(takeover_share(kept) / 0.25))

@@ -109,8 +109,8 @@ def test_values_are_parsed_and_normalized() -> None:
             "risk.novelty_weights.asn: must be a number between 0 and 64, got -1",
         ),
         (
-            {"novelty_takeover_weight": 2},
-            "risk.novelty_takeover_weight: must be a number between 0 and 1, got 2",
+            {"novelty_takeover_weight": 5},
+            "risk.novelty_takeover_weight: must be a number between 0 and 4, got 5",
         ),
         (
             {"hosting_provider_level": "severe"},
@@ -131,7 +131,7 @@ def test_values_are_parsed_and_normalized() -> None:
         "renamed-count-key",
         "weight-unknown-kind",
         "weight-negative",
-        "takeover-weight-above-one",
+        "takeover-weight-above-four",
         "hosting-level",
     ],
 )
@@ -157,8 +157,8 @@ def test_novelty_weights_and_thresholds_parse() -> None:
     assert settings.hosting_provider_level is Level.NONE
 
 
-def test_takeover_weight_defaults_to_one_and_reaches_the_model() -> None:
-    assert RiskSettings().novelty_model.takeover_weight == 1.0
+def test_takeover_weight_defaults_to_two_and_reaches_the_model() -> None:
+    assert RiskSettings().novelty_model.takeover_weight == 2.0
     settings = RiskSettings.from_mapping({"novelty_takeover_weight": "0"})
     assert settings.novelty_model.takeover_weight == 0.0
 

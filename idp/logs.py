@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,25 +49,48 @@ class RequestContext(logging.Filter):
         return True
 
 
+def _json_line(
+    created: float,
+    level: str,
+    logger: str,
+    event: str,
+    fields: Mapping[str, Any],
+    exception: str | None = None,
+) -> str:
+    line: dict[str, Any] = {
+        "time": datetime.fromtimestamp(created, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "level": level,
+        "logger": logger,
+        "event": event,
+    }
+    for name in FIELDS:
+        value = fields.get(name)
+        if value is not None:
+            line[name] = value
+    if exception is not None:
+        line["exception"] = exception
+    return json.dumps(line, default=str)
+
+
 class JsonFormatter(logging.Formatter):
     """time, level, logger, event, the request fields present, and any exception."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        for name in FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                line[name] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return _json_line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            record.__dict__,
+            self.formatException(record.exc_info) if record.exc_info else None,
+        )
+
+
+_json_handler: logging.StreamHandler[Any] | None = None
+"""The handler `configure` set up for JSON lines: while it is still the only one, a
+request's line is written to it directly (see `_write_request_line`)."""
 
 
 def configure(log_format: str, level: str) -> None:
@@ -77,6 +102,8 @@ def configure(log_format: str, level: str) -> None:
         if log_format == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    global _json_handler
+    _json_handler = handler if log_format == "json" else None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -97,14 +124,37 @@ def finish_request(
     it (Flask's hook, or idp.fastpath and idp.refusals in front of it). The path only:
     query strings can hold codes, tokens and id_token_hint values."""
     REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
-    request_log.info(
-        "request",
-        extra={
-            **(fields or {}),
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-        },
-    )
+    values = {
+        **(fields or {}),
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+    }
+    if not _write_request_line(values):
+        request_log.info("request", extra=values)
+
+
+def _write_request_line(values: Mapping[str, Any]) -> bool:
+    """Write the `request` line straight to the JSON handler, as logging would have, when
+    nothing else listens (a record, its filters and its handlers' locks cost about as much
+    as answering a JWKS request); False when logging must do it."""
+    handler = _json_handler
+    if (
+        handler is None
+        or not request_log.isEnabledFor(logging.INFO)
+        or request_log.handlers
+        or request_log.filters
+        or not request_log.propagate
+        or logging.getLogger().handlers != [handler]
+    ):
+        return False
+    line = _json_line(time.time(), "INFO", request_log.name, "request", values)
+    handler.acquire()
+    try:
+        handler.stream.write(line + handler.terminator)
+        handler.flush()
+    finally:
+        handler.release()
+    return True

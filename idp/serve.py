@@ -9,6 +9,8 @@ import os
 import select
 import selectors
 import shutil
+import socket
+import struct
 import tempfile
 import threading
 import time
@@ -81,7 +83,8 @@ class SlowClientSafeWorker(ThreadWorker):  # type: ignore[misc]
                 if not isinstance(conn.sock, _Stalled) and not self.cfg.is_ssl:
                     conn.sock = _Stalled(conn.sock)
                 init()
-                conn.sock.settimeout(READ_TIMEOUT_SECONDS)
+                if not isinstance(conn.sock, _Stalled):
+                    conn.sock.settimeout(READ_TIMEOUT_SECONDS)
 
             conn.init = init_with_timeout
             conn.idp_read_timeout = True
@@ -112,27 +115,76 @@ class SlowClientSafeWorker(ThreadWorker):  # type: ignore[misc]
             return False
 
 
+_KERNEL_TIMEOUT = struct.pack("ll", READ_TIMEOUT_SECONDS, 0)
+"""READ_TIMEOUT_SECONDS as the kernel's struct timeval."""
+
+
 class _Stalled:
-    """A client socket whose read timeout ends the connection as a reset would (gunicorn
-    then closes it quietly instead of logging a traceback per stalled client)."""
+    """A client socket whose reads and writes end after READ_TIMEOUT_SECONDS without
+    progress, as a reset would (gunicorn then closes it quietly instead of logging a
+    traceback per stalled client).
+
+    Blocking, the socket times out in the kernel (SO_RCVTIMEO, SO_SNDTIMEO): a Python
+    socket timeout would poll before every read and write. And gunicorn switches the mode
+    on every request (blocking for the request, a drain deadline, blocking again), two or
+    four system calls each time; here a mode asked for is only set on the socket when it
+    is next read or written, so a request that needs no other mode costs none. A shorter
+    timeout asked for (a drain or a graceful close) is kept as asked.
+    """
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _KERNEL_TIMEOUT)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _KERNEL_TIMEOUT)
+        # None: blocking (with the kernel's timeouts); 0.0: non-blocking; else seconds.
+        self._set: float | None = sock.gettimeout()
+        self._wanted: float | None = self._set
+
+    def _mode(self) -> float | None:
+        wanted = self._wanted
+        if wanted != self._set:
+            if wanted is None:
+                self._sock.setblocking(True)
+            else:
+                self._sock.settimeout(wanted)
+            self._set = wanted
+        return wanted
 
     def recv(self, size: int) -> bytes:
+        mode = self._mode()
         try:
             data: bytes = self._sock.recv(size)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
+            if mode == 0.0:
+                raise  # non-blocking and nothing to read: not a stall
             raise ConnectionResetError(errno.ECONNRESET, "client stalled") from None
         return data
 
+    def sendall(self, data: bytes) -> None:
+        mode = self._mode()
+        try:
+            self._sock.sendall(data)
+        except (TimeoutError, BlockingIOError):
+            if mode == 0.0:
+                raise
+            raise ConnectionResetError(errno.ECONNRESET, "client stalled") from None
+
     def setblocking(self, flag: bool) -> None:
-        # gunicorn makes the socket blocking before each request; keep the timeout.
-        self._sock.setblocking(flag)
-        if flag:
-            self._sock.settimeout(READ_TIMEOUT_SECONDS)
+        self._wanted = None if flag else 0.0
+
+    def settimeout(self, value: float | None) -> None:
+        # The kernel's timeout is as long as any gunicorn asks for: blocking will do.
+        self._wanted = None if value is None or value >= READ_TIMEOUT_SECONDS else value
+
+    def gettimeout(self) -> float | None:
+        return self._wanted
+
+    def getblocking(self) -> bool:
+        return self._wanted != 0.0
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("recv_into", "recvfrom", "send", "sendto", "sendmsg", "recvmsg", "makefile"):
+            self._mode()
         return getattr(self._sock, name)
 
 

@@ -73,3 +73,63 @@ def test_formatter_fields():
     line = json.loads(JsonFormatter().format(record))
     assert line["event"] == "request" and line["level"] == "INFO"
     assert (line["request_id"], line["status"], line["duration_ms"]) == ("r-1", 200, 1.5)
+
+
+def test_a_request_line_written_directly_reads_as_the_formatter_writes_it(monkeypatch):
+    import io
+
+    from idp import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    through_logging = []
+    info = logs.request_log.info
+    monkeypatch.setattr(
+        logs.request_log, "info", lambda *a, **k: through_logging.append(1) or info(*a, **k)
+    )
+    try:
+        logs.configure("json", "INFO")
+        fields = {"client_id": "rp-1", "outcome": "success", "ignored": "x"}
+        logs.finish_request("jwks", "GET", "/jwks.json", 200, 0.00123, "r-1", fields)
+        [direct] = stream.getvalue().splitlines()
+        assert through_logging == []  # only our handler listens: no record was made
+        # Through logging, with another handler listening, the same line comes out.
+        heard: list[logging.LogRecord] = []
+        listener = logging.Handler()
+        listener.emit = heard.append  # type: ignore[method-assign]
+        root.addHandler(listener)
+        logs.finish_request("jwks", "GET", "/jwks.json", 200, 0.00123, "r-1", fields)
+        [_, logged] = stream.getvalue().splitlines()
+        assert len(heard) == 1 and through_logging == [1]
+        root.removeHandler(listener)
+        # Below INFO nothing is written, directly or not.
+        root.setLevel(logging.WARNING)
+        logs.finish_request("jwks", "GET", "/jwks.json", 200, 0.00123, "r-1", fields)
+        assert len(stream.getvalue().splitlines()) == 2
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        monkeypatch.setattr(logs, "_json_handler", None)
+    first, second = json.loads(direct), json.loads(logged)
+    assert (
+        list(first)
+        == list(second)
+        == [
+            "time",
+            "level",
+            "logger",
+            "event",
+            "request_id",
+            "client_id",
+            "outcome",
+            "method",
+            "path",
+            "status",
+            "duration_ms",
+        ]
+    )
+    assert {**first, "time": ""} == {**second, "time": ""}
+    assert first["logger"] == "idp.request" and first["duration_ms"] == 1.23
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])

@@ -134,6 +134,27 @@ def test_stalled_clients_do_not_stop_the_server(server):
             sock.close()
 
 
+@pytest.mark.parametrize("server", ["gunicorn"], indirect=True)
+def test_a_client_stalled_in_its_request_is_let_go(server):
+    """Four clients that send half a request and stall hold all four threads, until the
+    read timeout (the kernel's, on a blocking socket) ends each one."""
+    base, port = server
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"GET /jwks.json HTTP/1.1\r\nHost: idp\r\n")
+        for sock in stalled:
+            sock.settimeout(60)  # far above the server's 10 s
+            try:
+                assert sock.recv(1024) == b""  # closed without an answer
+            except ConnectionResetError:
+                pass
+        assert requests.get(f"{base}/jwks.json", timeout=10).status_code == 200
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 def _answers(sock: socket.socket, count: int) -> list[bytes]:
     """The status lines of `count` answers read off a kept-alive connection."""
     data, lines = b"", []

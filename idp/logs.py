@@ -138,17 +138,17 @@ def finish_request(
 
 def _write_request_line(values: Mapping[str, Any]) -> bool:
     """Write the `request` line straight to the JSON handler, as logging would have, when
-    nothing else listens (a record, its filters and its handlers' locks cost about as much
-    as answering a JWKS request); False when logging must do it."""
+    nothing else listens (a record, its filters and its handlers' locks cost about a sixth
+    of a JWKS answer's CPU); False when logging must do it."""
     handler = _json_handler
-    if (
-        handler is None
-        or not request_log.isEnabledFor(logging.INFO)
-        or request_log.handlers
-        or request_log.filters
-        or not request_log.propagate
-        or logging.getLogger().handlers != [handler]
-    ):
+    if handler is None or not request_log.isEnabledFor(logging.INFO):
+        return False
+    logger: logging.Logger | None = request_log
+    while logger is not None and logger.parent is not None:  # up to the root
+        if logger.handlers or logger.filters or not logger.propagate:
+            return False
+        logger = logger.parent
+    if logger is None or logger.handlers != [handler] or logger.filters:
         return False
     line = _json_line(time.time(), "INFO", request_log.name, "request", values)
     handler.acquire()

@@ -349,7 +349,7 @@ class NewProperty:
 
 
 def _plural_label(label: str) -> str:
-    """ "cities" for "city", "OSes" for "OS", "networks" for "network"."""
+    """A label's plural: "cities" for "city", "OSes" for "OS", "networks" for "network"."""
     if label.endswith("y"):
         return label[:-1] + "ies"
     return label + ("es" if label.endswith("S") else "s")

@@ -104,10 +104,16 @@ def test_a_request_line_written_directly_reads_as_the_formatter_writes_it(monkey
         [_, logged] = stream.getvalue().splitlines()
         assert len(heard) == 1 and through_logging == [1]
         root.removeHandler(listener)
+        # So does a handler on a logger between idp.request and the root.
+        logging.getLogger("idp").addHandler(listener)
+        logs.finish_request("jwks", "GET", "/jwks.json", 200, 0.00123, "r-1", fields)
+        logging.getLogger("idp").removeHandler(listener)
+        assert len(heard) == 2 and through_logging == [1, 1]
+        assert len(stream.getvalue().splitlines()) == 3
         # Below INFO nothing is written, directly or not.
         root.setLevel(logging.WARNING)
         logs.finish_request("jwks", "GET", "/jwks.json", 200, 0.00123, "r-1", fields)
-        assert len(stream.getvalue().splitlines()) == 2
+        assert len(stream.getvalue().splitlines()) == 3
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

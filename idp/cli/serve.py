@@ -34,6 +34,8 @@ def serve(
     app = build_app(config)
     with app.app_context():
         problem = check_current(app.config["SQLALCHEMY_DATABASE_URI"])
+        if not problem:
+            problem = _signing_keys_unreadable()
     if problem:
         fail(problem)
     from ..extensions import db
@@ -52,3 +54,19 @@ def serve(
         fail(f"configuration error: {exc}")
         return
     run_gunicorn(config, options)
+
+
+def _signing_keys_unreadable() -> str | None:
+    """A secret_key that cannot open the stored signing keys would make every JWKS, token
+    and ID token answer a 500: say so before serving."""
+    from ..secretbox import SecretUnreadable
+    from ..sessions import clock_now
+
+    try:
+        services().keys.published(clock_now())
+    except SecretUnreadable:
+        return (
+            "configuration error: secret_key cannot decrypt the stored signing keys; set "
+            "the secret_key they were sealed with, or list it in old_secret_keys"
+        )
+    return None

@@ -156,6 +156,23 @@ def test_serve_refuses_unmigrated_database(tmp_path):
     assert "idp db upgrade" in result.stderr
 
 
+def test_serve_refuses_a_secret_key_that_cannot_open_the_signing_keys(tmp_path):
+    path = tmp_path / "idp.toml"
+
+    def config(secret: str) -> str:
+        path.write_text(f'secret_key = "{secret}"\ndatabase_url = "sqlite:///{tmp_path}/idp.db"\n')
+        return str(path)
+
+    assert run("db", "upgrade", "--config", config("first-secret-key-0123456789")).returncode == 0
+    assert run("keys", "rotate", "--config", str(path)).returncode == 0
+    result = run("serve", "--config", config("other-secret-key-0123456789"), "--port", "5997")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "idp: configuration error: secret_key cannot decrypt the stored signing keys; set "
+        "the secret_key they were sealed with, or list it in old_secret_keys"
+    ]
+
+
 def test_flask_cli_works_too(config):
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "idp", "keys", "--help"],

@@ -129,7 +129,12 @@ class _Stalled:
     on every request (blocking for the request, a drain deadline, blocking again), two or
     four system calls each time; here a mode asked for is only set on the socket when it
     is next read or written, so a request that needs no other mode costs none. A shorter
-    timeout asked for (a drain or a graceful close) is kept as asked.
+    timeout asked for (draining an unread body) is kept as asked.
+
+    Closing, gunicorn lingers up to 2 s for the client to close its side too, on the
+    worker's main thread, one connection after another: a few clients that never close
+    would stall the poller for everyone. Once the socket is shut down, reads take only
+    what has already arrived.
     """
 
     def __init__(self, sock: Any) -> None:
@@ -139,6 +144,7 @@ class _Stalled:
         # None: blocking (with the kernel's timeouts); 0.0: non-blocking; else seconds.
         self._set: float | None = sock.gettimeout()
         self._wanted: float | None = self._set
+        self._closing = False
 
     def _mode(self) -> float | None:
         wanted = self._wanted
@@ -170,11 +176,19 @@ class _Stalled:
             raise ConnectionResetError(errno.ECONNRESET, "client stalled") from None
 
     def setblocking(self, flag: bool) -> None:
-        self._wanted = None if flag else 0.0
+        self._wanted = None if flag and not self._closing else 0.0
 
     def settimeout(self, value: float | None) -> None:
-        # The kernel's timeout is as long as any gunicorn asks for: blocking will do.
-        self._wanted = None if value is None or value >= READ_TIMEOUT_SECONDS else value
+        if self._closing:
+            self._wanted = 0.0
+        else:
+            # The kernel's timeout is as long as any gunicorn asks for: blocking will do.
+            self._wanted = None if value is None or value >= READ_TIMEOUT_SECONDS else value
+
+    def shutdown(self, how: int) -> None:
+        self._closing = True
+        self._wanted = 0.0
+        self._sock.shutdown(how)
 
     def gettimeout(self) -> float | None:
         return self._wanted

@@ -421,3 +421,27 @@ def test_workers_freeze_the_app_out_of_the_collectors_sight(app):
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_closing_socket_takes_what_has_arrived_and_waits_for_nothing():
+    """gunicorn's graceful close lingers for the client's side of the close on the worker's
+    main thread: once shut down, the socket reads only what is already there."""
+    from gunicorn import util
+
+    from idp.serve import _Stalled
+
+    ours, client = socket.socketpair()
+    with ours, client:
+        sock = _Stalled(ours)
+        sock.setblocking(True)
+        assert sock.gettimeout() is None  # serving: blocking, with the kernel's timeouts
+        client.sendall(b"late bytes")
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(2.0)  # what gunicorn asks for while it lingers
+        assert sock.gettimeout() == 0.0
+        assert sock.recv(4096) == b"late bytes"
+        with pytest.raises(BlockingIOError):
+            sock.recv(4096)  # nothing more has arrived: no waiting for it
+        # gunicorn's own graceful close ends at once, though the client never closes.
+        util.close_graceful(sock)
+        assert client.recv(10) == b""

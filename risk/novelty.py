@@ -642,15 +642,19 @@ def weigh(
             continue
         parent = PARENT[kind]
         parent_new = parent is not None and is_new.get(parent, False)
-        population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
         factor, habit, bin_ = 1.0, None, None
         if not parent_new:
             # The user's habit is of new values with the parent familiar; with the parent
             # new (a trip's city and network) a new value is expected whatever the habit.
             if history is None:
                 history = _History(profile, model, now)
+            population = _familiar_parent_rate(counts, stage, kind, model.prior_weight)
             factor, habit = _user_factor(history, kind, population, model)
             bin_ = habit_bin(factor)
+            if is_new[kind]:
+                estimate = factor
+                factor, borne_out = _calibrated(counts, stage, kind, factor, population, model)
+                habit = replace(habit, estimate=estimate, borne_out=borne_out)
         others = None
         if not is_new[kind]:
             observed.append((kind, parent_new, Seen.FAMILIAR, bin_))
@@ -661,11 +665,6 @@ def weigh(
         observed.append((kind, parent_new, seen, bin_))
         told_apart = seen if others is not None else None
         rate = _rate(counts, stage, kind, parent_new, told_apart, model.prior_weight)
-        borne_out = None
-        if habit is not None:
-            estimate = factor
-            factor, borne_out = _calibrated(counts, stage, kind, factor, population, model)
-            habit = replace(habit, estimate=estimate, borne_out=borne_out)
         configured = kind in model.weights
         bits = model.weights[kind] if configured else max(-math.log2(min(rate * factor, 1.0)), 0.0)
         new.append(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 
 def _refresh(rp, token, ip=None):
     return rp.token_request({"grant_type": "refresh_token", "refresh_token": token}, ip=ip)
@@ -73,3 +76,17 @@ def test_a_client_racing_itself_is_not_theft(provider, monkeypatch):
     monkeypatch.setattr("idp.oauth.REFRESH_RACE_SECONDS", -1)
     assert _refresh(rp, rotated["refresh_token"]).status_code == 400
     assert _refresh(rp, tokens["refresh_token"]).status_code == 400
+
+
+def test_codes_and_tokens_are_256_random_bits_each_new(provider):
+    provider.user()
+    rp = provider.rp()
+    code = rp.code_from(rp.sign_in())
+    tokens = rp.redeem(code).get_json()
+    rotated = _refresh(rp, tokens["refresh_token"]).get_json()
+    values = [code, tokens["access_token"], tokens["refresh_token"]]
+    values += [rotated["access_token"], rotated["refresh_token"]]
+    for value in values:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), value
+        assert len(base64.urlsafe_b64decode(value + "=")) == 32
+    assert len(set(values)) == len(values)

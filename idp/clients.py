@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import IdpError
 from .extensions import db
+from .leansql import Lean, columns_of, detached, own_connection
 from .models import Client, hash_client_secret
 from .services import now_ts
 from .urls import bad_port, url_parts
@@ -19,19 +20,44 @@ def new_client_id() -> str:
     return secrets.token_urlsafe(18)
 
 
-def query_client(client_id: str) -> Client | None:
+def _plausible(client_id: str) -> bool:
     # Ours are URL-safe tokens; anything else (a NUL from a Basic header, say) is no client.
-    if (
-        not client_id
-        or len(client_id) > 48
-        or not client_id.isascii()
-        or not client_id.isprintable()
-    ):
+    return (
+        bool(client_id) and len(client_id) <= 48 and client_id.isascii() and client_id.isprintable()
+    )
+
+
+def query_client(client_id: str) -> Client | None:
+    """The client, in the session: what code that changes a client reads."""
+    if not _plausible(client_id):
         return None
     return db.session.scalar(_CLIENT, {"client_id": client_id})
 
 
 _CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
+
+_CLIENT_COLUMNS = columns_of(Client)
+_CLIENT_ROW = Lean(
+    sa.select(*(column for _, column in _CLIENT_COLUMNS)).where(
+        Client.__table__.c.client_id == sa.bindparam("client_id")
+    )
+)
+
+
+def read_client(client_id: str) -> Client | None:
+    """The client, to read and never change: Authlib's lookup at the token, revocation,
+    introspection and authorization endpoints.
+
+    One statement on a connection of its own (idp.leansql: on PostgreSQL outside any
+    transaction, so a client-credentials request needs no BEGIN and COMMIT for it). The
+    Client comes back detached from the session, every column loaded; a change made to it
+    would be saved nowhere (use query_client)."""
+    if not _plausible(client_id):
+        return None
+    with own_connection():
+        row = _CLIENT_ROW.first({"client_id": client_id})
+    return None if row is None else detached(Client, _CLIENT_COLUMNS, row)
+
 
 # The standard claim scopes are all offered: what a client gets is still only what the
 # user has set and the client asks for.

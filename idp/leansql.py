@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import make_transient_to_detached
 
 from .extensions import db
 
@@ -60,6 +61,21 @@ def commit() -> None:
     `own_connection`, nothing yet (see there)."""
     if _OWN.get() is None:
         db.session.commit()
+
+
+def columns_of(model: type) -> list[tuple[str, sa.Column[Any]]]:
+    """(attribute, column) of every column an ORM class maps, for a Lean SELECT of them all
+    and `detached`."""
+    return [(prop.key, prop.columns[0]) for prop in sa.inspect(model).column_attrs]
+
+
+def detached(model: type, columns: Sequence[tuple[str, Any]], values: Sequence[Any]) -> Any:
+    """An instance of `model` as if the ORM had loaded it from `values` (in `columns`'s
+    order, see columns_of), detached from any session: to read, never to change (a change
+    is saved nowhere), and its relationships cannot load."""
+    item = model(**{key: value for (key, _), value in zip(columns, values, strict=True)})
+    make_transient_to_detached(item)
+    return item
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,11 @@ from .claims import (
     release,
     requested_subject,
 )
-from .clients import query_client
+from .clients import query_client, read_client
 from .config import Settings
 from .extensions import authorization, db, require_oauth
 from .introspection import B64TOKEN
+from .leansql import Lean, own_connection
 from .models import AuthorizationCode, Client, Token, User
 from .requestinfo import client_ip
 from .services import now_ts, services
@@ -488,6 +489,13 @@ def client_secret_basic(query_client: Any, request: OAuth2Request) -> Client | N
     return authenticate_client_secret_basic(query_client, request)  # type: ignore[no-any-return]
 
 
+# Every column of a new token row but its id, written on the driver's cursor (inline: the
+# new id is not read back).
+_INSERT_TOKEN = Lean(
+    sa.insert(_TOKENS).inline(), column_keys=[c.key for c in _TOKENS.columns if c.key != "id"]
+)
+
+
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     """Store an issued token with the grant it belongs to."""
     now = now_ts()
@@ -502,26 +510,33 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     else:
         claims_request = parent.claims_request if parent else None
     refresh_days = settings().tokens.refresh_token_lifetime_days
-    # A Core INSERT: nothing reads the row back in this request, and the ORM's unit of work
-    # cost more than the statement.
-    db.session.execute(
-        sa.insert(Token.__table__).values(
-            client_id=request.client.client_id,
-            user_id=user.id if user else None,
-            token_type=token["token_type"],
-            access_token=token["access_token"],
-            refresh_token=token.get("refresh_token"),
-            scope=token.get("scope", ""),
-            issued_at=now,
-            expires_in=token["expires_in"],
-            grant_id=grant_id,
-            sid=sid,
-            refresh_token_expires_at=now + refresh_days * 86400
-            if token.get("refresh_token")
-            else 0,
-            claims_request=claims_request,
-        )
-    )
+    row = {
+        "client_id": request.client.client_id,
+        "user_id": user.id if user else None,
+        "token_type": token["token_type"],
+        "access_token": token["access_token"],
+        "refresh_token": token.get("refresh_token"),
+        "scope": token.get("scope", ""),
+        "issued_at": now,
+        "expires_in": token["expires_in"],
+        "access_token_revoked_at": 0,
+        "refresh_token_revoked_at": 0,
+        "refresh_token_expires_at": now + refresh_days * 86400 if token.get("refresh_token") else 0,
+        "refresh_token_rotated_at": None,
+        "refresh_token_rotated_by": None,
+        "grant_id": grant_id,
+        "sid": sid,
+        "claims_request": claims_request,
+    }
+    if code is None and parent is None:
+        # Client credentials: the token is the request's one write, and its client was read
+        # on a connection of its own too (read_client), so on PostgreSQL the whole request
+        # is two statements, with no BEGIN and COMMIT.
+        with own_connection():
+            _INSERT_TOKEN.execute(row)
+        return
+    # A code's or a refresh token's claim commits with the token it pays for.
+    _INSERT_TOKEN.execute(row)
     db.session.commit()
 
 
@@ -767,7 +782,7 @@ def init_oauth(app: Flask) -> AuthorizationServer:
         "offline_access",
         "idp.admin",
     ]
-    authorization.init_app(app, query_client=query_client, save_token=save_token)
+    authorization.init_app(app, query_client=read_client, save_token=save_token)
     if not getattr(authorization, "_idp_grants_registered", False):
         authorization.register_grant(
             AuthorizationCodeGrant, [OpenIDCode(require_nonce=False), S256Challenge(required=True)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.idp.test_api_support import API
+
 
 def test_client_credentials_issue_token(provider):
     rp = provider.rp(grant_types=["client_credentials"], scopes=["idp.admin"], redirect_uris=[])
@@ -68,3 +70,86 @@ def test_token_endpoint_behind_a_tls_terminating_proxy(make_app, settings):
         )
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["token_type"].lower() == "bearer"
+
+
+def _with_app(provider, fn):
+    with provider.app.app_context():
+        return fn()
+
+
+def _machine(provider):
+    return provider.rp(grant_types=["client_credentials"], scopes=["idp.admin"], redirect_uris=[])
+
+
+def test_the_token_is_stored_as_issued_without_a_session_transaction(provider):
+    """The client is read and the token row written on a connection of their own: the
+    session never begins a transaction (on PostgreSQL a BEGIN and a COMMIT saved), and the
+    row is there, whole, for the next request."""
+    import sqlalchemy as sa
+
+    from idp.extensions import db
+    from idp.models import Token
+
+    rp = _machine(provider)
+    begun = []
+
+    def _begun(session, transaction, connection):
+        begun.append(connection)
+
+    sa.event.listen(sa.orm.Session, "after_begin", _begun)
+    try:
+        body = rp.token_request({"grant_type": "client_credentials"}).get_json()
+        assert begun == []
+        _with_app(provider, lambda: db.session.scalar(sa.select(1)))  # the listener listens
+        assert len(begun) == 1
+    finally:
+        sa.event.remove(sa.orm.Session, "after_begin", _begun)
+    with provider.app.app_context():
+        row = db.session.scalar(sa.select(Token).filter_by(access_token=body["access_token"]))
+        assert (row.client_id, row.user_id, row.scope) == (rp.client_id, None, "idp.admin")
+        assert (row.access_token_revoked_at, row.refresh_token, row.expires_in) == (
+            0,
+            None,
+            body["expires_in"],
+        )
+    answer = provider.app.test_client().get(
+        API + "/identityProtection/riskyUsers",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+    assert answer.status_code == 200, answer.get_data()
+
+
+def test_a_rotated_secret_or_a_deleted_client_is_refused_at_the_next_request(provider):
+    from idp.clients import delete_client, find_client, read_client, rotate_secret
+
+    rp = _machine(provider)
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 200
+    new_secret = _with_app(provider, lambda: rotate_secret(find_client(rp.client_id)))
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 401
+    rp.secret = new_secret
+    assert rp.token_request({"grant_type": "client_credentials"}).status_code == 200
+    _with_app(provider, lambda: delete_client(find_client(rp.client_id)))
+    answer = rp.token_request({"grant_type": "client_credentials"})
+    assert answer.status_code == 401 and answer.get_json()["error"] == "invalid_client"
+    assert _with_app(provider, lambda: read_client(rp.client_id)) is None
+
+
+def test_the_client_read_for_authlib_is_the_stored_one_and_outside_the_session(provider):
+    from idp.clients import query_client, read_client
+    from idp.extensions import db
+
+    rp = _machine(provider)
+
+    def both():
+        read = read_client(rp.client_id)
+        stored = query_client(rp.client_id)
+        return read, stored, read in db.session
+
+    read, stored, in_session = _with_app(provider, both)
+    assert not in_session and read is not stored
+    assert read.check_client_secret(rp.secret) and not read.check_client_secret("wrong")
+    for name in ("id", "name", "client_id", "client_secret", "scope", "grant_types"):
+        assert getattr(read, name) == getattr(stored, name), name
+    assert read.first_party is stored.first_party is True
+    for junk in ("", "x" * 49, "a\x00b", "é"):
+        assert _with_app(provider, lambda junk=junk: read_client(junk)) is None

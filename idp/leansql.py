@@ -63,10 +63,11 @@ def commit() -> None:
         db.session.commit()
 
 
-def columns_of(model: type) -> list[tuple[str, sa.Column[Any]]]:
+def columns_of(model: type) -> list[tuple[str, Any]]:
     """(attribute, column) of every column an ORM class maps, for a Lean SELECT of them all
     and `detached`."""
-    return [(prop.key, prop.columns[0]) for prop in sa.inspect(model).column_attrs]
+    mapper: sa.orm.Mapper[Any] = sa.inspect(model)
+    return [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
 
 
 def detached(model: type, columns: Sequence[tuple[str, Any]], values: Sequence[Any]) -> Any:

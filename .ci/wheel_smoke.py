@@ -38,8 +38,14 @@ class Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get"),
-                               "fields": {}, "buttons": []})
+            self.forms.append(
+                {
+                    "action": a.get("action", ""),
+                    "method": a.get("method", "get"),
+                    "fields": {},
+                    "buttons": [],
+                }
+            )
         elif tag == "input" and self.forms and a.get("name"):
             self.forms[-1]["fields"][a["name"]] = a.get("value", "")
         elif tag == "button" and self.forms and a.get("name"):
@@ -52,8 +58,12 @@ def forms_of(html: str) -> list[dict[str, Any]]:
     return parser.forms
 
 
-def submit(http: requests.Session, page: requests.Response, fields: dict[str, str],
-           button: tuple[str, str] | None = None) -> requests.Response:
+def submit(
+    http: requests.Session,
+    page: requests.Response,
+    fields: dict[str, str],
+    button: tuple[str, str] | None = None,
+) -> requests.Response:
     form = next(f for f in forms_of(page.text) if set(fields) <= set(f["fields"]) | set(fields))
     data = {**form["fields"], **fields}
     if button:
@@ -86,14 +96,24 @@ class Demo:
             args += ["--config", str(config)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
         self.log = (cwd / "demo.log").open("a")
-        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.base}/.well-known/openid-configuration",
-                                timeout=2).status_code == 200:
+                if (
+                    requests.get(
+                        f"{self.base}/.well-known/openid-configuration", timeout=2
+                    ).status_code
+                    == 200
+                ):
                     return
             except requests.ConnectionError:
                 pass
@@ -129,19 +149,38 @@ def main(dist: Path) -> None:
         venv = root / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True)
-        version = subprocess.run([str(venv / "bin" / "python"), "-c",
-                                  "import idp, pathlib; print(pathlib.Path(idp.__file__))"],
-                                 check=True, capture_output=True, text=True, cwd=root).stdout
+        version = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                "import idp, pathlib; print(pathlib.Path(idp.__file__))",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=root,
+        ).stdout
         expect(str(root) in version, f"idp imported from the venv ({version.strip()})")
-        shipped = subprocess.run([str(venv / "bin" / "python"), "-c", (
-            "import idp, pathlib; from idp.worldmap import shapes; "
-            "t = pathlib.Path(idp.__file__).parent / 'templates'; "
-            "print((t / 'email' / 'account_event.txt').is_file(), "
-            "(t / 'admin' / 'recommendations.html').is_file(), len(shapes()[1]) > 150)")],
-            check=True, capture_output=True, text=True, cwd=root).stdout
-        expect(shipped.split() == ["True", "True", "True"],
-               f"email templates, admin pages and the world map ship in the wheel "
-               f"({shipped.strip()})")
+        shipped = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                (
+                    "import idp, pathlib; from idp.worldmap import shapes; "
+                    "t = pathlib.Path(idp.__file__).parent / 'templates'; "
+                    "print((t / 'email' / 'account_event.txt').is_file(), "
+                    "(t / 'admin' / 'recommendations.html').is_file(), len(shapes()[1]) > 150)"
+                ),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=root,
+        ).stdout
+        expect(
+            shipped.split() == ["True", "True", "True"],
+            f"email templates, admin pages and the world map ship in the wheel ({shipped.strip()})",
+        )
         work = root / "work"
         work.mkdir()
         port = free_port()
@@ -149,21 +188,30 @@ def main(dist: Path) -> None:
         demo = Demo(venv, work, port)
         try:
             http, page = sign_in(demo.base)
-            expect(page.status_code == 200 and "otpauth://" in page.text,
-                   "TOTP registration after the password", page)
+            expect(
+                page.status_code == 200 and "otpauth://" in page.text,
+                "TOTP registration after the password",
+                page,
+            )
             secret = re.search(r'id="secret">([A-Z2-7]+)<', page.text)
             assert secret is not None
             # The demo's issuer is an IP address, which no browser takes as a passkey RP ID:
             # the page offers none, but the script must ship all the same.
             js = http.get(f"{demo.base}/static/passkey.js", timeout=30)
-            expect(js.status_code == 200 and "navigator.credentials" in js.text,
-                   "the passkey script ships in the wheel", js)
+            expect(
+                js.status_code == 200 and "navigator.credentials" in js.text,
+                "the passkey script ships in the wheel",
+                js,
+            )
             code = pyotp.TOTP(secret.group(1)).now()
             page = submit(http, page, {"code": code}, ("action", "verify"))
             expect("recovery codes" in page.text.lower(), "recovery codes shown", page)
             page = submit(http, page, {})
-            expect(page.status_code == 200 and "amr: mfa, otp, pwd" in page.text,
-                   "back at the demo app with a code redeemed for tokens", page)
+            expect(
+                page.status_code == 200 and "amr: mfa, otp, pwd" in page.text,
+                "back at the demo app with a code redeemed for tokens",
+                page,
+            )
         finally:
             demo.stop()
 
@@ -172,16 +220,23 @@ def main(dist: Path) -> None:
         demo = Demo(venv, work, port, work / "risky.toml")
         try:
             http, page = sign_in(demo.base)
-            expect(page.status_code == 200 and "Verification code" in page.text
-                   and "otpauth://" not in page.text,
-                   "after a restart, a risky sign-in asks for the registered authenticator", page)
+            expect(
+                page.status_code == 200
+                and "Verification code" in page.text
+                and "otpauth://" not in page.text,
+                "after a restart, a risky sign-in asks for the registered authenticator",
+                page,
+            )
             # The first code's time step was used at registration: wait for the next one.
             totp = pyotp.TOTP(secret.group(1))
             while totp.now() == code:
                 time.sleep(1)
             page = submit(http, page, {"code": totp.now()})
-            expect(page.status_code == 200 and "amr: mfa, otp, pwd" in page.text,
-                   "the same authenticator still works after the restart", page)
+            expect(
+                page.status_code == 200 and "amr: mfa, otp, pwd" in page.text,
+                "the same authenticator still works after the restart",
+                page,
+            )
         finally:
             demo.stop()
     print("wheel smoke: passed")

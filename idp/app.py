@@ -177,7 +177,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     from .fastpath import StaticDocuments, UserInfoAnswers
     from .refusals import RefusedGuesses
 
-    app.wsgi_app = StaticDocuments(app, app.wsgi_app)  # type: ignore[method-assign]
+    static = StaticDocuments(app, app.wsgi_app)
+    app.extensions["idp.static_documents"] = static  # idp.serve answers from the socket too
+    app.wsgi_app = static  # type: ignore[method-assign]
     app.wsgi_app = UserInfoAnswers(app, app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = RefusedGuesses(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

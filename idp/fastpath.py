@@ -28,7 +28,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from authlib.consts import default_json_headers
@@ -67,6 +67,16 @@ def static_headers(https: bool) -> list[tuple[str, str]]:
     ]
 
 
+class Answer(NamedTuple):
+    """A document's answer: its status line, headers and body (empty for HEAD and 304)."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    # The same key, the same status line and headers (the body may differ only by HEAD).
+    key: tuple[str, str, str, int]
+
+
 class StaticDocuments:
     """WSGI middleware: GET and HEAD of the two documents, when in memory, without Flask."""
 
@@ -82,38 +92,106 @@ class StaticDocuments:
             return self.keys.fresh_jwks(self.clock.now())
         return services(self.app).caches.discovery
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
+    def answer(self, method: str, path: str, held: str | None) -> Answer | None:
+        """The answer to `method` of `path` with If-None-Match `held`, timed and logged as
+        given; None unless it is GET or HEAD of either document and that is in memory."""
         endpoint = ENDPOINTS.get(path)
-        method = environ.get("REQUEST_METHOD", "")
         if endpoint is None or method not in ("GET", "HEAD"):
-            return self.wsgi_app(environ, start_response)
+            return None
         started = time.perf_counter()
         document = self.document(path)
         if document is None:
-            return self.wsgi_app(environ, start_response)
+            return None
         body, etag = document
-        held = environ.get("HTTP_IF_NONE_MATCH")
         headers = [*self.headers, ("ETag", f'"{etag}"')]
         if held and parse_etags(held).contains_weak(etag):
-            status, body = 304, b""
-            start_response("304 NOT MODIFIED", headers)
+            status, line, body = 304, "304 NOT MODIFIED", b""
         else:
-            status = 200
-            start_response(
-                "200 OK",
-                [
-                    *headers,
-                    ("Content-Type", "application/json"),
-                    ("Content-Length", str(len(body))),
-                ],
-            )
+            status, line = 200, "200 OK"
+            headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         finish_request(
             endpoint, method, path, status, time.perf_counter() - started, str(uuid.uuid4())
         )
-        return [] if method == "HEAD" else [body]
+        key = (method, path, etag, status)
+        return Answer(line, headers, b"" if method == "HEAD" else body, key)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        found = self.answer(
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("PATH_INFO", ""),
+            environ.get("HTTP_IF_NONE_MATCH"),
+        )
+        if found is None:
+            return self.wsgi_app(environ, start_response)
+        start_response(found.status, found.headers)
+        return [found.body] if found.body else []
+
+
+# What idp.serve may answer from the socket, ahead of gunicorn's parser: exactly one GET or
+# HEAD of either document over HTTP/1.1, its headers in the plainest form (a token, a colon,
+# printable ASCII), nothing that frames a body or changes the connection, one Host, and not
+# a byte after the blank line. Anything else, or more, is gunicorn's to parse as always.
+WIRE_MAX_BYTES = 4096
+_WIRE_REQUEST_LINE = re.compile(
+    rb"(GET|HEAD) (/jwks\.json|/\.well-known/openid-configuration) HTTP/1\.1\r\n"
+)
+_WIRE_HEADER = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?)[ \t]*\r\n"
+)
+_WIRE_REFUSED = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"upgrade",
+        b"http2-settings",
+        b"expect",
+        b"te",
+        b"trailer",
+        b"keep-alive",
+        b"proxy-connection",
+    }
+)
+
+
+def plain_get(
+    data: bytes, max_headers: int = 100, refused: frozenset[bytes] = frozenset()
+) -> tuple[str, str, str | None] | None:
+    """(method, path, If-None-Match or None) when `data` is exactly one request of the
+    form above, with at most `max_headers` headers, none named in `refused` (lower case)
+    or with an underscore in its name; None for anything else."""
+    if len(data) > WIRE_MAX_BYTES or not data.endswith(b"\r\n\r\n"):
+        return None
+    first = _WIRE_REQUEST_LINE.match(data)
+    if first is None:
+        return None
+    at, end = first.end(), len(data) - 2
+    hosts, count, held = 0, 0, None
+    while at < end:
+        header = _WIRE_HEADER.match(data, at)
+        count += 1
+        if header is None or count > max_headers:
+            return None
+        name, value = header.group(1).lower(), header.group(2)
+        if (
+            name in _WIRE_REFUSED
+            or name in refused
+            or b"_" in name
+            or name.startswith((b"forwarded", b"x-forwarded-"))
+            or (name == b"connection" and value.lower() != b"keep-alive")
+        ):
+            return None
+        if name == b"host":
+            hosts += 1
+        elif name == b"if-none-match":
+            if held is not None:
+                return None
+            held = value.decode("ascii")
+        at = header.end()
+    if at != end or hosts != 1:
+        return None
+    return first.group(1).decode("ascii"), first.group(2).decode("ascii"), held
 
 
 USERINFO_PATH = "/userinfo"

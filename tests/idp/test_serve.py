@@ -217,6 +217,52 @@ def test_kept_alive_clients_are_answered_in_turn_and_cannot_take_every_thread(se
     assert statuses and set(statuses) == {b"HTTP/1.1 200 OK"}
 
 
+def _one_answer(sock: socket.socket) -> bytes:
+    """One whole answer off the socket: its head, and the body its Content-Length gives
+    (none for HEAD, whose Content-Length is the GET's, and for 304)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed early"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    if length and not head.startswith(b"HTTP/1.1 304") and b"x-head" not in head.lower():
+        while len(body) < int(length.group(1)):
+            body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("server", ["gunicorn"], indirect=True)
+def test_a_kept_alive_clients_plain_gets_get_gunicorns_bytes_from_the_socket(server):
+    """A connection's first request is gunicorn's to read; its later plain GETs and HEADs of
+    discovery and JWKS are answered from the socket (idp.serve.SocketAnswers) with the
+    same bytes but the Date, and anything else on the same connection is gunicorn's again."""
+    base, port = server
+    # Both documents built (a worker's first answer of each is Flask's, headers in its order).
+    requests.get(f"{base}/.well-known/openid-configuration", timeout=10)
+    etag = requests.get(f"{base}/jwks.json", timeout=10).headers["ETag"]
+    date = re.compile(rb"\r\nDate: [^\r]*")
+    statuses = set()
+    for path in ("/jwks.json", "/.well-known/openid-configuration"):
+        for method, extra in (("GET", ""), ("GET", f"If-None-Match: {etag}\r\n")):
+            request = f"{method} {path} HTTP/1.1\r\nHost: idp\r\n{extra}\r\n".encode()
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                answers = []
+                for _ in range(5):
+                    sock.sendall(request)
+                    answers.append(date.sub(b"", _one_answer(sock)))
+                    time.sleep(0.01)  # one at a time, not read ahead
+                assert len(set(answers)) == 1, answers
+                # The same connection then serves gunicorn's own requests as ever.
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: idp\r\n\r\n")
+                assert _one_answer(sock).startswith(b"HTTP/1.1 200 OK")
+                sock.sendall(request.replace(b"\r\n\r\n", b"\r\nContent-Length: 0\r\n\r\n"))
+                assert date.sub(b"", _one_answer(sock)) == answers[0]
+                statuses.add(answers[0].split(b"\r\n", 1)[0])
+    assert statuses == {b"HTTP/1.1 200 OK", b"HTTP/1.1 304 NOT MODIFIED"}
+
+
 def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(

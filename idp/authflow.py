@@ -30,7 +30,7 @@ from risk.policy import ANY, Action
 
 from . import flows
 from .claims import requested_acr_values
-from .clients import query_client
+from .clients import read_client
 from .consent import needs_consent, requested_scopes
 from .decision import TEMPORARY_PASSWORD, Judgement, assess, build_context, judge
 from .i18n import gettext, use_ui_locales
@@ -614,7 +614,7 @@ def _consent_declined(ctx: Context) -> Verdict | None:
 
 def _consent_required(ctx: Context) -> Verdict | None:
     assert ctx.flow is not None and ctx.user is not None
-    client = query_client(ctx.flow.client_id)
+    client = read_client(ctx.flow.client_id)
     if client is None:
         return None
     scopes = requested_scopes(client, ctx.flow.param("scope"), ctx.flow.param("claims"))

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 import sqlalchemy as sa
+from flask import has_request_context, request
 from sqlalchemy.exc import IntegrityError
 
 from .errors import IdpError
@@ -27,11 +28,24 @@ def _plausible(client_id: str) -> bool:
     )
 
 
+def _read_in_this_request() -> dict[tuple[str, str], Client | None]:
+    """The clients this request has read (the authorization endpoint asks up to four
+    times), or a throwaway dict outside a request."""
+    if not has_request_context():
+        return {}
+    found: dict[tuple[str, str], Client | None] = request.environ.setdefault("idp.clients", {})
+    return found
+
+
 def query_client(client_id: str) -> Client | None:
     """The client, in the session: what code that changes a client reads."""
     if not _plausible(client_id):
         return None
-    return db.session.scalar(_CLIENT, {"client_id": client_id})
+    memo = _read_in_this_request()
+    key = ("session", client_id)
+    if key not in memo:
+        memo[key] = db.session.scalar(_CLIENT, {"client_id": client_id})
+    return memo[key]
 
 
 _CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
@@ -54,9 +68,13 @@ def read_client(client_id: str) -> Client | None:
     would be saved nowhere (use query_client)."""
     if not _plausible(client_id):
         return None
-    with own_connection():
-        row = _CLIENT_ROW.first({"client_id": client_id})
-    return None if row is None else detached(Client, _CLIENT_COLUMNS, row)
+    memo = _read_in_this_request()
+    key = ("read", client_id)
+    if key not in memo:
+        with own_connection():
+            row = _CLIENT_ROW.first({"client_id": client_id})
+        memo[key] = None if row is None else detached(Client, _CLIENT_COLUMNS, row)
+    return memo[key]
 
 
 # The standard claim scopes are all offered: what a client gets is still only what the

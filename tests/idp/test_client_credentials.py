@@ -153,3 +153,25 @@ def test_the_client_read_for_authlib_is_the_stored_one_and_outside_the_session(p
     assert read.first_party is stored.first_party is True
     for junk in ("", "x" * 49, "a\x00b", "é"):
         assert _with_app(provider, lambda junk=junk: read_client(junk)) is None
+
+
+def test_a_request_reads_its_client_once_and_the_next_request_afresh(provider, monkeypatch):
+    """The authorization endpoint asks for the client several times a request: one read
+    (a statement on a connection of its own), and none carried over to the next request."""
+    import idp.clients
+
+    reads = []
+    real = idp.clients._CLIENT_ROW.first
+    monkeypatch.setattr(
+        idp.clients._CLIENT_ROW, "first", lambda params: reads.append(params) or real(params)
+    )
+    provider.user()
+    rp = provider.rp()
+    first = rp.sign_in()  # authorize, the sign-in page, its form, authorize again
+    assert first.status_code == 302 and "code=" in first.location
+    signed_in = len(reads)
+    reads.clear()
+    again = rp.browser.get(rp.authorize_url())  # signed in: one request, code at once
+    assert again.status_code == 302 and "code=" in again.location
+    assert reads == [{"client_id": rp.client_id}]
+    assert 2 <= signed_in <= 3, signed_in  # each authorization request reads it once

@@ -18,7 +18,7 @@ from flask import session
 
 from .errors import IdpError
 from .extensions import db
-from .leansql import Lean
+from .leansql import Lean, own_connection
 from .models import AuthFlowRow
 from .sessions import clock_now
 
@@ -100,7 +100,15 @@ def load(
     The browser is the session's unless given (the session's `BROWSER_KEY` value)."""
     if not isinstance(flow_id, str) or not 20 <= len(flow_id) <= 64:
         return None
-    row = _LOAD.first({"id": flow_id})
+    if db.session().in_transaction():
+        row = _LOAD.first({"id": flow_id})
+    else:
+        # Nothing of this request is uncommitted, so a connection of its own reads the same
+        # row; a page that only reads its flow then costs no BEGIN and ROLLBACK (and on
+        # PostgreSQL psycopg drops every prepared statement of a connection rolled back).
+        # save() checks the version it read, in or out of a transaction.
+        with own_connection():
+            row = _LOAD.first({"id": flow_id})
     if browser is SESSION_BROWSER:
         browser = session.get(BROWSER_KEY)
     if (

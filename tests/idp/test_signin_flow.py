@@ -330,3 +330,30 @@ def test_cookies_are_host_only_on_https(make_app, settings):
     assert {"__Host-idp_session", "__Host-idp_device"} <= names, cookies
     for cookie in cookies:
         assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+
+
+def test_showing_the_sign_in_page_begins_no_transaction(provider):
+    """A page that only reads its flow reads it on a connection of its own: no BEGIN and
+    ROLLBACK around it (on PostgreSQL a rollback also makes psycopg drop every prepared
+    statement of the connection, which then cost the database a parse and plan each)."""
+    import sqlalchemy as sa
+
+    provider.user()
+    rp = provider.rp()
+    login = rp.browser.get(rp.authorize_url()).location
+    begun = []
+
+    def _begun(session, transaction, connection):
+        begun.append(connection)
+
+    sa.event.listen(sa.orm.Session, "after_begin", _begun)
+    try:
+        for _ in range(2):
+            page = rp.browser.get(login)
+            assert page.status_code == 200 and b'name="password"' in page.data
+        assert begun == []
+        # The form it shows still signs in (its flow read, checked and saved as before).
+        assert "code=" in rp.submit_login(login, "alice", PASSWORD).location
+        assert begun  # the sign-in writes, in transactions of the session
+    finally:
+        sa.event.remove(sa.orm.Session, "after_begin", _begun)

@@ -242,6 +242,14 @@ _KERNEL_TIMEOUT = struct.pack("ll", READ_TIMEOUT_SECONDS, 0)
 """READ_TIMEOUT_SECONDS as the kernel's struct timeval."""
 
 
+def _stalled(exc: OSError, mode: float | None) -> OSError:
+    """What a read or write that could not go on raises: the error itself on a socket
+    asked to be non-blocking (nothing there yet is not a stall), else a reset."""
+    if mode == 0.0:
+        return exc
+    return ConnectionResetError(errno.ECONNRESET, "client stalled")
+
+
 class _Stalled:
     """A client socket whose reads and writes end after READ_TIMEOUT_SECONDS without
     progress, as a reset would (gunicorn then closes it quietly instead of logging a
@@ -283,20 +291,16 @@ class _Stalled:
         mode = self._mode()
         try:
             data: bytes = self._sock.recv(size)
-        except (TimeoutError, BlockingIOError):
-            if mode == 0.0:
-                raise  # non-blocking and nothing to read: not a stall
-            raise ConnectionResetError(errno.ECONNRESET, "client stalled") from None
+        except (TimeoutError, BlockingIOError) as exc:
+            raise _stalled(exc, mode) from None
         return data
 
     def sendall(self, data: bytes) -> None:
         mode = self._mode()
         try:
             self._sock.sendall(data)
-        except (TimeoutError, BlockingIOError):
-            if mode == 0.0:
-                raise
-            raise ConnectionResetError(errno.ECONNRESET, "client stalled") from None
+        except (TimeoutError, BlockingIOError) as exc:
+            raise _stalled(exc, mode) from None
 
     def setblocking(self, flag: bool) -> None:
         self._wanted = None if flag and not self._closing else 0.0

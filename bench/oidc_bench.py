@@ -3,6 +3,7 @@
     python bench/oidc_bench.py [--runs 3] [--seconds 3] [--backend sqlite|postgresql|both]
                                [--only ours|node] [--quick] [--json OUT] [--rows a,b]
                                [--argon2 M,T,P] [--threads N] [--concurrency 1]
+                               [--populate]
 
 Serves the product (`idp serve`, one worker, on a temporary SQLite file and on a scratch
 PostgreSQL database it creates and drops, `bench_oidc`) and node `oidc-provider` (in
@@ -21,6 +22,11 @@ interactions: any login name, then consent). For the product also the argon2 cei
 the product's own hasher) and the non-hashing CPU of a sign-in (server CPU per sign-in
 minus one verify). On PostgreSQL the database backends' CPU is reported beside the table
 (it is not in the server's figure). Linux only (/proc, CPU affinity).
+
+With --populate, each of our servers also runs on a twin database that bench/populate.py
+filled first (10^4 clients, 10^5 users with their risk history, 10^6 sign-in log rows,
+10^5 live tokens; a few minutes to load), measured in the same runs, and the report gives
+each row's figure there as a share of the empty database's.
 """
 
 from __future__ import annotations
@@ -96,11 +102,17 @@ ROW_TITLES = {
     "discovery": "discovery",
     "sign_in": "full sign-in (authorize, login, code, token, userinfo)",
 }
+POPULATED = "-populated"
+"""The suffix of a target served on a database bench/populate.py filled (--populate)."""
 TARGETS = (
     "ours-sqlite",
+    "ours-sqlite" + POPULATED,
     "ours-postgresql",
+    "ours-postgresql" + POPULATED,
     "ours-granian-sqlite",
+    "ours-granian-sqlite" + POPULATED,
     "ours-granian-postgresql",
+    "ours-granian-postgresql" + POPULATED,
     "node",
 )
 TARGET_TITLES = {
@@ -110,6 +122,9 @@ TARGET_TITLES = {
     "ours-granian-postgresql": "ours granian PostgreSQL",
     "node": "node oidc-provider",
 }
+TARGET_TITLES.update(
+    {key + POPULATED: title + " populated" for key, title in TARGET_TITLES.items() if key != "node"}
+)
 
 
 class BenchError(Exception):
@@ -686,6 +701,11 @@ def serve_ours(
             env=env,
         )
     )
+    if key.endswith(POPULATED):
+        from populate import populate  # noqa: PLC0415 (bench/populate.py, beside this file)
+
+        print(f"populating {key}", file=sys.stderr)
+        populate(url, say=lambda text: print(text, file=sys.stderr))
     log = folder / f"{key}.log"
     metrics = folder / f"{key}-metrics"
     metrics.mkdir()
@@ -1165,6 +1185,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}"
     )
+    parser.add_argument(
+        "--populate",
+        action="store_true",
+        help="also serve ours on databases filled by bench/populate.py (10^4 clients, 10^5 "
+        "users, 10^6 sign-in rows), beside the empty ones",
+    )
     parser.add_argument("--json", dest="json_out", type=Path, help="write the raw figures here")
     args = parser.parse_args(argv)
     defaults = (1, 1.0, 0.3) if args.quick else (3, 3.0, 1.0)
@@ -1195,10 +1221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.engine not in (engine, "both"):
                 continue
             prefix = "ours-" if engine == "gunicorn" else "ours-granian-"
-            if args.backend in ("sqlite", "both"):
-                targets.append(prefix + "sqlite")
-            if args.backend in ("postgresql", "both"):
-                targets.append(prefix + "postgresql")
+            for backend in ("sqlite", "postgresql"):
+                if args.backend in (backend, "both"):
+                    targets.append(prefix + backend)
+                    if args.populate:
+                        targets.append(prefix + backend + POPULATED)
     if args.only != "ours":
         targets.append("node")
     started = datetime.now(UTC)
@@ -1222,13 +1249,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             served: dict[str, Target] = {}
             for key in targets:
                 print(f"starting {key}", file=sys.stderr)
-                if key.endswith("-sqlite"):
+                backend = key.removesuffix(POPULATED).rsplit("-", 1)[1]
+                if backend == "sqlite":
                     served[key] = stack.enter_context(
                         serve_ours(key, f"sqlite:///{folder / key}.db", folder, args, None)
                     )
-                elif key.endswith("-postgresql"):
+                elif backend == "postgresql":
                     # One scratch database each: the engines run one after the other.
                     url = args.postgresql_url + ("_granian" if "-granian-" in key else "")
+                    url += "_populated" if key.endswith(POPULATED) else ""
                     backends = stack.enter_context(scratch_postgres(url))
                     served[key] = stack.enter_context(serve_ours(key, url, folder, args, backends))
                 else:
@@ -1396,7 +1425,7 @@ def report(
             "HTTP requests per sign-in: "
             + ", ".join(f"{TARGET_TITLES[k]} {v:.0f}" for k, v in signin_http.items())
         )
-    for key in (k for k in summaries if k.endswith("-postgresql")):
+    for key in (k for k in summaries if k.removesuffix(POPULATED).endswith("-postgresql")):
         db = [
             f"{ROW_TITLES[row].split(' (')[0]} {fmt_ms(s['db_cpu_ms_per_request'])}"
             for row, s in summaries[key].items()
@@ -1418,6 +1447,23 @@ def report(
             "runs of a row that differ by more than 25% (fastest / slowest; a busy "
             "machine or a drifting server, see --json): " + ", ".join(noisy)
         )
+    for key in (k for k in summaries if k.endswith(POPULATED)):
+        empty = summaries.get(key.removesuffix(POPULATED), {})
+        shares = [
+            f"{ROW_TITLES[row].split(' (')[0]} "
+            f"{full['per_cpu_second'] / base['per_cpu_second']:.2f}"
+            for row, full in summaries[key].items()
+            if "error" not in full
+            and (base := empty.get(row))
+            and "error" not in base
+            and base["per_cpu_second"]
+        ]
+        if shares:
+            notes.append(
+                f"{TARGET_TITLES[key]} (10^4 clients, 10^5 users, 10^6 sign-in rows, 10^5 "
+                "tokens: bench/populate.py), per CPU-second as a share of the empty "
+                "database's: " + ", ".join(shares)
+            )
     for key, rows in summaries.items():
         for row, summary in rows.items():
             if "error" in summary:

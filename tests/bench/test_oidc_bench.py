@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from http.client import HTTPMessage
 from typing import Any
 
@@ -77,6 +78,8 @@ def summary(rate: float, p50: float, cpu_ms: float | None = None) -> dict[str, A
         "p99_ms": 2 * p50,
         "cpu_ms_per_request": cpu_ms if cpu_ms is not None else 1000 / rate,
         "http_per_request": 1.0,
+        "runs": 1,
+        "spread": 1.0,
     }
 
 
@@ -210,3 +213,18 @@ def test_config_raises_the_throttles_and_keeps_the_test_database_safe() -> None:
         oidc_bench.parse_args(["--rows", "nope"])
     assert oidc_bench.parse_args(["--quick", "--runs", "2"]).runs == 2
     assert oidc_bench.parse_args([]).runs == 3
+
+
+def test_a_populated_twin_has_its_column_and_its_share_of_the_empty_database() -> None:
+    args = oidc_bench.parse_args(["--quick", "--populate", "--backend", "sqlite"])
+    assert args.populate
+    results = {
+        "ours-sqlite": {"refresh": summary(500, 2.0), "jwks": summary(8000, 0.3)},
+        "ours-sqlite-populated": {"refresh": summary(450, 2.2), "jwks": {"error": "boom"}},
+    }
+    now = datetime.now(UTC)
+    text = oidc_bench.report(results, None, args, now, (0.5,), (1.0,), "pinned", {})
+    assert "| endpoint | ours SQLite | ours SQLite populated |" in text
+    note = next(line for line in text.splitlines() if "as a share of the empty" in line)
+    # 450 / 500 per CPU-second; a failed row is reported as failed, not as a share.
+    assert note.endswith("the empty database's: refresh 0.90")

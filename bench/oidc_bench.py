@@ -1249,7 +1249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             served: dict[str, Target] = {}
             for key in targets:
                 print(f"starting {key}", file=sys.stderr)
-                backend = key.removesuffix(POPULATED).rsplit("-", 1)[1]
+                backend = key.removesuffix(POPULATED).rsplit("-", 1)[-1]
                 if backend == "sqlite":
                     served[key] = stack.enter_context(
                         serve_ours(key, f"sqlite:///{folder / key}.db", folder, args, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,15 +38,22 @@ def _read_in_this_request() -> dict[tuple[str, str], Client | None]:
     return found
 
 
-def query_client(client_id: str) -> Client | None:
-    """The client, in the session: what code that changes a client reads."""
+def _once_per_request(way: str, client_id: str, load: Callable[[], Client | None]) -> Client | None:
+    """`load()`'s client, read at most once a request for each way of reading it."""
     if not _plausible(client_id):
         return None
     memo = _read_in_this_request()
-    key = ("session", client_id)
+    key = (way, client_id)
     if key not in memo:
-        memo[key] = db.session.scalar(_CLIENT, {"client_id": client_id})
+        memo[key] = load()
     return memo[key]
+
+
+def query_client(client_id: str) -> Client | None:
+    """The client, in the session: what code that changes a client reads."""
+    return _once_per_request(
+        "session", client_id, lambda: db.session.scalar(_CLIENT, {"client_id": client_id})
+    )
 
 
 _CLIENT = sa.select(Client).where(Client.client_id == sa.bindparam("client_id"))
@@ -66,15 +74,13 @@ def read_client(client_id: str) -> Client | None:
     transaction, so a client-credentials request needs no BEGIN and COMMIT for it). The
     Client comes back detached from the session, every column loaded; a change made to it
     would be saved nowhere (use query_client)."""
-    if not _plausible(client_id):
-        return None
-    memo = _read_in_this_request()
-    key = ("read", client_id)
-    if key not in memo:
+
+    def load() -> Client | None:
         with own_connection():
             row = _CLIENT_ROW.first({"client_id": client_id})
-        memo[key] = None if row is None else detached(Client, _CLIENT_COLUMNS, row)
-    return memo[key]
+        return None if row is None else detached(Client, _CLIENT_COLUMNS, row)
+
+    return _once_per_request("read", client_id, load)
 
 
 # The standard claim scopes are all offered: what a client gets is still only what the

@@ -127,6 +127,11 @@ TARGET_TITLES.update(
 )
 
 
+def backend_of(target: str) -> str:
+    """A target's database ("sqlite", "postgresql"), or "node" for node's."""
+    return target.removesuffix(POPULATED).rsplit("-", 1)[-1]
+
+
 class BenchError(Exception):
     """A server answered what the benchmark did not expect, or would not start."""
 
@@ -1249,12 +1254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             served: dict[str, Target] = {}
             for key in targets:
                 print(f"starting {key}", file=sys.stderr)
-                backend = key.removesuffix(POPULATED).rsplit("-", 1)[-1]
-                if backend == "sqlite":
+                if backend_of(key) == "sqlite":
                     served[key] = stack.enter_context(
                         serve_ours(key, f"sqlite:///{folder / key}.db", folder, args, None)
                     )
-                elif backend == "postgresql":
+                elif backend_of(key) == "postgresql":
                     # One scratch database each: the engines run one after the other.
                     url = args.postgresql_url + ("_granian" if "-granian-" in key else "")
                     url += "_populated" if key.endswith(POPULATED) else ""
@@ -1425,7 +1429,7 @@ def report(
             "HTTP requests per sign-in: "
             + ", ".join(f"{TARGET_TITLES[k]} {v:.0f}" for k, v in signin_http.items())
         )
-    for key in (k for k in summaries if k.removesuffix(POPULATED).endswith("-postgresql")):
+    for key in (k for k in summaries if backend_of(k) == "postgresql"):
         db = [
             f"{ROW_TITLES[row].split(' (')[0]} {fmt_ms(s['db_cpu_ms_per_request'])}"
             for row, s in summaries[key].items()

@@ -218,6 +218,10 @@ def test_config_raises_the_throttles_and_keeps_the_test_database_safe() -> None:
 def test_a_populated_twin_has_its_column_and_its_share_of_the_empty_database() -> None:
     args = oidc_bench.parse_args(["--quick", "--populate", "--backend", "sqlite"])
     assert args.populate
+    assert [oidc_bench.backend_of(t) for t in oidc_bench.TARGETS] == [
+        *["sqlite", "sqlite", "postgresql", "postgresql"] * 2,
+        "node",
+    ]
     results = {
         "ours-sqlite": {"refresh": summary(500, 2.0), "jwks": summary(8000, 0.3)},
         "ours-sqlite-populated": {"refresh": summary(450, 2.2), "jwks": {"error": "boom"}},

@@ -180,7 +180,7 @@ class Population:
             index = self.rng.randrange(users)
             ip, asn, country, city = self._place(index)
             failed = self.rng.random() < FAILED_RATE
-            # The bench's own address: only rows older than a day, so its per-IP windows
+            # The bench's own address: only rows two days old or more, so its per-IP windows
             # hold what the benchmark itself sends.
             when = self._moment()
             if ip.startswith("127."):

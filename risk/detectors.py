@@ -315,7 +315,8 @@ class UnfamiliarFeatures:
     sum of bits is among the newest `unfamiliar_<level>_share` of counted sign-ins and at
     least `unfamiliar_<level>_bits`; until `novelty_min_counted` sign-ins are counted, the
     bits alone decide. Users within the learning period are compared with other learning
-    users. A missing device cookie counts as a new device only for users who have had one.
+    users, at `unfamiliar_learning_share_scale` times the shares. A missing device cookie
+    counts as a new device only for users who have had one.
     """
 
     name = RiskEventType.UNFAMILIAR_FEATURES.value
@@ -389,6 +390,8 @@ def _novelty_thresholds(
     out = []
     for level in (Level.HIGH, Level.MEDIUM, Level.LOW):
         floor, share = settings.unfamiliar_threshold(level)
+        if stage is Stage.LEARNING:
+            share = min(1.0, share * settings.unfamiliar_learning_share_scale)
         at, _ = counts.threshold(stage, share)
         if at is not None and enough:
             floor = max(floor, at)

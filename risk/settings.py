@@ -66,6 +66,10 @@ class RiskSettings:
     unfamiliar_low_bits: float = 5.0
     unfamiliar_medium_bits: float = 8.0
     unfamiliar_high_bits: float = 12.0
+    # Users still learning are judged among the newest `_share` times this of the learning
+    # users' counted sign-ins: a takeover of a new account brings what a new user's own
+    # sign-ins bring, so the newest 0.25% of them is a bar few takeovers clear.
+    unfamiliar_learning_share_scale: float = 2.0
     novelty_min_counted: int = 1_000
     novelty_prior_weight: float = 500.0
     novelty_user_weight: float = 10.0
@@ -342,6 +346,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "unfamiliar_low_share": _number(0, 1),
     "unfamiliar_medium_share": _number(0, 1),
     "unfamiliar_high_share": _number(0, 1),
+    "unfamiliar_learning_share_scale": _number(0, 100),
     "novelty_min_counted": _whole(0, 1_000_000_000),
     "novelty_prior_weight": _number(1, 1_000_000),
     "novelty_user_weight": _number(0, 10_000),

@@ -116,6 +116,10 @@ def test_values_are_parsed_and_normalized() -> None:
             {"hosting_provider_level": "severe"},
             "risk.hosting_provider_level: must be one of none, low, medium, high, got 'severe'",
         ),
+        (
+            {"unfamiliar_learning_share_scale": -1},
+            "risk.unfamiliar_learning_share_scale: must be a number between 0 and 100, got -1",
+        ),
     ],
     ids=[
         "not-a-number",
@@ -133,6 +137,7 @@ def test_values_are_parsed_and_normalized() -> None:
         "weight-negative",
         "takeover-weight-above-four",
         "hosting-level",
+        "learning-scale-negative",
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(
@@ -150,8 +155,11 @@ def test_novelty_weights_and_thresholds_parse() -> None:
             "novelty_weights": {"ASN": "9.5", "subnet": 0},
             "unfamiliar_medium_bits": "11",
             "hosting_provider_level": "none",
+            "unfamiliar_learning_share_scale": "4",
         }
     )
+    assert settings.unfamiliar_learning_share_scale == 4.0
+    assert RiskSettings().unfamiliar_learning_share_scale == 2.0
     assert settings.novelty_model.weights == {"asn": 9.5, "subnet": 0.0}
     assert settings.unfamiliar_medium_bits == 11.0
     assert settings.hosting_provider_level is Level.NONE

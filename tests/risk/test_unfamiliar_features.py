@@ -205,9 +205,11 @@ def test_rarity_in_the_organisation_counts_once_enough_sign_ins_are_counted(
     )  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("scale", [1.0, 4.0])
 def test_users_still_learning_are_weighed_against_other_learning_users(
-    engine: RiskEngine,
+    engine: RiskEngine, scale: float
 ) -> None:
+    engine.settings = replace(engine.settings, unfamiliar_learning_share_scale=scale)
     abroad = {"ip": NEW_COUNTRY.ip, "ip_info": NEW_COUNTRY, "user_agent": FIREFOX_LINUX}
     learn(engine, sign_ins=3, days=2)
     # Until the organisation's learning sign-ins are counted, none is judged unusual.
@@ -227,9 +229,17 @@ def test_users_still_learning_are_weighed_against_other_learning_users(
                 time=T0 + timedelta(days=day),
             )
     level, evidence, _ = attempt(engine, days=3, **abroad)
-    assert level is Level.LOW and evidence["stage"] == "learning"
-    # Too few counted for the newest 0.2% or 0.02%: those levels are out of reach.
-    assert (evidence["medium_bits"], evidence["high_bits"]) == (None, None)
+    assert evidence["stage"] == "learning"
+    # About 120 learning sign-ins are counted (each user's second): the newest 0.02% holds
+    # none, nor four times that, so high is out of reach; the newest 0.25% holds none
+    # either, but four times that (unfamiliar_learning_share_scale) holds one.
+    assert evidence["high_bits"] is None
+    if scale == 1.0:
+        assert level is Level.LOW and evidence["medium_bits"] is None
+    else:
+        medium = evidence["medium_bits"]
+        assert isinstance(medium, float) and medium >= engine.settings.unfamiliar_medium_bits
+        assert level is (Level.MEDIUM if evidence["bits"] >= medium else Level.LOW)
     first = attempt(engine, user_id="u-new", username="new", days=3)
     assert first[2][UNFAMILIAR] == "no previous successful sign-in"
 

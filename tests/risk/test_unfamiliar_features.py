@@ -230,9 +230,9 @@ def test_users_still_learning_are_weighed_against_other_learning_users(
             )
     level, evidence, _ = attempt(engine, days=3, **abroad)
     assert evidence["stage"] == "learning"
-    # About 120 learning sign-ins are counted (each user's second): the newest 0.02% holds
-    # none, nor four times that, so high is out of reach; the newest 0.25% holds none
-    # either, but four times that (unfamiliar_learning_share_scale) holds one.
+    # 120 to 240 learning sign-ins are counted: the newest 0.02% holds none, nor four times
+    # that, so high is out of reach; the newest 0.25% holds none either, but four times
+    # that (unfamiliar_learning_share_scale) holds one.
     assert evidence["high_bits"] is None
     if scale == 1.0:
         assert level is Level.LOW and evidence["medium_bits"] is None

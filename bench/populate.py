@@ -99,6 +99,8 @@ class Population:
             )
             for _ in range(users)
         ]
+        # The address of each user's latest sign-in: their history and learned /24 agree.
+        self.homes = [self._place(index) for index in range(users)]
 
     def _moment(self) -> datetime:
         return self.start + timedelta(seconds=self.rng.randrange(HISTORY_DAYS * DAY))
@@ -135,13 +137,14 @@ class Population:
             }
 
     def _place(self, index: int) -> tuple[str, int, str, str]:
+        """An address of the user's home network, with its ASN, country and city."""
         network, city, country, _, _, bench = self.habits[index]
         ip = f"127.0.0.{self.rng.randrange(2, 255)}" if bench else _ip(self.rng, network)
         return ip, 64_512 + network, country, f"City {city}"
 
     def history(self) -> Iterator[dict[str, Any]]:
         for index, user_id in enumerate(self.user_ids):
-            ip, _, country, city = self._place(index)
+            ip, _, country, city = self.homes[index]
             yield {
                 "user_id": user_id,
                 "first_seen": self.start,
@@ -154,7 +157,7 @@ class Population:
 
     def features(self) -> Iterator[dict[str, Any]]:
         for index, user_id in enumerate(self.user_ids):
-            ip, asn, country, city = self._place(index)
+            ip, asn, country, city = self.homes[index]
             _, _, _, browser, system, bench = self.habits[index]
             values = {
                 "subnet": ip.rsplit(".", 1)[0] + ".0/24",

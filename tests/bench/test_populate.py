@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from idp.clients import read_client
 from idp.extensions import db
-from idp.models import SignIn, User, UserFeature
+from idp.models import SignIn, User, UserFeature, UserHistory
 from risk.novelty import NoveltyCounts, Stage
 from risk.settings import RiskSettings
 
@@ -48,6 +48,15 @@ def test_populate_fills_every_table_the_product_reads(app: Any, database_url: st
             .group_by(UserFeature.value)
         ).all()
         assert max(count for _, count in browsers) > 1
+        # A user's latest address lies in the /24 the engine learned for them.
+        homes = db.session.execute(
+            sa.select(UserHistory.last_ip, UserFeature.value).join(
+                UserFeature,
+                sa.and_(UserFeature.user_id == UserHistory.user_id, UserFeature.kind == "subnet"),
+            )
+        ).all()
+        assert len(homes) == 40
+        assert all(ip.rsplit(".", 1)[0] + ".0/24" == subnet for ip, subnet in homes)
         rows = db.session.execute(sa.text("SELECT name, count FROM risk_novelty_counts")).all()
     counts = NoveltyCounts.summed((name, count) for name, count in rows)
     # 300 rows, 4% failed: the successful ones are counted, and medium's share reads a bar.

@@ -184,7 +184,8 @@ def for_request() -> AuthFlow | None:
 
 
 def start(client_id: str, redirect_uris: Iterable[str]) -> AuthFlow:
-    """A new flow for the authorization request being served."""
+    """A new flow for the authorization request being served, in the request's transaction:
+    every way out of /authorize commits it (a step saves it, a refusal or a code ends it)."""
     flow = AuthFlow(
         id="",
         version=1,
@@ -193,7 +194,7 @@ def start(client_id: str, redirect_uris: Iterable[str]) -> AuthFlow:
         correlation_id=str(uuid.uuid4()),
         form_targets=origins(redirect_uris),
     )
-    flow_id = flows.create(KIND, flow._data())
+    flow_id = flows.add(KIND, flow._data())
     mapping = _cookie_map()
     mapping[_request_key()] = flow_id
     # The cookie keeps the newest few: stale tabs start over.
@@ -207,8 +208,9 @@ def save(flow: AuthFlow) -> AuthFlow:
 
 
 def finish(flow: AuthFlow) -> None:
-    """The flow ended (code issued, blocked, or an error sent): its id is dead."""
-    flows.drop(flow.id)
+    """The flow ended (code issued, blocked, or an error sent): its id is dead once the
+    caller commits."""
+    flows.end(flow.id)
     session["flows"] = {k: v for k, v in _cookie_map().items() if v != flow.id}
 
 

@@ -42,7 +42,8 @@ class Counters(Protocol):
         ...
 
     def delete(self, *keys: str) -> None:
-        """Forget counts."""
+        """Forget counts (in the database, with the request's transaction, which the caller
+        commits)."""
         ...
 
 
@@ -134,7 +135,6 @@ class SqlCounters(_OneFromMany):
 
     def delete(self, *keys: str) -> None:
         db.session.connection().execute(_DELETE, {"keys": [_key(key) for key in keys]})
-        db.session.commit()
 
 
 # KEYS[1]; ARGV: now, window. A window that ended starts over at one.

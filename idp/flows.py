@@ -67,6 +67,13 @@ _DROP = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
 
 def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
     """Store a new flow of `kind` for this browser and return its id."""
+    flow_id = add(kind, data, minutes=minutes)
+    db.session.commit()
+    return flow_id
+
+
+def add(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
+    """`create` in the request's transaction, which the caller commits."""
     now = clock_now()
     db.session.execute(_DELETE_STALE, {"now": now})
     flow_id = secrets.token_urlsafe(32)
@@ -81,7 +88,6 @@ def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> s
             "expires_at": now + timedelta(minutes=minutes),
         },
     )
-    db.session.commit()
     return flow_id
 
 
@@ -137,6 +143,14 @@ def save(flow_id: str, data: dict[str, Any], version: int) -> int:
 def drop(flow_id: str) -> bool:
     """End a flow, its id worthless from now on; True when this call was the one that ended
     it (of two racing requests, only one is)."""
-    result = db.session.execute(_DROP, {"flow_id": flow_id})
+    ended = end(flow_id)
     db.session.commit()
+    return ended
+
+
+def end(flow_id: str) -> bool:
+    """`drop` in the request's transaction, which the caller commits: of two racing
+    requests only one ends the flow (on PostgreSQL the second waits for the first's
+    commit, then finds the row gone; SQLite lets one writer at a time)."""
+    result = db.session.execute(_DROP, {"flow_id": flow_id})
     return getattr(result, "rowcount", 0) == 1

@@ -220,8 +220,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             if "openid" in request.scope.split()
             else None,
         )
+        # Committed with the rest of the sign-in's writes (views.oauth.issue_code): a code
+        # is only ever seen by a browser once its sign-in is logged and its flow ended.
         db.session.add(item)
-        db.session.commit()
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
         item: AuthorizationCode | None = db.session.scalar(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from risk.context import IpInfo, SignInContext
 from risk.engine import Assessment
+from risk.features import Feature
 from risk.novelty import NoveltyCounts
 from risk.repository import PastSignIn, UserProfile, beyond_limit
 
@@ -195,20 +196,34 @@ def _run_many(statement: Any, params: list[dict[str, Any]]) -> None:
 
 def _profile(rows: list[Any]) -> UserProfile:
     """The profile of a user's history rows (each joined to one feature, or to none)."""
+    last_seen: dict[Feature, datetime] = {}
+    first_used: dict[Feature, datetime] = {}
+    features = []
+    # One pass over the row tuples: every sign-in reads a profile of up to
+    # PROFILE_VALUES_PER_KIND values of each kind.
+    for *_, kind, value, seen, used in rows:
+        if kind is not None:
+            feature = (kind, value)
+            features.append(feature)
+            if seen is not None:
+                last_seen[feature] = seen
+            if used is not None:
+                first_used[feature] = used
     return UserProfile(
         first_seen=rows[0].first_seen,
         successful_sign_ins=rows[0].successful_sign_ins,
-        features=frozenset((r.kind, r.value) for r in rows if r.kind is not None),
-        last_seen={
-            (r.kind, r.value): r.last_seen
-            for r in rows
-            if r.kind is not None and r.last_seen is not None
-        },
-        first_used={
-            (r.kind, r.value): r.first_used
-            for r in rows
-            if r.kind is not None and r.first_used is not None
-        },
+        features=frozenset(features),
+        last_seen=last_seen,
+        first_used=first_used,
+    )
+
+
+def _without(profile: UserProfile, gone: set[Feature]) -> UserProfile:
+    return replace(
+        profile,
+        features=profile.features - gone,
+        last_seen={f: at for f, at in profile.last_seen.items() if f not in gone},
+        first_used={f: at for f, at in profile.first_used.items() if f not in gone},
     )
 
 
@@ -254,10 +269,10 @@ class SqlHistoryRepository:
         # in record() would cost a read of its own.
         _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
         gone = set(stale)
-        rows = db.session.info["risk_history"][user_id] = [
+        db.session.info["risk_history"][user_id] = [
             r for r in rows if (r.kind, r.value) not in gone
         ]
-        return _profile(rows)
+        return _without(profile, gone)
 
     def users_with_feature(self, feature: tuple[str, str]) -> int:
         kind, value = feature
@@ -328,7 +343,7 @@ class SqlHistoryRepository:
             db.session.execute(
                 upserts.org_country, {"country": ip_info.country, "first_seen": ctx.time}
             )
-        db.session.commit()
+        # Committed by the caller, with the sign-in's other writes (views.oauth.issue_code).
 
     def _count_novelty(self, names: Iterable[str]) -> None:
         # Rows in one order in every transaction, so concurrent sign-ins cannot deadlock.

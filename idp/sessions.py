@@ -31,16 +31,26 @@ def clock_now() -> datetime:
     return now
 
 
+# Built once; the session's user comes along in the same query (current_user then finds
+# it in the identity map), since nearly every page that reads the one needs the other.
+_BY_HANDLE = (
+    sa.select(SsoSession, User)
+    .outerjoin(User, User.id == SsoSession.user_id)
+    .where(SsoSession.handle_hash == sa.bindparam("handle_hash"))
+)
+
+
 def current_sso() -> SsoSession | None:
     """The caller's active SSO session, if the cookie names one that is still valid."""
     if "sso" in g:
         return g.sso  # type: ignore[no-any-return]
     handle = session.get(HANDLE_KEY)
-    row = (
-        db.session.scalar(sa.select(SsoSession).filter_by(handle_hash=_digest(handle)))
+    found = (
+        db.session.execute(_BY_HANDLE, {"handle_hash": _digest(handle)}).first()
         if isinstance(handle, str)
         else None
     )
+    row = found[0] if found is not None else None
     if row is not None and not row.is_active(clock_now()):
         row = None
     g.sso = row
@@ -63,7 +73,6 @@ def _hand_out(row: SsoSession) -> None:
     """Give the row a new handle and put it in a fresh cookie; the old handle is dead."""
     handle = secrets.token_urlsafe(32)
     row.handle_hash = _digest(handle)
-    db.session.commit()
     carried = {key: session[key] for key in CARRIED_OVER if key in session}
     session.clear()
     session.update(carried)
@@ -73,7 +82,9 @@ def _hand_out(row: SsoSession) -> None:
 
 
 def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSession:
-    """Create an SSO session row for a freshly authenticated user and point the cookie at it."""
+    """Create an SSO session row for a freshly authenticated user and point the cookie at it.
+    The row is added to the request's transaction, which the caller commits (a cookie naming
+    a row that never was is simply no session)."""
     now = clock_now()
     previous = current_sso()
     if previous is not None:
@@ -99,6 +110,7 @@ def elevate_session(row: SsoSession, amr: set[str]) -> None:
     """Add methods to the session's amr after a step passed, under a new handle."""
     row.amr = sorted({*row.amr, *amr})
     _hand_out(row)
+    db.session.commit()
 
 
 def revoke_sessions(

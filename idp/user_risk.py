@@ -79,14 +79,16 @@ def _stored(row: RiskDetection) -> StoredDetection:
     )
 
 
+# Built once: every sign-in's policies read it.
+_ACTIVE_DETECTIONS = sa.select(RiskDetection).where(
+    RiskDetection.user_id == sa.bindparam("user_id"),
+    RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
+)
+
+
 def current_level(user_id: str) -> Level:
     """The user's current risk level, from the active detections."""
-    rows = db.session.scalars(
-        sa.select(RiskDetection).where(
-            RiskDetection.user_id == user_id,
-            RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
-        )
-    )
+    rows = db.session.scalars(_ACTIVE_DETECTIONS, {"user_id": user_id})
     return user_risk_level((_stored(r) for r in rows), clock_now(), engine().settings)
 
 

@@ -32,7 +32,7 @@ from ..decision import (
     plain_reason,
     record_success,
 )
-from ..extensions import authorization
+from ..extensions import authorization, db
 from ..fastpath import static_headers
 from ..forms import LogoutConfirmForm
 from ..i18n import N_, gettext
@@ -360,6 +360,7 @@ def interrupt(ctx: authflow.Context, grant: Any, verdict: authflow.Verdict) -> A
         )
     if verdict.blocked or "none" in ctx.prompts:
         authflow.finish(ctx.flow)
+        db.session.commit()
         if verdict.blocked and "none" not in ctx.prompts and not verdict.to_client:
             return blocked_page(verdict.error_code, verdict.reason, ctx.flow.correlation_id)
         plain, _ = plain_reason(verdict.error_code, verdict.reason)
@@ -382,8 +383,10 @@ def issue_code(ctx: authflow.Context, grant: Any) -> Any:
     risk = ctx.flow.risk
     assert risk is not None
     record_success(ctx.sign_in_context(), risk)
-    _log(ctx, outcome="success")
     authflow.finish(ctx.flow)
+    # One transaction, which the log row commits: the code, the learned sign-in, the ended
+    # flow and the row itself.
+    _log(ctx, outcome="success")
     return response
 
 

@@ -72,13 +72,14 @@ def login(flow: AuthFlow) -> Any:
             error_code=exc.code,
         ), 401
     assert user is not None
+    sso = start_session(user, ["pwd"], client_ip(), user_agent())
+    risk = assess(password_context(flow, user, username, password, valid=True), user, sso.id)
+    # The writes last, in one transaction the flow's save commits (on SQLite the write lock
+    # is then not held while the engine runs).
     protection.succeeded(username, user)
     if verified.new_hash:
         user.password_hash = verified.new_hash
-        db.session.commit()
-    sso = start_session(user, ["pwd"], client_ip(), user_agent())
-    ctx = password_context(flow, user, username, password, valid=True)
-    flow = authflow.save(flow.signed_in(sso, assess(ctx, user, sso.id)))
+    flow = authflow.save(flow.signed_in(sso, risk))
     return redirect(authflow.resume_url(flow))
 
 

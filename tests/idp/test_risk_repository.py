@@ -174,6 +174,14 @@ class SqlHarness(Harness):
         )
         db.session.commit()
 
+    def succeed(self, *args: Any, **kwargs: Any) -> None:
+        """As Harness.succeed, then committed, as the provider commits it with the rest of
+        the sign-in (record() writes in the caller's transaction)."""
+        from idp.extensions import db
+
+        super().succeed(*args, **kwargs)
+        db.session.commit()
+
     def fail_password(self, username: str, when: datetime, ip: str = SPRAYER) -> None:
         self._log(self.context(when, ip, username, password_valid=False), "password", 50126)
 

@@ -1,0 +1,86 @@
+"""A sign-in's writes: each step commits once, and a code is issued only with its log row."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import has_request_context, request
+
+
+def _commits_per_step(app: Any, monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """Counts the commits that follow a write (a read-only connection's COMMIT is none), by
+    the request that made them: SQLAlchemy's statements and Lean's, on any connection."""
+    from idp.extensions import db
+    from idp.leansql import Lean
+
+    counts: collections.Counter[str] = collections.Counter()
+    wrote = [False]
+    with app.app_context():
+        engine = db.engine
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            wrote[0] = True
+
+    lean_execute = Lean.execute
+
+    def lean_write(self: Lean, params: Any) -> None:
+        wrote[0] = True
+        lean_execute(self, params)
+
+    monkeypatch.setattr(Lean, "execute", lean_write)
+
+    @sa.event.listens_for(engine, "commit")
+    def commit(_conn: Any) -> None:
+        if wrote[0] and has_request_context():
+            counts[f"{request.method} {request.path}"] += 1
+        wrote[0] = False
+
+    return counts
+
+
+def test_each_step_of_a_sign_in_commits_once(app, provider, monkeypatch):
+    provider.user()
+    rp = provider.rp()
+    rp.tokens()  # a warm app: nothing of the first request's set-up is counted
+    commits = _commits_per_step(app, monkeypatch)
+    rp.browser = app.test_client()  # a new browser: no session yet
+    first = rp.browser.get(rp.authorize_url())
+    assert "/login" in first.location
+    assert commits == {"GET /authorize": 1}
+    code = rp.code_from(rp.submit_login(first.location, "alice", "correct horse battery"))
+    # The password page commits the session, the counters and the flow together; the
+    # return to /authorize the code, the learned sign-in, the ended flow and its log row.
+    assert commits == {"GET /authorize": 2, "POST /login": 1}
+    assert rp.redeem(code).status_code == 200
+    assert commits["POST /token"] == 1
+
+
+def test_a_code_is_issued_with_its_log_row_or_not_at_all(app, provider, monkeypatch):
+    from idp import signin_log
+    from idp.extensions import db
+    from idp.models import AuthorizationCode, SignIn, UserHistory
+
+    user_id = provider.user()
+    rp = provider.rp()
+    real = signin_log._INSERT
+
+    class FailingSuccessRow:
+        def execute(self, row: dict[str, Any]) -> Any:
+            if row["outcome"] == "success":
+                raise RuntimeError("the sign-in log is unavailable")
+            return real.execute(row)
+
+    monkeypatch.setattr(signin_log, "_INSERT", FailingSuccessRow())
+    assert rp.sign_in().status_code == 500
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthorizationCode)) == 0
+        assert db.session.get(UserHistory, user_id) is None
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SignIn)) == 0
+    monkeypatch.setattr(signin_log, "_INSERT", real)
+    # The flow was not ended either: the browser's next try completes it.
+    assert rp.code_from(rp.browser.get(rp.authorize_url()))

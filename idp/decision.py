@@ -209,8 +209,8 @@ def _start_grace_period(user: User) -> None:
     policy = services().settings.policies.mfa_registration
     if (
         policy.state == "on"
-        and not user.has_second_factor
         and user.mfa_grace_started_at is None
+        and not user.has_second_factor
         and in_scope(policy, frozenset(user.groups or ()))
     ):
         user.mfa_grace_started_at = clock_now()
@@ -251,10 +251,11 @@ def judge(
     _start_grace_period(user)
     mfa_in_session = bool({"otp", "mfa"} & set(sso.amr))
     passkey_in_session = "hwk" in sso.amr
+    has_passkey = user.has_passkey  # a query: asked once
     acr_asked = requested_acr(
         acr_values,
-        mfa_possible=user.has_second_factor or mfa_in_flow or mfa_in_session,
-        phishing_resistant_possible=user.has_passkey or passkey_in_flow or passkey_in_session,
+        mfa_possible=user.has_totp or has_passkey or mfa_in_flow or mfa_in_session,
+        phishing_resistant_possible=has_passkey or passkey_in_flow or passkey_in_session,
     )
     subject = Subject(
         groups=frozenset(user.groups or ()),
@@ -264,7 +265,7 @@ def judge(
         mfa_in_session=mfa_in_session,
         registration_skipped_in_flow=skipped_in_flow,
         client_requires_mfa=acr_asked in (ACR_MFA, ACR_PHISHING_RESISTANT),
-        has_passkey=user.has_passkey,
+        has_passkey=has_passkey,
         passkey_in_flow=passkey_in_flow,
         passkey_in_session=passkey_in_session,
         client_requires_phishing_resistant=acr_asked == ACR_PHISHING_RESISTANT,

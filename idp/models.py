@@ -95,6 +95,10 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     @property
     def has_passkey(self) -> bool:
         """Whether the user has registered at least one passkey."""
+        state: sa.orm.InstanceState[User] = sa.inspect(self)
+        if "passkeys" in state.unloaded and state.session is not None:
+            # Every sign-in's policies ask: one EXISTS instead of loading the list.
+            return bool(state.session.scalar(_ANY_PASSKEY, {"user_id": self.id}))
         return bool(self.passkeys)
 
     @property
@@ -490,3 +494,8 @@ class WebAuthnCredential(db.Model):  # type: ignore[name-defined,misc]
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="passkeys")
+
+
+_ANY_PASSKEY = sa.select(
+    sa.exists().where(WebAuthnCredential.__table__.c.user_id == sa.bindparam("user_id"))
+)

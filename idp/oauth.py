@@ -169,6 +169,15 @@ _CLAIM_CODE = (
     .where(_CODES.c.id == sa.bindparam("code_id"), _CODES.c.used_at.is_(None))
     .values(used_at=sa.bindparam("now"))
 )
+# A code is read with its user (authenticate_user asks next), in a statement built once.
+_CODE_AND_USER = (
+    sa.select(AuthorizationCode, User)
+    .outerjoin(User, User.id == AuthorizationCode.user_id)
+    .where(
+        AuthorizationCode.code == sa.bindparam("code"),
+        AuthorizationCode.client_id == sa.bindparam("client_id"),
+    )
+)
 
 
 # Authlib is untyped: its classes are Any to mypy, which --strict refuses as bases.
@@ -225,11 +234,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         db.session.add(item)
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
-        item: AuthorizationCode | None = db.session.scalar(
-            sa.select(AuthorizationCode).filter_by(code=code, client_id=client.client_id)
-        )
-        if item is None:
+        found = db.session.execute(
+            _CODE_AND_USER, {"code": code, "client_id": client.client_id}
+        ).first()
+        if found is None:
             return None
+        # The user is kept here: the session's identity map holds it only while someone does.
+        item, self.code_user = found
         # Only a request that could redeem the code may spend it: one holding the PKCE
         # verifier burns nothing for the real client when it lacks it.
         _check_verifier(item, self.request.form.get("code_verifier"))
@@ -256,7 +267,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         pass
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> User | None:
-        user = db.session.get(User, authorization_code.user_id)
+        user = getattr(self, "code_user", None)
+        if user is None or user.id != authorization_code.user_id:
+            user = db.session.get(User, authorization_code.user_id)
         if user is None or user.disabled:
             return None
         return user

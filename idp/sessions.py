@@ -31,8 +31,9 @@ def clock_now() -> datetime:
     return now
 
 
-# Built once; the session's user comes along in the same query (current_user then finds
-# it in the identity map), since nearly every page that reads the one needs the other.
+# Built once; the session's user comes along in the same query (kept for current_user:
+# the identity map holds it only as long as something else does), since nearly every page
+# that reads the one needs the other.
 _BY_HANDLE = (
     sa.select(SsoSession, User)
     .outerjoin(User, User.id == SsoSession.user_id)
@@ -50,7 +51,7 @@ def current_sso() -> SsoSession | None:
         if isinstance(handle, str)
         else None
     )
-    row = found[0] if found is not None else None
+    row, g.sso_user = found if found is not None else (None, None)
     if row is not None and not row.is_active(clock_now()):
         row = None
     g.sso = row
@@ -61,7 +62,9 @@ def current_user() -> User | None:
     row = current_sso()
     if row is None:
         return None
-    user = db.session.get(User, row.user_id)
+    user = g.get("sso_user")
+    if user is None or user.id != row.user_id:
+        user = db.session.get(User, row.user_id)
     return None if user is None or user.disabled else user
 
 

@@ -29,7 +29,7 @@ from .requestinfo import device_id, from_a_program, new_device_cookie, request_i
 from .risk_engine import load_engine
 from .secretbox import make_box
 from .services import EXTENSION, Services, services
-from .sessions import csrf_token
+from .sessions import SessionCookies, csrf_token
 from .user_risk import on_refresh_token_reuse
 
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or load_settings()
     app = Flask("idp", template_folder=str(templates_dir()))
     app.json = JSONProvider(app)
+    app.session_interface = SessionCookies()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SECRET_KEY_FALLBACKS=list(settings.old_secret_keys),

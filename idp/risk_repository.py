@@ -308,9 +308,10 @@ class SqlHistoryRepository:
             return
         db.session.info.get("risk_history", {}).pop(ctx.user_id, None)
         upserts = _upserts()
-        db.session.execute(
+        # On the session's connection: the ORM's execution adds nothing to a Core upsert.
+        _run(
             upserts.history,
-            {
+            **{
                 "user_id": ctx.user_id,
                 "first_seen": ctx.time,
                 "last_at": ctx.time,
@@ -324,7 +325,7 @@ class SqlHistoryRepository:
             },
         )
         if assessment.features:
-            db.session.execute(
+            _run_many(
                 upserts.feature,
                 [
                     {
@@ -340,15 +341,13 @@ class SqlHistoryRepository:
         if assessment.novelty is not None:
             self._count_novelty(assessment.novelty.counter_names())
         if ip_info.country:
-            db.session.execute(
-                upserts.org_country, {"country": ip_info.country, "first_seen": ctx.time}
-            )
+            _run(upserts.org_country, country=ip_info.country, first_seen=ctx.time)
         # Committed by the caller, with the sign-in's other writes (views.oauth.issue_code).
 
     def _count_novelty(self, names: Iterable[str]) -> None:
         # Rows in one order in every transaction, so concurrent sign-ins cannot deadlock.
         rows = [{"name": name} for name in sorted(names)]
-        db.session.execute(_upserts().novelty, rows)
+        _run_many(_upserts().novelty, rows)
         if self._novelty is not None:
             # This process sees its own sign-ins at once; others' within the cache time.
             at, counts = self._novelty

@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from flask import g, session
+from flask import Flask, g, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
+from itsdangerous import URLSafeTimedSerializer
 
 from . import backchannel
 from .extensions import db
@@ -24,6 +27,21 @@ from .services import now_ts, services
 # token (Flask-WTF's session key).
 CARRIED_OVER = ("bid", "flows", "reset", "admin_login", "admin_sid", "account_sid", "csrf_token")
 HANDLE_KEY = "sh"
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie session, its signing serializer built once for the app's keys
+    (Flask builds one to open and one to save the cookie of every request)."""
+
+    def __init__(self) -> None:
+        self._built: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = self._built = (keys, super().get_signing_serializer(app))
+        return built[1]
 
 
 def clock_now() -> datetime:

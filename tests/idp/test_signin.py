@@ -105,3 +105,30 @@ def test_hash_is_upgraded_on_sign_in(provider, make_app, settings):
     rp.tokens()
     with app2.app_context():
         assert "t=2" in db.session.get(User, user_id).password_hash
+
+
+def test_session_cookies_survive_a_secret_key_rotation_only_while_the_old_key_is_kept(
+    provider, make_app, settings
+):
+    """The session cookie is signed with secret_key and still read under old_secret_keys:
+    a browser signed in before the rotation keeps its session, and loses it once the old
+    key is dropped."""
+    from dataclasses import replace
+
+    provider.user()
+    rp = provider.rp()
+    rp.tokens()
+    cookie = rp.browser.get_cookie("idp_session")
+    assert cookie is not None
+
+    def authorize_with_that_cookie(app):
+        browser = app.test_client()
+        browser.set_cookie("idp_session", cookie.value)
+        return browser.get(rp.authorize_url())
+
+    rotated = make_app(
+        replace(settings, secret_key="n" * 40, old_secret_keys=(settings.secret_key,))
+    )
+    assert rp.code_from(authorize_with_that_cookie(rotated))
+    dropped = make_app(replace(settings, secret_key="n" * 40))
+    assert "/login" in authorize_with_that_cookie(dropped).location

@@ -169,6 +169,9 @@ _CLAIM_CODE = (
     .where(_CODES.c.id == sa.bindparam("code_id"), _CODES.c.used_at.is_(None))
     .values(used_at=sa.bindparam("now"))
 )
+_INSERT_CODE = Lean(
+    sa.insert(_CODES).inline(), column_keys=[c.key for c in _CODES.columns if c.key != "id"]
+)
 # A code is read with its user (authenticate_user asks next), in a statement built once.
 _CODE_AND_USER = (
     sa.select(AuthorizationCode, User)
@@ -210,28 +213,32 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         authn: Authentication = g.authentication
         data = request.payload.data
-        item = AuthorizationCode(
-            code=code,
-            client_id=request.client.client_id,
-            redirect_uri=request.payload.redirect_uri or "",
-            response_type=request.payload.response_type,
-            scope=request.scope,
-            nonce=data.get("nonce"),
-            user_id=request.user.id,
-            sid=authn.sid,
-            auth_time=int(authn.auth_time.timestamp()),
-            amr=" ".join(authn.amr),
-            acr=authn.acr,
-            code_challenge=data.get("code_challenge"),
-            code_challenge_method=data.get("code_challenge_method"),
-            expires_at=now_ts() + settings().tokens.code_lifetime_seconds,
-            claims_request=claims_request_json(claims_request_from(request))
-            if "openid" in request.scope.split()
-            else None,
-        )
         # Committed with the rest of the sign-in's writes (views.oauth.issue_code): a code
-        # is only ever seen by a browser once its sign-in is logged and its flow ended.
-        db.session.add(item)
+        # is only ever seen by a browser once its sign-in is logged and its flow ended. A
+        # plain INSERT: nothing reads the row back in this request.
+        _INSERT_CODE.execute(
+            {
+                "code": code,
+                "client_id": request.client.client_id,
+                "redirect_uri": request.payload.redirect_uri or "",
+                "response_type": request.payload.response_type,
+                "scope": request.scope,
+                "nonce": data.get("nonce"),
+                "user_id": request.user.id,
+                "sid": authn.sid,
+                "grant_id": secrets.token_hex(16),
+                "auth_time": int(authn.auth_time.timestamp()),
+                "amr": " ".join(authn.amr),
+                "acr": authn.acr,
+                "code_challenge": data.get("code_challenge"),
+                "code_challenge_method": data.get("code_challenge_method"),
+                "expires_at": now_ts() + settings().tokens.code_lifetime_seconds,
+                "used_at": None,
+                "claims_request": claims_request_json(claims_request_from(request))
+                if "openid" in request.scope.split()
+                else None,
+            }
+        )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
         found = db.session.execute(

@@ -17,9 +17,11 @@ from flask import Flask, g, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy.orm import make_transient_to_detached
 
 from . import backchannel
 from .extensions import db
+from .leansql import Lean
 from .models import SsoSession, Token, User
 from .services import now_ts, services
 
@@ -94,6 +96,10 @@ def _hand_out(row: SsoSession) -> None:
     """Give the row a new handle and put it in a fresh cookie; the old handle is dead."""
     handle = secrets.token_urlsafe(32)
     row.handle_hash = _digest(handle)
+    _to_cookie(row, handle)
+
+
+def _to_cookie(row: SsoSession, handle: str) -> None:
     carried = {key: session[key] for key in CARRIED_OVER if key in session}
     session.clear()
     session.update(carried)
@@ -102,28 +108,48 @@ def _hand_out(row: SsoSession) -> None:
     g.sso = row
 
 
-def start_session(user: User, amr: list[str], ip: str, user_agent: str) -> SsoSession:
+def new_session_id() -> str:
+    """The id (the public sid) for start_session: known before the row is written, so a
+    sign-in can be assessed first and write last."""
+    return secrets.token_urlsafe(32)
+
+
+_SESSIONS = SsoSession.__table__
+_INSERT_SESSION = Lean(sa.insert(_SESSIONS).inline(), column_keys=[c.key for c in _SESSIONS.c])
+
+
+def start_session(
+    user: User, amr: list[str], ip: str, user_agent: str, *, session_id: str
+) -> SsoSession:
     """Create an SSO session row for a freshly authenticated user and point the cookie at it.
-    The row is added to the request's transaction, which the caller commits (a cookie naming
-    a row that never was is simply no session)."""
+    The row is written in the request's transaction, which the caller commits (a cookie
+    naming a row that never was is simply no session)."""
     now = clock_now()
     previous = current_sso()
     if previous is not None:
         # This browser's earlier session ends; tokens already issued from it are kept.
         previous.revoked_at = now
     hours = services().settings.tokens.session_lifetime_hours
-    row = SsoSession(
-        id=secrets.token_urlsafe(32),
-        user_id=user.id,
-        created_at=now,
-        auth_time=now,
-        amr=amr,
-        expires_at=now + timedelta(hours=hours),
-        ip=ip,
-        user_agent=user_agent[:1000],
-    )
+    handle = secrets.token_urlsafe(32)
+    values = {
+        "id": session_id,
+        "handle_hash": _digest(handle),
+        "user_id": user.id,
+        "created_at": now,
+        "auth_time": now,
+        "amr": amr,
+        "expires_at": now + timedelta(hours=hours),
+        "revoked_at": None,
+        "ip": ip,
+        "user_agent": user_agent[:1000],
+    }
+    # A plain INSERT, then the row attached as loaded: the ORM's flush of a new object costs
+    # several times the statement. Later changes to it (a step's new handle) are UPDATEs.
+    _INSERT_SESSION.execute(values)
+    row = SsoSession(**values)
+    make_transient_to_detached(row)
     db.session.add(row)
-    _hand_out(row)
+    _to_cookie(row, handle)
     return row
 
 

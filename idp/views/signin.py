@@ -21,7 +21,7 @@ from ..i18n import N_, gettext
 from ..models import User
 from ..requestinfo import Browser, client_ip, request_id, user_agent
 from ..services import services
-from ..sessions import csrf_token, elevate_session, start_session
+from ..sessions import csrf_token, elevate_session, new_session_id, start_session
 from ..signin_log import record
 
 bp = Blueprint("signin", __name__)
@@ -72,13 +72,14 @@ def login(flow: AuthFlow) -> Any:
             error_code=exc.code,
         ), 401
     assert user is not None
-    sso = start_session(user, ["pwd"], client_ip(), user_agent())
-    risk = assess(password_context(flow, user, username, password, valid=True), user, sso.id)
+    sid = new_session_id()
+    risk = assess(password_context(flow, user, username, password, valid=True), user, sid)
     # The writes last, in one transaction the flow's save commits (on SQLite the write lock
     # is then not held while the engine runs).
     protection.succeeded(username, user)
     if verified.new_hash:
         user.password_hash = verified.new_hash
+    sso = start_session(user, ["pwd"], client_ip(), user_agent(), session_id=sid)
     flow = authflow.save(flow.signed_in(sso, risk))
     return redirect(authflow.resume_url(flow))
 

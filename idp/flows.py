@@ -65,6 +65,12 @@ _SAVE = (
 _DROP = sa.delete(_FLOWS).where(_FLOWS.c.id == sa.bindparam("flow_id"))
 
 
+def _connection() -> sa.Connection:
+    """The session's connection, in its transaction: flows are Core statements, which the
+    ORM's execute would only wrap in bookkeeping."""
+    return db.session.connection()
+
+
 def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
     """Store a new flow of `kind` for this browser and return its id."""
     flow_id = add(kind, data, minutes=minutes)
@@ -75,9 +81,10 @@ def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> s
 def add(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
     """`create` in the request's transaction, which the caller commits."""
     now = clock_now()
-    db.session.execute(_DELETE_STALE, {"now": now})
+    connection = _connection()
+    connection.execute(_DELETE_STALE, {"now": now})
     flow_id = secrets.token_urlsafe(32)
-    db.session.execute(
+    connection.execute(
         _INSERT,
         {
             "id": flow_id,
@@ -130,7 +137,7 @@ def load(
 
 def save(flow_id: str, data: dict[str, Any], version: int) -> int:
     """Replace a flow's data if nobody saved it since `version`; return the new version."""
-    result = db.session.execute(
+    result = _connection().execute(
         _SAVE,
         {"flow_id": flow_id, "old_version": version, "new_data": data, "new_version": version + 1},
     )
@@ -152,5 +159,5 @@ def end(flow_id: str) -> bool:
     """`drop` in the request's transaction, which the caller commits: of two racing
     requests only one ends the flow (on PostgreSQL the second waits for the first's
     commit, then finds the row gone; SQLite lets one writer at a time)."""
-    result = db.session.execute(_DROP, {"flow_id": flow_id})
+    result = _connection().execute(_DROP, {"flow_id": flow_id})
     return getattr(result, "rowcount", 0) == 1

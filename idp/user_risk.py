@@ -17,6 +17,7 @@ from risk.userrisk import StoredDetection, user_risk_level
 from risk.vocabulary import ACTIVE_STATES, RiskDetail, RiskState, Scope
 
 from .extensions import db
+from .leansql import Lean
 from .metrics import DETECTIONS
 from .models import RiskDetection, RiskHistory, UserRisk
 from .risk_engine import engine
@@ -68,7 +69,8 @@ def store_detections(
     return rows
 
 
-def _stored(row: RiskDetection) -> StoredDetection:
+def _stored(row: Any) -> StoredDetection:
+    """A RiskDetection, or a row of its columns (_ACTIVE_DETECTIONS)."""
     return StoredDetection(
         risk_event_type=row.risk_event_type,
         level=Level.parse(row.risk_level),
@@ -79,16 +81,31 @@ def _stored(row: RiskDetection) -> StoredDetection:
     )
 
 
-# Built once: every sign-in's policies read it.
-_ACTIVE_DETECTIONS = sa.select(RiskDetection).where(
-    RiskDetection.user_id == sa.bindparam("user_id"),
-    RiskDetection.risk_state.in_([s.value for s in ACTIVE_STATES]),
+# Every sign-in's policies read it: on the driver's cursor, the few columns it needs.
+_DETECTIONS = RiskDetection.__table__
+_ACTIVE_DETECTIONS = Lean(
+    sa.select(
+        *(
+            _DETECTIONS.c[name]
+            for name in (
+                "risk_event_type",
+                "risk_level",
+                "scope",
+                "risk_state",
+                "detected_at",
+                "risk_detail",
+            )
+        )
+    ).where(
+        _DETECTIONS.c.user_id == sa.bindparam("user_id"),
+        sa.or_(*(_DETECTIONS.c.risk_state == state.value for state in ACTIVE_STATES)),
+    )
 )
 
 
 def current_level(user_id: str) -> Level:
     """The user's current risk level, from the active detections."""
-    rows = db.session.scalars(_ACTIVE_DETECTIONS, {"user_id": user_id})
+    rows = _ACTIVE_DETECTIONS.rows({"user_id": user_id})
     return user_risk_level((_stored(r) for r in rows), clock_now(), engine().settings)
 
 

@@ -104,3 +104,54 @@ def test_own_connection_commits_by_its_end_without_the_session(app):
         kept = 1 if db.engine.dialect.name == "sqlite" else 2
         assert count.first({})[0] == kept
         db.session.rollback()
+
+
+def test_a_connection_back_from_own_connection_runs_transactions_again(app, settings):
+    """own_connection switches the driver to autocommit and back: a session that draws the
+    same pooled connection next still rolls back what it wrote."""
+    from idp import leansql
+
+    count = Lean(sa.select(sa.func.count()).select_from(FLOWS).where(FLOWS.c.kind == "pool"))
+    with app.app_context():
+        with leansql.own_connection():
+            assert count.first({})[0] == 0
+            own = leansql._OWN.get().connection.driver_connection
+        assert db.session.connection().connection.driver_connection is own  # the pool's one
+        db.session.execute(
+            sa.insert(FLOWS).values(
+                id="pool-" + "x" * 20,
+                kind="pool",
+                browser="b",
+                data={},
+                version=1,
+                expires_at=services(app).clock.now(),
+            )
+        )
+        db.session.rollback()
+        assert count.first({})[0] == 0
+
+
+def test_own_connection_on_a_dead_connection_fails_once(app, settings):
+    """A connection the server ended (PostgreSQL) or closed (SQLite) fails the block that
+    draws it; the pool drops it and the next block reads on a new one."""
+    from idp import leansql
+
+    lean = Lean(READ)
+    with app.app_context():
+        with leansql.own_connection():
+            own = leansql._OWN.get().connection.driver_connection
+        if settings.database_url.startswith("postgresql"):
+            admin = sa.create_engine(settings.database_url)
+            with admin.connect() as conn:
+                conn.execute(
+                    sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": own.info.backend_pid}
+                )
+            admin.dispose()
+        else:
+            own.close()  # as a closed file handle would
+        with pytest.raises(Exception, match="terminat|closed|connection"):
+            with leansql.own_connection():
+                lean.rows({"version": 1})
+        with leansql.own_connection():
+            assert lean.rows({"version": 1000}) == []
+            assert leansql._OWN.get().connection.driver_connection is not own

@@ -33,12 +33,15 @@ from .claims import requested_acr_values
 from .clients import read_client
 from .consent import needs_consent, requested_scopes
 from .decision import TEMPORARY_PASSWORD, Judgement, assess, build_context, judge
+from .extensions import db
 from .i18n import gettext, use_ui_locales
 from .models import SsoSession, User
 from .sessions import clock_now, current_sso, current_user
 
 KIND = "authorize"
 MAX_FLOWS = 5
+UNSAVED = 0
+"""The version of a flow `start` made and no `save` has stored yet."""
 
 
 class Step(enum.StrEnum):
@@ -184,33 +187,38 @@ def for_request() -> AuthFlow | None:
 
 
 def start(client_id: str, redirect_uris: Iterable[str]) -> AuthFlow:
-    """A new flow for the authorization request being served, in the request's transaction:
-    every way out of /authorize commits it (a step saves it, a refusal or a code ends it)."""
+    """A new flow for the authorization request being served. It is stored by its first
+    `save` (version 0 until then): a flow that ends in the request that started it (a
+    code for a signed-in browser, a refusal) is never written at all."""
     flow = AuthFlow(
-        id="",
-        version=1,
+        id=flows.new_id(),
+        version=UNSAVED,
         client_id=client_id,
         query=urlencode(list(request.values.items(multi=True))),
         correlation_id=str(uuid.uuid4()),
         form_targets=origins(redirect_uris),
     )
-    flow_id = flows.add(KIND, flow._data())
     mapping = _cookie_map()
-    mapping[_request_key()] = flow_id
+    mapping[_request_key()] = flow.id
     # The cookie keeps the newest few: stale tabs start over.
     session["flows"] = dict(list(mapping.items())[-MAX_FLOWS:])
-    return replace(flow, id=flow_id)
+    return flow
 
 
 def save(flow: AuthFlow) -> AuthFlow:
     """Store the flow; `flows.FlowConflict` if another request saved it first."""
+    if flow.version == UNSAVED:
+        flows.add(flow.id, KIND, flow._data())
+        db.session.commit()
+        return replace(flow, version=1)
     return replace(flow, version=flows.save(flow.id, flow._data(), flow.version))
 
 
 def finish(flow: AuthFlow) -> None:
     """The flow ended (code issued, blocked, or an error sent): its id is dead once the
     caller commits."""
-    flows.end(flow.id)
+    if flow.version != UNSAVED:
+        flows.end(flow.id)
     session["flows"] = {k: v for k, v in _cookie_map().items() if v != flow.id}
 
 
@@ -419,11 +427,14 @@ class Context:
         """Bind the flow to the session, and run the risk engine once per flow and session
         (SSO reuse and prompt=none too)."""
         assert self.flow is not None and self.user is not None and self.sso is not None
+        # A stored flow is saved at once, so of two requests racing on it only one goes on.
+        # One this request started is known to no other: it is stored when a step needs it.
+        keep = save if self.flow.version != UNSAVED else (lambda flow: flow)
         if self.flow.sid != self.sso.id:
-            self.flow = save(self.flow.bound_to(self.sso))
+            self.flow = keep(self.flow.bound_to(self.sso))
         risk = self.flow.risk
         if not risk or risk.get("sid") != self.sso.id:
-            self.flow = save(
+            self.flow = keep(
                 replace(self.flow, risk=assess(self.sign_in_context(), self.user, self.sso.id))
             )
 

@@ -71,19 +71,24 @@ def _connection() -> sa.Connection:
     return db.session.connection()
 
 
+def new_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def create(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
     """Store a new flow of `kind` for this browser and return its id."""
-    flow_id = add(kind, data, minutes=minutes)
+    flow_id = new_id()
+    add(flow_id, kind, data, minutes=minutes)
     db.session.commit()
     return flow_id
 
 
-def add(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
-    """`create` in the request's transaction, which the caller commits."""
+def add(flow_id: str, kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> None:
+    """`create` a flow of the given id (new_id) in the request's transaction, which the
+    caller commits."""
     now = clock_now()
     connection = _connection()
     connection.execute(_DELETE_STALE, {"now": now})
-    flow_id = secrets.token_urlsafe(32)
     connection.execute(
         _INSERT,
         {
@@ -95,7 +100,6 @@ def add(kind: str, data: dict[str, Any], *, minutes: int = FLOW_MINUTES) -> str:
             "expires_at": now + timedelta(minutes=minutes),
         },
     )
-    return flow_id
 
 
 # Every posted page reads its flow, refused guesses included: on the driver's cursor.

@@ -84,3 +84,37 @@ def test_a_code_is_issued_with_its_log_row_or_not_at_all(app, provider, monkeypa
     monkeypatch.setattr(signin_log, "_INSERT", real)
     # The flow was not ended either: the browser's next try completes it.
     assert rp.code_from(rp.browser.get(rp.authorize_url()))
+
+
+def test_a_signed_in_browser_gets_its_code_in_one_commit_and_no_flow_row(
+    app, provider, monkeypatch
+):
+    from idp.extensions import db
+    from idp.models import AuthFlowRow, SignIn
+
+    provider.user()
+    rp = provider.rp()
+    rp.tokens()
+    commits = _commits_per_step(app, monkeypatch)
+    inserted: list[str] = []
+
+    @sa.event.listens_for(_engine(app), "before_cursor_execute")
+    def flow_writes(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if "auth_flows" in sql and not sql.lstrip().upper().startswith("SELECT"):
+            inserted.append(sql.split(None, 1)[0])
+
+    assert rp.code_from(rp.browser.get(rp.authorize_url()))
+    assert commits == {"GET /authorize": 1}
+    # The flow began and ended in this request: it was never written.
+    assert inserted == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthFlowRow)) == 0
+        kinds = db.session.scalars(sa.select(SignIn.kind).order_by(SignIn.created_at)).all()
+        assert kinds == ["password", "sso"]
+
+
+def _engine(app: Any) -> Any:
+    from idp.extensions import db
+
+    with app.app_context():
+        return db.engine

@@ -200,7 +200,9 @@ class SuspiciousIpAddress:
         since = ctx.time - timedelta(minutes=window)
         failed = env.failed_accounts(env.ip_info.ip, since)
         if failed < settings.suspicious_ip_min_accounts:
-            return self._guessed(ctx, env, since)
+            # No account failed from this IP: then neither did this one (the usual case,
+            # and a query fewer).
+            return self._guessed(ctx, env, since) if failed else None
         return Detection.of(
             RiskEventType.SUSPICIOUS_IP_ADDRESS,
             settings.level_for(RiskEventType.SUSPICIOUS_IP_ADDRESS),

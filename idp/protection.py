@@ -28,6 +28,7 @@ from .leansql import Lean
 from .metrics import LOCKOUTS
 from .models import Account, UserFeature
 from .requestinfo import Browser, client_ip
+from .risk_repository import cached_profile
 from .services import services
 
 LOCKED_OUT = 50053
@@ -168,5 +169,19 @@ def failed(username: str, user: Account | None) -> Refusal | None:
 
 def succeeded(username: str, user: Account) -> None:
     """A right password outside any lockout: its bucket starts counting afresh."""
-    group = _group(username, user, Browser.of_request())
+    browser = Browser.of_request()
+    group = _group(username, user, browser, _familiar_from_profile(user, browser))
     counters().delete(f"fail:{group}", f"lockouts:{group}")
+
+
+def _familiar_from_profile(user: Account, browser: Browser) -> bool | None:
+    """`known_place` from the user's risk profile when the risk engine has read it in this
+    request already (a right password is always assessed first); None otherwise."""
+    profile = cached_profile(user.id)
+    if profile is None:
+        return None
+    place = place_params(browser)
+    return (FeatureKind.SUBNET.value, place["subnet"]) in profile.features or (
+        FeatureKind.DEVICE.value,
+        place["device"],
+    ) in profile.features

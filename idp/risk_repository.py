@@ -227,6 +227,15 @@ def _without(profile: UserProfile, gone: set[Feature]) -> UserProfile:
     )
 
 
+def cached_profile(user_id: str) -> UserProfile | None:
+    """The user's profile as this database session last read it (user_profile), or None
+    when it has not (or has written the user's history since)."""
+    rows = db.session.info.get("risk_history", {}).get(user_id)
+    if rows is None:
+        return None
+    return _profile(rows) if rows else UserProfile()
+
+
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
 

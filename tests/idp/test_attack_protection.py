@@ -10,6 +10,7 @@ import uuid
 from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 
 from idp.config import LockoutSettings, ThrottleSettings
 from idp.models import SignIn
@@ -130,6 +131,31 @@ def test_attacker_elsewhere_cannot_lock_the_user_out_at_home(protected):
     # The same browser at home (known device and network) still signs in.
     again = Guesser(provider, OFFICE, rp=home.rp)
     assert again.rp.code_from(again.guess("alice", PASSWORD))
+
+
+def test_a_right_password_at_home_starts_the_home_count_afresh(protected):
+    """The bucket a right password clears is its own: at a known place, the familiar one
+    (worked out from the profile the risk engine read, see protection.succeeded)."""
+    provider = protected(lockout=LockoutSettings(threshold=4))
+    provider.user("alice")
+    home = Guesser(provider, OFFICE)
+    assert home.rp.code_from(home.guess("alice", PASSWORD))
+    for _ in range(2):
+        again = Guesser(provider, OFFICE, rp=home.rp)
+        for _ in range(3):
+            assert again.guess("alice", "wrong guess").status_code == 401
+        assert again.rp.code_from(again.guess("alice", PASSWORD))
+    # Six wrong at home, never four in a row: the right one cleared the familiar count.
+    assert _rows_of(provider, 50053) == []
+
+
+def _rows_of(provider: Provider, error_code: int) -> list:
+    from idp.extensions import db
+    from idp.models import SignIn
+
+    with provider.app.app_context():
+        query = sa.select(SignIn).where(SignIn.error_code == error_code)
+        return list(db.session.scalars(query))
 
 
 def test_without_familiar_separate_every_place_shares_the_count(protected):

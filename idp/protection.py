@@ -32,6 +32,9 @@ from .risk_repository import cached_profile
 from .services import services
 
 LOCKED_OUT = 50053
+CHECKED = "idp.protection.checked"
+"""The WSGI environ key under which idp.refusals leaves the user name it checked and let
+through, so that the sign-in view need not read the same counters again."""
 FAILURE_MEMORY_SECONDS = 86400  # wrong passwords older than a day are forgotten
 MAX_LOCKOUT_SECONDS = 86400
 

@@ -50,7 +50,7 @@ from .i18n import best_locale, choose_locale, gettext, language
 from .leansql import Lean, own_connection
 from .logs import finish_request
 from .models import Account, User, UserRisk
-from .protection import LOCKED_OUT, Refusal, check, known_place, place_params
+from .protection import CHECKED, LOCKED_OUT, Refusal, check, known_place, place_params
 from .requestinfo import (
     USER_AGENT_CHARS,
     Browser,
@@ -308,6 +308,7 @@ class RefusedGuesses:
         familiar = account.familiar if account else None
         refusal = check(username, account, browser, familiar=familiar)
         if refusal is None:
+            environ[CHECKED] = username
             return None
         session = self.sessions.loads(
             cookies.get(self.session_cookie, ""), max_age=self.session_seconds

@@ -238,3 +238,15 @@ def test_a_refused_guess_at_a_known_place_is_answered_before_flask_with_the_user
     rows = _rows(provider)[-3:-1]
     for row in rows:
         assert (row.risk_state, row.risk_level_aggregated, row.ip) == ("atRisk", "high", OFFICE)
+
+
+def test_a_guess_left_to_flask_is_checked_by_the_view_itself(provider):
+    """The view skips the counters only for the name the middleware checked: a form it
+    leaves to Flask (multipart here) is refused by the view, before any password check."""
+    attacker = _locked(provider)
+    attacker.guess("alice", "wrong guess")  # the page is rendered
+    calls = ViewCalls(provider.app)
+    form = {"csrf_token": attacker.csrf, "username": "alice", "password": PASSWORD}
+    answer = attacker.rp.browser.post(attacker.url, data=form, content_type="multipart/form-data")
+    assert calls.count == 1
+    assert answer.status_code == 403 and "50053" in answer.get_data(as_text=True)

@@ -496,6 +496,7 @@ class WebAuthnCredential(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User] = relationship(back_populates="passkeys")
 
 
+# User.has_passkey's question, built once.
 _ANY_PASSKEY = sa.select(
     sa.exists().where(WebAuthnCredential.__table__.c.user_id == sa.bindparam("user_id"))
 )

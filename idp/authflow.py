@@ -214,12 +214,12 @@ def save(flow: AuthFlow) -> AuthFlow:
     return replace(flow, version=flows.save(flow.id, flow._data(), flow.version))
 
 
-def finish(flow: AuthFlow) -> None:
+def finish(flow: AuthFlow) -> bool:
     """The flow ended (code issued, blocked, or an error sent): its id is dead once the
-    caller commits."""
-    if flow.version != UNSAVED:
-        flows.end(flow.id)
+    caller commits. False when another request ended it first (two racing on one flow)."""
+    ended = flow.version == UNSAVED or flows.end(flow.id)
     session["flows"] = {k: v for k, v in _cookie_map().items() if v != flow.id}
+    return ended
 
 
 def resume_url(flow: AuthFlow) -> str:

@@ -380,10 +380,15 @@ def issue_code(ctx: authflow.Context, grant: Any) -> Any:
         sid=ctx.sso.id, auth_time=ctx.sso.auth_time, amr=tuple(ctx.sso.amr), acr=ctx.judgement.acr
     )
     response = authorization.create_authorization_response(grant=grant, grant_user=ctx.user)
+    if not authflow.finish(ctx.flow):
+        # Another request on this flow ended it first and has its code: this one's never
+        # was (a flow ends once; the second waited for the first's commit, or for
+        # SQLite's write lock, and found the row gone).
+        db.session.rollback()
+        return authflow.expired_page()
     risk = ctx.flow.risk
     assert risk is not None
     record_success(ctx.sign_in_context(), risk)
-    authflow.finish(ctx.flow)
     # One transaction, which the log row commits: the code, the learned sign-in, the ended
     # flow and the row itself.
     _log(ctx, outcome="success")

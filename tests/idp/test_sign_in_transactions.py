@@ -118,3 +118,51 @@ def _engine(app: Any) -> Any:
 
     with app.app_context():
         return db.engine
+
+
+def test_two_requests_racing_on_one_flow_get_one_code(app, provider, monkeypatch):
+    """A flow ends once: two GETs of its /authorize at the same moment (a copied cookie, a
+    double click) both pass every check, but only the one that ends the flow keeps its
+    code; the other's code, learned sign-in and log row are rolled back."""
+    import threading
+
+    from idp.extensions import authorization, db
+    from idp.models import AuthorizationCode, SignIn
+    from tests.conftest import PASSWORD, REDIRECT_URI, csrf_from
+
+    provider.user()
+    rp = provider.rp()
+    login = rp.browser.get(rp.authorize_url()).location
+    form = {"csrf_token": csrf_from(rp.browser.get(login)), "username": "alice"}
+    back = rp.browser.post(login, data={**form, "password": PASSWORD})
+    assert "/authorize" in back.location
+    browsers = []
+    for _ in range(2):
+        browser = app.test_client()
+        for name in ("idp_session", "idp_device"):
+            browser.set_cookie(name, rp.browser.get_cookie(name).value)
+        browsers.append(browser)
+    both = threading.Barrier(2)
+    issue = authorization.create_authorization_response
+
+    def at_once(*args: Any, **kwargs: Any) -> Any:
+        both.wait(timeout=10)  # both have read the flow and passed its checks
+        return issue(*args, **kwargs)
+
+    monkeypatch.setattr(authorization, "create_authorization_response", at_once)
+    answers: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda b=b: answers.append(b.get(back.location))) for b in browsers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(a.status_code for a in answers) == [302, 400]
+    (won,) = [a for a in answers if a.status_code == 302]
+    assert won.location.startswith(REDIRECT_URI)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthorizationCode)) == 1
+        outcomes = db.session.scalars(sa.select(SignIn.outcome).where(SignIn.kind == "password"))
+        assert sorted(outcomes) == ["success"]
+    assert rp.redeem(rp.code_from(won)).status_code == 200

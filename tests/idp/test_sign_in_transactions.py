@@ -13,13 +13,11 @@ from flask import has_request_context, request
 def _commits_per_step(app: Any, monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
     """Counts the commits that follow a write (a read-only connection's COMMIT is none), by
     the request that made them: SQLAlchemy's statements and Lean's, on any connection."""
-    from idp.extensions import db
     from idp.leansql import Lean
 
     counts: collections.Counter[str] = collections.Counter()
     wrote = [False]
-    with app.app_context():
-        engine = db.engine
+    engine = _engine(app)
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:

@@ -230,10 +230,7 @@ def _without(profile: UserProfile, gone: set[Feature]) -> UserProfile:
 def cached_profile(user_id: str) -> UserProfile | None:
     """The user's profile as this database session last read it (user_profile), or None
     when it has not (or has written the user's history since)."""
-    rows = db.session.info.get("risk_history", {}).get(user_id)
-    if rows is None:
-        return None
-    return _profile(rows) if rows else UserProfile()
+    return db.session.info.get("risk_profile", {}).get(user_id)  # type: ignore[no-any-return]
 
 
 class SqlHistoryRepository:
@@ -267,7 +264,15 @@ class SqlHistoryRepository:
         )
 
     def user_profile(self, user_id: str) -> UserProfile:
-        rows = self._history(user_id)
+        """Built once per database session, like the rows it is built from (record() drops
+        both); cached_profile reads it."""
+        cache = db.session.info.setdefault("risk_profile", {})
+        if user_id not in cache:
+            cache[user_id] = self._trimmed(user_id, self._history(user_id))
+        return cache[user_id]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _trimmed(user_id: str, rows: list[Any]) -> UserProfile:
         if not rows:
             return UserProfile()
         profile = _profile(rows)
@@ -277,11 +282,7 @@ class SqlHistoryRepository:
         # Trimmed where the profile is read, since every sign-in reads it anyway; trimming
         # in record() would cost a read of its own.
         _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
-        gone = set(stale)
-        db.session.info["risk_history"][user_id] = [
-            r for r in rows if (r.kind, r.value) not in gone
-        ]
-        return _without(profile, gone)
+        return _without(profile, set(stale))
 
     def users_with_feature(self, feature: tuple[str, str]) -> int:
         kind, value = feature
@@ -315,7 +316,8 @@ class SqlHistoryRepository:
         # Failed attempts are already history: they are sign-in log rows.
         if not succeeded or ctx.user_id is None:
             return
-        db.session.info.get("risk_history", {}).pop(ctx.user_id, None)
+        for cache in ("risk_history", "risk_profile"):
+            db.session.info.get(cache, {}).pop(ctx.user_id, None)
         upserts = _upserts()
         # On the session's connection: the ORM's execution adds nothing to a Core upsert.
         _run(

@@ -44,12 +44,8 @@ def own_connection() -> Iterator[None]:
     if engine.dialect.name == "sqlite":
         # begin(), not connect(): the driver's cursor bypasses SQLAlchemy's autobegin, and
         # a connection with no transaction begun would be rolled back when returned.
-        with engine.begin() as connection:
-            token = _OWN.set(connection)
-            try:
-                yield
-            finally:
-                _OWN.reset(token)
+        with engine.begin() as connection, _lent(connection):
+            yield
         return
     with engine.connect() as connection:
         # The driver's own switch, not SQLAlchemy's isolation_level option: only Lean
@@ -57,15 +53,24 @@ def own_connection() -> Iterator[None]:
         # third of the block's CPU (setting it, and resetting it at check-in).
         driver: Any = connection.connection.driver_connection
         driver.autocommit = True
-        token = _OWN.set(connection)
         try:
-            yield
+            with _lent(connection):
+                yield
         finally:
-            _OWN.reset(token)
             try:
                 driver.autocommit = False
             except Exception:  # noqa: BLE001 - a dead connection: the pool must not keep it
                 connection.invalidate()
+
+
+@contextmanager
+def _lent(connection: sa.Connection) -> Iterator[None]:
+    """Lean statements run on `connection` inside the block."""
+    token = _OWN.set(connection)
+    try:
+        yield
+    finally:
+        _OWN.reset(token)
 
 
 def commit() -> None:

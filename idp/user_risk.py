@@ -70,7 +70,7 @@ def store_detections(
 
 
 def _stored(row: Any) -> StoredDetection:
-    """A RiskDetection, or a row of its columns (_ACTIVE_DETECTIONS)."""
+    """A row of _ACTIVE_DETECTIONS."""
     return StoredDetection(
         risk_event_type=row.risk_event_type,
         level=Level.parse(row.risk_level),

@@ -1,7 +1,7 @@
 """What a whole sign-in costs the provider in this process, and what it asks the database.
 
 No HTTP server: Flask's test client runs the sign-in `oidc_bench.py` serves (authorize, the
-sign-in page and its POST, the code at /authorize, the token, userinfo), each as a new
+sign-in page and its POST, which answers with the code, the token, userinfo), each as a new
 browser, with a nearly free password hash. The figure is this process's CPU (user and
 system) per sign-in, the median of batches: steadier than a served run on a shared
 machine, so it suits comparing two commits (run each tree with `PYTHONPATH=<tree>`, in
@@ -97,8 +97,10 @@ def sign_in(app: Any, rp: Rp) -> None:
     if found is None:
         raise RuntimeError("the sign-in page has no CSRF token")
     form = {"csrf_token": found.group(1), "username": USERNAME, "password": PASSWORD}
-    back = _redirect(browser.post(login, data=form), "/authorize")
-    code = parse_qs(urlsplit(_redirect(browser.get(back), REDIRECT_URI)).query)["code"][0]
+    answer = browser.post(login, data=form)
+    if "/authorize" in answer.headers.get("Location", ""):  # a server that sends it back
+        answer = browser.get(answer.headers["Location"])
+    code = parse_qs(urlsplit(_redirect(answer, REDIRECT_URI)).query)["code"][0]
     basic = base64.b64encode(f"{rp.client_id}:{rp.secret}".encode()).decode()
     form = {
         "grant_type": "authorization_code",
@@ -139,40 +141,47 @@ def cpu_per_sign_in(app: Any, rp: Rp, sign_ins: int, batches: int) -> list[float
 
 def statements(app: Any, rp: Rp) -> dict[str, list[str]]:
     """What one sign-in sends to the database, by request: each statement's first words,
-    and COMMIT where a transaction that wrote ends. Lean statements included."""
+    and COMMIT where a connection's transaction that wrote ends. Lean statements included.
+    A request that goes on as another (the password's POST, as its GET of /authorize) is
+    named as both."""
     from flask import has_request_context, request
 
     from idp.extensions import db
-    from idp.leansql import Lean
+    from idp.leansql import _OWN, Lean
+    from idp.views.oauth import RESUMED_FROM
 
     sign_in(app, rp)  # warm: first-use work (keys, caches) is not counted
     seen: dict[str, list[str]] = collections.defaultdict(list)
-    wrote = [False]
+    wrote: set[int] = set()
 
     def step() -> str:
-        return (
-            f"{request.method} {request.path}" if has_request_context() else "(in front of Flask)"
-        )
+        if not has_request_context():
+            return "(in front of Flask)"
+        this = f"{request.method} {request.path}"
+        outer = request.environ.get(RESUMED_FROM)
+        return f"{outer}, going on as {this}" if outer else this
 
-    def note(sql: str) -> None:
+    def note(sql: str, connection: Any) -> None:
         words = " ".join(sql.split()[:4])
         seen[step()].append(words)
-        wrote[0] = wrote[0] or words.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")
+        if words.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            wrote.add(id(connection))
 
-    def on_statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        note(sql)
+    def on_statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        note(sql, conn)
 
-    def on_commit(_conn: Any) -> None:
-        if wrote[0]:
+    def on_commit(conn: Any) -> None:
+        if id(conn) in wrote:
             seen[step()].append("COMMIT")
-        wrote[0] = False
+        wrote.discard(id(conn))
 
     with app.app_context():
         engine = db.engine
     lean_run = Lean._run
 
     def lean(self: Lean, params: Any, fetch: bool) -> list[Any]:
-        note(self._by_dialect[engine.dialect.name].sql if self._by_dialect else "LEAN")
+        sql = self._by_dialect[engine.dialect.name].sql if self._by_dialect else "LEAN"
+        note(sql, _OWN.get() or db.session.connection())
         return lean_run(self, params, fetch)
 
     sa.event.listen(engine, "before_cursor_execute", on_statement)

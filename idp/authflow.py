@@ -403,9 +403,11 @@ class Context:
     acr_values: str
 
     @classmethod
-    def from_request(cls, max_age: int | None) -> Context:
+    def from_request(cls, max_age: int | None, flow: AuthFlow | None = None) -> Context:
+        """The request's context; its flow is the one the browser's cookie maps the
+        request's parameters to unless given."""
         return cls(
-            flow=for_request(),
+            flow=for_request() if flow is None else flow,
             user=current_user(),
             sso=current_sso(),
             prompts=frozenset(request.values.get("prompt", "").split()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -13,12 +14,15 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import (
     Blueprint,
     Response,
+    current_app,
     g,
     jsonify,
     redirect,
     render_template,
     request,
+    session,
 )
+from flask.ctx import RequestContext
 
 from .. import authflow
 from ..authflow import Step
@@ -307,13 +311,14 @@ def _max_age() -> int | None:
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
-def authorize() -> Any:
-    """The authorization endpoint: run the checks of `idp.authflow`, then issue a code."""
+def authorize(resumed: authflow.AuthFlow | None = None) -> Any:
+    """The authorization endpoint: run the checks of `idp.authflow`, then issue a code.
+    `resumed`: this request's flow as a step left it, unsaved (see `resume`)."""
     try:
         max_age, max_age_error = _max_age(), None
     except InvalidRequestError as error:
         max_age, max_age_error = None, error
-    ctx = authflow.Context.from_request(max_age)
+    ctx = authflow.Context.from_request(max_age, resumed)
     login = authflow.first_verdict(authflow.LOGIN_CHECKS, ctx)
     try:
         grant = authorization.get_consent_grant(end_user=None if login else ctx.user)
@@ -331,6 +336,38 @@ def authorize() -> Any:
     if verdict is not None:
         return interrupt(ctx, grant, verdict)
     return issue_code(ctx, grant)
+
+
+# In the environ of a request `resume` rebuilt: the request it really is ("POST /login").
+RESUMED_FROM = "idp.resumed_from"
+
+
+def resume(flow: authflow.AuthFlow) -> Any:
+    """Go on with the authorization request in this response, as the browser would at
+    `authflow.resume_url`: the endpoint runs on the same request, rebuilt as that GET (so
+    Authlib and the checks read its parameters), with this request's cookie session, its
+    new SSO session and `flow` as the step left it. The step's writes then commit with the
+    endpoint's, and the browser is spared a round trip (a password sign-in goes straight
+    to the client or to the next step). The flow's stored version is the one the step
+    read: the endpoint ends it, or saves it at the next step, only if no other request
+    did first."""
+    environ = {
+        key: value
+        for key, value in request.environ.items()
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE")
+    }
+    environ.update(
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/authorize",
+            "QUERY_STRING": flow.query,
+            "wsgi.input": io.BytesIO(),
+            RESUMED_FROM: f"{request.method} {request.path}",
+        }
+    )
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with RequestContext(app, environ, session=session._get_current_object()):  # type: ignore[attr-defined]
+        return authorize(flow)
 
 
 def _log(ctx: authflow.Context, **fields: Any) -> None:

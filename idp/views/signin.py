@@ -23,6 +23,7 @@ from ..requestinfo import Browser, client_ip, request_id, user_agent
 from ..services import services
 from ..sessions import csrf_token, elevate_session, new_session_id, start_session
 from ..signin_log import record
+from .oauth import resume
 
 bp = Blueprint("signin", __name__)
 
@@ -76,14 +77,15 @@ def login(flow: AuthFlow) -> Any:
     assert user is not None
     sid = new_session_id()
     risk = assess(password_context(flow, user, username, password, valid=True), user, sid)
-    # The writes last, in one transaction the flow's save commits (on SQLite the write lock
-    # is then not held while the engine runs).
+    # The writes last, after the engine (on SQLite the write lock is then not held while it
+    # runs).
     protection.succeeded(username, user)
     if verified.new_hash:
         user.password_hash = verified.new_hash
     sso = start_session(user, ["pwd"], client_ip(), user_agent(), session_id=sid)
-    flow = authflow.save(flow.signed_in(sso, risk))
-    return redirect(authflow.resume_url(flow))
+    # The authorization request goes on here: its code, or the next step's save, commits
+    # these writes with its own (the flow is not saved in between).
+    return resume(flow.signed_in(sso, risk))
 
 
 def password_context(

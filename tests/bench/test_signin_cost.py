@@ -16,11 +16,16 @@ def test_a_sign_in_is_run_measured_and_its_statements_counted(
     app, rp = signin_cost.build(database_url, str(tmp_path))
     try:
         steps = signin_cost.statements(app, rp)
-        # The first /authorize stores its flow; the second issues the code: one commit each.
-        assert steps["GET /authorize"].count("COMMIT") == 2
-        assert any(s.startswith("INSERT INTO oauth2_codes") for s in steps["GET /authorize"])
-        assert steps["POST /login"].count("COMMIT") == 1
+        # /authorize stores its flow; the password's POST starts the session, then goes on
+        # as /authorize and issues the code: one commit each.
+        assert steps["GET /authorize"].count("COMMIT") == 1
+        assert "INSERT INTO auth_flows (id," in steps["GET /authorize"]
+        assert not any(s.startswith("INSERT INTO oauth2_codes") for s in steps["GET /authorize"])
+        assert "COMMIT" not in steps["POST /login"]
         assert any(s.startswith("INSERT INTO sso_sessions") for s in steps["POST /login"])
+        resumed = steps["POST /login, going on as GET /authorize"]
+        assert resumed.count("COMMIT") == 1 and resumed[-1] == "COMMIT"
+        assert any(s.startswith("INSERT INTO oauth2_codes") for s in resumed)
         assert steps["POST /token"][-1] == "COMMIT"
         figures = signin_cost.cpu_per_sign_in(app, rp, sign_ins=2, batches=2)
         assert len(figures) == 2 and all(f > 0 for f in figures)

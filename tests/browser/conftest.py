@@ -166,15 +166,15 @@ def start_sign_in(
     *,
     blocked: bool = False,
 ) -> None:
-    """Open the demo app, follow "Sign in" and submit the form (blocked: wait for the 403),
-    in the page's language."""
+    """Open the demo app, follow "Sign in" and submit the form (blocked: wait for the
+    password's answer, a 403), in the page's language."""
     t = words(page)
     page.goto(f"{server.url}/demo")
     page.get_by_role("link", name=t("Sign in")).click()
     page.get_by_label(t("Username")).fill(username)
     page.get_by_label(t("Password")).fill(password)
     if blocked:
-        with page.expect_response(lambda r: "/authorize" in r.url and r.status == 403):
+        with page.expect_response(lambda r: "/login" in r.url and r.status == 403):
             page.get_by_role("button", name=t("Sign in")).click()
     else:
         page.get_by_role("button", name=t("Sign in")).click()

@@ -26,7 +26,7 @@ def _admin_sign_in(stepup, browser, username="root", secret=None):
         response.location,
         data={"csrf_token": csrf_from(page), "username": username, "password": PASSWORD},
     )
-    response = browser.get(response.location)  # /authorize -> TOTP challenge
+    # The password's answer leads on by itself: here to the TOTP challenge.
     if "/mfa/verify" in (response.location or ""):
         url = response.location
         page = browser.get(url)

@@ -9,34 +9,38 @@ import pytest
 import sqlalchemy as sa
 from flask import has_request_context, request
 
+from tests.conftest import PASSWORD, csrf_from
+
 
 def _commits_per_step(app: Any, monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
-    """Counts the commits that follow a write (a read-only connection's COMMIT is none), by
-    the request that made them: SQLAlchemy's statements and Lean's, on any connection."""
-    from idp.leansql import Lean
+    """Counts the commits of a connection that wrote since its last (a read-only
+    connection's COMMIT is none), by the request that made them: SQLAlchemy's statements
+    and Lean's, on any connection."""
+    from idp.extensions import db
+    from idp.leansql import _OWN, Lean
 
     counts: collections.Counter[str] = collections.Counter()
-    wrote = [False]
+    wrote: set[int] = set()
     engine = _engine(app)
 
     @sa.event.listens_for(engine, "before_cursor_execute")
-    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+    def statement(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            wrote[0] = True
+            wrote.add(id(conn))
 
     lean_execute = Lean.execute
 
     def lean_write(self: Lean, params: Any) -> None:
-        wrote[0] = True
+        wrote.add(id(_OWN.get() or db.session.connection()))
         lean_execute(self, params)
 
     monkeypatch.setattr(Lean, "execute", lean_write)
 
     @sa.event.listens_for(engine, "commit")
-    def commit(_conn: Any) -> None:
-        if wrote[0] and has_request_context():
+    def commit(conn: Any) -> None:
+        if id(conn) in wrote and has_request_context():
             counts[f"{request.method} {request.path}"] += 1
-        wrote[0] = False
+        wrote.discard(id(conn))
 
     return counts
 
@@ -50,12 +54,21 @@ def test_each_step_of_a_sign_in_commits_once(app, provider, monkeypatch):
     first = rp.browser.get(rp.authorize_url())
     assert "/login" in first.location
     assert commits == {"GET /authorize": 1}
-    code = rp.code_from(rp.submit_login(first.location, "alice", "correct horse battery"))
-    # The password page commits the session, the counters and the flow together; the
-    # return to /authorize the code, the learned sign-in, the ended flow and its log row.
-    assert commits == {"GET /authorize": 2, "POST /login": 1}
+    commits.clear()
+    page = rp.browser.get(first.location)
+    assert commits == {}
+    answer = rp.browser.post(
+        first.location,
+        data={"csrf_token": csrf_from(page), "username": "alice", "password": PASSWORD},
+    )
+    # The password's answer is the code: one commit holds the session, the counters, the
+    # code, the learned sign-in, the ended flow and its log row (made while the request
+    # goes on as its GET of /authorize).
+    assert sum(commits.values()) == 1
+    code = rp.code_from(answer)
+    commits.clear()
     assert rp.redeem(code).status_code == 200
-    assert commits["POST /token"] == 1
+    assert commits == {"POST /token": 1}
 
 
 def test_a_code_is_issued_with_its_log_row_or_not_at_all(app, provider, monkeypatch):
@@ -80,8 +93,10 @@ def test_a_code_is_issued_with_its_log_row_or_not_at_all(app, provider, monkeypa
         assert db.session.get(UserHistory, user_id) is None
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SignIn)) == 0
     monkeypatch.setattr(signin_log, "_INSERT", real)
-    # The flow was not ended either: the browser's next try completes it.
-    assert rp.code_from(rp.browser.get(rp.authorize_url()))
+    # Nor was the session started: the browser's next try signs in again.
+    again = rp.browser.get(rp.authorize_url())
+    assert "/login" in again.location
+    assert rp.code_from(rp.submit_login(again.location, "alice", PASSWORD))
 
 
 def test_a_signed_in_browser_gets_its_code_in_one_commit_and_no_flow_row(
@@ -118,22 +133,22 @@ def _engine(app: Any) -> Any:
         return db.engine
 
 
-def test_two_requests_racing_on_one_flow_get_one_code(app, provider, monkeypatch):
-    """A flow ends once: two GETs of its /authorize at the same moment (a copied cookie, a
-    double click) both pass every check, but only the one that ends the flow keeps its
-    code; the other's code, learned sign-in and log row are rolled back."""
+def test_two_passwords_racing_on_one_flow_get_one_code(app, provider, monkeypatch):
+    """A flow ends once: the same password posted twice at the same moment (a copied
+    cookie, a double click) passes both times, and both go on to the code, but only the
+    request that ends the flow keeps its code; the other's session, code, learned sign-in
+    and log row are rolled back, and it shows the expired page."""
     import threading
 
-    from idp.extensions import authorization, db
-    from idp.models import AuthorizationCode, SignIn
-    from tests.conftest import PASSWORD, REDIRECT_URI, csrf_from
+    from idp.extensions import db
+    from idp.models import AuthorizationCode, SignIn, SsoSession
+    from idp.services import services
+    from tests.conftest import REDIRECT_URI
 
     provider.user()
     rp = provider.rp()
     login = rp.browser.get(rp.authorize_url()).location
     form = {"csrf_token": csrf_from(rp.browser.get(login)), "username": "alice"}
-    back = rp.browser.post(login, data={**form, "password": PASSWORD})
-    assert "/authorize" in back.location
     browsers = []
     for _ in range(2):
         browser = app.test_client()
@@ -141,16 +156,21 @@ def test_two_requests_racing_on_one_flow_get_one_code(app, provider, monkeypatch
             browser.set_cookie(name, rp.browser.get_cookie(name).value)
         browsers.append(browser)
     both = threading.Barrier(2)
-    issue = authorization.create_authorization_response
+    hasher = services(app).passwords
+    verify = hasher.verify
 
     def at_once(*args: Any, **kwargs: Any) -> Any:
-        both.wait(timeout=10)  # both have read the flow and passed its checks
-        return issue(*args, **kwargs)
+        verified = verify(*args, **kwargs)
+        both.wait(timeout=10)  # both have read the flow and passed the password
+        return verified
 
-    monkeypatch.setattr(authorization, "create_authorization_response", at_once)
+    monkeypatch.setattr(hasher, "verify", at_once)
     answers: list[Any] = []
     threads = [
-        threading.Thread(target=lambda b=b: answers.append(b.get(back.location))) for b in browsers
+        threading.Thread(
+            target=lambda b=b: answers.append(b.post(login, data={**form, "password": PASSWORD}))
+        )
+        for b in browsers
     ]
     for thread in threads:
         thread.start()
@@ -159,8 +179,11 @@ def test_two_requests_racing_on_one_flow_get_one_code(app, provider, monkeypatch
     assert sorted(a.status_code for a in answers) == [302, 400]
     (won,) = [a for a in answers if a.status_code == 302]
     assert won.location.startswith(REDIRECT_URI)
+    (lost,) = [a for a in answers if a.status_code == 400]
+    assert "This sign-in has expired" in lost.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthorizationCode)) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SsoSession)) == 1
         outcomes = db.session.scalars(sa.select(SignIn.outcome).where(SignIn.kind == "password"))
         assert sorted(outcomes) == ["success"]
     assert rp.redeem(rp.code_from(won)).status_code == 200

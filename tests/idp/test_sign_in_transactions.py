@@ -187,3 +187,25 @@ def test_two_passwords_racing_on_one_flow_get_one_code(app, provider, monkeypatc
         outcomes = db.session.scalars(sa.select(SignIn.outcome).where(SignIn.kind == "password"))
         assert sorted(outcomes) == ["success"]
     assert rp.redeem(rp.code_from(won)).status_code == 200
+
+
+def test_the_password_post_replayed_after_its_code_is_refused(app, provider):
+    """The flow ended with the code its POST answered: the same POST again (the back
+    button, a copied request) shows the expired page and issues nothing."""
+    from idp.extensions import db
+    from idp.models import AuthorizationCode
+
+    provider.user()
+    rp = provider.rp()
+    login = rp.browser.get(rp.authorize_url()).location
+    form = {
+        "csrf_token": csrf_from(rp.browser.get(login)),
+        "username": "alice",
+        "password": PASSWORD,
+    }
+    assert rp.code_from(rp.browser.post(login, data=form))
+    again = rp.browser.post(login, data=form)
+    assert again.status_code == 400
+    assert "This sign-in has expired" in again.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthorizationCode)) == 1

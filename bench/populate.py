@@ -43,7 +43,15 @@ import sqlalchemy as sa
 
 from idp.extensions import db
 from idp.models import hash_client_secret
-from risk.novelty import KINDS, PARENT, PRIOR_RATES, TOP_BIN, Stage
+from risk.novelty import (
+    KINDS,
+    PARENT,
+    PRIOR_RATES,
+    TOP_BIN,
+    Stage,
+    bits_counter,
+    cell_counter,
+)
 
 CHUNK = 5_000
 DAY = 86_400
@@ -226,7 +234,7 @@ def novelty_counters(sign_ins: int) -> dict[str, int]:
     learned users: each kind new at its prior rate; nine in ten scoring nothing and the rest
     thinning out so that the newest 1%, 0.25% and 0.02% score about 5, 8 and 13 bits, near
     the default floors of low, medium and high."""
-    stage = Stage.LEARNED.value
+    stage = Stage.LEARNED
     counters: dict[str, int] = {}
     for kind in KINDS:
         parent = PARENT[kind]
@@ -234,17 +242,17 @@ def novelty_counters(sign_ins: int) -> dict[str, int]:
         for is_new, share in ((False, 1 - parent_new), (True, parent_new)):
             if (kind, is_new) not in PRIOR_RATES or share <= 0:
                 continue
-            cell = f"{stage}.{kind}.{'n' if is_new else 'f'}"
+            cell = cell_counter(stage, kind, parent_new=is_new)
             total = int(sign_ins * share)
             new = int(total * PRIOR_RATES[(kind, is_new)])
             counters[cell] = total
             counters[cell + ".new"] = new - new // 4
             counters[cell + ".rare"] = new // 4
     # Nine in ten sign-ins bring nothing new; the rest thin out by SCORE_DECAY a bin.
-    counters[f"{stage}.bits.0"] = sign_ins - (remaining := sign_ins // 10)
+    counters[bits_counter(stage, 0)] = sign_ins - (remaining := sign_ins // 10)
     for index in range(1, TOP_BIN + 1):
         count = remaining if index == TOP_BIN else round(remaining * (1 - SCORE_DECAY))
-        counters[f"{stage}.bits.{index}"] = count
+        counters[bits_counter(stage, index)] = count
         remaining -= count
         if not remaining:
             break

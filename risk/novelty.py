@@ -194,6 +194,19 @@ def _parent_key(parent_new: bool) -> str:
     return "n" if parent_new else "f"
 
 
+def cell_counter(stage: Stage, kind: str, parent_new: bool, habit: int | None = None) -> str:
+    """The population counter of sign-ins of `stage` that had `kind` with its parent new or
+    familiar (and a user habit in bin `habit`); with ".new" and ".rare" after it, those that
+    showed `kind` new with a value other users have, or with one rare here."""
+    key = f"{stage.value}.{kind}.{_parent_key(parent_new)}"
+    return key if habit is None else f"{key}{HABIT_MARK}{habit}"
+
+
+def bits_counter(stage: Stage, index: int) -> str:
+    """The population counter of sign-ins of `stage` whose score fell in bin `index`."""
+    return f"{stage.value}.bits.{index}"
+
+
 def score_bin(bits: float) -> int:
     """The histogram bin of a score."""
     return min(int(bits / BIN_BITS), TOP_BIN)
@@ -238,9 +251,7 @@ class NoveltyCounts:
         """`(sign_ins, new, rare)`: sign-ins of `stage` that had `kind` with its parent new
         or familiar (and, given `habit`, a user habit in that bin); how many showed `kind`
         new with a value other users here have; how many with a value rare here."""
-        key = f"{stage.value}.{kind}.{_parent_key(parent_new)}"
-        if habit is not None:
-            key += f"{HABIT_MARK}{habit}"
+        key = cell_counter(stage, kind, parent_new, habit)
         self._split()
         assert self._cells is not None
         get = self._cells.get
@@ -438,11 +449,9 @@ class Novelty:
 
     def counter_names(self) -> tuple[str, ...]:
         """The population counters this sign-in adds one to once it succeeds."""
-        names = [f"{self.stage.value}.bits.{score_bin(self.bits)}"]
+        names = [bits_counter(self.stage, score_bin(self.bits))]
         for kind, parent_new, seen, habit in self.observed:
-            key = f"{self.stage.value}.{kind}.{_parent_key(parent_new)}"
-            if habit is not None:
-                key += f"{HABIT_MARK}{habit}"
+            key = cell_counter(self.stage, kind, parent_new, habit)
             names += [key] if seen is Seen.FAMILIAR else [key, f"{key}.{seen.value}"]
         return tuple(sorted(names))
 

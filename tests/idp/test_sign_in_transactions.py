@@ -209,3 +209,26 @@ def test_the_password_post_replayed_after_its_code_is_refused(app, provider):
     assert "This sign-in has expired" in again.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthorizationCode)) == 1
+
+
+def test_a_client_deleted_while_the_password_is_typed_gets_a_page_not_a_code(app, provider):
+    """The password's POST goes on with the authorization request as it stands: a client
+    deleted meanwhile is invalid_client on a page (no redirect to a URI no longer
+    registered), and nothing of the sign-in is kept."""
+    from idp.clients import delete_client, query_client
+    from idp.extensions import db
+    from idp.models import AuthorizationCode, SsoSession
+
+    provider.user()
+    rp = provider.rp()
+    login = rp.browser.get(rp.authorize_url()).location
+    form = {"csrf_token": csrf_from(rp.browser.get(login)), "username": "alice"}
+    with app.app_context():
+        delete_client(query_client(rp.client_id))
+    answer = rp.browser.post(login, data={**form, "password": PASSWORD})
+    assert answer.status_code == 400
+    page = answer.get_data(as_text=True)
+    assert "This sign-in link is not valid" in page and "invalid_client" in page
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuthorizationCode)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SsoSession)) == 0

@@ -351,10 +351,11 @@ def resume(flow: authflow.AuthFlow) -> Any:
     to the client or to the next step). The flow's stored version is the one the step
     read: the endpoint ends it, or saves it at the next step, only if no other request
     did first."""
+    # The same headers (cookies, address, user agent), without the POST's body.
     environ = {
         key: value
         for key, value in request.environ.items()
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
     }
     environ.update(
         {

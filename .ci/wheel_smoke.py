@@ -1,11 +1,15 @@
 """Smoke test of the built wheel as a user runs it: a fresh venv outside the checkout.
 
-Usage: python .ci/wheel_smoke.py DIST_DIR
+Usage: python .ci/wheel_smoke.py DIST_DIR [--lowest]
 
 Builds nothing itself: it installs the wheel found in DIST_DIR into a new venv in a
 temporary folder, starts `idp demo` there, and walks the README's first steps over HTTP:
 the sign-in page, a code flow through the demo app with TOTP registration, then a restart
 with an anonymizer list that makes the sign-in risky, answered with the same authenticator.
+
+With --lowest, each of the wheel's requirements is installed at the oldest release its
+lower bound allows (uv's lowest-direct resolution), so a bound that claims too much shows:
+a user whose other packages hold one of ours back gets what the wheel says it works with.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
+from email.parser import Parser
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -142,13 +148,50 @@ def sign_in(base: str) -> tuple[requests.Session, requests.Response]:
     return http, submit(http, login, {"username": "demo", "password": "demo-password-1"})
 
 
-def main(dist: Path) -> None:
+def requirements(wheel: Path) -> list[str]:
+    """The wheel's own requirements, extras' left out."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = Parser().parsestr(archive.read(name).decode())
+    return [r for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r]
+
+
+def install(wheel: Path, venv: Path, lowest: bool) -> None:
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if not lowest:
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True)
+        return
+    pinned = venv / "requirements.txt"
+    pinned.write_text("\n".join(requirements(wheel)) + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(venv / "bin" / "python"),
+        ]
+        + ["--resolution", "lowest-direct", "-r", str(pinned), str(wheel)],
+        check=True,
+    )
+    listed = subprocess.run(
+        [sys.executable, "-m", "uv", "pip", "list", "--python", str(venv / "bin" / "python")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    print("wheel smoke: at the lowest bounds:", " ".join(listed.split()[4:]))
+
+
+def main(dist: Path, lowest: bool = False) -> None:
     wheel = next(dist.glob("idp-*.whl"))
     with tempfile.TemporaryDirectory(prefix="idp-wheel-") as tmp:
         root = Path(tmp)
         venv = root / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True)
+        install(wheel, venv, lowest)
         version = subprocess.run(
             [
                 str(venv / "bin" / "python"),
@@ -243,4 +286,4 @@ def main(dist: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), lowest="--lowest" in sys.argv[2:])

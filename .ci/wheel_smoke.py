@@ -228,6 +228,22 @@ def main(dist: Path, lowest: bool = False) -> None:
         work.mkdir()
         port = free_port()
 
+        (work / "bad.toml").write_text("[policies.mfa_registration]\ngrace_period_days = 45\n")
+        refused = subprocess.run(
+            [str(venv / "bin" / "idp"), "demo", "--port", str(port), "--config", "bad.toml"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("IDP_")},
+        )
+        expect(
+            refused.returncode != 0
+            and refused.stderr.strip()
+            == "idp: configuration error: policies.mfa_registration.grace_period_days: "
+            "must be between 0 and 30, got 45",
+            f"a bad config stops start-up in one line ({refused.stderr.strip()!r})",
+        )
+
         demo = Demo(venv, work, port)
         try:
             http, page = sign_in(demo.base)

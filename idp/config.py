@@ -301,7 +301,8 @@ class Settings:
 
 def _fields_of(cls: Any) -> dict[str, FieldInfo]:
     """A pydantic dataclass's or model's fields, by name ({} for anything else)."""
-    found = getattr(cls, "__pydantic_fields__", None)
+    # Models keep them in __pydantic_fields__ from pydantic 2.10 on, model_fields before.
+    found = getattr(cls, "__pydantic_fields__", None) or getattr(cls, "model_fields", None)
     return dict(found) if found else {}
 
 

@@ -233,7 +233,7 @@ def novelty_counters(sign_ins: int) -> dict[str, int]:
     """A steady organisation's population counters over `sign_ins` counted sign-ins of
     learned users: each kind new at its prior rate; nine in ten scoring nothing and the rest
     thinning out so that the newest 1%, 0.25% and 0.02% score about 5, 8 and 13 bits, near
-    the default floors of low, medium and high."""
+    the floors of low, medium and high (5, 7 and 12 by default)."""
     stage = Stage.LEARNED
     counters: dict[str, int] = {}
     for kind in KINDS:

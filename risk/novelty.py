@@ -111,16 +111,29 @@ class Attacker:
 
 ATTACKERS: tuple[Attacker, ...] = (
     # A random country, network and browser (the victim's, now and then, by chance).
-    Attacker("naive", 1 / 3, {"country": 0.9, "city": 0.9, "asn": 1.0, "browser": 0.7, "os": 0.5}),
+    Attacker(
+        "naive",
+        1 / 3,
+        {"country": 0.9, "city": 0.9, "asn": 1.0, "browser": 0.7, "os": 0.5, "device": 1.0},
+    ),
     # An exit in the victim's country, mostly in another city; half copy the browser.
-    Attacker("VPN", 1 / 3, {"country": 0.05, "city": 0.8, "asn": 1.0, "browser": 0.5, "os": 0.1}),
+    Attacker(
+        "VPN",
+        1 / 3,
+        {"country": 0.05, "city": 0.8, "asn": 1.0, "browser": 0.5, "os": 0.1, "device": 1.0},
+    ),
     # The victim's city, browser and OS, from a network of the attacker's own.
     Attacker(
-        "targeted", 1 / 3, {"country": 0.02, "city": 0.05, "asn": 0.9, "browser": 0.05, "os": 0.05}
+        "targeted",
+        1 / 3,
+        {"country": 0.02, "city": 0.05, "asn": 0.9, "browser": 0.05, "os": 0.05, "device": 1.0},
     ),
 )
 """The three attackers of Wiefling et al. in equal parts: the other side of the likelihood
-ratio. A kind not named (the /24, the device cookie) tells takeovers nothing here, and a kind
+ratio. None has the victim's device cookie: a user-agent string can be copied from a victim's
+profile, a cookie only from the victim's own browser, so a sign-in that keeps the user's
+cookie is rarely a takeover. A kind not named (the /24) tells takeovers nothing here; a kind
+the sign-in lacks (no cookie ever set, as in a log without one) is left out; and a kind
 whose parent is new is new for takeovers as for everyone (a new country brings a new city)."""
 
 ATTACKER_FLOOR = 0.02

@@ -59,16 +59,18 @@ class RiskSettings:
     # unfamiliarFeatures (risk/novelty.py): a level needs both a score among the newest
     # `_share` of counted sign-ins and at least `_bits` of surprise (2**bits reads "about
     # one in that many sign-ins looks this new"); shares apply once `novelty_min_counted`
-    # sign-ins are counted.
+    # sign-ins are counted. At medium the bits are what binds in a calm organisation: a
+    # targeted takeover's one new thing, a network in the user's own city, weighs 7 to 10
+    # bits, and a bar of 8 left half of them out; the share caps what a busy one pays.
     unfamiliar_low_share: float = 0.01
-    unfamiliar_medium_share: float = 0.0025
+    unfamiliar_medium_share: float = 0.006
     unfamiliar_high_share: float = 0.0002
     unfamiliar_low_bits: float = 5.0
-    unfamiliar_medium_bits: float = 8.0
+    unfamiliar_medium_bits: float = 7.0
     unfamiliar_high_bits: float = 12.0
     # Users still learning are judged among the newest `_share` times this of the learning
     # users' counted sign-ins: a takeover of a new account brings what a new user's own
-    # sign-ins bring, so the newest 0.25% of them is a bar few takeovers clear.
+    # sign-ins bring, so their newest sign-ins are a bar few takeovers clear.
     unfamiliar_learning_share_scale: float = 2.0
     novelty_min_counted: int = 1_000
     novelty_prior_weight: float = 500.0

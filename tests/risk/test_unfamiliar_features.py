@@ -165,6 +165,13 @@ def test_a_new_network_in_the_users_own_city_is_medium_by_default(engine: RiskEn
     reach low."""
     assert engine.settings.unfamiliar_medium_bits == 7
     learn(engine)
+    # The admin reads the bar it crossed and the one new thing that weighed.
+    when = T0 + timedelta(days=16)
+    result = engine.evaluate(make_ctx(ip=NEW_ASN.ip, ip_info=NEW_ASN, device_id=None, time=when))
+    (found,) = [d for d in result.detections if d.risk_event_type == UNFAMILIAR]
+    text = found.describe()
+    assert "bits; low at 5.0, medium at 7.0, high at 12.0): network 5607: never used" in text
+    assert "device" not in text
     level, evidence, _ = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN)
     assert level is Level.MEDIUM
     bits = evidence["bits"]

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from risk.context import IpInfo
-from risk.engine import RiskEngine
+from risk.detections import Detection
+from risk.engine import Assessment, RiskEngine
 from risk.levels import Level
 from tests.risk.conftest import (
     CHROME_WINDOWS,
@@ -47,12 +48,17 @@ def attempt(
     }
     values.update(overrides)
     result = sign_in(engine, **values)
-    found = [d for d in result.detections if d.risk_event_type == UNFAMILIAR]
+    found = unfamiliar(result)
     return (
-        (found[0].level, found[0].evidence_dict, reasons_of(result))
+        (found.level, found.evidence_dict, reasons_of(result))
         if found
         else (None, {}, reasons_of(result))
     )
+
+
+def unfamiliar(result: Assessment) -> Detection | None:
+    """The sign-in's unfamiliarFeatures detection, if it raised one."""
+    return next((d for d in result.detections if d.risk_event_type == UNFAMILIAR), None)
 
 
 NEW_SUBNET = IpInfo(ip="81.2.70.1", country="GB", city="London", asn=20712)
@@ -165,18 +171,16 @@ def test_a_new_network_in_the_users_own_city_is_medium_by_default(engine: RiskEn
     reach low."""
     assert engine.settings.unfamiliar_medium_bits == 7
     learn(engine)
-    # The admin reads the bar it crossed and the one new thing that weighed.
     when = T0 + timedelta(days=16)
-    result = engine.evaluate(make_ctx(ip=NEW_ASN.ip, ip_info=NEW_ASN, device_id=None, time=when))
-    (found,) = [d for d in result.detections if d.risk_event_type == UNFAMILIAR]
+    found = unfamiliar(sign_in(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN, device_id=None, time=when))
+    assert found is not None and found.level is Level.MEDIUM
+    bits = found.evidence_dict["bits"]
+    assert isinstance(bits, float) and 7 <= bits < 8
+    assert found.evidence_dict["medium_bits"] == 7
+    # The admin reads the bar it crossed and the one new thing that weighed.
     text = found.describe()
     assert "bits; low at 5.0, medium at 7.0, high at 12.0): network 5607: never used" in text
     assert "device" not in text
-    level, evidence, _ = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN)
-    assert level is Level.MEDIUM
-    bits = evidence["bits"]
-    assert isinstance(bits, float) and 7 <= bits < 8
-    assert evidence["medium_bits"] == 7
     assert attempt(engine, ip=NEW_SUBNET.ip, ip_info=NEW_SUBNET)[0] is None
 
 
@@ -186,14 +190,20 @@ def test_a_kept_device_cookie_takes_the_takeover_side_off(engine: RiskEngine) ->
     browser it is flagged. (Failed sign-ins teach nothing, so each attempt sees the same
     history.)"""
     learn(engine, device="d1")
-    kept = make_ctx(ip=NEW_ASN.ip, ip_info=NEW_ASN, device_id="d1", time=T0 + timedelta(days=16))
-    novelty = engine.evaluate(kept).novelty
+    kept = sign_in(
+        engine,
+        ip=NEW_ASN.ip,
+        ip_info=NEW_ASN,
+        device_id="d1",
+        time=T0 + timedelta(days=16),
+        succeeded=False,
+    )
+    novelty = kept.novelty
     assert novelty is not None and novelty.newness > 7
     assert novelty.takeover_bits < -7 and novelty.bits == 0
     explained = novelty.explain_takeovers()
     assert explained is not None and explained.startswith("takeovers rarely look like this (")
-    level, _, _ = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN, device_id="d1", succeeded=False)
-    assert level is None
+    assert unfamiliar(kept) is None
     for other_browser in (None, "d2"):
         level, evidence, _ = attempt(
             engine, ip=NEW_ASN.ip, ip_info=NEW_ASN, device_id=other_browser, succeeded=False
@@ -277,9 +287,9 @@ def test_users_still_learning_are_weighed_against_other_learning_users(
             )
     level, evidence, _ = attempt(engine, days=3, **abroad)
     assert evidence["stage"] == "learning"
-    # 120 to 240 learning sign-ins are counted: the newest 0.02% holds none, nor four times
-    # that, so high is out of reach; the newest 0.6% holds none either, but four times
-    # that (unfamiliar_learning_share_scale) holds one.
+    # About 120 learning sign-ins are counted (a user's first has nothing to weigh against):
+    # the newest 0.02% holds none, nor four times that, so high is out of reach; the newest
+    # 0.6% holds none either, but four times that (unfamiliar_learning_share_scale) does.
     assert evidence["high_bits"] is None
     if scale == 1.0:
         assert level is Level.LOW and evidence["medium_bits"] is None

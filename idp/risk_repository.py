@@ -182,6 +182,16 @@ _USERS_WITH_FEATURE = (
     .select_from(_FEATURES)
     .where(_FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value"))
 )
+# Days between a user's first and latest use of a feature: SQLite keeps datetimes as text,
+# which julianday() reads.
+_DAYS_KEPT = {
+    "postgresql": sa.extract("epoch", _FEATURES.c.last_seen - _FEATURES.c.first_seen) / 86_400,
+    "sqlite": sa.func.julianday(_FEATURES.c.last_seen) - sa.func.julianday(_FEATURES.c.first_seen),
+}
+_USERS_KEEPING_FEATURE = {
+    dialect: _USERS_WITH_FEATURE.where(days >= sa.bindparam("kept_days"))
+    for dialect, days in _DAYS_KEPT.items()
+}
 NOVELTY_COUNTS_SECONDS = 30.0
 """How long a process reuses the population counts it read (they move slowly)."""
 
@@ -284,9 +294,12 @@ class SqlHistoryRepository:
         _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
         return _without(profile, set(stale))
 
-    def users_with_feature(self, feature: tuple[str, str]) -> int:
+    def users_with_feature(self, feature: tuple[str, str], kept_days: float = 0.0) -> int:
         kind, value = feature
-        return int(_run(_USERS_WITH_FEATURE, kind=kind, value=value[:200]).scalar() or 0)
+        if not kept_days:
+            return int(_run(_USERS_WITH_FEATURE, kind=kind, value=value[:200]).scalar() or 0)
+        statement = _USERS_KEEPING_FEATURE[db.session.get_bind().dialect.name]
+        return int(_run(statement, kind=kind, value=value[:200], kept_days=kept_days).scalar() or 0)
 
     def novelty_counts(self) -> NoveltyCounts:
         """Every process's counts, re-read at most every NOVELTY_COUNTS_SECONDS."""

@@ -170,6 +170,14 @@ ORG_KINDS = frozenset({K.COUNTRY.value, K.CITY.value, K.ASN.value, K.BROWSER.val
 legitimate user's new network is mostly one colleagues use too (the office, a big ISP, a
 carrier); a rented server's is not."""
 
+KEPT_KINDS = frozenset({K.ASN.value})
+"""Kinds another user counts as having only once they kept the value, using it again
+`org_network_kept_days` after its first use. An attacker who got into several accounts
+signs in to each from their own network for minutes or hours: counted as colleagues, those
+victims would make the network common here, and the next takeover from it look like a
+colleague's office. (One-off visits do make a city or a browser common: colleagues travel
+to the same places, and nobody needs to keep a city to make it an ordinary destination.)"""
+
 RARE_PRIOR_SHARE = 0.2
 """Before counts exist, the share of new values assumed rare in the organisation."""
 
@@ -333,6 +341,8 @@ class NewProperty:
     """Days since the user last used the value, when it was forgotten rather than never seen."""
     org_users: int | None = None
     """How many other users here have the value (for `ORG_KINDS`)."""
+    org_kept_days: float = 0.0
+    """Counted in `org_users` are only users who kept the value this many days (`KEPT_KINDS`)."""
     rare: bool = False
     """True when so few others have the value that it was weighed as rare here."""
     habit: UserHabit | None = None
@@ -353,6 +363,9 @@ class NewProperty:
                 "no other user" if not self.org_users else _plural(self.org_users, "other user")
             )
             history += f", by {others} here"
+            if self.org_kept_days:
+                days = "a day" if self.org_kept_days == 1 else f"{self.org_kept_days:g} days"
+                history += f" for {days} or more"
         head = f"{LABELS[self.kind]} {value}: {history}"
         if self.configured:
             return f"{head}; weight set in config: {self.bits:.1f} bits"
@@ -477,6 +490,7 @@ class NoveltyModel:
     user_weight: float = 10.0
     forget_days: int = 365
     org_common_users: int = 3
+    org_network_kept_days: float = 1.0
     weights: Mapping[str, float] = field(default_factory=dict)
     settle_days: int = 14
     user_max_bits: float = 4.0
@@ -631,13 +645,14 @@ def weigh(
     *,
     stage: Stage = Stage.LEARNED,
     device_missing: bool = False,
-    org_users: Callable[[Feature], int] | None = None,
+    org_users: Callable[[Feature, float], int] | None = None,
 ) -> Novelty:
     """The sign-in's new properties for this user and their weights.
 
     `device_missing` marks a sign-in without the device cookie by a user who has had one:
-    the device then counts as new. `org_users` answers how many users have a property in
-    their profile; a new value of an `ORG_KINDS` kind that fewer than
+    the device then counts as new. `org_users(feature, kept_days)` answers how many users
+    have a property in their profile (of `KEPT_KINDS`: kept it at least `kept_days`, here
+    `model.org_network_kept_days`); a new value of an `ORG_KINDS` kind that fewer than
     `model.org_common_users` others have counts as rare.
     """
     by_kind = dict(features)
@@ -681,8 +696,9 @@ def weigh(
         if not is_new[kind]:
             observed.append((kind, parent_new, Seen.FAMILIAR, bin_))
             continue
+        kept_days = model.org_network_kept_days if kind in KEPT_KINDS else 0.0
         if kind in ORG_KINDS and org_users is not None:
-            others = org_users((kind, by_kind[kind]))
+            others = org_users((kind, by_kind[kind]), kept_days)
         seen = Seen.RARE if others is not None and others < model.org_common_users else Seen.NEW
         observed.append((kind, parent_new, seen, bin_))
         told_apart = seen if others is not None else None
@@ -700,6 +716,7 @@ def weigh(
                 configured=configured,
                 last_seen_days=forgotten.get(kind),
                 org_users=others,
+                org_kept_days=kept_days if others is not None else 0.0,
                 rare=seen is Seen.RARE,
                 habit=habit,
             )

@@ -10,7 +10,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from risk.context import IpInfo, SignInContext, SignInKind
@@ -126,8 +126,9 @@ class HistoryRepository(Protocol):
         """How often counted sign-ins showed each kind of property new (may lag a little)."""
         ...
 
-    def users_with_feature(self, feature: Feature) -> int:
-        """How many users have `feature` in their profile."""
+    def users_with_feature(self, feature: Feature, kept_days: float = 0.0) -> int:
+        """How many users have `feature` in their profile and kept it: used it again at
+        least `kept_days` days after they first did (0: every user who has it)."""
         ...
 
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
@@ -200,7 +201,8 @@ class InMemoryHistoryRepository:
         self._failed_mfa: dict[str, list[float]] = {}
         self._novelty: dict[str, int] = {}
         self._novelty_copy: NoveltyCounts | None = None
-        self._feature_users: dict[Feature, int] = {}
+        self._feature_users: dict[Feature, set[str]] = {}
+        """Who has each feature in their profile."""
 
     def last_successful_sign_in(self, user_id: str, before: datetime) -> PastSignIn | None:
         """The user's latest successful sign-in strictly before `before`, if any."""
@@ -238,9 +240,18 @@ class InMemoryHistoryRepository:
             self._novelty_copy = NoveltyCounts(dict(self._novelty))
         return self._novelty_copy
 
-    def users_with_feature(self, feature: Feature) -> int:
-        """How many users have `feature` in their profile."""
-        return self._feature_users.get(feature, 0)
+    def users_with_feature(self, feature: Feature, kept_days: float = 0.0) -> int:
+        """How many users have `feature` in their profile and kept it `kept_days`."""
+        holders = self._feature_users.get(feature, ())
+        if not kept_days:
+            return len(holders)
+        kept = timedelta(days=kept_days)
+        profiles = self._profiles
+        return sum(
+            1
+            for user_id in holders
+            if profiles[user_id].last_seen[feature] - profiles[user_id].first_used[feature] >= kept
+        )
 
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
         """How many wrong passwords the account had from `ip` at or after `since`."""
@@ -278,13 +289,13 @@ class InMemoryHistoryRepository:
         for feature in assessment.features:
             seen = profile.last_seen.get(feature)
             if seen is None:
-                self._feature_users[feature] = self._feature_users.get(feature, 0) + 1
+                self._feature_users.setdefault(feature, set()).add(ctx.user_id)
             profile.last_seen[feature] = ctx.time if seen is None else max(seen, ctx.time)
             used = profile.first_used.get(feature)
             profile.first_used[feature] = ctx.time if used is None else min(used, ctx.time)
         for feature in beyond_limit(profile.last_seen.keys(), profile.last_seen):
             del profile.last_seen[feature], profile.first_used[feature]
-            self._feature_users[feature] -= 1
+            self._feature_users[feature].discard(ctx.user_id)
         if assessment.novelty is not None:
             for name in assessment.novelty.counter_names():
                 self._novelty[name] = self._novelty.get(name, 0) + 1

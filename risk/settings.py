@@ -77,6 +77,10 @@ class RiskSettings:
     novelty_user_weight: float = 10.0
     novelty_forget_days: int = 365
     novelty_org_common_users: int = 3
+    # Another user counts as having a network only once they kept it: used it again this
+    # many days or more after its first use (0: any use counts). An attacker's network,
+    # used once by each account they got into, must not become "one colleagues use".
+    novelty_org_network_kept_days: float = 1.0
     novelty_weights: tuple[tuple[str, float], ...] = ()
     # The user's own history (risk/novelty.py): counted from this many days after their first
     # sign-in, and scaling a property's weight by at most this many bits up / down.
@@ -151,6 +155,7 @@ class RiskSettings:
             user_weight=self.novelty_user_weight,
             forget_days=self.novelty_forget_days,
             org_common_users=self.novelty_org_common_users,
+            org_network_kept_days=self.novelty_org_network_kept_days,
             weights=dict(self.novelty_weights),
             settle_days=self.novelty_settle_days,
             user_max_bits=self.novelty_user_max_bits,
@@ -354,6 +359,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "novelty_user_weight": _number(0, 10_000),
     "novelty_forget_days": _whole(1, 3_650),
     "novelty_org_common_users": _whole(0, 1_000_000),
+    "novelty_org_network_kept_days": _number(0, 365),
     "novelty_weights": _weights,
     "novelty_settle_days": _whole(0, 3_650),
     "novelty_user_max_bits": _number(0, 16),

@@ -381,6 +381,26 @@ def test_users_with_a_feature_are_counted_once_each(h: Harness) -> None:
     assert h.repo.users_with_feature(("browser", "Chrome")) == 2
 
 
+def test_users_who_kept_a_feature_are_counted_apart(h: Harness) -> None:
+    """Kept: used again at least `kept_days` after the first time. An attacker's hour in
+    each account they got into does not make their network one people here keep."""
+    exit_node = ("asn", "64511")
+    h.succeed("alice", T0, features=CHROME | {exit_node})
+    h.succeed("alice", T0 + timedelta(hours=23), features=CHROME | {exit_node})
+    h.succeed("bob", T0, features=CHROME | {exit_node})
+    assert h.repo.users_with_feature(exit_node) == 2
+    assert h.repo.users_with_feature(exit_node, kept_days=0.5) == 1
+    assert h.repo.users_with_feature(exit_node, kept_days=1) == 0
+    h.succeed("alice", T0 + timedelta(days=1), features=CHROME | {exit_node})
+    assert h.repo.users_with_feature(exit_node, kept_days=1) == 1
+    assert h.repo.users_with_feature(exit_node, kept_days=1.5) == 0
+    # A sign-in finished out of order (an older one written last) shortens nothing.
+    h.succeed("bob", T0 + timedelta(days=3), features=CHROME | {exit_node})
+    h.succeed("bob", T0 + timedelta(days=2), features=CHROME | {exit_node})
+    assert h.repo.users_with_feature(exit_node, kept_days=3) == 1
+    assert h.repo.users_with_feature(("asn", "64512"), kept_days=1) == 0
+
+
 def test_failures_teach_the_profile_nothing(h: Harness) -> None:
     h.succeed("alice", T0, LONDON, CHROME | {("country", "GB")})
     h.fail_password("alice", T0 + timedelta(minutes=1))

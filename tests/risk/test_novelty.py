@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,7 +68,7 @@ OTHERS = 50
 """How many other users have any value asked about: every new value is common here."""
 
 
-def common(feature: Feature) -> int:
+def common(feature: Feature, kept_days: float) -> int:
     return OTHERS
 
 
@@ -127,8 +128,8 @@ def test_a_new_network_in_a_familiar_city_outweighs_a_new_address_block() -> Non
 def test_explanation_names_the_property_its_history_and_its_rate() -> None:
     novelty = weigh(swap(HOME, asn="64500"), profile(), POPULATION, PLAIN, NOW, org_users=common)
     assert novelty.new[0].explain(44) == (
-        "network 64500: never used by this user in 44 sign-ins, by 50 other users here; "
-        "new in 0.2% of sign-ins "
+        "network 64500: never used by this user in 44 sign-ins, by 50 other users here "
+        "for a day or more; new in 0.2% of sign-ins "
         "from a familiar city: 8.9 bits"
     )
 
@@ -201,8 +202,9 @@ def test_only_networks_beyond_one_per_city_make_a_user_less_surprised(
     assert new.user_factor == factor
     assert new.bits == pytest.approx(-math.log2(factor * rate), abs=0.01)
     assert new.explain(40) == (
-        "network 64500: never used by this user in 40 sign-ins, by 50 other users here; "
-        f"new in 0.2% of sign-ins from a familiar city, {habit}: {new.bits:.1f} bits"
+        "network 64500: never used by this user in 40 sign-ins, by 50 other users here "
+        "for a day or more; new in 0.2% of sign-ins from a familiar city, "
+        f"{habit}: {new.bits:.1f} bits"
     )
 
 
@@ -240,13 +242,16 @@ def test_a_new_value_nobody_here_has_weighs_by_how_rarely_that_happens() -> None
     rare_counts = NoveltyCounts({**POPULATION.counters, "learned.asn.f.rare": 10})
     new_asn = swap(HOME, asn="64500")
     shared = weigh(new_asn, profile(), rare_counts, PLAIN, NOW, org_users=common).new[0]
-    alone = weigh(new_asn, profile(), rare_counts, PLAIN, NOW, org_users=lambda f: 2).new[0]
+    alone = weigh(new_asn, profile(), rare_counts, PLAIN, NOW, org_users=lambda f, days: 2).new[0]
     assert alone.bits == pytest.approx(-math.log2((10 + 0.2 * 0.005) / 98_101), abs=0.01)
     assert alone.bits > shared.bits + 3
-    assert "by 2 other users here; new and as rare here in 0.01% of sign-ins" in alone.explain(44)
+    assert (
+        "by 2 other users here for a day or more; new and as rare here in 0.01% of sign-ins"
+        in alone.explain(44)
+    )
     # Not a kind told apart by the organisation: a device cookie is per user.
     novelty = weigh(
-        swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW, org_users=lambda f: 0
+        swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW, org_users=lambda f, days: 0
     )
     assert novelty.observed[-1] == ("device", False, Seen.NEW, 0)
 
@@ -259,7 +264,7 @@ def test_counters_name_the_stage_the_cell_and_the_score_bin() -> None:
         PLAIN,
         NOW,
         stage=Stage.LEARNING,
-        org_users=lambda f: 0,
+        org_users=lambda f, days: 0,
     )
     names = novelty.counter_names()
     # Familiar-parent cells carry the bin of the user's habit (factor 1 here: bin 0).
@@ -389,8 +394,9 @@ def test_networks_of_the_first_days_are_a_stable_history_not_a_habit() -> None:
     assert after.bits == pytest.approx(-math.log2(0.25 * rate), abs=0.01)
     # 100 earlier sign-ins over 200 days, 186 of them after the first 14: about 93.
     assert after.explain(101) == (
-        "network 64500: never used by this user in 101 sign-ins, by 50 other users here; "
-        "new in 0.2% of sign-ins from a familiar city, 4.0x less often for this user "
+        "network 64500: never used by this user in 101 sign-ins, by 50 other users here "
+        "for a day or more; new in 0.2% of sign-ins from a familiar city, 4.0x less often "
+        "for this user "
         "(no new networks from a familiar city in about 93 sign-ins after the first 14 "
         f"days): {after.bits:.1f} bits"
     )
@@ -599,3 +605,33 @@ def test_the_home_network_kept_in_a_new_city_is_far_from_any_takeover() -> None:
     )
     assert novelty.takeover_share == pytest.approx(takeover_share(kept))
     assert novelty.takeover_bits == pytest.approx(2 * math.log2(takeover_share(kept) / 0.25))
+
+
+def test_only_users_who_kept_a_network_count_as_having_it() -> None:
+    """An attacker signs in to each account they got into from their own network, once or
+    for a few hours: other users count as having a network only once they kept it, while a
+    place counts from its first use (colleagues visit the same cities)."""
+    asked: dict[str, float] = {}
+
+    def two_others(feature: Feature, kept_days: float) -> int:
+        asked[feature[0]] = kept_days
+        return 2
+
+    model = replace(PLAIN, org_network_kept_days=3)
+    novelty = weigh(ABROAD, profile(), POPULATION, model, NOW, org_users=two_others)
+    assert asked == {"country": 0, "city": 0, "asn": 3}
+    lines = {p.kind: p.explain(44) for p in novelty.new}
+    assert "by 2 other users here for 3 days or more; new and as rare" in lines["asn"]
+    assert "by 2 other users here; new and as rare" in lines["city"]
+    # 0: every user who has the network counts, and the evidence says no more.
+    anyone = weigh(
+        ABROAD,
+        profile(),
+        POPULATION,
+        replace(PLAIN, org_network_kept_days=0),
+        NOW,
+        org_users=two_others,
+    )
+    assert asked["asn"] == 0
+    network = next(p for p in anyone.new if p.kind == "asn")
+    assert "by 2 other users here; new and as rare" in network.explain(44)

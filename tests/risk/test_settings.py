@@ -171,6 +171,17 @@ def test_takeover_weight_defaults_to_two_and_reaches_the_model() -> None:
     assert settings.novelty_model.takeover_weight == 0.0
 
 
+def test_how_long_a_network_must_be_kept_parses_and_reaches_the_model() -> None:
+    assert RiskSettings().novelty_model.org_network_kept_days == 1.0
+    settings = RiskSettings.from_mapping({"novelty_org_network_kept_days": "2.5"})
+    assert settings.novelty_model.org_network_kept_days == 2.5
+    with pytest.raises(RiskConfigError) as caught:
+        RiskSettings.from_mapping({"novelty_org_network_kept_days": -1})
+    assert str(caught.value) == (
+        "risk.novelty_org_network_kept_days: must be a number between 0 and 365, got -1"
+    )
+
+
 def test_the_users_own_history_settings_parse_and_reach_the_model() -> None:
     settings = RiskSettings.from_mapping(
         {

@@ -262,6 +262,62 @@ def test_rarity_in_the_organisation_counts_once_enough_sign_ins_are_counted(
     )  # type: ignore[union-attr]
 
 
+def test_accounts_an_attacker_got_into_do_not_make_the_attackers_network_common(
+    engine: RiskEngine,
+) -> None:
+    """An attacker signs in once to each account they got into, from their own network. If
+    each victim counted as a colleague using it, the network would soon look like an office
+    and weigh like one; another user counts only once they kept it, used it again a day or
+    more after the first time."""
+    # Whether others here have a value counts once enough sign-ins are: here at once.
+    engine.settings = replace(engine.settings, novelty_min_counted=0)
+    learn(engine)
+    exit_node = IpInfo(ip="185.220.1.7", country="GB", city="London", asn=9009)
+
+    def evidence_line() -> tuple[float, str]:
+        result = sign_in(
+            engine,
+            ip=exit_node.ip,
+            ip_info=exit_node,
+            time=T0 + timedelta(days=30),
+            succeeded=False,
+        )
+        found = unfamiliar(result)
+        assert found is not None
+        lines, bits = found.evidence_dict["new_features"], found.evidence_dict["bits"]
+        assert isinstance(lines, list) and isinstance(bits, float)
+        return bits, next(x for x in lines if x.startswith("network 9009"))
+
+    for n in range(4):  # four victims, an hour of the attacker each
+        for minutes in (0, 60):
+            sign_in(
+                engine,
+                user_id=f"victim-{n}",
+                username=f"victim-{n}",
+                ip=exit_node.ip,
+                ip_info=exit_node,
+                time=T0 + timedelta(days=20, minutes=n + minutes),
+            )
+    rare_bits, rare = evidence_line()
+    assert "by no other user here for a day or more; new and as rare here" in rare
+    # Three colleagues who come back to it the next day make it a network people here use.
+    for n in range(3):
+        sign_in(
+            engine,
+            user_id=f"victim-{n}",
+            username=f"victim-{n}",
+            ip=exit_node.ip,
+            ip_info=exit_node,
+            time=T0 + timedelta(days=21, minutes=n),
+        )
+    common_bits, common = evidence_line()
+    assert "by 3 other users here for a day or more; new in" in common
+    assert common_bits < rare_bits
+    # With the rule off, every account that used it counts.
+    engine.settings = replace(engine.settings, novelty_org_network_kept_days=0)
+    assert "by 4 other users here; new in" in evidence_line()[1]
+
+
 @pytest.mark.parametrize("scale", [1.0, 4.0])
 def test_users_still_learning_are_weighed_against_other_learning_users(
     engine: RiskEngine, scale: float

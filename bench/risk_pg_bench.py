@@ -63,7 +63,7 @@ COPY_CHUNK_ROWS = 50_000
 
 USER_COLUMNS = (
     "id, username, groups, password_hash, password_changed_at, password_must_change, "
-    "created_at, disabled"
+    "created_at, disabled, claims, email_verified"
 )
 HISTORY_COLUMNS = (
     "user_id, first_seen, successful_sign_ins, last_at, last_ip, last_latitude, "
@@ -165,7 +165,18 @@ def generate(
         habits.append((user_id, name, network, agent, third))
         created = START - timedelta(days=1)
         tables.users.append(
-            line(user_id, name, '["users"]', "bench-not-a-hash", created, False, created, False)
+            line(
+                user_id,
+                name,
+                '["users"]',
+                "bench-not-a-hash",
+                created,
+                False,
+                created,
+                False,
+                "{}",
+                False,
+            )
         )
         browser, system = families[agent].browser_family, families[agent].os_family
         features: dict[tuple[str, str], datetime] = {}
@@ -304,6 +315,13 @@ def load(url: str, tables: Tables) -> None:
                 [line(c, t) for c, t in sorted(tables.countries.items())],
             ),
             ("sign_ins", SIGN_IN_COLUMNS, tables.sign_ins),
+            # Past novelty_min_counted, so each new network, city, browser ... is looked up
+            # among the other users' features, as in a running organisation.
+            (
+                "risk_novelty_counts",
+                "name, count",
+                [line("learned.bits.0", len(tables.sign_ins)), line("learning.bits.0", 1)],
+            ),
         ):
             started = time.perf_counter()
             copy_rows(driver, table, columns, rows)

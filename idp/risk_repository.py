@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from risk.context import IpInfo, SignInContext
 from risk.engine import Assessment
 from risk.features import Feature
-from risk.novelty import NoveltyCounts
+from risk.novelty import ORG_USERS_COUNTED, NoveltyCounts
 from risk.repository import PastSignIn, UserProfile, beyond_limit
 
 from .extensions import db
@@ -177,10 +177,8 @@ _FAILED_MFA = (
 
 _NOVELTY = NoveltyCount.__table__
 _NOVELTY_COUNTS = sa.select(_NOVELTY.c.name, _NOVELTY.c.count)
-_USERS_WITH_FEATURE = (
-    sa.select(sa.func.count())
-    .select_from(_FEATURES)
-    .where(_FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value"))
+_HOLDERS = sa.select(sa.literal(1)).where(
+    _FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value")
 )
 # Days between a user's first and latest use of a feature: SQLite keeps datetimes as text,
 # which julianday() reads.
@@ -188,8 +186,17 @@ _DAYS_KEPT = {
     "postgresql": sa.extract("epoch", _FEATURES.c.last_seen - _FEATURES.c.first_seen) / 86_400,
     "sqlite": sa.func.julianday(_FEATURES.c.last_seen) - sa.func.julianday(_FEATURES.c.first_seen),
 }
+
+
+def _counted(holders: sa.Select[Any]) -> sa.Select[Any]:
+    """Count `holders` up to `:at_most`: a browser 100,000 users have costs no more than a
+    rare one."""
+    return sa.select(sa.func.count()).select_from(holders.limit(sa.bindparam("at_most")).subquery())
+
+
+_USERS_WITH_FEATURE = _counted(_HOLDERS)
 _USERS_KEEPING_FEATURE = {
-    dialect: _USERS_WITH_FEATURE.where(days >= sa.bindparam("kept_days"))
+    dialect: _counted(_HOLDERS.where(days >= sa.bindparam("kept_days")))
     for dialect, days in _DAYS_KEPT.items()
 }
 NOVELTY_COUNTS_SECONDS = 30.0
@@ -294,12 +301,15 @@ class SqlHistoryRepository:
         _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
         return _without(profile, set(stale))
 
-    def users_with_feature(self, feature: tuple[str, str], kept_days: float = 0.0) -> int:
+    def users_with_feature(
+        self, feature: tuple[str, str], kept_days: float = 0.0, at_most: int = ORG_USERS_COUNTED
+    ) -> int:
         kind, value = feature
+        params = {"kind": kind, "value": value[:200], "at_most": at_most}
         if not kept_days:
-            return int(_run(_USERS_WITH_FEATURE, kind=kind, value=value[:200]).scalar() or 0)
+            return int(_run(_USERS_WITH_FEATURE, **params).scalar() or 0)
         statement = _USERS_KEEPING_FEATURE[db.session.get_bind().dialect.name]
-        return int(_run(statement, kind=kind, value=value[:200], kept_days=kept_days).scalar() or 0)
+        return int(_run(statement, kept_days=kept_days, **params).scalar() or 0)
 
     def novelty_counts(self) -> NoveltyCounts:
         """Every process's counts, re-read at most every NOVELTY_COUNTS_SECONDS."""

@@ -178,6 +178,11 @@ victims would make the network common here, and the next takeover from it look l
 colleague's office. (One-off visits do make a city or a browser common: colleagues travel
 to the same places, and nobody needs to keep a city to make it an ordinary destination.)"""
 
+ORG_USERS_COUNTED = 100
+"""How far users having a value are counted: past a few (`novelty_org_common_users`) a
+value is common here, and counting the 100,000 users of one browser would cost a query
+over all of them on every sign-in that brings it new."""
+
 RARE_PRIOR_SHARE = 0.2
 """Before counts exist, the share of new values assumed rare in the organisation."""
 
@@ -362,6 +367,8 @@ class NewProperty:
             others = (
                 "no other user" if not self.org_users else _plural(self.org_users, "other user")
             )
+            if self.org_users >= ORG_USERS_COUNTED:
+                others = f"{self.org_users:,} or more other users"
             history += f", by {others} here"
             if self.org_kept_days:
                 days = "a day" if self.org_kept_days == 1 else f"{self.org_kept_days:g} days"

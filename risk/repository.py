@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
 from risk.context import IpInfo, SignInContext, SignInKind
 from risk.features import Feature, FeatureKind
-from risk.novelty import NoveltyCounts
+from risk.novelty import ORG_USERS_COUNTED, NoveltyCounts
 
 if TYPE_CHECKING:
     from risk.assessment import Assessment
@@ -126,9 +127,12 @@ class HistoryRepository(Protocol):
         """How often counted sign-ins showed each kind of property new (may lag a little)."""
         ...
 
-    def users_with_feature(self, feature: Feature, kept_days: float = 0.0) -> int:
-        """How many users have `feature` in their profile and kept it: used it again at
-        least `kept_days` days after they first did (0: every user who has it)."""
+    def users_with_feature(
+        self, feature: Feature, kept_days: float = 0.0, at_most: int = ORG_USERS_COUNTED
+    ) -> int:
+        """How many users, counting no further than `at_most`, have `feature` in their
+        profile and kept it: used it again at least `kept_days` days after they first did
+        (0: every user who has it)."""
         ...
 
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
@@ -240,18 +244,21 @@ class InMemoryHistoryRepository:
             self._novelty_copy = NoveltyCounts(dict(self._novelty))
         return self._novelty_copy
 
-    def users_with_feature(self, feature: Feature, kept_days: float = 0.0) -> int:
-        """How many users have `feature` in their profile and kept it `kept_days`."""
+    def users_with_feature(
+        self, feature: Feature, kept_days: float = 0.0, at_most: int = ORG_USERS_COUNTED
+    ) -> int:
+        """How many users (up to `at_most`) have `feature` and kept it `kept_days`."""
         holders = self._feature_users.get(feature, ())
         if not kept_days:
-            return len(holders)
+            return min(len(holders), at_most)
         kept = timedelta(days=kept_days)
         profiles = self._profiles
-        return sum(
-            1
+        keeping = (
+            user_id
             for user_id in holders
             if profiles[user_id].last_seen[feature] - profiles[user_id].first_used[feature] >= kept
         )
+        return sum(1 for _ in islice(keeping, at_most))
 
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
         """How many wrong passwords the account had from `ip` at or after `since`."""

@@ -379,6 +379,8 @@ def test_users_with_a_feature_are_counted_once_each(h: Harness) -> None:
     h.fail_password("carol", T0)
     assert h.repo.users_with_feature(office) == 2
     assert h.repo.users_with_feature(("browser", "Chrome")) == 2
+    # Counting stops where the answer no longer matters: common is common.
+    assert h.repo.users_with_feature(office, at_most=1) == 1
 
 
 def test_users_who_kept_a_feature_are_counted_apart(h: Harness) -> None:
@@ -393,6 +395,7 @@ def test_users_who_kept_a_feature_are_counted_apart(h: Harness) -> None:
     assert h.repo.users_with_feature(exit_node, kept_days=1) == 0
     h.succeed("alice", T0 + timedelta(days=1), features=CHROME | {exit_node})
     assert h.repo.users_with_feature(exit_node, kept_days=1) == 1
+    assert h.repo.users_with_feature(exit_node, kept_days=1, at_most=0) == 0
     assert h.repo.users_with_feature(exit_node, kept_days=1.5) == 0
     # A sign-in finished out of order (an older one written last) shortens nothing.
     h.succeed("bob", T0 + timedelta(days=3), features=CHROME | {exit_node})

@@ -11,6 +11,7 @@ import pytest
 from risk.features import Feature
 from risk.novelty import (
     LABELS,
+    ORG_USERS_COUNTED,
     PARENT,
     NoveltyCounts,
     NoveltyModel,
@@ -635,3 +636,13 @@ def test_only_users_who_kept_a_network_count_as_having_it() -> None:
     assert asked["asn"] == 0
     network = next(p for p in anyone.new if p.kind == "asn")
     assert "by 2 other users here; new and as rare" in network.explain(44)
+
+
+def test_other_users_are_counted_up_to_a_hundred() -> None:
+    """Past a few users a value is common: the count stops at ORG_USERS_COUNTED and the
+    evidence says so rather than give a number that is not the whole count."""
+    assert ORG_USERS_COUNTED == 100
+    novelty = weigh(
+        NEW_NETWORK, profile(), POPULATION, PLAIN, NOW, org_users=lambda f, days: ORG_USERS_COUNTED
+    )
+    assert "by 100 or more other users here for a day or more; new in" in novelty.new[0].explain(44)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 from risk.assessment import NotEvaluated
@@ -341,17 +342,19 @@ class UnfamiliarFeatures:
         counts = env.repository.novelty_counts()
         # In a young organisation every value is rare: rarity counts once sign-ins do.
         enough = counts.counted(stage) >= settings.novelty_min_counted
-        org_users = env.repository.users_with_feature if enough else None
+        model = settings.novelty_model
+        # Counting other users stops where the answer no longer changes.
+        org_users = partial(env.repository.users_with_feature, at_most=model.org_users_counted)
         novelty = env.novelty = weigh(
             env.features,
             profile,
             counts,
-            settings.novelty_model,
+            model,
             ctx.time,
             stage=stage,
             device_missing=ctx.device_id is None
             and any(kind == device for kind, _ in profile.features),
-            org_users=org_users,
+            org_users=org_users if enough else None,
         )
         if not novelty.new:
             return None

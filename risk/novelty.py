@@ -348,6 +348,8 @@ class NewProperty:
     """How many other users here have the value (for `ORG_KINDS`)."""
     org_kept_days: float = 0.0
     """Counted in `org_users` are only users who kept the value this many days (`KEPT_KINDS`)."""
+    org_users_capped: bool = False
+    """True when counting stopped at `org_users` (see `NoveltyModel.org_users_counted`)."""
     rare: bool = False
     """True when so few others have the value that it was weighed as rare here."""
     habit: UserHabit | None = None
@@ -367,7 +369,7 @@ class NewProperty:
             others = (
                 "no other user" if not self.org_users else _plural(self.org_users, "other user")
             )
-            if self.org_users >= ORG_USERS_COUNTED:
+            if self.org_users_capped:
                 others = f"{self.org_users:,} or more other users"
             history += f", by {others} here"
             if self.org_kept_days:
@@ -503,6 +505,12 @@ class NoveltyModel:
     user_max_bits: float = 4.0
     user_min_bits: float = 4.0
     takeover_weight: float = 2.0
+
+    @property
+    def org_users_counted(self) -> int:
+        """How far other users having a value are counted: `ORG_USERS_COUNTED`, or as far
+        as `org_common_users` needs."""
+        return max(ORG_USERS_COUNTED, self.org_common_users)
 
 
 def _percent(rate: float) -> str:
@@ -657,10 +665,10 @@ def weigh(
     """The sign-in's new properties for this user and their weights.
 
     `device_missing` marks a sign-in without the device cookie by a user who has had one:
-    the device then counts as new. `org_users(feature, kept_days)` answers how many users
-    have a property in their profile (of `KEPT_KINDS`: kept it at least `kept_days`, here
-    `model.org_network_kept_days`); a new value of an `ORG_KINDS` kind that fewer than
-    `model.org_common_users` others have counts as rare.
+    the device then counts as new. `org_users(feature, kept_days)` answers how many users,
+    up to `model.org_users_counted`, have a property in their profile (of `KEPT_KINDS`:
+    kept it at least `kept_days`, here `model.org_network_kept_days`); a new value of an
+    `ORG_KINDS` kind that fewer than `model.org_common_users` others have counts as rare.
     """
     by_kind = dict(features)
     if device_missing:
@@ -724,6 +732,7 @@ def weigh(
                 last_seen_days=forgotten.get(kind),
                 org_users=others,
                 org_kept_days=kept_days if others is not None else 0.0,
+                org_users_capped=others is not None and others >= model.org_users_counted,
                 rare=seen is Seen.RARE,
                 habit=habit,
             )

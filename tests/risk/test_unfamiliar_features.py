@@ -318,6 +318,34 @@ def test_accounts_an_attacker_got_into_do_not_make_the_attackers_network_common(
     assert "by 4 other users here; new in" in evidence_line()[1]
 
 
+def test_other_users_are_counted_as_far_as_the_common_bar_needs(engine: RiskEngine) -> None:
+    """Counting other users stops at ORG_USERS_COUNTED (100), unless an organisation sets
+    `novelty_org_common_users` higher: then it counts that far, or no value would ever be
+    common."""
+    engine.settings = replace(
+        engine.settings, novelty_min_counted=0, novelty_org_network_kept_days=0
+    )
+    learn(engine)
+    for n in range(120):
+        sign_in(
+            engine,
+            user_id=f"colleague-{n}",
+            username=f"colleague-{n}",
+            ip=NEW_ASN.ip,
+            ip_info=NEW_ASN,
+            time=T0 + timedelta(days=2, seconds=n),
+        )
+
+    def network_line() -> str:
+        lines = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN, succeeded=False)[1]["new_features"]
+        assert isinstance(lines, list)
+        return next(x for x in lines if x.startswith("network 5607"))
+
+    assert "by 100 or more other users here; new in" in network_line()
+    engine.settings = replace(engine.settings, novelty_org_common_users=150)
+    assert "by 120 other users here; new and as rare here" in network_line()
+
+
 @pytest.mark.parametrize("scale", [1.0, 4.0])
 def test_users_still_learning_are_weighed_against_other_learning_users(
     engine: RiskEngine, scale: float

@@ -110,3 +110,45 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     assert "country CN: never used by this user in 1 sign-in; new in 0.5% of sign-ins" in evidence
     assert "browser Firefox: never used by this user in 1 sign-in;" in evidence
     assert evidence.index("country CN") < evidence.index("address block")
+
+
+def test_admin_reads_which_users_count_as_having_a_network(
+    serve, risky_settings, page_from, new_page
+):
+    """Once enough sign-ins are counted, the evidence says how many other users have each
+    new value, and for a network counts only those who kept it: an attacker's hour in each
+    account they got into must not make their network look like a colleague's."""
+    risk = replace(
+        risky_settings.risk,
+        learning_min_sign_ins=1,
+        learning_period_days=0,
+        novelty_min_counted=0,
+    )
+    server = serve(replace(risky_settings, risk=risk))
+    provider = Provider(server.app)
+    provider.user("bob")
+    add_totp(server, "bob")
+    provider.user("root", groups=["admins"])
+    root_secret = add_totp(server, "root")
+
+    home = page_from(LONDON)
+    start_sign_in(server, home, "bob")
+    home.wait_for_url(f"{server.url}/demo/callback*")
+    thief = new_page(user_agent=FIREFOX_LINUX, extra_http_headers={"X-Forwarded-For": CHANGCHUN})
+    start_sign_in(server, thief, "bob")
+    thief.wait_for_url("**/mfa/verify*")
+    thief.context.close()
+
+    admin = page_from(LONDON)
+    t = words(admin)
+    admin_sign_in(server, admin, root_secret)
+    admin.get_by_role("link", name=t("Risky users")).click()
+    admin.get_by_role("link", name="bob").click()
+    evidence = admin.locator("tr[data-type=unfamiliarFeatures] .evidence").inner_text()
+    assert "country CN: never used by this user in 1 sign-in, by no other user here; new" in (
+        evidence
+    )
+    assert (
+        "network 4837: never used by this user in 1 sign-in, by no other user here for a day "
+        "or more; new" in evidence
+    )

@@ -61,6 +61,20 @@ def unfamiliar(result: Assessment) -> Detection | None:
     return next((d for d in result.detections if d.risk_event_type == UNFAMILIAR), None)
 
 
+def other_user(engine: RiskEngine, name: str, info: IpInfo, **overrides: object) -> Assessment:
+    """A successful sign-in of user `name` (not the default one) from `info`."""
+    return sign_in(engine, user_id=name, username=name, ip=info.ip, ip_info=info, **overrides)
+
+
+def network_evidence(engine: RiskEngine, info: IpInfo, days: float = 16) -> tuple[float, str]:
+    """The default user's bits and evidence line for `info`'s network, from a failed sign-in
+    (nothing learned, so each call sees the same history)."""
+    _, evidence, _ = attempt(engine, days=days, ip=info.ip, ip_info=info, succeeded=False)
+    lines, bits = evidence["new_features"], evidence["bits"]
+    assert isinstance(lines, list) and isinstance(bits, float)
+    return bits, next(line for line in lines if line.startswith(f"network {info.asn}:"))
+
+
 NEW_SUBNET = IpInfo(ip="81.2.70.1", country="GB", city="London", asn=20712)
 NEW_ASN = IpInfo(ip="81.2.70.1", country="GB", city="London", asn=5607)
 NEW_CITY = IpInfo(ip="81.2.70.1", country="GB", city="Boxford", asn=5607)
@@ -134,14 +148,11 @@ def test_counted_sign_ins_raise_the_bar_to_the_newest_share(engine: RiskEngine) 
         learning_period_days=0,
     )
     for index in range(60):
-        user = f"u-{index}"
         for day, info in ((1, HOME), (2, HOME), (3, NEW_ASN if index % 2 else HOME)):
-            sign_in(
+            other_user(
                 engine,
-                user_id=user,
-                username=user,
-                ip=info.ip,
-                ip_info=info,
+                f"u-{index}",
+                info,
                 device_id=None,
                 time=T0 + timedelta(days=day, minutes=index),
             )
@@ -273,49 +284,22 @@ def test_accounts_an_attacker_got_into_do_not_make_the_attackers_network_common(
     engine.settings = replace(engine.settings, novelty_min_counted=0)
     learn(engine)
     exit_node = IpInfo(ip="185.220.1.7", country="GB", city="London", asn=9009)
-
-    def evidence_line() -> tuple[float, str]:
-        result = sign_in(
-            engine,
-            ip=exit_node.ip,
-            ip_info=exit_node,
-            time=T0 + timedelta(days=30),
-            succeeded=False,
-        )
-        found = unfamiliar(result)
-        assert found is not None
-        lines, bits = found.evidence_dict["new_features"], found.evidence_dict["bits"]
-        assert isinstance(lines, list) and isinstance(bits, float)
-        return bits, next(x for x in lines if x.startswith("network 9009"))
-
     for n in range(4):  # four victims, an hour of the attacker each
         for minutes in (0, 60):
-            sign_in(
-                engine,
-                user_id=f"victim-{n}",
-                username=f"victim-{n}",
-                ip=exit_node.ip,
-                ip_info=exit_node,
-                time=T0 + timedelta(days=20, minutes=n + minutes),
+            other_user(
+                engine, f"victim-{n}", exit_node, time=T0 + timedelta(days=20, minutes=n + minutes)
             )
-    rare_bits, rare = evidence_line()
+    rare_bits, rare = network_evidence(engine, exit_node, days=30)
     assert "by no other user here for a day or more; new and as rare here" in rare
     # Three colleagues who come back to it the next day make it a network people here use.
     for n in range(3):
-        sign_in(
-            engine,
-            user_id=f"victim-{n}",
-            username=f"victim-{n}",
-            ip=exit_node.ip,
-            ip_info=exit_node,
-            time=T0 + timedelta(days=21, minutes=n),
-        )
-    common_bits, common = evidence_line()
+        other_user(engine, f"victim-{n}", exit_node, time=T0 + timedelta(days=21, minutes=n))
+    common_bits, common = network_evidence(engine, exit_node, days=30)
     assert "by 3 other users here for a day or more; new in" in common
     assert common_bits < rare_bits
     # With the rule off, every account that used it counts.
     engine.settings = replace(engine.settings, novelty_org_network_kept_days=0)
-    assert "by 4 other users here; new in" in evidence_line()[1]
+    assert "by 4 other users here; new in" in network_evidence(engine, exit_node, days=30)[1]
 
 
 def test_other_users_are_counted_as_far_as_the_common_bar_needs(engine: RiskEngine) -> None:
@@ -327,23 +311,10 @@ def test_other_users_are_counted_as_far_as_the_common_bar_needs(engine: RiskEngi
     )
     learn(engine)
     for n in range(120):
-        sign_in(
-            engine,
-            user_id=f"colleague-{n}",
-            username=f"colleague-{n}",
-            ip=NEW_ASN.ip,
-            ip_info=NEW_ASN,
-            time=T0 + timedelta(days=2, seconds=n),
-        )
-
-    def network_line() -> str:
-        lines = attempt(engine, ip=NEW_ASN.ip, ip_info=NEW_ASN, succeeded=False)[1]["new_features"]
-        assert isinstance(lines, list)
-        return next(x for x in lines if x.startswith("network 5607"))
-
-    assert "by 100 or more other users here; new in" in network_line()
+        other_user(engine, f"colleague-{n}", NEW_ASN, time=T0 + timedelta(days=2, seconds=n))
+    assert "by 100 or more other users here; new in" in network_evidence(engine, NEW_ASN)[1]
     engine.settings = replace(engine.settings, novelty_org_common_users=150)
-    assert "by 120 other users here; new and as rare here" in network_line()
+    assert "by 120 other users here; new and as rare here" in network_evidence(engine, NEW_ASN)[1]
 
 
 @pytest.mark.parametrize("scale", [1.0, 4.0])
@@ -360,15 +331,7 @@ def test_users_still_learning_are_weighed_against_other_learning_users(
     engine.settings = replace(engine.settings, novelty_min_counted=20)
     for index in range(120):
         for day in (1, 2):
-            sign_in(
-                engine,
-                user_id=f"u-{index}",
-                username=f"u-{index}",
-                ip=HOME.ip,
-                ip_info=HOME,
-                device_id="d1",
-                time=T0 + timedelta(days=day),
-            )
+            other_user(engine, f"u-{index}", HOME, device_id="d1", time=T0 + timedelta(days=day))
     level, evidence, _ = attempt(engine, days=3, **abroad)
     assert evidence["stage"] == "learning"
     # About 120 learning sign-ins are counted (a user's first has nothing to weigh against):

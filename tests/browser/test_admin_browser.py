@@ -78,12 +78,12 @@ def test_admin_confirms_impossible_travel_compromise(serve, risky_settings, page
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 
 
-def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from, new_page):
-    settings = replace(
-        risky_settings,
-        risk=replace(risky_settings.risk, learning_min_sign_ins=1, learning_period_days=0),
-    )
-    server = serve(settings)
+def thiefs_unfamiliar_evidence(serve, risky_settings, page_from, new_page, **risk) -> str:
+    """bob signs in at home in London, then "bob" from another country, network and browser
+    is stuck at the verification code; the admin opens bob's page. Returns the evidence of
+    the thief's unfamiliarFeatures detection as the page shows it."""
+    risk = {"learning_min_sign_ins": 1, "learning_period_days": 0, **risk}
+    server = serve(replace(risky_settings, risk=replace(risky_settings.risk, **risk)))
     provider = Provider(server.app)
     provider.user("bob")
     add_totp(server, "bob")
@@ -93,7 +93,6 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     home = page_from(LONDON)
     start_sign_in(server, home, "bob")
     home.wait_for_url(f"{server.url}/demo/callback*")
-    # "bob" from another country, network and browser: stuck at the verification code.
     thief = new_page(user_agent=FIREFOX_LINUX, extra_http_headers={"X-Forwarded-For": CHANGCHUN})
     start_sign_in(server, thief, "bob")
     thief.wait_for_url("**/mfa/verify*")
@@ -104,7 +103,11 @@ def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page
     admin_sign_in(server, admin, root_secret)
     admin.get_by_role("link", name=t("Risky users")).click()
     admin.get_by_role("link", name="bob").click()
-    evidence = admin.locator("tr[data-type=unfamiliarFeatures] .evidence").inner_text()
+    return admin.locator("tr[data-type=unfamiliarFeatures] .evidence").inner_text()
+
+
+def test_admin_reads_why_a_sign_in_looked_unfamiliar(serve, risky_settings, page_from, new_page):
+    evidence = thiefs_unfamiliar_evidence(serve, risky_settings, page_from, new_page)
     # The weight of each new property and why, heaviest first.
     assert evidence.startswith("About 1 in ")
     assert "country CN: never used by this user in 1 sign-in; new in 0.5% of sign-ins" in evidence
@@ -118,33 +121,9 @@ def test_admin_reads_which_users_count_as_having_a_network(
     """Once enough sign-ins are counted, the evidence says how many other users have each
     new value, and for a network counts only those who kept it: an attacker's hour in each
     account they got into must not make their network look like a colleague's."""
-    risk = replace(
-        risky_settings.risk,
-        learning_min_sign_ins=1,
-        learning_period_days=0,
-        novelty_min_counted=0,
+    evidence = thiefs_unfamiliar_evidence(
+        serve, risky_settings, page_from, new_page, novelty_min_counted=0
     )
-    server = serve(replace(risky_settings, risk=risk))
-    provider = Provider(server.app)
-    provider.user("bob")
-    add_totp(server, "bob")
-    provider.user("root", groups=["admins"])
-    root_secret = add_totp(server, "root")
-
-    home = page_from(LONDON)
-    start_sign_in(server, home, "bob")
-    home.wait_for_url(f"{server.url}/demo/callback*")
-    thief = new_page(user_agent=FIREFOX_LINUX, extra_http_headers={"X-Forwarded-For": CHANGCHUN})
-    start_sign_in(server, thief, "bob")
-    thief.wait_for_url("**/mfa/verify*")
-    thief.context.close()
-
-    admin = page_from(LONDON)
-    t = words(admin)
-    admin_sign_in(server, admin, root_secret)
-    admin.get_by_role("link", name=t("Risky users")).click()
-    admin.get_by_role("link", name="bob").click()
-    evidence = admin.locator("tr[data-type=unfamiliarFeatures] .evidence").inner_text()
     assert "country CN: never used by this user in 1 sign-in, by no other user here; new" in (
         evidence
     )

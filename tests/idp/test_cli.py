@@ -41,6 +41,13 @@ def run(*args, stdin=None, env=None):
     )
 
 
+def run_json(*args):
+    """Run a command with `--json`; its output, or a failure that shows what it printed."""
+    done = run(*args, "--json")
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr}"
+    return json.loads(done.stdout)
+
+
 def test_full_operator_session(config, database_url):
     assert run("db", "upgrade", "--config", config).returncode == 0
     added = run(
@@ -250,22 +257,11 @@ def test_user_and_client_lifecycle(config, database_url):
         .endswith("no user named 'carol'")
     )
 
-    creds = json.loads(
-        run(
-            "clients",
-            "add",
-            "Wiki",
-            "--redirect-uri",
-            "https://wiki.example/cb",
-            "--json",
-            "--config",
-            config,
-        ).stdout
+    creds = run_json(
+        "clients", "add", "Wiki", "--redirect-uri", "https://wiki.example/cb", "--config", config
     )
     assert creds["client_id"] in run("clients", "list", "--config", config).stdout
-    rotated = json.loads(
-        run("clients", "rotate-secret", creds["client_id"], "--json", "--config", config).stdout
-    )
+    rotated = run_json("clients", "rotate-secret", creds["client_id"], "--config", config)
     assert rotated["client_secret"] != creds["client_secret"]
     assert run("clients", "delete", creds["client_id"], "--yes", "--config", config).returncode == 0
     assert creds["client_id"] not in run("clients", "list", "--config", config).stdout

@@ -19,7 +19,12 @@ from .urls import bad_port, url_parts
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(18)
+    """A random id that does not begin with '-': `idp clients rotate-secret ID` and the other
+    commands would read such an id as an option (one id in 64 did)."""
+    while True:
+        client_id = secrets.token_urlsafe(18)
+        if not client_id.startswith("-"):
+            return client_id
 
 
 def _plausible(client_id: str) -> bool:

@@ -267,6 +267,16 @@ def test_user_and_client_lifecycle(config, database_url):
     assert creds["client_id"] not in run("clients", "list", "--config", config).stdout
 
 
+def test_a_new_client_id_never_reads_as_an_option(monkeypatch):
+    """One random id in 64 began with '-', and `idp clients rotate-secret ID` took it for an
+    option: CI once failed on such an id."""
+    from idp import clients
+
+    drawn = iter(["-Xk3XC7zIwcjux9SWVzXFjW", "k3XC7zIwcjux9SWVzXFjWIgb"])
+    monkeypatch.setattr(clients.secrets, "token_urlsafe", lambda size: next(drawn))
+    assert clients.new_client_id() == "k3XC7zIwcjux9SWVzXFjWIgb"
+
+
 def test_a_rotated_secret_replaces_the_old_one_at_once(provider):
     from idp.clients import find_client, rotate_secret
 

@@ -1,7 +1,8 @@
 """Measure the risk engine's detection quality on synthetic RBA-format logs, against Freeman et al.
 
     python bench/detection_eval.py [--seeds 1,2,3] [--holdout] [--logins 250000]
-        [--variant standard|hard|calm] [--device-ids] [--config CFG.toml] [--cache-dir DIR]
+        [--variant standard|hard|calm] [--device-ids] [--second-factor] [--config CFG.toml]
+        [--cache-dir DIR]
 
 For each seed, bench/rba_synth.py generates a labelled log (cached in the temp directory,
 keyed by seed, size, variant and the generator's source). The engine sees a copy with the
@@ -49,7 +50,7 @@ import freeman
 import rba_synth
 
 from risk.levels import Level
-from risk.replay import RBA_COLUMNS
+from risk.replay import RBA_COLUMNS, SECOND_FACTOR_COLUMN
 
 TUNING_SEEDS = (1, 2, 3)
 HOLDOUT_SEED = 4242
@@ -305,8 +306,13 @@ def dataset(cache: Path, seed: int, logins: int, variant: str, device_ids: bool)
     return path
 
 
-def engine_copy(labelled: Path, target: Path) -> int:
-    """Write the log as the engine may see it: labels False, harness columns dropped."""
+def engine_copy(labelled: Path, target: Path, second_factor: bool = False) -> int:
+    """Write the log as the engine may see it: labels False, harness columns dropped.
+
+    With `second_factor`, a SECOND_FACTOR_COLUMN says who would answer a step-up: the
+    account's owner, never an attacker. The replay reads it only after scoring a row it
+    stepped up, to learn that sign-in or not, as the server would after the second factor.
+    """
     with (
         open(labelled, newline="", encoding="utf-8") as source,
         open(target, "w", newline="", encoding="utf-8") as sink,
@@ -315,10 +321,14 @@ def engine_copy(labelled: Path, target: Path) -> int:
         columns = [*RBA_COLUMNS]
         if rba_synth.DEVICE_COLUMN in (reader.fieldnames or ()):
             columns.append(rba_synth.DEVICE_COLUMN)
+        if second_factor:
+            columns.append(SECOND_FACTOR_COLUMN)
         writer = csv.writer(sink, lineterminator="\n")
         writer.writerow(columns)
         count = 0
         for row in reader:
+            attacker = any(_true(row[column]) for column in LABEL_COLUMNS)
+            row[SECOND_FACTOR_COLUMN] = str(not attacker)
             for column in LABEL_COLUMNS:
                 row[column] = "False"
             writer.writerow([row[c] for c in columns])
@@ -372,13 +382,14 @@ def run_dataset(seed: int, args: argparse.Namespace, work: Path, config: Path) -
     labelled = dataset(args.cache_dir, seed, args.logins, args.variant, args.device_ids)
     labels, scores, freeman_seconds = labels_and_scores(labelled)
     copy, levels_path = work / f"seed{seed}.csv", work / f"seed{seed}-levels.csv"
-    engine_copy(labelled, copy)
+    engine_copy(labelled, copy, args.second_factor)
     replay_seconds = run_replay(copy, config, levels_path)
     levels = evaluate_levels(labels, read_levels(levels_path, labels.rows))
     medium = next(result for result in levels if result.level is Level.MEDIUM)
     baseline = freeman_at_rate(labels, scores, round(medium.legitimate.part))
     return DatasetResult(
-        f"seed {seed} ({args.variant}{', device IDs' if args.device_ids else ''})",
+        f"seed {seed} ({args.variant}{', device IDs' if args.device_ids else ''}"
+        f"{', second factor' if args.second_factor else ''})",
         labels.rows,
         levels,
         baseline,
@@ -501,6 +512,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logins", type=int, default=250_000)
     parser.add_argument("--variant", choices=rba_synth.VARIANTS, default="standard")
     parser.add_argument("--device-ids", action="store_true")
+    parser.add_argument(
+        "--second-factor",
+        action="store_true",
+        help="tell the replay who answers a step-up (owners do, attackers do not)",
+    )
     parser.add_argument("--config", type=Path, help="TOML config for the replay ([risk])")
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "idp-detection-eval"

@@ -65,6 +65,12 @@ LABEL_COLUMNS = ("Is Attack IP", "Is Account Takeover")
 """The labels: read after a row is scored, to count results; never part of the sign-in."""
 DEVICE_COLUMN = "Device ID"
 """Optional column: a non-empty value is the sign-in's device cookie."""
+SECOND_FACTOR_COLUMN = "Second Factor Passed"
+"""Optional column: whether the person would answer a second factor. Read only after the
+row is scored, and only when the row was stepped up: as in the server, a stepped-up sign-in
+becomes history once the second factor is answered, and never when it is not (False). Empty
+or absent, the second factor is taken as answered, so that a log without the column (the
+RBA dataset has none) learns every sign-in whose password was right."""
 LEVELS_HEADER = ("row", "level", "events")
 CITY_COLUMNS = ("country", "region", "city", "latitude", "longitude")
 CITY_ACCURACY_RADIUS_KM = 25.0
@@ -362,15 +368,27 @@ def _sign_in(
     )
 
 
+def _learned(row: Row, line: int, level: Level, step_up_at: Level | None) -> bool:
+    """Whether a successful sign-in becomes history: unless it was stepped up and the log
+    says the second factor was not answered (SECOND_FACTOR_COLUMN)."""
+    if step_up_at is None or level.rank < step_up_at.rank:
+        return True
+    answered = (row.get(SECOND_FACTOR_COLUMN) or "").strip()
+    return not answered or _flag(answered, line, SECOND_FACTOR_COLUMN)
+
+
 def score_rows(
     rows: Iterable[Row],
     settings: RiskSettings,
     feeds: Feeds | None = None,
     *,
     cities: CityCoordinates | None = None,
+    step_up_at: Level | None = Level.MEDIUM,
 ) -> Iterator[ScoredRow]:
     """Score each row against the rows before it, then learn it; yields one result per row.
 
+    A row at or above `step_up_at` (the sign-in risk policy's `mfa_at`; None when the policy
+    steps nobody up) is learned only if its second factor was answered (SECOND_FACTOR_COLUMN).
     A generator, so a caller can stream a log of any length; ReplayError (naming the line)
     when a row is malformed or out of order.
     """
@@ -390,7 +408,8 @@ def score_rows(
         previous = clock.now = ctx.time
         assessment = engine.evaluate(ctx)
         succeeded = ctx.password_valid is True
-        engine.repository.record(ctx, assessment.ip_info, assessment, succeeded)
+        learned = succeeded and _learned(row, line, assessment.sign_in_risk_level, step_up_at)
+        engine.repository.record(ctx, assessment.ip_info, assessment, learned)
         yield ScoredRow(
             row=number,
             user=ctx.username,
@@ -527,12 +546,13 @@ def replay(
     *,
     levels_out: str | os.PathLike[str] | None = None,
     cities: str | os.PathLike[str] | None = None,
+    step_up_at: Level | None = Level.MEDIUM,
     timer: Callable[[], float] = time.perf_counter,
 ) -> ReplayReport:
     """Replay the RBA-format CSV at `path`; ReplayError naming the file if one is bad.
 
     `levels_out` receives one `row,level,events` line per row as it is scored; `cities`
-    is a file for `load_cities`.
+    is a file for `load_cities`; `step_up_at` as for `score_rows`.
     """
     places = load_cities(cities) if cities is not None else None
     with Feeds.load(settings) as feeds, ExitStack() as files:
@@ -546,7 +566,9 @@ def replay(
             raise ReplayError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
         if missing:
             raise ReplayError(f"{path}: missing columns: {', '.join(missing)}")
-        scored = _naming_log(path, score_rows(reader, settings, feeds, cities=places))
+        scored = _naming_log(
+            path, score_rows(reader, settings, feeds, cities=places, step_up_at=step_up_at)
+        )
         if levels_out is not None:
             for source in (path, cities):
                 if source is not None and _is_same_file(levels_out, source):

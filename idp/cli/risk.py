@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from risk.errors import RiskConfigError, RiskError
+from risk.levels import Level
 from risk.replay import format_report, replay
 
 from ..config import load_settings
@@ -33,13 +34,18 @@ def replay_command(
 ) -> None:
     """Replay a labelled RBA-format login log; print what each level would catch."""
     try:
-        # Only [risk] matters here: no secret key is needed to replay a file.
-        risk_settings = load_settings(config, demo=True).risk
+        # Only [risk] and the sign-in risk policy matter: no secret key is needed here.
+        settings = load_settings(config, demo=True)
     except ConfigError as exc:
         fail(f"configuration error: {exc}")
         return
+    policy = settings.policies.sign_in_risk
+    # Whom the policy steps up: their sign-ins are learned once the second factor is answered.
+    step_up_at = Level(policy.mfa_at) if policy.state == "on" and policy.mfa_at != "never" else None
     try:
-        report = replay(path, risk_settings, levels_out=levels_out, cities=cities)
+        report = replay(
+            path, settings.risk, levels_out=levels_out, cities=cities, step_up_at=step_up_at
+        )
     except RiskConfigError as exc:  # a configured feed file cannot be read
         fail(f"configuration error: {exc}")
         return

@@ -8,7 +8,7 @@ import pytest
 import rba_synth
 
 from risk.levels import Level
-from risk.replay import RBA_COLUMNS
+from risk.replay import RBA_COLUMNS, SECOND_FACTOR_COLUMN
 
 # (successful, attack IP, takeover, kind, episode, level the engine gave)
 TINY = [
@@ -147,6 +147,26 @@ def test_the_engine_sees_no_labels(tmp_path: Path, sample_path: Path) -> None:
         rows = list(reader)
     assert reader.fieldnames == [*RBA_COLUMNS, rba_synth.DEVICE_COLUMN]
     assert count == len(rows) > 0
+    assert (
+        {r["Is Attack IP"] for r in rows} == {r["Is Account Takeover"] for r in rows} == {"False"}
+    )
+
+
+def test_with_second_factor_only_the_owner_answers_a_step_up(
+    tmp_path: Path, sample_path: Path, sample_rows: list[dict[str, str]]
+) -> None:
+    copy = tmp_path / "copy.csv"
+    de.engine_copy(sample_path, copy, second_factor=True)
+    with open(copy, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == [*RBA_COLUMNS, rba_synth.DEVICE_COLUMN, SECOND_FACTOR_COLUMN]
+    owners = [
+        r["Is Attack IP"] == r["Is Account Takeover"] == "False" and not r["Attack Kind"]
+        for r in sample_rows
+    ]
+    assert True in owners and False in owners
+    assert [r[SECOND_FACTOR_COLUMN] for r in rows] == [str(owner) for owner in owners]
     assert (
         {r["Is Attack IP"] for r in rows} == {r["Is Account Takeover"] for r in rows} == {"False"}
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from risk.replay import RBA_COLUMNS
+from tests.risk.rba_log import trip_log, write_log
 
 IDP = [sys.executable, "-m", "idp"]
 SAMPLE = Path(__file__).resolve().parents[1] / "risk" / "data" / "rba_sample.csv"
@@ -177,6 +178,25 @@ def test_levels_out_writes_a_line_per_row(tmp_path: Path) -> None:
     assert counts == ", ".join(
         f"{level} {written.count(level)}" for level in ("none", "low", "medium", "high")
     )
+
+
+@pytest.mark.parametrize(
+    ("policy", "second_visit"),
+    [('mfa_at = "low"', "low"), ('mfa_at = "low"\nstate = "report-only"', "none")],
+    ids=["stepped-up", "report-only"],
+)
+def test_the_policy_of_the_config_decides_whose_failed_step_up_is_not_learned(
+    tmp_path: Path, policy: str, second_visit: str
+) -> None:
+    log = write_log(tmp_path / "log.csv", trip_log("False"))
+    config = tmp_path / "idp.toml"
+    config.write_text(f"[policies.sign_in_risk]\n{policy}\n", encoding="utf-8")
+    out = tmp_path / "levels.csv"
+    result = run("risk", "replay", str(log), "--config", str(config), "--levels-out", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open(newline="", encoding="utf-8") as handle:
+        levels = [row[1] for row in csv.reader(handle)][1:]
+    assert levels[20:] == ["low", second_visit]
 
 
 def test_cities_let_unlikely_travel_run(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import csv
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from risk.replay import DEVICE_COLUMN, RBA_COLUMNS
+from risk.replay import DEVICE_COLUMN, RBA_COLUMNS, SECOND_FACTOR_COLUMN
 
 START = datetime(2024, 1, 1, 7, 0)
 CHROME = (
@@ -58,10 +58,11 @@ def entry(
 
 
 def write_log(path: Path, rows: list[dict[str, str]]) -> Path:
-    """Write `rows` as an RBA-format CSV, with a Device ID column when any row has one."""
+    """Write `rows` as an RBA-format CSV, with each optional column any row has."""
     columns = list(RBA_COLUMNS)
-    if any(DEVICE_COLUMN in row for row in rows):
-        columns.append(DEVICE_COLUMN)
+    for optional in (DEVICE_COLUMN, SECOND_FACTOR_COLUMN):
+        if any(optional in row for row in rows):
+            columns.append(optional)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, columns, restval="")
         writer.writeheader()
@@ -85,4 +86,21 @@ def attack_log() -> list[dict[str, str]]:
         entry(18, "u2", ATTACKER, attack=True, takeover=True),  # 19: flagged, too late
         entry(19, "u3", ATTACKER, attack=True),  # 20: a cracked account, not labelled takeover
     ]
+    return rows
+
+
+DAY = 24 * 60
+
+
+def trip_log(answered: str | None) -> list[dict[str, str]]:
+    """Twenty days at home in Oslo, then two sign-ins from New York half an hour apart; the
+    first (new country: low) says `answered` in SECOND_FACTOR_COLUMN when not None."""
+    rows = [entry(day * DAY, "u1", f"84.208.1.{2 + day % 3}") for day in range(20)]
+    abroad = {"country": "US", "region": "New York", "city": "New York", "asn": "7922"}
+    rows.append(entry(20 * DAY, "u1", "23.1.2.3", **abroad))
+    rows.append(entry(20 * DAY + 30, "u1", "23.1.2.4", **abroad))
+    if answered is not None:
+        for one in rows:
+            one[SECOND_FACTOR_COLUMN] = ""
+        rows[20][SECOND_FACTOR_COLUMN] = answered
     return rows

@@ -21,7 +21,7 @@ from risk.replay import (
 )
 from risk.settings import RiskSettings
 from tests.risk import make_rba_sample
-from tests.risk.rba_log import attack_log, write_log
+from tests.risk.rba_log import attack_log, trip_log, write_log
 
 SAMPLE = Path(__file__).with_name("data") / "rba_sample.csv"
 EPISODES = "(one user's consecutive takeover sign-ins; caught if the first one is)"
@@ -351,3 +351,34 @@ def test_a_malformed_log_names_the_log_not_the_levels_file(tmp_path: Path) -> No
     assert str(caught.value).startswith(f"{log}: line 3: Login Successful")
     # What was scored before the bad row is written.
     assert out.read_text(encoding="utf-8").splitlines() == ["row,level,events", "1,none,"]
+
+
+def trip_levels(answered: str | None, step_up_at: Level | None) -> list[str]:
+    scored = list(score_rows(trip_log(answered), RiskSettings(), step_up_at=step_up_at))
+    return [s.level.value for s in scored[20:]]
+
+
+@pytest.mark.parametrize(
+    ("answered", "step_up_at", "levels"),
+    [
+        ("False", Level.LOW, ["low", "low"]),
+        ("True", Level.LOW, ["low", "none"]),
+        (None, Level.LOW, ["low", "none"]),
+        ("", Level.LOW, ["low", "none"]),
+        ("False", Level.MEDIUM, ["low", "none"]),
+        ("False", None, ["low", "none"]),
+    ],
+    ids=["failed", "answered", "no-column", "empty", "not-stepped-up", "policy-off"],
+)
+def test_a_stepped_up_sign_in_is_learned_only_once_its_second_factor_is_answered(
+    answered: str | None, step_up_at: Level | None, levels: list[str]
+) -> None:
+    """As in the server: New York stays new after a step-up nobody answered, and becomes
+    familiar after one that was answered, or that the policy never asked for."""
+    assert trip_levels(answered, step_up_at) == levels
+
+
+def test_a_bad_second_factor_value_names_its_line(tmp_path: Path) -> None:
+    path = write_log(tmp_path / "log.csv", trip_log("perhaps"))
+    with pytest.raises(ReplayError, match="line 22: Second Factor Passed must be True or False"):
+        replay(path, RiskSettings(), step_up_at=Level.LOW)

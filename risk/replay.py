@@ -368,10 +368,18 @@ def _sign_in(
     )
 
 
-def _learned(row: Row, line: int, level: Level, step_up_at: Level | None) -> bool:
-    """Whether a successful sign-in becomes history: unless it was stepped up and the log
-    says the second factor was not answered (SECOND_FACTOR_COLUMN)."""
-    if step_up_at is None or level.rank < step_up_at.rank:
+def _reaches(level: Level, bar: Level | None) -> bool:
+    return bar is not None and level.rank >= bar.rank
+
+
+def _learned(
+    row: Row, line: int, level: Level, step_up_at: Level | None, block_at: Level | None
+) -> bool:
+    """Whether a successful sign-in becomes history: unless it was blocked, or stepped up
+    and the log says the second factor was not answered (SECOND_FACTOR_COLUMN)."""
+    if _reaches(level, block_at):
+        return False
+    if not _reaches(level, step_up_at):
         return True
     answered = (row.get(SECOND_FACTOR_COLUMN) or "").strip()
     return not answered or _flag(answered, line, SECOND_FACTOR_COLUMN)
@@ -384,11 +392,13 @@ def score_rows(
     *,
     cities: CityCoordinates | None = None,
     step_up_at: Level | None = Level.MEDIUM,
+    block_at: Level | None = None,
 ) -> Iterator[ScoredRow]:
     """Score each row against the rows before it, then learn it; yields one result per row.
 
-    A row at or above `step_up_at` (the sign-in risk policy's `mfa_at`; None when the policy
-    steps nobody up) is learned only if its second factor was answered (SECOND_FACTOR_COLUMN).
+    As in the server, a row at or above `block_at` is never learned, and one at or above
+    `step_up_at` only if its second factor was answered (SECOND_FACTOR_COLUMN): the sign-in
+    risk policy's `block_at` and `mfa_at`, None where the policy blocks or steps up nobody.
     A generator, so a caller can stream a log of any length; ReplayError (naming the line)
     when a row is malformed or out of order.
     """
@@ -408,7 +418,8 @@ def score_rows(
         previous = clock.now = ctx.time
         assessment = engine.evaluate(ctx)
         succeeded = ctx.password_valid is True
-        learned = succeeded and _learned(row, line, assessment.sign_in_risk_level, step_up_at)
+        level = assessment.sign_in_risk_level
+        learned = succeeded and _learned(row, line, level, step_up_at, block_at)
         engine.repository.record(ctx, assessment.ip_info, assessment, learned)
         yield ScoredRow(
             row=number,
@@ -547,12 +558,13 @@ def replay(
     levels_out: str | os.PathLike[str] | None = None,
     cities: str | os.PathLike[str] | None = None,
     step_up_at: Level | None = Level.MEDIUM,
+    block_at: Level | None = None,
     timer: Callable[[], float] = time.perf_counter,
 ) -> ReplayReport:
     """Replay the RBA-format CSV at `path`; ReplayError naming the file if one is bad.
 
     `levels_out` receives one `row,level,events` line per row as it is scored; `cities`
-    is a file for `load_cities`; `step_up_at` as for `score_rows`.
+    is a file for `load_cities`; `step_up_at` and `block_at` as for `score_rows`.
     """
     places = load_cities(cities) if cities is not None else None
     with Feeds.load(settings) as feeds, ExitStack() as files:
@@ -567,7 +579,10 @@ def replay(
         if missing:
             raise ReplayError(f"{path}: missing columns: {', '.join(missing)}")
         scored = _naming_log(
-            path, score_rows(reader, settings, feeds, cities=places, step_up_at=step_up_at)
+            path,
+            score_rows(
+                reader, settings, feeds, cities=places, step_up_at=step_up_at, block_at=block_at
+            ),
         )
         if levels_out is not None:
             for source in (path, cities):

@@ -40,11 +40,19 @@ def replay_command(
         fail(f"configuration error: {exc}")
         return
     policy = settings.policies.sign_in_risk
-    # Whom the policy steps up: their sign-ins are learned once the second factor is answered.
-    step_up_at = Level(policy.mfa_at) if policy.state == "on" and policy.mfa_at != "never" else None
+
+    def bar(threshold: str) -> Level | None:
+        return Level(threshold) if policy.state == "on" and threshold != "never" else None
+
     try:
+        # Whom the policy blocks or steps up: not learned, or once the second factor is.
         report = replay(
-            path, settings.risk, levels_out=levels_out, cities=cities, step_up_at=step_up_at
+            path,
+            settings.risk,
+            levels_out=levels_out,
+            cities=cities,
+            step_up_at=bar(policy.mfa_at),
+            block_at=bar(policy.block_at),
         )
     except RiskConfigError as exc:  # a configured feed file cannot be read
         fail(f"configuration error: {exc}")

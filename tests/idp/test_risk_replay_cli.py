@@ -182,10 +182,14 @@ def test_levels_out_writes_a_line_per_row(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "second_visit"),
-    [('mfa_at = "low"', "low"), ('mfa_at = "low"\nstate = "report-only"', "none")],
-    ids=["stepped-up", "report-only"],
+    [
+        ('mfa_at = "low"', "low"),
+        ('mfa_at = "low"\nstate = "report-only"', "none"),
+        ('block_at = "low"', "low"),
+    ],
+    ids=["stepped-up", "report-only", "blocked"],
 )
-def test_the_policy_of_the_config_decides_whose_failed_step_up_is_not_learned(
+def test_the_policy_of_the_config_decides_which_sign_ins_are_not_learned(
     tmp_path: Path, policy: str, second_visit: str
 ) -> None:
     log = write_log(tmp_path / "log.csv", trip_log("False"))

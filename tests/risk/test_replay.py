@@ -353,8 +353,11 @@ def test_a_malformed_log_names_the_log_not_the_levels_file(tmp_path: Path) -> No
     assert out.read_text(encoding="utf-8").splitlines() == ["row,level,events", "1,none,"]
 
 
-def trip_levels(answered: str | None, step_up_at: Level | None) -> list[str]:
-    scored = list(score_rows(trip_log(answered), RiskSettings(), step_up_at=step_up_at))
+def trip_levels(
+    answered: str | None, step_up_at: Level | None, block_at: Level | None = None
+) -> list[str]:
+    log = trip_log(answered)
+    scored = list(score_rows(log, RiskSettings(), step_up_at=step_up_at, block_at=block_at))
     return [s.level.value for s in scored[20:]]
 
 
@@ -376,6 +379,15 @@ def test_a_stepped_up_sign_in_is_learned_only_once_its_second_factor_is_answered
     """As in the server: New York stays new after a step-up nobody answered, and becomes
     familiar after one that was answered, or that the policy never asked for."""
     assert trip_levels(answered, step_up_at) == levels
+
+
+@pytest.mark.parametrize(
+    ("block_at", "levels"),
+    [(Level.LOW, ["low", "low"]), (Level.MEDIUM, ["low", "none"])],
+    ids=["blocked", "below-the-block"],
+)
+def test_a_blocked_sign_in_is_never_learned(block_at: Level, levels: list[str]) -> None:
+    assert trip_levels("True", Level.LOW, block_at) == levels
 
 
 def test_a_bad_second_factor_value_names_its_line(tmp_path: Path) -> None:

@@ -372,17 +372,20 @@ def _reaches(level: Level, bar: Level | None) -> bool:
     return bar is not None and level.rank >= bar.rank
 
 
+def _answered(row: Row, line: int) -> bool:
+    """SECOND_FACTOR_COLUMN: False only where the log says so; checked on every row."""
+    value = (row.get(SECOND_FACTOR_COLUMN) or "").strip()
+    return not value or _flag(value, line, SECOND_FACTOR_COLUMN)
+
+
 def _learned(
-    row: Row, line: int, level: Level, step_up_at: Level | None, block_at: Level | None
+    level: Level, answered: bool, step_up_at: Level | None, block_at: Level | None
 ) -> bool:
     """Whether a successful sign-in becomes history: unless it was blocked, or stepped up
-    and the log says the second factor was not answered (SECOND_FACTOR_COLUMN)."""
+    and its second factor was not answered."""
     if _reaches(level, block_at):
         return False
-    if not _reaches(level, step_up_at):
-        return True
-    answered = (row.get(SECOND_FACTOR_COLUMN) or "").strip()
-    return not answered or _flag(answered, line, SECOND_FACTOR_COLUMN)
+    return answered or not _reaches(level, step_up_at)
 
 
 def score_rows(
@@ -418,8 +421,9 @@ def score_rows(
         previous = clock.now = ctx.time
         assessment = engine.evaluate(ctx)
         succeeded = ctx.password_valid is True
+        answered = _answered(row, line)
         level = assessment.sign_in_risk_level
-        learned = succeeded and _learned(row, line, level, step_up_at, block_at)
+        learned = succeeded and _learned(level, answered, step_up_at, block_at)
         engine.repository.record(ctx, assessment.ip_info, assessment, learned)
         yield ScoredRow(
             row=number,

@@ -390,7 +390,8 @@ def test_a_blocked_sign_in_is_never_learned(block_at: Level, levels: list[str]) 
     assert trip_levels("True", Level.LOW, block_at) == levels
 
 
-def test_a_bad_second_factor_value_names_its_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("step_up_at", [Level.LOW, None], ids=["stepped-up", "policy-off"])
+def test_a_bad_second_factor_value_names_its_line(tmp_path: Path, step_up_at: Level | None) -> None:
     path = write_log(tmp_path / "log.csv", trip_log("perhaps"))
     with pytest.raises(ReplayError, match="line 22: Second Factor Passed must be True or False"):
-        replay(path, RiskSettings(), step_up_at=Level.LOW)
+        replay(path, RiskSettings(), step_up_at=step_up_at)

@@ -163,6 +163,9 @@ def summarize(assessment: Assessment, sid: str | None) -> dict[str, Any]:
         "lon": info.longitude,
         "radius_km": info.accuracy_radius_km,
         "asn": info.asn,
+        # What the sign-in adds to the population counts unfamiliarFeatures learns from,
+        # once it succeeds (a step-up nobody answers adds nothing).
+        "novelty": list(assessment.novelty_counters),
     }
 
 
@@ -200,6 +203,8 @@ def record_success(ctx: SignInContext, summary: dict[str, Any]) -> None:
         trusted_location=summary["trusted"],
         features=frozenset((k, v) for k, v in summary["features"]),
         evaluated_at=ctx.time,
+        # A flow begun before an upgrade may lack the key.
+        counted_novelty=tuple(summary.get("novelty", ())),
     )
     risk_engine.engine().repository.record(ctx, info, assessment, True)
 

@@ -372,8 +372,8 @@ class SqlHistoryRepository:
                     for kind, value in sorted(assessment.features)
                 ],
             )
-        if assessment.novelty is not None:
-            self._count_novelty(assessment.novelty.counter_names())
+        if assessment.novelty_counters:
+            self._count_novelty(assessment.novelty_counters)
         if ip_info.country:
             _run(upserts.org_country, country=ip_info.country, first_seen=ctx.time)
         # Committed by the caller, with the sign-in's other writes (views.oauth.issue_code).

@@ -40,6 +40,16 @@ class Assessment:
     """True when a detector raised; the level was then floored at `detector_error_level`."""
     novelty: Novelty | None = None
     """How new the sign-in was for its user (None while the user is learning)."""
+    counted_novelty: tuple[str, ...] | None = None
+    """The population counters to add one to, when `novelty` is not at hand: a server's
+    flow keeps only these names (`novelty_counters`) until the sign-in succeeds."""
+
+    @property
+    def novelty_counters(self) -> tuple[str, ...]:
+        """The population counters this sign-in adds one to once it succeeds."""
+        if self.counted_novelty is not None:
+            return self.counted_novelty
+        return self.novelty.counter_names() if self.novelty is not None else ()
 
     @property
     def sign_in_detections(self) -> tuple[Detection, ...]:

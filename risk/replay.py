@@ -98,6 +98,9 @@ class ScoredRow:
     succeeded: bool
     is_attack_ip: bool
     is_takeover: bool
+    learned: bool
+    """Whether the row became history: a success the policy neither blocked nor stepped up
+    without an answered second factor (always False for a failed sign-in)."""
 
     @property
     def level(self) -> Level:
@@ -143,6 +146,9 @@ class ReplayReport:
     """Rows from an attack IP whose sign-in failed."""
     elapsed_seconds: float = 0.0
     """Wall-clock time of the pass that read, scored and counted the rows."""
+    not_learned: int = 0
+    """Successful sign-ins that did not become history: blocked, or stepped up and the
+    second factor not answered (SECOND_FACTOR_COLUMN)."""
 
     def at(self, level: Level) -> ThresholdResult:
         """The result for stepping up at `level`."""
@@ -432,6 +438,7 @@ def score_rows(
             succeeded=succeeded,
             is_attack_ip=_flag(row[LABEL_COLUMNS[0]], line, LABEL_COLUMNS[0]),
             is_takeover=_flag(row[LABEL_COLUMNS[1]], line, LABEL_COLUMNS[1]),
+            learned=learned,
         )
 
 
@@ -440,7 +447,7 @@ def tally(
 ) -> ReplayReport:
     """Count what each threshold catches over `scored`, timing the pass that yields it."""
     started = timer()
-    total = takeovers = attacks = legitimate = episodes = failed_attacks = 0
+    total = takeovers = attacks = legitimate = episodes = failed_attacks = not_learned = 0
     caught_takeovers: Counter[Level] = Counter()
     caught_attacks: Counter[Level] = Counter()
     stepped_up: Counter[Level] = Counter()
@@ -476,6 +483,8 @@ def tally(
         if result.succeeded and not result.is_attack_ip and not result.is_takeover:
             legitimate += 1
             stepped_up.update(flagged)
+        if result.succeeded and not result.learned:
+            not_learned += 1
     return ReplayReport(
         rows=total,
         takeovers=takeovers,
@@ -498,6 +507,7 @@ def tally(
         takeover_episodes=episodes,
         failed_attack_attempts=failed_attacks,
         elapsed_seconds=timer() - started,
+        not_learned=not_learned,
     )
 
 
@@ -664,6 +674,12 @@ def format_report(report: ReplayReport) -> str:
     if report.not_evaluated_counts:
         lines += _wrapped(
             "not evaluated: " + ", ".join(f"{k} {n:,}" for k, n in report.not_evaluated_counts)
+        )
+    if report.not_learned:
+        lines += _wrapped(
+            f"not learned: {report.not_learned:,} successful sign-in"
+            f"{'' if report.not_learned == 1 else 's'} blocked, or stepped up without the "
+            "second factor answered"
         )
     speed = report.rows_per_second
     lines.append(

@@ -395,3 +395,19 @@ def test_a_bad_second_factor_value_names_its_line(tmp_path: Path, step_up_at: Le
     path = write_log(tmp_path / "log.csv", trip_log("perhaps"))
     with pytest.raises(ReplayError, match="line 22: Second Factor Passed must be True or False"):
         replay(path, RiskSettings(), step_up_at=step_up_at)
+
+
+def test_the_report_counts_what_was_not_learned(tmp_path: Path) -> None:
+    failed = replay(
+        write_log(tmp_path / "failed.csv", trip_log("False")), RiskSettings(), step_up_at=Level.LOW
+    )
+    assert failed.not_learned == 1
+    assert (
+        "not learned: 1 successful sign-in blocked, or stepped up without the second factor "
+        "answered" in " ".join(format_report(failed).split())
+    )
+    answered = replay(
+        write_log(tmp_path / "answered.csv", trip_log("True")), RiskSettings(), step_up_at=Level.LOW
+    )
+    assert answered.not_learned == 0
+    assert "not learned" not in format_report(answered)

@@ -327,8 +327,9 @@ def engine_copy(labelled: Path, target: Path, second_factor: bool = False) -> in
         writer.writerow(columns)
         count = 0
         for row in reader:
-            attacker = any(_true(row[column]) for column in LABEL_COLUMNS)
-            row[SECOND_FACTOR_COLUMN] = str(not attacker)
+            if second_factor:
+                attacker = any(_true(row[column]) for column in LABEL_COLUMNS)
+                row[SECOND_FACTOR_COLUMN] = str(not attacker)
             for column in LABEL_COLUMNS:
                 row[column] = "False"
             writer.writerow([row[c] for c in columns])

@@ -108,8 +108,12 @@ _UPSERTS = {
 }
 
 
+def _dialect() -> str:
+    return str(db.session.get_bind().dialect.name)
+
+
 def _upserts() -> _Upserts:
-    return _UPSERTS[db.session.get_bind().dialect.name]
+    return _UPSERTS[_dialect()]
 
 
 # Core statements, compiled once and cached: on the hot path the ORM's per-row work cost
@@ -308,7 +312,7 @@ class SqlHistoryRepository:
         params = {"kind": kind, "value": value[:200], "at_most": at_most}
         if not kept_days:
             return int(_run(_USERS_WITH_FEATURE, **params).scalar() or 0)
-        statement = _USERS_KEEPING_FEATURE[db.session.get_bind().dialect.name]
+        statement = _USERS_KEEPING_FEATURE[_dialect()]
         return int(_run(statement, kept_days=kept_days, **params).scalar() or 0)
 
     def novelty_counts(self) -> NoveltyCounts:
@@ -372,8 +376,9 @@ class SqlHistoryRepository:
                     for kind, value in sorted(assessment.features)
                 ],
             )
-        if assessment.novelty_counters:
-            self._count_novelty(assessment.novelty_counters)
+        counters = assessment.novelty_counters
+        if counters:
+            self._count_novelty(counters)
         if ip_info.country:
             _run(upserts.org_country, country=ip_info.country, first_seen=ctx.time)
         # Committed by the caller, with the sign-in's other writes (views.oauth.issue_code).

@@ -303,8 +303,9 @@ class InMemoryHistoryRepository:
         for feature in beyond_limit(profile.last_seen.keys(), profile.last_seen):
             del profile.last_seen[feature], profile.first_used[feature]
             self._feature_users[feature].discard(ctx.user_id)
-        if assessment.novelty_counters:
-            for name in assessment.novelty_counters:
+        counters = assessment.novelty_counters
+        if counters:
+            for name in counters:
                 self._novelty[name] = self._novelty.get(name, 0) + 1
             self._novelty_copy = None
         if ip_info.country:

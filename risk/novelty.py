@@ -364,11 +364,9 @@ class NewProperty:
         if self.last_seen_days is not None:
             history = f"not used by this user for {self.last_seen_days:,.0f} days"
         else:
-            history = f"never used by this user in {_plural(sign_ins, 'sign-in')}"
+            history = f"never used by this user in {plural(sign_ins, 'sign-in')}"
         if self.org_users is not None:
-            others = (
-                "no other user" if not self.org_users else _plural(self.org_users, "other user")
-            )
+            others = "no other user" if not self.org_users else plural(self.org_users, "other user")
             if self.org_users_capped:
                 others = f"{self.org_users:,} or more other users"
             history += f", by {others} here"
@@ -401,7 +399,8 @@ def _plural_label(label: str) -> str:
     return label + ("es" if label.endswith("S") else "s")
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """E.g. "1 sign-in", "1,204 sign-ins"."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
@@ -425,13 +424,13 @@ class UserHabit:
         count = f"{self.novel:,}" if self.novel else "no"
         where = f" from a familiar {LABELS[parent]}" if parent is not None else ""
         since = (
-            f" after the first {_plural(self.since_days, 'day')}"
+            f" after the first {plural(self.since_days, 'day')}"
             if self.since_days is not None
             else ""
         )
         text = (
             f"{count} new {label if self.novel == 1 else _plural_label(label)}{where} in about "
-            f"{_plural(round(self.sign_ins), 'sign-in')}{since}"
+            f"{plural(round(self.sign_ins), 'sign-in')}{since}"
         )
         if self.borne_out is not None and self.estimate is not None:
             text += (

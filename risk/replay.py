@@ -42,6 +42,7 @@ from risk.errors import RiskError
 from risk.feeds import MMDB_KEYS, Feeds
 from risk.levels import Level
 from risk.netutil import is_non_public, normalize_ip
+from risk.novelty import plural
 from risk.repository import InMemoryHistoryRepository
 from risk.settings import RiskSettings
 
@@ -66,9 +67,10 @@ LABEL_COLUMNS = ("Is Attack IP", "Is Account Takeover")
 DEVICE_COLUMN = "Device ID"
 """Optional column: a non-empty value is the sign-in's device cookie."""
 SECOND_FACTOR_COLUMN = "Second Factor Passed"
-"""Optional column: whether the person would answer a second factor. Read only after the
-row is scored, and only when the row was stepped up: as in the server, a stepped-up sign-in
-becomes history once the second factor is answered, and never when it is not (False). Empty
+"""Optional column: whether the person would answer a second factor. Read after the row is
+scored (a malformed value stops the replay on any row) and used only when the row was
+stepped up: as in the server, a stepped-up sign-in becomes history once the second factor
+is answered, and never when it is not (False). Empty
 or absent, the second factor is taken as answered, so that a log without the column (the
 RBA dataset has none) learns every sign-in whose password was right."""
 LEVELS_HEADER = ("row", "level", "events")
@@ -677,9 +679,8 @@ def format_report(report: ReplayReport) -> str:
         )
     if report.not_learned:
         lines += _wrapped(
-            f"not learned: {report.not_learned:,} successful sign-in"
-            f"{'' if report.not_learned == 1 else 's'} blocked, or stepped up without the "
-            "second factor answered"
+            f"not learned: {plural(report.not_learned, 'successful sign-in')} blocked, or "
+            "stepped up without the second factor answered"
         )
     speed = report.rows_per_second
     lines.append(

@@ -33,6 +33,9 @@ from urllib.parse import urljoin
 import pyotp
 import requests
 
+CHECKOUT = Path(__file__).resolve().parent.parent
+"""The checkout the wheel was built from."""
+
 
 class Forms(HTMLParser):
     """The forms of a page: action, method and the fields with their values."""
@@ -224,6 +227,31 @@ def main(dist: Path, lowest: bool = False) -> None:
             shipped.split() == ["True", "True", "True"],
             f"email templates, admin pages and the world map ship in the wheel ({shipped.strip()})",
         )
+        # Every language in the checkout, and the stylesheet, ship as files of the package.
+        languages = sorted(
+            path.parent.parent.name
+            for path in (CHECKOUT / "idp" / "translations").glob("*/LC_MESSAGES/messages.po")
+        )
+        data = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                (
+                    "import idp, pathlib; p = pathlib.Path(idp.__file__).parent; "
+                    "print(*sorted(m.parent.parent.name for m in "
+                    "p.glob('translations/*/LC_MESSAGES/messages.mo')), "
+                    "(p / 'static' / 'idp.css').is_file())"
+                ),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=root,
+        ).stdout
+        expect(
+            languages and data.split() == [*languages, "True"],
+            f"translations {languages} and the stylesheet ship in the wheel ({data.strip()})",
+        )
         work = root / "work"
         work.mkdir()
         port = free_port()
@@ -261,6 +289,15 @@ def main(dist: Path, lowest: bool = False) -> None:
                 js.status_code == 200 and "navigator.credentials" in js.text,
                 "the passkey script ships in the wheel",
                 js,
+            )
+            german = requests.Session().get(
+                f"{demo.base}/account/login", headers={"Accept-Language": "de"}, timeout=30
+            )
+            css = requests.get(f"{demo.base}/static/idp.css", timeout=30)
+            expect(
+                german.status_code == 200 and "Passwort" in german.text and css.status_code == 200,
+                "a German browser gets the German sign-in page, with its stylesheet",
+                german,
             )
             code = pyotp.TOTP(secret.group(1)).now()
             page = submit(http, page, {"code": code}, ("action", "verify"))

@@ -179,7 +179,6 @@ _FAILED_MFA = (
 )
 
 
-_NOVELTY = NoveltyCount.__table__
 _NOVELTY_COUNTS = sa.select(_NOVELTY.c.name, _NOVELTY.c.count)
 _HOLDERS = sa.select(sa.literal(1)).where(
     _FEATURES.c.kind == sa.bindparam("kind"), _FEATURES.c.value == sa.bindparam("value")

@@ -578,6 +578,53 @@ def test_concurrent_records_for_one_user_lose_no_count(app: Any) -> None:
 
 
 @pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_concurrent_sign_ins_of_many_users_lose_no_novelty_count(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The population counters are shared by every user: workers finishing sign-ins at once
+    all add to the same rows, and none of their additions may be lost."""
+    from idp import risk_repository
+
+    users, per_thread = 4, 15
+    observed = (("asn", False, Seen.NEW, -4), ("subnet", True, Seen.NEW, None))
+    with app.app_context():
+        setup = SqlHarness(risk_repository.SqlHistoryRepository())
+        for index in range(users):
+            setup.user(f"user{index}")
+    start = threading.Barrier(users)
+    errors: list[BaseException] = []
+
+    def sign_ins(index: int) -> None:
+        try:
+            with app.app_context():
+                harness = SqlHarness(risk_repository.SqlHistoryRepository(), ids=setup.ids)
+                start.wait(timeout=30)
+                for number in range(per_thread):
+                    when = T0 + timedelta(seconds=users * number + index)
+                    harness.succeed(f"user{index}", when, observed=observed)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sign_ins, args=(index,)) for index in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    monkeypatch.setattr(risk_repository, "NOVELTY_COUNTS_SECONDS", -1.0)
+    with app.app_context():
+        counters = risk_repository.SqlHistoryRepository().novelty_counts().counters
+    total = users * per_thread
+    assert counters == {
+        "learned.asn.f~-4": total,
+        "learned.asn.f~-4.new": total,
+        "learned.subnet.n": total,
+        "learned.subnet.n.new": total,
+        "learned.bits.0": total,
+    }
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_each_process_sees_the_others_novelty_counts_once_its_copy_expires(
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,10 +14,10 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import SERVER as GUNICORN_SERVER
 from gunicorn.app.base import BaseApplication
@@ -26,6 +26,9 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from .fastpath import WIRE_MAX_BYTES, StaticDocuments, plain_get
 from .services import services
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # A request's headers and body must arrive within this many seconds of each other: a
 # client that sends a few bytes and stalls gives its thread back instead of holding it.
@@ -335,8 +338,8 @@ class _Stalled:
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, config_path: str | None, options: dict[str, Any]) -> None:
-        self.config_path = config_path
+    def __init__(self, build: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self.build = build
         self.options = options
         super().__init__()
 
@@ -347,9 +350,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from .backchannel import enable_background
         from .logs import configure
-        from .startup import build_app
 
-        app = build_app(self.config_path)
+        app = self.build()
         settings = services(app).settings
         configure(settings.logging.format, settings.logging.level)
         # Each worker delivers logout tokens from its own thread, started after the fork.
@@ -399,6 +401,10 @@ def gunicorn_options(
         if name not in known:
             raise IdpError(f"server.gunicorn.{name}: not a gunicorn setting")
     return {
+        # gunicorn's control socket (gunicornc), on by default since 25.1, is one path in the
+        # user's home shared by every server they run, and an error line where the home is
+        # not writable: off unless [server.gunicorn] turns it on.
+        "control_socket_disable": True,
         **extra,
         "bind": f"{host}:{port}",
         "workers": workers or server.workers,
@@ -416,10 +422,11 @@ def gunicorn_options(
     }
 
 
-def run_gunicorn(config_path: str | None, options: dict[str, Any]) -> None:
-    """Serve with gunicorn; each worker builds the app from the same config."""
+def run_gunicorn(build: Callable[[], Flask], options: dict[str, Any]) -> None:
+    """Serve with gunicorn; each worker builds its app with `build`, after the fork (the
+    caller's own connections must be closed by then)."""
     with _multiprocess_metrics():
-        _Gunicorn(config_path, options).run()
+        _Gunicorn(build, options).run()
 
 
 def granian_app() -> Any:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import click
 
 from ..config import Settings, demo_settings, load_settings
-from ..errors import ConfigError
+from ..errors import ConfigError, IdpError
 from ..services import services
 from .common import config_option, fail
 
@@ -51,13 +51,14 @@ def _demo_settings(instance: Path, config: str | None) -> Settings:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @config_option
 def demo(config: str | None, host: str, port: int) -> None:
-    """Try it: SQLite in the instance folder, a demo client and user, served on HOST:PORT."""
-    from werkzeug.serving import run_simple
-
+    """Try it: SQLite in the instance folder, a demo client and user, served on HOST:PORT
+    by one gunicorn worker, the same server as `idp serve`."""
     from ..app import create_app
     from ..clients import ensure_demo_client
+    from ..extensions import db
     from ..keys import ensure_key, reseal_clear_keys
     from ..migrate import upgrade
+    from ..serve import gunicorn_options, run_gunicorn
     from ..users import ensure_user
 
     instance = Path(os.environ.get("IDP_INSTANCE_PATH") or Path.cwd() / "instance")
@@ -76,6 +77,15 @@ def demo(config: str | None, host: str, port: int) -> None:
         reseal_clear_keys()
         ensure_demo_client(DEMO_CLIENT_ID, f"{issuer}/demo/callback", f"{issuer}/demo")
         ensure_user(app, DEMO_USER, DEMO_PASSWORD, email="demo@example.org", groups=["users"])
+        # The worker makes its own connections; none of this process's may reach it.
+        db.engine.dispose()
+    try:
+        # What an attacker can send is what `idp serve` copes with: idle and stalled
+        # clients wait in the poller and are let go, not a thread each for ever.
+        options = gunicorn_options(settings.server, host, port, 1, None)
+    except IdpError as exc:
+        fail(f"configuration error: {exc}")
+        return
     click.echo(f"""
 idp demo: an OpenID Connect provider on {issuer}
   database   {settings.database_url}
@@ -86,12 +96,4 @@ idp demo: an OpenID Connect provider on {issuer}
   client     {DEMO_CLIENT_ID} (public, PKCE), redirect URI {issuer}/demo/callback
 Press Ctrl+C to stop.
 """)
-    from ..logs import configure
-
-    configure(settings.logging.format, settings.logging.level)
-    # Our request lines replace werkzeug's, which print query strings (codes, hints).
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from ..backchannel import enable_background
-
-    enable_background(app)
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_gunicorn(partial(create_app, settings), options)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
 from ..errors import IdpError
@@ -53,7 +55,7 @@ def serve(
     except IdpError as exc:
         fail(f"configuration error: {exc}")
         return
-    run_gunicorn(config, options)
+    run_gunicorn(partial(build_app, config), options)
 
 
 def _signing_keys_unreadable() -> str | None:

@@ -48,6 +48,7 @@ def server(request, tmp_path: Path):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
         "TMPDIR": str(scratch),
+        "HOME": str(tmp_path / "home"),
     }
     config = _migrated(tmp_path, env, f'[server]\nengine = "{request.param}"\n')
     port = _free_port()
@@ -88,6 +89,8 @@ def server(request, tmp_path: Path):
     output.close()
     # The metrics folder the server made for its workers went with it.
     assert not list(scratch.glob("idp-metrics-*"))
+    # No gunicorn control socket in the user's home, where every server would share it.
+    assert not (tmp_path / "home").exists()
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log, log
     # The workers log one JSON object a line; request lines carry paths, never queries.
@@ -152,6 +155,64 @@ def test_a_client_stalled_in_its_request_is_let_go(server):
         assert requests.get(f"{base}/jwks.json", timeout=10).status_code == 200
     finally:
         for sock in stalled:
+            sock.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    """`idp demo` in a folder of its own, as a user starts it; stopped with Ctrl+C."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
+        "HOME": str(tmp_path / "home"),
+    }
+    port = _free_port()
+    output = (tmp_path / "demo.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idp", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.get(f"{base}/demo", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    yield base, port
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    output.close()
+    log = (tmp_path / "demo.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log
+    assert not (tmp_path / "home").exists()
+
+
+def test_the_demo_is_served_by_gunicorn_and_lets_stalled_clients_go(demo):
+    """The README's first command serves what an attacker reaches with the server `idp
+    serve` uses: clients that stall or say nothing neither hold a thread each for ever nor
+    stop the others being answered."""
+    base, port = demo
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"GET /demo HTTP/1.1\r\nHost: idp\r\n")
+        page = requests.get(f"{base}/demo", timeout=10)
+        assert page.status_code == 200 and "Sign in" in page.text
+        assert not page.headers.get("Server", "").startswith("Werkzeug")
+        for sock in stalled:
+            sock.settimeout(60)  # far above the server's 10 s
+            try:
+                assert sock.recv(1024) == b""  # closed without an answer
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in stalled + idle:
             sock.close()
 
 

@@ -387,6 +387,25 @@ def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on HOST:PORT (the port in use, an address not of
+    this machine), as one line; None when it can. Checked before start-up, so that the
+    answer is one line rather than gunicorn's retries and a banner for a server that never
+    ran."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As the servers bind: a port left in TIME_WAIT by the last run is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot listen on {where}: {exc.strerror or exc}"
+    return None
+
+
 def gunicorn_options(
     server: Any, host: str, port: int, workers: int | None, threads: int | None
 ) -> dict[str, Any]:

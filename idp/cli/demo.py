@@ -58,9 +58,12 @@ def demo(config: str | None, host: str, port: int) -> None:
     from ..extensions import db
     from ..keys import ensure_key, reseal_clear_keys
     from ..migrate import upgrade
-    from ..serve import gunicorn_options, run_gunicorn
+    from ..serve import cannot_listen, gunicorn_options, run_gunicorn
     from ..users import ensure_user
 
+    problem = cannot_listen(host, port)
+    if problem:
+        fail(problem)
     instance = Path(os.environ.get("IDP_INSTANCE_PATH") or Path.cwd() / "instance")
     instance.mkdir(parents=True, exist_ok=True)
     try:

@@ -38,10 +38,12 @@ def serve(
         problem = check_current(app.config["SQLALCHEMY_DATABASE_URI"])
         if not problem:
             problem = _signing_keys_unreadable()
+    from ..serve import cannot_listen, gunicorn_options, run_granian, run_gunicorn
+
+    problem = problem or cannot_listen(host, port)
     if problem:
         fail(problem)
     from ..extensions import db
-    from ..serve import gunicorn_options, run_granian, run_gunicorn
 
     server = services(app).settings.server
     with app.app_context():

@@ -216,6 +216,36 @@ def test_the_demo_is_served_by_gunicorn_and_lets_stalled_clients_go(demo):
             sock.close()
 
 
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_port_in_use_or_a_foreign_address_stops_start_up_in_one_line(
+    tmp_path: Path, command: str
+):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))}
+    config = ["--config", str(_migrated(tmp_path, env))] if command == "serve" else []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = {
+            ("127.0.0.1", port): f"idp: cannot listen on 127.0.0.1:{port}: Address already in use",
+            # TEST-NET-3: an address no interface of this machine has.
+            ("203.0.113.7", port): (
+                f"idp: cannot listen on 203.0.113.7:{port}: Cannot assign requested address"
+            ),
+        }
+        for (host, at), message in cases.items():
+            run = subprocess.run(
+                [sys.executable, "-m", "idp", command, *config, "--host", host, "--port", str(at)],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            # One line, and no banner for a server that never ran.
+            assert (run.returncode, run.stdout, run.stderr) == (2, "", message + "\n")
+
+
 def _whole_answers(sock: socket.socket, count: int) -> list[bytes]:
     """`count` whole answers (head and body) read off a kept-alive connection: each body as
     long as its Content-Length, none for a 304."""

@@ -20,6 +20,7 @@ from tests.idp.conftest import LISTED_ANON, LONDON, TOR, submit_code
 from tests.idp.test_consent import consent_url, open_account, third_party
 from tests.idp.test_notify import notifying, smtp  # noqa: F401  (fixtures)
 from tests.locales import speak, texts
+from tests.packaging import shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 POT = TRANSLATIONS / "messages.pot"
@@ -89,9 +90,10 @@ def test_the_compiled_catalogue_is_the_po(locale):
     assert actual == expected, "run pybabel compile -d idp/translations"
 
 
-def test_the_catalogues_ship_inside_the_wheel():
-    text = (ROOT / "pyproject.toml").read_text()
-    assert "translations/*/LC_MESSAGES/*.mo" in text
+@pytest.mark.parametrize("locale", [loc for loc in LOCALES if loc != "en"])
+def test_the_catalogues_ship_inside_the_wheel(locale):
+    """A new language's folders must be added to pyproject.toml (idp/translations/README.md)."""
+    assert shipped(f"idp/translations/{locale}/LC_MESSAGES/messages.mo")
 
 
 # --- gettext in Python and templates ------------------------------------------------------

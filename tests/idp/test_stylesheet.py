@@ -5,10 +5,10 @@ tests/browser/test_csp_browser.py walks the pages in Chromium."""
 from __future__ import annotations
 
 import re
-import tomllib
 from datetime import date, timedelta
-from fnmatch import fnmatch
 from pathlib import Path
+
+from tests.packaging import shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 INLINE_STYLE = re.compile(r"<style\b|\sstyle\s*=", re.IGNORECASE)
@@ -58,6 +58,5 @@ def test_stylesheet_is_served_and_the_policy_needs_no_inline_style(client):
 
 
 def test_stylesheet_is_package_data():
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["idp"]
-    assert any(fnmatch("static/idp.css", pattern) for pattern in patterns)
+    assert shipped("idp/static/idp.css")
+    assert shipped("idp/static/passkey.js")

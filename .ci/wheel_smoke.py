@@ -189,40 +189,33 @@ def install(wheel: Path, venv: Path, lowest: bool) -> None:
     print("wheel smoke: at the lowest bounds:", " ".join(listed.split()[4:]))
 
 
+def in_venv(venv: Path, cwd: Path, code: str) -> str:
+    """What `code` prints, run by the venv's Python in `cwd` (outside the checkout)."""
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    ).stdout
+
+
 def main(dist: Path, lowest: bool = False) -> None:
     wheel = next(dist.glob("idp-*.whl"))
     with tempfile.TemporaryDirectory(prefix="idp-wheel-") as tmp:
         root = Path(tmp)
         venv = root / "venv"
         install(wheel, venv, lowest)
-        version = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                "import idp, pathlib; print(pathlib.Path(idp.__file__))",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=root,
-        ).stdout
+        version = in_venv(venv, root, "import idp, pathlib; print(pathlib.Path(idp.__file__))")
         expect(str(root) in version, f"idp imported from the venv ({version.strip()})")
-        shipped = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                (
-                    "import idp, pathlib; from idp.worldmap import shapes; "
-                    "t = pathlib.Path(idp.__file__).parent / 'templates'; "
-                    "print((t / 'email' / 'account_event.txt').is_file(), "
-                    "(t / 'admin' / 'recommendations.html').is_file(), len(shapes()[1]) > 150)"
-                ),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=root,
-        ).stdout
+        shipped = in_venv(
+            venv,
+            root,
+            "import idp, pathlib; from idp.worldmap import shapes; "
+            "t = pathlib.Path(idp.__file__).parent / 'templates'; "
+            "print((t / 'email' / 'account_event.txt').is_file(), "
+            "(t / 'admin' / 'recommendations.html').is_file(), len(shapes()[1]) > 150)",
+        )
         expect(
             shipped.split() == ["True", "True", "True"],
             f"email templates, admin pages and the world map ship in the wheel ({shipped.strip()})",
@@ -232,22 +225,14 @@ def main(dist: Path, lowest: bool = False) -> None:
             path.parent.parent.name
             for path in (CHECKOUT / "idp" / "translations").glob("*/LC_MESSAGES/messages.po")
         )
-        data = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-c",
-                (
-                    "import idp, pathlib; p = pathlib.Path(idp.__file__).parent; "
-                    "print(*sorted(m.parent.parent.name for m in "
-                    "p.glob('translations/*/LC_MESSAGES/messages.mo')), "
-                    "(p / 'static' / 'idp.css').is_file())"
-                ),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=root,
-        ).stdout
+        data = in_venv(
+            venv,
+            root,
+            "import idp, pathlib; p = pathlib.Path(idp.__file__).parent; "
+            "print(*sorted(m.parent.parent.name for m in "
+            "p.glob('translations/*/LC_MESSAGES/messages.mo')), "
+            "(p / 'static' / 'idp.css').is_file())",
+        )
         expect(
             languages and data.split() == [*languages, "True"],
             f"translations {languages} and the stylesheet ship in the wheel ({data.strip()})",

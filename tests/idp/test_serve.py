@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 import requests
@@ -38,6 +39,36 @@ def _migrated(tmp_path: Path, env: dict[str, str], extra: str = "") -> Path:
     return config
 
 
+def _launch(
+    args: list[str], tmp_path: Path, env: dict[str, str], log: str | None = None
+) -> tuple[subprocess.Popen[bytes], IO[bytes] | None]:
+    """`idp ARGS` in `tmp_path` and a session of its own, its output to the file `log` (a
+    file, not a pipe: a full pipe would stop a server that logs every request) or nowhere."""
+    output = (tmp_path / log).open("wb") if log else None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idp", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=output or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return proc, output
+
+
+def _ready(proc: subprocess.Popen[bytes], base: str, path: str) -> str:
+    """`base`, once `path` answers 200 there; AssertionError if the server exits or a
+    minute passes first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.get(f"{base}{path}", timeout=2).status_code == 200:
+                return base
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"the server at {base} did not start")
+
+
 @pytest.fixture(params=["gunicorn", "granian"])
 def server(request, tmp_path: Path):
     """`idp serve` with one worker of four threads on a migrated SQLite database, with
@@ -52,36 +83,9 @@ def server(request, tmp_path: Path):
     }
     config = _migrated(tmp_path, env, f'[server]\nengine = "{request.param}"\n')
     port = _free_port()
-    # A file, not a pipe: a full pipe would stop a server that logs every request.
-    output = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "idp",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/jwks.json", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
+    args = ["serve", "--config", str(config), "--port", str(port), "--workers", "1"]
+    proc, output = _launch([*args, "--threads", "4"], tmp_path, env, "serve.log")
+    base = _ready(proc, f"http://127.0.0.1:{port}", "/jwks.json")
     assert len(list(scratch.glob("idp-metrics-*"))) == 1
     yield base, port
     os.killpg(proc.pid, signal.SIGTERM)
@@ -137,6 +141,17 @@ def test_stalled_clients_do_not_stop_the_server(server):
             sock.close()
 
 
+def _let_go(stalled: list[socket.socket]) -> None:
+    """Each stalled client's connection is closed without an answer, well within a minute
+    (the server's read timeout is 10 s)."""
+    for sock in stalled:
+        sock.settimeout(60)
+        try:
+            assert sock.recv(1024) == b""
+        except ConnectionResetError:
+            pass
+
+
 @pytest.mark.parametrize("server", ["gunicorn"], indirect=True)
 def test_a_client_stalled_in_its_request_is_let_go(server):
     """Four clients that send half a request and stall hold all four threads, until the
@@ -146,12 +161,7 @@ def test_a_client_stalled_in_its_request_is_let_go(server):
     try:
         for sock in stalled:
             sock.sendall(b"GET /jwks.json HTTP/1.1\r\nHost: idp\r\n")
-        for sock in stalled:
-            sock.settimeout(60)  # far above the server's 10 s
-            try:
-                assert sock.recv(1024) == b""  # closed without an answer
-            except ConnectionResetError:
-                pass
+        _let_go(stalled)
         assert requests.get(f"{base}/jwks.json", timeout=10).status_code == 200
     finally:
         for sock in stalled:
@@ -166,23 +176,8 @@ def demo(tmp_path: Path):
         "HOME": str(tmp_path / "home"),
     }
     port = _free_port()
-    output = (tmp_path / "demo.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "idp", "demo", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if requests.get(f"{base}/demo", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
+    proc, output = _launch(["demo", "--port", str(port)], tmp_path, env, "demo.log")
+    base = _ready(proc, f"http://127.0.0.1:{port}", "/demo")
     yield base, port
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) == 0
@@ -205,12 +200,7 @@ def test_the_demo_is_served_by_gunicorn_and_lets_stalled_clients_go(demo):
         page = requests.get(f"{base}/demo", timeout=10)
         assert page.status_code == 200 and "Sign in" in page.text
         assert not page.headers.get("Server", "").startswith("Werkzeug")
-        for sock in stalled:
-            sock.settimeout(60)  # far above the server's 10 s
-            try:
-                assert sock.recv(1024) == b""  # closed without an answer
-            except ConnectionResetError:
-                pass
+        _let_go(stalled)
     finally:
         for sock in stalled + idle:
             sock.close()
@@ -348,34 +338,11 @@ def test_a_kept_alive_clients_plain_gets_get_gunicorns_bytes_from_the_socket(ser
 
 
 def _start(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`idp serve` with one worker, in the config's folder, once it answers."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "idp",
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/jwks.json", timeout=2)
-            return proc, base
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise AssertionError("idp serve did not start")
+    args = ["serve", "--config", str(config), "--port", str(port), "--workers", "1"]
+    proc, _ = _launch(args, config.parent, env)
+    return proc, _ready(proc, f"http://127.0.0.1:{port}", "/jwks.json")
 
 
 def test_a_metrics_folder_the_operator_names_outlives_the_server(tmp_path: Path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tomllib
 from fnmatch import fnmatch
+from functools import cache
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +23,17 @@ def _folder(package: str, package_dir: dict[str, str]) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+@cache
+def _setuptools() -> dict:
+    """pyproject.toml's [tool.setuptools], read once."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
 def shipped(path: str) -> bool:
     """Whether the file at `path` (relative to the checkout, with /) is in the wheel: its
     folder is a listed package's and its name matches that package's `package-data`, or it
     is one of its modules."""
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    setuptools = _setuptools()
     package_dir = setuptools.get("package-dir", {})
     file = PurePosixPath(path)
     for package in setuptools["packages"]:

@@ -39,6 +39,12 @@ def _migrated(tmp_path: Path, env: dict[str, str], extra: str = "") -> Path:
     return config
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """This environment without the test run's IDP_ and PROMETHEUS_ settings, plus `extra`."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))}
+    return {**kept, **extra}
+
+
 def _launch(
     args: list[str], tmp_path: Path, env: dict[str, str], log: str | None = None
 ) -> tuple[subprocess.Popen[bytes], IO[bytes] | None]:
@@ -76,11 +82,7 @@ def server(request, tmp_path: Path):
     # A temporary folder of the test's own, to see the metrics folder the server makes.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
-        "TMPDIR": str(scratch),
-        "HOME": str(tmp_path / "home"),
-    }
+    env = _env(TMPDIR=str(scratch), HOME=str(tmp_path / "home"))
     config = _migrated(tmp_path, env, f'[server]\nengine = "{request.param}"\n')
     port = _free_port()
     args = ["serve", "--config", str(config), "--port", str(port), "--workers", "1"]
@@ -171,10 +173,7 @@ def test_a_client_stalled_in_its_request_is_let_go(server):
 @pytest.fixture
 def demo(tmp_path: Path):
     """`idp demo` in a folder of its own, as a user starts it; stopped with Ctrl+C."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))},
-        "HOME": str(tmp_path / "home"),
-    }
+    env = _env(HOME=str(tmp_path / "home"))
     port = _free_port()
     proc, output = _launch(["demo", "--port", str(port)], tmp_path, env, "demo.log")
     base = _ready(proc, f"http://127.0.0.1:{port}", "/demo")
@@ -210,7 +209,7 @@ def test_the_demo_is_served_by_gunicorn_and_lets_stalled_clients_go(demo):
 def test_a_port_in_use_or_a_foreign_address_stops_start_up_in_one_line(
     tmp_path: Path, command: str
 ):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))}
+    env = _env()
     config = ["--config", str(_migrated(tmp_path, env))] if command == "serve" else []
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

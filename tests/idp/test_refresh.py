@@ -19,6 +19,11 @@ def test_oidcc_refresh_token(provider):
     new = response.get_json()
     assert new["refresh_token"] != tokens["refresh_token"]
     assert new["access_token"] != tokens["access_token"]
+    # The access token issued with the rotated refresh token ends with it.
+    http = provider.app.test_client()
+    for access, status in ((tokens["access_token"], 401), (new["access_token"], 200)):
+        me = http.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+        assert me.status_code == status
     assert _refresh(rp, new["refresh_token"]).status_code == 200
 
 

@@ -1,8 +1,8 @@
 """Measure the risk engine's detection quality on synthetic RBA-format logs, against Freeman et al.
 
     python bench/detection_eval.py [--seeds 1,2,3] [--holdout] [--logins 250000]
-        [--variant standard|hard|calm] [--device-ids] [--second-factor] [--config CFG.toml]
-        [--cache-dir DIR]
+        [--variant standard|hard|calm|calm-hard] [--device-ids] [--second-factor]
+        [--config CFG.toml] [--cache-dir DIR]
 
 For each seed, bench/rba_synth.py generates a labelled log (cached in the temp directory,
 keyed by seed, size, variant and the generator's source). The engine sees a copy with the

@@ -185,9 +185,10 @@ def test_bad_parameters_are_refused(logins: int, variant: str, days: int, messag
         rba_synth.Generator(1, logins, variant, days=days)
 
 
-def test_hard_variant_vpn_attackers_copy_the_victims_agent(tmp_path: Path) -> None:
-    path = tmp_path / "hard.csv"
-    rba_synth.generate(path, SEED, 3000, variant="hard")
+@pytest.mark.parametrize("variant", sorted(rba_synth.COPYING_VPN))
+def test_hard_variants_vpn_attackers_copy_the_victims_agent(tmp_path: Path, variant: str) -> None:
+    path = tmp_path / f"{variant}.csv"
+    rba_synth.generate(path, SEED, 3000, variant=variant)
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     agents: dict[str, set[str]] = defaultdict(set)
@@ -283,3 +284,9 @@ def test_the_calm_variant_is_calmer_and_its_targeted_victims_have_history(
 def test_the_standard_variant_draws_no_calm_factors() -> None:
     assert rba_synth.MOBILITY["standard"] == rba_synth.MOBILITY["hard"] == rba_synth.Mobility()
     assert "standard" not in rba_synth.STUDIED_VICTIMS
+
+
+def test_the_calm_hard_variant_is_the_calm_population() -> None:
+    """Only its VPN attackers differ from `calm`'s (they copy the victim's agent)."""
+    assert rba_synth.MOBILITY["calm-hard"] == rba_synth.MOBILITY["calm"]
+    assert rba_synth.STUDIED_VICTIMS["calm-hard"] == rba_synth.STUDIED_VICTIMS["calm"]

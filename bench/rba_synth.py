@@ -135,9 +135,9 @@ MOBILITY: dict[str, Mobility] = {
     "hard": Mobility(),
     "calm": Mobility(local=0.03, travel=0.08, devices=0.1, mobile_floor=0.3, geo_error=0.1),
 }
-MOBILITY["calm-hard"] = MOBILITY["calm"]
 """The `calm` factors are calibrated to the population facts published in issue 12 (see
 `population_stats` and the module docstring), not to any detector's results."""
+MOBILITY["calm-hard"] = MOBILITY["calm"]
 
 STUDIED_VICTIMS: dict[str, tuple[int, float]] = {"calm": (10, 14.0), "calm-hard": (10, 14.0)}
 """Per variant, (earlier logins, days) a targeted attacker's victim has at least: someone

@@ -286,7 +286,14 @@ def test_the_standard_variant_draws_no_calm_factors() -> None:
     assert "standard" not in rba_synth.STUDIED_VICTIMS
 
 
-def test_the_calm_hard_variant_is_the_calm_population() -> None:
-    """Only its VPN attackers differ from `calm`'s (they copy the victim's agent)."""
-    assert rba_synth.MOBILITY["calm-hard"] == rba_synth.MOBILITY["calm"]
-    assert rba_synth.STUDIED_VICTIMS["calm-hard"] == rba_synth.STUDIED_VICTIMS["calm"]
+def test_the_calm_hard_variant_has_the_calm_variants_legitimate_sign_ins(tmp_path: Path) -> None:
+    """Only the attackers differ: the same seed gives the same people signing in."""
+    legitimate = {}
+    for variant in ("calm", "calm-hard"):
+        path = tmp_path / f"{variant}.csv"
+        rba_synth.generate(path, SEED, 3000, variant=variant)
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row["Is Attack IP"] == "False"]
+        legitimate[variant] = rows
+    assert len(legitimate["calm"]) > 2000
+    assert legitimate["calm-hard"] == legitimate["calm"]

@@ -139,11 +139,12 @@ MOBILITY: dict[str, Mobility] = {
 `population_stats` and the module docstring), not to any detector's results."""
 MOBILITY["calm-hard"] = MOBILITY["calm"]
 
-STUDIED_VICTIMS: dict[str, tuple[int, float]] = {"calm": (10, 14.0), "calm-hard": (10, 14.0)}
+STUDIED_VICTIMS: dict[str, tuple[int, float]] = {"calm": (10, 14.0)}
 """Per variant, (earlier logins, days) a targeted attacker's victim has at least: someone
 with enough history to study. Issue 12's count-based engine never judged a user before 10
 sign-ins over 14 days, yet caught 92% of its targeted takeovers, so at least that share of
 its victims had that much history; the standard variant picks any victim."""
+STUDIED_VICTIMS["calm-hard"] = STUDIED_VICTIMS["calm"]
 
 Geo = tuple[str, str, str]
 """(country, region, city) as a GeoIP database reports them; "-" where unknown."""

@@ -3,8 +3,9 @@
 Each row becomes a password sign-in evaluated against the history built from the rows
 before it, then recorded with the row's outcome (`Login Successful`, which says whether the
 password was right, as it is known before risk is evaluated). Rows must be ordered by
-timestamp. The labels `Is Attack IP` and `Is Account Takeover` are read only after a row
-is scored, to count what each level would have caught; they never reach the engine.
+timestamp (ISO 8601, UTC unless an offset is given, or seconds or milliseconds since
+1970). The labels `Is Attack IP` and `Is Account Takeover` are read only after a row is
+scored, to count what each level would have caught; they never reach the engine.
 
 What the engine knows about each IP:
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import textwrap
 import time
 from collections import Counter
@@ -174,12 +176,36 @@ def _flag(value: str | None, line: int, column: str) -> bool:
     raise ReplayError(f"line {line}: {column} must be True or False, got {value!r}")
 
 
+EPOCH_MILLISECONDS_FROM = 100_000_000_000
+"""A Login Timestamp that is a plain number counts seconds since 1970 (UTC), or milliseconds
+from this value on (as many seconds would be the year 5138)."""
+
+_EPOCH = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_AS_NUMBER = re.compile(r"(?:AS)?([0-9]{1,10})(?:\.0+)?", re.IGNORECASE)
+AS_NUMBER_MAX = 2**32 - 1
+
+
 def _time(value: str, line: int) -> datetime:
+    text = value.strip()
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if _EPOCH.fullmatch(text):
+            number = float(text)
+            seconds = number / 1000 if number >= EPOCH_MILLISECONDS_FROM else number
+            return datetime.fromtimestamp(seconds, UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
         raise ReplayError(f"line {line}: Login Timestamp {value!r} is not a timestamp") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _asn(text: str, line: int) -> int | None:
+    """The row's AS number: 64500, AS64500, or 64500.0 as a spreadsheet writes it."""
+    if not text:
+        return None
+    found = _AS_NUMBER.fullmatch(text)
+    if found is None or int(found[1]) > AS_NUMBER_MAX:
+        raise ReplayError(f"line {line}: ASN {text!r} is not an AS number")
+    return int(found[1])
 
 
 def _text(value: str | None) -> str | None:
@@ -189,11 +215,7 @@ def _text(value: str | None) -> str | None:
 
 
 def _csv_ip_info(row: Row, ip: str, line: int) -> IpInfo:
-    asn_text = (row["ASN"] or "").strip()
-    try:
-        asn = int(float(asn_text)) if asn_text else None
-    except ValueError:
-        raise ReplayError(f"line {line}: ASN {asn_text!r} is not a number") from None
+    asn = _asn((row["ASN"] or "").strip(), line)
     return IpInfo(
         ip=ip,
         country=_text(row["Country"]),

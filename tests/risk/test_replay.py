@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -85,8 +87,13 @@ def test_format_report_prints_a_table() -> None:
 HEADER = ",".join(RBA_COLUMNS)
 
 
-def row(ok: str = "True", ip: str = "84.208.1.2", time: str = "2024-01-01 07:00:00.000") -> str:
-    return f"{time},1,{ip},NO,Oslo,Oslo,2119,UA,Chrome,Windows,desktop,{ok},False,False"
+def row(
+    ok: str = "True",
+    ip: str = "84.208.1.2",
+    time: str = "2024-01-01 07:00:00.000",
+    asn: str = "2119",
+) -> str:
+    return f"{time},1,{ip},NO,Oslo,Oslo,{asn},UA,Chrome,Windows,desktop,{ok},False,False"
 
 
 @pytest.mark.parametrize(
@@ -96,12 +103,28 @@ def row(ok: str = "True", ip: str = "84.208.1.2", time: str = "2024-01-01 07:00:
         (f"{HEADER}\n{row(ok='maybe')}\n", "line 2: Login Successful must be True or False"),
         (f"{HEADER}\n{row(ip='nowhere')}\n", "line 2: 'nowhere' is not an IP"),
         (f"{HEADER}\n{row(time='yesterday')}\n", "line 2: Login Timestamp 'yesterday' is not"),
+        (f"{HEADER}\n{row(time='9' * 20)}\n", "line 2: Login Timestamp '99999999999999999999' is"),
         (
             f"{HEADER}\n{row()}\n{row(time='2024-01-01 06:00:00')}\n",
             "line 3: rows must be ordered by Login Timestamp",
         ),
+        (f"{HEADER}\n{row(asn='inf')}\n", "line 2: ASN 'inf' is not an AS number"),
+        (f"{HEADER}\n{row(asn='1e400')}\n", "line 2: ASN '1e400' is not an AS number"),
+        (f"{HEADER}\n{row(asn='-5')}\n", "line 2: ASN '-5' is not an AS number"),
+        (f"{HEADER}\n{row(asn='4294967296')}\n", "line 2: ASN '4294967296' is not an AS number"),
     ],
-    ids=["missing-columns", "bad-flag", "bad-ip", "bad-time", "out-of-order"],
+    ids=[
+        "missing-columns",
+        "bad-flag",
+        "bad-ip",
+        "bad-time",
+        "time-past-any-calendar",
+        "out-of-order",
+        "asn-infinite",
+        "asn-overflowing",
+        "asn-negative",
+        "asn-past-32-bits",
+    ],
 )
 def test_malformed_files_are_reported_with_the_line(
     tmp_path: Path, body: str, message: str
@@ -112,6 +135,24 @@ def test_malformed_files_are_reported_with_the_line(
         replay(path, RiskSettings())
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("time", "asn"),
+    [
+        ("2024-01-01 07:00:00", "2119"),
+        ("2024-01-01T08:00:00+01:00", "AS2119"),
+        ("1704092400", "as2119"),
+        ("1704092400000", "2119.0"),
+    ],
+    ids=["rba", "iso-offset-and-as-prefix", "epoch-seconds", "epoch-milliseconds-and-float"],
+)
+def test_other_common_spellings_of_a_time_and_an_as_number(time: str, asn: str) -> None:
+    rows = csv.DictReader(io.StringIO(f"{HEADER}\n{row(time=time, asn=asn)}\n"))
+    [scored] = score_rows(rows, RiskSettings())
+    assert scored.assessment.evaluated_at == datetime(2024, 1, 1, 7, tzinfo=UTC)
+    assert scored.assessment.ip_info.asn == 2119
+    assert ("asn", "2119") in scored.assessment.features
 
 
 def test_missing_file_is_a_replay_error(tmp_path: Path) -> None:

@@ -199,8 +199,9 @@ def _time(value: str, line: int) -> datetime:
 
 
 def _asn(text: str, line: int) -> int | None:
-    """The row's AS number: 64500, AS64500, or 64500.0 as a spreadsheet writes it."""
-    if not text:
+    """The row's AS number: 64500, AS64500, or 64500.0 as a spreadsheet writes it; None
+    when empty or "-" (unknown, as for places)."""
+    if not text or text == "-":
         return None
     found = _AS_NUMBER.fullmatch(text)
     if found is None or int(found[1]) > AS_NUMBER_MAX:

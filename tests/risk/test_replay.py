@@ -155,6 +155,14 @@ def test_other_common_spellings_of_a_time_and_an_as_number(time: str, asn: str) 
     assert ("asn", "2119") in scored.assessment.features
 
 
+@pytest.mark.parametrize("asn", ["", "-"])
+def test_an_unknown_as_number_leaves_the_network_out(asn: str) -> None:
+    rows = csv.DictReader(io.StringIO(f"{HEADER}\n{row(asn=asn)}\n"))
+    [scored] = score_rows(rows, RiskSettings())
+    assert scored.assessment.ip_info.asn is None
+    assert not any(kind == "asn" for kind, _ in scored.assessment.features)
+
+
 def test_missing_file_is_a_replay_error(tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match="No such file or directory"):
         replay(tmp_path / "absent.csv", RiskSettings())

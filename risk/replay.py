@@ -198,10 +198,16 @@ def _time(value: str, line: int) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _asn(text: str, line: int) -> int | None:
+def _text(value: str | None) -> str | None:
+    """A place or ASN cell's text; empty and "-" (the RBA dataset's unknown) are None."""
+    text = (value or "").strip()
+    return text if text and text != "-" else None
+
+
+def _asn(text: str | None, line: int) -> int | None:
     """The row's AS number: 64500, AS64500, or 64500.0 as a spreadsheet writes it; None
-    when empty or "-" (unknown, as for places)."""
-    if not text or text == "-":
+    when unknown (`_text`'s None: empty or "-", as for places)."""
+    if text is None:
         return None
     found = _AS_NUMBER.fullmatch(text)
     if found is None or int(found[1]) > AS_NUMBER_MAX:
@@ -209,14 +215,8 @@ def _asn(text: str, line: int) -> int | None:
     return int(found[1])
 
 
-def _text(value: str | None) -> str | None:
-    """A place name from a CSV cell; empty and "-" (the RBA dataset's unknown) are None."""
-    text = (value or "").strip()
-    return text if text and text != "-" else None
-
-
 def _csv_ip_info(row: Row, ip: str, line: int) -> IpInfo:
-    asn = _asn((row["ASN"] or "").strip(), line)
+    asn = _asn(_text(row["ASN"]), line)
     return IpInfo(
         ip=ip,
         country=_text(row["Country"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from risk.assessment import Assessment
 from risk.levels import Level
 from risk.replay import (
     LABEL_COLUMNS,
@@ -148,19 +149,23 @@ def test_malformed_files_are_reported_with_the_line(
     ids=["rba", "iso-offset-and-as-prefix", "epoch-seconds", "epoch-milliseconds-and-float"],
 )
 def test_other_common_spellings_of_a_time_and_an_as_number(time: str, asn: str) -> None:
-    rows = csv.DictReader(io.StringIO(f"{HEADER}\n{row(time=time, asn=asn)}\n"))
-    [scored] = score_rows(rows, RiskSettings())
-    assert scored.assessment.evaluated_at == datetime(2024, 1, 1, 7, tzinfo=UTC)
-    assert scored.assessment.ip_info.asn == 2119
-    assert ("asn", "2119") in scored.assessment.features
+    assessment = _assess_one(row(time=time, asn=asn))
+    assert assessment.evaluated_at == datetime(2024, 1, 1, 7, tzinfo=UTC)
+    assert assessment.ip_info.asn == 2119
+    assert ("asn", "2119") in assessment.features
 
 
 @pytest.mark.parametrize("asn", ["", "-"])
 def test_an_unknown_as_number_leaves_the_network_out(asn: str) -> None:
-    rows = csv.DictReader(io.StringIO(f"{HEADER}\n{row(asn=asn)}\n"))
-    [scored] = score_rows(rows, RiskSettings())
-    assert scored.assessment.ip_info.asn is None
-    assert not any(kind == "asn" for kind, _ in scored.assessment.features)
+    assessment = _assess_one(row(asn=asn))
+    assert assessment.ip_info.asn is None
+    assert not any(kind == "asn" for kind, _ in assessment.features)
+
+
+def _assess_one(line: str) -> Assessment:
+    """The engine's assessment of a log holding just `line`."""
+    [scored] = score_rows(csv.DictReader(io.StringIO(f"{HEADER}\n{line}\n")), RiskSettings())
+    return scored.assessment
 
 
 def test_missing_file_is_a_replay_error(tmp_path: Path) -> None:

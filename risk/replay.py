@@ -18,8 +18,11 @@ What the engine knows about each IP:
   organisation, the Anonymous-IP flags); configured IP lists apply as in the server.
 - An optional `Device ID` column is the device cookie; without it no sign-in has one.
 
-Recorded outcomes are the log's, not what a policy would have done: a takeover that policy
-would have stopped is still learned as history.
+Whether a row becomes history is the log's outcome as the policy leaves it: a blocked row
+never does, a stepped-up one only if its second factor was answered (`SECOND_FACTOR_COLUMN`).
+A log that does not say is taken as answered, so a takeover the policy would have stopped
+is still learned by its victim's profile, though its network counts for other users only
+after `UNCONFIRMED_KEPT_DAYS`.
 """
 
 from __future__ import annotations
@@ -74,7 +77,16 @@ scored (a malformed value stops the replay on any row) and used only when the ro
 stepped up: as in the server, a stepped-up sign-in becomes history once the second factor
 is answered, and never when it is not (False). Empty
 or absent, the second factor is taken as answered, so that a log without the column (the
-RBA dataset has none) learns every sign-in whose password was right."""
+RBA dataset has none) learns every sign-in whose password was right; but what such a
+sign-in brings new counts as kept, for other users, only after `UNCONFIRMED_KEPT_DAYS`."""
+UNCONFIRMED_KEPT_DAYS = 7.0
+"""How long a user must keep a network first learned at a step-up the log does not say was
+answered before other users' sign-ins count them as keeping it (`KEPT_KINDS`; otherwise
+`novelty_org_network_kept_days`). Taking every step-up as answered lets an attacker the
+server would have stopped teach the victim's profile; that is the victim's own business,
+but after an episode of two days the attacker's exit would count as a network colleagues
+keep, and weigh nothing in the next takeover from it. A network someone here really uses
+is kept for weeks."""
 LEVELS_HEADER = ("row", "level", "events")
 CITY_COLUMNS = ("country", "region", "city", "latitude", "longitude")
 CITY_ACCURACY_RADIUS_KM = 25.0
@@ -403,10 +415,10 @@ def _reaches(level: Level, bar: Level | None) -> bool:
     return bar is not None and level.rank >= bar.rank
 
 
-def _answered(row: Row, line: int) -> bool:
-    """SECOND_FACTOR_COLUMN: False only where the log says so; checked on every row."""
+def _answered(row: Row, line: int) -> bool | None:
+    """SECOND_FACTOR_COLUMN, None where the log does not say; checked on every row."""
     value = (row.get(SECOND_FACTOR_COLUMN) or "").strip()
-    return not value or _flag(value, line, SECOND_FACTOR_COLUMN)
+    return _flag(value, line, SECOND_FACTOR_COLUMN) if value else None
 
 
 def _learned(
@@ -438,7 +450,8 @@ def score_rows(
     """
     feeds = feeds if feeds is not None else Feeds()
     clock = _RowClock()
-    engine = RiskEngine(settings, feeds, InMemoryHistoryRepository(), clock=clock)
+    history = InMemoryHistoryRepository(unconfirmed_kept_days=UNCONFIRMED_KEPT_DAYS)
+    engine = RiskEngine(settings, feeds, history, clock=clock)
     geoip = feeds if any(feeds.is_loaded(key) for key in MMDB_KEYS) else None
     previous: datetime | None = None
     for number, row in enumerate(rows, start=1):
@@ -454,8 +467,9 @@ def score_rows(
         succeeded = ctx.password_valid is True
         answered = _answered(row, line)
         level = assessment.sign_in_risk_level
-        learned = succeeded and _learned(level, answered, step_up_at, block_at)
-        engine.repository.record(ctx, assessment.ip_info, assessment, learned)
+        learned = succeeded and _learned(level, answered is not False, step_up_at, block_at)
+        confirmed = answered is not None or not _reaches(level, step_up_at)
+        history.record(ctx, assessment.ip_info, assessment, learned, confirmed=confirmed)
         yield ScoredRow(
             row=number,
             user=ctx.username,

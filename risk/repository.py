@@ -168,6 +168,8 @@ class _Profile:
     successful_sign_ins: int = 0
     last_seen: dict[Feature, datetime] = field(default_factory=dict)
     first_used: dict[Feature, datetime] = field(default_factory=dict)
+    unconfirmed: set[Feature] = field(default_factory=set)
+    """Features first learned from a sign-in whose step-up nobody is known to have answered."""
 
 
 @dataclass(slots=True)
@@ -195,9 +197,14 @@ class _Timeline:
 
 
 class InMemoryHistoryRepository:
-    """A HistoryRepository in dicts, for tests, the benchmark and replay (not shared by workers)."""
+    """A HistoryRepository in dicts, for tests, the benchmark and replay (not shared by workers).
 
-    def __init__(self) -> None:
+    `unconfirmed_kept_days`: how long a user must keep a feature first learned from an
+    unconfirmed sign-in (see `record`) before `users_with_feature` counts them as keeping it.
+    """
+
+    def __init__(self, unconfirmed_kept_days: float = 0.0) -> None:
+        self._unconfirmed_kept = timedelta(days=unconfirmed_kept_days)
         self._sign_ins: dict[str, _Timeline] = {}
         self._profiles: dict[str, _Profile] = {}
         self._countries: set[str] = set()
@@ -252,12 +259,14 @@ class InMemoryHistoryRepository:
         if not kept_days:
             return min(len(holders), at_most)
         kept = timedelta(days=kept_days)
+        longer = max(kept, self._unconfirmed_kept)
         profiles = self._profiles
-        keeping = (
-            user_id
-            for user_id in holders
-            if profiles[user_id].last_seen[feature] - profiles[user_id].first_used[feature] >= kept
-        )
+
+        def keeps(profile: _Profile) -> bool:
+            needed = longer if feature in profile.unconfirmed else kept
+            return profile.last_seen[feature] - profile.first_used[feature] >= needed
+
+        keeping = (user_id for user_id in holders if keeps(profiles[user_id]))
         return sum(1 for _ in islice(keeping, at_most))
 
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
@@ -271,9 +280,21 @@ class InMemoryHistoryRepository:
         return len(times) - bisect_left(times, _ts(since))
 
     def record(
-        self, ctx: SignInContext, ip_info: IpInfo, assessment: Assessment, succeeded: bool
+        self,
+        ctx: SignInContext,
+        ip_info: IpInfo,
+        assessment: Assessment,
+        succeeded: bool,
+        *,
+        confirmed: bool = True,
     ) -> None:
-        """Store one attempt after it was decided (see HistoryRepository.record)."""
+        """Store one attempt after it was decided (see HistoryRepository.record).
+
+        `confirmed` False: the sign-in was stepped up and nobody knows whether its second
+        factor was answered (a replayed log that does not say). It teaches its user all the
+        same, but the features it brings new count as kept, for other users' sign-ins, only
+        after `unconfirmed_kept_days`.
+        """
         when = _ts(ctx.time)
         if (
             ctx.kind == SignInKind.PASSWORD
@@ -297,11 +318,14 @@ class InMemoryHistoryRepository:
             seen = profile.last_seen.get(feature)
             if seen is None:
                 self._feature_users.setdefault(feature, set()).add(ctx.user_id)
+                if not confirmed:
+                    profile.unconfirmed.add(feature)
             profile.last_seen[feature] = ctx.time if seen is None else max(seen, ctx.time)
             used = profile.first_used.get(feature)
             profile.first_used[feature] = ctx.time if used is None else min(used, ctx.time)
         for feature in beyond_limit(profile.last_seen.keys(), profile.last_seen):
             del profile.last_seen[feature], profile.first_used[feature]
+            profile.unconfirmed.discard(feature)
             self._feature_users[feature].discard(ctx.user_id)
         counters = assessment.novelty_counters
         if counters:

@@ -104,3 +104,21 @@ def trip_log(answered: str | None) -> list[dict[str, str]]:
             one[SECOND_FACTOR_COLUMN] = ""
         rows[20][SECOND_FACTOR_COLUMN] = answered
     return rows
+
+
+def shared_network_log(answered: str | None, kept_days: int) -> list[dict[str, str]]:
+    """Two users at home in Oslo for twenty days. Then u1 brings the new network 64500
+    (its first sign-in from it says `answered` in SECOND_FACTOR_COLUMN when not None) and
+    uses it again `kept_days` later; the day after, u2 signs in from it for the first time."""
+    rows = []
+    for day in range(20):
+        rows.append(entry(day * DAY, "u1", f"84.208.1.{2 + day % 3}"))
+        rows.append(entry(day * DAY + 5, "u2", f"84.209.1.{2 + day % 3}"))
+    rows.append(entry(20 * DAY, "u1", "93.1.2.3", asn="64500"))
+    rows.append(entry((20 + kept_days) * DAY, "u1", "93.1.2.4", asn="64500"))
+    rows.append(entry((21 + kept_days) * DAY, "u2", "93.1.2.5", asn="64500"))
+    if answered is not None:
+        for one in rows:
+            one[SECOND_FACTOR_COLUMN] = ""
+        rows[40][SECOND_FACTOR_COLUMN] = answered
+    return rows

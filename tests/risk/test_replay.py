@@ -24,7 +24,7 @@ from risk.replay import (
 )
 from risk.settings import RiskSettings
 from tests.risk import make_rba_sample
-from tests.risk.rba_log import attack_log, trip_log, write_log
+from tests.risk.rba_log import attack_log, shared_network_log, trip_log, write_log
 
 SAMPLE = Path(__file__).with_name("data") / "rba_sample.csv"
 EPISODES = "(one user's consecutive takeover sign-ins; caught if the first one is)"
@@ -433,6 +433,36 @@ def test_a_stepped_up_sign_in_is_learned_only_once_its_second_factor_is_answered
     """As in the server: New York stays new after a step-up nobody answered, and becomes
     familiar after one that was answered, or that the policy never asked for."""
     assert trip_levels(answered, step_up_at) == levels
+
+
+@pytest.mark.parametrize(
+    ("answered", "kept_days", "others"),
+    [
+        (None, 2, "by no other user here for a day or more"),
+        ("", 2, "by no other user here for a day or more"),
+        ("True", 2, "by 1 other user here for a day or more"),
+        (None, 8, "by 1 other user here for a day or more"),
+    ],
+    ids=["no-column", "empty", "answered", "kept-a-week"],
+)
+def test_a_network_learned_at_an_unanswered_step_up_is_a_colleagues_only_once_kept_a_week(
+    answered: str | None, kept_days: int, others: str
+) -> None:
+    """Whoever brought it: taking a step-up the log does not speak of as answered, an
+    attacker the server would have stopped teaches their victim's profile, but their exit
+    does not become a network colleagues keep before `UNCONFIRMED_KEPT_DAYS`."""
+    settings = RiskSettings.from_mapping({"novelty_org_common_users": 1, "novelty_min_counted": 0})
+    log = shared_network_log(answered, kept_days)
+    scored = list(score_rows(log, settings, step_up_at=Level.MEDIUM))
+    brought, kept, colleague = scored[40:]
+    assert (brought.level, kept.level) == (Level.MEDIUM, Level.NONE)
+    (network,) = [
+        line
+        for detection in colleague.assessment.detections
+        for line in dict(detection.evidence).get("new_features", ())
+        if line.startswith("network 64500")
+    ]
+    assert f"never used by this user in 20 sign-ins, {others};" in network
 
 
 @pytest.mark.parametrize(

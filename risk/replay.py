@@ -673,7 +673,8 @@ def format_report(report: ReplayReport) -> str:
     """The report as printable tables: what each threshold catches per sign-in and per
     takeover episode, what it costs legitimate users, and the replay's speed."""
     lines = _wrapped(
-        f"{report.rows:,} sign-ins replayed: {report.takeovers:,} account takeovers, "
+        f"{plural(report.rows, 'sign-in')} replayed: "
+        f"{plural(report.takeovers, 'account takeover')}, "
         f"{report.attack_ip_logins:,} from attack IPs, "
         f"{report.legitimate_logins:,} legitimate successful"
     )
@@ -689,10 +690,10 @@ def format_report(report: ReplayReport) -> str:
     )
     lines += [""]
     lines += _wrapped(
-        f"{report.takeover_episodes:,} takeover episodes (one user's consecutive takeover "
+        f"{plural(report.takeover_episodes, 'takeover episode')} (one user's consecutive takeover "
         "sign-ins; caught if the first one is)"
     )
-    lines += _wrapped(f"{report.failed_attack_attempts:,} failed sign-ins from attack IPs")
+    lines += _wrapped(f"{plural(report.failed_attack_attempts, 'failed sign-in')} from attack IPs")
     lines += [""]
     lines += _table(
         "step up at  episodes caught     failed attacks flagged",

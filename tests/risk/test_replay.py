@@ -24,7 +24,14 @@ from risk.replay import (
 )
 from risk.settings import RiskSettings
 from tests.risk import make_rba_sample
-from tests.risk.rba_log import attack_log, shared_network_log, trip_log, write_log
+from tests.risk.rba_log import (
+    ATTACKER,
+    attack_log,
+    entry,
+    shared_network_log,
+    trip_log,
+    write_log,
+)
 
 SAMPLE = Path(__file__).with_name("data") / "rba_sample.csv"
 EPISODES = "(one user's consecutive takeover sign-ins; caught if the first one is)"
@@ -369,6 +376,16 @@ def test_an_empty_log_reports_no_rates(tmp_path: Path) -> None:
     lines = format_report(report).splitlines()
     assert lines[3].split() == ["low+", "0", "-", "0", "-", "0", "-"]
     assert lines[11].split() == ["low+", "0", "-", "0", "-"]
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.csv", [entry(0, "u1", ATTACKER, attack=True, takeover=True)])
+    lines = format_report(replay(log, RiskSettings())).splitlines()
+    assert lines[0] == (
+        "1 sign-in replayed: 1 account takeover, 1 from attack IPs, 0 legitimate successful"
+    )
+    assert lines[7] == f"1 takeover episode {EPISODES}"
+    assert lines[8] == "0 failed sign-ins from attack IPs"
 
 
 @pytest.mark.parametrize(

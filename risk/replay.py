@@ -80,13 +80,13 @@ or absent, the second factor is taken as answered, so that a log without the col
 RBA dataset has none) learns every sign-in whose password was right; but what such a
 sign-in brings new counts as kept, for other users, only after `UNCONFIRMED_KEPT_DAYS`."""
 UNCONFIRMED_KEPT_DAYS = 7.0
-"""How long a user must keep a network first learned at a step-up the log does not say was
-answered before other users' sign-ins count them as keeping it (`KEPT_KINDS`; otherwise
-`novelty_org_network_kept_days`). Taking every step-up as answered lets an attacker the
-server would have stopped teach the victim's profile; that is the victim's own business,
-but after an episode of two days the attacker's exit would count as a network colleagues
-keep, and weigh nothing in the next takeover from it. A network someone here really uses
-is kept for weeks."""
+"""Days a user must keep a network first learned at a step-up the log does not say was
+answered before other users' sign-ins count them as keeping it (instead of
+`novelty_org_network_kept_days`; at 0 every use counts, confirmed or not). Taking every
+step-up as answered lets an attacker the server would have stopped teach the victim's
+profile; that is the victim's own business, but after an episode of two days the
+attacker's exit would count as a network colleagues keep, and weigh nothing in the next
+takeover from it. A network someone here really uses is kept for weeks."""
 LEVELS_HEADER = ("row", "level", "events")
 CITY_COLUMNS = ("country", "region", "city", "latitude", "longitude")
 CITY_ACCURACY_RADIUS_KM = 25.0

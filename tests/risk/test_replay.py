@@ -465,9 +465,9 @@ def test_a_stepped_up_sign_in_is_learned_only_once_its_second_factor_is_answered
 def test_a_network_learned_at_an_unanswered_step_up_is_a_colleagues_only_once_kept_a_week(
     answered: str | None, kept_days: int, others: str
 ) -> None:
-    """Whoever brought it: taking a step-up the log does not speak of as answered, an
-    attacker the server would have stopped teaches their victim's profile, but their exit
-    does not become a network colleagues keep before `UNCONFIRMED_KEPT_DAYS`."""
+    """A step-up the log does not say was answered teaches its user, but the network it
+    brought counts as one colleagues keep only after `UNCONFIRMED_KEPT_DAYS`: an attacker
+    the server would have stopped must not make their exit a colleague's."""
     settings = RiskSettings.from_mapping({"novelty_org_common_users": 1, "novelty_min_counted": 0})
     log = shared_network_log(answered, kept_days)
     scored = list(score_rows(log, settings, step_up_at=Level.MEDIUM))

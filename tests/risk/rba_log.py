@@ -99,10 +99,16 @@ def trip_log(answered: str | None) -> list[dict[str, str]]:
     abroad = {"country": "US", "region": "New York", "city": "New York", "asn": "7922"}
     rows.append(entry(20 * DAY, "u1", "23.1.2.3", **abroad))
     rows.append(entry(20 * DAY + 30, "u1", "23.1.2.4", **abroad))
+    return _answer(rows, 20, answered)
+
+
+def _answer(rows: list[dict[str, str]], index: int, answered: str | None) -> list[dict[str, str]]:
+    """`rows`, with SECOND_FACTOR_COLUMN saying `answered` on row `index` and empty on the
+    others; without the column when `answered` is None."""
     if answered is not None:
         for one in rows:
             one[SECOND_FACTOR_COLUMN] = ""
-        rows[20][SECOND_FACTOR_COLUMN] = answered
+        rows[index][SECOND_FACTOR_COLUMN] = answered
     return rows
 
 
@@ -117,8 +123,4 @@ def shared_network_log(answered: str | None, kept_days: int) -> list[dict[str, s
     rows.append(entry(20 * DAY, "u1", "93.1.2.3", asn="64500"))
     rows.append(entry((20 + kept_days) * DAY, "u1", "93.1.2.4", asn="64500"))
     rows.append(entry((21 + kept_days) * DAY, "u2", "93.1.2.5", asn="64500"))
-    if answered is not None:
-        for one in rows:
-            one[SECOND_FACTOR_COLUMN] = ""
-        rows[40][SECOND_FACTOR_COLUMN] = answered
-    return rows
+    return _answer(rows, 40, answered)

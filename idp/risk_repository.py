@@ -304,6 +304,9 @@ class SqlHistoryRepository:
         _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
         return _without(profile, set(stale))
 
+    unconfirmed_kept_days = 0.0
+    """The server learns a stepped-up sign-in only once its second factor is answered."""
+
     def users_with_feature(
         self, feature: tuple[str, str], kept_days: float = 0.0, at_most: int = ORG_USERS_COUNTED
     ) -> int:

@@ -355,6 +355,7 @@ class UnfamiliarFeatures:
             device_missing=ctx.device_id is None
             and any(kind == device for kind, _ in profile.features),
             org_users=org_users if enough else None,
+            org_unconfirmed_days=env.repository.unconfirmed_kept_days,
         )
         if not novelty.new:
             return None

@@ -348,6 +348,8 @@ class NewProperty:
     """How many other users here have the value (for `ORG_KINDS`)."""
     org_kept_days: float = 0.0
     """Counted in `org_users` are only users who kept the value this many days (`KEPT_KINDS`)."""
+    org_unconfirmed_days: float = 0.0
+    """... or this many, where their first use was a step-up not known to be answered."""
     org_users_capped: bool = False
     """True when counting stopped at `org_users` (see `NoveltyModel.org_users_counted`)."""
     rare: bool = False
@@ -371,8 +373,12 @@ class NewProperty:
                 others = f"{self.org_users:,} or more other users"
             history += f", by {others} here"
             if self.org_kept_days:
-                days = "a day" if self.org_kept_days == 1 else f"{self.org_kept_days:g} days"
-                history += f" for {days} or more"
+                history += f" for {_days(self.org_kept_days)} or more"
+            if self.org_unconfirmed_days:
+                history += (
+                    f" ({_days(self.org_unconfirmed_days)} if first used at a step-up"
+                    " not known to be answered)"
+                )
         head = f"{LABELS[self.kind]} {value}: {history}"
         if self.configured:
             return f"{head}; weight set in config: {self.bits:.1f} bits"
@@ -390,6 +396,11 @@ class NewProperty:
             f"{head}; {how} in {_percent(self.rate)} of sign-ins{context}{habit}: "
             f"{self.bits:.1f} bits"
         )
+
+
+def _days(days: float) -> str:
+    """ "a day", "7 days", "0.5 days"."""
+    return "a day" if days == 1 else f"{days:g} days"
 
 
 def _plural_label(label: str) -> str:
@@ -660,6 +671,7 @@ def weigh(
     stage: Stage = Stage.LEARNED,
     device_missing: bool = False,
     org_users: Callable[[Feature, float], int] | None = None,
+    org_unconfirmed_days: float = 0.0,
 ) -> Novelty:
     """The sign-in's new properties for this user and their weights.
 
@@ -668,6 +680,8 @@ def weigh(
     up to `model.org_users_counted`, have a property in their profile (of `KEPT_KINDS`:
     kept it at least `kept_days`, here `model.org_network_kept_days`); a new value of an
     `ORG_KINDS` kind that fewer than `model.org_common_users` others have counts as rare.
+    `org_unconfirmed_days`: the keep `org_users` wants instead where a user's first use was
+    a step-up not known to be answered (see `HistoryRepository.unconfirmed_kept_days`).
     """
     by_kind = dict(features)
     if device_missing:
@@ -731,6 +745,11 @@ def weigh(
                 last_seen_days=forgotten.get(kind),
                 org_users=others,
                 org_kept_days=kept_days if others is not None else 0.0,
+                org_unconfirmed_days=(
+                    org_unconfirmed_days
+                    if others is not None and kept_days and org_unconfirmed_days > kept_days
+                    else 0.0
+                ),
                 org_users_capped=others is not None and others >= model.org_users_counted,
                 rare=seen is Seen.RARE,
                 habit=habit,

@@ -135,6 +135,13 @@ class HistoryRepository(Protocol):
         (0: every user who has it)."""
         ...
 
+    @property
+    def unconfirmed_kept_days(self) -> float:
+        """How long, instead of `kept_days`, `users_with_feature` wants a user to have kept
+        a feature they first used at a step-up nobody is known to have answered; 0 when no
+        such sign-in was learned (the server always knows the answer)."""
+        ...
+
     def failed_passwords(self, user_id: str, ip: str, since: datetime) -> int:
         """How many wrong passwords the account had from `ip` at or after `since`."""
         ...
@@ -205,6 +212,7 @@ class InMemoryHistoryRepository:
 
     def __init__(self, unconfirmed_kept_days: float = 0.0) -> None:
         self._unconfirmed_kept = timedelta(days=unconfirmed_kept_days)
+        self._any_unconfirmed = False
         self._sign_ins: dict[str, _Timeline] = {}
         self._profiles: dict[str, _Profile] = {}
         self._countries: set[str] = set()
@@ -250,6 +258,11 @@ class InMemoryHistoryRepository:
         if self._novelty_copy is None:
             self._novelty_copy = NoveltyCounts(dict(self._novelty))
         return self._novelty_copy
+
+    @property
+    def unconfirmed_kept_days(self) -> float:
+        """`unconfirmed_kept_days` once an unconfirmed sign-in taught anything, else 0."""
+        return self._unconfirmed_kept.total_seconds() / 86_400 if self._any_unconfirmed else 0.0
 
     def users_with_feature(
         self, feature: Feature, kept_days: float = 0.0, at_most: int = ORG_USERS_COUNTED
@@ -320,6 +333,7 @@ class InMemoryHistoryRepository:
                 self._feature_users.setdefault(feature, set()).add(ctx.user_id)
                 if not confirmed:
                     profile.unconfirmed.add(feature)
+                    self._any_unconfirmed = True
             profile.last_seen[feature] = ctx.time if seen is None else max(seen, ctx.time)
             used = profile.first_used.get(feature)
             profile.first_used[feature] = ctx.time if used is None else min(used, ctx.time)

@@ -250,6 +250,16 @@ def test_a_new_value_nobody_here_has_weighs_by_how_rarely_that_happens() -> None
         "by 2 other users here for a day or more; new and as rare here in 0.01% of sign-ins"
         in alone.explain(44)
     )
+    # Where a replayed log taught networks at step-ups nobody is known to have answered,
+    # the count wants those users to have kept them longer, and the evidence says so.
+    unsure = weigh(
+        new_asn, profile(), rare_counts, PLAIN, NOW, org_users=common, org_unconfirmed_days=7
+    ).new[0]
+    assert (
+        "for a day or more (7 days if first used at a step-up not known to be answered); new in"
+        in unsure.explain(44)
+    )
+    assert unsure.bits == shared.bits
     # Not a kind told apart by the organisation: a device cookie is per user.
     novelty = weigh(
         swap(HOME, device="d9"), profile(), rare_counts, PLAIN, NOW, org_users=lambda f, days: 0

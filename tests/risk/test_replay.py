@@ -452,13 +452,16 @@ def test_a_stepped_up_sign_in_is_learned_only_once_its_second_factor_is_answered
     assert trip_levels(answered, step_up_at) == levels
 
 
+UNCONFIRMED = "7 days if first used at a step-up not known to be answered"
+
+
 @pytest.mark.parametrize(
     ("answered", "kept_days", "others"),
     [
-        (None, 2, "by no other user here for a day or more"),
-        ("", 2, "by no other user here for a day or more"),
-        ("True", 2, "by 1 other user here for a day or more"),
-        (None, 8, "by 1 other user here for a day or more"),
+        (None, 2, f"by no other user here for a day or more ({UNCONFIRMED});"),
+        ("", 2, f"by no other user here for a day or more ({UNCONFIRMED});"),
+        ("True", 2, "by 1 other user here for a day or more;"),
+        (None, 8, f"by 1 other user here for a day or more ({UNCONFIRMED});"),
     ],
     ids=["no-column", "empty", "answered", "kept-a-week"],
 )
@@ -479,7 +482,7 @@ def test_a_network_learned_at_an_unanswered_step_up_is_a_colleagues_only_once_ke
         for line in dict(detection.evidence).get("new_features", ())
         if line.startswith("network 64500")
     ]
-    assert f"never used by this user in 20 sign-ins, {others};" in network
+    assert f"never used by this user in 20 sign-ins, {others}" in network
 
 
 @pytest.mark.parametrize(

@@ -295,13 +295,23 @@ def generator_digest() -> str:
     return hashlib.sha256(Path(rba_synth.__file__).read_bytes()).hexdigest()[:10]
 
 
-def dataset(cache: Path, seed: int, logins: int, variant: str, device_ids: bool) -> Path:
+def dataset(
+    cache: Path,
+    seed: int,
+    logins: int,
+    variant: str,
+    device_ids: bool,
+    days: int = 365,
+    per_user: float = rba_synth.MEAN_LOGINS_PER_USER,
+) -> Path:
     """The labelled log for these parameters, generated unless already cached."""
     suffix = "-devices" if device_ids else ""
-    path = cache / f"rba-{variant}-seed{seed}-{logins}{suffix}-{generator_digest()}.csv"
+    shape = f"-{days}d-{per_user:g}pu"
+    name = f"rba-{variant}-seed{seed}-{logins}{shape}{suffix}-{generator_digest()}.csv"
+    path = cache / name
     if not path.exists():
         partial = path.with_suffix(f".{os.getpid()}.partial")  # parallel runs do not collide
-        rba_synth.generate(partial, seed, logins, variant, device_ids)
+        rba_synth.generate(partial, seed, logins, variant, device_ids, days=days, per_user=per_user)
         partial.replace(path)
     return path
 
@@ -378,9 +388,28 @@ def labels_and_scores(labelled: Path) -> tuple[Labels, list[float], float]:
     return labels, scores, time.perf_counter() - began
 
 
+def _describe(args: argparse.Namespace) -> list[str]:
+    """The variant and whatever differs from the default log."""
+    parts = [args.variant]
+    parts += ["device IDs"] if args.device_ids else []
+    parts += ["second factor"] if args.second_factor else []
+    parts += [f"{args.days} days"] if args.days != 365 else []
+    if args.per_user != rba_synth.MEAN_LOGINS_PER_USER:
+        parts.append(f"{args.per_user:g} logins per user")
+    return parts
+
+
 def run_dataset(seed: int, args: argparse.Namespace, work: Path, config: Path) -> DatasetResult:
     """Generate (or reuse), replay and score one dataset."""
-    labelled = dataset(args.cache_dir, seed, args.logins, args.variant, args.device_ids)
+    labelled = dataset(
+        args.cache_dir,
+        seed,
+        args.logins,
+        args.variant,
+        args.device_ids,
+        args.days,
+        args.per_user,
+    )
     labels, scores, freeman_seconds = labels_and_scores(labelled)
     copy, levels_path = work / f"seed{seed}.csv", work / f"seed{seed}-levels.csv"
     engine_copy(labelled, copy, args.second_factor)
@@ -389,8 +418,7 @@ def run_dataset(seed: int, args: argparse.Namespace, work: Path, config: Path) -
     medium = next(result for result in levels if result.level is Level.MEDIUM)
     baseline = freeman_at_rate(labels, scores, round(medium.legitimate.part))
     return DatasetResult(
-        f"seed {seed} ({args.variant}{', device IDs' if args.device_ids else ''}"
-        f"{', second factor' if args.second_factor else ''})",
+        f"seed {seed} ({', '.join(_describe(args))})",
         labels.rows,
         levels,
         baseline,
@@ -512,6 +540,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--logins", type=int, default=250_000)
     parser.add_argument("--variant", choices=rba_synth.VARIANTS, default="standard")
+    parser.add_argument("--days", type=int, default=365, help="days the log spans")
+    parser.add_argument(
+        "--per-user",
+        type=float,
+        default=rba_synth.MEAN_LOGINS_PER_USER,
+        help="mean legitimate logins per user: fewer means more people, each less known",
+    )
     parser.add_argument("--device-ids", action="store_true")
     parser.add_argument(
         "--second-factor",

@@ -1242,6 +1242,7 @@ class Generator:
         variant: str = "standard",
         start: date = DEFAULT_START,
         days: int = 365,
+        per_user: float = MEAN_LOGINS_PER_USER,
     ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -1249,6 +1250,9 @@ class Generator:
             raise ValueError(f"logins must be at least 100, got {logins}")
         if days < 14:
             raise ValueError(f"days must be at least 14, got {days}")
+        if not 2 <= per_user <= 1000:
+            raise ValueError(f"logins per user must be 2 to 1000, got {per_user:g}")
+        self.per_user = per_user
         self.rng = random.Random(seed)
         self.logins = logins
         self.variant = variant
@@ -1871,7 +1875,7 @@ class Generator:
         """Every row of the dataset, ordered by time."""
         rng = self.rng
         legit = self.logins * LEGIT_SHARE
-        count = max(10, round(legit / MEAN_LOGINS_PER_USER))
+        count = max(10, round(legit / self.per_user))
         self.users = [self._new_user() for _ in range(count)]
         weights = [self._day_weights(user) for user in self.users]
         # base_rate sets each user's share; the sum is scaled to the requested volume.
@@ -2031,9 +2035,10 @@ def generate(
     device_ids: bool = False,
     start: date = DEFAULT_START,
     days: int = 365,
+    per_user: float = MEAN_LOGINS_PER_USER,
 ) -> int:
     """Write one dataset to `path`; returns the number of rows written."""
-    generator = Generator(seed, logins, variant, start, days)
+    generator = Generator(seed, logins, variant, start, days, per_user)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         return generator.write(handle, device_ids)
 
@@ -2055,6 +2060,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="first day, YYYY-MM-DD (default 2024-01-01)",
     )
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--per-user",
+        type=float,
+        default=MEAN_LOGINS_PER_USER,
+        help=f"mean legitimate logins per user (default {MEAN_LOGINS_PER_USER:g})",
+    )
     args = parser.parse_args(argv)
     began = time.perf_counter()
     try:
@@ -2066,6 +2077,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.device_ids,
             args.start,
             args.days,
+            args.per_user,
         )
     except ValueError as exc:
         parser.error(str(exc))

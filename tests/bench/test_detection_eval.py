@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 
@@ -211,3 +212,16 @@ def test_the_report_prints_each_datasets_population_statistics() -> None:
         "seed 1 (calm) population: 10,000 legitimate sign-ins, 85.0% past learning; with a new "
         "network 0.30% (in a familiar city 0.10%); with 2+ new properties 0.25%; with 4+ 0.09%"
     )
+
+
+def test_a_log_of_another_shape_is_cached_and_named_apart(tmp_path: Path) -> None:
+    """A robustness run (`--days`, `--per-user`) never reuses the default log's cache, and
+    its rows say what differs."""
+    default = de.dataset(tmp_path, 1, 400, "calm", False)
+    other = de.dataset(tmp_path, 1, 400, "calm", False, days=120, per_user=20)
+    assert default != other and default.exists() and other.exists()
+    assert default.read_bytes() != other.read_bytes()
+    args = argparse.Namespace(
+        variant="calm", device_ids=True, second_factor=False, days=120, per_user=20.0
+    )
+    assert de._describe(args) == ["calm", "device IDs", "120 days", "20 logins per user"]

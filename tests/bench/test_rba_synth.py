@@ -176,13 +176,34 @@ def test_device_ids_are_mostly_present_and_never_the_victims(
 
 
 @pytest.mark.parametrize(
-    ("logins", "variant", "days", "message"),
-    [(10, "standard", 365, "logins"), (1000, "easy", 365, "variant"), (1000, "hard", 3, "days")],
-    ids=["too-few-logins", "unknown-variant", "too-few-days"],
+    ("logins", "variant", "days", "per_user", "message"),
+    [
+        (10, "standard", 365, 65, "logins"),
+        (1000, "easy", 365, 65, "variant"),
+        (1000, "hard", 3, 65, "days"),
+        (1000, "calm", 365, 1, "per user"),
+        (1000, "calm", 365, float("nan"), "per user"),
+    ],
+    ids=["too-few-logins", "unknown-variant", "too-few-days", "one-per-user", "nan-per-user"],
 )
-def test_bad_parameters_are_refused(logins: int, variant: str, days: int, message: str) -> None:
+def test_bad_parameters_are_refused(
+    logins: int, variant: str, days: int, per_user: float, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
-        rba_synth.Generator(1, logins, variant, days=days)
+        rba_synth.Generator(1, logins, variant, days=days, per_user=per_user)
+
+
+def test_fewer_logins_per_user_means_more_people(tmp_path: Path) -> None:
+    """`--per-user` shapes the organisation: the same volume from more, less known people."""
+    people = {}
+    for per_user in (20, 80):
+        path = tmp_path / f"{per_user}.csv"
+        rba_synth.generate(path, SEED, 20_000, variant="calm", per_user=per_user)
+        with open(path, newline="", encoding="utf-8") as handle:
+            legit = [r for r in csv.DictReader(handle) if r["Is Attack IP"] == "False"]
+        people[per_user] = len({r["User ID"] for r in legit})
+        assert 18_000 < len(legit) < 19_500
+    assert people[20] > 3 * people[80]
 
 
 @pytest.mark.parametrize("variant", sorted(rba_synth.COPYING_VPN))

@@ -561,6 +561,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if HOLDOUT_SEED in args.seeds and not args.holdout:
         parser.error(f"seed {HOLDOUT_SEED} is held out: run it only with --holdout")
     seeds = (HOLDOUT_SEED,) if args.holdout else args.seeds
+    try:  # the generator's own checks, before any work
+        rba_synth.Generator(
+            seeds[0], args.logins, args.variant, days=args.days, per_user=args.per_user
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="detection-eval-") as temp:

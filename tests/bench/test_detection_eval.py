@@ -182,6 +182,19 @@ def test_the_replay_cli_writes_one_level_per_row(tmp_path: Path, sample_path: Pa
     assert len(de.read_levels(levels, rows)) == rows
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [(["--per-user", "0"], "per user"), (["--days", "3"], "days"), (["--logins", "5"], "logins")],
+)
+def test_a_log_the_generator_cannot_make_is_refused_up_front(
+    option: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        de.main(["--seeds", "1", *option])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_the_held_out_seed_needs_holdout(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         de.main(["--seeds", f"1,{de.HOLDOUT_SEED}"])

@@ -256,6 +256,9 @@ def cached_profile(user_id: str) -> UserProfile | None:
 class SqlHistoryRepository:
     """risk.repository.HistoryRepository over the provider's tables; each read is one query."""
 
+    unconfirmed_kept_days = 0.0
+    """The server learns a stepped-up sign-in only once its second factor is answered."""
+
     def __init__(self) -> None:
         self._novelty: tuple[float, NoveltyCounts] | None = None
 
@@ -303,9 +306,6 @@ class SqlHistoryRepository:
         # in record() would cost a read of its own.
         _run_many(_FORGET_FEATURE, [{"user_id": user_id, "kind": k, "value": v} for k, v in stale])
         return _without(profile, set(stale))
-
-    unconfirmed_kept_days = 0.0
-    """The server learns a stepped-up sign-in only once its second factor is answered."""
 
     def users_with_feature(
         self, feature: tuple[str, str], kept_days: float = 0.0, at_most: int = ORG_USERS_COUNTED

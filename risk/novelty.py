@@ -399,7 +399,7 @@ class NewProperty:
 
 
 def _days(days: float) -> str:
-    """ "a day", "7 days", "0.5 days"."""
+    """A span in words: "a day", "7 days", "0.5 days"."""
     return "a day" if days == 1 else f"{days:g} days"
 
 

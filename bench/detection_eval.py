@@ -301,7 +301,7 @@ def dataset(
     logins: int,
     variant: str,
     device_ids: bool,
-    days: int = 365,
+    days: int = rba_synth.DEFAULT_DAYS,
     per_user: float = rba_synth.MEAN_LOGINS_PER_USER,
 ) -> Path:
     """The labelled log for these parameters, generated unless already cached."""
@@ -393,7 +393,7 @@ def _describe(args: argparse.Namespace) -> list[str]:
     parts = [args.variant]
     parts += ["device IDs"] if args.device_ids else []
     parts += ["second factor"] if args.second_factor else []
-    parts += [f"{args.days} days"] if args.days != 365 else []
+    parts += [f"{args.days} days"] if args.days != rba_synth.DEFAULT_DAYS else []
     if args.per_user != rba_synth.MEAN_LOGINS_PER_USER:
         parts.append(f"{args.per_user:g} logins per user")
     return parts
@@ -540,7 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--logins", type=int, default=250_000)
     parser.add_argument("--variant", choices=rba_synth.VARIANTS, default="standard")
-    parser.add_argument("--days", type=int, default=365, help="days the log spans")
+    parser.add_argument(
+        "--days", type=int, default=rba_synth.DEFAULT_DAYS, help="days the log spans"
+    )
     parser.add_argument(
         "--per-user",
         type=float,
@@ -562,9 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"seed {HOLDOUT_SEED} is held out: run it only with --holdout")
     seeds = (HOLDOUT_SEED,) if args.holdout else args.seeds
     try:  # the generator's own checks, before any work
-        rba_synth.Generator(
-            seeds[0], args.logins, args.variant, days=args.days, per_user=args.per_user
-        )
+        rba_synth.check_parameters(args.logins, args.variant, args.days, args.per_user)
     except ValueError as exc:
         parser.error(str(exc))
     args.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,7 @@ VARIANTS = ("standard", "hard", "calm", "calm-hard")
 COPYING_VPN = frozenset({"hard", "calm-hard"})
 """Variants whose VPN attackers copy the victim's user agent."""
 DEFAULT_START = date(2024, 1, 1)
+DEFAULT_DAYS = 365
 UNKNOWN = "-"
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
@@ -1232,6 +1233,18 @@ Row = tuple[int, int, str, str, Geo, int, Agent, bool, bool, bool, str, str, str
 attack kind, episode, device cookie)."""
 
 
+def check_parameters(logins: int, variant: str, days: int, per_user: float) -> None:
+    """ValueError naming the first parameter no dataset can be made with."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    if logins < 100:
+        raise ValueError(f"logins must be at least 100, got {logins}")
+    if days < 14:
+        raise ValueError(f"days must be at least 14, got {days}")
+    if not 2 <= per_user <= 1000:
+        raise ValueError(f"logins per user must be 2 to 1000, got {per_user:g}")
+
+
 class Generator:
     """Builds one dataset; call `rows()` once."""
 
@@ -1241,17 +1254,10 @@ class Generator:
         logins: int,
         variant: str = "standard",
         start: date = DEFAULT_START,
-        days: int = 365,
+        days: int = DEFAULT_DAYS,
         per_user: float = MEAN_LOGINS_PER_USER,
     ) -> None:
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-        if logins < 100:
-            raise ValueError(f"logins must be at least 100, got {logins}")
-        if days < 14:
-            raise ValueError(f"days must be at least 14, got {days}")
-        if not 2 <= per_user <= 1000:
-            raise ValueError(f"logins per user must be 2 to 1000, got {per_user:g}")
+        check_parameters(logins, variant, days, per_user)
         self.per_user = per_user
         self.rng = random.Random(seed)
         self.logins = logins
@@ -2034,7 +2040,7 @@ def generate(
     variant: str = "standard",
     device_ids: bool = False,
     start: date = DEFAULT_START,
-    days: int = 365,
+    days: int = DEFAULT_DAYS,
     per_user: float = MEAN_LOGINS_PER_USER,
 ) -> int:
     """Write one dataset to `path`; returns the number of rows written."""
@@ -2059,7 +2065,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_START,
         help="first day, YYYY-MM-DD (default 2024-01-01)",
     )
-    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS)
     parser.add_argument(
         "--per-user",
         type=float,

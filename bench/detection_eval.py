@@ -347,8 +347,9 @@ def engine_copy(labelled: Path, target: Path, second_factor: bool = False) -> in
     return count
 
 
-def run_replay(log: Path, config: Path, levels: Path) -> float:
-    """Replay `log` through the product's CLI; returns the wall-clock seconds it took."""
+def run_replay(log: Path, config: Path, levels: Path, cities: Path | None = None) -> float:
+    """Replay `log` through the product's CLI (with a cities file, when given, so that
+    unlikelyTravel runs); returns the wall-clock seconds it took."""
     command = [
         sys.executable,
         "-m",
@@ -361,6 +362,8 @@ def run_replay(log: Path, config: Path, levels: Path) -> float:
         "--levels-out",
         str(levels),
     ]
+    if cities is not None:
+        command += ["--cities", str(cities)]
     began = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - began
@@ -393,6 +396,7 @@ def _describe(args: argparse.Namespace) -> list[str]:
     parts = [args.variant]
     parts += ["device IDs"] if args.device_ids else []
     parts += ["second factor"] if args.second_factor else []
+    parts += ["cities file"] if args.cities else []
     parts += [f"{args.days} days"] if args.days != rba_synth.DEFAULT_DAYS else []
     if args.per_user != rba_synth.MEAN_LOGINS_PER_USER:
         parts.append(f"{args.per_user:g} logins per user")
@@ -413,7 +417,12 @@ def run_dataset(seed: int, args: argparse.Namespace, work: Path, config: Path) -
     labels, scores, freeman_seconds = labels_and_scores(labelled)
     copy, levels_path = work / f"seed{seed}.csv", work / f"seed{seed}-levels.csv"
     engine_copy(labelled, copy, args.second_factor)
-    replay_seconds = run_replay(copy, config, levels_path)
+    cities = None
+    if args.cities:
+        cities = work / "cities.csv"
+        with open(cities, "w", newline="", encoding="utf-8") as handle:
+            rba_synth.write_cities(handle)
+    replay_seconds = run_replay(copy, config, levels_path, cities)
     levels = evaluate_levels(labels, read_levels(levels_path, labels.rows))
     medium = next(result for result in levels if result.level is Level.MEDIUM)
     baseline = freeman_at_rate(labels, scores, round(medium.legitimate.part))
@@ -554,6 +563,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--second-factor",
         action="store_true",
         help="tell the replay who answers a step-up (owners do, attackers do not)",
+    )
+    parser.add_argument(
+        "--cities",
+        action="store_true",
+        help="give the replay the generator's city coordinates, so that unlikelyTravel runs",
     )
     parser.add_argument("--config", type=Path, help="TOML config for the replay ([risk])")
     parser.add_argument(

@@ -84,7 +84,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from risk.replay import RBA_COLUMNS
+from risk.replay import CITY_COLUMNS, RBA_COLUMNS
 
 ATTACK_KIND_COLUMN = "Attack Kind"
 EPISODE_COLUMN = "Episode"
@@ -416,6 +416,150 @@ GEOGRAPHY: dict[
         (("Casablanca", "Casablanca-Settat", 3400), ("Rabat", "Rabat-Salé-Kénitra", 580)),
     ),
 }
+# Where each city of GEOGRAPHY is, in degrees (latitude, longitude), rounded: what a
+# cities file gives the replay so that unlikelyTravel can run (`write_cities`).
+COORDINATES: dict[str, tuple[float, float]] = {
+    "Oslo": (59.91, 10.75),
+    "Bergen": (60.39, 5.32),
+    "Trondheim": (63.43, 10.40),
+    "Stavanger": (58.97, 5.73),
+    "Bærum": (59.89, 10.52),
+    "Kristiansand": (58.15, 8.00),
+    "Drammen": (59.74, 10.20),
+    "Asker": (59.83, 10.43),
+    "Fredrikstad": (59.22, 10.93),
+    "Sandnes": (58.85, 5.74),
+    "Tromsø": (69.65, 18.96),
+    "Ålesund": (62.47, 6.15),
+    "Tønsberg": (59.27, 10.41),
+    "Skien": (59.21, 9.61),
+    "Bodø": (67.28, 14.40),
+    "Moss": (59.43, 10.66),
+    "Arendal": (58.46, 8.77),
+    "Haugesund": (59.41, 5.27),
+    "Hamar": (60.79, 11.07),
+    "Molde": (62.74, 7.16),
+    "Gjøvik": (60.80, 10.69),
+    "Lillehammer": (61.12, 10.47),
+    "Harstad": (68.80, 16.54),
+    "Alta": (69.97, 23.27),
+    "Stockholm": (59.33, 18.07),
+    "Gothenburg": (57.71, 11.97),
+    "Malmo": (55.60, 13.00),
+    "Uppsala": (59.86, 17.64),
+    "Linköping": (58.41, 15.62),
+    "Copenhagen": (55.68, 12.57),
+    "Aarhus": (56.16, 10.20),
+    "Odense": (55.40, 10.39),
+    "Aalborg": (57.05, 9.92),
+    "Helsinki": (60.17, 24.94),
+    "Espoo": (60.21, 24.66),
+    "Tampere": (61.50, 23.76),
+    "Turku": (60.45, 22.27),
+    "Berlin": (52.52, 13.40),
+    "Hamburg": (53.55, 9.99),
+    "Munich": (48.14, 11.58),
+    "Cologne": (50.94, 6.96),
+    "Frankfurt am Main": (50.11, 8.68),
+    "Düsseldorf": (51.23, 6.78),
+    "London": (51.51, -0.13),
+    "Birmingham": (52.49, -1.89),
+    "Glasgow": (55.86, -4.25),
+    "Manchester": (53.48, -2.24),
+    "Edinburgh": (55.95, -3.19),
+    "Bristol": (51.45, -2.59),
+    "Amsterdam": (52.37, 4.90),
+    "Rotterdam": (51.92, 4.48),
+    "The Hague": (52.08, 4.30),
+    "Utrecht": (52.09, 5.12),
+    "Eindhoven": (51.44, 5.47),
+    "Warsaw": (52.23, 21.01),
+    "Krakow": (50.06, 19.94),
+    "Wroclaw": (51.11, 17.04),
+    "Poznan": (52.41, 16.93),
+    "Gdansk": (54.35, 18.65),
+    "Paris": (48.86, 2.35),
+    "Marseille": (43.30, 5.37),
+    "Lyon": (45.76, 4.84),
+    "Toulouse": (43.60, 1.44),
+    "Nice": (43.70, 7.27),
+    "Madrid": (40.42, -3.70),
+    "Barcelona": (41.39, 2.17),
+    "Valencia": (39.47, -0.38),
+    "Malaga": (36.72, -4.42),
+    "Palma": (39.57, 2.65),
+    "Alicante": (38.35, -0.48),
+    "Rome": (41.90, 12.50),
+    "Milan": (45.46, 9.19),
+    "Naples": (40.85, 14.27),
+    "Florence": (43.77, 11.26),
+    "Lisbon": (38.72, -9.14),
+    "Porto": (41.15, -8.61),
+    "Faro": (37.02, -7.93),
+    "Athens": (37.98, 23.73),
+    "Thessaloniki": (40.64, 22.94),
+    "Chania": (35.51, 24.02),
+    "Zagreb": (45.81, 15.98),
+    "Split": (43.51, 16.44),
+    "Dubrovnik": (42.65, 18.09),
+    "Zurich": (47.37, 8.54),
+    "Geneva": (46.20, 6.14),
+    "New York": (40.71, -74.01),
+    "Los Angeles": (34.05, -118.24),
+    "Chicago": (41.88, -87.63),
+    "Houston": (29.76, -95.37),
+    "San Francisco": (37.77, -122.42),
+    "Seattle": (47.61, -122.33),
+    "Miami": (25.76, -80.19),
+    "Ashburn": (39.04, -77.49),
+    "Toronto": (43.65, -79.38),
+    "Montreal": (45.50, -73.57),
+    "Vancouver": (49.28, -123.12),
+    "Bangkok": (13.76, 100.50),
+    "Chiang Mai": (18.79, 98.98),
+    "Phuket": (7.88, 98.39),
+    "Tokyo": (35.68, 139.69),
+    "Osaka": (34.69, 135.50),
+    "Dubai": (25.20, 55.27),
+    "Abu Dhabi": (24.45, 54.38),
+    "Singapore": (1.35, 103.82),
+    "Moscow": (55.76, 37.62),
+    "Saint Petersburg": (59.93, 30.34),
+    "Novosibirsk": (55.03, 82.92),
+    "Kyiv": (50.45, 30.52),
+    "Kharkiv": (49.99, 36.23),
+    "Odesa": (46.48, 30.72),
+    "Bucharest": (44.43, 26.10),
+    "Cluj-Napoca": (46.77, 23.60),
+    "Istanbul": (41.01, 28.98),
+    "Ankara": (39.93, 32.86),
+    "Izmir": (38.42, 27.14),
+    "Shanghai": (31.23, 121.47),
+    "Beijing": (39.90, 116.41),
+    "Guangzhou": (23.13, 113.26),
+    "Shenzhen": (22.54, 114.06),
+    "Ho Chi Minh City": (10.82, 106.63),
+    "Hanoi": (21.03, 105.85),
+    "Mumbai": (19.08, 72.88),
+    "Delhi": (28.70, 77.10),
+    "Bengaluru": (12.97, 77.59),
+    "Jakarta": (-6.21, 106.85),
+    "Surabaya": (-7.25, 112.75),
+    "Karachi": (24.86, 67.01),
+    "Lahore": (31.55, 74.34),
+    "Dhaka": (23.81, 90.41),
+    "Chittagong": (22.36, 91.78),
+    "São Paulo": (-23.55, -46.63),
+    "Rio de Janeiro": (-22.91, -43.17),
+    "Brasília": (-15.79, -47.88),
+    "Lagos": (6.52, 3.38),
+    "Abuja": (9.08, 7.40),
+    "Cairo": (30.04, 31.24),
+    "Alexandria": (31.20, 29.92),
+    "Casablanca": (33.57, -7.59),
+    "Rabat": (34.02, -6.84),
+}
+
 # country: (residential ISPs, mobile carriers, hosting providers); others get DEFAULT_NETWORKS.
 NETWORKS = {
     "NO": (6, 3, 4),
@@ -2049,6 +2193,20 @@ def generate(
         return generator.write(handle, device_ids)
 
 
+def write_cities(handle: TextIO) -> int:
+    """Write a cities file for `idp risk replay --cities`: every city of GEOGRAPHY with its
+    region and COORDINATES, as the log's Country, Region and City columns name them.
+    Returns the number of cities written."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(CITY_COLUMNS)
+    count = 0
+    for country, (_, _, cities) in GEOGRAPHY.items():
+        for city in cities:
+            writer.writerow([country, city[1], city[0], *COORDINATES[city[0]]])
+            count += 1
+    return count
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -2072,7 +2230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=MEAN_LOGINS_PER_USER,
         help=f"mean legitimate logins per user (default {MEAN_LOGINS_PER_USER:g})",
     )
+    parser.add_argument(
+        "--cities-out",
+        metavar="CITIES.csv",
+        help="also write the cities file the replay's --cities reads (unlikelyTravel)",
+    )
     args = parser.parse_args(argv)
+    if args.cities_out:
+        with open(args.cities_out, "w", newline="", encoding="utf-8") as handle:
+            write_cities(handle)
     began = time.perf_counter()
     try:
         rows = generate(

@@ -262,7 +262,10 @@ class UnlikelyTravel:
 
     The distance is first reduced by both locations' accuracy radii, so that GeoIP's
     uncertainty never counts as travel. Medium above the limit; high at or beyond
-    `impossible_travel_high_factor` times it.
+    `impossible_travel_high_factor` times it. With `impossible_travel_skip_familiar`, a
+    sign-in from a network and a city both in the user's profile is not judged: the user
+    is known at both ends, and an office VPN, a carrier's gateway or a line GeoIP puts in
+    another city flips between them faster than anyone flies.
     """
 
     name = RiskEventType.UNLIKELY_TRAVEL.value
@@ -293,6 +296,12 @@ class UnlikelyTravel:
         limit = settings.impossible_travel_kmh
         if speed <= limit:
             return None
+        if settings.impossible_travel_skip_familiar and _familiar_place(ctx, env):
+            return NotEvaluated(
+                self.name,
+                f"{speed:,.0f} km/h from {before.place or before.ip}, but to a network and "
+                "city this user already signs in from",
+            )
         high = speed >= limit * settings.impossible_travel_high_factor
         return Detection.of(
             RiskEventType.UNLIKELY_TRAVEL,
@@ -307,6 +316,23 @@ class UnlikelyTravel:
             speed_kmh=round(speed, 1),
             max_speed_kmh=limit,
         )
+
+
+def _familiar_place(ctx: SignInContext, env: DetectorEnv) -> bool:
+    """Whether the sign-in's network and city are both in the user's profile, used within
+    `novelty_forget_days` (as unfamiliarFeatures counts them familiar)."""
+    assert ctx.user_id is not None
+    kinds = (FeatureKind.ASN.value, FeatureKind.CITY.value)
+    here = [feature for feature in env.features if feature[0] in kinds]
+    if len(here) < len(kinds):
+        return False
+    profile = env.profile(ctx.user_id)
+    forget = timedelta(days=env.settings.novelty_forget_days)
+    for feature in here:
+        last = profile.last_seen.get(feature)
+        if feature not in profile.features or (last is not None and ctx.time - last >= forget):
+            return False
+    return True
 
 
 class UnfamiliarFeatures:

@@ -53,6 +53,10 @@ class RiskSettings:
     impossible_travel_kmh: float = 900.0
     impossible_travel_high_factor: float = 3.0
     impossible_travel_min_distance_km: float = 100.0
+    # Too fast, but to a network and city the user already signs in from: not flagged. The
+    # user is known at both places, and a corporate VPN, a carrier's gateway or GeoIP
+    # placing one line in two cities flips between them faster than anyone flies.
+    impossible_travel_skip_familiar: bool = True
 
     learning_period_days: int = 14
     learning_min_sign_ins: int = 10
@@ -220,6 +224,15 @@ def _as_number(raw: object) -> float | None:
     return None
 
 
+def _boolean(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = raw.strip().lower() if isinstance(raw, str) else None
+    if text in ("true", "false"):
+        return text == "true"
+    raise _fail(key, "must be true or false", raw)
+
+
 def _number(low: float, high: float) -> Callable[[str, object], float]:
     def parse(key: str, raw: object) -> float:
         value = _as_number(raw)
@@ -345,6 +358,7 @@ _PARSERS: dict[str, Callable[[str, object], object]] = {
     "impossible_travel_kmh": _number(100, 20_000),
     "impossible_travel_high_factor": _number(1, 100),
     "impossible_travel_min_distance_km": _number(0, 20_000),
+    "impossible_travel_skip_familiar": _boolean,
     "learning_period_days": _whole(0, 365),
     "learning_min_sign_ins": _whole(0, 10_000),
     "unfamiliar_low_bits": _number(0, 64),

@@ -180,6 +180,14 @@ def test_the_replay_cli_writes_one_level_per_row(tmp_path: Path, sample_path: Pa
     config.write_text("[risk]\n", encoding="utf-8")
     assert de.run_replay(copy, config, levels) > 0
     assert len(de.read_levels(levels, rows)) == rows
+    # --cities reaches the replay: the generator's file is read, a missing one refused.
+    cities = tmp_path / "cities.csv"
+    with open(cities, "w", newline="", encoding="utf-8") as handle:
+        rba_synth.write_cities(handle)
+    assert de.run_replay(copy, config, levels, cities) > 0
+    assert len(de.read_levels(levels, rows)) == rows
+    with pytest.raises(de.EvalError, match="nowhere.csv"):
+        de.run_replay(copy, config, levels, tmp_path / "nowhere.csv")
 
 
 @pytest.mark.parametrize(
@@ -235,6 +243,8 @@ def test_a_log_of_another_shape_is_cached_and_named_apart(tmp_path: Path) -> Non
     assert default != other and default.exists() and other.exists()
     assert default.read_bytes() != other.read_bytes()
     args = argparse.Namespace(
-        variant="calm", device_ids=True, second_factor=False, days=120, per_user=20.0
+        variant="calm", device_ids=True, second_factor=False, cities=False, days=120, per_user=20.0
     )
     assert de._describe(args) == ["calm", "device IDs", "120 days", "20 logins per user"]
+    args.cities = True
+    assert de._describe(args)[:3] == ["calm", "device IDs", "cities file"]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import rba_synth
 
-from risk.replay import RBA_COLUMNS
+from risk.geo import distance_km
+from risk.replay import RBA_COLUMNS, load_cities
 from risk.useragent import parse_user_agent
 from tests.bench.conftest import LOGINS, SEED
 
@@ -318,3 +319,27 @@ def test_the_calm_hard_variant_has_the_calm_variants_legitimate_sign_ins(tmp_pat
         legitimate[variant] = rows
     assert len(legitimate["calm"]) > 2000
     assert legitimate["calm-hard"] == legitimate["calm"]
+
+
+def test_the_cities_file_places_every_row_of_a_log(
+    tmp_path: Path, sample_rows: list[dict[str, str]]
+) -> None:
+    """`--cities-out` writes coordinates for every city the generator uses, in the replay's
+    cities format, so that unlikelyTravel can run on a generated log."""
+    log, path = tmp_path / "log.csv", tmp_path / "cities.csv"
+    assert (
+        rba_synth.main([str(log), "--seed", "3", "--logins", "400", "--cities-out", str(path)]) == 0
+    )
+    cities = load_cities(path)
+    places = {(r["Country"], r["Region"], r["City"]) for r in sample_rows if r["City"] != "-"}
+    assert len(places) > 20
+    for country, region, city in places:
+        point = cities.find(country, region, city)
+        assert point is not None, (country, region, city)
+        assert -90 <= point[0] <= 90 and -180 <= point[1] <= 180
+    with open(path, newline="", encoding="utf-8") as handle:
+        listed = list(csv.DictReader(handle))
+    assert len(listed) == sum(len(cities) for _, _, cities in rba_synth.GEOGRAPHY.values())
+    oslo, bergen = (cities.find("NO", "", name) for name in ("Oslo", "Bergen"))
+    assert oslo is not None and bergen is not None
+    assert 290 < distance_km(*oslo, *bergen) < 320  # what a map says

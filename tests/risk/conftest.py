@@ -176,6 +176,7 @@ def place(
     radius: float | None = 0,
     country: str | None = "GB",
     city: str | None = "Somewhere",
+    asn: int | None = 64500,
 ) -> IpInfo:
     """A pre-resolved IpInfo at exact coordinates, for threshold tests."""
     return IpInfo(
@@ -185,7 +186,7 @@ def place(
         latitude=lat,
         longitude=lon,
         accuracy_radius_km=radius,
-        asn=64500,
+        asn=asn,
     )
 
 

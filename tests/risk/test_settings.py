@@ -120,6 +120,14 @@ def test_values_are_parsed_and_normalized() -> None:
             {"unfamiliar_learning_share_scale": -1},
             "risk.unfamiliar_learning_share_scale: must be a number between 0 and 100, got -1",
         ),
+        (
+            {"impossible_travel_skip_familiar": 1},
+            "risk.impossible_travel_skip_familiar: must be true or false, got 1",
+        ),
+        (
+            {"impossible_travel_skip_familiar": "yes"},
+            "risk.impossible_travel_skip_familiar: must be true or false, got 'yes'",
+        ),
     ],
     ids=[
         "not-a-number",
@@ -138,6 +146,8 @@ def test_values_are_parsed_and_normalized() -> None:
         "takeover-weight-above-four",
         "hosting-level",
         "learning-scale-negative",
+        "skip-familiar-number",
+        "skip-familiar-word",
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(
@@ -163,6 +173,15 @@ def test_novelty_weights_and_thresholds_parse() -> None:
     assert settings.novelty_model.weights == {"asn": 9.5, "subnet": 0.0}
     assert settings.unfamiliar_medium_bits == 11.0
     assert settings.hosting_provider_level is Level.NONE
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(False, False), (" FALSE ", False), ("true", True), (True, True)]
+)
+def test_skip_familiar_reads_booleans_and_their_words(raw: object, expected: bool) -> None:
+    assert RiskSettings().impossible_travel_skip_familiar is True
+    settings = RiskSettings.from_mapping({"impossible_travel_skip_familiar": raw})
+    assert settings.impossible_travel_skip_familiar is expected
 
 
 def test_takeover_weight_defaults_to_two_and_reaches_the_model() -> None:

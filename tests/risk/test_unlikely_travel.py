@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from risk.assessment import Assessment
+from risk.context import IpInfo
 from risk.engine import RiskEngine
 from risk.geo import EARTH_RADIUS_KM
 from risk.levels import Level
@@ -33,7 +35,7 @@ def travel(
     engine: RiskEngine, km: float, minutes: float, radius_before: float = 0, radius_after: float = 0
 ) -> tuple[Level | None, dict[str, object]]:
     sign_in(engine, ip=HOME_IP, time=T0, ip_info=place(HOME_IP, 0.0, 0.0, radius_before))
-    away = place(AWAY_IP, 0.0, lon_for(km), radius_after)
+    away = place(AWAY_IP, 0.0, lon_for(km), radius_after, city="Faraway")
     result = sign_in(engine, ip=AWAY_IP, time=T0 + timedelta(minutes=minutes), ip_info=away)
     found = [d for d in result.detections if d.risk_event_type == TRAVEL]
     return (found[0].level, found[0].evidence_dict) if found else (None, {})
@@ -172,3 +174,62 @@ def test_elapsed_time_under_a_minute_counts_as_one_minute(engine: RiskEngine) ->
     level, evidence = travel(engine, 200, 10 / 60)
     assert level is Level.HIGH
     assert evidence["minutes"] == 1.0 and evidence["speed_kmh"] == pytest.approx(12_000, abs=1)
+
+
+HOME = place(HOME_IP, 0.0, 0.0)
+AWAY = place(AWAY_IP, 0.0, lon_for(5000), city="Faraway", asn=64501)
+
+
+def back_home(engine: RiskEngine, home: IpInfo = HOME, after_days: float = 3) -> Assessment:
+    """Sign in at home, then away (days later, no travel), then from `home` 30 minutes
+    after the away sign-in: 5,000 km in half an hour."""
+    sign_in(engine, ip=HOME_IP, time=T0, ip_info=HOME)
+    away_at = T0 + timedelta(days=after_days)
+    sign_in(engine, ip=AWAY_IP, time=away_at, ip_info=AWAY)
+    return sign_in(engine, ip=home.ip, time=away_at + timedelta(minutes=30), ip_info=home)
+
+
+def test_travel_back_to_a_familiar_network_and_city_is_not_flagged(engine: RiskEngine) -> None:
+    result = back_home(engine)
+    assert TRAVEL not in types_of(result)
+    assert reasons_of(result)[TRAVEL] == (
+        "10,000 km/h from Faraway, GB, but to a network and city this user already signs in from"
+    )
+
+
+def test_familiar_places_are_flagged_when_the_setting_is_off(engine: RiskEngine) -> None:
+    engine = RiskEngine(
+        replace(engine.settings, impossible_travel_skip_familiar=False),
+        engine.feeds,
+        engine.repository,
+        engine.clock,
+    )
+    result = back_home(engine)
+    assert TRAVEL in types_of(result) and TRAVEL not in reasons_of(result)
+
+
+@pytest.mark.parametrize(
+    "home",
+    [
+        place("81.2.69.7", 0.0, 0.0, asn=64999),
+        place("81.2.69.7", 0.0, 0.0, city="Nearby"),
+        place("81.2.69.7", 0.0, 0.0, asn=None),
+        place("81.2.69.7", 0.0, 0.0, city=None),
+    ],
+    ids=["new-network-familiar-city", "familiar-network-new-city", "no-network", "no-city"],
+)
+def test_travel_is_flagged_unless_both_network_and_city_are_familiar(
+    engine: RiskEngine, home: IpInfo
+) -> None:
+    # Someone on the user's home ISP elsewhere, or a new network in the user's home city,
+    # while the user is away: not a place the user is known at.
+    result = back_home(engine, home)
+    assert TRAVEL in types_of(result), reasons_of(result)
+
+
+def test_a_place_unused_for_the_forget_period_is_not_familiar(engine: RiskEngine) -> None:
+    forget = engine.settings.novelty_forget_days
+    result = back_home(engine, after_days=forget + 1)
+    assert TRAVEL in types_of(result), reasons_of(result)
+    fresh = RiskEngine(engine.settings, engine.feeds, type(engine.repository)(), engine.clock)
+    assert TRAVEL not in types_of(back_home(fresh, after_days=forget - 1))

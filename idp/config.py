@@ -324,7 +324,7 @@ class _TomlFile(TomlConfigSettingsSource):
 
     def _read_file(self, path: Any) -> dict[str, Any]:
         try:
-            return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
             raise ConfigError(f"config file {self.shown}: not found") from None
         except OSError as exc:

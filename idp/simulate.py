@@ -415,7 +415,7 @@ def candidate_from_mapping(data: Mapping[str, Any], current: Policies) -> Polici
 def load_candidate(path: str | Path, current: Policies) -> Policies:
     """Read a candidate TOML file; any problem is a one-line ConfigError naming the file."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
         return candidate_from_mapping(data, current)
     except FileNotFoundError:
         raise ConfigError(f"candidate {path}: not found") from None

@@ -93,7 +93,7 @@ def parse_ip_list(text: str) -> list[str]:
 def load_ip_list(key: str, path: str) -> IpRangeSet:
     """The list file at `path` as a matcher; FeedError when it is missing or malformed."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             text = handle.read()
         return IpRangeSet(parse_ip_list(text))
     except OSError as exc:

@@ -341,7 +341,7 @@ def load_cities(path: str | os.PathLike[str]) -> CityCoordinates:
     places: dict[tuple[str, str, str], tuple[float, float]] = {}
     first_line: dict[tuple[str, str, str], int] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in CITY_COLUMNS if c not in (reader.fieldnames or ())]
             if missing:
@@ -622,7 +622,7 @@ def replay(
     places = load_cities(cities) if cities is not None else None
     with Feeds.load(settings) as feeds, ExitStack() as files:
         try:
-            log = files.enter_context(open(path, newline="", encoding="utf-8"))
+            log = files.enter_context(open(path, newline="", encoding="utf-8-sig"))
             reader = csv.DictReader(log)
             missing = [c for c in RBA_COLUMNS if c not in (reader.fieldnames or ())]
         except OSError as exc:

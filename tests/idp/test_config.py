@@ -160,6 +160,13 @@ def test_unknown_environment_setting_refused(tmp_path):
         _load(tmp_path, "", env={"IDP_POLICIES__SIGN_IN_RISK__MFA": "low"})
 
 
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "idp.toml"
+    path.write_text(GOOD_SECRET + 'issuer = "https://a.example"\n', encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_settings(path, environ={}).issuer == "https://a.example"
+
+
 def test_config_from_idp_config_variable(tmp_path):
     path = tmp_path / "x.toml"
     path.write_text(GOOD_SECRET + 'issuer = "https://a.example"\n')

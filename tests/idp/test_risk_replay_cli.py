@@ -203,19 +203,21 @@ def test_the_policy_of_the_config_decides_which_sign_ins_are_not_learned(
     assert levels[20:] == ["low", second_visit]
 
 
-def test_cities_let_unlikely_travel_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"], ids=["plain", "byte-order-mark"])
+def test_cities_let_unlikely_travel_run(tmp_path: Path, encoding: str) -> None:
+    # A spreadsheet's "CSV UTF-8" starts both files with a byte-order mark: read all the same.
     log = tmp_path / "log.csv"
     log.write_text(
         f"{HEADER}\n{row()}\n"
         "2024-01-01 07:30:00,1,1.120.1.1,AU,New South Wales,Sydney,1221,UA,Chrome,Windows,"
         "desktop,True,False,True\n",
-        encoding="utf-8",
+        encoding=encoding,
     )
     cities = tmp_path / "cities.csv"
     cities.write_text(
         "country,region,city,latitude,longitude\nNO,Oslo,Oslo,59.91,10.74\n"
         "AU,,Sydney,-33.87,151.21\n",
-        encoding="utf-8",
+        encoding=encoding,
     )
     out = tmp_path / "levels.csv"
     result = run("risk", "replay", str(log), "--cities", str(cities), "--levels-out", str(out))

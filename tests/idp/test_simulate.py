@@ -360,6 +360,14 @@ def test_bad_candidate_is_one_line(settings, tmp_path, content, message):
     assert "\n" not in str(failure.value)
 
 
+def test_a_candidate_saved_with_a_byte_order_mark_is_read(settings, tmp_path):
+    from idp.simulate import load_candidate
+
+    path = tmp_path / "candidate.toml"
+    path.write_text('[policies.sign_in_risk]\nblock_at = "high"\n', encoding="utf-8-sig")
+    assert load_candidate(path, settings.policies).sign_in_risk.block_at == "high"
+
+
 def test_missing_candidate(settings, tmp_path):
     from idp.errors import ConfigError
     from idp.simulate import load_candidate

@@ -82,6 +82,15 @@ def test_bad_line_is_a_feed_error_naming_the_line(tmp_path: Path) -> None:
     assert isinstance(caught.value, RiskConfigError)
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_entry(tmp_path: Path) -> None:
+    # Notepad and spreadsheets save UTF-8 with a BOM; the first line is an entry all the same.
+    path = tmp_path / "list.txt"
+    path.write_text("203.0.113.0/24\n198.51.100.7\n", encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    ranges = load_ip_list("malicious_ip_list", str(path))
+    assert ranges.match("203.0.113.9") == "203.0.113.0/24" and len(ranges) == 2
+
+
 def test_missing_file_is_a_feed_error(tmp_path: Path) -> None:
     path = tmp_path / "absent.txt"
     with pytest.raises(FeedError, match=r"^risk.anonymous_ip_list: cannot read .*absent.txt: "):

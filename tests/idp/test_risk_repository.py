@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -667,3 +667,40 @@ def test_a_profile_keeps_the_most_recently_seen_values_of_each_kind(h: Harness) 
     assert len(devices) == PROFILE_VALUES_PER_KIND
     assert f"cookie-{extra:03d}" in devices and "cookie-new" in devices
     assert f"cookie-{extra + 1:03d}" not in devices
+
+
+# What the detectors read back
+
+
+def test_travel_back_to_a_place_the_repository_remembers_is_not_flagged(h: Harness) -> None:
+    """unlikelyTravel's familiar-place skip reads the profile the repository keeps: London,
+    then Changchun two days later, then London an hour after that is not travel; a new
+    network in London an hour after Changchun is."""
+    from risk.engine import RiskEngine
+    from risk.feeds import Feeds
+    from risk.settings import RiskSettings
+
+    engine = RiskEngine(RiskSettings(), Feeds(), h.repo)
+
+    def sign_in(when: datetime, info: IpInfo) -> Assessment:
+        ctx = replace(h.context(when, info.ip, "alice"), ip_info=info)
+        verdict = engine.evaluate(ctx)
+        h.repo.record(ctx, info, verdict, True)
+        if isinstance(h, SqlHarness):
+            from idp.extensions import db
+
+            db.session.commit()  # as the provider commits it with the rest of the sign-in
+        return verdict
+
+    h.user("alice")
+    sign_in(T0, LONDON)
+    sign_in(T0 + timedelta(days=2), CHANGCHUN)
+    back = sign_in(T0 + timedelta(days=2, hours=1), LONDON)
+    assert "unlikelyTravel" not in back.risk_event_types
+    reasons = {n.detector: n.reason for n in back.not_evaluated}
+    assert reasons["unlikelyTravel"].endswith(
+        "to a network and city this user already signs in from"
+    )
+    sign_in(T0 + timedelta(days=4), CHANGCHUN)
+    stranger = replace(LONDON, ip="81.2.69.7", asn=64999)
+    assert "unlikelyTravel" in sign_in(T0 + timedelta(days=4, hours=1), stranger).risk_event_types

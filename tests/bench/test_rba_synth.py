@@ -339,7 +339,7 @@ def test_the_cities_file_places_every_row_of_a_log(
         assert -90 <= point[0] <= 90 and -180 <= point[1] <= 180
     with open(path, newline="", encoding="utf-8") as handle:
         listed = list(csv.DictReader(handle))
-    assert len(listed) == sum(len(cities) for _, _, cities in rba_synth.GEOGRAPHY.values())
+    assert len(listed) == sum(len(names) for _, _, names in rba_synth.GEOGRAPHY.values())
     oslo, bergen = (cities.find("NO", "", name) for name in ("Oslo", "Bergen"))
     assert oslo is not None and bergen is not None
     assert 290 < distance_km(*oslo, *bergen) < 320  # what a map says

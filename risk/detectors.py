@@ -14,7 +14,7 @@ from risk.features import Feature, FeatureKind
 from risk.feeds import ANONYMOUS_IP_LIST, INFECTED_IP_LIST, MALICIOUS_IP_LIST, Feeds
 from risk.geo import MIN_ELAPSED_MINUTES, distance_km, speed_kmh
 from risk.levels import Level
-from risk.novelty import Novelty, NoveltyCounts, Stage, weigh
+from risk.novelty import Novelty, NoveltyCounts, Stage, unused_days, weigh
 from risk.repository import HistoryRepository, UserProfile
 from risk.settings import RiskSettings
 from risk.vocabulary import RiskEventType
@@ -327,10 +327,9 @@ def _familiar_place(ctx: SignInContext, env: DetectorEnv) -> bool:
     if len(here) < len(kinds):
         return False
     profile = env.profile(ctx.user_id)
-    forget = timedelta(days=env.settings.novelty_forget_days)
     for feature in here:
-        last = profile.last_seen.get(feature)
-        if feature not in profile.features or (last is not None and ctx.time - last >= forget):
+        days = unused_days(profile, feature, ctx.time)
+        if days is None or days >= env.settings.novelty_forget_days:
             return False
     return True
 

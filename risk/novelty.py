@@ -661,6 +661,16 @@ def _calibrated(
     return _bounded(rate / population, model), (new + rare) / sign_ins
 
 
+def unused_days(profile: UserProfile, feature: Feature, now: datetime) -> float | None:
+    """Days since the user last used `feature`; None if never. A property in the profile
+    without a last use counts as used now. Past `NoveltyModel.forget_days` it counts as new
+    again."""
+    if feature not in profile.features:
+        return None
+    last = profile.last_seen.get(feature)
+    return (now - last).total_seconds() / 86_400 if last is not None else 0.0
+
+
 def weigh(
     features: frozenset[Feature],
     profile: UserProfile,
@@ -689,12 +699,10 @@ def weigh(
     is_new: dict[str, bool] = {}
     forgotten: dict[str, float] = {}
     for kind, value in by_kind.items():
-        feature = (kind, value)
-        if value == NO_DEVICE_COOKIE or feature not in profile.features:
+        days = unused_days(profile, (kind, value), now)
+        if value == NO_DEVICE_COOKIE or days is None:
             is_new[kind] = True
             continue
-        last = profile.last_seen.get(feature)
-        days = (now - last).total_seconds() / 86_400 if last is not None else 0.0
         is_new[kind] = days >= model.forget_days
         if is_new[kind]:
             forgotten[kind] = days

@@ -35,7 +35,7 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO
@@ -165,6 +165,9 @@ class ReplayReport:
     not_learned: int = 0
     """Successful sign-ins that did not become history: blocked, or stepped up and the
     second factor not answered (SECOND_FACTOR_COLUMN)."""
+    out_of_order: int = 0
+    """Rows of the file earlier, by Login Timestamp, than the row before them (`replay`
+    replays such a file in time order)."""
 
     def at(self, level: Level) -> ThresholdResult:
         """The result for stepping up at `level`."""
@@ -431,6 +434,24 @@ def _learned(
     return answered or not _reaches(level, step_up_at)
 
 
+def _check_fields(row: Row, line: int) -> None:
+    missing = [column for column in RBA_COLUMNS if row.get(column) is None]
+    if missing:
+        raise ReplayError(f"line {line}: missing fields: {', '.join(missing)}")
+
+
+def _out_of_order(rows: Iterable[Row]) -> int:
+    """How many of `rows` come earlier, by Login Timestamp, than the row before them."""
+    before: datetime | None = None
+    earlier = 0
+    for number, row in enumerate(rows, start=1):
+        _check_fields(row, number + 1)
+        when = _time(row["Login Timestamp"] or "", number + 1)
+        earlier += before is not None and when < before
+        before = when
+    return earlier
+
+
 def score_rows(
     rows: Iterable[Row],
     settings: RiskSettings,
@@ -439,6 +460,7 @@ def score_rows(
     cities: CityCoordinates | None = None,
     step_up_at: Level | None = Level.MEDIUM,
     block_at: Level | None = None,
+    numbers: Iterable[int] | None = None,
 ) -> Iterator[ScoredRow]:
     """Score each row against the rows before it, then learn it; yields one result per row.
 
@@ -446,7 +468,8 @@ def score_rows(
     `step_up_at` only if its second factor was answered (SECOND_FACTOR_COLUMN): the sign-in
     risk policy's `block_at` and `mfa_at`, None where the policy blocks or steps up nobody.
     A generator, so a caller can stream a log of any length; ReplayError (naming the line)
-    when a row is malformed or out of order.
+    when a row is malformed or out of order. `numbers`: each row's 1-based number in its
+    file (1, 2, 3, ... unless given), as results and errors name it.
     """
     feeds = feeds if feeds is not None else Feeds()
     clock = _RowClock()
@@ -454,11 +477,10 @@ def score_rows(
     engine = RiskEngine(settings, feeds, history, clock=clock)
     geoip = feeds if any(feeds.is_loaded(key) for key in MMDB_KEYS) else None
     previous: datetime | None = None
-    for number, row in enumerate(rows, start=1):
+    numbered = zip(numbers, rows, strict=True) if numbers is not None else enumerate(rows, start=1)
+    for number, row in numbered:
         line = number + 1
-        missing = [column for column in RBA_COLUMNS if row.get(column) is None]
-        if missing:
-            raise ReplayError(f"line {line}: missing fields: {', '.join(missing)}")
+        _check_fields(row, line)
         ctx = _sign_in(row, line, geoip, cities)
         if previous is not None and ctx.time < previous:
             raise ReplayError(f"line {line}: rows must be ordered by Login Timestamp")
@@ -561,23 +583,33 @@ def replay_rows(
     return tally(score_rows(rows, settings, feeds, cities=cities))
 
 
-def write_levels(scored: Iterable[ScoredRow], out: IO[str]) -> Iterator[ScoredRow]:
-    """Pass `scored` through, writing `row,level,events` lines to `out` as each goes by."""
+def write_levels(
+    scored: Iterable[ScoredRow], out: IO[str], *, by_row: bool = False
+) -> Iterator[ScoredRow]:
+    """Pass `scored` through, writing `row,level,events` lines to `out` as each goes by;
+    `by_row`: hold them and write them by row number once all have gone by."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(LEVELS_HEADER)
+    held = []
     for result in scored:
-        writer.writerow((result.row, result.level.value, ";".join(result.events)))
+        line = (result.row, result.level.value, ";".join(result.events))
+        if by_row:
+            held.append(line)
+        else:
+            writer.writerow(line)
         yield result
+    writer.writerows(sorted(held))
 
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _naming_log(path: str | os.PathLike[str], scored: Iterator[ScoredRow]) -> Iterator[ScoredRow]:
-    """`scored`, with every error from reading the log named after its file."""
+@contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Name every error from reading the log after its file."""
     try:
-        yield from scored
+        yield
     except ReplayError as exc:
         raise ReplayError(f"{path}: {exc}") from exc
     except OSError as exc:
@@ -586,12 +618,18 @@ def _naming_log(path: str | os.PathLike[str], scored: Iterator[ScoredRow]) -> It
         raise ReplayError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
 
 
+def _naming_log(path: str | os.PathLike[str], scored: Iterator[ScoredRow]) -> Iterator[ScoredRow]:
+    """`scored`, with every error from reading the log named after its file."""
+    with _reading(path):
+        yield from scored
+
+
 def _writing_levels(
-    name: str | os.PathLike[str], scored: Iterator[ScoredRow], out: IO[str]
+    name: str | os.PathLike[str], scored: Iterator[ScoredRow], out: IO[str], *, by_row: bool
 ) -> Iterator[ScoredRow]:
     """`write_levels`, with a failed write named after the output file."""
     try:
-        yield from write_levels(scored, out)
+        yield from write_levels(scored, out, by_row=by_row)
         out.flush()  # a full disk shows here, not when the file is closed
     except OSError as exc:  # reading errors arrive as ReplayError, named after the log
         raise ReplayError(f"{name}: cannot write: {_reason(exc)}") from exc
@@ -616,8 +654,11 @@ def replay(
 ) -> ReplayReport:
     """Replay the RBA-format CSV at `path`; ReplayError naming the file if one is bad.
 
-    `levels_out` receives one `row,level,events` line per row as it is scored; `cities`
-    is a file for `load_cities`; `step_up_at` and `block_at` as for `score_rows`.
+    Rows are replayed in Login Timestamp order (rows of the same time in file order): a
+    file in that order is streamed, any other is read into memory and sorted first.
+    `levels_out` receives one `row,level,events` line per row, in file order, as rows are
+    scored (a sorted file's at the end); `cities` is a file for `load_cities`;
+    `step_up_at` and `block_at` as for `score_rows`.
     """
     places = load_cities(cities) if cities is not None else None
     with Feeds.load(settings) as feeds, ExitStack() as files:
@@ -631,10 +672,27 @@ def replay(
             raise ReplayError(f"{path}: not a readable UTF-8 CSV file: {exc}") from exc
         if missing:
             raise ReplayError(f"{path}: missing columns: {', '.join(missing)}")
+        # A log merged from several sources may be out of time order: read it twice, and
+        # hold it in memory to replay it in time order only if it is.
+        with _reading(path):
+            earlier = _out_of_order(reader)
+            log.seek(0)
+            rows: list[Row] | csv.DictReader[str] = csv.DictReader(log)
+            numbers = None
+            if earlier:
+                listed = list(enumerate(rows, start=1))
+                listed.sort(key=lambda pair: _time(pair[1]["Login Timestamp"] or "", pair[0] + 1))
+                numbers, rows = [n for n, _ in listed], [row for _, row in listed]
         scored = _naming_log(
             path,
             score_rows(
-                reader, settings, feeds, cities=places, step_up_at=step_up_at, block_at=block_at
+                rows,
+                settings,
+                feeds,
+                cities=places,
+                step_up_at=step_up_at,
+                block_at=block_at,
+                numbers=numbers,
             ),
         )
         if levels_out is not None:
@@ -647,8 +705,8 @@ def replay(
                 out = files.enter_context(open(levels_out, "w", newline="", encoding="utf-8"))
             except OSError as exc:
                 raise ReplayError(f"{levels_out}: cannot write: {_reason(exc)}") from exc
-            scored = _writing_levels(levels_out, scored, out)
-        return tally(scored, timer=timer)
+            scored = _writing_levels(levels_out, scored, out, by_row=numbers is not None)
+        return replace(tally(scored, timer=timer), out_of_order=earlier)
 
 
 def _rate(part: int, whole: int) -> str:
@@ -719,6 +777,11 @@ def format_report(report: ReplayReport) -> str:
         lines += _wrapped(
             f"not learned: {plural(report.not_learned, 'successful sign-in')} blocked, or "
             "stepped up without the second factor answered"
+        )
+    if report.out_of_order:
+        lines += _wrapped(
+            f"out of time order: {plural(report.out_of_order, 'row')} earlier than the row "
+            "before them; replayed in Login Timestamp order, row numbers as in the file"
         )
     speed = report.rows_per_second
     lines.append(

@@ -781,7 +781,8 @@ def format_report(report: ReplayReport) -> str:
     if report.out_of_order:
         lines += _wrapped(
             f"out of time order: {plural(report.out_of_order, 'row')} earlier than the row "
-            "before them; replayed in Login Timestamp order, row numbers as in the file"
+            f"before {'it' if report.out_of_order == 1 else 'them'}; replayed in Login "
+            "Timestamp order, row numbers as in the file"
         )
     speed = report.rows_per_second
     lines.append(

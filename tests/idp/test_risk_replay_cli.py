@@ -122,7 +122,7 @@ def test_a_log_out_of_time_order_is_replayed_and_says_so(tmp_path: Path) -> None
     out = tmp_path / "levels.csv"
     result = run("risk", "replay", str(path), "--levels-out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "out of time order: 1 row earlier than the row before them" in result.stdout
+    assert "out of time order: 1 row earlier than the row before it;" in result.stdout
     assert out.read_text(encoding="utf-8").splitlines() == [
         "row,level,events",
         "1,none,",

@@ -274,33 +274,45 @@ def test_population_stats_count_like_the_old_count_based_engine() -> None:
     )
 
 
-def test_the_calm_variant_is_calmer_and_its_targeted_victims_have_history(
-    tmp_path: Path,
-) -> None:
+def test_the_calm_variant_is_calmer(tmp_path: Path) -> None:
     paths = {variant: tmp_path / f"{variant}.csv" for variant in ("standard", "calm")}
     for variant, path in paths.items():
         rba_synth.generate(path, SEED, 20_000, variant=variant)
     standard, calm = (rba_synth.file_stats(path) for path in paths.values())
     assert calm.share(calm.two_new) < standard.share(standard.two_new) / 3
     assert calm.share(calm.new_network) < standard.share(standard.new_network) / 3
-    with open(paths["calm"], newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    history: dict[str, list[str]] = defaultdict(list)
-    targeted = 0
-    for row in rows:
-        ok = row["Login Successful"] == "True"
-        if row["Attack Kind"] == "targeted" and row["Episode"] and ok:
-            earlier = history[row["User ID"]]
-            if row["Episode"] not in {e for e in earlier if e.startswith("E")}:
-                logins = [t for t in earlier if not t.startswith("E")]
-                assert len(logins) >= 10
-                first = datetime.fromisoformat(logins[0])
-                assert datetime.fromisoformat(row["Login Timestamp"]) - first >= timedelta(14)
-                targeted += 1
-            earlier.append(row["Episode"])
-        elif ok and row["Is Attack IP"] == "False":
-            history[row["User ID"]].append(row["Login Timestamp"])
-    assert targeted >= 3
+
+
+def _victims_past_learning(path: Path) -> list[tuple[str, bool]]:
+    """(attack kind, whether the victim had 10 successful sign-ins over 14 days before it)
+    for each takeover episode's first row."""
+    history: dict[str, list[datetime]] = defaultdict(list)
+    seen: set[str] = set()
+    victims = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            when = datetime.fromisoformat(row["Login Timestamp"])
+            if row["Is Account Takeover"] == "True" and row["Episode"] not in seen:
+                seen.add(row["Episode"])
+                earlier = history[row["User ID"]]
+                past = len(earlier) >= 10 and when - earlier[0] >= timedelta(14)
+                victims.append((row["Attack Kind"], past))
+            elif row["Login Successful"] == "True" and row["Is Attack IP"] == "False":
+                history[row["User ID"]].append(when)
+    return victims
+
+
+@pytest.mark.parametrize("share", [1.0, 0.0])
+def test_the_calm_variant_draws_whether_a_victim_is_past_learning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    """STUDIED_SHARE decides, for every attacker kind, stuffing hits included."""
+    monkeypatch.setattr(rba_synth, "STUDIED_SHARE", dict.fromkeys(rba_synth.TAKEOVER_KINDS, share))
+    path = tmp_path / "calm.csv"
+    rba_synth.generate(path, SEED, 40_000, variant="calm")
+    victims = _victims_past_learning(path)
+    assert {kind for kind, _ in victims} == set(rba_synth.TAKEOVER_KINDS)
+    assert all(past == (share == 1.0) for _, past in victims), victims
 
 
 def test_the_standard_variant_draws_no_calm_factors() -> None:

@@ -82,6 +82,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import TextIO
 
@@ -1855,7 +1856,7 @@ class Generator:
 
         def learned(user: User) -> bool:
             assert studied is not None
-            earlier = bisect.bisect_left([login.t for login in user.logins], t)
+            earlier = bisect.bisect_left(user.logins, t, key=attrgetter("t"))
             return earlier >= studied[0] and t - user.logins[0].t >= studied[1] * DAY_S
 
         for _ in range(200):
